@@ -1,0 +1,27 @@
+"""Services raise Django's ValidationError and PermissionDenied; the API answers them as
+400 (a message per field) and 403, like DRF's own exceptions."""
+
+from django.core.exceptions import ObjectDoesNotExist
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import exceptions
+from rest_framework.views import exception_handler
+
+
+def _as_drf(exc: Exception) -> Exception:
+    if isinstance(exc, DjangoValidationError):
+        if hasattr(exc, "error_dict"):
+            return exceptions.ValidationError(
+                {field: [message for message in messages] for field, messages in
+                 exc.message_dict.items()}
+            )
+        return exceptions.ValidationError({"detail": exc.messages})
+    if isinstance(exc, DjangoPermissionDenied):
+        return exceptions.PermissionDenied(str(exc) or None)
+    if isinstance(exc, ObjectDoesNotExist):
+        return exceptions.NotFound()
+    return exc
+
+
+def api_exception_handler(exc, context):
+    return exception_handler(_as_drf(exc), context)

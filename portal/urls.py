@@ -1,0 +1,9 @@
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", include("portal.api.urls")),
+    path("", include("portal.site_urls")),
+    path("", include("products.urls")),
+]

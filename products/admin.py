@@ -1,0 +1,81 @@
+from django.contrib import admin
+
+from products.models import (
+    Column,
+    DataProduct,
+    DataSource,
+    Domain,
+    DomainMembership,
+    OutputPort,
+    SchemaRefreshRun,
+    Tag,
+)
+from products.services import product_search_index_update
+
+
+class DomainMembershipInline(admin.TabularInline):
+    model = DomainMembership
+    extra = 0
+    autocomplete_fields = ["user"]
+
+
+@admin.register(Domain)
+class DomainAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [DomainMembershipInline]
+
+
+class OutputPortInline(admin.StackedInline):
+    model = OutputPort
+    extra = 0
+    fields = ["name", "slug", "kind", "source", "schema_name", "table_name", "file_path",
+              "file_format"]
+
+
+@admin.register(DataProduct)
+class DataProductAdmin(admin.ModelAdmin):
+    list_display = ["name", "domain", "status", "version", "updated_at"]
+    list_filter = ["status", "domain", "audience"]
+    search_fields = ["name", "slug", "summary"]
+    autocomplete_fields = ["owners", "tags"]
+    list_select_related = ["domain"]
+    readonly_fields = ["published_at", "deprecated_at", "retired_at", "created_at", "updated_at"]
+    inlines = [OutputPortInline]
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        product_search_index_update(product_ids=[form.instance.pk])
+
+
+@admin.register(Tag)
+class TagAdmin(admin.ModelAdmin):
+    search_fields = ["name"]
+
+
+@admin.register(DataSource)
+class DataSourceAdmin(admin.ModelAdmin):
+    list_display = ["name", "kind", "host", "database", "path"]
+    fields = ["name", "kind", "description", "host", "port", "database", "username",
+              "password_env", "path"]
+
+
+@admin.register(Column)
+class ColumnAdmin(admin.ModelAdmin):
+    list_display = ["name", "port", "data_type", "classification"]
+    list_filter = ["classification"]
+    search_fields = ["name", "port__product__name"]
+    list_select_related = ["port__product"]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        product_search_index_update(product_ids=[obj.port.product_id])
+
+
+@admin.register(SchemaRefreshRun)
+class SchemaRefreshRunAdmin(admin.ModelAdmin):
+    list_display = ["id", "port", "status", "created_at", "finished_at"]
+    list_filter = ["status"]
+    list_select_related = ["port__product"]
+    readonly_fields = [f.name for f in SchemaRefreshRun._meta.fields]

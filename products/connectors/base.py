@@ -1,0 +1,65 @@
+"""The connector layer: one interface over every SQL engine where port data lives.
+
+Connectors read metadata (columns and types) now; checks, metrics and serving compile SQL
+against `relation_sql()` with identifiers quoted by `quote_ident()` and values bound.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+
+class ConnectorError(Exception):
+    """The source could not be reached or read; the message is safe to show people."""
+
+
+@dataclass(frozen=True)
+class ColumnInfo:
+    name: str
+    data_type: str
+    nullable: bool
+    position: int
+
+
+class Connector(ABC):
+    """A read-only connection to one port's relation on a SQL engine."""
+
+    dialect: str
+    paramstyle: str  # "%s" (psycopg) or "?" (DuckDB)
+
+    @abstractmethod
+    def describe(self) -> list[ColumnInfo]:
+        """The relation's columns in order. Raises ConnectorError."""
+
+    @abstractmethod
+    def relation_sql(self) -> str:
+        """SQL naming the port's relation, safe to put in a FROM clause."""
+
+    @abstractmethod
+    def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        """Run one read-only statement and return its rows. Raises ConnectorError."""
+
+    @contextmanager
+    @abstractmethod
+    def cursor(self) -> Iterator[Any]:
+        """A read-only DB-API cursor for streaming reads."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        pass
+
+    def __enter__(self) -> Connector:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @staticmethod
+    def quote_ident(name: str) -> str:
+        """Quote an identifier the SQL-standard way (PostgreSQL and DuckDB agree)."""
+        if "\x00" in name:
+            raise ValueError("identifier contains a NUL byte")
+        return '"' + name.replace('"', '""') + '"'

@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from products.connectors.base import ColumnInfo, Connector, ConnectorError
+
+FILE_VIEW = "port_data"
+
+
+class DuckDBConnector(Connector):
+    """Tables in a DuckDB database file (opened read-only), or a CSV/Parquet file read
+    through an in-memory DuckDB, exposed as the view `port_data`."""
+
+    dialect = "duckdb"
+    paramstyle = "?"
+
+    def __init__(
+        self,
+        *,
+        database_path: str | None = None,
+        schema_name: str = "",
+        table_name: str = "",
+        file_path: str | None = None,
+        file_format: str = "",
+        label: str = "",
+    ) -> None:
+        self.database_path = database_path
+        self.schema_name = schema_name or "main"
+        self.table_name = table_name
+        self.file_path = file_path
+        self.file_format = file_format
+        self.label = label or (file_path or database_path or "duckdb")
+        self._conn: duckdb.DuckDBPyConnection | None = None
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        if self._conn is not None:
+            return self._conn
+        try:
+            if self.file_path is not None:
+                if not Path(self.file_path).is_file():
+                    raise ConnectorError(f"The file {self.label} does not exist.")
+                conn = duckdb.connect(":memory:")
+                if self.file_format == "csv":
+                    relation = conn.read_csv(self.file_path)
+                else:
+                    relation = conn.read_parquet(self.file_path)
+                relation.create_view(FILE_VIEW)
+            else:
+                if not self.database_path or not Path(self.database_path).is_file():
+                    raise ConnectorError(f"The DuckDB database file {self.label} does not exist.")
+                conn = duckdb.connect(self.database_path, read_only=True)
+        except duckdb.Error as exc:
+            raise ConnectorError(f"Cannot open {self.label}: {_first_line(exc)}") from exc
+        self._conn = conn
+        return conn
+
+    def relation_sql(self) -> str:
+        if self.file_path is not None:
+            return self.quote_ident(FILE_VIEW)
+        return f"{self.quote_ident(self.schema_name)}.{self.quote_ident(self.table_name)}"
+
+    def describe(self) -> list[ColumnInfo]:
+        conn = self._connect()
+        try:
+            if self.file_path is not None:
+                relation = conn.table(FILE_VIEW)
+                return [
+                    ColumnInfo(name=name, data_type=str(dtype), nullable=True, position=i)
+                    for i, (name, dtype) in enumerate(
+                        zip(relation.columns, relation.types, strict=True)
+                    )
+                ]
+            rows = conn.execute(
+                "SELECT column_name, data_type, is_nullable = 'YES' "
+                "FROM information_schema.columns "
+                "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+                [self.schema_name, self.table_name],
+            ).fetchall()
+        except duckdb.Error as exc:
+            raise ConnectorError(f"Cannot read {self.label}: {_first_line(exc)}") from exc
+        if not rows:
+            raise ConnectorError(
+                f"Table {self.schema_name}.{self.table_name} was not found in {self.label}."
+            )
+        return [
+            ColumnInfo(name=name, data_type=dtype, nullable=bool(nullable), position=i)
+            for i, (name, dtype, nullable) in enumerate(rows)
+        ]
+
+    def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        conn = self._connect()
+        try:
+            return conn.execute(sql, list(params)).fetchall()
+        except duckdb.Error as exc:
+            raise ConnectorError(f"Query failed on {self.label}: {_first_line(exc)}") from exc
+
+    @contextmanager
+    def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        conn = self._connect()
+        cur = conn.cursor()
+        try:
+            yield cur
+        finally:
+            cur.close()
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip() or exc.__class__.__name__
+    return text.splitlines()[0]

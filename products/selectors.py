@@ -1,0 +1,159 @@
+"""Reads of the catalog that carry rules: visibility, search and ranking, facets.
+
+`/search/`, the home page and the API's `q` filter all call product_search.
+"""
+
+from dataclasses import dataclass
+
+from django.contrib.postgres.search import SearchQuery, SearchRank
+from django.db import connection
+from django.db.models import Case, Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Value, When
+
+from products.choices import LifecycleStatus, MANAGING_ROLES
+from products.models import Column, DataProduct, Domain, DomainMembership, Tag
+
+MAX_QUERY_LENGTH = 200
+
+
+@dataclass(frozen=True)
+class CatalogFilters:
+    q: str = ""
+    domain: str = ""  # domain slug
+    tag: str = ""
+    status: str = ""
+
+
+def products_visible(*, user) -> QuerySet[DataProduct]:
+    return DataProduct.objects.visible_to(user)
+
+
+def _apply_facet_filters(qs: QuerySet, filters: CatalogFilters, *, skip: str = "") -> QuerySet:
+    if filters.domain and skip != "domain":
+        qs = qs.filter(domain__slug=filters.domain)
+    if filters.tag and skip != "tag":
+        qs = qs.filter(Exists(Tag.products.through.objects.filter(
+            dataproduct_id=OuterRef("pk"), tag__name=filters.tag)))
+    if filters.status and skip != "status":
+        qs = qs.filter(status=filters.status)
+    return qs
+
+
+def _text_match(qs: QuerySet, q: str) -> QuerySet:
+    """Filter by the search text and annotate `rank`; ordered best first."""
+    q = q.strip()[:MAX_QUERY_LENGTH]
+    if not q:
+        return qs.annotate(rank=Value(0.0)).order_by("domain__name", "name")
+    if connection.vendor == "postgresql":
+        query = SearchQuery(q, search_type="websearch", config="english")
+        return (
+            qs.filter(search_vector=query)
+            .annotate(rank=SearchRank(F("search_vector"), query))
+            .order_by("-rank", "name", "pk")
+        )
+    # SQLite fallback: every word must appear somewhere; name hits rank first.
+    for word in q.split():
+        in_columns = Exists(
+            Column.objects.filter(port__product_id=OuterRef("pk")).filter(
+                Q(name__icontains=word) | Q(description__icontains=word)
+            )
+        )
+        in_tags = Exists(
+            Tag.products.through.objects.filter(
+                dataproduct_id=OuterRef("pk"), tag__name__icontains=word
+            )
+        )
+        qs = qs.filter(
+            Q(name__icontains=word)
+            | Q(summary__icontains=word)
+            | Q(description__icontains=word)
+            | in_columns
+            | in_tags
+        )
+    first = q.split()[0]
+    return qs.annotate(
+        rank=Case(
+            When(name__icontains=first, then=Value(3)),
+            When(summary__icontains=first, then=Value(2)),
+            When(description__icontains=first, then=Value(1)),
+            default=Value(0),
+            output_field=IntegerField(),
+        )
+    ).order_by("-rank", "name", "pk")
+
+
+def product_search(*, user, filters: CatalogFilters) -> QuerySet[DataProduct]:
+    """Products the user may see that match the text and facets, most relevant first."""
+    qs = _apply_facet_filters(products_visible(user=user), filters)
+    qs = _text_match(qs, filters.q)
+    return qs.select_related("domain").prefetch_related("tags")
+
+
+def product_facets(*, user, filters: CatalogFilters) -> dict[str, list[dict]]:
+    """Counts for each facet value, each facet counted under the other facets' filters."""
+    base = products_visible(user=user)
+    if filters.q.strip():
+        base = _text_match(base, filters.q).order_by()
+
+    def facet(skip: str) -> QuerySet:
+        return _apply_facet_filters(base, filters, skip=skip).order_by()
+
+    domains = list(
+        facet("domain")
+        .values(slug=F("domain__slug"), label=F("domain__name"))
+        .annotate(count=Count("pk"))
+        .order_by("label")
+    )
+    statuses = [
+        {"slug": row["status"], "label": LifecycleStatus(row["status"]).label, "count": row["count"]}
+        for row in facet("status").values("status").annotate(count=Count("pk")).order_by("status")
+    ]
+    tag_rows = (
+        Tag.products.through.objects.filter(dataproduct__in=facet("tag").values("pk"))
+        .values(slug=F("tag__name"))
+        .annotate(count=Count("dataproduct_id"))
+        .order_by("-count", "slug")[:20]
+    )
+    tags = [{"slug": row["slug"], "label": row["slug"], "count": row["count"]} for row in tag_rows]
+    return {"domain": domains, "status": statuses, "tag": tags}
+
+
+def product_get_visible(*, user, domain_slug: str, product_slug: str) -> DataProduct:
+    """The product if the user may see it; DataProduct.DoesNotExist otherwise (so that a
+    hidden product and a missing one look the same)."""
+    return (
+        products_visible(user=user)
+        .select_related("domain", "created_by")
+        .prefetch_related("tags", "owners")
+        .get(domain__slug=domain_slug, slug=product_slug)
+    )
+
+
+def product_get_visible_by_key(*, user, key: str) -> DataProduct:
+    domain_slug, _, product_slug = key.partition(".")
+    return product_get_visible(user=user, domain_slug=domain_slug, product_slug=product_slug)
+
+
+def products_managed_by(*, user) -> QuerySet[DataProduct]:
+    """"My products": every product of the domains where the user is a member."""
+    if user.is_staff:
+        qs = DataProduct.objects.all()
+    else:
+        qs = DataProduct.objects.filter(
+            domain_id__in=DomainMembership.objects.filter(user_id=user.pk).values("domain_id")
+        )
+    return qs.select_related("domain").order_by("domain__name", "status", "name")
+
+
+def domain_list() -> QuerySet[Domain]:
+    return Domain.objects.annotate(
+        product_count=Count("products", filter=Q(products__status__in=[
+            LifecycleStatus.PUBLISHED, LifecycleStatus.DEPRECATED]))
+    ).order_by("name")
+
+
+def domain_team(*, domain: Domain) -> QuerySet[DomainMembership]:
+    return domain.memberships.select_related("user").order_by("role", "user__username")
+
+
+def domain_managers(*, domain: Domain) -> QuerySet[DomainMembership]:
+    return domain_team(domain=domain).filter(role__in=MANAGING_ROLES)

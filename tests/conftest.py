@@ -1,0 +1,183 @@
+"""Shared fixtures: real services (PostgreSQL, Redis, a Celery worker) and the people
+every permission test needs.
+
+Set REQUIRE_SERVICES=1 (CI does) and a test that would skip for a missing service fails
+instead.
+"""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+from django.db import connection
+
+from products.choices import MembershipRole
+from tests.factories import DomainFactory, MembershipFactory, UserFactory
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def require_service(name: str, reason: str) -> None:
+    """Skip for a missing service, or fail when REQUIRE_SERVICES=1."""
+    message = f"{name} is not available: {reason}"
+    if os.environ.get("REQUIRE_SERVICES") == "1":
+        pytest.fail(message + " (REQUIRE_SERVICES=1 turns this skip into a failure)")
+    pytest.skip(message)
+
+
+@pytest.fixture(autouse=True)
+def _http_test_settings(settings, media_root):
+    # Tests speak plain HTTP to the test client and the live server.
+    settings.SECURE_SSL_REDIRECT = False
+    settings.SESSION_COOKIE_SECURE = False
+    settings.CSRF_COOKIE_SECURE = False
+    settings.MEDIA_ROOT = media_root
+
+
+@pytest.fixture(scope="session")
+def media_root(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("media")
+
+
+@pytest.fixture
+def postgres(db):
+    """The metadata database must be PostgreSQL (full-text search, pushdown tests)."""
+    if connection.vendor != "postgresql":
+        require_service("PostgreSQL", "DATABASE_URL does not point at PostgreSQL")
+    return connection
+
+
+def _redis_url() -> str:
+    return os.environ.get("CELERY_BROKER_URL") or os.environ.get("REDIS_URL") or ""
+
+
+@pytest.fixture(scope="session")
+def redis_broker_url() -> str:
+    url = os.environ.get("CELERY_BROKER_URL", "")
+    if not url.startswith("redis://"):
+        require_service("Redis", "CELERY_BROKER_URL does not point at Redis")
+    import redis
+
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        require_service("Redis", str(exc))
+    return url
+
+
+def _database_url_for_subprocess() -> str:
+    """The URL of the *test* database, for processes started by tests."""
+    cfg = connection.settings_dict
+    if cfg["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{cfg['NAME']}"
+    user = cfg.get("USER") or ""
+    password = cfg.get("PASSWORD") or ""
+    auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+    return f"postgres://{auth}{cfg.get('HOST') or 'localhost'}:{cfg.get('PORT') or 5432}/{cfg['NAME']}"
+
+
+def subprocess_env(media_root: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["DATABASE_URL"] = _database_url_for_subprocess()
+    env["MEDIA_ROOT"] = str(media_root)
+    env.setdefault("SECRET_KEY", django_settings.SECRET_KEY)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker, redis_broker_url, media_root, tmp_path_factory):
+    """A real Celery worker process consuming from Redis, on the test database.
+
+    Tests using it must be `@pytest.mark.django_db(transaction=True)` so that the worker
+    sees their rows."""
+    from portal.celery import app
+
+    with django_db_blocker.unblock():
+        env = subprocess_env(media_root)
+    app.control.purge()
+    log_path = tmp_path_factory.mktemp("worker") / "worker.log"
+    log = open(log_path, "w")  # noqa: SIM115 - closed at teardown
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "portal", "worker", "--pool=solo",
+         "--loglevel=INFO", "--without-gossip", "--without-mingle", "-n", f"test-{os.getpid()}@%h"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"The Celery worker exited early:\n{log_path.read_text()}")
+        if app.control.ping(timeout=0.5):
+            break
+    else:
+        process.terminate()
+        pytest.fail(f"The Celery worker did not answer within 60 s:\n{log_path.read_text()}")
+    yield process
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    log.close()
+
+
+def wait_for(predicate, *, timeout: float = 30.0, interval: float = 0.2, message: str = ""):
+    """Poll until predicate() returns a truthy value (for work done by other processes)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(message or f"condition not met within {timeout} s")
+
+
+# --- people ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def domain(db):
+    return DomainFactory(name="Sales", slug="sales")
+
+
+@pytest.fixture
+def owner(domain):
+    user = UserFactory(username="owner")
+    MembershipFactory(domain=domain, user=user, role=MembershipRole.OWNER)
+    return user
+
+
+@pytest.fixture
+def steward(domain):
+    user = UserFactory(username="steward")
+    MembershipFactory(domain=domain, user=user, role=MembershipRole.STEWARD)
+    return user
+
+
+@pytest.fixture
+def member(domain):
+    user = UserFactory(username="member")
+    MembershipFactory(domain=domain, user=user, role=MembershipRole.MEMBER)
+    return user
+
+
+@pytest.fixture
+def outsider(db):
+    """Signed in, but in no domain and not an admin."""
+    return UserFactory(username="outsider")
+
+
+@pytest.fixture
+def admin_user(db):
+    return UserFactory(username="admin", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def api_client():
+    from rest_framework.test import APIClient
+
+    return APIClient()

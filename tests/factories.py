@@ -1,0 +1,118 @@
+import factory
+from django.contrib.auth import get_user_model
+
+from products.choices import LifecycleStatus, MembershipRole, PortKind, SourceKind
+from products.models import (
+    Column,
+    DataProduct,
+    DataSource,
+    Domain,
+    DomainMembership,
+    OutputPort,
+    Tag,
+)
+from products.services import product_search_index_update
+
+PASSWORD = "correct-horse-battery"
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
+    password = factory.PostGenerationMethodCall("set_password", PASSWORD)
+
+    @factory.post_generation
+    def saved(obj, create, extracted, **kwargs):
+        if create:
+            obj.save()
+
+
+class DomainFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Domain
+        django_get_or_create = ("slug",)
+
+    name = factory.Sequence(lambda n: f"Domain {n}")
+    slug = factory.Sequence(lambda n: f"domain-{n}")
+
+
+class MembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = DomainMembership
+
+    domain = factory.SubFactory(DomainFactory)
+    user = factory.SubFactory(UserFactory)
+    role = MembershipRole.OWNER
+
+
+class TagFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Tag
+        django_get_or_create = ("name",)
+
+    name = factory.Sequence(lambda n: f"tag-{n}")
+
+
+class ProductFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = DataProduct
+        skip_postgeneration_save = True
+
+    domain = factory.SubFactory(DomainFactory)
+    name = factory.Sequence(lambda n: f"Product {n}")
+    slug = factory.Sequence(lambda n: f"product-{n}")
+    summary = "A data product for tests."
+    description = "Rows of things, one per event."
+    status = LifecycleStatus.PUBLISHED
+
+    @factory.post_generation
+    def tags(obj, create, extracted, **kwargs):
+        if create and extracted:
+            obj.tags.set([TagFactory(name=name) for name in extracted])
+
+    @factory.post_generation
+    def owners(obj, create, extracted, **kwargs):
+        if create and extracted:
+            obj.owners.set(extracted)
+
+    @factory.post_generation
+    def indexed(obj, create, extracted, **kwargs):
+        if create:
+            product_search_index_update(product_ids=[obj.pk])
+
+
+class DataSourceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = DataSource
+
+    name = factory.Sequence(lambda n: f"source-{n}")
+    kind = SourceKind.DUCKDB
+    path = "/nonexistent/warehouse.duckdb"
+
+
+class OutputPortFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = OutputPort
+
+    product = factory.SubFactory(ProductFactory)
+    name = factory.Sequence(lambda n: f"port {n}")
+    slug = factory.Sequence(lambda n: f"port-{n}")
+    kind = PortKind.TABLE
+    source = factory.SubFactory(DataSourceFactory)
+    schema_name = "main"
+    table_name = "things"
+
+
+class ColumnFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Column
+
+    port = factory.SubFactory(OutputPortFactory)
+    name = factory.Sequence(lambda n: f"col_{n}")
+    data_type = "INTEGER"
+    position = factory.Sequence(lambda n: n)
