@@ -7,10 +7,21 @@ from dataclasses import dataclass
 
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db import connection
-from django.db.models import Case, Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Value, When
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
 
-from products.choices import LifecycleStatus, MANAGING_ROLES
-from products.models import Column, DataProduct, Domain, DomainMembership, Tag
+from products.choices import MANAGING_ROLES, LifecycleStatus
+from products.models import Column, DataProduct, Domain, DomainMembership, SchemaRefreshRun, Tag
 
 MAX_QUERY_LENGTH = 200
 
@@ -157,3 +168,33 @@ def domain_team(*, domain: Domain) -> QuerySet[DomainMembership]:
 
 def domain_managers(*, domain: Domain) -> QuerySet[DomainMembership]:
     return domain_team(domain=domain).filter(role__in=MANAGING_ROLES)
+
+
+def product_ports(*, product: DataProduct) -> QuerySet:
+    """A product's output ports with their source and columns, for pages and the API."""
+    from products.models import OutputPort
+
+    return (
+        OutputPort.objects.filter(product=product)
+        .select_related("source")
+        .prefetch_related("columns")
+        .order_by("name")
+    )
+
+
+def port_latest_refresh_runs(*, product: DataProduct) -> dict[int, SchemaRefreshRun]:
+    """The latest schema refresh run of each of the product's ports, keyed by port id."""
+
+    latest: dict[int, SchemaRefreshRun] = {}
+    runs = SchemaRefreshRun.objects.filter(port__product=product).order_by("port_id", "-created_at")
+    for run in runs:
+        latest.setdefault(run.port_id, run)
+    return latest
+
+
+def schema_refresh_run_get_visible(*, user, run_id: int) -> SchemaRefreshRun:
+    """A refresh run if the user may see its product; DoesNotExist otherwise."""
+
+    return SchemaRefreshRun.objects.select_related("port__product__domain").get(
+        pk=run_id, port__product__in=products_visible(user=user)
+    )

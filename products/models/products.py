@@ -3,7 +3,7 @@ from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.db.models import Q
 
-from products.choices import Audience, LifecycleStatus, PUBLIC_STATUSES
+from products.choices import PUBLIC_STATUSES, Audience, LifecycleStatus
 from products.models.domains import Domain
 
 
