@@ -30,8 +30,16 @@ class DomainAdmin(admin.ModelAdmin):
 class OutputPortInline(admin.StackedInline):
     model = OutputPort
     extra = 0
-    fields = ["name", "slug", "kind", "source", "schema_name", "table_name", "file_path",
-              "file_format"]
+    fields = [
+        "name",
+        "slug",
+        "kind",
+        "source",
+        "schema_name",
+        "table_name",
+        "file_path",
+        "file_format",
+    ]
 
 
 @admin.register(DataProduct)
@@ -57,8 +65,17 @@ class TagAdmin(admin.ModelAdmin):
 @admin.register(DataSource)
 class DataSourceAdmin(admin.ModelAdmin):
     list_display = ["name", "kind", "host", "database", "path"]
-    fields = ["name", "kind", "description", "host", "port", "database", "username",
-              "password_env", "path"]
+    fields = [
+        "name",
+        "kind",
+        "description",
+        "host",
+        "port",
+        "database",
+        "username",
+        "password_env",
+        "path",
+    ]
 
 
 @admin.register(Column)

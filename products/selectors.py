@@ -42,8 +42,13 @@ def _apply_facet_filters(qs: QuerySet, filters: CatalogFilters, *, skip: str = "
     if filters.domain and skip != "domain":
         qs = qs.filter(domain__slug=filters.domain)
     if filters.tag and skip != "tag":
-        qs = qs.filter(Exists(Tag.products.through.objects.filter(
-            dataproduct_id=OuterRef("pk"), tag__name=filters.tag)))
+        qs = qs.filter(
+            Exists(
+                Tag.products.through.objects.filter(
+                    dataproduct_id=OuterRef("pk"), tag__name=filters.tag
+                )
+            )
+        )
     if filters.status and skip != "status":
         qs = qs.filter(status=filters.status)
     return qs
@@ -115,7 +120,11 @@ def product_facets(*, user, filters: CatalogFilters) -> dict[str, list[dict]]:
         .order_by("label")
     )
     statuses = [
-        {"slug": row["status"], "label": LifecycleStatus(row["status"]).label, "count": row["count"]}
+        {
+            "slug": row["status"],
+            "label": LifecycleStatus(row["status"]).label,
+            "count": row["count"],
+        }
         for row in facet("status").values("status").annotate(count=Count("pk")).order_by("status")
     ]
     tag_rows = (
@@ -145,7 +154,7 @@ def product_get_visible_by_key(*, user, key: str) -> DataProduct:
 
 
 def products_managed_by(*, user) -> QuerySet[DataProduct]:
-    """"My products": every product of the domains where the user is a member."""
+    """ "My products": every product of the domains where the user is a member."""
     if user.is_staff:
         qs = DataProduct.objects.all()
     else:
@@ -157,8 +166,10 @@ def products_managed_by(*, user) -> QuerySet[DataProduct]:
 
 def domain_list() -> QuerySet[Domain]:
     return Domain.objects.annotate(
-        product_count=Count("products", filter=Q(products__status__in=[
-            LifecycleStatus.PUBLISHED, LifecycleStatus.DEPRECATED]))
+        product_count=Count(
+            "products",
+            filter=Q(products__status__in=[LifecycleStatus.PUBLISHED, LifecycleStatus.DEPRECATED]),
+        )
     ).order_by("name")
 
 

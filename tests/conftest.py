@@ -77,7 +77,9 @@ def _database_url_for_subprocess() -> str:
     user = cfg.get("USER") or ""
     password = cfg.get("PASSWORD") or ""
     auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
-    return f"postgres://{auth}{cfg.get('HOST') or 'localhost'}:{cfg.get('PORT') or 5432}/{cfg['NAME']}"
+    return (
+        f"postgres://{auth}{cfg.get('HOST') or 'localhost'}:{cfg.get('PORT') or 5432}/{cfg['NAME']}"
+    )
 
 
 def subprocess_env(media_root: Path) -> dict[str, str]:
@@ -90,7 +92,9 @@ def subprocess_env(media_root: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def celery_worker(django_db_setup, django_db_blocker, redis_broker_url, media_root, tmp_path_factory):
+def celery_worker(
+    django_db_setup, django_db_blocker, redis_broker_url, media_root, tmp_path_factory
+):
     """A real Celery worker process consuming from Redis, on the test database.
 
     Tests using it must be `@pytest.mark.django_db(transaction=True)` so that the worker
@@ -103,9 +107,24 @@ def celery_worker(django_db_setup, django_db_blocker, redis_broker_url, media_ro
     log_path = tmp_path_factory.mktemp("worker") / "worker.log"
     log = open(log_path, "w")  # noqa: SIM115 - closed at teardown
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "portal", "worker", "--pool=solo",
-         "--loglevel=INFO", "--without-gossip", "--without-mingle", "-n", f"test-{os.getpid()}@%h"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "portal",
+            "worker",
+            "--pool=solo",
+            "--loglevel=INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "-n",
+            f"test-{os.getpid()}@%h",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

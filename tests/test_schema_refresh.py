@@ -111,7 +111,10 @@ def test_unreachable_source_fails_with_a_readable_reason(owner, domain):
 def test_missing_password_variable_is_named_not_leaked(owner, domain, monkeypatch):
     monkeypatch.delenv("WAREHOUSE_PASSWORD_FOR_TEST", raising=False)
     source = DataSourceFactory(
-        kind=SourceKind.POSTGRESQL, path="", host="127.0.0.1", database="x",
+        kind=SourceKind.POSTGRESQL,
+        path="",
+        host="127.0.0.1",
+        database="x",
         password_env="WAREHOUSE_PASSWORD_FOR_TEST",
     )
     port = OutputPortFactory(product=ProductFactory(domain=domain), source=source)
@@ -152,8 +155,11 @@ def test_worker_refreshes_a_postgres_table(celery_worker, pg_table, postgres, do
 
     wait_for(finished, timeout=60, message="the worker did not finish the refresh")
     assert run.status == RunStatus.SUCCEEDED, run.error
-    columns = list(port.columns.order_by("position").values_list("name", "data_type", "nullable",
-                                                                   "description"))
+    columns = list(
+        port.columns.order_by("position").values_list(
+            "name", "data_type", "nullable", "description"
+        )
+    )
     assert columns == [
         ("customer_id", "bigint", False, ""),
         ("email", "character varying(200)", True, "Where we write to"),
@@ -173,4 +179,7 @@ def test_worker_refreshes_a_parquet_file(celery_worker, parquet_port, owner):
     wait_for(finished, timeout=60, message="the worker did not finish the refresh")
     assert run.status == RunStatus.SUCCEEDED, run.error
     assert list(parquet_port.columns.values_list("name", flat=True)) == [
-        "order_id", "amount", "country"]
+        "order_id",
+        "amount",
+        "country",
+    ]

@@ -12,8 +12,10 @@ def _as_drf(exc: Exception) -> Exception:
     if isinstance(exc, DjangoValidationError):
         if hasattr(exc, "error_dict"):
             return exceptions.ValidationError(
-                {field: [message for message in messages] for field, messages in
-                 exc.message_dict.items()}
+                {
+                    field: [message for message in messages]
+                    for field, messages in exc.message_dict.items()
+                }
             )
         return exceptions.ValidationError({"detail": exc.messages})
     if isinstance(exc, DjangoPermissionDenied):

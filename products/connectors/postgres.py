@@ -88,7 +88,9 @@ class PostgresConnector(Connector):
             return rows
         except psycopg.Error as exc:
             conn.rollback()
-            raise ConnectorError(f"Query failed on {self.source.name!r}: {_first_line(exc)}") from exc
+            raise ConnectorError(
+                f"Query failed on {self.source.name!r}: {_first_line(exc)}"
+            ) from exc
 
     @contextmanager
     def cursor(self) -> Iterator[psycopg.Cursor]:

@@ -89,10 +89,6 @@ class DataProduct(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    @property
-    def key(self) -> str:
-        return f"{self.domain.slug}.{self.slug}"
-
     def get_absolute_url(self) -> str:
         from django.urls import reverse
 
@@ -100,3 +96,7 @@ class DataProduct(models.Model):
             "products:product-detail",
             kwargs={"domain_slug": self.domain.slug, "product_slug": self.slug},
         )
+
+    @property
+    def key(self) -> str:
+        return f"{self.domain.slug}.{self.slug}"

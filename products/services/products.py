@@ -144,8 +144,9 @@ def _transition(*, product: DataProduct, by, to: str) -> DataProduct:
             product.deprecated_at = now
         elif to == LifecycleStatus.RETIRED:
             product.retired_at = now
-        product.save(update_fields=["status", "published_at", "deprecated_at", "retired_at",
-                                    "updated_at"])
+        product.save(
+            update_fields=["status", "published_at", "deprecated_at", "retired_at", "updated_at"]
+        )
     return product
 
 

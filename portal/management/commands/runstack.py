@@ -35,11 +35,27 @@ class Command(BaseCommand):
         commands = {
             "web": [python, "manage.py", "runserver", f"{host}:{port}", "--noreload"],
             "worker": [
-                python, "-m", "celery", "-A", "portal", "worker", "--loglevel=INFO",
-                "--concurrency=2", "--without-gossip", "--without-mingle",
+                python,
+                "-m",
+                "celery",
+                "-A",
+                "portal",
+                "worker",
+                "--loglevel=INFO",
+                "--concurrency=2",
+                "--without-gossip",
+                "--without-mingle",
             ],
-            "beat": [python, "-m", "celery", "-A", "portal", "beat", "--loglevel=INFO",
-                     "--pidfile="],
+            "beat": [
+                python,
+                "-m",
+                "celery",
+                "-A",
+                "portal",
+                "beat",
+                "--loglevel=INFO",
+                "--pidfile=",
+            ],
         }
         processes: dict[str, subprocess.Popen] = {}
         stopping = False
