@@ -113,12 +113,14 @@ def product_facets(*, user, filters: CatalogFilters) -> dict[str, list[dict]]:
     def facet(skip: str) -> QuerySet:
         return _apply_facet_filters(base, filters, skip=skip).order_by()
 
-    domains = list(
-        facet("domain")
-        .values(slug=F("domain__slug"), label=F("domain__name"))
+    # `slug` would clash with DataProduct.slug as an annotation name: rename afterwards.
+    domains = [
+        {"slug": row["domain_slug"], "label": row["label"], "count": row["count"]}
+        for row in facet("domain")
+        .values(domain_slug=F("domain__slug"), label=F("domain__name"))
         .annotate(count=Count("pk"))
         .order_by("label")
-    )
+    ]
     statuses = [
         {
             "slug": row["status"],
