@@ -1,0 +1,92 @@
+"""The connector layer reads DuckDB tables, CSV and Parquet files, and PostgreSQL tables,
+quoting identifiers and refusing paths outside storage."""
+
+import duckdb
+import pytest
+
+from products.choices import FileFormat, PortKind, SourceKind
+from products.connectors import Connector, ConnectorError, connector_for_port
+from tests.factories import DataSourceFactory, OutputPortFactory
+
+
+def test_quote_ident_doubles_quotes():
+    assert Connector.quote_ident('we"ird; DROP TABLE x') == '"we""ird; DROP TABLE x"'
+
+
+def test_duckdb_table_columns_and_query(tmp_path, db):
+    path = tmp_path / "wh.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute("CREATE SCHEMA sales")
+        con.execute(
+            "CREATE TABLE sales.orders (order_id BIGINT NOT NULL, amount DECIMAL(10,2), note TEXT)"
+        )
+        con.execute("INSERT INTO sales.orders VALUES (1, 9.99, 'a'), (2, NULL, 'b')")
+    port = OutputPortFactory(
+        source=DataSourceFactory(kind=SourceKind.DUCKDB, path=str(path)),
+        schema_name="sales",
+        table_name="orders",
+    )
+    with connector_for_port(port) as connector:
+        columns = connector.describe()
+        count = connector.fetch(
+            f"SELECT count(*) FROM {connector.relation_sql()} WHERE order_id > ?", [0]
+        )
+    assert [(c.name, c.data_type, c.nullable) for c in columns] == [
+        ("order_id", "BIGINT", False),
+        ("amount", "DECIMAL(10,2)", True),
+        ("note", "VARCHAR", True),
+    ]
+    assert count == [(2,)]
+
+
+def test_csv_file_is_read_through_duckdb(media_root, db):
+    (media_root / "csv").mkdir(exist_ok=True)
+    (media_root / "csv" / "stock.csv").write_text("sku,qty,checked_at\nA-1,3,2026-01-02\n")
+    port = OutputPortFactory(
+        kind=PortKind.FILE, source=None, file_path="csv/stock.csv", file_format=FileFormat.CSV
+    )
+    with connector_for_port(port) as connector:
+        names = [(c.name, c.data_type) for c in connector.describe()]
+        rows = connector.fetch(f"SELECT sku, qty FROM {connector.relation_sql()}")
+    assert names == [("sku", "VARCHAR"), ("qty", "BIGINT"), ("checked_at", "DATE")]
+    assert rows == [("A-1", 3)]
+
+
+def test_missing_file_and_missing_table_are_readable_errors(tmp_path, media_root, db):
+    port = OutputPortFactory(
+        kind=PortKind.FILE, source=None, file_path="nope.parquet", file_format="parquet"
+    )
+    with pytest.raises(ConnectorError, match="does not exist"):
+        connector_for_port(port).describe()
+    path = tmp_path / "empty.duckdb"
+    duckdb.connect(str(path)).close()
+    port = OutputPortFactory(
+        source=DataSourceFactory(kind=SourceKind.DUCKDB, path=str(path)), table_name="ghost"
+    )
+    with pytest.raises(ConnectorError, match="was not found"):
+        connector_for_port(port).describe()
+
+
+def test_file_path_outside_storage_is_refused(db):
+    port = OutputPortFactory(
+        kind=PortKind.FILE, source=None, file_path="../secrets.csv", file_format="csv"
+    )
+    with pytest.raises(ConnectorError, match="outside"):
+        connector_for_port(port)
+
+
+def test_postgres_connection_is_read_only(postgres):
+    cfg = postgres.settings_dict
+    source = DataSourceFactory(
+        kind=SourceKind.POSTGRESQL,
+        path="",
+        host=cfg["HOST"] or "localhost",
+        port=int(cfg["PORT"] or 5432),
+        database=cfg["NAME"],
+        username=cfg["USER"] or "",
+    )
+    port = OutputPortFactory(source=source, schema_name="public", table_name="products_domain")
+    with connector_for_port(port) as connector:
+        assert [c.name for c in connector.describe()][:2] == ["id", "name"]
+        with pytest.raises(ConnectorError, match="read-only"):
+            connector.fetch("CREATE TABLE public.should_not_exist (id int)")
