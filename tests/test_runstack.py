@@ -1,0 +1,92 @@
+"""`make run` starts the web server, a Celery worker and beat with `manage.py runstack`;
+Ctrl-C (SIGINT) stops every process it started."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, require_service, subprocess_env
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_runstack_serves_and_ctrl_c_stops_everything(media_root, tmp_path):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        # The test database of SQLite lives in memory: other processes cannot share it.
+        require_service("PostgreSQL", "the started processes need a shared test database")
+    port = _free_port()
+    env = subprocess_env(media_root)
+    env["DEBUG"] = "1"
+    log_path = tmp_path / "runstack.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "runstack", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        status = None
+        while time.monotonic() < deadline and status is None:
+            try:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{port}/admin/login/", timeout=2
+                ) as r:
+                    status = r.status
+            except OSError:
+                time.sleep(0.5)
+        assert status == 200, log_path.read_text()
+        children = _children(process.pid)
+        assert len(children) == 3, f"expected web, worker and beat: {children}"
+        output = log_path.read_text()
+        assert f"http://127.0.0.1:{port}/" in output
+        assert "portal-demo" in output
+
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(_alive(pid) for pid in children):
+            time.sleep(0.2)
+        assert not [pid for pid in children if _alive(pid)], "a child outlived Ctrl-C"
+    finally:
+        if process.poll() is None:
+            process.kill()
+        for pid in _children(process.pid):
+            os.kill(pid, signal.SIGKILL)
