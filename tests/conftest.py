@@ -101,6 +101,9 @@ def celery_worker(
     sees their rows."""
     from portal.celery import app
 
+    if connection.vendor != "postgresql":
+        # SQLite's test database lives in memory: a worker process cannot share it.
+        require_service("PostgreSQL", "the worker process needs a shared test database")
     with django_db_blocker.unblock():
         env = subprocess_env(media_root)
     app.control.purge()
