@@ -69,6 +69,10 @@ def _validate_port(port: OutputPort) -> None:
         raise ValidationError(errors)
     if not port.slug:
         port.slug = slugify(port.name)[:80]
+    # full_clean reports the (product, slug) constraint as a non-field error; say it on name.
+    taken = OutputPort.objects.filter(product_id=port.product_id, slug=port.slug)
+    if port.slug and taken.exclude(pk=port.pk).exists():
+        raise ValidationError({"name": f"This product already has a port {port.slug!r}."})
     port.full_clean()
 
 

@@ -84,6 +84,11 @@ def product_create(
         status=LifecycleStatus.DRAFT,
         **fields,
     )
+    # full_clean reports the (domain, slug) constraint as a non-field error; say it on slug.
+    if product.slug and DataProduct.objects.filter(domain=domain, slug=product.slug).exists():
+        raise ValidationError(
+            {"slug": f"{domain.name} already has a product {product.key}; choose another slug."}
+        )
     product.full_clean()
     product.save()
     _set_tags(product, tags)
