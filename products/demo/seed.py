@@ -1,0 +1,384 @@
+"""demo_seed: people, domains, products, warehouse data, ports, columns and search
+documents for the demo. Idempotent: seeding again with the same inputs writes nothing
+(every step compares before it writes), and it never fights later changes people made to
+a product's lifecycle.
+
+Warehouse: on PostgreSQL the tables go to a `warehouse` schema of the metadata database
+and a PostgreSQL data source points at it, with host, port, database and user taken from
+the metadata connection. Its `password_env` stays blank: libpq then falls back to
+PGPASSWORD or ~/.pgpass on the web and worker hosts (the demo database usually trusts
+local connections). On SQLite (embedded mode) the tables go to the DuckDB file at
+settings.DEMO_DUCKDB_PATH. Two products are served as files in portal storage instead.
+"""
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import connection, transaction
+
+from products.choices import LifecycleStatus, PortKind, SourceKind
+from products.connectors import connector_for_port
+from products.demo import catalog
+from products.demo.catalog import DUCKDB_SCHEMA, POSTGRES_SCHEMA, PRODUCTS, USERS, ProductSpec
+from products.demo.data import DEFAULT_SEED, generate_tables
+from products.demo.warehouse import (
+    build_id,
+    duckdb_build_id,
+    duckdb_write,
+    file_bytes,
+    file_write,
+    postgres_build_id,
+    postgres_write,
+)
+from products.models import DataProduct, DataSource, Domain, DomainMembership, OutputPort
+from products.services import (
+    column_update,
+    data_source_create,
+    domain_create,
+    domain_member_set,
+    output_port_create,
+    output_port_update,
+    product_create,
+    product_deprecate,
+    product_publish,
+    product_search_index_update,
+    product_update,
+)
+from products.services.schema_refresh import schema_apply_columns
+
+WAREHOUSE_DUCKDB = "duckdb"
+WAREHOUSE_POSTGRESQL = "postgresql"
+SOURCE_NAMES = {
+    WAREHOUSE_DUCKDB: "Demo warehouse (DuckDB)",
+    WAREHOUSE_POSTGRESQL: "Demo warehouse (PostgreSQL)",
+}
+
+
+class DemoSeedError(Exception):
+    """The demo cannot be seeded as asked; the message says why."""
+
+
+@dataclass
+class DemoSeedResult:
+    warehouse: str
+    warehouse_location: str
+    warehouse_rebuilt: bool
+    files_written: list[str]
+    created: Counter = field(default_factory=Counter)
+    updated: Counter = field(default_factory=Counter)
+    row_counts: dict[str, int] = field(default_factory=dict)  # product key -> rows
+    seconds: float = 0.0
+
+
+def warehouse_mode(requested: str = "auto") -> str:
+    vendor = connection.vendor
+    if requested == "auto":
+        return WAREHOUSE_POSTGRESQL if vendor == "postgresql" else WAREHOUSE_DUCKDB
+    if requested == WAREHOUSE_POSTGRESQL and vendor != "postgresql":
+        raise DemoSeedError(
+            "The PostgreSQL warehouse goes into the metadata database, which is "
+            f"{vendor} here. Set DATABASE_URL to a PostgreSQL database, or use the "
+            "DuckDB warehouse."
+        )
+    if requested not in SOURCE_NAMES:
+        raise DemoSeedError(f"Unknown warehouse {requested!r}: use auto, duckdb or postgresql.")
+    return requested
+
+
+def demo_seed(
+    *,
+    warehouse: str = "auto",
+    rows_scale: float = 1.0,
+    seed: int = DEFAULT_SEED,
+    as_of: datetime | None = None,
+    force: bool = False,
+    log: Callable[[str], None] = lambda line: None,
+) -> DemoSeedResult:
+    """Seed (or bring up to date) the demo. `as_of` (UTC) is when the newest rows were
+    generated; it defaults to the start of the current hour, so the demo data is fresh
+    and seeding again within the hour writes nothing."""
+    started = time.monotonic()
+    mode = warehouse_mode(warehouse)
+    if rows_scale <= 0:
+        raise DemoSeedError("rows_scale must be positive.")
+    as_of = (
+        (as_of or datetime.now(UTC))
+        .astimezone(UTC)
+        .replace(minute=0, second=0, microsecond=0, tzinfo=None)
+    )
+    result = DemoSeedResult(
+        warehouse=mode, warehouse_location="", warehouse_rebuilt=False, files_written=[]
+    )
+
+    with transaction.atomic():
+        users = {spec.username: _ensure_user(spec, result) for spec in USERS}
+        admin = users["admin"]
+        domains = {spec.slug: _ensure_domain(spec, admin, result) for spec in catalog.DOMAINS}
+        for spec in USERS:
+            for domain_slug, role in spec.memberships:
+                _ensure_membership(domains[domain_slug], users[spec.username], role, admin, result)
+
+    frames = generate_tables(seed=seed, as_of=as_of, rows_scale=rows_scale)
+    by_name = {spec.name: spec for spec in catalog.TABLES}
+    table_products = [p for p in PRODUCTS if not p.port.file_format]
+    warehouse_tables = {p.port.table: frames[p.port.table.name] for p in table_products}
+    specs = tuple(warehouse_tables)
+    build = build_id(seed=seed, rows_scale=rows_scale, as_of=as_of, specs=catalog.TABLES)
+    log(
+        f"Generated {sum(len(f) for f in frames.values()):,} rows as of {as_of:%Y-%m-%d %H:00} UTC."
+    )
+
+    if mode == WAREHOUSE_DUCKDB:
+        path = settings.DEMO_DUCKDB_PATH
+        result.warehouse_location = str(path)
+        if force or duckdb_build_id(path, specs) != build:
+            duckdb_write(path, warehouse_tables, build)
+            result.warehouse_rebuilt = True
+    else:
+        result.warehouse_location = f"schema {POSTGRES_SCHEMA} of database {_pg_settings()['NAME']}"
+        if force or postgres_build_id(specs) != build:
+            postgres_write(warehouse_tables, build)
+            result.warehouse_rebuilt = True
+    for product in PRODUCTS:
+        if product.port.file_format:
+            data = file_bytes(
+                frames[product.port.table.name],
+                by_name[product.port.table.name],
+                product.port.file_format,
+            )
+            if file_write(product.port.file_path, data):
+                result.files_written.append(product.port.file_path)
+
+    with transaction.atomic():
+        source = _ensure_source(mode, admin, result)
+        product_ids = []
+        for spec in PRODUCTS:
+            product = _ensure_product(spec, domains[spec.domain], users, admin, result)
+            port = _ensure_port(spec, product, source, admin, result)
+            _ensure_columns(spec, port, admin, result)
+            _ensure_status(spec, product, admin, result)
+            product_ids.append(product.pk)
+            result.row_counts[spec.key] = len(frames[spec.port.table.name])
+        product_search_index_update(product_ids=product_ids)
+
+    result.seconds = time.monotonic() - started
+    return result
+
+
+# --- steps -----------------------------------------------------------------------------
+
+
+def _ensure_user(spec: catalog.UserSpec, result: DemoSeedResult):
+    User = get_user_model()
+    user, created = User.objects.get_or_create(username=spec.username)
+    wanted = {
+        "first_name": spec.first_name,
+        "last_name": spec.last_name,
+        "email": spec.email,
+        "is_staff": spec.is_staff,
+        "is_superuser": spec.is_superuser,
+        "is_active": True,
+    }
+    changed = [name for name, value in wanted.items() if getattr(user, name) != value]
+    for name in changed:
+        setattr(user, name, wanted[name])
+    if created or not user.check_password(catalog.PASSWORD):
+        user.set_password(catalog.PASSWORD)
+        changed.append("password")
+    if changed:
+        user.save()
+    _count(result, "users", created, bool(changed))
+    return user
+
+
+def _ensure_domain(spec: catalog.DomainSpec, admin, result: DemoSeedResult) -> Domain:
+    domain = Domain.objects.filter(slug=spec.slug).first()
+    if domain is None:
+        domain = domain_create(
+            name=spec.name, slug=spec.slug, description=spec.description, by=admin
+        )
+        _count(result, "domains", True, True)
+        return domain
+    if (domain.name, domain.description) != (spec.name, spec.description):
+        domain.name, domain.description = spec.name, spec.description
+        domain.full_clean()
+        domain.save(update_fields=["name", "description"])
+        _count(result, "domains", False, True)
+    return domain
+
+
+def _ensure_membership(domain, user, role, admin, result: DemoSeedResult) -> None:
+    current = (
+        DomainMembership.objects.filter(domain=domain, user=user)
+        .values_list("role", flat=True)
+        .first()
+    )
+    if current != role:
+        domain_member_set(domain=domain, user=user, role=role, by=admin)
+        _count(result, "memberships", current is None, True)
+
+
+def _pg_settings() -> dict:
+    return connection.settings_dict
+
+
+def _ensure_source(mode: str, admin, result: DemoSeedResult) -> DataSource:
+    if mode == WAREHOUSE_DUCKDB:
+        fields = {
+            "kind": SourceKind.DUCKDB,
+            "path": str(settings.DEMO_DUCKDB_PATH),
+            "description": "DuckDB file written by `manage.py seed_demo` (embedded mode).",
+        }
+    else:
+        cfg = _pg_settings()
+        fields = {
+            "kind": SourceKind.POSTGRESQL,
+            "host": cfg.get("HOST") or "",
+            "port": int(cfg["PORT"]) if cfg.get("PORT") else None,
+            "database": cfg["NAME"],
+            "username": cfg.get("USER") or "",
+            "password_env": "",
+            "description": "The `warehouse` schema of the portal's own PostgreSQL database, "
+            "written by `manage.py seed_demo`. No password variable: libpq falls back to "
+            "PGPASSWORD or ~/.pgpass.",
+        }
+    name = SOURCE_NAMES[mode]
+    source = DataSource.objects.filter(name=name).first()
+    if source is None:
+        source = data_source_create(by=admin, name=name, **fields)
+        _count(result, "data sources", True, True)
+        return source
+    changed = [key for key, value in fields.items() if getattr(source, key) != value]
+    if changed:
+        for key in changed:
+            setattr(source, key, fields[key])
+        source.full_clean()
+        source.save(update_fields=changed)
+        _count(result, "data sources", False, True)
+    return source
+
+
+def _ensure_product(spec: ProductSpec, domain, users, admin, result: DemoSeedResult) -> DataProduct:
+    fields = {
+        "summary": spec.summary,
+        "description": spec.description,
+        "purpose_use_case": spec.use_case,
+        "purpose_intended_users": spec.intended_users,
+        "purpose_expected_outcome": spec.expected_outcome,
+        "audience": spec.audience,
+        "version": spec.version,
+    }
+    owners = [users[name] for name in spec.owners]
+    product = DataProduct.objects.filter(domain=domain, slug=spec.slug).first()
+    if product is None:
+        product = product_create(
+            domain=domain,
+            name=spec.name,
+            slug=spec.slug,
+            by=admin,
+            tags=spec.tags,
+            owners=owners,
+            **fields,
+        )
+        _count(result, "products", True, True)
+        return product
+    fields["name"] = spec.name
+    changed = {key: value for key, value in fields.items() if getattr(product, key) != value}
+    tags = sorted(spec.tags) != sorted(product.tags.values_list("name", flat=True))
+    owners_changed = {u.pk for u in owners} != set(product.owners.values_list("pk", flat=True))
+    if changed or tags or owners_changed:
+        product = product_update(
+            product=product,
+            by=admin,
+            tags=spec.tags if tags else None,
+            owners=owners if owners_changed else None,
+            **changed,
+        )
+        _count(result, "products", False, True)
+    return product
+
+
+def _ensure_port(spec: ProductSpec, product, source, admin, result: DemoSeedResult) -> OutputPort:
+    port_spec = spec.port
+    if port_spec.file_format:
+        fields = {
+            "kind": PortKind.FILE,
+            "source": None,
+            "schema_name": "",
+            "table_name": "",
+            "file_path": port_spec.file_path,
+            "file_format": port_spec.file_format,
+        }
+    else:
+        fields = {
+            "kind": PortKind.TABLE,
+            "source": source,
+            "schema_name": DUCKDB_SCHEMA if source.kind == SourceKind.DUCKDB else POSTGRES_SCHEMA,
+            "table_name": port_spec.table.name,
+            "file_path": "",
+            "file_format": "",
+        }
+    fields["description"] = port_spec.description
+    port = product.ports.filter(name=port_spec.name).select_related("source").first()
+    if port is None:
+        port = output_port_create(product=product, by=admin, name=port_spec.name, **fields)
+        _count(result, "ports", True, True)
+        return port
+    changed = {key: value for key, value in fields.items() if getattr(port, key) != value}
+    if changed:
+        port = output_port_update(port=port, by=admin, **changed)
+        _count(result, "ports", False, True)
+    return port
+
+
+def _ensure_columns(spec: ProductSpec, port: OutputPort, admin, result: DemoSeedResult) -> None:
+    """Read the columns from the source now (no worker needed), then document them."""
+    with connector_for_port(port) as connector:
+        infos = connector.describe()
+    current = list(
+        port.columns.order_by("position").values_list("name", "data_type", "nullable", "position")
+    )
+    if current != [(i.name, i.data_type, i.nullable, i.position) for i in infos]:
+        schema_apply_columns(port=port, columns=infos)
+        _count(result, "column schemas", not current, True)
+    docs = {column.name: column for column in spec.port.table.columns}
+    for column in port.columns.all():
+        doc = docs.get(column.name)
+        if doc is None:
+            continue
+        if (column.description, column.classification) != (doc.description, doc.classification):
+            column.port = port  # column_update checks rights through the port's product
+            column_update(
+                column=column,
+                by=admin,
+                description=doc.description,
+                classification=doc.classification,
+            )
+            _count(result, "column descriptions", False, True)
+
+
+def _ensure_status(spec: ProductSpec, product: DataProduct, admin, result: DemoSeedResult) -> None:
+    """Move a product forward to its demo status; a status people set later is kept."""
+    wanted = spec.status
+    if product.status == LifecycleStatus.DRAFT and wanted in (
+        LifecycleStatus.PUBLISHED,
+        LifecycleStatus.DEPRECATED,
+    ):
+        product_publish(product=product, by=admin)
+        product.status = LifecycleStatus.PUBLISHED
+        _count(result, "lifecycle changes", False, True)
+    if product.status == LifecycleStatus.PUBLISHED and wanted == LifecycleStatus.DEPRECATED:
+        product_deprecate(product=product, by=admin)
+        _count(result, "lifecycle changes", False, True)
+
+
+def _count(result: DemoSeedResult, what: str, created: bool, changed: bool) -> None:
+    if created:
+        result.created[what] += 1
+    elif changed:
+        result.updated[what] += 1
