@@ -1,2 +1,20 @@
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from portal import views
+
 app_name = "portal"
-urlpatterns: list = []
+
+urlpatterns = [
+    path("", views.CatalogView.as_view(is_home=True), name="home"),
+    path("search/", views.CatalogView.as_view(), name="search"),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(
+            template_name="portal/login.html", redirect_authenticated_user=True
+        ),
+        name="login",
+    ),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("my/products/", views.MyProductsView.as_view(), name="my-products"),
+]

@@ -1,0 +1,106 @@
+"""The site shell: catalog home and search, "My products"."""
+
+from urllib.parse import urlencode
+
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.paginator import Paginator
+from django.views.generic import TemplateView
+
+from portal.forms import CatalogSearchForm
+from products.permissions import managed_domains
+from products.selectors import CatalogFilters, product_facets, product_search, products_managed_by
+
+PAGE_SIZE = 20
+FACETS = (("domain", "Domain"), ("tag", "Tag"), ("status", "Status"))
+
+
+def _query_string(filters: CatalogFilters, **changes: str) -> str:
+    """`?…` for the catalog with the given filters changed (an empty value removes one).
+    The page number is dropped: new filters start on page one."""
+    params = {"q": filters.q, "domain": filters.domain, "tag": filters.tag}
+    params["status"] = filters.status
+    params.update(changes)
+    return "?" + urlencode({key: value for key, value in params.items() if value})
+
+
+class CatalogView(LoginRequiredMixin, TemplateView):
+    """Home (`/`) and search (`/search/`): one page, ranked results and facet counts from
+    the same selectors as the API's `q`, `domain`, `tag` and `status` filters."""
+
+    template_name = "portal/catalog.html"
+    is_home = False
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        user = self.request.user
+        form = CatalogSearchForm(self.request.GET)
+        filters = form.filters()
+        results = product_search(user=user, filters=filters)
+        page = Paginator(results, PAGE_SIZE).get_page(self.request.GET.get("page"))
+        facets = product_facets(user=user, filters=filters)
+
+        facet_groups = []
+        for name, label in FACETS:
+            current = getattr(filters, name)
+            values = [
+                {
+                    **value,
+                    "active": value["slug"] == current,
+                    # A click on the active value removes it; on another, selects it.
+                    "url": _query_string(
+                        filters, **{name: "" if value["slug"] == current else value["slug"]}
+                    ),
+                }
+                for value in facets[name]
+            ]
+            facet_groups.append({"name": name, "label": label, "values": values})
+
+        active_filters = [
+            {
+                "name": label,
+                "value": getattr(filters, name),
+                "remove_url": _query_string(filters, **{name: ""}),
+            }
+            for name, label in FACETS
+            if getattr(filters, name)
+        ]
+        has_filters = bool(filters.q or active_filters)
+        context.update(
+            form=form,
+            filters=filters,
+            page_obj=page,
+            products=page.object_list,
+            facet_groups=facet_groups,
+            active_filters=active_filters,
+            has_filters=has_filters,
+            keep_query=_query_string(filters)[1:],
+            is_home=self.is_home,
+        )
+        if page.paginator.count == 0 and not has_filters:
+            # An empty catalog: tell the people who can fill it how.
+            context["can_create"] = managed_domains(user=user).exists()
+        return context
+
+
+class MyProductsView(LoginRequiredMixin, TemplateView):
+    """The products of the domains the user belongs to, grouped by domain."""
+
+    template_name = "portal/my_products.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        user = self.request.user
+        domains = list(managed_domains(user=user).order_by("name"))
+        groups: dict[int, dict] = {}
+        for product in products_managed_by(user=user):
+            group = groups.setdefault(
+                product.domain_id, {"domain": product.domain, "products": [], "can_create": False}
+            )
+            group["products"].append(product)
+        for domain in domains:
+            groups.setdefault(domain.pk, {"domain": domain, "products": []})["can_create"] = True
+        context.update(
+            groups=sorted(groups.values(), key=lambda group: group["domain"].name),
+            managed_domains=domains,
+        )
+        return context
