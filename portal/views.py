@@ -11,6 +11,7 @@ from products.permissions import managed_domains
 from products.selectors import CatalogFilters, product_facets, product_search, products_managed_by
 
 PAGE_SIZE = 20
+FACET_SHOWN = 8  # values shown per facet before "Show N more"
 FACETS = (("domain", "Domain"), ("tag", "Tag"), ("status", "Status"))
 
 
@@ -53,7 +54,11 @@ class CatalogView(LoginRequiredMixin, TemplateView):
                 }
                 for value in facets[name]
             ]
-            facet_groups.append({"name": name, "label": label, "values": values})
+            # Long lists show their most common values; the rest fold away, except an
+            # active value, which always stays in sight.
+            shown = [v for i, v in enumerate(values) if i < FACET_SHOWN or v["active"]]
+            more = [v for i, v in enumerate(values) if i >= FACET_SHOWN and not v["active"]]
+            facet_groups.append({"name": name, "label": label, "values": shown, "more": more})
 
         active_filters = [
             {

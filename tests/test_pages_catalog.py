@@ -195,3 +195,27 @@ def test_nav_links_every_signed_in_page_needs(client, outsider, admin_user):
     assert re.search(r'<form method="post" action="/logout/">', content)
     client.force_login(admin_user)
     assert 'href="/admin/"' in client.get("/").content.decode()
+
+
+def test_long_facets_fold_away_but_keep_the_active_value(client, domain, outsider):
+    for n in range(12):
+        ProductFactory(domain=domain, tags=[f"common-{n:02d}", "everywhere"] + ["rare"] * (n == 0))
+    client.force_login(outsider)
+    response = client.get("/search/")
+    tag_group = response.context["facet_groups"][1]
+    assert tag_group["values"][0]["slug"] == "everywhere"  # most common first
+    assert len(tag_group["values"]) == 8
+    assert len(tag_group["more"]) == 14 - 8
+    assert b"Show 6 more" in response.content
+
+    active = tag_group["more"][-1]["slug"]
+    tag_group = client.get("/search/", {"tag": active}).context["facet_groups"][1]
+    assert active in [value["slug"] for value in tag_group["values"] if value["active"]]
+
+
+def test_every_script_and_stylesheet_is_our_own(client, outsider):
+    client.force_login(outsider)
+    content = client.get("/").content.decode()
+    assert '<script src="/static/vendor/htmx.min.js" defer></script>' in content
+    assert '<link rel="stylesheet" href="/static/css/portal.css">' in content
+    assert not re.search(r'<(script|link)[^>]+(src|href)="(https?:)?//', content)

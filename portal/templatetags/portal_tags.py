@@ -1,5 +1,7 @@
 from django import template
+from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.timesince import timesince
 
 from portal.markdown import render_markdown
 from products.choices import Classification, LifecycleStatus, RunStatus
@@ -39,3 +41,13 @@ def run_badge(status: str):
     except ValueError:
         label = status
     return format_html('<span class="badge badge-run-{}">{}</span>', status, label)
+
+
+@register.filter
+def ago(value):
+    """'just now' for the last minute, else '3 minutes ago' ('0 minutes ago' reads badly)."""
+    if not value:
+        return ""
+    if (timezone.now() - value).total_seconds() < 60:
+        return "just now"
+    return f"{timesince(value)} ago"
