@@ -16,6 +16,7 @@ from django.db.models import (
     OuterRef,
     Q,
     QuerySet,
+    Subquery,
     Value,
     When,
 )
@@ -196,13 +197,19 @@ def product_ports(*, product: DataProduct) -> QuerySet:
 
 
 def port_latest_refresh_runs(*, product: DataProduct) -> dict[int, SchemaRefreshRun]:
-    """The latest schema refresh run of each of the product's ports, keyed by port id."""
+    """The latest schema refresh run of each of the product's ports, keyed by port id.
+    One query, bounded by the number of ports however long the run history grows."""
+    from products.models import OutputPort
 
-    latest: dict[int, SchemaRefreshRun] = {}
-    runs = SchemaRefreshRun.objects.filter(port__product=product).order_by("port_id", "-created_at")
-    for run in runs:
-        latest.setdefault(run.port_id, run)
-    return latest
+    latest_run = SchemaRefreshRun.objects.filter(port_id=OuterRef("pk")).order_by(
+        "-created_at", "-pk"
+    )
+    latest_ids = (
+        OutputPort.objects.filter(product=product)
+        .annotate(latest_run_id=Subquery(latest_run.values("pk")[:1]))
+        .values("latest_run_id")
+    )
+    return {run.port_id: run for run in SchemaRefreshRun.objects.filter(pk__in=latest_ids)}
 
 
 def schema_refresh_run_get_visible(*, user, run_id: int) -> SchemaRefreshRun:
