@@ -1,1 +1,33 @@
-urlpatterns: list = []
+"""Catalog API routes, included under `/api/v1/` by portal.api.urls.
+
+A SimpleRouter, not the DefaultRouter: its format-suffix routes (`.json`) would read the
+dot of a product key (`sales.orders`) as a format.
+"""
+
+from rest_framework.routers import SimpleRouter
+
+from products.api.views import (
+    KEY_REGEX,
+    ColumnViewSet,
+    DataSourceViewSet,
+    DomainViewSet,
+    OutputPortViewSet,
+    ProductViewSet,
+    SchemaRefreshRunViewSet,
+)
+
+app_name = "products-api"
+
+PRODUCT = rf"products/(?P<product_key>{KEY_REGEX})"
+
+router = SimpleRouter()
+router.register("domains", DomainViewSet, basename="domain")
+router.register("products", ProductViewSet, basename="product")
+router.register(rf"{PRODUCT}/ports", OutputPortViewSet, basename="product-port")
+router.register(
+    rf"{PRODUCT}/ports/(?P<port_slug>[-\w]+)/columns", ColumnViewSet, basename="port-column"
+)
+router.register("schema-refresh-runs", SchemaRefreshRunViewSet, basename="schema-refresh-run")
+router.register("sources", DataSourceViewSet, basename="data-source")
+
+urlpatterns = router.urls
