@@ -12,6 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _manage(*args: str, **env_overrides: str | None) -> subprocess.CompletedProcess:
     env = dict(os.environ)
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # set by the browser tests for Playwright
     for name, value in env_overrides.items():
         if value is None:
             env.pop(name, None)

@@ -31,6 +31,7 @@ from products.models import (
     OutputPort,
     SchemaRefreshRun,
 )
+from products.permissions import can_edit_product
 
 # --- helpers ---------------------------------------------------------------------------
 
@@ -360,12 +361,15 @@ class OutputPortUpdateSerializer(_PortFieldsSerializer):
 
 
 class SchemaRefreshRunSerializer(serializers.ModelSerializer):
+    """A schema refresh run; `error` is the reason for editors, a summary for others."""
+
     url = serializers.SerializerMethodField()
     status = RunStatusField(read_only=True)
     product = serializers.CharField(source="port.product.key", read_only=True)
     port = serializers.CharField(source="port.slug", read_only=True)
     port_url = serializers.SerializerMethodField()
     is_finished = serializers.BooleanField(read_only=True)
+    error = serializers.SerializerMethodField()
 
     class Meta:
         model = SchemaRefreshRun
@@ -386,6 +390,10 @@ class SchemaRefreshRunSerializer(serializers.ModelSerializer):
             "finished_at",
         ]
         read_only_fields = fields
+
+    def get_error(self, run: SchemaRefreshRun) -> str:
+        request = self.context.get("request")
+        return run_error_for(user=getattr(request, "user", None), run=run)
 
     def get_url(self, run: SchemaRefreshRun) -> str:
         return _absolute(self.context.get("request"), "schema-refresh-run-detail", pk=run.pk)
@@ -434,3 +442,11 @@ class DataSourceCreateSerializer(InputSerializer):
         allow_blank=True,
         help_text="Path of the DuckDB database file.",
     )
+
+
+def run_error_for(*, user, run: SchemaRefreshRun) -> str:
+    """A failed run's reason names hosts and variables: only the product's editors read
+    it; everyone else learns that it failed."""
+    if not run.error or can_edit_product(user=user, product=run.port.product):
+        return run.error
+    return "The refresh failed. The product's owners and stewards can see why."
