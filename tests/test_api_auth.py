@@ -88,3 +88,16 @@ def test_an_expired_token_is_401(api_client, token):
 def test_the_browser_session_works_too(client, outsider):
     client.force_login(outsider)
     assert client.get("/api/v1/domains/").status_code == 200
+
+
+def test_tokens_per_user_are_limited_and_expired_ones_make_room(api_client, outsider, settings):
+    settings.REST_KNOX = {**settings.REST_KNOX, "TOKEN_LIMIT_PER_USER": 2}
+    body = {"username": "outsider", "password": PASSWORD}
+    assert api_client.post(TOKEN_URL, body).status_code == 200
+    assert api_client.post(TOKEN_URL, body).status_code == 200
+    refused = api_client.post(TOKEN_URL, body)
+    assert refused.status_code == 403
+    assert "most allowed" in refused.json()["detail"]
+    AuthToken.objects.filter(user=outsider).update(expiry=timezone.now() - timedelta(seconds=1))
+    assert api_client.post(TOKEN_URL, body).status_code == 200
+    assert AuthToken.objects.filter(user=outsider).count() == 1

@@ -5,8 +5,10 @@ Tokens are django-rest-knox tokens: only a digest is stored, each expires
 """
 
 from django.contrib.auth import authenticate
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema, inline_serializer
 from knox.models import AuthToken
+from knox.settings import knox_settings
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -46,5 +48,17 @@ class TokenObtainView(APIView):
                 {"detail": "Unable to sign in with the username and password given."},
                 status=status.HTTP_400_BAD_REQUEST,
             )
+        limit = knox_settings.TOKEN_LIMIT_PER_USER
+        if limit is not None:
+            tokens = AuthToken.objects.filter(user=user)
+            tokens.filter(expiry__lt=timezone.now()).delete()
+            if tokens.count() >= limit:
+                return Response(
+                    {
+                        "detail": f"You already hold {limit} valid tokens, the most allowed. "
+                        "Wait for one to expire, or ask an admin to remove old ones."
+                    },
+                    status=status.HTTP_403_FORBIDDEN,
+                )
         instance, token = AuthToken.objects.create(user)
         return Response({"token": token, "expiry": instance.expiry})
