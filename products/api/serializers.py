@@ -133,6 +133,7 @@ class DomainDetailSerializer(DomainSerializer):
 class ProductSerializer(serializers.ModelSerializer):
     key = serializers.CharField(read_only=True, help_text="`<domain-slug>.<product-slug>`")
     url = serializers.SerializerMethodField()
+    page_url = serializers.SerializerMethodField(help_text="The product's page in the portal.")
     ports_url = serializers.SerializerMethodField()
     domain = DomainRefSerializer(read_only=True)
     status = LifecycleStatusField(read_only=True)
@@ -144,6 +145,7 @@ class ProductSerializer(serializers.ModelSerializer):
         fields = [
             "key",
             "url",
+            "page_url",
             "name",
             "slug",
             "domain",
@@ -168,6 +170,11 @@ class ProductSerializer(serializers.ModelSerializer):
 
     def get_url(self, product: DataProduct) -> str:
         return _absolute(self.context.get("request"), "product-detail", key=product.key)
+
+    def get_page_url(self, product: DataProduct) -> str:
+        request = self.context.get("request")
+        path = product.get_absolute_url()
+        return request.build_absolute_uri(path) if request is not None else path
 
     def get_ports_url(self, product: DataProduct) -> str:
         return _absolute(self.context.get("request"), "product-port-list", product_key=product.key)
