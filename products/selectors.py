@@ -5,13 +5,15 @@
 
 from dataclasses import dataclass
 
-from django.contrib.postgres.search import SearchQuery, SearchRank
+from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVectorField
 from django.db import connection
 from django.db.models import (
+    BooleanField,
     Case,
     Count,
     Exists,
     F,
+    Func,
     IntegerField,
     OuterRef,
     Q,
@@ -25,6 +27,9 @@ from products.choices import MANAGING_ROLES, LifecycleStatus
 from products.models import Column, DataProduct, Domain, DomainMembership, SchemaRefreshRun, Tag
 
 MAX_QUERY_LENGTH = 200
+# A search ranks, counts and facets at most this many of its newest matches, plus the
+# products whose name matches (see _text_match). Counts at or above it mean "at least".
+SEARCH_WINDOW = 1000
 
 
 @dataclass(frozen=True)
@@ -55,15 +60,50 @@ def _apply_facet_filters(qs: QuerySet, filters: CatalogFilters, *, skip: str = "
     return qs
 
 
+class _NameDocument(Func):
+    """The English text-search document of a product's name alone; matches the
+    expression of the index product_name_search_gin (migration 0003)."""
+
+    template = "to_tsvector('english'::regconfig, %(expressions)s)"
+    output_field = SearchVectorField()
+
+
+class _InArrayOf(Func):
+    """`<expression> = ANY(ARRAY(<subquery>))`: PostgreSQL runs the subquery once and
+    looks each of its values up by index."""
+
+    arg_joiner = " = ANY(ARRAY"
+    template = "%(expressions)s)"
+    output_field = BooleanField()
+
+
 def _text_match(qs: QuerySet, q: str) -> QuerySet:
-    """Filter by the search text and annotate `rank`; ordered best first."""
+    """Filter by the search text and annotate `rank`; ordered best first.
+
+    On PostgreSQL the work is bounded however broad the text: at most SEARCH_WINDOW of
+    the newest matches, plus up to as many products whose name matches, are ranked,
+    counted and faceted. A text matching fewer products than that (nearly every real
+    search) is ranked over all its matches; a text matching half the catalog is ranked
+    over a window instead of tens of thousands of rows (bench/catalog.py)."""
     q = q.strip()[:MAX_QUERY_LENGTH]
     if not q:
-        return qs.annotate(rank=Value(0.0)).order_by("domain__name", "name")
+        # Name order is what an index gives (product_name_idx, product_domain_name_idx).
+        return qs.annotate(rank=Value(0.0)).order_by("name", "pk")
     if connection.vendor == "postgresql":
         query = SearchQuery(q, search_type="websearch", config="english")
+        matches = qs.filter(search_vector=query)
+        newest = matches.order_by("-pk").values("pk")[:SEARCH_WINDOW]
+        named = (
+            matches.alias(name_document=_NameDocument("name"))
+            .filter(name_document=query)
+            .order_by("-pk")
+            .values("pk")[:SEARCH_WINDOW]
+        )
+        # The window carries every filter of qs (visibility, facets); the outer query
+        # only looks its rows up by primary key: `id = ANY(ARRAY(window))` is an index
+        # lookup, where `id IN (window)` lets PostgreSQL scan every product to join them.
         return (
-            qs.filter(search_vector=query)
+            DataProduct.objects.filter(_InArrayOf(F("pk"), newest.union(named)))
             .annotate(rank=SearchRank(F("search_vector"), query))
             .order_by("-rank", "name", "pk")
         )
@@ -106,13 +146,14 @@ def product_search(*, user, filters: CatalogFilters) -> QuerySet[DataProduct]:
 
 
 def product_facets(*, user, filters: CatalogFilters) -> dict[str, list[dict]]:
-    """Counts for each facet value, each facet counted under the other facets' filters."""
-    base = products_visible(user=user)
-    if filters.q.strip():
-        base = _text_match(base, filters.q).order_by()
+    """Counts for each facet value, each facet counted under the other facets' filters
+    (and over the same bounded window of matches product_search would rank for them)."""
 
     def facet(skip: str) -> QuerySet:
-        return _apply_facet_filters(base, filters, skip=skip).order_by()
+        qs = _apply_facet_filters(products_visible(user=user), filters, skip=skip)
+        if filters.q.strip():
+            qs = _text_match(qs, filters.q)
+        return qs.order_by()
 
     # `slug` would clash with DataProduct.slug as an annotation name: rename afterwards.
     domains = [

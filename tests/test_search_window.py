@@ -1,0 +1,68 @@
+"""A broad search does bounded work (products.selectors.SEARCH_WINDOW): it ranks, counts
+and facets the newest matches plus every product whose name matches, so a product named
+after the search text is never lost however many products mention it."""
+
+import pytest
+
+from products import selectors
+from products.selectors import CatalogFilters, product_facets, product_search
+from tests.factories import DomainFactory, ProductFactory
+
+
+@pytest.fixture
+def ledgers(postgres, domain):
+    named = ProductFactory(domain=domain, name="General ledger", slug="general-ledger")
+    marketing = DomainFactory(name="Marketing", slug="marketing")
+    mentions = [
+        ProductFactory(
+            domain=domain if i % 2 else marketing,
+            name=f"Postings {i}",
+            slug=f"postings-{i}",
+            description="Lines booked to the ledger.",
+        )
+        for i in range(6)
+    ]
+    return named, mentions
+
+
+def keys(products) -> list[str]:
+    return [product.key for product in products]
+
+
+def test_every_match_is_ranked_when_the_window_is_not_full(ledgers, outsider):
+    named, mentions = ledgers
+    results = product_search(user=outsider, filters=CatalogFilters(q="ledger"))
+    assert results.count() == 7
+    assert keys(results)[0] == named.key
+
+
+def test_a_broad_search_ranks_the_newest_matches_and_every_name_match(
+    ledgers, outsider, monkeypatch
+):
+    monkeypatch.setattr(selectors, "SEARCH_WINDOW", 3)
+    named, mentions = ledgers
+    filters = CatalogFilters(q="ledger")
+
+    results = product_search(user=outsider, filters=filters)
+
+    # The oldest product is in the window because its name matches; it ranks first.
+    assert keys(results)[0] == named.key
+    assert set(keys(results)) == {named.key, *keys(mentions[-3:])}
+    assert results.count() == 4
+    facets = product_facets(user=outsider, filters=filters)
+    assert sum(value["count"] for value in facets["domain"]) == 4
+    assert sum(value["count"] for value in facets["status"]) == 4
+
+
+def test_the_window_respects_visibility_and_facet_filters(ledgers, outsider, monkeypatch):
+    monkeypatch.setattr(selectors, "SEARCH_WINDOW", 2)
+    named, mentions = ledgers
+    sales_mentions = [p for p in mentions if p.domain.slug == "sales"]
+    hidden = ProductFactory(
+        domain=named.domain, name="Draft ledger", slug="draft-ledger", status="draft"
+    )
+
+    results = product_search(user=outsider, filters=CatalogFilters(q="ledger", domain="sales"))
+
+    assert hidden.key not in keys(results)
+    assert set(keys(results)) == {named.key, *keys(sales_mentions[-2:])}
