@@ -8,7 +8,13 @@ from django.views.generic import TemplateView
 
 from portal.forms import CatalogSearchForm
 from products.permissions import managed_domains
-from products.selectors import CatalogFilters, product_facets, product_search, products_managed_by
+from products.selectors import (
+    SEARCH_WINDOW,
+    CatalogFilters,
+    product_facets,
+    product_search,
+    products_managed_by,
+)
 
 PAGE_SIZE = 20
 FACET_SHOWN = 8  # values shown per facet before "Show N more"
@@ -70,6 +76,9 @@ class CatalogView(LoginRequiredMixin, TemplateView):
             if getattr(filters, name)
         ]
         has_filters = bool(filters.q or active_filters)
+        # A broad search ranks a bounded window of matches (SEARCH_WINDOW): its count is
+        # then a lower bound, shown as "1,000+".
+        count_is_lower_bound = bool(filters.q) and page.paginator.count >= SEARCH_WINDOW
         context.update(
             form=form,
             filters=filters,
@@ -80,6 +89,7 @@ class CatalogView(LoginRequiredMixin, TemplateView):
             has_filters=has_filters,
             keep_query=_query_string(filters)[1:],
             is_home=self.is_home,
+            count_is_lower_bound=count_is_lower_bound,
         )
         if page.paginator.count == 0 and not has_filters:
             # An empty catalog: tell the people who can fill it how.

@@ -3,9 +3,11 @@
 `/search/`, the home page and the API's `q` filter all call product_search.
 """
 
+import hashlib
 from dataclasses import dataclass
 
 from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVectorField
+from django.core.cache import cache
 from django.db import connection
 from django.db.models import (
     BooleanField,
@@ -145,9 +147,38 @@ def product_search(*, user, filters: CatalogFilters) -> QuerySet[DataProduct]:
     return qs.select_related("domain").prefetch_related("tags")
 
 
+# Facet counts of a catalog browsed without search text aggregate every visible product
+# (~150 ms at 100,000 products): they are cached this long per visibility class.
+FACET_CACHE_SECONDS = 60
+
+
+def _visibility_class(user) -> str:
+    """Users who see the same products share this key: admins, or the public products
+    plus the same member domains."""
+    if user.is_staff:
+        return "all"
+    domain_ids = sorted(
+        DomainMembership.objects.filter(user_id=user.pk).values_list("domain_id", flat=True)
+    )
+    return "public+" + ",".join(str(pk) for pk in domain_ids)
+
+
 def product_facets(*, user, filters: CatalogFilters) -> dict[str, list[dict]]:
     """Counts for each facet value, each facet counted under the other facets' filters
-    (and over the same bounded window of matches product_search would rank for them)."""
+    (and over the same bounded window of matches product_search would rank for them).
+    Without search text the counts are cached for FACET_CACHE_SECONDS."""
+    if filters.q.strip() or not user.is_authenticated:
+        return _product_facets(user=user, filters=filters)
+    raw_key = f"{_visibility_class(user)}|{filters.domain}|{filters.tag}|{filters.status}"
+    key = "catalog-facets:v1:" + hashlib.sha256(raw_key.encode()).hexdigest()
+    facets = cache.get(key)
+    if facets is None:
+        facets = _product_facets(user=user, filters=filters)
+        cache.set(key, facets, FACET_CACHE_SECONDS)
+    return facets
+
+
+def _product_facets(*, user, filters: CatalogFilters) -> dict[str, list[dict]]:
 
     def facet(skip: str) -> QuerySet:
         qs = _apply_facet_filters(products_visible(user=user), filters, skip=skip)

@@ -36,6 +36,11 @@ def _http_test_settings(settings, media_root):
     settings.SESSION_COOKIE_SECURE = False
     settings.CSRF_COOKIE_SECURE = False
     settings.MEDIA_ROOT = media_root
+    # Each test starts with an empty cache (cached facet counts must not leak between
+    # tests). With REDIS_URL this flushes that Redis database: point tests at a test one.
+    from django.core.cache import cache
+
+    cache.clear()
 
 
 @pytest.fixture(scope="session")

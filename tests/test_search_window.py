@@ -66,3 +66,19 @@ def test_the_window_respects_visibility_and_facet_filters(ledgers, outsider, mon
 
     assert hidden.key not in keys(results)
     assert set(keys(results)) == {named.key, *keys(sales_mentions[-2:])}
+
+
+def test_page_and_api_say_when_a_count_is_a_lower_bound(ledgers, outsider, client, monkeypatch):
+    import portal.views
+    import products.api.views
+
+    for module in (selectors, portal.views, products.api.views):
+        monkeypatch.setattr(module, "SEARCH_WINDOW", 3)
+    client.force_login(outsider)
+    page = client.get("/search/?q=ledger").content.decode()
+    assert "4+ results for" in page
+    assert "add words or a filter" in page
+    body = client.get("/api/v1/products/?q=ledger").json()
+    assert body["count"] == 4
+    assert body["count_is_lower_bound"] is True
+    assert client.get("/api/v1/products/?q=chargeback").json()["count_is_lower_bound"] is False

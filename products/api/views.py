@@ -35,6 +35,7 @@ from products.api.serializers import (
 from products.models import Column, DataProduct, DataSource, Domain, OutputPort, SchemaRefreshRun
 from products.permissions import user_is_admin
 from products.selectors import (
+    SEARCH_WINDOW,
     domain_list,
     domain_team,
     port_latest_refresh_runs,
@@ -178,7 +179,13 @@ class ProductViewSet(viewsets.GenericViewSet):
     def list(self, request):
         products = self.filter_queryset(self.get_queryset()).prefetch_related("owners")
         page = self.paginate_queryset(products)
-        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+        response = self.get_paginated_response(self.get_serializer(page, many=True).data)
+        # A broad `q` ranks a bounded window of matches: its count is then "at least".
+        response.data["count_is_lower_bound"] = (
+            bool(request.query_params.get("q", "").strip())
+            and response.data["count"] >= SEARCH_WINDOW
+        )
+        return response
 
     def retrieve(self, request, key: str):
         return Response(self.get_serializer(self.get_object()).data)
