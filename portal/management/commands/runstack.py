@@ -17,6 +17,7 @@ DEMO_LOGINS = [
     ("admin", "administrator: everything, Django admin at /admin/"),
     ("owner", "owner of the Sales domain: edit, publish, refresh schemas"),
     ("steward", "steward of the Marketing domain: edit and publish its products"),
+    ("supply", "owner of the Supply Chain domain"),
     ("analyst", "signed-in analyst: browse and search published products"),
     ("viewer", "signed-in viewer: browse and search published products"),
 ]
