@@ -8,7 +8,8 @@ from django.db.models import Q
 
 from products.choices import Audience, Classification, FileFormat, PortKind
 from products.models import DataProduct, DataSource
-from products.services.products import MAX_TAGS
+from products.services.ports import PORT_FIELDS
+from products.services.products import EDITABLE_FIELDS, MAX_TAGS
 
 TEXTAREA_SMALL = forms.Textarea(attrs={"rows": 3})
 
@@ -49,16 +50,7 @@ class ProductForm(forms.Form):
     )
     version = forms.CharField(max_length=40, initial="0.1.0")
 
-    SERVICE_FIELDS = (
-        "name",
-        "summary",
-        "description",
-        "purpose_use_case",
-        "purpose_intended_users",
-        "purpose_expected_outcome",
-        "audience",
-        "version",
-    )
+    SERVICE_FIELDS = EDITABLE_FIELDS  # what product_create / product_update take
 
     def clean_tags(self) -> list[str]:
         tags = [tag.strip() for tag in self.cleaned_data["tags"].split(",") if tag.strip()]
@@ -142,16 +134,7 @@ class OutputPortForm(forms.Form):
         required=False,
     )
 
-    FIELDS = (
-        "name",
-        "description",
-        "kind",
-        "source",
-        "schema_name",
-        "table_name",
-        "file_path",
-        "file_format",
-    )
+    FIELDS = PORT_FIELDS  # what output_port_create / output_port_update take
 
     def service_fields(self) -> dict:
         return {name: self.cleaned_data[name] for name in self.FIELDS}

@@ -116,3 +116,13 @@ class ColumnFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"col_{n}")
     data_type = "INTEGER"
     position = factory.Sequence(lambda n: n)
+
+
+class FilePortFactory(OutputPortFactory):
+    """A port serving a file in portal storage (file_path relative to MEDIA_ROOT)."""
+
+    kind = PortKind.FILE
+    source = None
+    schema_name = ""
+    table_name = ""
+    file_format = "parquet"

@@ -7,11 +7,17 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from products.choices import Classification, FileFormat, LifecycleStatus, PortKind, SourceKind
+from products.choices import Classification, LifecycleStatus, SourceKind
 from products.models import DataSource, OutputPort, SchemaRefreshRun
 from products.services import schema_refresh_execute
 from tests.conftest import wait_for
-from tests.factories import ColumnFactory, DataSourceFactory, OutputPortFactory, ProductFactory
+from tests.factories import (
+    ColumnFactory,
+    DataSourceFactory,
+    FilePortFactory,
+    OutputPortFactory,
+    ProductFactory,
+)
 
 SECRET_ENV = "WAREHOUSE_PASSWORD_VAR_FOR_API_TEST"
 
@@ -81,16 +87,11 @@ def parquet_port(product, media_root):
         }
     )
     pq.write_table(table, path)
-    return OutputPortFactory(
+    return FilePortFactory(
         product=product,
         name="Orders file",
         slug="orders-file",
-        kind=PortKind.FILE,
-        source=None,
-        schema_name="",
-        table_name="",
         file_path="files/api-orders.parquet",
-        file_format=FileFormat.PARQUET,
     )
 
 

@@ -6,13 +6,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from products.choices import Classification, FileFormat, LifecycleStatus, PortKind, RunStatus
+from products.choices import Classification, LifecycleStatus, RunStatus
 from products.models import DataProduct, SchemaRefreshRun
 from products.services import schema_refresh_execute
 from tests.factories import (
     ColumnFactory,
     DataSourceFactory,
     DomainFactory,
+    FilePortFactory,
     OutputPortFactory,
     ProductFactory,
 )
@@ -45,16 +46,11 @@ def parquet_port(product, media_root):
         pa.table({"order_id": pa.array([1, 2], pa.int64()), "amount": pa.array([1.5, 2.0])}),
         path,
     )
-    return OutputPortFactory(
+    return FilePortFactory(
         product=product,
         name="Orders file",
         slug="orders-file",
-        kind=PortKind.FILE,
-        source=None,
-        schema_name="",
-        table_name="",
         file_path="files/pages-orders.parquet",
-        file_format=FileFormat.PARQUET,
     )
 
 
@@ -352,15 +348,12 @@ def test_refresh_without_javascript_redirects_back(client, parquet_port, owner):
 
 
 def test_a_failed_refresh_explains_itself(client, product, owner):
-    OutputPortFactory(
+    FilePortFactory(
         product=product,
         slug="missing",
-        kind=PortKind.FILE,
-        source=None,
         table_name="",
         schema_name="",
         file_path="files/does-not-exist.parquet",
-        file_format=FileFormat.PARQUET,
     )
     client.force_login(owner)
     client.post("/products/sales/orders/ports/missing/refresh/", HTTP_HX_REQUEST="true")

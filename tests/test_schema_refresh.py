@@ -6,11 +6,17 @@ import pyarrow.parquet as pq
 import pytest
 from django.utils import timezone
 
-from products.choices import Classification, FileFormat, PortKind, RunStatus, SourceKind
+from products.choices import Classification, RunStatus, SourceKind
 from products.models import SchemaRefreshRun
 from products.services import schema_refresh_execute, schema_refresh_reap, schema_refresh_request
 from tests.conftest import wait_for
-from tests.factories import ColumnFactory, DataSourceFactory, OutputPortFactory, ProductFactory
+from tests.factories import (
+    ColumnFactory,
+    DataSourceFactory,
+    FilePortFactory,
+    OutputPortFactory,
+    ProductFactory,
+)
 
 
 @pytest.fixture
@@ -26,14 +32,9 @@ def parquet_port(domain, media_root):
     )
     pq.write_table(table, path)
     product = ProductFactory(domain=domain)
-    return OutputPortFactory(
+    return FilePortFactory(
         product=product,
-        kind=PortKind.FILE,
-        source=None,
-        schema_name="",
-        table_name="",
         file_path="files/orders.parquet",
-        file_format=FileFormat.PARQUET,
     )
 
 

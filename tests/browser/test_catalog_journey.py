@@ -9,13 +9,13 @@ import pyarrow.parquet as pq
 import pytest
 from playwright.sync_api import expect
 
-from products.choices import Classification, FileFormat, LifecycleStatus, PortKind, RunStatus
+from products.choices import Classification, LifecycleStatus, RunStatus
 from products.models import SchemaRefreshRun
 from tests.factories import (
     PASSWORD,
     ColumnFactory,
     DomainFactory,
-    OutputPortFactory,
+    FilePortFactory,
     ProductFactory,
 )
 
@@ -88,17 +88,12 @@ def catalog(domain, owner, media_root):
         ),
         path,
     )
-    port = OutputPortFactory(
+    port = FilePortFactory(
         product=orders,
         name="Orders file",
         slug="orders-file",
         description="Nightly Parquet snapshot.",
-        kind=PortKind.FILE,
-        source=None,
-        schema_name="",
-        table_name="",
         file_path="files/browser-orders.parquet",
-        file_format=FileFormat.PARQUET,
     )
     # What the catalog knew before: `amount` was documented, `legacy_flag` has gone since.
     ColumnFactory(
