@@ -245,9 +245,18 @@ CELERY_BEAT_SCHEDULE = {
         "task": "products.tasks.schema_refresh_reaper",
         "schedule": timedelta(minutes=1),
     },
+    "check-run-reaper": {
+        "task": "products.tasks.check_run_reaper",
+        "schedule": timedelta(minutes=1),
+    },
+    "monitors-observe-all": {
+        "task": "products.tasks.monitors_observe_all",
+        "schedule": timedelta(minutes=15),
+    },
 }
 # A run still "running" after this long lost its worker; the reaper fails it.
 SCHEMA_REFRESH_TIMEOUT = timedelta(minutes=10)
+CHECK_RUN_TIMEOUT = timedelta(minutes=20)
 
 # --- the demo warehouse (embedded mode) ------------------------------------------------
 DEMO_DUCKDB_PATH = VAR_DIR / "warehouse.duckdb"

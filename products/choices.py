@@ -67,3 +67,82 @@ class RunStatus(models.TextChoices):
 
 
 FINISHED_RUN_STATUSES = (RunStatus.SUCCEEDED, RunStatus.FAILED)
+
+
+# --- trust: checks, runs, SLOs, incidents ---------------------------------------------
+
+
+class CheckKind(models.TextChoices):
+    NOT_NULL = "not_null", "Not null"
+    UNIQUE = "unique", "Unique"
+    ACCEPTED_VALUES = "accepted_values", "Accepted values"
+    RANGE = "range", "Range"
+    PATTERN = "pattern", "Pattern"
+    ROW_COUNT = "row_count", "Row count"
+    FRESHNESS = "freshness", "Freshness"
+    VOLUME_CHANGE = "volume_change", "Volume change"
+    SCHEMA = "schema", "Schema"
+    CUSTOM_SQL = "custom_sql", "Custom SQL"
+
+
+# Checks that count failing rows (they take a tolerance and keep a sample of failing rows).
+ROW_LEVEL_CHECKS = (
+    CheckKind.NOT_NULL,
+    CheckKind.UNIQUE,
+    CheckKind.ACCEPTED_VALUES,
+    CheckKind.RANGE,
+    CheckKind.PATTERN,
+)
+# Checks that name a column.
+COLUMN_CHECKS = (*ROW_LEVEL_CHECKS, CheckKind.FRESHNESS)
+
+
+class Severity(models.TextChoices):
+    ERROR = "error", "Error"
+    WARN = "warn", "Warning"
+
+
+class CheckOutcome(models.TextChoices):
+    PASS = "pass", "Passed"
+    FAIL = "fail", "Failed"
+    ERROR = "error", "Error"  # could not be evaluated (missing column, bad SQL...)
+
+
+class CheckRunStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    ERROR = "error", "Error"  # the source could not be reached or read
+
+
+class CheckTrigger(models.TextChoices):
+    SCHEDULE = "schedule", "Schedule"
+    MANUAL = "manual", "On demand"
+
+
+class SLOKind(models.TextChoices):
+    FRESHNESS = "freshness", "Freshness"
+    AVAILABILITY = "availability", "Availability"
+    QUALITY = "quality", "Quality"
+
+
+class IncidentStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    ACKNOWLEDGED = "acknowledged", "Acknowledged"
+    RESOLVED = "resolved", "Resolved"
+
+
+UNRESOLVED_INCIDENT_STATUSES = (IncidentStatus.OPEN, IncidentStatus.ACKNOWLEDGED)
+
+
+class IncidentCause(models.TextChoices):
+    CHECK = "check", "Failing check"
+    AVAILABILITY = "availability", "Source unreachable"
+    SLO = "slo", "SLO breach"
+
+
+class IncidentEventKind(models.TextChoices):
+    OPENED = "opened", "Opened"
+    ACKNOWLEDGED = "acknowledged", "Acknowledged"
+    COMMENT = "comment", "Comment"
+    RESOLVED = "resolved", "Resolved"

@@ -50,3 +50,12 @@ def managed_domains(*, user: User):
     return Domain.objects.filter(
         memberships__user_id=user.pk, memberships__role__in=MANAGING_ROLES
     ).distinct()
+
+
+def can_read_rows(*, user: User, product: DataProduct) -> bool:
+    """Whether the user may see rows of the product's data (failing-row samples of
+    checks, previews). Members of the owning domain and admins; the access issue adds
+    grants to this one decision."""
+    if user_is_admin(user):
+        return True
+    return domain_role(user=user, domain=product.domain) is not None

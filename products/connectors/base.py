@@ -40,8 +40,17 @@ class Connector(ABC):
         """SQL naming the port's relation, safe to put in a FROM clause."""
 
     @abstractmethod
-    def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
-        """Run one read-only statement and return its rows. Raises ConnectorError."""
+    def fetch(
+        self, sql: str, params: Sequence[Any] = (), *, timeout_seconds: float | None = None
+    ) -> list[tuple]:
+        """Run one read-only statement and return its rows, cancelling it after
+        `timeout_seconds` when given. Raises ConnectorError."""
+
+    @abstractmethod
+    def fetch_with_names(
+        self, sql: str, params: Sequence[Any] = ()
+    ) -> tuple[list[str], list[tuple]]:
+        """Like fetch, with the result's column names."""
 
     @contextmanager
     @abstractmethod

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -50,10 +51,15 @@ class DuckDBConnector(Connector):
                 else:
                     relation = conn.read_parquet(self.file_path)
                 relation.create_view(FILE_VIEW)
+                # Queries (custom SQL included) may read this file and nothing else.
+                conn.execute("SET allowed_paths = ?", [[self.file_path]])
             else:
                 if not self.database_path or not Path(self.database_path).is_file():
                     raise ConnectorError(f"The DuckDB database file {self.label} does not exist.")
                 conn = duckdb.connect(self.database_path, read_only=True)
+            # No other file, no network, no extension; and no query can undo it.
+            conn.execute("SET enable_external_access = false")
+            conn.execute("SET lock_configuration = true")
         except duckdb.Error as exc:
             raise ConnectorError(f"Cannot open {self.label}: {_first_line(exc)}") from exc
         self._conn = conn
@@ -92,12 +98,36 @@ class DuckDBConnector(Connector):
             for i, (name, dtype, nullable) in enumerate(rows)
         ]
 
-    def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+    def fetch(
+        self, sql: str, params: Sequence[Any] = (), *, timeout_seconds: float | None = None
+    ) -> list[tuple]:
+        return self._run(sql, params, timeout_seconds=timeout_seconds)[1]
+
+    def fetch_with_names(
+        self, sql: str, params: Sequence[Any] = ()
+    ) -> tuple[list[str], list[tuple]]:
+        return self._run(sql, params)
+
+    def _run(
+        self, sql: str, params: Sequence[Any], *, timeout_seconds: float | None = None
+    ) -> tuple[list[str], list[tuple]]:
         conn = self._connect()
+        timer = threading.Timer(timeout_seconds, conn.interrupt) if timeout_seconds else None
         try:
-            return conn.execute(sql, list(params)).fetchall()
+            if timer:
+                timer.start()
+            cursor = conn.execute(sql, list(params))
+            names = [column[0] for column in cursor.description or []]
+            return names, cursor.fetchall()
+        except duckdb.InterruptException as exc:
+            raise ConnectorError(
+                f"The query on {self.label} was cancelled after its time limit."
+            ) from exc
         except duckdb.Error as exc:
             raise ConnectorError(f"Query failed on {self.label}: {_first_line(exc)}") from exc
+        finally:
+            if timer:
+                timer.cancel()
 
     @contextmanager
     def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -78,19 +78,42 @@ class PostgresConnector(Connector):
             for i, (name, dtype, nullable, _attnum) in enumerate(rows)
         ]
 
-    def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+    def fetch(
+        self, sql: str, params: Sequence[Any] = (), *, timeout_seconds: float | None = None
+    ) -> list[tuple]:
+        return self._run(sql, params, timeout_seconds=timeout_seconds)[1]
+
+    def fetch_with_names(
+        self, sql: str, params: Sequence[Any] = ()
+    ) -> tuple[list[str], list[tuple]]:
+        return self._run(sql, params)
+
+    def _run(
+        self, sql: str, params: Sequence[Any], *, timeout_seconds: float | None = None
+    ) -> tuple[list[str], list[tuple]]:
         conn = self._connect()
         try:
             with conn.cursor() as cur:
-                cur.execute(sql, params)
+                if timeout_seconds:
+                    cur.execute(
+                        "SELECT set_config('statement_timeout', %s, true)",
+                        [str(int(timeout_seconds * 1000))],
+                    )
+                # No params: psycopg leaves the text alone (a LIKE 'a%' stays as written).
+                cur.execute(sql, list(params) if params else None)
+                names = [column.name for column in cur.description or []]
                 rows = cur.fetchall() if cur.description else []
             conn.rollback()
-            return rows
-        except psycopg.Error as exc:
+            return names, rows
+        except psycopg.errors.QueryCanceled as exc:
             conn.rollback()
             raise ConnectorError(
-                f"Query failed on {self.source.name!r}: {_first_line(exc)}"
+                f"The query on {self.source.name!r} was cancelled after its time limit."
             ) from exc
+        except psycopg.Error as exc:
+            conn.rollback()
+            message = f"Query failed on {self.source.name!r}: {_first_line(exc)}"
+            raise ConnectorError(message) from exc
 
     @contextmanager
     def cursor(self) -> Iterator[psycopg.Cursor]:

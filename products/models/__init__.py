@@ -2,8 +2,26 @@ from products.models.domains import Domain, DomainMembership
 from products.models.ports import Column, DataSource, OutputPort
 from products.models.products import DataProduct, Tag
 from products.models.runs import SchemaRefreshRun
+from products.models.trust import (
+    Check,
+    CheckResult,
+    CheckRun,
+    Incident,
+    IncidentEvent,
+    PortObservation,
+    ServiceLevelObjective,
+    TrustScore,
+)
 
 __all__ = [
+    "Check",
+    "CheckResult",
+    "CheckRun",
+    "Incident",
+    "IncidentEvent",
+    "PortObservation",
+    "ServiceLevelObjective",
+    "TrustScore",
     "Column",
     "DataProduct",
     "DataSource",

@@ -10,6 +10,10 @@ class Domain(models.Model):
     name = models.CharField(max_length=120, unique=True)
     slug = models.SlugField(max_length=60, unique=True)
     description = models.TextField(blank=True)
+    incident_webhook_url = models.URLField(
+        blank=True,
+        help_text="Incidents opening and resolving are POSTed here as JSON (Slack-compatible).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -52,6 +52,11 @@ class OutputPort(models.Model):
         max_length=500, blank=True, help_text="Path relative to the portal's media storage."
     )
     file_format = models.CharField(max_length=8, choices=FileFormat.choices, blank=True)
+    freshness_column = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text="Timestamp column whose newest value tells how fresh the data is.",
+    )
     schema_refreshed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -56,6 +56,11 @@ class DataProduct(models.Model):
         max_length=16, choices=LifecycleStatus.choices, default=LifecycleStatus.DRAFT
     )
     version = models.CharField(max_length=40, default="0.1.0")
+    check_schedule = models.CharField(
+        max_length=120,
+        default="0 * * * *",
+        help_text="Default cron schedule (5 fields, UTC) of the product's checks.",
+    )
     owners = models.ManyToManyField(
         settings.AUTH_USER_MODEL, blank=True, related_name="owned_products"
     )
