@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+import plotly
 import dj_email_url
 from django.core.exceptions import ImproperlyConfigured
 
@@ -137,7 +138,11 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"  # filled by collectstatic; WhiteNoise also serves from finders
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
-STATICFILES_DIRS = [BASE_DIR / "static"]
+STATICFILES_DIRS = [
+    BASE_DIR / "static",
+    # plotly.js as shipped inside the plotly package: charts work on a closed network.
+    ("vendor/plotly", Path(plotly.__file__).resolve().parent / "package_data"),
+]
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", str(VAR_DIR / "media")))
 STORAGES = {
