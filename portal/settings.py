@@ -169,6 +169,10 @@ EMAIL_USE_TLS = bool(_email.get("EMAIL_USE_TLS"))
 EMAIL_USE_SSL = bool(_email.get("EMAIL_USE_SSL"))
 DEFAULT_FROM_EMAIL = _email.get("DEFAULT_FROM_EMAIL") or "portal@localhost"
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# The portal's public address, for links in emails and webhooks (incident notifications).
+PORTAL_SITE_URL = (
+    os.environ.get("SITE_URL", "") or f"http://localhost:{os.environ.get('PORT', '8000')}"
+)
 
 # --- security --------------------------------------------------------------------------
 SECURE = not DEBUG
@@ -258,7 +262,18 @@ CELERY_BEAT_SCHEDULE = {
         "task": "products.tasks.monitors_observe_all",
         "schedule": timedelta(minutes=15),
     },
+    "slos-evaluate-all": {
+        "task": "products.tasks.slos_evaluate_all",
+        "schedule": timedelta(minutes=15),
+    },
+    "trust-scores-recompute-all": {
+        "task": "products.tasks.trust_scores_recompute_all",
+        "schedule": timedelta(days=1),
+    },
 }
+# A monitor observation records a trust score only when an incident changed or the
+# product's latest score is older than this (monitors run every few minutes).
+TRUST_SCORE_OBSERVATION_INTERVAL = timedelta(hours=1)
 # A run still "running" after this long lost its worker; the reaper fails it.
 SCHEMA_REFRESH_TIMEOUT = timedelta(minutes=10)
 CHECK_RUN_TIMEOUT = timedelta(minutes=20)

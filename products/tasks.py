@@ -3,11 +3,14 @@
 from celery import shared_task
 from django.utils import timezone
 
-from products.models import OutputPort
+from products.models import DataProduct, OutputPort
 from products.services import schema_refresh_execute, schema_refresh_reap
 from products.services.checks import check_run_execute, check_run_for_slot, check_run_reap
 from products.services.monitors import port_observe, ports_to_observe
+from products.services.notifications import incident_event_notify
+from products.services.slos import products_with_slos, slos_evaluate_for_product
 from products.services.trust import trust_after_check_run, trust_after_observation
+from products.services.trust_score import products_for_trust_scores, trust_score_compute
 
 
 @shared_task(acks_late=True)
@@ -60,3 +63,32 @@ def monitor_observe(port_id: int) -> None:
     if port is None:
         return
     trust_after_observation(observation=port_observe(port=port))
+
+
+@shared_task(acks_late=True)
+def incident_notify(event_id: int) -> None:
+    # Safe to deliver twice: the event is claimed once (notified_at), then sent.
+    incident_event_notify(event_id=event_id)
+
+
+@shared_task
+def slos_evaluate_all() -> int:
+    """Beat: re-evaluate every product's SLOs (their windows roll on even without new
+    evidence); a product whose incidents changed gets a new trust score."""
+    count = 0
+    for product in DataProduct.objects.filter(pk__in=list(products_with_slos())):
+        if slos_evaluate_for_product(product=product):
+            trust_score_compute(product=product)
+        count += 1
+    return count
+
+
+@shared_task
+def trust_scores_recompute_all() -> int:
+    """Beat (daily): a snapshot for every product not retired, so incident ages and SLO
+    windows show in the history even on days without runs."""
+    count = 0
+    for product in products_for_trust_scores().iterator(chunk_size=500):
+        trust_score_compute(product=product)
+        count += 1
+    return count
