@@ -41,6 +41,7 @@ from products.services import (
     schema_refresh_request,
 )
 from products.services.products import publish_blockers
+from products.trust_selectors import trust_header_context
 
 # A queued run older than this probably has no worker to pick it up: say so.
 QUEUED_TOO_LONG_SECONDS = 30
@@ -147,6 +148,8 @@ class ProductDetailView(LoginRequiredMixin, TemplateView):
             can_edit=can_edit,
             lifecycle_actions=actions,
             publish_blockers=blockers,
+            active_tab="overview",
+            **trust_header_context(product=product),
         )
         return context
 

@@ -31,6 +31,44 @@
     });
   });
 
+  // Check form: show the fields of the chosen kind only (names in data-show-for-kinds).
+  function syncCheckKind(form) {
+    var select = form.querySelector("select[data-check-kind]");
+    var kind = select ? select.value : "";
+    form.querySelectorAll("[data-show-for-kinds]").forEach(function (section) {
+      var kinds = section.getAttribute("data-show-for-kinds").split(" ");
+      section.hidden = kind !== "" && kinds.indexOf(kind) === -1;
+    });
+  }
+
+  // SLO form: the threshold is for freshness SLOs only.
+  function syncSLOKind(form) {
+    var checked = form.querySelector('input[name="kind"]:checked');
+    var kind = checked ? checked.value : "";
+    form.querySelectorAll("[data-show-for-slo]").forEach(function (section) {
+      section.hidden = kind !== "" && section.getAttribute("data-show-for-slo") !== kind;
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("form[data-check-form]").forEach(function (form) {
+      syncCheckKind(form);
+      form.addEventListener("change", function (event) {
+        if (event.target.hasAttribute("data-check-kind")) {
+          syncCheckKind(form);
+        }
+      });
+    });
+    document.querySelectorAll("form[data-slo-form]").forEach(function (form) {
+      syncSLOKind(form);
+      form.addEventListener("change", function (event) {
+        if (event.target.name === "kind") {
+          syncSLOKind(form);
+        }
+      });
+    });
+  });
+
   // Close the user menu when clicking elsewhere.
   document.addEventListener("click", function (event) {
     document.querySelectorAll("details.user-menu[open]").forEach(function (menu) {
