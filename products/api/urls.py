@@ -4,8 +4,16 @@ A SimpleRouter, not the DefaultRouter: its format-suffix routes (`.json`) would 
 dot of a product key (`sales.orders`) as a format.
 """
 
+from django.urls import re_path
 from rest_framework.routers import SimpleRouter
 
+from products.api.trust_views import (
+    CheckRunViewSet,
+    CheckViewSet,
+    IncidentViewSet,
+    SLOViewSet,
+    TrustView,
+)
 from products.api.views import (
     KEY_REGEX,
     ColumnViewSet,
@@ -27,7 +35,14 @@ router.register(rf"{PRODUCT}/ports", OutputPortViewSet, basename="product-port")
 router.register(
     rf"{PRODUCT}/ports/(?P<port_slug>[-\w]+)/columns", ColumnViewSet, basename="port-column"
 )
+router.register(rf"{PRODUCT}/checks", CheckViewSet, basename="product-check")
+router.register(rf"{PRODUCT}/check-runs", CheckRunViewSet, basename="product-check-run")
+router.register(rf"{PRODUCT}/incidents", IncidentViewSet, basename="product-incident")
+router.register(rf"{PRODUCT}/slos", SLOViewSet, basename="product-slo")
 router.register("schema-refresh-runs", SchemaRefreshRunViewSet, basename="schema-refresh-run")
 router.register("sources", DataSourceViewSet, basename="data-source")
 
-urlpatterns = router.urls
+urlpatterns = [
+    *router.urls,
+    re_path(rf"^{PRODUCT}/trust/$", TrustView.as_view(), name="product-trust"),
+]
