@@ -15,6 +15,8 @@ from products.selectors import (
     product_search,
     products_managed_by,
 )
+from products.services.incidents import products_with_open_incidents
+from products.services.trust_score import trust_scores_latest_for
 
 PAGE_SIZE = 20
 FACET_SHOWN = 8  # values shown per facet before "Show N more"
@@ -45,6 +47,14 @@ class CatalogView(LoginRequiredMixin, TemplateView):
         results = product_search(user=user, filters=filters)
         page = Paginator(results, PAGE_SIZE).get_page(self.request.GET.get("page"))
         facets = product_facets(user=user, filters=filters)
+        products = list(page.object_list)
+        # Each result's trust badge and incident marker: two queries for the whole page.
+        ids = [product.pk for product in products]
+        scores = trust_scores_latest_for(ids)
+        with_incidents = products_with_open_incidents(ids)
+        for product in products:
+            product.trust = scores.get(product.pk)
+            product.has_open_incident = product.pk in with_incidents
 
         facet_groups = []
         for name, label in FACETS:
@@ -83,7 +93,7 @@ class CatalogView(LoginRequiredMixin, TemplateView):
             form=form,
             filters=filters,
             page_obj=page,
-            products=page.object_list,
+            products=products,
             facet_groups=facet_groups,
             active_filters=active_filters,
             has_filters=has_filters,
