@@ -9,8 +9,11 @@ Known defects: real tables are never clean, and the trust features need somethin
   - sales.orders: 37 order lines loaded twice (duplicate `order_id`).
   - sales.customers: 0.4% of customers without an `email`, a required column.
   - supply-chain.supplier-quality: no inspection in the last 9 days (a stale table).
+  - marketing.web-sessions: the last load read 2 of the 5 collector partitions, so the
+    table holds 40% of its usual rows (a volume drop against its 30-day history).
 Set other values in a table's `Defects` to plant more (nulls in any column, duplicates,
-staleness); data generation and the warehouse writers apply them generically.
+staleness, a partial load); data generation and the warehouse writers apply them
+generically. What the checks make of them is in `products.demo.trust`.
 """
 
 from dataclasses import dataclass, field
@@ -93,6 +96,8 @@ class Defects:
     null_rates: tuple[tuple[str, float], ...] = ()  # (column, share of rows set to null)
     duplicate_rows: int = 0  # rows loaded a second time: duplicate keys
     stale_days: int = 0  # shift the freshness column back: newest row is this many days old
+    # A partial load: only this share of the rows arrived (a random subset), a volume drop.
+    loaded_share: float = 1.0
 
     def null_rate(self, column: str) -> float:
         return dict(self.null_rates).get(column, 0.0)
@@ -290,7 +295,9 @@ RETURNS_BY_SUPPLIER = TableSpec(
 CAMPAIGNS = TableSpec(
     name="campaigns",
     key=("campaign_id",),
-    freshness_column="ends_on",
+    # Not ends_on: planned campaigns end in the future. The newest start says whether
+    # new campaigns are loaded.
+    freshness_column="starts_on",
     columns=(
         ColumnSpec(
             "campaign_id", "id", "Campaign number; web sessions refer to it.", required=True
@@ -312,6 +319,7 @@ WEB_SESSIONS = TableSpec(
     name="web_sessions",
     key=("session_id",),
     freshness_column="started_at",
+    defects=Defects(loaded_share=0.4),
     columns=(
         ColumnSpec(
             "session_id", "text", "Session identifier from the web analytics tag.", required=True

@@ -559,7 +559,8 @@ def _supplier_inspections(seed, as_of, n, suppliers: Suppliers) -> pd.DataFrame:
 
 
 def apply_defects(frame: pd.DataFrame, spec: TableSpec, *, seed: int) -> pd.DataFrame:
-    """Plant the spec's defects: stale freshness column, nulls, duplicated rows."""
+    """Plant the spec's defects: stale freshness column, nulls, a partial load (a random
+    subset of the rows, order kept), duplicated rows."""
     defects = spec.defects
     rng = _rng(seed, spec.name + ".defects")
     frame = frame.copy()
@@ -575,6 +576,9 @@ def apply_defects(frame: pd.DataFrame, spec: TableSpec, *, seed: int) -> pd.Data
             frame[column] = frame[column].astype("boolean")
         rows = rng.choice(len(frame), count, replace=False)
         frame.loc[frame.index[rows], column] = None
+    if defects.loaded_share < 1.0:
+        kept = np.sort(rng.choice(len(frame), round(defects.loaded_share * len(frame)), False))
+        frame = frame.iloc[kept].reset_index(drop=True)
     if defects.duplicate_rows:
         rows = np.sort(rng.choice(len(frame), defects.duplicate_rows, replace=False))
         frame = pd.concat([frame, frame.iloc[rows]], ignore_index=True)

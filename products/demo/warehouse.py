@@ -35,7 +35,7 @@ from products.demo.catalog import (
 )
 
 # Bump when data generation changes, so existing warehouses are rebuilt.
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 BUILD_TABLE = "_portal_demo_build"
 
 
