@@ -1,7 +1,10 @@
 """demo_seed: people, domains, products, warehouse data, ports, columns and search
-documents for the demo. Idempotent: seeding again with the same inputs writes nothing
-(every step compares before it writes), and it never fights later changes people made to
-a product's lifecycle.
+documents for the demo, then its trust evidence: checks, SLOs, 30 days of history and one
+real check run per port (see `products.demo.trust`). Idempotent: seeding again with the
+same inputs writes nothing (every step compares before it writes; history is written once
+per port; checks run again only on data this seeding wrote, or not yet checked since the
+data's `as_of` hour), and it never fights later changes people made to a product's
+lifecycle.
 
 Warehouse: on PostgreSQL the tables go to a `warehouse` schema of the metadata database
 and a PostgreSQL data source points at it, with host, port, database and user taken from
@@ -17,15 +20,30 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import pandas as pd
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
+from django.utils import timezone
 
-from products.choices import LifecycleStatus, PortKind, SourceKind
+from products.choices import (
+    UNRESOLVED_INCIDENT_STATUSES,
+    LifecycleStatus,
+    PortKind,
+    SourceKind,
+)
 from products.connectors import connector_for_port
 from products.demo import catalog
 from products.demo.catalog import DUCKDB_SCHEMA, POSTGRES_SCHEMA, PRODUCTS, USERS, ProductSpec
 from products.demo.data import DEFAULT_SEED, generate_tables
+from products.demo.trust import (
+    TRUST,
+    checks_run_now,
+    ensure_checks,
+    ensure_slos,
+    history_seed,
+    incidents_backdate,
+)
 from products.demo.warehouse import (
     build_id,
     duckdb_build_id,
@@ -35,7 +53,15 @@ from products.demo.warehouse import (
     postgres_build_id,
     postgres_write,
 )
-from products.models import DataProduct, DataSource, Domain, DomainMembership, OutputPort
+from products.models import (
+    CheckRun,
+    DataProduct,
+    DataSource,
+    Domain,
+    DomainMembership,
+    Incident,
+    OutputPort,
+)
 from products.services import (
     column_update,
     data_source_create,
@@ -50,6 +76,8 @@ from products.services import (
     product_update,
 )
 from products.services.schema_refresh import schema_apply_columns
+from products.services.trust import trust_after_check_run
+from products.services.trust_score import trust_scores_latest_for
 
 WAREHOUSE_DUCKDB = "duckdb"
 WAREHOUSE_POSTGRESQL = "postgresql"
@@ -72,6 +100,10 @@ class DemoSeedResult:
     created: Counter = field(default_factory=Counter)
     updated: Counter = field(default_factory=Counter)
     row_counts: dict[str, int] = field(default_factory=dict)  # product key -> rows
+    # product key -> (passed, failed, errored) of the check run this seeding ran
+    check_runs: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+    trust_scores: dict[str, float] = field(default_factory=dict)  # product key -> score
+    open_incidents: int = 0
     seconds: float = 0.0
 
 
@@ -154,6 +186,7 @@ def demo_seed(
             if file_write(product.port.file_path, data):
                 result.files_written.append(product.port.file_path)
 
+    ports: dict[str, OutputPort] = {}
     with transaction.atomic():
         source = _ensure_source(mode, admin, result)
         product_ids = []
@@ -163,11 +196,106 @@ def demo_seed(
             _ensure_columns(spec, port, admin, result)
             _ensure_status(spec, product, admin, result)
             product_ids.append(product.pk)
+            ports[spec.key] = port
             result.row_counts[spec.key] = len(frames[spec.port.table.name])
         product_search_index_update(product_ids=product_ids)
 
+    written = {
+        spec.key
+        for spec in PRODUCTS
+        if (spec.port.file_path in result.files_written)
+        or (not spec.port.file_format and result.warehouse_rebuilt)
+    }
+    _seed_trust(ports, frames, as_of.replace(tzinfo=UTC), written, admin, result, log)
+
     result.seconds = time.monotonic() - started
     return result
+
+
+def _seed_trust(
+    ports: dict[str, OutputPort],
+    frames: dict[str, pd.DataFrame],
+    as_of: datetime,
+    written: set[str],
+    admin,
+    result: DemoSeedResult,
+    log: Callable[[str], None],
+) -> None:
+    """Checks, SLOs and history, then one real check run per port that needs one."""
+    began, clock = timezone.now(), time.monotonic()
+    specs = {spec.key: spec for spec in PRODUCTS}
+
+    def count(what: str, created: bool, changed: bool) -> None:
+        _count(result, what, created, changed)
+
+    with transaction.atomic():
+        for key, port in ports.items():
+            table = specs[key].port.table
+            ensure_checks(
+                port=port, spec=TRUST[key], frame=frames[table.name], admin=admin, count=count
+            )
+
+    # History only for ports that never ran (the first seeding): written once.
+    new = {key for key, port in ports.items() if not port.check_runs.exists()}
+    for key in sorted(new):
+        table = specs[key].port.table
+        history = history_seed(
+            port=ports[key],
+            table=table,
+            spec=TRUST[key],
+            frame=frames[table.name],
+            as_of=as_of,
+            run=None,
+            observations_only=True,
+        )
+        result.created["observations (history)"] += history.observations
+
+    log(f"Checks and observation history in {time.monotonic() - clock:.1f} s.")
+    clock = time.monotonic()
+    runs: dict[str, CheckRun] = {}
+    for key, port in ports.items():
+        checked = port.check_runs.filter(created_at__gte=as_of).exists()
+        if key in written or key in new or not checked:
+            run = checks_run_now(port=port, admin=admin)
+            if run is not None:
+                runs[key] = run
+                result.check_runs[key] = (run.passed, run.failed, run.errored)
+    log(f"Ran the checks of {len(runs)} ports in {time.monotonic() - clock:.1f} s.")
+    clock = time.monotonic()
+
+    histories = {}
+    for key in sorted(new):
+        table = specs[key].port.table
+        histories[key] = history_seed(
+            port=ports[key],
+            table=table,
+            spec=TRUST[key],
+            frame=frames[table.name],
+            as_of=as_of,
+            run=runs.get(key),
+            observations_only=False,
+        )
+        result.created["check runs (history)"] += histories[key].runs
+        result.created["check results (history)"] += histories[key].results
+
+    log(f"Check run history in {time.monotonic() - clock:.1f} s.")
+    clock = time.monotonic()
+    for key, port in ports.items():
+        ensure_slos(product=port.product, spec=TRUST[key], admin=admin, count=count)
+    for run in runs.values():
+        trust_after_check_run(run=run)
+    for history in histories.values():
+        incidents_backdate(history=history, since=began)
+
+    log(f"SLOs, incidents and trust scores in {time.monotonic() - clock:.1f} s.")
+    product_ids = {port.product_id: key for key, port in ports.items()}
+    result.trust_scores = {
+        product_ids[pk]: score.score
+        for pk, score in trust_scores_latest_for(list(product_ids)).items()
+    }
+    result.open_incidents = Incident.objects.filter(
+        product_id__in=product_ids, status__in=UNRESOLVED_INCIDENT_STATUSES
+    ).count()
 
 
 # --- steps -----------------------------------------------------------------------------
@@ -325,14 +453,22 @@ def _ensure_port(spec: ProductSpec, product, source, admin, result: DemoSeedResu
         }
     fields["description"] = port_spec.description
     port = product.ports.filter(name=port_spec.name).select_related("source").first()
-    if port is None:
+    created = port is None
+    if created:
         port = output_port_create(product=product, by=admin, name=port_spec.name, **fields)
         _count(result, "ports", True, True)
-        return port
-    changed = {key: value for key, value in fields.items() if getattr(port, key) != value}
-    if changed:
-        port = output_port_update(port=port, by=admin, **changed)
-        _count(result, "ports", False, True)
+    else:
+        changed = {key: value for key, value in fields.items() if getattr(port, key) != value}
+        if changed:
+            port = output_port_update(port=port, by=admin, **changed)
+            _count(result, "ports", False, True)
+    # Set directly: the port services do not take the freshness column.
+    freshness_column = port_spec.table.freshness_column
+    if port.freshness_column != freshness_column:
+        OutputPort.objects.filter(pk=port.pk).update(freshness_column=freshness_column)
+        port.freshness_column = freshness_column
+        if not created:
+            _count(result, "ports", False, True)
     return port
 
 

@@ -1,4 +1,6 @@
-"""`python manage.py seed_demo`: the demo people, domains, products and warehouse data.
+"""`python manage.py seed_demo`: the demo people, domains, products and warehouse data,
+with checks, SLOs, 30 days of check and monitor history, and one real check run per port
+(so that trust scores differ and incidents are open).
 
 Idempotent: running it again changes nothing (within the hour the data was generated for).
 The logins it creates (password `portal-demo`) exist only through this command.
@@ -59,4 +61,20 @@ class Command(BaseCommand):
             f"  {len(result.row_counts)} products; largest table {largest_key} "
             f"with {largest_rows:,} rows"
         )
+        if result.check_runs:
+            passed, failed, errored = (
+                sum(r[i] for r in result.check_runs.values()) for i in (0, 1, 2)
+            )
+            write(
+                f"  checks run on {len(result.check_runs)} ports: {passed} passed, "
+                f"{failed} failed, {errored} could not be evaluated"
+            )
+        else:
+            write("  checks not run: no new data since the last run")
+        if result.trust_scores:
+            scores = ", ".join(
+                f"{key} {score:.0f}" for key, score in sorted(result.trust_scores.items())
+            )
+            write(f"  trust scores: {scores}")
+        write(f"  open incidents: {result.open_incidents}")
         write(f"  logins ({PASSWORD}): {', '.join(user.username for user in USERS)}")
