@@ -10,8 +10,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
-import plotly
 import dj_email_url
+import plotly
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -169,9 +169,10 @@ EMAIL_USE_TLS = bool(_email.get("EMAIL_USE_TLS"))
 EMAIL_USE_SSL = bool(_email.get("EMAIL_USE_SSL"))
 DEFAULT_FROM_EMAIL = _email.get("DEFAULT_FROM_EMAIL") or "portal@localhost"
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
-# The portal's public address, for links in emails and webhooks (incident notifications).
+# The portal's public address, for links in emails and webhooks (incident notifications):
+# PORTAL_URL, the same address notebook clients are given.
 PORTAL_SITE_URL = (
-    os.environ.get("SITE_URL", "") or f"http://localhost:{os.environ.get('PORT', '8000')}"
+    os.environ.get("PORTAL_URL", "") or f"http://localhost:{os.environ.get('PORT', '8000')}"
 )
 
 # --- security --------------------------------------------------------------------------

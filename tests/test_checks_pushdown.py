@@ -22,6 +22,8 @@ from tests.factories import (
     ProductFactory,
 )
 
+# Timestamps are relative to when the rows are written (see _rows), so the observed ages
+# are exact however long the suite has been running.
 NOW = timezone.now()
 # 10 orders with known defects: 2 null emails, 1 duplicated order_id (3 rows share it: 2
 # extra), 1 unknown status, 2 amounts out of [0, 1000], 1 bad SKU; newest 30 hours ago.
@@ -134,6 +136,8 @@ def _duckdb_port(tmp_path, domain, rows):
 @pytest.fixture(params=["postgresql", "duckdb-table", "parquet"])
 def make_port(request, domain, media_root, tmp_path):
     def make(rows):
+        shift = timezone.now() - NOW  # ages relative to now, not to the module's import
+        rows = [(*row[:5], row[5] + shift) for row in rows]
         if request.param == "postgresql":
             return _pg_port(request.getfixturevalue("postgres"), domain, rows)
         if request.param == "duckdb-table":
