@@ -8,7 +8,7 @@ fragment: the page loads it once from our own static files
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import plotly.graph_objects as go
 import plotly.io as pio
@@ -17,6 +17,7 @@ from django.utils.safestring import SafeString, mark_safe
 from products.trust_selectors import Series
 
 HEIGHT = 240
+TRUST_HEIGHT = 330
 COLORS = ["#3347d1", "#1d7a46", "#b45309", "#7c3aed", "#0e7490", "#b42323"]
 CONFIG = {
     "displaylogo": False,
@@ -56,9 +57,9 @@ def _layout(
     }
 
 
-def _html(fig: go.Figure) -> SafeString:
+def _html(fig: go.Figure, *, height: int = HEIGHT) -> SafeString:
     html = pio.to_html(
-        fig, include_plotlyjs=False, full_html=False, config=CONFIG, default_height=HEIGHT
+        fig, include_plotlyjs=False, full_html=False, config=CONFIG, default_height=height
     )
     # Plotly's own output: a div and a script with JSON from our numbers and names.
     return mark_safe(html)  # noqa: S308
@@ -80,7 +81,8 @@ def trust_history_chart(
         )
     )
     fig.update_layout(**_layout(y_title="score", x_range=x_range, y_range=[0, 100]))
-    return _html(fig)
+    fig.update_layout(height=TRUST_HEIGHT)
+    return _html(fig, height=TRUST_HEIGHT)
 
 
 def lines_chart(
@@ -111,17 +113,19 @@ def pass_rate_chart(
 ) -> SafeString | None:
     if not series.x:
         return None
+    # Markers, not bars: a day when nothing passed is a red dot at 0, not an empty chart.
     fig = go.Figure(
-        go.Bar(
-            # Bars centred on their day.
-            x=[day + timedelta(hours=12) for day in series.x],
+        go.Scatter(
+            x=series.x,
             y=series.y,
-            marker={"color": [_pass_colour(value) for value in series.y]},
+            mode="lines+markers",
+            line={"color": "#c6cbd8", "width": 1},
+            marker={"color": [_pass_colour(value) for value in series.y], "size": 9},
             name=series.name,
             hovertemplate="%{y:.1f}% passing<extra></extra>",
         )
     )
-    fig.update_layout(**_layout(y_title="% passing", x_range=x_range, y_range=[0, 100]))
+    fig.update_layout(**_layout(y_title="% passing", x_range=x_range, y_range=[-5, 105]))
     return _html(fig)
 
 

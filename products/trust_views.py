@@ -31,6 +31,7 @@ from products.choices import (
     CheckKind,
     CheckOutcome,
     CheckRunStatus,
+    IncidentStatus,
     SLOKind,
 )
 from products.models import (
@@ -207,9 +208,13 @@ class ProductQualityView(LoginRequiredMixin, TemplateView):
             )
 
         summary = trust_summary(product=product)
-        incidents = list(incidents_for_product(product=product)[: 50 + RESOLVED_INCIDENTS_SHOWN])
-        unresolved = [incident for incident in incidents if not incident.is_resolved]
-        resolved = [incident for incident in incidents if incident.is_resolved]
+        # Every unresolved incident (one per cause at most), then the latest resolved ones.
+        unresolved = list(incidents_for_product(product=product, status="unresolved"))
+        resolved = list(
+            incidents_for_product(product=product, status=IncidentStatus.RESOLVED)[
+                :RESOLVED_INCIDENTS_SHOWN
+            ]
+        )
         slo_reports = product_slo_report(product=product)
         series = observation_series(product=product)
         pass_rate = check_pass_rate_by_day(product=product)
@@ -230,7 +235,7 @@ class ProductQualityView(LoginRequiredMixin, TemplateView):
             slo_reports=slo_reports,
             can_add_slo=can_edit and len(slo_reports) < len(SLOKind.values),
             unresolved_incidents=unresolved,
-            resolved_incidents=resolved[:RESOLVED_INCIDENTS_SHOWN],
+            resolved_incidents=resolved,
             charts=self._charts(summary, series, pass_rate),
             active_tab="quality",
         )
@@ -239,7 +244,8 @@ class ProductQualityView(LoginRequiredMixin, TemplateView):
     @staticmethod
     def _charts(summary, series, pass_rate) -> dict:
         now = timezone.now()
-        span = (now - timedelta(days=CHART_DAYS), now)
+        # A little past now, so that today's point is not cut in half at the edge.
+        span = (now - timedelta(days=CHART_DAYS), now + timedelta(hours=12))
         return {
             "trust": trust_charts.trust_history_chart(summary.history, x_range=span),
             "row_count": trust_charts.lines_chart(

@@ -673,3 +673,35 @@ def test_trust_score_recomputed_is_what_the_page_shows(client, product, owner):
     ]
     assert summary.components[2].score == TrustScore.objects.get().documentation
     assert summary.components[0].evidence["note"] == "no checks yet"
+
+
+# --- search results ----------------------------------------------------------------------------
+
+
+def test_search_results_carry_a_trust_badge_and_an_incident_marker(
+    client, domain, product, outsider
+):
+    quiet = ProductFactory(domain=domain, name="Returns", slug="returns")
+    TrustScore.objects.create(
+        product=product,
+        computed_at=timezone.now(),
+        score=42.4,
+        quality=0,
+        reliability=100,
+        documentation=60,
+        support=80,
+        evidence={},
+    )
+    incident_open(product=product, cause="slo", cause_key="slo:m", title="Late data")
+    client.force_login(outsider)
+    content = _content(client, "/")
+    results = {
+        name: content[content.index(f">{name}</a></h3>") :][:1500] for name in ("Orders", "Returns")
+    }
+    assert "Trust score 42 out of 100 (poor)" in results["Orders"]
+    assert "trust-poor" in results["Orders"]
+    assert "Incident open</a>" in results["Orders"]
+    assert 'href="/products/sales/orders/quality/#incidents"' in results["Orders"]
+    assert "Trust score: not computed yet" in results["Returns"]
+    assert "Incident open" not in results["Returns"]
+    assert quiet.slug in content
