@@ -130,12 +130,14 @@ def test_checks_before_their_first_run(client, port, not_null, owner, outsider):
     assert len(next_runs) == 2
     assert all(len(re.findall(r"<time ", times)) == 3 for times in next_runs)
     assert "Mon" in next_runs[1] and "06:30" in next_runs[1]
-    assert "Recent check runs" not in content  # no run yet
+    assert "Recent check runs" not in content
+    assert "No run yet. Press “Run checks” to run them now" in content
     assert 'href="/products/sales/orders/checks/' in content  # Edit links
 
     client.force_login(outsider)
     content = _content(client, QUALITY)
     assert "Email set" in content
+    assert "No run yet. They run on their schedule" in content
     assert "Run checks" not in content and "/edit/" not in content
 
 
