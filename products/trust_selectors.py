@@ -94,8 +94,19 @@ def port_latest_check_runs(*, product: DataProduct) -> dict[int, CheckRun]:
     return {run.port_id: run for run in CheckRun.objects.filter(pk__in=latest_ids)}
 
 
-def run_results(*, run: CheckRun) -> list[CheckResult]:
-    return list(run.results.select_related("quality_check").order_by("quality_check__name", "pk"))
+def results_of_runs(*, runs) -> dict[int, list[CheckResult]]:
+    """The results of the given finished runs, keyed by run id and ordered by check name
+    (one query, for the latest run of every port at once)."""
+    finished = [run.pk for run in runs if run.is_finished]
+    by_run: dict[int, list[CheckResult]] = {pk: [] for pk in finished}
+    if finished:
+        for result in (
+            CheckResult.objects.filter(run_id__in=finished)
+            .select_related("quality_check")
+            .order_by("quality_check__name", "pk")
+        ):
+            by_run[result.run_id].append(result)
+    return by_run
 
 
 # --- chart series ----------------------------------------------------------------------

@@ -79,6 +79,7 @@ from products.trust_selectors import (
     observation_series,
     port_latest_check_runs,
     quality_url,
+    results_of_runs,
     trust_header_context,
     trust_level,
     trust_summary,
@@ -158,22 +159,6 @@ def port_checks_context(
     }
 
 
-def _latest_results_by_run(runs: dict[int, CheckRun]) -> dict[int, list]:
-    """Results of the given runs (one query), keyed by run id, ordered by check name."""
-    from products.models import CheckResult
-
-    finished = [run.pk for run in runs.values() if run.is_finished]
-    by_run: dict[int, list] = {pk: [] for pk in finished}
-    if finished:
-        for result in (
-            CheckResult.objects.filter(run_id__in=finished)
-            .select_related("quality_check")
-            .order_by("quality_check__name", "pk")
-        ):
-            by_run[result.run_id].append(result)
-    return by_run
-
-
 class ProductQualityView(LoginRequiredMixin, TemplateView):
     """The quality tab: the trust score with its evidence, charts, checks and runs, SLOs
     and incidents."""
@@ -190,7 +175,7 @@ class ProductQualityView(LoginRequiredMixin, TemplateView):
         ports = list(product_ports(product=product))
         checks = checks_for_product(product=product)
         latest_runs = port_latest_check_runs(product=product)
-        results_by_run = _latest_results_by_run(latest_runs)
+        results_by_run = results_of_runs(runs=latest_runs.values())
         port_blocks = []
         for port in ports:
             port.product = product
@@ -279,11 +264,7 @@ class PortChecksView(LoginRequiredMixin, View):
 
     @staticmethod
     def _render(request, product, port, run, *, settling: bool = False):
-        results = None
-        if run is not None and run.is_finished:
-            results = list(
-                run.results.select_related("quality_check").order_by("quality_check__name", "pk")
-            )
+        results = results_of_runs(runs=[run]).get(run.pk) if run is not None else None
         context = port_checks_context(
             product=product,
             port=port,
