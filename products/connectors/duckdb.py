@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -11,6 +12,13 @@ import duckdb
 from products.connectors.base import ColumnInfo, Connector, ConnectorError
 
 FILE_VIEW = "port_data"
+MEMORY_LIMIT = "100MB"
+
+
+def _temp_directory() -> Path:
+    path = Path(tempfile.gettempdir()) / "portal-duckdb-spill"
+    path.mkdir(exist_ok=True)
+    return path
 
 
 class DuckDBConnector(Connector):
@@ -57,6 +65,10 @@ class DuckDBConnector(Connector):
                 if not self.database_path or not Path(self.database_path).is_file():
                     raise ConnectorError(f"The DuckDB database file {self.label} does not exist.")
                 conn = duckdb.connect(self.database_path, read_only=True)
+            # Bounded memory (DuckDB's default is 80% of RAM): big sorts and groupings
+            # spill to a temporary directory instead.
+            conn.execute("SET memory_limit = ?", [MEMORY_LIMIT])
+            conn.execute("SET temp_directory = ?", [str(_temp_directory())])
             # No other file, no network, no extension; and no query can undo it.
             conn.execute("SET enable_external_access = false")
             conn.execute("SET lock_configuration = true")

@@ -134,11 +134,15 @@ class CheckSQL:
         if check.kind == CheckKind.NOT_NULL:
             return f"{column} IS NULL", []
         if check.kind == CheckKind.UNIQUE:
-            return (
-                f"{column} IN (SELECT {column} FROM {self.relation} WHERE {column} IS NOT NULL "
-                f"GROUP BY {column} HAVING count(*) > 1)",
-                [],
+            # Only the first SAMPLE_ROWS duplicated keys: the sample needs no more, and
+            # `= ANY(ARRAY(...))` makes PostgreSQL group the keys once, not per worker.
+            keys = (
+                f"SELECT {column} FROM {self.relation} WHERE {column} IS NOT NULL "
+                f"GROUP BY {column} HAVING count(*) > 1 ORDER BY {column} LIMIT {SAMPLE_ROWS}"
             )
+            if self.dialect == "postgresql":
+                return f"{column} = ANY(ARRAY({keys}))", []
+            return f"{column} IN ({keys})", []
         if check.kind == CheckKind.ACCEPTED_VALUES:
             values = [str(v) for v in params.get("values", [])]
             return (
@@ -167,6 +171,8 @@ class CheckSQL:
         """The aggregate computing a check's observed value, or None when the check
         needs no column expression (row count, volume change, schema, custom SQL)."""
         if check.kind == CheckKind.UNIQUE:
+            if self.dialect != "postgresql":
+                return None  # DuckDB: one grouping statement instead (unique_statement)
             column = self.q(check.column)
             return f"count({column}) - count(DISTINCT {column})", []
         if check.kind in (
@@ -202,6 +208,27 @@ class CheckSQL:
             params=params,
             slots=slots,
             expressions=expressions,
+        )
+
+    def unique_statement(self, check) -> str:
+        """DuckDB: the duplicate count and the first SAMPLE_ROWS duplicated keys, grouping
+        the column once (a count(DISTINCT) in the aggregate plus a grouping sample would
+        group it twice)."""
+        column = self.q(check.column)
+        return (
+            f"SELECT coalesce(sum(n) - count(*), 0), list(k ORDER BY k)[1:{SAMPLE_ROWS}] "
+            f"FROM (SELECT {column} AS k, count(*) AS n FROM {self.relation} "
+            f"WHERE {column} IS NOT NULL GROUP BY {column} HAVING count(*) > 1)"
+        )
+
+    def sample_by_keys_sql(self, check, keys: list[Any]) -> tuple[str, list[Any]]:
+        """The rows whose column value is one of `keys` (duplicated keys found by
+        unique_statement)."""
+        column = self.q(check.column)
+        return (
+            f"SELECT * FROM {self.relation} WHERE {column} IN ({self._placeholders(len(keys))}) "
+            f"ORDER BY {column} LIMIT {SAMPLE_ROWS}",
+            list(keys),
         )
 
     def sample_sql(self, check) -> tuple[str, list[Any]]:

@@ -528,8 +528,11 @@ def _evaluate_counts(ev: _Evaluation, check: Check, row_count: int) -> None:
         )
 
 
-def _sample(connector: Connector, sql: CheckSQL, check: Check) -> list[dict]:
-    statement, params = sql.sample_sql(check)
+def _sample(connector: Connector, sql: CheckSQL, check: Check, keys=None) -> list[dict]:
+    if keys:
+        statement, params = sql.sample_by_keys_sql(check, keys)
+    else:
+        statement, params = sql.sample_sql(check)
     names, rows = connector.fetch_with_names(statement, params)
     return _json_safe([dict(zip(names, row, strict=True)) for row in rows])
 
@@ -591,6 +594,15 @@ def _run_checks(run: CheckRun, connector: Connector, checks: list[Check], now: d
             _evaluate_counts(ev, check, row_count)
         elif check.kind == CheckKind.SCHEMA:
             _schema_result(ev, check, actual)
+        elif check.kind == CheckKind.UNIQUE:  # DuckDB: its own grouping statement
+            statements += 1
+            try:
+                failing, keys = connector.fetch(sql.unique_statement(check))[0]
+            except ConnectorError as exc:
+                ev.add(check, CheckOutcome.ERROR, str(exc))
+            else:
+                result = _row_level_result(ev, check, int(failing or 0), row_count)
+                result.details = {"sample_keys": list(keys or [])}
         elif check.kind == CheckKind.CUSTOM_SQL:
             statements += 1
             try:
@@ -610,7 +622,8 @@ def _run_checks(run: CheckRun, connector: Connector, checks: list[Check], now: d
         if result.outcome == CheckOutcome.FAIL and check.kind in ROW_LEVEL_CHECKS:
             statements += 1
             try:
-                result.sample = _sample(connector, sql, check)
+                keys = result.details.pop("sample_keys", None)
+                result.sample = _sample(connector, sql, check, keys=keys)
             except ConnectorError as exc:
                 result.details = {**result.details, "sample_error": str(exc)}
 
