@@ -11,6 +11,7 @@ from products.models import DataProduct, DataSource
 from products.services.ports import PORT_FIELDS
 from products.services.products import EDITABLE_FIELDS, MAX_TAGS
 
+DEFAULT_CHECK_SCHEDULE = DataProduct._meta.get_field("check_schedule").default
 TEXTAREA_SMALL = forms.Textarea(attrs={"rows": 3})
 
 
@@ -49,8 +50,19 @@ class ProductForm(forms.Form):
         help_text="Comma-separated, for example: orders, revenue, daily.",
     )
     version = forms.CharField(max_length=40, initial="0.1.0")
+    check_schedule = forms.CharField(
+        label="Check schedule",
+        max_length=120,
+        initial=DEFAULT_CHECK_SCHEDULE,
+        required=False,
+        help_text="When the product's checks run unless a check says otherwise: cron, 5 "
+        "fields, UTC (minute hour day-of-month month day-of-week). Blank: hourly.",
+    )
 
     SERVICE_FIELDS = EDITABLE_FIELDS  # what product_create / product_update take
+
+    def clean_check_schedule(self) -> str:
+        return self.cleaned_data["check_schedule"].strip() or DEFAULT_CHECK_SCHEDULE
 
     def clean_tags(self) -> list[str]:
         tags = [tag.strip() for tag in self.cleaned_data["tags"].split(",") if tag.strip()]
@@ -132,6 +144,14 @@ class OutputPortForm(forms.Form):
         label="File format",
         choices=[("", "Choose a format"), *FileFormat.choices],
         required=False,
+    )
+
+    freshness_column = forms.CharField(
+        label="Freshness column",
+        max_length=255,
+        required=False,
+        help_text="A timestamp column whose newest value tells how fresh the data is "
+        "(monitors and freshness SLOs read it).",
     )
 
     FIELDS = PORT_FIELDS  # what output_port_create / output_port_update take

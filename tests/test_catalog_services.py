@@ -185,3 +185,22 @@ def test_data_source_takes_a_variable_name_never_a_password(admin_user, owner):
         password_env="WAREHOUSE_PASSWORD",
     )
     assert source.password_env == "WAREHOUSE_PASSWORD"
+
+
+def test_product_check_schedule_is_a_cron_and_moves_beat_tasks(domain, owner):
+    from django_celery_beat.models import PeriodicTask
+
+    from products.services.checks import check_create
+
+    product = _draft(domain, owner)
+    with pytest.raises(ValidationError) as error:
+        product_update(product=product, by=owner, check_schedule="hourly")
+    assert "check_schedule" in error.value.message_dict
+    port = OutputPortFactory(product=product)
+    check_create(port=port, by=owner, name="rows", kind="row_count", params={"min": 1})
+    product_update(product=product, by=owner, check_schedule="15 6 * * 1-5")
+    assert list(
+        PeriodicTask.objects.filter(name__startswith=f"checks:port:{port.pk}:").values_list(
+            "name", flat=True
+        )
+    ) == [f"checks:port:{port.pk}:15 6 * * 1-5"]

@@ -280,13 +280,19 @@ def test_schema_check_reports_missing_extra_and_changed(make_port, owner):
 
 def test_volume_change_against_trailing_median(make_port, owner):
     port = make_port(CLEAN_ROWS)
-    for count in (20, 21, 19, 22, 20):
+    for days_ago, count in enumerate((20, 21, 19, 22, 20), start=1):
+        day = timezone.now() - timedelta(days=days_ago)
+        # Earlier in each day a different count: only the day's last one counts.
         PortObservation.objects.create(
-            port=port,
-            observed_at=timezone.now() - timedelta(days=1),
-            available=True,
-            row_count=count,
+            port=port, observed_at=day.replace(hour=1), available=True, row_count=1
         )
+        PortObservation.objects.create(
+            port=port, observed_at=day.replace(hour=23), available=True, row_count=count
+        )
+    # Today's observations (what monitors saw this morning) are not history.
+    PortObservation.objects.create(
+        port=port, observed_at=timezone.now(), available=True, row_count=10
+    )
     check_create(
         port=port,
         by=owner,

@@ -157,6 +157,7 @@ class ProductSerializer(serializers.ModelSerializer):
             "audience",
             "status",
             "version",
+            "check_schedule",
             "tags",
             "owners",
             "ports_url",
@@ -206,6 +207,9 @@ class ProductCreateSerializer(InputSerializer):
     purpose_expected_outcome = serializers.CharField(required=False, allow_blank=True)
     audience = serializers.ChoiceField(choices=Audience.choices, required=False)
     version = serializers.CharField(max_length=40, required=False)
+    check_schedule = serializers.CharField(
+        max_length=120, required=False, help_text="Cron (5 fields, UTC) of the checks."
+    )
     tags = serializers.ListField(
         child=serializers.CharField(max_length=60), required=False, max_length=50
     )
@@ -231,6 +235,9 @@ class ProductUpdateSerializer(InputSerializer):
     purpose_expected_outcome = serializers.CharField(allow_blank=True)
     audience = serializers.ChoiceField(choices=Audience.choices)
     version = serializers.CharField(max_length=40)
+    check_schedule = serializers.CharField(
+        max_length=120, required=False, help_text="Cron (5 fields, UTC) of the checks."
+    )
     tags = serializers.ListField(child=serializers.CharField(max_length=60), max_length=50)
     owners = serializers.SlugRelatedField(
         slug_field="username",
@@ -302,6 +309,7 @@ class OutputPortSerializer(serializers.ModelSerializer):
             "table_name",
             "file_path",
             "file_format",
+            "freshness_column",
             "schema_refreshed_at",
             "last_refresh",
             "columns_url",
@@ -354,6 +362,7 @@ class _PortFieldsSerializer(InputSerializer):
     file_format = serializers.ChoiceField(
         choices=FileFormat.choices, required=False, allow_blank=True
     )
+    freshness_column = serializers.CharField(max_length=255, required=False, allow_blank=True)
 
 
 class OutputPortCreateSerializer(_PortFieldsSerializer):

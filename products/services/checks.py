@@ -205,7 +205,7 @@ def _validate_check(check: Check) -> None:
         if not isinstance(percent, int | float) or percent <= 0:
             errors["params"] = "Give params.max_change_percent, a percentage above 0."
         elif not isinstance(window, int) or not 1 <= window <= 90:
-            errors["params"] = "params.window is the number of past counts, 1 to 90."
+            errors["params"] = "params.window is the number of past days, 1 to 90."
     elif kind == CheckKind.CUSTOM_SQL:
         try:
             custom_sql_validate(params.get("sql", ""))
@@ -365,7 +365,7 @@ def _tolerance_words(check: Check) -> str:
     if kind == CheckKind.VOLUME_CHANGE:
         return (
             f"row count within {params.get('max_change_percent'):g}% of the median of the "
-            f"last {params.get('window', VOLUME_WINDOW_DEFAULT)} counts"
+            f"last {params.get('window', VOLUME_WINDOW_DEFAULT)} days' counts"
         )
     if kind == CheckKind.SCHEMA:
         return "columns and types as declared"
@@ -454,12 +454,25 @@ def _schema_result(ev: _Evaluation, check: Check, actual: list[ColumnInfo]) -> C
     )
 
 
-def _volume_history(port: OutputPort, window: int) -> list[int]:
-    return list(
-        PortObservation.objects.filter(port=port, row_count__isnull=False)
-        .order_by("-observed_at")
-        .values_list("row_count", flat=True)[:window]
+def _volume_history(port: OutputPort, days: int, *, now: datetime) -> list[int]:
+    """The port's row count at the end of each of the last `days` days before today (the
+    last observation of each day): a trailing history that monitors observing every few
+    minutes cannot swamp, so a drop stays a drop until the data recovers."""
+    today = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    rows = (
+        PortObservation.objects.filter(
+            port=port,
+            row_count__isnull=False,
+            observed_at__gte=today - timedelta(days=days),
+            observed_at__lt=today,
+        )
+        .order_by("observed_at")
+        .values_list("observed_at", "row_count")
     )
+    per_day: dict[date, int] = {}
+    for observed_at, row_count in rows:
+        per_day[observed_at.astimezone(UTC).date()] = row_count  # the day's last count
+    return list(per_day.values())
 
 
 def _evaluate_aggregate(ev: _Evaluation, check: Check, value: Any, row_count: int) -> None:
@@ -502,7 +515,7 @@ def _evaluate_counts(ev: _Evaluation, check: Check, row_count: int) -> None:
         )
     elif check.kind == CheckKind.VOLUME_CHANGE:
         window = int(params.get("window", VOLUME_WINDOW_DEFAULT))
-        history = _volume_history(check.port, window)
+        history = _volume_history(check.port, window, now=ev.now)
         if not history:
             ev.add(
                 check,
@@ -521,7 +534,7 @@ def _evaluate_counts(ev: _Evaluation, check: Check, row_count: int) -> None:
             check,
             CheckOutcome.PASS if abs(change) <= limit else CheckOutcome.FAIL,
             f"{row_count:,} rows against a median of {median:,.0f} over the last "
-            f"{len(history)} counts: {change:+.1f}%.",
+            f"{len(history)} days: {change:+.1f}%.",
             observed_value=change,
             row_count=row_count,
             details={"median": median, "history": history},

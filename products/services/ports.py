@@ -21,6 +21,7 @@ PORT_FIELDS = (
     "table_name",
     "file_path",
     "file_format",
+    "freshness_column",
 )
 
 

@@ -23,6 +23,7 @@ EDITABLE_FIELDS = (
     "purpose_expected_outcome",
     "audience",
     "version",
+    "check_schedule",
 )
 
 
@@ -45,6 +46,15 @@ def _set_tags(product: DataProduct, tags: Iterable[str]) -> None:
         Tag.objects.bulk_create(missing, ignore_conflicts=True)
         existing = {tag.name: tag for tag in Tag.objects.filter(name__in=names)}
     product.tags.set([existing[name] for name in names])
+
+
+def _validate_check_schedule(product: DataProduct) -> None:
+    from products.services.checks import cron_parse
+
+    try:
+        cron_parse(product.check_schedule)
+    except ValueError as exc:
+        raise ValidationError({"check_schedule": str(exc)}) from exc
 
 
 def _check_owners(owners) -> list:
@@ -90,6 +100,7 @@ def product_create(
             {"slug": f"{domain.name} already has a product {product.key}; choose another slug."}
         )
     product.full_clean()
+    _validate_check_schedule(product)
     product.save()
     _set_tags(product, tags)
     product.owners.set(_check_owners(owners if owners is not None else [by]))
@@ -111,10 +122,17 @@ def product_update(
     unknown = set(fields) - set(EDITABLE_FIELDS)
     if unknown:
         raise ValidationError({field: "This field cannot be changed here." for field in unknown})
+    schedule_before = product.check_schedule
     for field, value in fields.items():
         setattr(product, field, value.strip() if isinstance(value, str) else value)
     product.full_clean()
+    _validate_check_schedule(product)
     product.save()
+    if product.check_schedule != schedule_before:
+        from products.services.checks import check_schedules_sync
+
+        for port in product.ports.all():
+            check_schedules_sync(port=port)
     if tags is not None:
         _set_tags(product, tags)
     if owners is not None:
