@@ -6,7 +6,7 @@ PORT   ?= 8000
 SUDO   := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 export PORT
 
-.PHONY: run test lint bench bench-catalog chromium clean
+.PHONY: run test lint bench bench-catalog bench-checks chromium clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,10 +42,12 @@ lint: $(VENV)/.dev-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-## bench: catalog benchmark on PostgreSQL (DATABASE_URL must point at PostgreSQL)
-bench: bench-catalog
+## bench: the benchmarks, each on its own PostgreSQL database named *bench* (DATABASE_URL)
+bench: bench-catalog bench-checks
 bench-catalog: $(VENV)/.dev-deps
 	SECRET_KEY=$${SECRET_KEY:-insecure-bench-only-key} $(BIN)/python bench/catalog.py $(BENCH_ARGS)
+bench-checks: $(VENV)/.dev-deps
+	SECRET_KEY=$${SECRET_KEY:-insecure-bench-only-key} $(BIN)/python bench/checks.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var
