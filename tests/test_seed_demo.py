@@ -262,7 +262,10 @@ def test_checks_find_exactly_the_planted_defects(warehouse):
     customers = latest_results("sales.customers")["Every customer has an email"]
     assert customers.failing_rows == round(0.004 * 25_000 * TRUST_SCALE) == 30
     volume = latest_results("marketing.web-sessions")["Volume as usual"]
-    assert volume.observed_value == pytest.approx(-60, abs=1)
+    # The table holds 40% of the sessions; the history is one count per past day (each a
+    # little below today's full count), so the drop reads a little under 60%.
+    assert volume.outcome == "fail"
+    assert -65 < volume.observed_value < -55
     assert volume.row_count == len(frames["web_sessions"])
     stale = latest_results("supply-chain.supplier-quality")["Inspections recorded daily"]
     newest = frames["supplier_inspections"]["inspected_on"].max().to_pydatetime()
