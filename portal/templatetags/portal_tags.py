@@ -15,32 +15,30 @@ def markdown_filter(text: str | None):
     return render_markdown(text)
 
 
+def choice_badge(choices, value: str, css: str, *, empty_label: str = "") -> str:
+    """A choice's label as a badge with class `badge-<css>-<value>`; unknown values show
+    as they are, empty ones as `empty_label`."""
+    try:
+        label = choices(value).label
+    except ValueError:
+        label = value or empty_label
+    return format_html('<span class="badge badge-{}-{}">{}</span>', css, value or "none", label)
+
+
 @register.simple_tag
 def status_badge(status: str):
     """A product's lifecycle status as a coloured badge."""
-    try:
-        label = LifecycleStatus(status).label
-    except ValueError:
-        label = status
-    return format_html('<span class="badge badge-status-{}">{}</span>', status, label)
+    return choice_badge(LifecycleStatus, status, "status")
 
 
 @register.simple_tag
 def classification_badge(classification: str):
-    try:
-        label = Classification(classification).label
-    except ValueError:
-        label = classification
-    return format_html('<span class="badge badge-class-{}">{}</span>', classification, label)
+    return choice_badge(Classification, classification, "class")
 
 
 @register.simple_tag
 def run_badge(status: str):
-    try:
-        label = RunStatus(status).label
-    except ValueError:
-        label = status
-    return format_html('<span class="badge badge-run-{}">{}</span>', status, label)
+    return choice_badge(RunStatus, status, "run")
 
 
 @register.filter

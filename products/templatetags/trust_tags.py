@@ -3,6 +3,7 @@
 from django import template
 from django.utils.html import format_html
 
+from portal.templatetags.portal_tags import choice_badge
 from products.choices import (
     ROW_LEVEL_CHECKS,
     CheckKind,
@@ -48,38 +49,22 @@ def trust_badge(score, size: str = ""):
 
 @register.simple_tag
 def outcome_badge(outcome: str):
-    try:
-        label = CheckOutcome(outcome).label
-    except ValueError:
-        label = outcome or "Not run"
-    return format_html('<span class="badge badge-outcome-{}">{}</span>', outcome or "none", label)
+    return choice_badge(CheckOutcome, outcome, "outcome", empty_label="Not run")
 
 
 @register.simple_tag
 def severity_badge(severity: str):
-    try:
-        label = Severity(severity).label
-    except ValueError:
-        label = severity
-    return format_html('<span class="badge badge-severity-{}">{}</span>', severity, label)
+    return choice_badge(Severity, severity, "severity")
 
 
 @register.simple_tag
 def incident_badge(status: str):
-    try:
-        label = IncidentStatus(status).label
-    except ValueError:
-        label = status
-    return format_html('<span class="badge badge-incident-{}">{}</span>', status, label)
+    return choice_badge(IncidentStatus, status, "incident")
 
 
 @register.simple_tag
 def check_run_badge(status: str):
-    try:
-        label = CheckRunStatus(status).label
-    except ValueError:
-        label = status
-    return format_html('<span class="badge badge-checkrun-{}">{}</span>', status, label)
+    return choice_badge(CheckRunStatus, status, "checkrun")
 
 
 @register.filter
