@@ -53,9 +53,9 @@ def managed_domains(*, user: User):
 
 
 def can_read_rows(*, user: User, product: DataProduct) -> bool:
-    """Whether the user may see rows of the product's data (failing-row samples of
-    checks, previews). Members of the owning domain and admins; the access issue adds
-    grants to this one decision."""
-    if user_is_admin(user):
-        return True
-    return domain_role(user=user, domain=product.domain) is not None
+    """Whether the user may see raw rows of every column (failing-row samples of checks):
+    the access decision says they read every column unmasked and unfiltered (admins and
+    the owning domain's members)."""
+    from sharing.access import access_decide
+
+    return access_decide(user=user, product=product).all_columns

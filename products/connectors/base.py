@@ -57,6 +57,15 @@ class Connector(ABC):
     def cursor(self) -> Iterator[Any]:
         """A read-only DB-API cursor for streaming reads."""
 
+    @abstractmethod
+    def arrow_batches(self, sql: str, params: Sequence[Any], *, batch_rows: int) -> Iterator[Any]:
+        """Stream the statement's result as pyarrow RecordBatches (bounded memory).
+        Placeholders are `arrow_placeholder(i)` (1-based). Raises ConnectorError."""
+
+    @staticmethod
+    def arrow_placeholder(index: int) -> str:
+        return "?"
+
     def close(self) -> None:  # noqa: B027 - optional hook
         pass
 

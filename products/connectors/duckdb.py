@@ -141,6 +141,14 @@ class DuckDBConnector(Connector):
             if timer:
                 timer.cancel()
 
+    def arrow_batches(self, sql: str, params: Sequence[Any], *, batch_rows: int) -> Iterator[Any]:
+        conn = self._connect()
+        try:
+            reader = conn.cursor().sql(sql, params=list(params)).to_arrow_reader(batch_rows)
+            yield from reader
+        except duckdb.Error as exc:
+            raise ConnectorError(f"Query failed on {self.label}: {_first_line(exc)}") from exc
+
     @contextmanager
     def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
         conn = self._connect()

@@ -61,6 +61,13 @@ class DataProduct(models.Model):
         default="0 * * * *",
         help_text="Default cron schedule (5 fields, UTC) of the product's checks.",
     )
+    access_max_days = models.PositiveIntegerField(
+        default=90, help_text="The longest read access a request may ask for, in days."
+    )
+    access_auto_approve = models.BooleanField(
+        default=False,
+        help_text="Approve requests at once when they touch only public and internal columns.",
+    )
     owners = models.ManyToManyField(
         settings.AUTH_USER_MODEL, blank=True, related_name="owned_products"
     )

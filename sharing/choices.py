@@ -1,0 +1,42 @@
+"""Choices of access and sharing, kept beside their models."""
+
+from django.db import models
+
+
+class RequestStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    APPROVED = "approved", "Approved"
+    DENIED = "denied", "Denied"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class Channel(models.TextChoices):
+    PREVIEW = "preview", "Preview"
+    API = "api", "API"
+    DOWNLOAD = "download", "Download"
+    NOTEBOOK = "notebook", "Notebook"
+    SHARE_LINK = "share_link", "Share link"
+    EXPORT = "export", "Export"
+    DELTA_SHARING = "delta_sharing", "Delta Sharing"
+    WEB = "web", "Web"
+
+
+class AuditAction(models.TextChoices):
+    READ = "read", "Read"
+    READ_DENIED = "read_denied", "Read refused"
+    REQUEST = "request", "Access requested"
+    APPROVE = "approve", "Request approved"
+    DENY = "deny", "Request denied"
+    GRANT = "grant", "Access granted"
+    REVOKE = "revoke", "Access revoked"
+    EXPIRY_NOTICE = "expiry_notice", "Expiry notice sent"
+
+
+class DataFormat(models.TextChoices):
+    CSV = "csv", "CSV"
+    JSON = "json", "JSON"
+    PARQUET = "parquet", "Parquet"
+    ARROW = "arrow", "Arrow IPC stream"
+
+
+FILTER_OPERATORS = ("=", "!=", "<", "<=", ">", ">=", "in", "not in", "is null", "is not null")

@@ -1,0 +1,353 @@
+"""Serving a product's rows: one plan (access decision, columns, filter, limit) and one
+streaming query per read, for every channel; one audit event per read served.
+
+    plan = read_plan(user=..., product=..., columns=..., filter=..., limit=..., channel=...)
+    for chunk in read_stream(plan, fmt="csv", client_address=...): ...
+
+Columns, filter and limit become a single SELECT pushed down to the source; masking is a
+CASE expression in that SELECT. Results stream in batches: memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+from django.utils import timezone
+
+from products.connectors import Connector, ConnectorError, connector_for_port
+from products.connectors.postgres import PostgresConnector
+from products.models import DataProduct, OutputPort
+from sharing.access import AccessDecision, access_decide
+from sharing.choices import AuditAction, DataFormat
+from sharing.filters import Clause, FilterError, compile_clauses, parse_filter, unknown_columns
+from sharing.models import AccessEvent, AccessGrant
+
+PREVIEW_ROWS = 100
+MAX_ROWS = 10_000_000  # one read; larger reads are scheduled exports
+BATCH_ROWS = 100_000
+CHUNK_BYTES = 1 << 20
+MASK = "****"
+
+CONTENT_TYPES = {
+    DataFormat.CSV: "text/csv; charset=utf-8",
+    DataFormat.JSON: "application/json",
+    DataFormat.PARQUET: "application/vnd.apache.parquet",
+    DataFormat.ARROW: "application/vnd.apache.arrow.stream",
+}
+EXTENSIONS = {
+    DataFormat.CSV: "csv",
+    DataFormat.JSON: "json",
+    DataFormat.PARQUET: "parquet",
+    DataFormat.ARROW: "arrows",
+}
+
+
+class ReadRefused(Exception):
+    """A read that cannot be served: `status` is the HTTP status (400, 403, 404)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass
+class ReadPlan:
+    user: Any
+    product: DataProduct
+    port: OutputPort
+    channel: str
+    decision: AccessDecision
+    columns: list[str]
+    masked: set[str]
+    clauses: list[Clause]  # the grant's row filter and the reader's, all must hold
+    requested_filter: list[Clause]
+    limit: int
+    limit_clamped: bool = False
+    detail: dict = field(default_factory=dict)
+
+
+def _port_for(product: DataProduct, port_slug: str | None) -> OutputPort:
+    ports = product.ports.order_by("name")
+    port = ports.filter(slug=port_slug).first() if port_slug else ports.first()
+    if port is None:
+        raise ReadRefused(
+            404,
+            f"This product has no output port {port_slug!r}."
+            if port_slug
+            else "This product has no output port to read.",
+        )
+    return port
+
+
+def read_plan(
+    *,
+    user,
+    product: DataProduct,
+    channel: str,
+    port_slug: str | None = None,
+    columns: list[str] | None = None,
+    filter: str | list | None = None,  # noqa: A002 - the API parameter's name
+    limit: int | None = None,
+    max_rows: int = MAX_ROWS,
+) -> ReadPlan:
+    """Decide and shape one read. Raises ReadRefused: 403 when access is denied or the
+    reader asks for columns outside their access, 400 for unknown columns or a malformed
+    filter, 404 for an unknown port."""
+    decision = access_decide(user=user, product=product)
+    if not decision.allowed:
+        raise ReadRefused(403, decision.reason)
+    port = _port_for(product, port_slug)
+    known = list(port.columns.order_by("position", "name").values_list("name", flat=True))
+    if not known:
+        raise ReadRefused(404, "This port's schema is not known yet: refresh it first.")
+    allowed = [name for name in known if decision.allows_column(name)]
+
+    if columns:
+        unknown = [name for name in columns if name not in known]
+        if unknown:
+            raise ReadRefused(400, f"Unknown column(s): {', '.join(unknown)}.")
+        outside = [name for name in columns if name not in allowed]
+        if outside:
+            raise ReadRefused(
+                403, f"Your access does not include the column(s): {', '.join(outside)}."
+            )
+        selected = list(dict.fromkeys(columns))
+    else:
+        selected = allowed
+
+    try:
+        requested = parse_filter(filter)
+    except FilterError as exc:
+        raise ReadRefused(400, str(exc)) from exc
+    unknown = unknown_columns(requested, known)
+    if unknown:
+        raise ReadRefused(400, f"The filter names unknown column(s): {', '.join(unknown)}.")
+    outside = sorted({c.column for c in requested if c.column not in allowed})
+    if outside:
+        raise ReadRefused(
+            403, f"You cannot filter on column(s) outside your access: {', '.join(outside)}."
+        )
+    masked_filtered = sorted({c.column for c in requested if c.column in decision.masked})
+    if masked_filtered:
+        raise ReadRefused(
+            403, f"You cannot filter on masked column(s): {', '.join(masked_filtered)}."
+        )
+
+    clamped = False
+    if limit is None:
+        limit = max_rows
+    elif limit < 0:
+        raise ReadRefused(400, "The limit must be 0 or more.")
+    elif limit > max_rows:
+        limit, clamped = max_rows, True
+    return ReadPlan(
+        user=user,
+        product=product,
+        port=port,
+        channel=channel,
+        decision=decision,
+        columns=selected,
+        masked={name for name in selected if name in decision.masked},
+        clauses=[*decision.row_filter, *requested],
+        requested_filter=requested,
+        limit=limit,
+        limit_clamped=clamped,
+    )
+
+
+def select_sql(plan: ReadPlan, connector: Connector, *, placeholder) -> tuple[str, list[Any]]:
+    """The one SELECT serving the plan. `placeholder(i)` gives the i-th (1-based) bound
+    parameter's marker for the driver that will run it."""
+    quote = connector.quote_ident
+    counter = iter(range(1, 1_000_000))
+    expressions = []
+    for name in plan.columns:
+        column = quote(name)
+        if name in plan.masked:
+            text = "TEXT" if connector.dialect == "postgresql" else "VARCHAR"
+            expressions.append(
+                f"CAST(CASE WHEN {column} IS NULL THEN NULL ELSE '{MASK}' END AS {text}) "
+                f"AS {column}"
+            )
+        else:
+            expressions.append(column)
+    where, params = compile_clauses(
+        plan.clauses, quote=quote, placeholder=lambda: placeholder(next(counter))
+    )
+    sql = f"SELECT {', '.join(expressions)} FROM {connector.relation_sql()}"
+    if where:
+        sql += f" WHERE {where}"
+    sql += f" LIMIT {int(plan.limit)}"
+    return sql, params
+
+
+class _Sink(io.RawIOBase):
+    """A write-only file that keeps what is written until it is drained."""
+
+    def __init__(self) -> None:
+        self.buffer = bytearray()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self.buffer += data
+        return len(data)
+
+    def drain(self) -> bytes:
+        data = bytes(self.buffer)
+        self.buffer.clear()
+        return data
+
+
+def _batches(plan: ReadPlan, connector: Connector) -> Iterator[pa.RecordBatch]:
+    sql, params = select_sql(plan, connector, placeholder=connector.arrow_placeholder)
+    yield from connector.arrow_batches(sql, params, batch_rows=BATCH_ROWS)
+
+
+class _Counter:
+    rows = 0
+
+
+def _encode(plan: ReadPlan, connector: Connector, fmt: str, counter: _Counter) -> Iterator[bytes]:
+    if fmt == DataFormat.CSV and isinstance(connector, PostgresConnector):
+        sql, params = select_sql(plan, connector, placeholder=lambda i: "%s")
+        yield from connector.copy_csv(sql, params, chunk_bytes=CHUNK_BYTES)
+        counter.rows = connector.last_rowcount
+        return
+    sink = _Sink()
+    writer = None
+    first = True
+    if fmt == DataFormat.JSON:
+        yield b"["
+    for batch in _batches(plan, connector):
+        counter.rows += batch.num_rows
+        if fmt == DataFormat.CSV:
+            if writer is None:
+                writer = pa_csv.CSVWriter(sink, batch.schema)
+            writer.write_batch(batch)
+        elif fmt == DataFormat.PARQUET:
+            if writer is None:
+                writer = pq.ParquetWriter(sink, batch.schema, compression="zstd")
+            writer.write_batch(batch, row_group_size=BATCH_ROWS)
+        elif fmt == DataFormat.ARROW:
+            if writer is None:
+                writer = pa.ipc.new_stream(sink, batch.schema)
+            writer.write_batch(batch)
+        elif fmt == DataFormat.JSON:
+            rows = batch.to_pylist()
+            if rows:
+                text = ",".join(json.dumps(row, default=str, ensure_ascii=False) for row in rows)
+                sink.write((text if first else "," + text).encode())
+                first = False
+        data = sink.drain()
+        if data:
+            yield data
+    if writer is None and fmt != DataFormat.JSON:
+        # No rows at all: still a valid, empty file with the right columns.
+        schema = pa.schema([pa.field(name, pa.string()) for name in plan.columns])
+        if fmt == DataFormat.CSV:
+            writer = pa_csv.CSVWriter(sink, schema)
+        elif fmt == DataFormat.PARQUET:
+            writer = pq.ParquetWriter(sink, schema)
+        else:
+            writer = pa.ipc.new_stream(sink, schema)
+    if writer is not None:
+        writer.close()
+    if fmt == DataFormat.JSON:
+        sink.write(b"]")
+    data = sink.drain()
+    if data:
+        yield data
+
+
+def read_stream(plan: ReadPlan, *, fmt: str, client_address: str | None = None) -> Iterator[bytes]:
+    """Stream the plan's rows in `fmt`; write one audit event when the stream ends
+    (complete, failed or abandoned by the client), with the rows and bytes served."""
+    if fmt not in DataFormat.values:
+        raise ReadRefused(400, f"Unknown format {fmt!r}: use csv, json, parquet or arrow.")
+    counter = _Counter()
+    sent = 0
+    error = ""
+    try:
+        with connector_for_port(plan.port) as connector:
+            for chunk in _encode(plan, connector, fmt, counter):
+                sent += len(chunk)
+                yield chunk
+    except ConnectorError as exc:
+        error = str(exc)
+        raise
+    finally:
+        audit_read(
+            plan,
+            rows=counter.rows,
+            nbytes=sent,
+            client_address=client_address,
+            fmt=fmt,
+            error=error,
+        )
+
+
+def read_rows(plan: ReadPlan, *, client_address: str | None = None) -> tuple[list[str], list]:
+    """The plan's rows as Python values (the page preview): small reads only."""
+    rows: list = []
+    error = ""
+    try:
+        with connector_for_port(plan.port) as connector:
+            for batch in _batches(plan, connector):
+                rows.extend(zip(*(col.to_pylist() for col in batch.columns), strict=True))
+    except ConnectorError as exc:
+        error = str(exc)
+        raise
+    finally:
+        audit_read(
+            plan,
+            rows=len(rows),
+            nbytes=None,
+            client_address=client_address,
+            fmt="rows",
+            error=error,
+        )
+    return plan.columns, rows
+
+
+def audit_read(
+    plan: ReadPlan, *, rows: int, nbytes: int | None, client_address, fmt: str, error: str = ""
+) -> AccessEvent:
+    now = timezone.now()
+    grant = plan.decision.grant
+    if grant is not None:
+        AccessGrant.objects.filter(pk=grant.pk).update(last_used_at=now)
+    detail = {
+        "format": fmt,
+        "port": plan.port.slug,
+        "basis": plan.decision.basis,
+        "limit": plan.limit,
+    }
+    if plan.masked:
+        detail["masked"] = sorted(plan.masked)
+    if error:
+        detail["error"] = error[:500]
+    return AccessEvent.objects.create(
+        at=now,
+        action=AuditAction.READ,
+        user=plan.user if getattr(plan.user, "is_authenticated", False) else None,
+        product=plan.product,
+        product_key=plan.product.key,
+        channel=plan.channel,
+        columns=plan.columns,
+        row_filter=[clause.as_dict() for clause in plan.clauses],
+        rows=rows,
+        bytes=nbytes,
+        client_address=client_address or None,
+        grant=grant,
+        detail=detail,
+    )
