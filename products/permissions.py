@@ -56,6 +56,6 @@ def can_read_rows(*, user: User, product: DataProduct) -> bool:
     """Whether the user may see raw rows of every column (failing-row samples of checks):
     the access decision says they read every column unmasked and unfiltered (admins and
     the owning domain's members)."""
-    from sharing.access import access_decide
+    from sharing.access import reads_everything
 
-    return access_decide(user=user, product=product).all_columns
+    return reads_everything(user=user, product=product)

@@ -45,6 +45,17 @@ def grants_active_for(*, user, product: DataProduct, now: datetime | None = None
     )
 
 
+def reads_everything(*, user, product: DataProduct) -> bool:
+    """Admins and members of the owning domain read every column, unmasked, unfiltered.
+    The first step of access_decide, and on its own for cheap questions such as "may this
+    person see failing-row samples"."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return False
+    if user.is_staff:
+        return True
+    return DomainMembership.objects.filter(user_id=user.pk, domain_id=product.domain_id).exists()
+
+
 def _denied(reason: str) -> AccessDecision:
     return AccessDecision(allowed=False, reason=reason)
 
@@ -63,10 +74,7 @@ def access_decide(*, user, product: DataProduct, now: datetime | None = None) ->
         return _denied("This account is disabled.")
     if user.is_staff:
         return AccessDecision(allowed=True, reason="Admin.", basis="admin", all_columns=True)
-    is_member = DomainMembership.objects.filter(
-        user_id=user.pk, domain_id=product.domain_id
-    ).exists()
-    if is_member:
+    if reads_everything(user=user, product=product):
         return AccessDecision(
             allowed=True,
             reason=f"Member of the {product.domain.name} domain.",
