@@ -6,4 +6,5 @@ urlpatterns = [
     path("api/v1/", include("portal.api.urls")),
     path("", include("portal.site_urls")),
     path("", include("products.urls")),
+    path("", include("sharing.urls")),
 ]

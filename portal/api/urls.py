@@ -8,4 +8,5 @@ urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("products.api.urls")),
+    path("", include("sharing.api.urls")),
 ]

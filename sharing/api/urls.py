@@ -1,0 +1,6 @@
+from django.urls import include, path
+
+urlpatterns = [
+    path("", include("sharing.api.access_urls")),
+    path("", include("sharing.api.data_urls")),
+]

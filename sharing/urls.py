@@ -1,0 +1,7 @@
+from django.urls import include, path
+
+app_name = "sharing"
+urlpatterns = [
+    path("", include("sharing.access_urls")),
+    path("", include("sharing.data_urls")),
+]
