@@ -1,0 +1,300 @@
+"""`Portal`: the data-product portal from a notebook.
+
+    from portal_client import Portal
+
+    portal = Portal()  # PORTAL_URL and PORTAL_TOKEN from the environment
+    portal.products(q="orders")
+    frame = portal.read(
+        "sales.orders",
+        columns=["order_id", "country", "amount"],
+        filters=[("country", "=", "BE"), ("amount", ">=", 100)],
+    )
+
+Rows come as an Arrow IPC stream (`format=arrow`), read batch by batch straight from the
+HTTP response: the body is never held in memory as bytes besides the Arrow table. The
+portal decides what you may read (columns, rows, masking) exactly as for every other
+channel, and records the read as a notebook read.
+
+Only the standard library (urllib) speaks HTTP: no dependency besides pyarrow and pandas.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.error
+import urllib.parse
+import urllib.request
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime, time
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from portal_client.errors import (
+    PortalConfigError,
+    PortalError,
+    PortalLimitClamped,
+    error_for_status,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+__version__ = "0.1.0"
+
+API_PREFIX = "/api/v1"
+CLIENT_HEADER = "X-Portal-Client"
+CLIENT_NAME = "notebook"
+ARROW_STREAM = "application/vnd.apache.arrow.stream"
+DEFAULT_TIMEOUT = 300.0  # seconds without a byte from the portal, not for the whole read
+NO_VALUE_OPERATORS = ("is null", "is not null")
+
+Filter = Mapping[str, Any] | Sequence[Any]
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Never follow a redirect: it would resend the token to wherever it points."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, tuple | set | frozenset | list):
+        return [_json_value(v) for v in value]
+    if hasattr(value, "item") and callable(value.item):  # numpy scalars
+        return value.item()
+    return value
+
+
+def filter_clauses(filters: Iterable[Filter] | None) -> list[dict[str, Any]]:
+    """Filters as the API's clauses. Each filter is a dict {"column", "op", "value"}, a
+    tuple (column, op, value), or (column, op) for "is null" and "is not null". Clauses
+    must all hold. Operators: = != < <= > >= in, not in, is null, is not null."""
+    clauses = []
+    for index, item in enumerate(filters or (), start=1):
+        if isinstance(item, Mapping):
+            clause = dict(item)
+        elif isinstance(item, Sequence) and not isinstance(item, str) and len(item) in (2, 3):
+            clause = {"column": item[0], "op": item[1]}
+            if len(item) == 3:
+                clause["value"] = item[2]
+        else:
+            raise ValueError(
+                f"Filter {index} ({item!r}) must be (column, op, value), (column, op) for "
+                '"is null", or a dict {"column": ..., "op": ..., "value": ...}.'
+            )
+        if not isinstance(clause.get("column"), str) or not isinstance(clause.get("op"), str):
+            raise ValueError(f"Filter {index} ({item!r}) needs a column name and an operator.")
+        if "value" in clause:
+            clause["value"] = _json_value(clause["value"])
+        elif clause["op"].strip().lower() not in NO_VALUE_OPERATORS:
+            raise ValueError(f"Filter {index} ({item!r}): operator {clause['op']!r} needs a value.")
+        clauses.append(clause)
+    return clauses
+
+
+def _detail(body: bytes) -> str:
+    """The portal's explanation from an error body ({"detail": ...}, or DRF's per-field
+    messages), or the start of the body when it is not JSON."""
+    text = body.decode("utf-8", errors="replace").strip()
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return text[:300] or "(no explanation given)"
+    if isinstance(data, dict):
+        if "detail" in data:
+            detail = data["detail"]
+            return " ".join(map(str, detail)) if isinstance(detail, list) else str(detail)
+        return "; ".join(
+            f"{key}: {' '.join(map(str, v)) if isinstance(v, list) else v}"
+            for key, v in data.items()
+        )
+    return str(data)
+
+
+class Portal:
+    """A connection to the portal's API with your token.
+
+    `url` and `token` default to the PORTAL_URL and PORTAL_TOKEN environment variables.
+    Get a token with `POST /api/v1/auth/token/` (username and password, outside the
+    notebook) and keep it in the environment, never in the notebook: it expires, and it
+    reads what you may read.
+
+    Room for more: metrics (issue 6) will be `portal.metric(...)`, another GET on the
+    same `_get_json`.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        token: str | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        url = (url or os.environ.get("PORTAL_URL") or "").strip()
+        token = (token or os.environ.get("PORTAL_TOKEN") or "").strip()
+        if not url:
+            raise PortalConfigError(
+                "No portal address: set PORTAL_URL (e.g. https://portal.example.com) "
+                "or pass Portal(url=...)."
+            )
+        parsed = urllib.parse.urlsplit(url)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise PortalConfigError(
+                f"PORTAL_URL must be an http(s) address such as https://portal.example.com, "
+                f"not {url!r}."
+            )
+        if not token:
+            raise PortalConfigError(
+                "No API token: set PORTAL_TOKEN (or pass Portal(token=...)). Get one with "
+                "POST /api/v1/auth/token/ and your username and password, outside the "
+                "notebook; never write a password in code."
+            )
+        base = url.rstrip("/")
+        if base.endswith(API_PREFIX):
+            base = base[: -len(API_PREFIX)]
+        self.url = base
+        self._token = token
+        self.timeout = timeout
+        self._headers = {
+            "Authorization": f"Token {token}",
+            CLIENT_HEADER: CLIENT_NAME,
+            "User-Agent": f"portal-client/{__version__}",
+            **(headers or {}),
+        }
+        self._opener = urllib.request.build_opener(_NoRedirect())
+
+    def __repr__(self) -> str:  # never the token
+        return f"Portal(url={self.url!r})"
+
+    # --- HTTP -----------------------------------------------------------------------------
+
+    def _open(self, path: str, params: Mapping[str, Any], *, accept: str, what: str):
+        """The open response to GET `path`; raises the PortalError for a refusal."""
+        query = urllib.parse.urlencode(
+            {k: v for k, v in params.items() if v is not None and v != ""}
+        )
+        url = f"{self.url}{API_PREFIX}{path}" + (f"?{query}" if query else "")
+        request = urllib.request.Request(url, headers={**self._headers, "Accept": accept})
+        try:
+            return self._opener.open(request, timeout=self.timeout)
+        except urllib.error.HTTPError as exc:
+            with exc:
+                if 300 <= exc.code < 400:
+                    raise PortalError(
+                        f"The portal redirected {what} to {exc.headers.get('Location')!r}: "
+                        "set PORTAL_URL to that address (https?).",
+                        status=exc.code,
+                    ) from None
+                raise error_for_status(exc.code, _detail(exc.read()), what=what) from None
+        except urllib.error.URLError as exc:
+            raise PortalError(f"Could not reach the portal at {self.url}: {exc.reason}") from exc
+
+    def _get_json(self, path: str, params: Mapping[str, Any], *, what: str) -> Any:
+        with self._open(path, params, accept="application/json", what=what) as response:
+            return json.load(response)
+
+    # --- catalog --------------------------------------------------------------------------
+
+    def products(self, q: str | None = None, domain: str | None = None) -> list[dict]:
+        """The products you can see, as the catalog API describes them (key, name,
+        domain, status, summary, ...): all of them, or those matching the search `q`
+        and/or in `domain` (its slug). Follows the API's pages."""
+        results: list[dict] = []
+        page = 1
+        while True:
+            data = self._get_json(
+                "/products/",
+                {"q": q, "domain": domain, "page": page, "page_size": 200},
+                what="listing products",
+            )
+            results.extend(data["results"])
+            if not data.get("next"):
+                return results
+            page += 1
+
+    # --- data -----------------------------------------------------------------------------
+
+    def read_arrow(
+        self,
+        product: str,
+        *,
+        columns: Sequence[str] | None = None,
+        filters: Iterable[Filter] | None = None,
+        limit: int | None = None,
+        port: str | None = None,
+    ) -> pa.Table:
+        """A product's rows as a pyarrow Table; see `read`."""
+        import pyarrow as pa
+
+        if not isinstance(product, str) or "." not in product:
+            raise ValueError(f"A product is named by its key 'domain.product', not {product!r}.")
+        if isinstance(columns, str):
+            columns = [columns]
+        if columns is not None:
+            bad = [name for name in columns if "," in name]
+            if bad:
+                raise ValueError(f"Column names with a comma cannot be selected: {bad}.")
+        if limit is not None and (not isinstance(limit, int) or limit < 0):
+            raise ValueError(f"limit must be a whole number, 0 or more, not {limit!r}.")
+        clauses = filter_clauses(filters)
+        params = {
+            "format": "arrow",
+            "columns": ",".join(columns) if columns else None,
+            "filter": json.dumps(clauses, separators=(",", ":")) if clauses else None,
+            "limit": limit,
+            "port": port,
+        }
+        what = f"reading {product}"
+        path = f"/products/{urllib.parse.quote(product, safe='.')}/data/"
+        with self._open(path, params, accept=f"{ARROW_STREAM}, */*", what=what) as response:
+            clamped = response.headers.get("X-Limit-Clamped")
+            if clamped:
+                warnings.warn(
+                    f"{product}: the portal served at most {clamped} rows, its maximum for "
+                    f"one read, fewer than the limit asked ({limit}). Narrow the read with "
+                    "filters, or ask the product's owners for an export.",
+                    PortalLimitClamped,
+                    stacklevel=3,
+                )
+            try:
+                # Batch by batch from the socket: the body is never buffered as bytes.
+                table = pa.ipc.open_stream(response).read_all()
+            except (pa.ArrowInvalid, OSError) as exc:
+                raise PortalError(
+                    f"The portal's stream for {product} broke off before its end: {exc}"
+                ) from exc
+        return table
+
+    def read(
+        self,
+        product: str,
+        *,
+        columns: Sequence[str] | None = None,
+        filters: Iterable[Filter] | None = None,
+        limit: int | None = None,
+        port: str | None = None,
+    ) -> pd.DataFrame:
+        """A product's rows as a pandas DataFrame.
+
+        `product` is its key, e.g. "sales.orders"; `columns` a subset (default: every
+        column you may read); `filters` clauses that must all hold, each
+        (column, op, value), (column, op) for "is null"/"is not null", or a dict;
+        `limit` the most rows (the portal caps one read and warns with
+        PortalLimitClamped); `port` the output port's slug (default: the first).
+
+        Columns your access masks come as "****". Raises PortalAuthError (401),
+        PortalPermissionError (403, with the portal's reason), PortalNotFound (404),
+        PortalRequestError (400, e.g. an unknown column) - all PortalError.
+        """
+        table = self.read_arrow(product, columns=columns, filters=filters, limit=limit, port=port)
+        # self_destruct frees each Arrow column as soon as it is converted.
+        return table.to_pandas(split_blocks=True, self_destruct=True)
