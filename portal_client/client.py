@@ -131,6 +131,8 @@ class Portal:
     same `_get_json`.
     """
 
+    page_size = 200  # products per API page (the API's maximum)
+
     def __init__(
         self,
         url: str | None = None,
@@ -213,7 +215,7 @@ class Portal:
         while True:
             data = self._get_json(
                 "/products/",
-                {"q": q, "domain": domain, "page": page, "page_size": 200},
+                {"q": q, "domain": domain, "page": page, "page_size": self.page_size},
                 what="listing products",
             )
             results.extend(data["results"])
