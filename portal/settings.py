@@ -271,6 +271,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "products.tasks.trust_scores_recompute_all",
         "schedule": timedelta(days=1),
     },
+    "access-review-daily": {
+        "task": "sharing.tasks.access_review_daily",
+        "schedule": timedelta(days=1),
+    },
 }
 # A monitor observation records a trust score only when an incident changed or the
 # product's latest score is older than this (monitors run every few minutes).

@@ -253,3 +253,17 @@ def test_unused_grants_are_proposed_for_revocation(product, outsider, owner):
     assert list(grants_unused(product=product)) == [stale]
     assert fresh not in grants_unused(product=product)
     assert AccessRequest.objects.count() == 0
+
+
+def test_daily_review_task_is_scheduled_and_idempotent(
+    product, outsider, owner, settings, django_capture_on_commit_callbacks
+):
+    from sharing.tasks import access_review_daily
+
+    entry = settings.CELERY_BEAT_SCHEDULE["access-review-daily"]
+    assert entry["task"] == access_review_daily.name
+    grant_create(product=product, by=owner, user=outsider, reason="x", duration_days=3)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert access_review_daily.apply().get() == 1
+        assert access_review_daily.apply().get() == 0
+    assert len(mail.outbox) == 2
