@@ -71,7 +71,7 @@ def grants_of_user(*, user) -> QuerySet[AccessGrant]:
     """A person's grants (their own and their teams'), newest first, ended ones included."""
     return (
         AccessGrant.objects.filter(Q(user_id=user.pk) | Q(group__in=user.groups.all()))
-        .select_related("product__domain", "group", "granted_by")
+        .select_related("product__domain", "user", "group", "granted_by", "revoked_by")
         .order_by("-created_at", "-pk")
     )
 
@@ -79,7 +79,7 @@ def grants_of_user(*, user) -> QuerySet[AccessGrant]:
 def access_requests_of_user(*, user) -> QuerySet[AccessRequest]:
     return (
         AccessRequest.objects.filter(requester_id=user.pk)
-        .select_related("product__domain", "decided_by")
+        .select_related("product__domain", "requester", "decided_by")
         .order_by("-created_at", "-pk")
     )
 
