@@ -270,6 +270,10 @@ class Portal:
             try:
                 # Batch by batch from the socket: the body is never buffered as bytes.
                 table = pa.ipc.open_stream(response).read_all()
+                # Read to the response's end, not just the stream's: the portal finishes
+                # the read (and records it) before it ends the response.
+                while response.read(1 << 16):
+                    pass
             except (pa.ArrowInvalid, OSError) as exc:
                 raise PortalError(
                     f"The portal's stream for {product} broke off before its end: {exc}"
