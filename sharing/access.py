@@ -11,7 +11,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from products.choices import Classification, LifecycleStatus
-from products.models import DataProduct, DomainMembership
+from products.models import Column, DataProduct, DomainMembership
 from sharing.filters import Clause, parse_filter
 from sharing.models import AccessGrant
 
@@ -98,12 +98,11 @@ def access_decide(*, user, product: DataProduct, now: datetime | None = None) ->
         grants,
         key=lambda g: (not g.columns, len(g.columns), not g.row_filter, g.expires_at),
     )
-    sensitive = {
-        column.name
-        for port in product.ports.all()
-        for column in port.columns.all()
-        if column.classification in SENSITIVE_CLASSIFICATIONS
-    }
+    sensitive = set(
+        Column.objects.filter(
+            port__product=product, classification__in=SENSITIVE_CLASSIFICATIONS
+        ).values_list("name", flat=True)
+    )
     named = set(grant.columns)
     return AccessDecision(
         allowed=True,

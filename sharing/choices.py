@@ -27,6 +27,7 @@ class AuditAction(models.TextChoices):
     REQUEST = "request", "Access requested"
     APPROVE = "approve", "Request approved"
     DENY = "deny", "Request denied"
+    CANCEL = "cancel", "Request withdrawn"
     GRANT = "grant", "Access granted"
     REVOKE = "revoke", "Access revoked"
     EXPIRY_NOTICE = "expiry_notice", "Expiry notice sent"

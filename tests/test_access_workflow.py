@@ -152,7 +152,7 @@ def test_deny_and_cancel(product, outsider, owner, django_capture_on_commit_call
         access_request_cancel(request=second, by=owner)
     assert access_request_cancel(request=second, by=outsider).status == RequestStatus.CANCELLED
     assert not AccessGrant.objects.exists()
-    assert actions() == ["request", "deny", "request"]
+    assert actions() == ["request", "deny", "request", "cancel"]
 
 
 def test_auto_approve_only_for_public_and_internal_columns(product, outsider):

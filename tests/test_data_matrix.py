@@ -213,7 +213,7 @@ def test_authorization_matrix(client, orders, path, kind):
         assert response.status_code == 200
         html = response.content.decode()
         assert reason in html
-        assert f"{orders.get_absolute_url()}#request-access" in html
+        assert f"{orders.get_absolute_url()}access/#request-access" in html
         assert "<table" not in html
     else:
         assert response.status_code == 403

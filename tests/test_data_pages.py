@@ -48,7 +48,7 @@ def test_no_access_says_why_and_where_to_ask(client, orders):  # noqa: F811
     client.force_login(make_reader("expired", orders))
     html = client.get(PAGE).content.decode()
     assert "Your access to this product has expired. Request access again." in html
-    assert 'href="/products/sales/orders/#request-access"' in html
+    assert 'href="/products/sales/orders/access/#request-access"' in html
     assert "Download" not in html
 
 

@@ -11,8 +11,9 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from products.models import DataProduct
-from products.permissions import managed_domains, user_is_admin
+from products.choices import MembershipRole
+from products.models import DataProduct, DomainMembership
+from products.permissions import user_is_admin
 from sharing.choices import AuditAction
 from sharing.models import AccessGrant
 from sharing.notifications import grant_expiry_notify
@@ -140,9 +141,13 @@ def grants_revoke_for_user(*, user, by, reason: str) -> int:
     """Revoke every active grant of a person (for example one who left) on the products
     `by` manages (admins: every product). One audit event per grant revoked."""
     if not user_is_admin(by):
-        domains = list(managed_domains(user=by).values_list("pk", flat=True))
+        domains = list(
+            DomainMembership.objects.filter(user_id=by.pk, role=MembershipRole.OWNER).values_list(
+                "domain_id", flat=True
+            )
+        )
         if not domains:
-            raise PermissionDenied("Only admins and domain owners and stewards revoke access.")
+            raise PermissionDenied("Only admins and domain owners revoke access in bulk.")
     reason = clean_reason(reason)
     grants = AccessGrant.objects.filter(
         user=user, revoked_at__isnull=True, expires_at__gt=timezone.now()

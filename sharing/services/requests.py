@@ -277,4 +277,5 @@ def access_request_cancel(*, request: AccessRequest, by) -> AccessRequest:
         request.refresh_from_db()
         raise ValidationError(f"This request is already {request.get_status_display().lower()}.")
     request.refresh_from_db()
+    audit(action=AuditAction.CANCEL, by=by, product=request.product, request=request)
     return request
