@@ -126,3 +126,31 @@ class FilePortFactory(OutputPortFactory):
     schema_name = ""
     table_name = ""
     file_format = "parquet"
+
+
+def parquet_product(
+    *, media_root, domain, rows: dict, file_path: str, sensitive=("email",), **product_fields
+) -> DataProduct:
+    """A product served from a Parquet file written from `rows` (column -> values), with a
+    port `orders` whose columns are documented; `sensitive` columns are confidential."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from products.choices import Classification
+
+    path = media_root / file_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table(rows), path)
+    product_fields = {"name": "Orders", "slug": "orders", **product_fields}
+    product = ProductFactory(domain=domain, **product_fields)
+    port = FilePortFactory(product=product, name="Orders", slug="orders", file_path=file_path)
+    for position, name in enumerate(rows):
+        ColumnFactory(
+            port=port,
+            name=name,
+            position=position,
+            classification=Classification.CONFIDENTIAL
+            if name in sensitive
+            else Classification.INTERNAL,
+        )
+    return product

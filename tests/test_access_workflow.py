@@ -4,14 +4,12 @@ read, the expiry notice sent once, and exactly one audit event per action."""
 
 from datetime import timedelta
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from django.core import mail
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
-from products.choices import Classification, LifecycleStatus
+from products.choices import LifecycleStatus
 from sharing.choices import AuditAction, Channel, RequestStatus
 from sharing.models import AccessEvent, AccessGrant, AccessRequest
 from sharing.selectors import grants_unused
@@ -26,7 +24,11 @@ from sharing.services import (
     grants_revoke_for_user,
 )
 from sharing.serving import ReadRefused, read_plan, read_rows
-from tests.factories import ColumnFactory, FilePortFactory, ProductFactory, UserFactory
+from tests.factories import (
+    ProductFactory,
+    UserFactory,
+    parquet_product,
+)
 
 ROWS = {
     "order_id": [1, 2, 3, 4],
@@ -37,22 +39,13 @@ ROWS = {
 
 @pytest.fixture
 def product(domain, media_root, owner, steward):
-    path = media_root / "access" / "orders.parquet"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.table(ROWS), path)
-    product = ProductFactory(domain=domain, name="Orders", slug="orders", access_max_days=30)
-    port = FilePortFactory(
-        product=product, name="Orders", slug="orders", file_path="access/orders.parquet"
+    product = parquet_product(
+        media_root=media_root,
+        domain=domain,
+        rows=ROWS,
+        file_path="access/orders.parquet",
+        access_max_days=30,
     )
-    for position, name in enumerate(ROWS):
-        ColumnFactory(
-            port=port,
-            name=name,
-            position=position,
-            classification=Classification.CONFIDENTIAL
-            if name == "email"
-            else Classification.INTERNAL,
-        )
     return product
 
 

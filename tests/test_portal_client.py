@@ -7,8 +7,6 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from django.test import override_settings
 from django.utils import timezone
@@ -27,9 +25,8 @@ from portal_client import (
 )
 from portal_client.client import _detail
 from portal_client.errors import error_for_status
-from products.choices import Classification
 from sharing.models import AccessEvent, AccessGrant
-from tests.factories import ColumnFactory, FilePortFactory, ProductFactory
+from tests.factories import ProductFactory, parquet_product
 
 # --- configuration and parsing (no server) ---------------------------------------------
 
@@ -134,22 +131,9 @@ def live_server_plain_http():
 @pytest.fixture
 def orders(domain, media_root):
     """sales.orders: a Parquet port, its email column confidential."""
-    path = media_root / "client" / "orders.parquet"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.table(ROWS), path)
-    product = ProductFactory(domain=domain, name="Orders", slug="orders")
-    port = FilePortFactory(
-        product=product, name="Orders", slug="orders", file_path="client/orders.parquet"
+    product = parquet_product(
+        media_root=media_root, domain=domain, rows=ROWS, file_path="client/orders.parquet"
     )
-    for position, name in enumerate(ROWS):
-        ColumnFactory(
-            port=port,
-            name=name,
-            position=position,
-            classification=Classification.CONFIDENTIAL
-            if name == "email"
-            else Classification.INTERNAL,
-        )
     return product
 
 

@@ -15,7 +15,7 @@ from products.choices import Classification
 from sharing.choices import Channel
 from sharing.models import AccessEvent, AccessGrant
 from sharing.serving import ReadRefused, read_plan, read_rows, read_stream
-from tests.factories import ColumnFactory, FilePortFactory, ProductFactory
+from tests.factories import ColumnFactory, ProductFactory, parquet_product
 
 ROWS = {
     "order_id": [1, 2, 3, 4],
@@ -27,22 +27,9 @@ ROWS = {
 
 @pytest.fixture
 def product(domain, media_root):
-    path = media_root / "serving" / "orders.parquet"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.table(ROWS), path)
-    product = ProductFactory(domain=domain, name="Orders", slug="orders")
-    port = FilePortFactory(
-        product=product, name="Orders", slug="orders", file_path="serving/orders.parquet"
+    product = parquet_product(
+        media_root=media_root, domain=domain, rows=ROWS, file_path="serving/orders.parquet"
     )
-    for position, name in enumerate(ROWS):
-        ColumnFactory(
-            port=port,
-            name=name,
-            position=position,
-            classification=Classification.CONFIDENTIAL
-            if name == "email"
-            else Classification.INTERNAL,
-        )
     return product
 
 

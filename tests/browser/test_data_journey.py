@@ -7,15 +7,16 @@ import io
 import re
 from datetime import timedelta
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from products.choices import Classification
 from sharing.models import AccessEvent, AccessGrant
-from tests.factories import PASSWORD, ColumnFactory, FilePortFactory, ProductFactory, UserFactory
+from tests.factories import (
+    PASSWORD,
+    UserFactory,
+    parquet_product,
+)
 
 ROWS = {
     "order_id": [1, 2, 3, 4],
@@ -27,22 +28,9 @@ ROWS = {
 
 @pytest.fixture
 def grantee(domain, media_root):
-    path = media_root / "browser" / "data-orders.parquet"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.table(ROWS), path)
-    product = ProductFactory(domain=domain, name="Orders", slug="orders")
-    port = FilePortFactory(
-        product=product, name="Orders", slug="orders", file_path="browser/data-orders.parquet"
+    product = parquet_product(
+        media_root=media_root, domain=domain, rows=ROWS, file_path="browser/data-orders.parquet"
     )
-    for position, name in enumerate(ROWS):
-        ColumnFactory(
-            port=port,
-            name=name,
-            position=position,
-            classification=Classification.CONFIDENTIAL
-            if name == "email"
-            else Classification.INTERNAL,
-        )
     user = UserFactory(username="analyst")
     AccessGrant.objects.create(
         product=product,
