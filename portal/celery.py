@@ -2,10 +2,20 @@
 
 import os
 
-from celery import Celery
+from celery import Celery, signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
 app = Celery("portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@signals.worker_init.connect
+@signals.beat_init.connect
+def _refuse_without_secret_key(**kwargs) -> None:
+    from portal.startup import MISSING_SECRET_KEY, secret_key_is_set
+
+    if not secret_key_is_set():
+        # SystemExit, not an exception: Celery logs and ignores exceptions of signal handlers.
+        raise SystemExit(MISSING_SECRET_KEY)
