@@ -28,12 +28,12 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from urllib.parse import urlencode
 
-import dj_database_url
-import psycopg
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-RESULTS = ROOT / "bench" / "RESULTS.md"
+
+from bench import common  # noqa: E402 - needs the repository on sys.path
+from bench.common import RESULTS, drop_database, recreate_database  # noqa: E402
+
 SECTION = "## Catalog (issue 2)"
 
 SELECTIVE = "chargeback"  # in about 1 product in 2,000
@@ -73,57 +73,38 @@ CUSTOMER_COLUMNS = ("customer_id", "customer_segment")
 # --- database lifecycle ----------------------------------------------------------------
 
 
-def database_config() -> dict:
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgres://", "postgresql://")):
-        sys.exit("bench/catalog.py runs on PostgreSQL only: set DATABASE_URL=postgres://...")
-    config = dj_database_url.parse(url)
-    if "bench" not in config["NAME"]:
-        sys.exit(
-            f"Refusing to use database {config['NAME']!r}: the benchmark drops and "
-            "recreates its database, so its name must contain 'bench' (e.g. portal_bench)."
-        )
-    return config
-
-
-def admin_connection(config: dict) -> psycopg.Connection:
-    return psycopg.connect(
-        host=config.get("HOST") or None,
-        port=config.get("PORT") or None,
-        user=config.get("USER") or None,
-        password=config.get("PASSWORD") or None,
-        dbname="postgres",
-        autocommit=True,
-    )
-
-
-def recreate_database(config: dict) -> None:
-    name = config["NAME"]
-    with admin_connection(config) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def drop_database(config: dict) -> None:
-    from django.db import connections
-
-    connections.close_all()
-    with admin_connection(config) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{config["NAME"]}" WITH (FORCE)')
-
-
 # --- seeding ---------------------------------------------------------------------------
+
+
+def _model_defaults(table: str, columns: list[str]) -> tuple[list[str], list]:
+    """The table's other NOT NULL columns and their model defaults: Django keeps defaults
+    in Python, so a COPY must give them (fields added later then need no bench change)."""
+    from django.apps import apps
+
+    models = apps.get_models(include_auto_created=True)
+    model = next(m for m in models if m._meta.db_table == table)
+    names, values = [], []
+    for field in model._meta.concrete_fields:
+        if field.column in columns or field.null or field.primary_key:
+            continue
+        default = field.get_default()  # "" for blank text fields without a default
+        if default is not None:
+            names.append(field.column)
+            values.append(default)
+    return names, values
 
 
 def copy_rows(table: str, columns: list[str], rows) -> int:
     """COPY rows (an iterable of tuples) into a table; returns how many."""
     from django.db import connection
 
+    extra_columns, extra_values = _model_defaults(table, columns)
+    columns = [*columns, *extra_columns]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     count = 0
     for row in rows:
-        writer.writerow(["\\N" if value is None else value for value in row])
+        writer.writerow(["\\N" if value is None else value for value in (*row, *extra_values)])
         count += 1
     sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT csv, NULL '\\N')"
     with connection.cursor() as cursor:
@@ -455,32 +436,14 @@ def report(
     return "\n".join(lines)
 
 
-def write_results(text: str, args) -> None:
-    body = (
-        f"{SECTION}\n\n"
+def write_results(text: str, args, config: dict) -> None:
+    common.write_results(
+        SECTION,
         f"{date.today().isoformat()}, `bench/catalog.py --products {args.products}` "
         f"({args.requests} timed requests per row after 5 warm-ups; in-process Django test "
         f"client, a signed-in non-staff user in no domain; PostgreSQL "
-        f"{pg_version()}, {os.cpu_count()} CPUs).\n\n{text}\n"
+        f"{common.pg_version(config)}, {os.cpu_count()} CPUs).\n\n{text}",
     )
-    existing = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    if SECTION in existing:
-        before, _, rest = existing.partition(SECTION)
-        following = rest.find("\n## ")
-        after = rest[following + 1 :] if following != -1 else ""
-        existing = before + body + ("\n" + after if after else "")
-    else:
-        existing = existing.rstrip("\n") + "\n\n" + body
-    RESULTS.write_text(existing)
-    print(f"\nWrote the figures to {RESULTS.relative_to(ROOT)}")
-
-
-def pg_version() -> str:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW server_version")
-        return cursor.fetchone()[0].split()[0]
 
 
 def main() -> None:
@@ -496,7 +459,7 @@ def main() -> None:
     if args.products <= args.small:
         sys.exit("--products must be larger than --small")
 
-    config = database_config()
+    config = common.database_config("bench/catalog.py")
     recreate_database(config)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
     import django
@@ -527,7 +490,7 @@ def main() -> None:
         print()
         print(text)
         if args.write_results:
-            write_results(text, args)
+            write_results(text, args, config)
     finally:
         if not args.keep:
             drop_database(config)

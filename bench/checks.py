@@ -41,7 +41,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-RESULTS = ROOT / "bench" / "RESULTS.md"
+
+from bench import common  # noqa: E402 - needs the repository on sys.path
+from bench.common import RESULTS, drop_database, recreate_database  # noqa: E402
+
 SECTION = "## Checks (issue 3)"
 
 SCHEMA = "warehouse"
@@ -188,48 +191,6 @@ METRICS = (
 
 
 # --- database lifecycle ----------------------------------------------------------------
-
-
-def database_config() -> dict:
-    import dj_database_url
-
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgres://", "postgresql://")):
-        sys.exit("bench/checks.py runs on PostgreSQL only: set DATABASE_URL=postgres://...")
-    config = dj_database_url.parse(url)
-    if "bench" not in config["NAME"]:
-        sys.exit(
-            f"Refusing to use database {config['NAME']!r}: the benchmark drops and "
-            "recreates its database, so its name must contain 'bench' (e.g. portal_checksbench)."
-        )
-    return config
-
-
-def admin_connection(config: dict):
-    import psycopg
-
-    return psycopg.connect(
-        host=config.get("HOST") or None,
-        port=config.get("PORT") or None,
-        user=config.get("USER") or None,
-        password=config.get("PASSWORD") or None,
-        dbname="postgres",
-        autocommit=True,
-    )
-
-
-def recreate_database(config: dict) -> None:
-    with admin_connection(config) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{config["NAME"]}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{config["NAME"]}"')
-
-
-def drop_database(config: dict) -> None:
-    from django.db import connections
-
-    connections.close_all()
-    with admin_connection(config) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{config["NAME"]}" WITH (FORCE)')
 
 
 # --- data ------------------------------------------------------------------------------
@@ -630,32 +591,15 @@ def report(figures: dict, sizes: list[int], extra: dict) -> str:
     return "\n".join(lines)
 
 
-def write_results(text: str, args) -> None:
-    body = (
-        f"{SECTION}\n\n"
+def write_results(text: str, args, config: dict) -> None:
+    common.write_results(
+        SECTION,
         f"{date.today().isoformat()}, `bench/checks.py --rows {args.rows} --small {args.small}` "
         f"(medians of {args.repeat} runs after one warm-up read; check runs through "
-        f"check_run_execute in a worker-like process; PostgreSQL {pg_version()}, DuckDB "
-        f"{duckdb_version()}, {os.cpu_count()} CPUs).\n\n{text}\n"
+        f"check_run_execute in a worker-like process; PostgreSQL "
+        f"{common.pg_version(config)}, DuckDB {duckdb_version()}, {os.cpu_count()} CPUs)."
+        f"\n\n{text}",
     )
-    existing = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    if SECTION in existing:
-        before, _, rest = existing.partition(SECTION)
-        following = rest.find("\n## ")
-        after = rest[following + 1 :] if following != -1 else ""
-        existing = before + body + ("\n" + after if after else "")
-    else:
-        existing = existing.rstrip("\n") + "\n\n" + body
-    RESULTS.write_text(existing)
-    print(f"\nWrote the figures to {RESULTS.relative_to(ROOT)}")
-
-
-def pg_version() -> str:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW server_version")
-        return cursor.fetchone()[0].split()[0]
 
 
 def duckdb_version() -> str:
@@ -692,7 +636,7 @@ def main() -> None:
     if args.rows <= args.small:
         sys.exit("--rows must be larger than --small")
 
-    config = database_config()
+    config = common.database_config("bench/checks.py")
     recreate_database(config)
     media_root = Path(tempfile.mkdtemp(prefix="checksbench-media-"))
     # The worker processes inherit these: same database, same storage for the files.
@@ -770,7 +714,7 @@ def main() -> None:
         print()
         print(text)
         if args.write_results:
-            write_results(text, args)
+            write_results(text, args, config)
     finally:
         if not args.keep:
             drop_database(config)

@@ -45,7 +45,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-RESULTS = ROOT / "bench" / "RESULTS.md"
+
+from bench import common  # noqa: E402 - needs the repository on sys.path
+from bench.common import RESULTS, connect, drop_database, recreate_database  # noqa: E402
+
 SECTION = "## Serving (issue 4)"
 
 SCHEMA = "warehouse"
@@ -76,49 +79,6 @@ FROM generate_series(CAST(1 AS bigint), {n}) AS g(i)"""
 
 
 # --- database lifecycle ----------------------------------------------------------------
-
-
-def database_config() -> dict:
-    import dj_database_url
-
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgres://", "postgresql://")):
-        sys.exit("bench/serving.py runs on PostgreSQL only: set DATABASE_URL=postgres://...")
-    config = dj_database_url.parse(url)
-    if "bench" not in config["NAME"]:
-        sys.exit(
-            f"Refusing to use database {config['NAME']!r}: the benchmark drops and "
-            "recreates its database, so its name must contain 'bench' "
-            "(e.g. portal_servingbench)."
-        )
-    return config
-
-
-def connect(config: dict, dbname: str | None = None, **kwargs):
-    import psycopg
-
-    return psycopg.connect(
-        host=config.get("HOST") or None,
-        port=config.get("PORT") or None,
-        user=config.get("USER") or None,
-        password=config.get("PASSWORD") or None,
-        dbname=dbname or config["NAME"],
-        **kwargs,
-    )
-
-
-def recreate_database(config: dict) -> None:
-    with connect(config, "postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{config["NAME"]}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{config["NAME"]}"')
-
-
-def drop_database(config: dict) -> None:
-    from django.db import connections
-
-    connections.close_all()
-    with connect(config, "postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{config["NAME"]}" WITH (FORCE)')
 
 
 def create_table(config: dict, rows: int) -> tuple[float, str]:
@@ -662,28 +622,13 @@ def report(
     return "\n".join(lines)
 
 
-def pg_version(config: dict) -> str:
-    with connect(config) as conn:
-        return conn.execute("SHOW server_version").fetchone()[0].split()[0]
-
-
 def write_results(text: str, args, config: dict) -> None:
-    body = (
-        f"{SECTION}\n\n"
+    common.write_results(
+        SECTION,
         f"{date.today().isoformat()}, `bench/serving.py --rows {args.rows} --small {args.small}` "
         f"(medians of {args.repeat} runs, alternating; gunicorn 1 sync worker, DEBUG=0; "
-        f"PostgreSQL {pg_version(config)}, {os.cpu_count()} CPUs).\n\n{text}\n"
+        f"PostgreSQL {common.pg_version(config)}, {os.cpu_count()} CPUs).\n\n{text}",
     )
-    existing = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    if SECTION in existing:
-        before, _, rest = existing.partition(SECTION)
-        following = rest.find("\n## ")
-        after = rest[following + 1 :] if following != -1 else ""
-        existing = before + body + ("\n" + after if after else "")
-    else:
-        existing = existing.rstrip("\n") + "\n\n" + body
-    RESULTS.write_text(existing)
-    print(f"\nWrote the figures to {RESULTS.relative_to(ROOT)}")
 
 
 def main() -> None:
@@ -699,7 +644,7 @@ def main() -> None:
     if args.small > args.rows:
         sys.exit("--small must be at most --rows")
 
-    config = database_config()
+    config = common.database_config("bench/serving.py")
     recreate_database(config)
     media_root = Path(tempfile.mkdtemp(prefix="servingbench-media-"))
     os.environ["MEDIA_ROOT"] = str(media_root)

@@ -25,7 +25,7 @@ from django.db.models import (
     When,
 )
 
-from products.choices import MANAGING_ROLES, LifecycleStatus
+from products.choices import LifecycleStatus
 from products.models import Column, DataProduct, Domain, DomainMembership, SchemaRefreshRun, Tag
 
 MAX_QUERY_LENGTH = 200
@@ -224,8 +224,13 @@ def product_get_visible(*, user, domain_slug: str, product_slug: str) -> DataPro
 
 
 def product_get_visible_by_key(*, user, key: str) -> DataProduct:
-    domain_slug, _, product_slug = key.partition(".")
-    return product_get_visible(user=user, domain_slug=domain_slug, product_slug=product_slug)
+    """The same, by key `<domain-slug>.<product-slug>`."""
+    return (
+        products_visible(user=user)
+        .select_related("domain", "created_by")
+        .prefetch_related("tags", "owners")
+        .get_by_key(key)
+    )
 
 
 def products_managed_by(*, user) -> QuerySet[DataProduct]:
@@ -250,10 +255,6 @@ def domain_list() -> QuerySet[Domain]:
 
 def domain_team(*, domain: Domain) -> QuerySet[DomainMembership]:
     return domain.memberships.select_related("user").order_by("role", "user__username")
-
-
-def domain_managers(*, domain: Domain) -> QuerySet[DomainMembership]:
-    return domain_team(domain=domain).filter(role__in=MANAGING_ROLES)
 
 
 def product_ports(*, product: DataProduct) -> QuerySet:

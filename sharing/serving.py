@@ -213,11 +213,14 @@ def _batches(plan: ReadPlan, connector: Connector) -> Iterator[pa.RecordBatch]:
     yield from connector.arrow_batches(sql, params, batch_rows=BATCH_ROWS)
 
 
-class _Counter:
-    rows = 0
+@dataclass
+class _Served:
+    """What a stream has served so far (for its audit event)."""
+
+    rows: int = 0
 
 
-def _encode(plan: ReadPlan, connector: Connector, fmt: str, counter: _Counter) -> Iterator[bytes]:
+def _encode(plan: ReadPlan, connector: Connector, fmt: str, counter: _Served) -> Iterator[bytes]:
     if fmt == DataFormat.CSV and isinstance(connector, PostgresConnector):
         sql, params = select_sql(plan, connector, placeholder=lambda i: "%s")
         yield from connector.copy_csv(sql, params, chunk_bytes=CHUNK_BYTES)
@@ -274,7 +277,7 @@ def read_stream(plan: ReadPlan, *, fmt: str, client_address: str | None = None) 
     (complete, failed or abandoned by the client), with the rows and bytes served."""
     if fmt not in DataFormat.values:
         raise ReadRefused(400, f"Unknown format {fmt!r}: use csv, json, parquet or arrow.")
-    counter = _Counter()
+    counter = _Served()
     sent = 0
     error = ""
     try:

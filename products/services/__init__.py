@@ -1,6 +1,6 @@
 """Writes and workflows of the catalog. Pages, API views, tasks and commands call these."""
 
-from products.services.domains import domain_create, domain_member_remove, domain_member_set
+from products.services.domains import domain_create, domain_member_set
 from products.services.ports import (
     column_update,
     data_source_create,
@@ -25,7 +25,6 @@ __all__ = [
     "column_update",
     "data_source_create",
     "domain_create",
-    "domain_member_remove",
     "domain_member_set",
     "output_port_create",
     "output_port_update",

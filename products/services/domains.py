@@ -27,9 +27,3 @@ def domain_member_set(*, domain: Domain, user, role: str, by) -> DomainMembershi
         domain=domain, user=user, defaults={"role": role}
     )
     return membership
-
-
-def domain_member_remove(*, domain: Domain, user, by) -> None:
-    if not can_manage_members(user=by, domain=domain):
-        raise PermissionDenied("Only the domain's owners and admins change its team.")
-    DomainMembership.objects.filter(domain=domain, user=user).delete()
