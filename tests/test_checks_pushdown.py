@@ -444,3 +444,15 @@ def test_a_schedule_slot_runs_once(domain, owner):
     redelivered = at + timedelta(minutes=7)
     assert check_run_for_slot(port=port, cron="0 * * * *", at=redelivered) is None
     assert check_run_for_slot(port=port, cron="0 * * * *", at=at + timedelta(hours=1)) is not None
+
+
+def test_cron_next_and_previous_fire_times():
+    from products.services.checks import cron_next_runs, cron_previous_fire
+
+    saturday = datetime(2026, 11, 21, 3, 7, tzinfo=UTC)
+    assert cron_next_runs("*/15 * * * 1-5", after=saturday) == [
+        datetime(2026, 11, 23, 0, minute, tzinfo=UTC) for minute in (0, 15, 30)
+    ]
+    assert cron_previous_fire("30 6 * * *", at=saturday) == datetime(
+        2026, 11, 20, 6, 30, tzinfo=UTC
+    )

@@ -87,26 +87,25 @@ def cron_next_runs(expression: str, *, count: int = 3, after: datetime | None = 
     return times
 
 
+def _fires_at(schedule: crontab, moment: datetime, *, any_minute: bool = False) -> bool:
+    """Whether the schedule fires at `moment` (a minute), or in its hour at all."""
+    return (
+        (any_minute or moment.minute in schedule.minute)
+        and moment.hour in schedule.hour
+        and moment.day in schedule.day_of_month
+        and moment.month in schedule.month_of_year
+        and (moment.isoweekday() % 7) in schedule.day_of_week  # crontab: Sunday is 0
+    )
+
+
 def _next_fire(schedule: crontab, after: datetime) -> datetime:
     """The first time after `after` (a minute boundary) that the schedule fires."""
     candidate = after + timedelta(minutes=1)
     # Skip whole hours that cannot match, then walk the minutes of a matching hour.
     for _ in range(366 * 24 * 60):
-        if (
-            candidate.minute in schedule.minute
-            and candidate.hour in schedule.hour
-            and candidate.day in schedule.day_of_month
-            and candidate.month in schedule.month_of_year
-            and (candidate.isoweekday() % 7) in schedule.day_of_week
-        ):
+        if _fires_at(schedule, candidate):
             return candidate
-        hour_can_match = (
-            candidate.hour in schedule.hour
-            and candidate.day in schedule.day_of_month
-            and candidate.month in schedule.month_of_year
-            and (candidate.isoweekday() % 7) in schedule.day_of_week
-        )
-        if not hour_can_match:
+        if not _fires_at(schedule, candidate.replace(minute=0), any_minute=True):
             candidate = (candidate + timedelta(hours=1)).replace(minute=0)
         else:
             candidate += timedelta(minutes=1)
@@ -299,13 +298,7 @@ def cron_previous_fire(expression: str, *, at: datetime) -> datetime:
     schedule = cron_parse(expression)
     candidate = at.replace(second=0, microsecond=0)
     for _ in range(366 * 24 * 60):
-        if (
-            candidate.minute in schedule.minute
-            and candidate.hour in schedule.hour
-            and candidate.day in schedule.day_of_month
-            and candidate.month in schedule.month_of_year
-            and (candidate.isoweekday() % 7) in schedule.day_of_week
-        ):
+        if _fires_at(schedule, candidate):
             return candidate
         candidate -= timedelta(minutes=1)
     raise ValueError("The cron expression never fires.")
