@@ -11,8 +11,7 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
-@signals.worker_init.connect
-@signals.beat_init.connect
+@signals.import_modules.connect  # sent early by both workers and beat, before any DB use
 def _refuse_without_secret_key(**kwargs) -> None:
     from portal.startup import MISSING_SECRET_KEY, secret_key_is_set
 
