@@ -38,6 +38,29 @@ class DataFormat(models.TextChoices):
     JSON = "json", "JSON"
     PARQUET = "parquet", "Parquet"
     ARROW = "arrow", "Arrow IPC stream"
+    JSONL = "jsonl", "JSON lines"
+    XLSX = "xlsx", "Excel (XLSX)"
 
 
 FILTER_OPERATORS = ("=", "!=", "<", "<=", ">", ">=", "in", "not in", "is null", "is not null")
+
+
+# Formats of files: share-link downloads and scheduled exports.
+FILE_FORMATS = ("csv", "parquet", "xlsx", "jsonl")
+XLSX_MAX_ROWS = 1_048_575  # Excel's 1,048,576 rows, one of them the header
+
+
+class ExportStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    HELD = "held", "Held by the quality gate"
+    FAILED = "failed", "Failed"
+
+
+FINISHED_EXPORT_STATUSES = (ExportStatus.SUCCEEDED, ExportStatus.HELD, ExportStatus.FAILED)
+
+
+class ExportTrigger(models.TextChoices):
+    SCHEDULE = "schedule", "Schedule"
+    MANUAL = "manual", "Run now"

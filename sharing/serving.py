@@ -12,20 +12,25 @@ from __future__ import annotations
 
 import io
 import json
+import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, time
+from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
+import xlsxwriter
 from django.utils import timezone
 
 from products.connectors import Connector, ConnectorError, connector_for_port
 from products.connectors.postgres import PostgresConnector
 from products.models import DataProduct, OutputPort
 from sharing.access import AccessDecision, access_decide
-from sharing.choices import AuditAction, DataFormat
+from sharing.choices import XLSX_MAX_ROWS, AuditAction, DataFormat
 from sharing.filters import Clause, FilterError, compile_clauses, parse_filter, unknown_columns
 from sharing.models import AccessEvent, AccessGrant
 
@@ -40,12 +45,16 @@ CONTENT_TYPES = {
     DataFormat.JSON: "application/json",
     DataFormat.PARQUET: "application/vnd.apache.parquet",
     DataFormat.ARROW: "application/vnd.apache.arrow.stream",
+    DataFormat.JSONL: "application/x-ndjson",
+    DataFormat.XLSX: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
 EXTENSIONS = {
     DataFormat.CSV: "csv",
     DataFormat.JSON: "json",
     DataFormat.PARQUET: "parquet",
     DataFormat.ARROW: "arrows",
+    DataFormat.JSONL: "jsonl",
+    DataFormat.XLSX: "xlsx",
 }
 
 
@@ -220,7 +229,81 @@ class _Served:
     rows: int = 0
 
 
+def rows_to_serve(plan: ReadPlan, connector: Connector, *, at_most: int) -> int:
+    """How many rows the plan serves, counted at the source and capped at `at_most` + 1
+    (enough to tell "too many" without counting everything)."""
+    capped = replace(plan, limit=min(plan.limit, at_most + 1))
+    sql, params = select_sql(capped, connector, placeholder=lambda i: connector.paramstyle)
+    return int(connector.fetch(f"SELECT count(*) FROM ({sql}) AS served", params)[0][0])
+
+
+def format_check(plan: ReadPlan, connector: Connector, fmt: str) -> None:
+    """Refuse, before anything is written, a read the format cannot hold: an unknown
+    format, or more rows than an XLSX sheet takes."""
+    if fmt not in DataFormat.values:
+        raise ReadRefused(
+            400, f"Unknown format {fmt!r}: use one of {', '.join(DataFormat.values)}."
+        )
+    if fmt == DataFormat.XLSX:
+        rows = rows_to_serve(plan, connector, at_most=XLSX_MAX_ROWS)
+        if rows > XLSX_MAX_ROWS:
+            raise ReadRefused(
+                400,
+                f"More than {XLSX_MAX_ROWS:,} rows: an XLSX sheet holds at most 1,048,576 "
+                "rows with its header. Narrow the columns' rows with a filter, or choose "
+                "CSV, Parquet or JSON lines.",
+            )
+
+
+def _xlsx_value(value):
+    if value is None or isinstance(value, str | int | float | bool | Decimal):
+        return value
+    if isinstance(value, datetime | date | time):
+        return value
+    return str(value)
+
+
+def _encode_xlsx(plan: ReadPlan, connector: Connector, counter: _Served) -> Iterator[bytes]:
+    """XLSX through XlsxWriter's constant-memory mode: rows go to a temporary file, row by
+    row, and the finished workbook is streamed from it."""
+    with tempfile.TemporaryDirectory(prefix="portal-xlsx-") as folder:
+        path = Path(folder) / "data.xlsx"
+        workbook = xlsxwriter.Workbook(
+            str(path),
+            {
+                "constant_memory": True,
+                "remove_timezone": True,
+                "default_date_format": "yyyy-mm-dd hh:mm:ss",
+                "tmpdir": folder,
+            },
+        )
+        sheet = workbook.add_worksheet(plan.product.slug[:31] or "data")
+        bold = workbook.add_format({"bold": True})
+        for index, name in enumerate(plan.columns):
+            sheet.write_string(0, index, name, bold)
+        row_number = 0
+        for batch in _batches(plan, connector):
+            columns = [column.to_pylist() for column in batch.columns]
+            for values in zip(*columns, strict=True):
+                row_number += 1
+                if row_number > XLSX_MAX_ROWS:
+                    workbook.close()
+                    raise ReadRefused(400, f"More than {XLSX_MAX_ROWS:,} rows for an XLSX sheet.")
+                for index, value in enumerate(values):
+                    value = _xlsx_value(value)
+                    if value is not None:
+                        sheet.write(row_number, index, value)
+            counter.rows += batch.num_rows
+        workbook.close()
+        with open(path, "rb") as handle:
+            while chunk := handle.read(CHUNK_BYTES):
+                yield chunk
+
+
 def _encode(plan: ReadPlan, connector: Connector, fmt: str, counter: _Served) -> Iterator[bytes]:
+    if fmt == DataFormat.XLSX:
+        yield from _encode_xlsx(plan, connector, counter)
+        return
     if fmt == DataFormat.CSV and isinstance(connector, PostgresConnector):
         sql, params = select_sql(plan, connector, placeholder=lambda i: "%s")
         yield from connector.copy_csv(sql, params, chunk_bytes=CHUNK_BYTES)
@@ -245,6 +328,11 @@ def _encode(plan: ReadPlan, connector: Connector, fmt: str, counter: _Served) ->
             if writer is None:
                 writer = pa.ipc.new_stream(sink, batch.schema)
             writer.write_batch(batch)
+        elif fmt == DataFormat.JSONL:
+            lines = "".join(
+                json.dumps(row, default=str, ensure_ascii=False) + "\n" for row in batch.to_pylist()
+            )
+            sink.write(lines.encode())
         elif fmt == DataFormat.JSON:
             rows = batch.to_pylist()
             if rows:
@@ -254,7 +342,7 @@ def _encode(plan: ReadPlan, connector: Connector, fmt: str, counter: _Served) ->
         data = sink.drain()
         if data:
             yield data
-    if writer is None and fmt != DataFormat.JSON:
+    if writer is None and fmt not in (DataFormat.JSON, DataFormat.JSONL):
         # No rows at all: still a valid, empty file with the right columns.
         schema = pa.schema([pa.field(name, pa.string()) for name in plan.columns])
         if fmt == DataFormat.CSV:
@@ -275,17 +363,16 @@ def _encode(plan: ReadPlan, connector: Connector, fmt: str, counter: _Served) ->
 def read_stream(plan: ReadPlan, *, fmt: str, client_address: str | None = None) -> Iterator[bytes]:
     """Stream the plan's rows in `fmt`; write one audit event when the stream ends
     (complete, failed or abandoned by the client), with the rows and bytes served."""
-    if fmt not in DataFormat.values:
-        raise ReadRefused(400, f"Unknown format {fmt!r}: use csv, json, parquet or arrow.")
     counter = _Served()
     sent = 0
     error = ""
     try:
         with connector_for_port(plan.port) as connector:
+            format_check(plan, connector, fmt)
             for chunk in _encode(plan, connector, fmt, counter):
                 sent += len(chunk)
                 yield chunk
-    except ConnectorError as exc:
+    except (ConnectorError, ReadRefused) as exc:
         error = str(exc)
         raise
     finally:

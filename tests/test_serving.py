@@ -221,3 +221,37 @@ def test_postgres_serves_filtered_masked_rows(pg_product, outsider, fmt):
     assert table.column("order_id").to_pylist() == [3, 4]
     assert table.column("email").to_pylist() == [None, "****"]
     assert AccessEvent.objects.get().rows == 2
+
+
+def test_json_lines_have_one_object_per_row(product, member):
+    plan = read_plan(user=member, product=product, channel=Channel.API)
+    lines = b"".join(read_stream(plan, fmt="jsonl")).decode().splitlines()
+    assert [json.loads(line) for line in lines] == [
+        dict(zip(ROWS, values, strict=True)) for values in zip(*ROWS.values(), strict=True)
+    ]
+
+
+def test_xlsx_holds_the_rows_under_a_header(product, outsider):
+    import openpyxl
+
+    _grant(product, outsider, row_filter=[{"column": "country", "op": "=", "value": "BE"}])
+    plan = read_plan(user=outsider, product=product, channel=Channel.API)
+    workbook = openpyxl.load_workbook(io.BytesIO(b"".join(read_stream(plan, fmt="xlsx"))))
+    rows = list(workbook.active.iter_rows(values_only=True))
+    assert rows == [tuple(ROWS), (1, "BE", "****", 10), (3, "BE", None, 30)]
+    assert AccessEvent.objects.get().rows == 2
+
+
+def test_xlsx_beyond_a_sheet_is_refused_before_writing(domain, media_root, member, monkeypatch):
+    import sharing.serving as serving
+
+    monkeypatch.setattr(serving, "XLSX_MAX_ROWS", 3)  # a sheet of three rows, for the test
+    product = parquet_product(
+        media_root=media_root, domain=domain, rows=ROWS, file_path="serving/big.parquet"
+    )
+    plan = read_plan(user=member, product=product, channel=Channel.API)
+    with pytest.raises(ReadRefused, match="XLSX sheet holds at most") as refused:
+        next(read_stream(plan, fmt="xlsx"))
+    assert refused.value.status == 400
+    event = AccessEvent.objects.get()
+    assert (event.rows, event.bytes) == (0, 0) and "XLSX" in event.detail["error"]

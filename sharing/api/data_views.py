@@ -104,7 +104,7 @@ class ProductDataView(APIView):
         params = request.query_params
         fmt = params.get("format") or DataFormat.CSV
         if fmt not in DataFormat.values:
-            return _refused(400, f"Unknown format {fmt!r}: use csv, json, parquet or arrow.")
+            return _refused(400, f"Unknown format {fmt!r}: use {', '.join(DataFormat.values)}.")
         limit = params.get("limit")
         if limit not in (None, ""):
             try:

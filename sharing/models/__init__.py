@@ -1,0 +1,18 @@
+"""Access (requests, grants, audit), share links, scheduled exports and Delta Sharing."""
+
+from sharing.models.access import AccessEvent, AccessGrant, AccessRequest
+from sharing.models.delta_sharing import DeltaRecipient, DeltaShare, DeltaShareTable
+from sharing.models.exports import ExportRun, ExportSchedule
+from sharing.models.share_links import ShareLink
+
+__all__ = [
+    "AccessEvent",
+    "AccessGrant",
+    "AccessRequest",
+    "DeltaRecipient",
+    "DeltaShare",
+    "DeltaShareTable",
+    "ExportRun",
+    "ExportSchedule",
+    "ShareLink",
+]
