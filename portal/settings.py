@@ -68,6 +68,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "portal.task_queue.TaskQueueStatusMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -83,6 +84,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "portal.task_queue.task_queue",
             ],
         },
     },
@@ -105,13 +107,21 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- cache -----------------------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
+    # django-redis, so that a Redis outage degrades the cache to misses (pages still
+    # answer, a little slower) instead of failing every request that touches it.
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "portal",
+            "OPTIONS": {
+                "IGNORE_EXCEPTIONS": True,
+                "SOCKET_CONNECT_TIMEOUT": 1,
+                "SOCKET_TIMEOUT": 1,
+            },
         }
     }
+    DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
@@ -233,7 +243,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
     }
 else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    # A broker that does not answer fails a send within seconds (the run stays queued).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_connect_timeout": 2}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
@@ -279,6 +290,9 @@ TRUST_SCORE_OBSERVATION_INTERVAL = timedelta(hours=1)
 # A run still "running" after this long lost its worker; the reaper fails it.
 SCHEMA_REFRESH_TIMEOUT = timedelta(minutes=10)
 CHECK_RUN_TIMEOUT = timedelta(minutes=20)
+# A run still queued after this long, with nothing waiting in the queue, lost its message
+# (the broker was down when it was queued): the reapers send it again.
+TASK_REDISPATCH_AFTER = timedelta(seconds=int(os.environ.get("TASK_REDISPATCH_SECONDS", "60")))
 
 # --- the demo warehouse (embedded mode) ------------------------------------------------
 DEMO_DUCKDB_PATH = VAR_DIR / "warehouse.duckdb"

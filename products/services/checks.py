@@ -16,6 +16,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from portal.task_queue import enqueue_on_commit, redispatch_unclaimed
 from products.choices import (
     COLUMN_CHECKS,
     ROW_LEVEL_CHECKS,
@@ -289,7 +290,7 @@ def check_run_request(*, port: OutputPort, by, check_ids: list[int] | None = Non
         run = CheckRun.objects.create(
             port=port, requested_by=by, trigger=CheckTrigger.MANUAL, check_ids=check_ids or []
         )
-        transaction.on_commit(lambda: check_run.delay(run.pk))
+        enqueue_on_commit(check_run, run.pk)
     return run
 
 
@@ -709,8 +710,9 @@ def check_run_execute(*, run_id: int) -> CheckRun | None:
 
 
 def check_run_reap(*, now: datetime | None = None) -> int:
-    """Fail check runs whose worker died (running past the timeout), and runs no worker
-    picked up. Returns how many were ended."""
+    """Fail check runs whose worker died (running past the timeout) and runs no worker
+    picked up in an hour; send again queued runs whose message was lost (the broker was
+    down). Returns how many runs were ended."""
     now = now or timezone.now()
     timeout = settings.CHECK_RUN_TIMEOUT
     stuck = CheckRun.objects.filter(
@@ -719,6 +721,16 @@ def check_run_reap(*, now: datetime | None = None) -> int:
         status=CheckRunStatus.ERROR,
         finished_at=now,
         error=f"The worker stopped before finishing (no result after {timeout}).",
+    )
+    from products.tasks import check_run
+
+    redispatch_unclaimed(
+        CheckRun.objects.filter(
+            status=CheckRunStatus.QUEUED,
+            created_at__lt=now - settings.TASK_REDISPATCH_AFTER,
+            created_at__gte=now - timedelta(hours=1),
+        ),
+        check_run,
     )
     unclaimed = CheckRun.objects.filter(
         status=CheckRunStatus.QUEUED, created_at__lt=now - timedelta(hours=1)

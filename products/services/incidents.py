@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from portal.task_queue import enqueue_on_commit
 from products.choices import (
     UNRESOLVED_INCIDENT_STATUSES,
     CheckOutcome,
@@ -99,7 +100,7 @@ def _notify_after_commit(event: IncidentEvent) -> None:
     from products.tasks import incident_notify
 
     event_id = event.pk
-    transaction.on_commit(lambda: incident_notify.delay(event_id))
+    enqueue_on_commit(incident_notify, event_id)
 
 
 def incident_open(

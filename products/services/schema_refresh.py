@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
+from portal.task_queue import enqueue_on_commit, redispatch_unclaimed
 from products.choices import RunStatus
 from products.connectors import ColumnInfo, ConnectorError, connector_for_port
 from products.models import Column, OutputPort, SchemaRefreshRun
@@ -40,7 +41,7 @@ def schema_refresh_request(*, port: OutputPort, by) -> SchemaRefreshRun:
         if pending is not None:
             return pending
         run = SchemaRefreshRun.objects.create(port=port, requested_by=by)
-        transaction.on_commit(lambda: schema_refresh_run.delay(run.pk))
+        enqueue_on_commit(schema_refresh_run, run.pk)
     return run
 
 
@@ -124,7 +125,8 @@ def schema_refresh_execute(*, run_id: int) -> SchemaRefreshRun | None:
 
 def schema_refresh_reap(*, now: datetime | None = None) -> int:
     """Fail runs whose worker died (running past the timeout) or that no worker picked up
-    in an hour. Returns how many runs were failed."""
+    in an hour; send again queued runs whose message was lost (the broker was down).
+    Returns how many runs were failed."""
     now = now or timezone.now()
     timeout = settings.SCHEMA_REFRESH_TIMEOUT
     stuck = SchemaRefreshRun.objects.filter(
@@ -133,6 +135,16 @@ def schema_refresh_reap(*, now: datetime | None = None) -> int:
         status=RunStatus.FAILED,
         finished_at=now,
         error=f"The worker stopped before finishing (no result after {timeout}).",
+    )
+    from products.tasks import schema_refresh_run
+
+    redispatch_unclaimed(
+        SchemaRefreshRun.objects.filter(
+            status=RunStatus.QUEUED,
+            created_at__lt=now - settings.TASK_REDISPATCH_AFTER,
+            created_at__gte=now - 6 * timeout,
+        ),
+        schema_refresh_run,
     )
     unclaimed = SchemaRefreshRun.objects.filter(
         status=RunStatus.QUEUED, created_at__lt=now - 6 * timeout
