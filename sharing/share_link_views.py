@@ -26,6 +26,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.views import View
+from django.views.decorators.http import require_GET, require_safe
 
 from portal.forms import add_service_errors
 from products.trust_selectors import trust_header_context
@@ -108,6 +109,7 @@ def public_share_link(view):
 
 
 @public_share_link
+@require_safe
 def share_link_landing(request, token: str):
     link = share_link_resolve(token)
     if link is None:
@@ -125,6 +127,7 @@ def share_link_landing(request, token: str):
 
 
 @public_share_link
+@require_GET  # not HEAD: a use is a download
 def share_link_download(request, token: str):
     link = share_link_resolve(token)
     if link is None:

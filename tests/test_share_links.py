@@ -218,13 +218,11 @@ def test_the_landing_page_shows_the_name_note_format_and_expiry_only(
 ):
     orders.summary, orders.description = "Secret summary", "Internal description"
     orders.save()
-    _, token = create(
-        owner, orders, note="For the <b>audit</b> team.\nSee row 3.", max_downloads=5
-    )
+    _, token = create(owner, orders, note="For the <b>audit</b> team.\nSee row 3.", max_downloads=5)
     response = client.get(f"/s/{token}/")  # anonymous: no sign-in
     html = response.content.decode()
     assert response.status_code == 200
-    assert "<h1 id=\"share-heading\">Orders</h1>" in html
+    assert '<h1 id="share-heading">Orders</h1>' in html
     assert "For the &lt;b&gt;audit&lt;/b&gt; team.<br>See row 3." in html
     assert "<dd>CSV</dd>" in html
     assert "<dt>Downloads left</dt><dd>5</dd>" in html
@@ -590,7 +588,7 @@ def test_the_share_form_creates_a_link_and_shows_its_url_once(client, orders):  
     html = response.content.decode()
     assert f'value="{url}"' in html
     assert 'data-copy-target="share-url"' in html
-    assert "<script src=\"/static/js/share_links.js\" defer></script>" in html
+    assert '<script src="/static/js/share_links.js" defer></script>' in html
     link = share_link_resolve(token)
     assert (link.columns, link.format, link.max_downloads, link.note) == (
         ["order_id", "country"],
@@ -601,7 +599,7 @@ def test_the_share_form_creates_a_link_and_shows_its_url_once(client, orders):  
     # The list shows the link, never its URL.
     html = client.get("/my/share-links/").content.decode()
     assert token not in html
-    assert f"<code title=\"The first characters of the link's token\">{link.token_hint}…" in html
+    assert f'<code title="The first characters of the link\'s token">{link.token_hint}…' in html
 
 
 def test_my_share_links_lists_use_and_status_in_constant_queries(
@@ -636,3 +634,38 @@ def test_my_share_links_lists_use_and_status_in_constant_queries(
 def test_the_user_menu_links_to_my_share_links(client, outsider):
     client.force_login(outsider)
     assert '<a href="/my/share-links/">My share links</a>' in client.get("/").content.decode()
+
+
+def test_a_head_request_is_not_a_download(client, orders, owner):  # noqa: F811
+    link, token = create(owner, orders, max_downloads=1)
+    assert client.head(f"/s/{token}/download").status_code == 405
+    assert client.head(f"/s/{token}/").status_code == 200
+    link.refresh_from_db()
+    assert link.download_count == 0
+
+
+def test_a_source_that_cannot_be_read_gives_the_use_back(client, orders, owner, media_root):  # noqa: F811
+    link, token = create(owner, orders, max_downloads=1)
+    (media_root / "matrix" / "orders.parquet").unlink()
+    response, body = download(client, token)
+    assert response.status_code == 502
+    assert b"could not be read just now" in body
+    assert b"orders.parquet" not in body  # no detail of the source for a stranger
+    assert response["Cache-Control"] == "no-store"
+    link.refresh_from_db()
+    assert link.download_count == 0
+    assert share_link_resolve(token) is not None
+
+
+def test_the_share_form_shares_an_export_file(client, orders, owner, export_run):  # noqa: F811
+    client.force_login(owner)
+    html = client.get(SHARE_PAGE, {"export_run": export_run.pk}).content.decode()
+    assert "Share this export file" in html
+    assert 'name="columns"' not in html and 'name="format"' not in html
+    response = client.post(
+        SHARE_PAGE, {"export_run": export_run.pk, "expires_in_days": "2", "note": "Nightly"}
+    )
+    assert response.status_code == 201
+    link = ShareLink.objects.get()
+    assert (link.export_run, link.format, link.note) == (export_run, "parquet", "Nightly")
+    assert client.get(SHARE_PAGE, {"export_run": 999}).status_code == 404
