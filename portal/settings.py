@@ -305,3 +305,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": "INFO"},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- share links -----------------------------------------------------------------------
+# Requests to /s/<token>/ per client address (Redis fixed window): "60/min", "1000/hour".
+SHARE_LINK_RATE_LIMIT = os.environ.get("SHARE_LINK_RATE_LIMIT", "60/min")

@@ -10,7 +10,7 @@ from datetime import datetime
 from django.db.models import Q
 from django.utils import timezone
 
-from products.choices import Classification, LifecycleStatus
+from products.choices import MANAGING_ROLES, Classification, LifecycleStatus
 from products.models import Column, DataProduct, DomainMembership
 from sharing.filters import Clause, parse_filter
 from sharing.models import AccessGrant
@@ -60,21 +60,32 @@ def _denied(reason: str) -> AccessDecision:
     return AccessDecision(allowed=False, reason=reason)
 
 
-def access_decide(*, user, product: DataProduct, now: datetime | None = None) -> AccessDecision:
+def access_decide(
+    *, user, product: DataProduct, now: datetime | None = None, shareable_only: bool = False
+) -> AccessDecision:
     """Whether `user` may read the product's rows, and which columns and rows.
 
     Admins and members of the owning domain read everything, unmasked. Others need an
     active grant: its columns (all when it names none), its row filter, and
     confidential/restricted columns masked unless the grant names them. With several
     grants the widest single grant applies (never a mix of two). Revocation and expiry
-    count from the very next call: nothing here is cached."""
+    count from the very next call: nothing here is cached.
+
+    `shareable_only`: what the user may *share* (share links): admins and the domain's
+    owners and stewards share what they read; anyone else only within a grant marked
+    shareable (a plain domain member included)."""
     if user is None or not user.is_authenticated:
         return _denied("Sign in to read data.")
     if not user.is_active:
         return _denied("This account is disabled.")
     if user.is_staff:
         return AccessDecision(allowed=True, reason="Admin.", basis="admin", all_columns=True)
-    if reads_everything(user=user, product=product):
+    if reads_everything(user=user, product=product) and (
+        not shareable_only
+        or DomainMembership.objects.filter(
+            user_id=user.pk, domain_id=product.domain_id, role__in=MANAGING_ROLES
+        ).exists()
+    ):
         return AccessDecision(
             allowed=True,
             reason=f"Member of the {product.domain.name} domain.",
@@ -84,6 +95,13 @@ def access_decide(*, user, product: DataProduct, now: datetime | None = None) ->
     if product.status not in (LifecycleStatus.PUBLISHED, LifecycleStatus.DEPRECATED):
         return _denied(f"This product is {product.get_status_display().lower()}.")
     grants = list(grants_active_for(user=user, product=product, now=now))
+    if shareable_only:
+        grants = [grant for grant in grants if grant.shareable]
+        if not grants:
+            return _denied(
+                "You may not share this product's data: only its domain's owners and "
+                "stewards, admins, and holders of a grant marked shareable create share links."
+            )
     if not grants:
         expired_or_revoked = AccessGrant.objects.filter(product=product).filter(
             Q(user_id=user.pk) | Q(group__in=user.groups.all())

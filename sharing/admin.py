@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from sharing.models import AccessEvent, AccessGrant, AccessRequest
+from sharing.models import AccessEvent, AccessGrant, AccessRequest, ShareLink
 
 
 @admin.register(AccessRequest)
@@ -42,4 +42,22 @@ class AccessEventAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ShareLink)
+class ShareLinkAdmin(admin.ModelAdmin):
+    """Read-only: links are created and revoked through the portal's services (which
+    validate and audit); tokens are not stored, only their SHA-256."""
+
+    list_display = ["token_hint", "product", "created_by", "format", "expires_at",
+                    "download_count", "max_downloads", "revoked_at"]  # fmt: skip
+    list_filter = ["format", "revoked_at"]
+    list_select_related = ["product__domain", "created_by"]
+    search_fields = ["created_by__username", "product__name", "token_hint"]
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_add_permission(self, request):
         return False

@@ -24,6 +24,7 @@ from products.trust_selectors import trust_header_context
 from products.views import _visible_product
 from sharing.choices import Channel, DataFormat
 from sharing.filters import Clause
+from sharing.services.share_links import can_share
 from sharing.serving import (
     CONTENT_TYPES,
     EXTENSIONS,
@@ -167,6 +168,11 @@ class ProductDataView(LoginRequiredMixin, TemplateView):
             download_formats=[(fmt.value, fmt.label) for fmt in DOWNLOAD_FORMATS],
             all_column_count=port_columns.get(plan.port.pk),
         )
+        if can_share(user=request.user, product=product):
+            context["share_url"] = reverse(
+                "sharing:share-link-create",
+                kwargs={"domain_slug": product.domain.slug, "product_slug": product.slug},
+            )
         try:
             columns, rows = read_rows(plan, client_address=client_address(request))
         except ConnectorError as exc:

@@ -106,11 +106,13 @@ def read_plan(
     filter: str | list | None = None,  # noqa: A002 - the API parameter's name
     limit: int | None = None,
     max_rows: int = MAX_ROWS,
+    shareable_only: bool = False,
 ) -> ReadPlan:
     """Decide and shape one read. Raises ReadRefused: 403 when access is denied or the
     reader asks for columns outside their access, 400 for unknown columns or a malformed
-    filter, 404 for an unknown port."""
-    decision = access_decide(user=user, product=product)
+    filter, 404 for an unknown port. `shareable_only`: within what `user` may share (a
+    share link's read, with its creator as `user`; see access_decide)."""
+    decision = access_decide(user=user, product=product, shareable_only=shareable_only)
     if not decision.allowed:
         raise ReadRefused(403, decision.reason)
     port = _port_for(product, port_slug)
@@ -422,6 +424,7 @@ def audit_read(
         "basis": plan.decision.basis,
         "limit": plan.limit,
     }
+    detail.update(plan.detail)  # what the channel adds (a share link's id...)
     if plan.masked:
         detail["masked"] = sorted(plan.masked)
     if error:
