@@ -294,6 +294,10 @@ class OutputPortSerializer(serializers.ModelSerializer):
     )
     columns = ColumnSerializer(many=True, read_only=True)
     last_refresh = serializers.SerializerMethodField()
+    # Blank for table ports: say so in the schema (a read-only field would lose it).
+    file_format = serializers.ChoiceField(
+        choices=FileFormat.choices, allow_blank=True, read_only=True
+    )
 
     class Meta:
         model = OutputPort

@@ -61,6 +61,10 @@ it is the proxy's address (X-Forwarded-For is not trusted). Send `X-Portal-Clien
 notebook` from the notebook client to record the read on the notebook channel.
 """.strip()
 
+JSON_ROWS = OpenApiResponse(
+    response={"type": "array", "items": {"type": "object", "additionalProperties": True}},
+    description="The rows as a JSON array of objects (column name -> value).",
+)
 BINARY = OpenApiResponse(
     response=OpenApiTypes.BINARY,
     description="The rows, streamed in the requested format, as an attachment named "
@@ -91,6 +95,7 @@ class ProductDataView(APIView):
             OpenApiParameter("port", OpenApiTypes.STR, description="An output port's slug."),
         ],
         responses={(200, CONTENT_TYPES[fmt].split(";")[0]): BINARY for fmt in DataFormat.values}
+        | {(200, CONTENT_TYPES[DataFormat.JSON]): JSON_ROWS}
         | {
             400: _error("Bad input: format, limit, columns or filter; `detail` says what."),
             401: _error("Not signed in."),
