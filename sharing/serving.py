@@ -424,6 +424,7 @@ def audit_read(
     }
     if plan.masked:
         detail["masked"] = sorted(plan.masked)
+    detail.update(plan.detail)  # what the channel adds (e.g. the Delta Sharing recipient)
     if error:
         detail["error"] = error[:500]
     return AccessEvent.objects.create(
