@@ -22,5 +22,5 @@ urlpatterns = [
     path(table + "/metadata", views.table_metadata, name="table-metadata"),
     path(table + "/query", views.table_query, name="table-query"),
     path("files/<str:token>/", views.file_view, name="file"),
-    re_path(r"^(?P<rest>.*)$", views.not_found),
+    re_path(r"^(?P<rest>.*)$", views.not_found, name="root"),
 ]

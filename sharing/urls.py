@@ -4,4 +4,5 @@ app_name = "sharing"
 urlpatterns = [
     path("", include("sharing.access_urls")),
     path("", include("sharing.data_urls")),
+    path("", include("sharing.delta_share_urls")),
 ]

@@ -97,7 +97,9 @@ def delta_share_get(*, user, name: str) -> DeltaShare:
 
 
 def delta_share_tables(*, share: DeltaShare) -> QuerySet[DeltaShareTable]:
-    return share.tables.select_related("product__domain", "port").order_by("schema", "name")
+    return share.tables.select_related("share", "product__domain", "port").order_by(
+        "schema", "name"
+    )
 
 
 def delta_share_recipients(*, share: DeltaShare) -> QuerySet[DeltaRecipient]:
