@@ -48,6 +48,7 @@ class DeltaShareTableForm(forms.Form):
     )
 
     def __init__(self, *args, ports, **kwargs):
+        kwargs.setdefault("prefix", "table")  # unique ids beside the recipient form
         super().__init__(*args, **kwargs)
         self.ports = {str(port.pk): port for port in ports}
         self.fields["port"].choices = [
@@ -82,6 +83,7 @@ class DeltaRecipientForm(forms.Form):
     )
 
     def __init__(self, *args, **kwargs):
+        kwargs.setdefault("prefix", "recipient")  # unique ids beside the table form
         kwargs.setdefault("initial", {}).setdefault(
             "expires_on", timezone.localdate() + timedelta(days=RECIPIENT_DEFAULT_DAYS)
         )

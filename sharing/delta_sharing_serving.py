@@ -24,7 +24,8 @@ ask, kept out of the views.
   `read_denied` event.
 - **Types.** Columns are served with Delta (Spark) types derived from the Arrow types of
   the rows read; what has no Delta equivalent (intervals, UUIDs, JSON, unconstrained
-  numerics...) is served as text. Masked columns are text.
+  numerics...) is served as text. Masked columns are text. Timestamps are instants in
+  UTC (a timestamp without a time zone is taken as UTC).
 """
 
 from __future__ import annotations
@@ -307,7 +308,10 @@ def delta_type_of(field: pa.Field) -> tuple[Any, pa.DataType, Convert]:
     if pa.types.is_uint64(kind):
         return "decimal(20,0)", pa.decimal128(20, 0), _cast_to(pa.decimal128(20, 0))
     if pa.types.is_timestamp(kind):
-        target = pa.timestamp("us", tz="UTC" if kind.tz else None)
+        # Delta's `timestamp` is an instant: written adjusted to UTC (Spark reads it so),
+        # a timestamp without a time zone taken as UTC. (`timestamp_ntz` would keep it
+        # naive, but the Python client cannot read that type.)
+        target = pa.timestamp("us", tz="UTC")
         return "timestamp", target, None if kind == target else _cast_to(target, safe=False)
     if pa.types.is_decimal(kind):
         if 1 <= kind.precision <= 38 and 0 <= kind.scale <= kind.precision:

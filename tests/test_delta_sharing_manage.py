@@ -267,17 +267,22 @@ def test_the_share_page_adds_tables_and_offers_the_profile_once(client, owner, o
 
     response = client.post(
         reverse("sharing:delta-share-table-add", args=["partners"]),
-        {"port": port.pk, "schema": "eu", "name": "belgium", "columns": "order_id, nope"},
+        {
+            "table-port": port.pk,
+            "table-schema": "eu",
+            "table-name": "belgium",
+            "table-columns": "order_id, nope",
+        },
     )
     assert response.status_code == 400 and b"nope" in response.content
     response = client.post(
         reverse("sharing:delta-share-table-add", args=["partners"]),
         {
-            "port": port.pk,
-            "schema": "eu",
-            "name": "belgium",
-            "columns": "order_id, country",
-            "row_filter": '[{"column": "country", "op": "=", "value": "BE"}]',
+            "table-port": port.pk,
+            "table-schema": "eu",
+            "table-name": "belgium",
+            "table-columns": "order_id, country",
+            "table-row_filter": '[{"column": "country", "op": "=", "value": "BE"}]',
         },
     )
     assert response.status_code == 302
@@ -286,11 +291,14 @@ def test_the_share_page_adds_tables_and_offers_the_profile_once(client, owner, o
 
     create = reverse("sharing:delta-recipient-create", args=["partners"])
     too_far = (timezone.localdate() + timedelta(days=400)).isoformat()
-    response = client.post(create, {"name": "Acme", "expires_on": too_far})
+    response = client.post(create, {"recipient-name": "Acme", "recipient-expires_on": too_far})
     assert response.status_code == 400 and b"At most 365 days" in response.content
     response = client.post(
         create,
-        {"name": "Acme", "expires_on": (timezone.localdate() + timedelta(days=10)).isoformat()},
+        {
+            "recipient-name": "Acme",
+            "recipient-expires_on": (timezone.localdate() + timedelta(days=10)).isoformat(),
+        },
     )
     assert response.status_code == 200 and response["Cache-Control"] == "no-store"
     assert b"the only time it is shown" in response.content
@@ -374,7 +382,10 @@ def test_arrow_types_become_delta_types_and_what_has_none_becomes_text():
     assert row["unsigned"] == Decimal(2**63)
     assert row["id"] == "00000000-0000-0000-0000-000000000001"
     assert row["code"] == "x" and row["tags"] == ["a", "b"]
-    assert row["at"].tzinfo is not None and row["naive"].tzinfo is None
+    # Delta timestamps are instants: UTC, a naive one taken as UTC.
+    assert str(row["at"].tzinfo) == "UTC" and str(row["naive"].tzinfo) == "UTC"
+    assert row["naive"].isoformat() == "2023-11-14T22:13:20+00:00"
+    assert row["at"].isoformat() == "2023-11-14T22:13:20+00:00"
     assert "1" in row["wait"]
 
 
