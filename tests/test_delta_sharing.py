@@ -351,6 +351,26 @@ def test_the_tables_columns_row_filter_and_limit_apply(
     assert (belgium.rows, limit.rows, limit.detail["limit"]) == (2, 2, 2)
 
 
+def test_a_table_with_no_rows_reads_as_an_empty_frame(
+    share, owner, orders, live_server, tmp_path, client_python
+):
+    delta_share_table_add(
+        share=share,
+        by=owner,
+        product=orders,
+        name="nowhere",
+        columns=["order_id", "country"],
+        row_filter=[{"column": "country", "op": "=", "value": "XX"}],
+    )
+    recipient = Recipient(
+        share=share, by=owner, live_server=live_server, tmp_path=tmp_path, python=client_python
+    )
+    result = recipient.load("partners.default.nowhere")
+    assert (result["columns"], result["rows"]) == (["order_id", "country"], [])
+    (event,) = AccessEvent.objects.filter(channel=Channel.DELTA_SHARING)
+    assert event.rows == 0
+
+
 @pytest.fixture
 def marketing_owner(db):
     """Owns another domain: creates shares, but reads Sales products only by grant."""
