@@ -27,7 +27,7 @@ run: $(VENV)/.run-deps
 	DEBUG=$${DEBUG-1} exec $(BIN)/python manage.py runstack --port $(PORT)
 
 ## test: install the dev extra (and Debian's chromium if missing), check, run the suite
-test: $(VENV)/.dev-deps chromium
+test: $(VENV)/.dev-deps chromium delta-sharing-client
 	SECRET_KEY=$${SECRET_KEY:-insecure-test-only-key} $(BIN)/python manage.py check
 	SECRET_KEY=$${SECRET_KEY:-insecure-test-only-key} $(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/ruff check .
@@ -43,7 +43,7 @@ lint: $(VENV)/.dev-deps
 	$(BIN)/ruff format --check .
 
 ## bench: the benchmarks, each on its own PostgreSQL database named *bench* (DATABASE_URL)
-bench: bench-catalog bench-checks bench-serving
+bench: bench-catalog bench-checks bench-serving bench-delta-sharing
 bench-catalog: $(VENV)/.dev-deps
 	SECRET_KEY=$${SECRET_KEY:-insecure-bench-only-key} $(BIN)/python bench/catalog.py $(BENCH_ARGS)
 bench-checks: $(VENV)/.dev-deps
@@ -53,3 +53,15 @@ bench-serving: $(VENV)/.dev-deps
 
 clean:
 	rm -rf $(VENV) var
+
+## delta-sharing-client: the public delta-sharing client (what recipients run) in its own
+## virtualenv, var/delta-sharing-client: it pins pandas < 3. Tests and bench run it.
+.PHONY: delta-sharing-client bench-delta-sharing
+DELTA_SHARING_CLIENT := var/delta-sharing-client
+delta-sharing-client: $(DELTA_SHARING_CLIENT)/.installed
+$(DELTA_SHARING_CLIENT)/.installed:
+	$(PYTHON) -m venv $(DELTA_SHARING_CLIENT)
+	$(DELTA_SHARING_CLIENT)/bin/pip install --quiet 'delta-sharing>=1.4,<2'
+	touch $@
+bench-delta-sharing: $(VENV)/.dev-deps delta-sharing-client
+	SECRET_KEY=$${SECRET_KEY:-insecure-bench-only-key} $(BIN)/python bench/delta_sharing.py $(BENCH_ARGS)

@@ -7,4 +7,5 @@ urlpatterns = [
     path("", include("portal.site_urls")),
     path("", include("products.urls")),
     path("", include("sharing.urls")),
+    path("delta-sharing/", include("sharing.delta_sharing_urls")),
 ]

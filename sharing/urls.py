@@ -5,4 +5,5 @@ urlpatterns = [
     path("", include("sharing.access_urls")),
     path("", include("sharing.data_urls")),
     path("", include("sharing.share_link_urls")),
+    path("", include("sharing.delta_share_urls")),
 ]

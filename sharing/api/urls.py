@@ -4,4 +4,5 @@ urlpatterns = [
     path("", include("sharing.api.access_urls")),
     path("", include("sharing.api.data_urls")),
     path("", include("sharing.api.share_link_urls")),
+    path("", include("sharing.api.delta_share_urls")),
 ]

@@ -40,6 +40,11 @@ class DeltaShareTable(models.Model):
     columns = models.JSONField(default=list, blank=True)
     row_filter = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # The table version recipients see: bumped when the fingerprint of what the table
+    # serves changes (the source's data, the port's columns, the creator's access).
+    version = models.PositiveBigIntegerField(default=0)
+    version_fingerprint = models.CharField(max_length=64, blank=True)
+    version_changed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["share_id", "schema", "name"]
