@@ -11,6 +11,7 @@ from products.models import Contract, DataProduct
 from products.services.contract_documents import document_parse, odcs_validate
 from products.services.contract_mapping import contract_map
 from products.services.contracts import (
+    BreakingChangesUnconfirmed,
     ContractInvalid,
     ContractTooLarge,
     contract_export,
@@ -379,7 +380,20 @@ def test_import_stores_a_draft_and_publishing_applies_it(product, owner):
     contract = contract_import(product=product, by=owner, text=contract_yaml(version="1.1.0"))
     assert contract.status == ContractStatus.DRAFT and contract.created_by == owner
     assert catalog_fields(product) == before  # a draft changes nothing
-    contract_publish(contract=contract, by=owner)
+    # The first contract is compared with the catalog: it drops four documented columns
+    # and declares amount NUMERIC where the catalog says NUMERIC(12,2).
+    with pytest.raises(BreakingChangesUnconfirmed) as unconfirmed:
+        contract_publish(contract=contract, by=owner)
+    assert unconfirmed.value.current == "the catalog"
+    assert sorted((c.kind, c.subject) for c in unconfirmed.value.changes) == [
+        ("column_removed", "Order lines.country"),
+        ("column_removed", "Order lines.email"),
+        ("column_removed", "Order lines.line_no"),
+        ("column_removed", "Order lines.ordered_at"),
+        ("type_changed", "Order lines.amount"),
+    ]
+    assert catalog_fields(product) == before
+    contract_publish(contract=contract, by=owner, confirm_breaking=True)
     after = catalog_fields(product)
     assert after["product"]["version"] == "1.1.0"
     port = after["ports"]["order-lines"]

@@ -511,13 +511,13 @@ def contract_publish(*, contract: Contract, by, confirm_breaking: bool = False) 
             )
         breaking = [
             change
-            for change in contract_diff(
-                old=current.document if current else None, new=contract.document
-            )
+            for change in contract_publish_changes(contract=contract, current=current)
             if change.breaking
         ]
         if breaking and not confirm_breaking:
-            raise BreakingChangesUnconfirmed(breaking, contract.version, current.version)
+            raise BreakingChangesUnconfirmed(
+                breaking, contract.version, current.version if current else "the catalog"
+            )
         applied = _apply(
             product=product,
             mapping=contract_map(contract.document),
@@ -539,6 +539,35 @@ def contract_publish(*, contract: Contract, by, confirm_breaking: bool = False) 
             contract_id = contract.pk
             transaction.on_commit(lambda: contract_breaking_notify(contract_id=contract_id))
     return contract
+
+
+def contract_publish_baseline(*, product: DataProduct, new: dict) -> dict:
+    """What publishing `new` is compared with when the product has no contract yet: the
+    catalog as it is, limited to the output ports `new` names (it leaves the others
+    alone). A first contract that drops columns consumers read breaks them too."""
+    from django.utils.text import slugify
+
+    document = contract_export(product=product)
+    named = {slugify(str(obj.get("name") or ""))[:80] for obj in new.get("schema") or []}
+    document["schema"] = [
+        obj for obj in document.get("schema", []) if slugify(obj["name"])[:80] in named
+    ]
+    return document
+
+
+def contract_publish_changes(
+    *, contract: Contract, current: Contract | None = None
+) -> list[ContractChange]:
+    """What publishing the draft changes: against the current version, or (the first
+    time) against the catalog."""
+    if current is None:
+        current = contract_current(product=contract.product)
+    old = (
+        current.document
+        if current is not None
+        else contract_publish_baseline(product=contract.product, new=contract.document)
+    )
+    return contract_diff(old=old, new=contract.document)
 
 
 def contract_delete(*, contract: Contract, by) -> None:
