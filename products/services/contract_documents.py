@@ -114,8 +114,13 @@ def short(message: str) -> str:
 # --- YAML in -----------------------------------------------------------------------------
 
 
-class ContractLoader(yaml.SafeLoader):
-    """yaml.SafeLoader without the YAML 1.1 timestamp rule (dates stay text)."""
+# libyaml's parser when PyYAML was built with it (much faster), the same safe constructor.
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class ContractLoader(_SafeLoader):
+    """yaml.SafeLoader (or its libyaml twin) without the YAML 1.1 timestamp rule: dates
+    stay text."""
 
 
 ContractLoader.yaml_implicit_resolvers = {

@@ -330,6 +330,11 @@ def _apply(
                 )
             attempt(action, lambda field, m=mapped: m.path)
 
+    if mapping.ports:
+        from products.services.search_index import product_search_index_update
+
+        product_search_index_update(product_ids=[product.pk])
+
     if mapping.support is not None:
         attempt(
             lambda: support_channels_set(
@@ -365,6 +370,7 @@ def _apply_columns(port, mapped: MappedPort, by, attempt, columns_declare) -> No
         lambda: columns_declare(
             port=port,
             by=by,
+            reindex=False,
             columns=[
                 {k: v for k, v in asdict(column).items() if k != "path"}
                 for column in mapped.columns

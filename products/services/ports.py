@@ -133,12 +133,15 @@ DECLARED_COLUMN_FIELDS = ("data_type", "description", "nullable", "primary_key",
 
 
 @transaction.atomic
-def columns_declare(*, port: OutputPort, by, columns: list[dict]) -> tuple[list, list, list]:
+def columns_declare(
+    *, port: OutputPort, by, columns: list[dict], reindex: bool = True
+) -> tuple[list, list, list]:
     """Make the port's columns what a contract declares: `columns` in order, each
     {"name", "data_type", "description", "nullable", "primary_key", "classification"}.
     Columns not declared are removed (a schema refresh brings back what the source still
     has). Returns (added, removed, changed) names. Raises ValidationError keyed
-    `columns[<i>].<field>` for the first bad columns."""
+    `columns[<i>].<field>` for the bad columns. `reindex=False`: the caller updates the
+    product's search document once, after declaring the columns of several ports."""
     if not can_edit_product(user=by, product=port.product):
         raise PermissionDenied("Only the domain's owners and stewards declare columns.")
     errors: dict[str, str] = {}
@@ -185,5 +188,6 @@ def columns_declare(*, port: OutputPort, by, columns: list[dict]) -> tuple[list,
         port.columns.filter(name__in=removed).delete()
     Column.objects.bulk_update(to_update, [*DECLARED_COLUMN_FIELDS, "position"])
     Column.objects.bulk_create(to_create)
-    product_search_index_update(product_ids=[port.product_id])
+    if reindex:
+        product_search_index_update(product_ids=[port.product_id])
     return added, removed, changed
