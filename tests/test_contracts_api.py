@@ -322,3 +322,16 @@ def test_the_openapi_schema_documents_the_contract_endpoints(tmp_path):
     assert "409" in publish["responses"]
     assert "/api/v1/contracts/" in paths
     assert "/api/v1/products/{product_key}/contracts/diff/" in paths
+
+
+def test_primary_keys_declared_by_a_contract_show_in_the_columns_api(as_user, product, owner):
+    text = contract_yaml("1.0.0").replace(
+        "      - name: order_id\n", "      - name: order_id\n        primaryKey: true\n"
+    )
+    contract_publish(contract=contract_import(product=product, by=owner, text=text), by=owner)
+    columns = as_user(owner).get(f"{API}/ports/order-lines/columns/").json()
+    rows = columns["results"] if isinstance(columns, dict) else columns
+    assert [(c["name"], c["primary_key"], c["nullable"]) for c in rows] == [
+        ("order_id", True, False),
+        ("amount", False, True),
+    ]
