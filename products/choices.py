@@ -124,6 +124,16 @@ class SLOKind(models.TextChoices):
     FRESHNESS = "freshness", "Freshness"
     AVAILABILITY = "availability", "Availability"
     QUALITY = "quality", "Quality"
+    # Declared in a contract (ODCS slaProperties) and shown, but not measured: the portal
+    # observes no signal for them. They carry `value` and `unit` as written.
+    FREQUENCY = "frequency", "Update frequency"
+    RETENTION = "retention", "Retention"
+    TIME_OF_AVAILABILITY = "time_of_availability", "Time of availability"
+
+
+# SLOs measured over rolling windows (attainment, error budget, breach incidents).
+MEASURED_SLO_KINDS = (SLOKind.FRESHNESS, SLOKind.AVAILABILITY, SLOKind.QUALITY)
+DECLARED_SLO_KINDS = (SLOKind.FREQUENCY, SLOKind.RETENTION, SLOKind.TIME_OF_AVAILABILITY)
 
 
 class IncidentStatus(models.TextChoices):
@@ -146,3 +156,36 @@ class IncidentEventKind(models.TextChoices):
     ACKNOWLEDGED = "acknowledged", "Acknowledged"
     COMMENT = "comment", "Comment"
     RESOLVED = "resolved", "Resolved"
+
+
+# --- contracts (ODCS) ------------------------------------------------------------------
+
+
+class ContractStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    PUBLISHED = "published", "Published"
+
+
+class ContractChangeKind(models.TextChoices):
+    # Breaking: consumers' queries or expectations may fail.
+    COLUMN_REMOVED = "column_removed", "Column removed"
+    TYPE_CHANGED = "type_changed", "Type changed"
+    COLUMN_REQUIRED = "column_required", "Column made required"
+    TOLERANCE_TIGHTENED = "tolerance_tightened", "Quality tolerance tightened"
+    # Not breaking.
+    COLUMN_ADDED = "column_added", "Column added"
+    COLUMN_CHANGED = "column_changed", "Column documentation changed"
+    COLUMN_RELAXED = "column_relaxed", "Column made optional"
+    CHECK_ADDED = "check_added", "Quality rule added"
+    CHECK_REMOVED = "check_removed", "Quality rule removed"
+    CHECK_CHANGED = "check_changed", "Quality rule changed"
+    SLO_CHANGED = "slo_changed", "Service level changed"
+    PRODUCT_CHANGED = "product_changed", "Description changed"
+
+
+BREAKING_CHANGE_KINDS = (
+    ContractChangeKind.COLUMN_REMOVED,
+    ContractChangeKind.TYPE_CHANGED,
+    ContractChangeKind.COLUMN_REQUIRED,
+    ContractChangeKind.TOLERANCE_TIGHTENED,
+)

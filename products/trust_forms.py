@@ -8,7 +8,14 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from portal.forms import add_service_errors
-from products.choices import COLUMN_CHECKS, ROW_LEVEL_CHECKS, CheckKind, Severity, SLOKind
+from products.choices import (
+    COLUMN_CHECKS,
+    MEASURED_SLO_KINDS,
+    ROW_LEVEL_CHECKS,
+    CheckKind,
+    Severity,
+    SLOKind,
+)
 from products.services.checks import VOLUME_WINDOW_DEFAULT
 
 TEXTAREA_SMALL = forms.Textarea(attrs={"rows": 3})
@@ -286,7 +293,9 @@ class SLOForm(forms.Form):
         super().__init__(*args, **kwargs)
         # One SLO per kind: offer only the kinds the product does not have yet.
         self.fields["kind"].choices = [
-            (value, label) for value, label in SLOKind.choices if value not in taken_kinds
+            (value, label)
+            for value, label in SLOKind.choices
+            if value in MEASURED_SLO_KINDS and value not in taken_kinds
         ]
 
     def service_fields(self) -> dict:

@@ -27,6 +27,7 @@ from portal.markdown import render_markdown
 from products import trust_charts
 from products.choices import (
     COLUMN_CHECKS,
+    MEASURED_SLO_KINDS,
     ROW_LEVEL_CHECKS,
     CheckKind,
     CheckOutcome,
@@ -218,7 +219,7 @@ class ProductQualityView(LoginRequiredMixin, TemplateView):
             has_checks=bool(checks),
             recent_runs=recent_runs,
             slo_reports=slo_reports,
-            can_add_slo=can_edit and len(slo_reports) < len(SLOKind.values),
+            can_add_slo=can_edit and len(slo_reports) < len(MEASURED_SLO_KINDS),
             unresolved_incidents=unresolved,
             resolved_incidents=resolved,
             charts=self._charts(summary, series, pass_rate),
@@ -471,7 +472,7 @@ class SLOCreateView(_SLOFormView):
     def get(self, request, domain_slug: str, product_slug: str):
         product = _editable_product(request, domain_slug, product_slug)
         taken = self._taken(product)
-        free = [kind for kind in SLOKind.values if kind not in taken]
+        free = [kind for kind in MEASURED_SLO_KINDS if kind not in taken]
         if not free:
             messages.info(request, "This product has an SLO of every kind: edit one instead.")
             return redirect(quality_url(product, "slos"))

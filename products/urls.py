@@ -79,3 +79,49 @@ urlpatterns = [
     path("domains/", views.DomainListView.as_view(), name="domain-list"),
     path("domains/<slug:slug>/", views.DomainDetailView.as_view(), name="domain-detail"),
 ]
+
+# Contracts (ODCS, ODPS): the Contract tab and its actions, and a product from a contract.
+from django.urls import re_path  # noqa: E402
+
+from products import contract_views  # noqa: E402
+
+_contract = product + "contract/"
+_version = r"(?P<version>[0-9A-Za-z][0-9A-Za-z.+-]*)"
+_contract_re = r"^products/(?P<domain_slug>[-\w]+)/(?P<product_slug>[-\w]+)/contract/"
+urlpatterns += [
+    path(
+        "products/new-from-contract/",
+        contract_views.ProductFromContractView.as_view(),
+        name="product-create-from-contract",
+    ),
+    path(_contract, contract_views.ProductContractView.as_view(), name="product-contract"),
+    path(
+        _contract + "import/", contract_views.ContractImportView.as_view(), name="contract-import"
+    ),
+    path(_contract + "diff/", contract_views.ContractDiffView.as_view(), name="contract-diff"),
+    path(
+        _contract + "odcs.yaml",
+        contract_views.ProductODCSDownloadView.as_view(),
+        name="product-odcs-download",
+    ),
+    path(
+        _contract + "odps.yaml",
+        contract_views.ProductODPSDownloadView.as_view(),
+        name="product-odps-download",
+    ),
+    re_path(
+        _contract_re + _version + r"/odcs\.yaml$",
+        contract_views.ContractDownloadView.as_view(),
+        name="contract-download",
+    ),
+    re_path(
+        _contract_re + _version + r"/publish/$",
+        contract_views.ContractPublishView.as_view(),
+        name="contract-publish",
+    ),
+    re_path(
+        _contract_re + _version + r"/delete/$",
+        contract_views.ContractDeleteView.as_view(),
+        name="contract-delete",
+    ),
+]

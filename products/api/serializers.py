@@ -260,6 +260,7 @@ class ColumnSerializer(serializers.ModelSerializer):
             "nullable",
             "classification",
             "position",
+            "primary_key",
         ]
         read_only_fields = fields
 

@@ -46,3 +46,8 @@ urlpatterns = [
     *router.urls,
     re_path(rf"^{PRODUCT}/trust/$", TrustView.as_view(), name="product-trust"),
 ]
+
+# Contracts (ODCS import/export, versions, ODPS): products.api.contract_urls.
+from products.api.contract_urls import urlpatterns as contract_urlpatterns  # noqa: E402
+
+urlpatterns += contract_urlpatterns

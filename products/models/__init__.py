@@ -1,3 +1,4 @@
+from products.models.contracts import Contract, SupportChannel
 from products.models.domains import Domain, DomainMembership
 from products.models.ports import Column, DataSource, OutputPort
 from products.models.products import DataProduct, Tag
@@ -30,4 +31,6 @@ __all__ = [
     "OutputPort",
     "SchemaRefreshRun",
     "Tag",
+    "Contract",
+    "SupportChannel",
 ]

@@ -84,6 +84,9 @@ class Column(models.Model):
     data_type = models.CharField(max_length=120, blank=True)
     description = models.TextField(blank=True)
     nullable = models.BooleanField(default=True)
+    primary_key = models.BooleanField(
+        default=False, help_text="Part of the primary key (declared in the contract)."
+    )
     classification = models.CharField(
         max_length=16, choices=Classification.choices, default=Classification.INTERNAL
     )

@@ -164,10 +164,14 @@ class ServiceLevelObjective(models.Model):
     succeed), quality (`target_percent` of check evaluations pass)."""
 
     product = models.ForeignKey(DataProduct, on_delete=models.CASCADE, related_name="slos")
-    kind = models.CharField(max_length=16, choices=SLOKind.choices)
+    kind = models.CharField(max_length=24, choices=SLOKind.choices)
     target_percent = models.FloatField()
     threshold_hours = models.FloatField(null=True, blank=True)
     description = models.CharField(max_length=300, blank=True)
+    # As a contract wrote it (ODCS slaProperties value and unit), e.g. "4" "d" for a
+    # latency, "3" "y" for a retention, "09:00-08:00" for a time of availability.
+    value = models.CharField(max_length=100, blank=True)
+    unit = models.CharField(max_length=20, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -126,3 +126,68 @@ def column_update(
     column.save(update_fields=["description", "classification"])
     product_search_index_update(product_ids=[column.port.product_id])
     return column
+
+
+# Column fields a contract declares (ODCS schema properties), beyond the name.
+DECLARED_COLUMN_FIELDS = ("data_type", "description", "nullable", "primary_key", "classification")
+
+
+@transaction.atomic
+def columns_declare(
+    *, port: OutputPort, by, columns: list[dict], reindex: bool = True
+) -> tuple[list, list, list]:
+    """Make the port's columns what a contract declares: `columns` in order, each
+    {"name", "data_type", "description", "nullable", "primary_key", "classification"}.
+    Columns not declared are removed (a schema refresh brings back what the source still
+    has). Returns (added, removed, changed) names. Raises ValidationError keyed
+    `columns[<i>].<field>` for the bad columns. `reindex=False`: the caller updates the
+    product's search document once, after declaring the columns of several ports."""
+    if not can_edit_product(user=by, product=port.product):
+        raise PermissionDenied("Only the domain's owners and stewards declare columns.")
+    errors: dict[str, str] = {}
+    seen: set[str] = set()
+    for i, spec in enumerate(columns):
+        name = str(spec.get("name") or "").strip()
+        if not name or len(name) > 255:
+            errors[f"columns[{i}].name"] = "A column needs a name of at most 255 characters."
+        elif name in seen:
+            errors[f"columns[{i}].name"] = f"The column {name!r} is declared twice."
+        seen.add(name)
+        if len(str(spec.get("data_type") or "")) > 120:
+            errors[f"columns[{i}].data_type"] = "A type has at most 120 characters."
+        if spec.get("classification", Classification.INTERNAL) not in Classification.values:
+            errors[f"columns[{i}].classification"] = (
+                f"Choose one of {', '.join(Classification.values)}."
+            )
+    if errors:
+        raise ValidationError(errors)
+    existing = {column.name: column for column in port.columns.all()}
+    added, changed, to_create, to_update = [], [], [], []
+    for position, spec in enumerate(columns):
+        name = str(spec["name"]).strip()
+        values = {
+            "data_type": str(spec.get("data_type") or ""),
+            "description": str(spec.get("description") or "").strip(),
+            "nullable": bool(spec.get("nullable", True)),
+            "primary_key": bool(spec.get("primary_key", False)),
+            "classification": spec.get("classification", Classification.INTERNAL),
+            "position": position,
+        }
+        column = existing.get(name)
+        if column is None:
+            added.append(name)
+            to_create.append(Column(port=port, name=name, **values))
+            continue
+        if any(getattr(column, f) != values[f] for f in DECLARED_COLUMN_FIELDS):
+            changed.append(name)
+        for field, value in values.items():
+            setattr(column, field, value)
+        to_update.append(column)
+    removed = [name for name in existing if name not in seen]
+    if removed:
+        port.columns.filter(name__in=removed).delete()
+    Column.objects.bulk_update(to_update, [*DECLARED_COLUMN_FIELDS, "position"])
+    Column.objects.bulk_create(to_create)
+    if reindex:
+        product_search_index_update(product_ids=[port.product_id])
+    return added, removed, changed

@@ -26,12 +26,19 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from products.choices import CheckOutcome, IncidentCause, Severity, SLOKind
+from products.choices import (
+    DECLARED_SLO_KINDS,
+    MEASURED_SLO_KINDS,
+    CheckOutcome,
+    IncidentCause,
+    Severity,
+    SLOKind,
+)
 from products.models import CheckResult, DataProduct, PortObservation, ServiceLevelObjective
 from products.permissions import can_edit_product
 from products.services.incidents import cause_key_for_slo, incident_open, incident_recover
 
-SLO_FIELDS = ("kind", "target_percent", "threshold_hours", "description")
+SLO_FIELDS = ("kind", "target_percent", "threshold_hours", "description", "value", "unit")
 # The window a breach is judged on, and the windows reported.
 BREACH_WINDOW_DAYS = 7
 REPORT_WINDOWS_DAYS = (7, 30)
@@ -83,6 +90,17 @@ def _validate(slo: ServiceLevelObjective) -> None:
     errors: dict[str, str] = {}
     if slo.kind not in SLOKind.values:
         errors["kind"] = f"Choose one of {', '.join(SLOKind.values)}."
+    slo.value = str(slo.value or "").strip()
+    slo.unit = str(slo.unit or "").strip()
+    if slo.kind in DECLARED_SLO_KINDS:
+        # Declared, not measured: the promise is its value (and unit) as written.
+        slo.target_percent = 100.0
+        if not slo.value:
+            errors["value"] = f"A {SLOKind(slo.kind).label.lower()} SLO needs a value."
+        elif len(slo.value) > 100:
+            errors["value"] = "At most 100 characters."
+        if len(slo.unit) > 20:
+            errors["unit"] = "At most 20 characters."
     target = slo.target_percent
     if isinstance(target, bool) or not isinstance(target, int | float) or not 0 < target <= 100:
         errors["target_percent"] = "A target is a percentage above 0 and at most 100."
@@ -121,6 +139,8 @@ def slo_create(
     target_percent: float,
     threshold_hours: float | None = None,
     description: str = "",
+    value: str = "",
+    unit: str = "",
 ) -> ServiceLevelObjective:
     if not can_edit_product(user=by, product=product):
         raise PermissionDenied("Only the domain's owners and stewards define SLOs.")
@@ -130,6 +150,8 @@ def slo_create(
         target_percent=target_percent,
         threshold_hours=threshold_hours,
         description=description,
+        value=value,
+        unit=unit,
     )
     _validate(slo)
     slo.save()
@@ -254,11 +276,12 @@ def slo_attainments(
 
 
 def product_slo_report(*, product: DataProduct, now: datetime | None = None) -> list[SLOReport]:
-    """Each SLO of the product with its 7- and 30-day attainment (one query per SLO)."""
+    """Each measured SLO of the product with its 7- and 30-day attainment (one query per
+    SLO). Declared SLOs (frequency, retention, time of availability) have none."""
     now = now or timezone.now()
     return [
         SLOReport(slo=slo, windows=slo_attainments(slo=slo, now=now))
-        for slo in product.slos.order_by("kind")
+        for slo in product.slos.filter(kind__in=MEASURED_SLO_KINDS).order_by("kind")
     ]
 
 
@@ -276,6 +299,8 @@ def _breach_title(slo: ServiceLevelObjective, attainment: SLOAttainment) -> str:
 def slo_evaluate(*, slo: ServiceLevelObjective, now: datetime | None = None) -> bool:
     """Open the SLO's incident when its 7-day attainment is below target, resolve it when
     it is met again; no data changes nothing. Returns whether an incident changed state."""
+    if slo.kind not in MEASURED_SLO_KINDS:
+        return False
     attainment = slo_attainment(slo=slo, days=BREACH_WINDOW_DAYS, now=now)
     key = cause_key_for_slo(slo.pk)
     if attainment.met is None:
@@ -302,7 +327,7 @@ def slo_evaluate(*, slo: ServiceLevelObjective, now: datetime | None = None) -> 
 
 def slos_evaluate_for_product(*, product: DataProduct, now: datetime | None = None) -> bool:
     changed = False
-    for slo in product.slos.select_related("product"):
+    for slo in product.slos.filter(kind__in=MEASURED_SLO_KINDS).select_related("product"):
         changed |= slo_evaluate(slo=slo, now=now)
     return changed
 
@@ -312,7 +337,7 @@ def products_with_slos():
     from products.choices import LifecycleStatus
 
     return (
-        DataProduct.objects.filter(slos__isnull=False)
+        DataProduct.objects.filter(slos__kind__in=MEASURED_SLO_KINDS)
         .exclude(status=LifecycleStatus.RETIRED)
         .values_list("pk", flat=True)
         .distinct()

@@ -108,9 +108,10 @@ def _quality(product: DataProduct) -> tuple[float, dict[str, Any]]:
 
 
 def _reliability(product: DataProduct, now: datetime) -> tuple[float, dict[str, Any]]:
+    from products.choices import MEASURED_SLO_KINDS
     from products.services.slos import slo_attainment
 
-    slos = list(product.slos.order_by("kind"))
+    slos = list(product.slos.filter(kind__in=MEASURED_SLO_KINDS).order_by("kind"))
     rows, contributions = [], []
     for slo in slos:
         att = slo_attainment(slo=slo, days=RELIABILITY_WINDOW_DAYS, now=now)
