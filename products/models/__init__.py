@@ -1,4 +1,11 @@
 from products.models.domains import Domain, DomainMembership
+from products.models.feedback import (
+    Announcement,
+    FeedbackComment,
+    FeedbackStatusChange,
+    FeedbackThread,
+    ProductFollow,
+)
 from products.models.ports import Column, DataSource, OutputPort
 from products.models.products import DataProduct, Tag
 from products.models.runs import SchemaRefreshRun
@@ -30,4 +37,9 @@ __all__ = [
     "OutputPort",
     "SchemaRefreshRun",
     "Tag",
+    "Announcement",
+    "FeedbackComment",
+    "FeedbackStatusChange",
+    "FeedbackThread",
+    "ProductFollow",
 ]
