@@ -1,10 +1,10 @@
-"""Fixtures and helpers shared by the feedback, announcement and follow tests."""
+"""Fixtures shared by the feedback, announcement and follow tests (a pytest plugin: test
+modules name it in `pytest_plugins`; plain helpers are in tests/feedback_utils.py)."""
 
 import pytest
-from django.urls import reverse
 
 from portal.celery import app
-from tests.factories import PASSWORD, ProductFactory
+from tests.factories import ProductFactory
 
 
 @pytest.fixture
@@ -20,18 +20,3 @@ def eager_tasks():
 @pytest.fixture
 def product(domain, owner, steward):
     return ProductFactory(domain=domain, name="Orders", slug="orders", owners=[owner])
-
-
-def login(client, user):
-    assert client.login(username=user.username, password=PASSWORD)
-
-
-def product_url(name: str, product, **kwargs) -> str:
-    return reverse(
-        f"products:{name}",
-        kwargs={"domain_slug": product.domain.slug, "product_slug": product.slug, **kwargs},
-    )
-
-
-def thread_url(thread, suffix: str = "detail") -> str:
-    return product_url(f"feedback-{suffix}", thread.product, thread_id=thread.pk)

@@ -19,7 +19,7 @@ from products.services.feedback import (
 from products.services.incidents import incident_open
 from products.tasks import feedback_notify
 from tests.factories import ProductFactory, UserFactory
-from tests.feedback_helpers import login, product_url, thread_url
+from tests.feedback_utils import login, product_url, thread_url
 
 pytest_plugins = ["tests.feedback_helpers"]  # fixtures: eager_tasks, product
 

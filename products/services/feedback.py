@@ -143,11 +143,19 @@ def response_due_date(*, opened_at: datetime, days: int) -> date:
     return np.busday_offset(_day(opened_at), days, roll="forward").astype(date)
 
 
+def _late(opened: np.ndarray | np.datetime64, days: int, today: np.datetime64):
+    """Business days after the due date, up to and including today (negative: not due)."""
+    due = np.busday_offset(opened, days, roll="forward")
+    one = np.timedelta64(1, "D")
+    return np.busday_count(due + one, today + one), due
+
+
 def business_days_late(*, opened_at: datetime, days: int, now: datetime) -> int:
-    """Business days past the due date (0 when not late): Monday to Friday elapsed since
-    the day it was opened, minus the objective."""
-    elapsed = int(np.busday_count(_day(opened_at), _day(now)))
-    return max(0, elapsed - days)
+    """Business days past the due date, today included (0 when not late): a thread
+    opened on a Monday with 3 days is due on Thursday, 1 day late on Friday, and 2 on
+    the next Monday."""
+    late, _ = _late(_day(opened_at), days, _day(now))
+    return max(0, int(late))
 
 
 def feedback_overdue(*, product: DataProduct, now: datetime | None = None) -> list[dict[str, Any]]:
@@ -169,8 +177,7 @@ def feedback_overdue(*, product: DataProduct, now: datetime | None = None) -> li
     if not candidates:
         return []
     opened = np.array([_day(row["created_at"]) for row in candidates], dtype="datetime64[D]")
-    late = np.busday_count(opened, _day(now)) - days
-    due = np.busday_offset(opened, days, roll="forward")
+    late, due = _late(opened, days, _day(now))
     rows = [
         {
             "id": row["pk"],
