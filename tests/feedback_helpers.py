@@ -8,6 +8,12 @@ from tests.factories import ProductFactory
 
 
 @pytest.fixture
+def fast_passwords(settings):
+    """A fast hasher: these tests create many users (use with pytest.mark.usefixtures)."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
 def eager_tasks():
     """Tasks enqueued with .delay() run in this process (the callers' wiring, no broker)."""
     before = (app.conf.task_always_eager, app.conf.task_eager_propagates)

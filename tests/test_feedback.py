@@ -23,7 +23,7 @@ from tests.feedback_utils import login, product_url, thread_url
 
 pytest_plugins = ["tests.feedback_helpers"]  # fixtures: eager_tasks, product
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
 
 
 def open_thread(product, by, **fields):  # noqa: F811

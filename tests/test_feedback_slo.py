@@ -22,7 +22,7 @@ from tests.factories import UserFactory
 from tests.feedback_utils import login, product_url
 
 pytest_plugins = ["tests.feedback_helpers"]  # fixtures: product
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
 
 MONDAY = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 

@@ -118,10 +118,10 @@ def announcement_create(
     now = timezone.now()
     starts_at = starts_at or now
     if ends_at is not None:
-        if ends_at <= starts_at:
-            errors["ends_at"] = "The end must come after the start."
-        elif ends_at <= now:
+        if ends_at <= now:
             errors["ends_at"] = "The end is in the past: nobody would see this announcement."
+        elif ends_at <= starts_at:
+            errors["ends_at"] = "The end must come after the start."
     if kind == AnnouncementKind.DEPRECATION:
         if replacement is None:
             errors["replacement"] = (
