@@ -39,6 +39,14 @@ def hours_human(hours) -> str:
     return f"{round(hours / 24, 1):g} days"
 
 
+@register.filter
+def hours_since(later, earlier):
+    """Hours from `earlier` to `later` (for hours_human); None when either is missing."""
+    if later is None or earlier is None:
+        return None
+    return (later - earlier).total_seconds() / 3600
+
+
 @register.inclusion_tag("products/_announcement_banner.html")
 def announcement_banner(product):
     """The product's active announcements, most urgent first."""
