@@ -168,6 +168,8 @@ class FeedbackStatus(models.TextChoices):
 
 # Threads still waiting on the product's team (they count for the response objective).
 UNRESOLVED_FEEDBACK_STATUSES = (FeedbackStatus.OPEN, FeedbackStatus.ACKNOWLEDGED)
+# Kinds that expect an answer within the response objective (praise needs none).
+ANSWER_EXPECTED_KINDS = (FeedbackKind.QUESTION, FeedbackKind.ISSUE, FeedbackKind.REQUEST)
 CLOSED_FEEDBACK_STATUSES = (
     FeedbackStatus.RESOLVED,
     FeedbackStatus.DECLINED,

@@ -254,7 +254,6 @@ class FeedbackReplyView(LoginRequiredMixin, View):
             messages.error(request, "Your reply was not posted: " + " ".join(exc.messages))
             return redirect(thread_url(thread) + "#reply")
         thread = comment.thread
-        thread.product = thread.product
         if htmx:
             response = render(
                 request,

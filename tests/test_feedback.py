@@ -500,3 +500,20 @@ def test_empty_states_say_what_to_do_next(client, product, outsider):
     login(client, outsider)
     assert b"Start the first thread" in client.get(product_url("feedback-list", product)).content
     assert b"You have not given feedback yet" in client.get(reverse("products:my-feedback")).content
+
+
+def test_the_thread_page_query_count_does_not_grow_with_replies(
+    client, product, owner, outsider, django_assert_max_num_queries
+):
+    thread = open_thread(product, outsider)
+    feedback_comment_create(thread=thread, by=owner, body="First")
+    login(client, outsider)
+    client.get(thread_url(thread))
+    with django_assert_max_num_queries(14) as small:
+        assert client.get(thread_url(thread)).status_code == 200
+    someone = UserFactory(username="someone")
+    for n in range(10):
+        feedback_comment_create(thread=thread, by=someone if n % 2 else owner, body=f"Reply {n}")
+    feedback_status_change(thread=thread, by=owner, status="acknowledged", note="On it")
+    with django_assert_max_num_queries(len(small)):
+        assert client.get(thread_url(thread)).status_code == 200

@@ -90,6 +90,7 @@ def test_an_overdue_unanswered_thread_lowers_support_with_its_evidence(product, 
     feedback_status_change(thread=closed, by=owner, status="declined", note="Out of scope.")
     withdrawn = thread_opened(product, outsider, at(), title="Withdrawn")
     feedback_status_change(thread=withdrawn, by=outsider, status="withdrawn")
+    thread_opened(product, outsider, at(), title="Thanks!", kind="praise")  # needs no answer
 
     # Monday a week later: the first thread is 2 business days late (Friday, Monday).
     score = trust_score_compute(product=product, now=at(days=7, hours=2))

@@ -15,6 +15,7 @@ from rest_framework import serializers
 from portal.markdown import render_markdown
 from products.api.serializers import InputSerializer, _absolute, enum_field
 from products.choices import (
+    ANSWER_EXPECTED_KINDS,
     UNRESOLVED_FEEDBACK_STATUSES,
     AnnouncementKind,
     FeedbackKind,
@@ -119,6 +120,7 @@ class FeedbackThreadSerializer(_HtmlMixin, serializers.ModelSerializer):
         if (
             thread.first_response_at is not None
             or thread.status not in UNRESOLVED_FEEDBACK_STATUSES
+            or thread.kind not in ANSWER_EXPECTED_KINDS
         ):
             return False
         days = thread.product.feedback_response_days

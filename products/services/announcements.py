@@ -18,7 +18,6 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Q, QuerySet
-from django.urls import reverse
 from django.utils import timezone
 
 from products.choices import AnnouncementKind, LifecycleStatus
@@ -264,11 +263,3 @@ def announcement_deliver(*, announcement_id: int) -> bool:
     )
     Announcement.objects.filter(pk=announcement.pk).update(recipient_count=len(recipients))
     return True
-
-
-def announcement_detail_url(announcement: Announcement) -> str:
-    product = announcement.product
-    return reverse(
-        "products:announcement-list",
-        kwargs={"domain_slug": product.domain.slug, "product_slug": product.slug},
-    )

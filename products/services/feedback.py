@@ -13,8 +13,9 @@ answers. Who may do what:
 The response objective: a product's team answers within `feedback_response_days`
 business days (Monday to Friday, UTC dates). The first answer is the first reply, or
 status-change note, written by a member of the owning domain other than the author.
-Threads still open or acknowledged with no answer after the objective are overdue and
-lower the trust score's support component (products.services.trust_score).
+Questions, issues and requests still open or acknowledged with no answer after the
+objective are overdue and lower the trust score's support component
+(products.services.trust_score); praise expects no answer.
 
 Every thread, reply and status change is notified once, after commit, by a Celery task
 (products.services.feedback_notifications).
@@ -34,6 +35,7 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from products.choices import (
+    ANSWER_EXPECTED_KINDS,
     CLOSED_FEEDBACK_STATUSES,
     FEEDBACK_NOTE_REQUIRED,
     FEEDBACK_TRANSITIONS,
@@ -167,6 +169,7 @@ def feedback_overdue(*, product: DataProduct, now: datetime | None = None) -> li
     candidates = list(
         FeedbackThread.objects.filter(
             product_id=product.pk,
+            kind__in=ANSWER_EXPECTED_KINDS,
             status__in=UNRESOLVED_FEEDBACK_STATUSES,
             first_response_at__isnull=True,
             created_at__lt=now - timedelta(days=days),
@@ -219,19 +222,21 @@ def feedback_summary(*, product: DataProduct, now: datetime | None = None) -> Fe
     rows = list(
         FeedbackThread.objects.filter(product_id=product.pk)
         .filter(Q(created_at__gte=since) | Q(status__in=UNRESOLVED_FEEDBACK_STATUSES))
-        .values_list("pk", "created_at", "first_response_at", "status")
+        .values_list("pk", "created_at", "first_response_at", "status", "kind")
     )
     waits = [
         (answered - opened).total_seconds() / 3600
-        for _pk, opened, answered, _status in rows
+        for _pk, opened, answered, _status, _kind in rows
         if answered is not None and opened >= since
     ]
     unresolved = [row for row in rows if row[3] in UNRESOLVED_FEEDBACK_STATUSES]
     days = product.feedback_response_days
     overdue = [
         pk
-        for pk, opened, answered, _status in unresolved
-        if answered is None and business_days_late(opened_at=opened, days=days, now=now) > 0
+        for pk, opened, answered, _status, kind in unresolved
+        if answered is None
+        and kind in ANSWER_EXPECTED_KINDS
+        and business_days_late(opened_at=opened, days=days, now=now) > 0
     ]
     return FeedbackSummary(
         response_days=days,
@@ -378,7 +383,8 @@ def _record_first_response(thread: FeedbackThread, *, by, at: datetime) -> bool:
 
 def _was_overdue(thread: FeedbackThread, now: datetime) -> bool:
     return (
-        thread.first_response_at is None
+        thread.kind in ANSWER_EXPECTED_KINDS
+        and thread.first_response_at is None
         and thread.status in UNRESOLVED_FEEDBACK_STATUSES
         and business_days_late(
             opened_at=thread.created_at, days=thread.product.feedback_response_days, now=now
