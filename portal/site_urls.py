@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from portal import views
+from portal import notification_views, views
 
 app_name = "portal"
 
@@ -17,4 +17,20 @@ urlpatterns = [
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("my/products/", views.MyProductsView.as_view(), name="my-products"),
+    path("notifications/", notification_views.NotificationListView.as_view(), name="notifications"),
+    path(
+        "notifications/read/",
+        notification_views.NotificationMarkReadView.as_view(),
+        name="notifications-read",
+    ),
+    path(
+        "notifications/badge/",
+        notification_views.NotificationBadgeView.as_view(),
+        name="notifications-badge",
+    ),
+    path(
+        "notifications/<int:notification_id>/",
+        notification_views.NotificationOpenView.as_view(),
+        name="notification-open",
+    ),
 ]

@@ -189,3 +189,51 @@ BREAKING_CHANGE_KINDS = (
     ContractChangeKind.COLUMN_REQUIRED,
     ContractChangeKind.TOLERANCE_TIGHTENED,
 )
+# --- feedback, announcements -------------------------------------------------------------
+
+
+class FeedbackKind(models.TextChoices):
+    QUESTION = "question", "Question"
+    ISSUE = "issue", "Issue"
+    REQUEST = "request", "Request"
+    PRAISE = "praise", "Praise"
+
+
+class FeedbackStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    ACKNOWLEDGED = "acknowledged", "Acknowledged"
+    RESOLVED = "resolved", "Resolved"
+    DECLINED = "declined", "Declined"
+    WITHDRAWN = "withdrawn", "Withdrawn"  # by its author: no answer needed any more
+
+
+# Threads still waiting on the product's team (they count for the response objective).
+UNRESOLVED_FEEDBACK_STATUSES = (FeedbackStatus.OPEN, FeedbackStatus.ACKNOWLEDGED)
+# Kinds that expect an answer within the response objective (praise needs none).
+ANSWER_EXPECTED_KINDS = (FeedbackKind.QUESTION, FeedbackKind.ISSUE, FeedbackKind.REQUEST)
+CLOSED_FEEDBACK_STATUSES = (
+    FeedbackStatus.RESOLVED,
+    FeedbackStatus.DECLINED,
+    FeedbackStatus.WITHDRAWN,
+)
+# Status changes the product's editors (owners, stewards, admins) make: from -> to.
+FEEDBACK_TRANSITIONS = {
+    FeedbackStatus.OPEN: (
+        FeedbackStatus.ACKNOWLEDGED,
+        FeedbackStatus.RESOLVED,
+        FeedbackStatus.DECLINED,
+    ),
+    FeedbackStatus.ACKNOWLEDGED: (FeedbackStatus.RESOLVED, FeedbackStatus.DECLINED),
+    FeedbackStatus.RESOLVED: (FeedbackStatus.OPEN,),
+    FeedbackStatus.DECLINED: (FeedbackStatus.OPEN,),
+    FeedbackStatus.WITHDRAWN: (FeedbackStatus.OPEN,),
+}
+# Statuses that need a note saying why (the resolution note).
+FEEDBACK_NOTE_REQUIRED = (FeedbackStatus.RESOLVED, FeedbackStatus.DECLINED)
+
+
+class AnnouncementKind(models.TextChoices):
+    INFO = "info", "Information"
+    MAINTENANCE = "maintenance", "Maintenance"
+    BREAKING_CHANGE = "breaking_change", "Breaking change"
+    DEPRECATION = "deprecation", "Deprecation"

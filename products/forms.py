@@ -12,6 +12,7 @@ from products.services.ports import PORT_FIELDS
 from products.services.products import EDITABLE_FIELDS, MAX_TAGS
 
 DEFAULT_CHECK_SCHEDULE = DataProduct._meta.get_field("check_schedule").default
+DEFAULT_FEEDBACK_RESPONSE_DAYS = DataProduct._meta.get_field("feedback_response_days").default
 TEXTAREA_SMALL = forms.Textarea(attrs={"rows": 3})
 
 
@@ -59,7 +60,21 @@ class ProductForm(forms.Form):
         "fields, UTC (minute hour day-of-month month day-of-week). Blank: hourly.",
     )
 
+    feedback_response_days = forms.IntegerField(
+        label="Feedback response objective (business days)",
+        min_value=1,
+        max_value=30,
+        initial=DEFAULT_FEEDBACK_RESPONSE_DAYS,
+        required=False,
+        help_text="Your team answers new feedback within this many business days (Monday "
+        "to Friday). Threads left unanswered longer lower the trust score. Blank: 3.",
+    )
+
     SERVICE_FIELDS = EDITABLE_FIELDS  # what product_create / product_update take
+
+    def clean_feedback_response_days(self) -> int:
+        value = self.cleaned_data["feedback_response_days"]
+        return DEFAULT_FEEDBACK_RESPONSE_DAYS if value is None else value
 
     def clean_check_schedule(self) -> str:
         return self.cleaned_data["check_schedule"].strip() or DEFAULT_CHECK_SCHEDULE

@@ -92,3 +92,19 @@ def trust_scores_recompute_all() -> int:
         trust_score_compute(product=product)
         count += 1
     return count
+
+
+@shared_task(acks_late=True)
+def feedback_notify(what: str, object_id: int) -> None:
+    # Safe to deliver twice: the thread, reply or status change is claimed once.
+    from products.services.feedback_notifications import feedback_notify as notify
+
+    notify(what=what, object_id=object_id)
+
+
+@shared_task(acks_late=True)
+def announcement_deliver(announcement_id: int) -> None:
+    # Safe to deliver twice: the announcement is claimed once (delivered_at).
+    from products.services.announcements import announcement_deliver as deliver
+
+    deliver(announcement_id=announcement_id)

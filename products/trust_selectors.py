@@ -179,7 +179,12 @@ TRUST_COMPONENTS = (
     ("quality", "Quality", "Check results passing, weighted by severity", "checks"),
     ("reliability", "Reliability", "SLO attainment over 30 days", "slos"),
     ("documentation", "Documentation", "Description, owners, columns described, contract", ""),
-    ("support", "Support", "Open incidents and how long they have been open", "incidents"),
+    (
+        "support",
+        "Support",
+        "Open incidents and how long they have been open; feedback answered in time",
+        "incidents",
+    ),
 )
 TRUST_HISTORY_DAYS = 30
 

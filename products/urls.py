@@ -1,6 +1,6 @@
 from django.urls import path
 
-from products import trust_views, views
+from products import feedback_views, trust_views, views
 
 app_name = "products"
 
@@ -76,6 +76,55 @@ urlpatterns = [
         for action in ("acknowledge", "comment", "resolve")
     ],
     path("trust-score/", trust_views.TrustScoreDocsView.as_view(), name="trust-score-docs"),
+    # feedback, announcements, following
+    path(product + "feedback/", feedback_views.FeedbackListView.as_view(), name="feedback-list"),
+    path(
+        product + "feedback/new/",
+        feedback_views.FeedbackCreateView.as_view(),
+        name="feedback-create",
+    ),
+    path(
+        product + "feedback/<int:thread_id>/",
+        feedback_views.FeedbackDetailView.as_view(),
+        name="feedback-detail",
+    ),
+    path(
+        product + "feedback/<int:thread_id>/reply/",
+        feedback_views.FeedbackReplyView.as_view(),
+        name="feedback-reply",
+    ),
+    path(
+        product + "feedback/<int:thread_id>/status/",
+        feedback_views.FeedbackStatusView.as_view(),
+        name="feedback-status",
+    ),
+    path(
+        product + "feedback/<int:thread_id>/incident/",
+        feedback_views.FeedbackIncidentView.as_view(),
+        name="feedback-incident",
+    ),
+    path(
+        product + "announcements/",
+        feedback_views.AnnouncementListView.as_view(),
+        name="announcement-list",
+    ),
+    path(
+        product + "announcements/new/",
+        feedback_views.AnnouncementCreateView.as_view(),
+        name="announcement-create",
+    ),
+    path(
+        product + "announcements/<int:announcement_id>/end/",
+        feedback_views.AnnouncementEndView.as_view(),
+        name="announcement-end",
+    ),
+    path(product + "follow/", feedback_views.ProductFollowView.as_view(), name="product-follow"),
+    path(
+        product + "unfollow/",
+        feedback_views.ProductFollowView.as_view(follow=False),
+        name="product-unfollow",
+    ),
+    path("my/feedback/", feedback_views.MyFeedbackView.as_view(), name="my-feedback"),
     path("domains/", views.DomainListView.as_view(), name="domain-list"),
     path("domains/<slug:slug>/", views.DomainDetailView.as_view(), name="domain-detail"),
 ]

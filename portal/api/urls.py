@@ -1,7 +1,12 @@
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import SimpleRouter
 
 from portal.api.auth import TokenObtainView
+from portal.api.notifications import NotificationViewSet
+
+notifications = SimpleRouter()
+notifications.register("notifications", NotificationViewSet, basename="notification")
 
 urlpatterns = [
     path("auth/token/", TokenObtainView.as_view(), name="api-token"),
@@ -9,4 +14,5 @@ urlpatterns = [
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("products.api.urls")),
     path("", include("sharing.api.urls")),
+    path("", include(notifications.urls)),
 ]

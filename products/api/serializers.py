@@ -158,6 +158,7 @@ class ProductSerializer(serializers.ModelSerializer):
             "status",
             "version",
             "check_schedule",
+            "feedback_response_days",
             "tags",
             "owners",
             "ports_url",
@@ -210,6 +211,12 @@ class ProductCreateSerializer(InputSerializer):
     check_schedule = serializers.CharField(
         max_length=120, required=False, help_text="Cron (5 fields, UTC) of the checks."
     )
+    feedback_response_days = serializers.IntegerField(
+        min_value=1,
+        max_value=30,
+        required=False,
+        help_text="The feedback response objective, in business days (Monday to Friday).",
+    )
     tags = serializers.ListField(
         child=serializers.CharField(max_length=60), required=False, max_length=50
     )
@@ -237,6 +244,12 @@ class ProductUpdateSerializer(InputSerializer):
     version = serializers.CharField(max_length=40)
     check_schedule = serializers.CharField(
         max_length=120, required=False, help_text="Cron (5 fields, UTC) of the checks."
+    )
+    feedback_response_days = serializers.IntegerField(
+        min_value=1,
+        max_value=30,
+        required=False,
+        help_text="The feedback response objective, in business days (Monday to Friday).",
     )
     tags = serializers.ListField(child=serializers.CharField(max_length=60), max_length=50)
     owners = serializers.SlugRelatedField(

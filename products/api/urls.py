@@ -7,6 +7,12 @@ dot of a product key (`sales.orders`) as a format.
 from django.urls import re_path
 from rest_framework.routers import SimpleRouter
 
+from products.api.feedback_views import (
+    AnnouncementViewSet,
+    FeedbackThreadViewSet,
+    FollowViewSet,
+    ProductFeedbackViewSet,
+)
 from products.api.trust_views import (
     CheckRunViewSet,
     CheckViewSet,
@@ -39,12 +45,20 @@ router.register(rf"{PRODUCT}/checks", CheckViewSet, basename="product-check")
 router.register(rf"{PRODUCT}/check-runs", CheckRunViewSet, basename="product-check-run")
 router.register(rf"{PRODUCT}/incidents", IncidentViewSet, basename="product-incident")
 router.register(rf"{PRODUCT}/slos", SLOViewSet, basename="product-slo")
+router.register(rf"{PRODUCT}/feedback", ProductFeedbackViewSet, basename="product-feedback")
+router.register(rf"{PRODUCT}/announcements", AnnouncementViewSet, basename="product-announcement")
+router.register("feedback", FeedbackThreadViewSet, basename="feedback-thread")
 router.register("schema-refresh-runs", SchemaRefreshRunViewSet, basename="schema-refresh-run")
 router.register("sources", DataSourceViewSet, basename="data-source")
 
 urlpatterns = [
     *router.urls,
     re_path(rf"^{PRODUCT}/trust/$", TrustView.as_view(), name="product-trust"),
+    re_path(
+        rf"^{PRODUCT}/follow/$",
+        FollowViewSet.as_view({"get": "retrieve", "post": "create", "delete": "destroy"}),
+        name="product-follow",
+    ),
 ]
 
 # Contracts (ODCS import/export, versions, ODPS): products.api.contract_urls.

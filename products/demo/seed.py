@@ -207,6 +207,7 @@ def demo_seed(
         or (not spec.port.file_format and result.warehouse_rebuilt)
     }
     _seed_trust(ports, frames, as_of.replace(tzinfo=UTC), written, admin, result, log)
+    _seed_feedback(users, result, log)
 
     result.seconds = time.monotonic() - started
     return result
@@ -296,6 +297,19 @@ def _seed_trust(
     result.open_incidents = Incident.objects.filter(
         product_id__in=product_ids, status__in=UNRESOLVED_INCIDENT_STATUSES
     ).count()
+
+
+def _seed_feedback(users: dict, result: DemoSeedResult, log: Callable[[str], None]) -> None:
+    """Feedback threads, announcements and follows (see products.demo.feedback); a
+    product given an overdue thread gets a fresh trust score showing it."""
+    from products.demo.feedback import feedback_seed
+    from products.services.trust_score import trust_score_compute
+
+    seeded = feedback_seed(users=users, log=log)
+    for what, n in seeded.created.items():
+        result.created[what] += n
+    for key in seeded.overdue_products:
+        trust_score_compute(product=DataProduct.objects.get_by_key(key))
 
 
 # --- steps -----------------------------------------------------------------------------

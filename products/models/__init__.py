@@ -1,5 +1,12 @@
 from products.models.contracts import Contract, SupportChannel
 from products.models.domains import Domain, DomainMembership
+from products.models.feedback import (
+    Announcement,
+    FeedbackComment,
+    FeedbackStatusChange,
+    FeedbackThread,
+    ProductFollow,
+)
 from products.models.ports import Column, DataSource, OutputPort
 from products.models.products import DataProduct, Tag
 from products.models.runs import SchemaRefreshRun
@@ -33,4 +40,9 @@ __all__ = [
     "Tag",
     "Contract",
     "SupportChannel",
+    "Announcement",
+    "FeedbackComment",
+    "FeedbackStatusChange",
+    "FeedbackThread",
+    "ProductFollow",
 ]

@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.contrib.postgres.search import SearchVectorField
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
@@ -70,6 +71,13 @@ class DataProduct(models.Model):
     )
     owners = models.ManyToManyField(
         settings.AUTH_USER_MODEL, blank=True, related_name="owned_products"
+    )
+    feedback_response_days = models.PositiveSmallIntegerField(
+        "feedback response objective",
+        default=3,
+        validators=[MinValueValidator(1), MaxValueValidator(30)],
+        help_text="Business days (Monday to Friday) within which the team answers new "
+        "feedback. Threads left unanswered longer lower the trust score's support component.",
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,

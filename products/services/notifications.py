@@ -146,4 +146,8 @@ def incident_event_notify(*, event_id: int) -> bool:
     url = event.incident.product.domain.incident_webhook_url
     if url:
         webhook_post(url=url, payload=message)
+    # People following the product: an in-portal notification and an email each.
+    from products.services.follows import incident_notify_followers
+
+    incident_notify_followers(event=event, message=message, already_emailed=recipients)
     return True

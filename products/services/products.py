@@ -24,6 +24,7 @@ EDITABLE_FIELDS = (
     "audience",
     "version",
     "check_schedule",
+    "feedback_response_days",
 )
 
 

@@ -9,8 +9,9 @@ The formula, for consumers, is docs/trust-score.md; keep the two in step.
   min(100, 30-day attainment / target * 100).
 - documentation: 30 for a description, 20 for at least one owner, 40 x the share of
   columns described, 10 for a contract.
-- support: 100 - 20 per unresolved incident - 2 per whole day of the oldest one's age,
-  never below 0.
+- support: 100 - 20 per unresolved incident - 2 per whole day of the oldest one's age
+  - 10 per feedback thread unanswered past the product's response objective - 1 per
+  business day the most overdue one is late, never below 0.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ SEVERITY_WEIGHTS = {Severity.ERROR: 2, Severity.WARN: 1}
 DOCUMENTATION_POINTS = {"description": 30, "owners": 20, "columns": 40, "contract": 10}
 SUPPORT_PER_INCIDENT = 20
 SUPPORT_PER_DAY_OF_OLDEST = 2
+SUPPORT_PER_OVERDUE_THREAD = 10
+SUPPORT_PER_OVERDUE_BUSINESS_DAY = 1  # of the most overdue thread
 RELIABILITY_WINDOW_DAYS = 30
 FORMULA_DOC = "docs/trust-score.md"
 
@@ -194,17 +197,41 @@ def _support(product: DataProduct, now: datetime) -> tuple[float, dict[str, Any]
             }
         )
     oldest = max((row["age_days"] for row in rows), default=0)
-    value = _r1(max(0, 100 - SUPPORT_PER_INCIDENT * len(rows) - SUPPORT_PER_DAY_OF_OLDEST * oldest))
+    from products.services.feedback import feedback_overdue
+
+    overdue = feedback_overdue(product=product, now=now)
+    most_late = max((row["business_days_overdue"] for row in overdue), default=0)
+    value = _r1(
+        max(
+            0,
+            100
+            - SUPPORT_PER_INCIDENT * len(rows)
+            - SUPPORT_PER_DAY_OF_OLDEST * oldest
+            - SUPPORT_PER_OVERDUE_THREAD * len(overdue)
+            - SUPPORT_PER_OVERDUE_BUSINESS_DAY * most_late,
+        )
+    )
     note = (
         f"{len(rows)} unresolved incident(s), the oldest {oldest} day(s) old"
         if rows
         else "no unresolved incidents"
     )
+    days = product.feedback_response_days
+    if overdue:
+        note += (
+            f"; {len(overdue)} feedback thread(s) unanswered past the {days}-business-day "
+            f"response objective, the most overdue {most_late} business day(s) late"
+        )
+    else:
+        note += "; feedback answered within the response objective"
     return value, {
         "value": value,
-        "note": note + "; feedback threads are not counted yet",
+        "note": note,
         "incidents": rows,
         "oldest_age_days": oldest,
+        "feedback_response_days": days,
+        "overdue_threads": overdue,
+        "most_overdue_business_days": most_late,
     }
 
 
