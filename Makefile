@@ -6,7 +6,7 @@ PORT   ?= 8000
 SUDO   := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 export PORT
 
-.PHONY: run test lint bench bench-catalog bench-checks bench-serving chromium clean
+.PHONY: run test lint bench bench-catalog bench-checks bench-serving bench-load chromium clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,11 +43,13 @@ lint: $(VENV)/.dev-deps
 	$(BIN)/ruff format --check .
 
 ## bench: the benchmarks, each on its own PostgreSQL database named *bench* (DATABASE_URL)
-bench: bench-catalog bench-checks bench-serving bench-delta-sharing
+bench: bench-catalog bench-checks bench-serving bench-delta-sharing bench-load
 bench-catalog: $(VENV)/.dev-deps
 	SECRET_KEY=$${SECRET_KEY:-insecure-bench-only-key} $(BIN)/python bench/catalog.py $(BENCH_ARGS)
 bench-checks: $(VENV)/.dev-deps
 	SECRET_KEY=$${SECRET_KEY:-insecure-bench-only-key} $(BIN)/python bench/checks.py $(BENCH_ARGS)
+bench-load: $(VENV)/.dev-deps
+	SECRET_KEY=$${SECRET_KEY:-insecure-bench-only-key} $(BIN)/python bench/load.py $(BENCH_ARGS)
 bench-serving: $(VENV)/.dev-deps
 	SECRET_KEY=$${SECRET_KEY:-insecure-bench-only-key} $(BIN)/python bench/serving.py $(BENCH_ARGS)
 
