@@ -37,6 +37,10 @@ from sharing.models import AccessEvent, AccessGrant
 PREVIEW_ROWS = 100
 MAX_ROWS = 10_000_000  # one read; larger reads are scheduled exports
 BATCH_ROWS = 100_000
+# Parquet row groups: batches are gathered to this many rows before one is written (the
+# source's batches can be smaller), so readers get few, well-compressed row groups while
+# memory stays bounded (a row group is held once before it is encoded).
+PARQUET_ROW_GROUP_ROWS = 500_000
 CHUNK_BYTES = 1 << 20
 MASK = "****"
 
@@ -223,10 +227,14 @@ def _batches(plan: ReadPlan, connector: Connector) -> Iterator[pa.RecordBatch]:
 
 
 @dataclass
-class _Served:
-    """What a stream has served so far (for its audit event)."""
+class Served:
+    """What a stream has served so far (for its audit event; a caller passing its own,
+    such as a scheduled export, reads the rows from it)."""
 
     rows: int = 0
+
+
+_Served = Served
 
 
 def rows_to_serve(plan: ReadPlan, connector: Connector, *, at_most: int) -> int:
@@ -300,6 +308,11 @@ def _encode_xlsx(plan: ReadPlan, connector: Connector, counter: _Served) -> Iter
                 yield chunk
 
 
+def _write_row_group(writer: pq.ParquetWriter, batches: list[pa.RecordBatch]) -> None:
+    table = pa.Table.from_batches(batches)
+    writer.write_table(table, row_group_size=max(table.num_rows, 1))
+
+
 def _encode(plan: ReadPlan, connector: Connector, fmt: str, counter: _Served) -> Iterator[bytes]:
     if fmt == DataFormat.XLSX:
         yield from _encode_xlsx(plan, connector, counter)
@@ -312,6 +325,8 @@ def _encode(plan: ReadPlan, connector: Connector, fmt: str, counter: _Served) ->
     sink = _Sink()
     writer = None
     first = True
+    pending: list[pa.RecordBatch] = []  # Parquet: batches of the next row group
+    pending_rows = 0
     if fmt == DataFormat.JSON:
         yield b"["
     for batch in _batches(plan, connector):
@@ -323,7 +338,11 @@ def _encode(plan: ReadPlan, connector: Connector, fmt: str, counter: _Served) ->
         elif fmt == DataFormat.PARQUET:
             if writer is None:
                 writer = pq.ParquetWriter(sink, batch.schema, compression="zstd")
-            writer.write_batch(batch, row_group_size=BATCH_ROWS)
+            pending.append(batch)
+            pending_rows += batch.num_rows
+            if pending_rows >= PARQUET_ROW_GROUP_ROWS:
+                _write_row_group(writer, pending)
+                pending, pending_rows = [], 0
         elif fmt == DataFormat.ARROW:
             if writer is None:
                 writer = pa.ipc.new_stream(sink, batch.schema)
@@ -351,6 +370,8 @@ def _encode(plan: ReadPlan, connector: Connector, fmt: str, counter: _Served) ->
             writer = pq.ParquetWriter(sink, schema)
         else:
             writer = pa.ipc.new_stream(sink, schema)
+    if pending:
+        _write_row_group(writer, pending)
     if writer is not None:
         writer.close()
     if fmt == DataFormat.JSON:
@@ -360,10 +381,19 @@ def _encode(plan: ReadPlan, connector: Connector, fmt: str, counter: _Served) ->
         yield data
 
 
-def read_stream(plan: ReadPlan, *, fmt: str, client_address: str | None = None) -> Iterator[bytes]:
+def read_stream(
+    plan: ReadPlan,
+    *,
+    fmt: str,
+    client_address: str | None = None,
+    served: Served | None = None,
+    audit_detail: dict | None = None,
+) -> Iterator[bytes]:
     """Stream the plan's rows in `fmt`; write one audit event when the stream ends
-    (complete, failed or abandoned by the client), with the rows and bytes served."""
-    counter = _Served()
+    (complete, failed or abandoned by the client), with the rows and bytes served.
+    `served` receives the row count as it grows; `audit_detail` is added to the event's
+    detail (a scheduled export names its run)."""
+    counter = served if served is not None else Served()
     sent = 0
     error = ""
     try:
@@ -383,6 +413,7 @@ def read_stream(plan: ReadPlan, *, fmt: str, client_address: str | None = None) 
             client_address=client_address,
             fmt=fmt,
             error=error,
+            extra=audit_detail,
         )
 
 
@@ -410,7 +441,14 @@ def read_rows(plan: ReadPlan, *, client_address: str | None = None) -> tuple[lis
 
 
 def audit_read(
-    plan: ReadPlan, *, rows: int, nbytes: int | None, client_address, fmt: str, error: str = ""
+    plan: ReadPlan,
+    *,
+    rows: int,
+    nbytes: int | None,
+    client_address,
+    fmt: str,
+    error: str = "",
+    extra: dict | None = None,
 ) -> AccessEvent:
     now = timezone.now()
     grant = plan.decision.grant
@@ -426,6 +464,8 @@ def audit_read(
         detail["masked"] = sorted(plan.masked)
     if error:
         detail["error"] = error[:500]
+    if extra:
+        detail.update(extra)
     return AccessEvent.objects.create(
         at=now,
         action=AuditAction.READ,
