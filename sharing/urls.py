@@ -5,3 +5,4 @@ urlpatterns = [
     path("", include("sharing.access_urls")),
     path("", include("sharing.data_urls")),
 ]
+urlpatterns += [path("", include("sharing.export_urls"))]

@@ -159,42 +159,44 @@ def _clause_key(clause: dict) -> str:
     return json.dumps(clause, sort_keys=True, default=str)
 
 
-def export_file_decide(*, run: ExportRun, user) -> AccessDecision:
-    """Whether `user` may download the run's file, which holds what the schedule's
-    creator could read when it ran. The requester's own access, now, must cover all of
-    it: admins and members of the owning domain (who read everything) may; anyone else
-    only when their access includes every column of the file, masks none the file holds
-    unmasked, and has no row filter the file was not filtered by. Raises
-    ExportFileRefused (403) saying which of these fails."""
-    product = run.schedule.product
-    decision = access_decide(user=user, product=product)
+def export_file_refusal(*, run: ExportRun, decision: AccessDecision) -> str | None:
+    """Why a person with `decision` (their access now) may not download the run's file,
+    or None when they may. The file holds what the schedule's creator could read when
+    it ran; the person's access must cover all of it: admins and members of the owning
+    domain (who read everything) always do; anyone else only when their access includes
+    every column of the file, masks none the file holds unmasked, and has no row filter
+    the file was not filtered by."""
     if not decision.allowed:
-        raise ExportFileRefused(403, decision.reason)
+        return decision.reason
     if decision.all_columns:
-        return decision
+        return None
     written = run.detail.get("written") or {}
     columns = written.get("columns") or []
     masked = set(written.get("masked") or [])
     outside = [name for name in columns if not decision.allows_column(name)]
     if outside:
-        raise ExportFileRefused(
-            403, f"This file holds column(s) your access does not include: {', '.join(outside)}."
-        )
+        return f"This file holds column(s) your access does not include: {', '.join(outside)}."
     unmasked = [name for name in columns if name in decision.masked and name not in masked]
     if unmasked:
-        raise ExportFileRefused(
-            403,
-            f"This file holds values your access masks, unmasked: {', '.join(unmasked)}.",
-        )
+        return f"This file holds values your access masks, unmasked: {', '.join(unmasked)}."
     file_clauses = {_clause_key(clause) for clause in written.get("row_filter") or []}
     missing = [c for c in decision.row_filter if _clause_key(c.as_dict()) not in file_clauses]
     if missing:
-        raise ExportFileRefused(
-            403,
+        return (
             "This file holds rows outside your row filter (it was not filtered by "
             + ", ".join(f"{c.column} {c.op} {c.value}".strip() for c in missing)
-            + ").",
+            + ")."
         )
+    return None
+
+
+def export_file_decide(*, run: ExportRun, user) -> AccessDecision:
+    """The requester's access decision when it covers the run's file (see
+    export_file_refusal); ExportFileRefused (403) saying why otherwise."""
+    decision = access_decide(user=user, product=run.schedule.product)
+    refusal = export_file_refusal(run=run, decision=decision)
+    if refusal:
+        raise ExportFileRefused(403, refusal)
     return decision
 
 
