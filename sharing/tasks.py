@@ -10,6 +10,7 @@ def access_review_daily() -> int:
     """Expiry notices due today (each sent once, however often this runs)."""
     return access_review()
 
+
 from sharing.export_tasks import (  # noqa: E402, F401 - scheduled exports' tasks, discovered here
     export_run,
     export_runs_pruner,
