@@ -304,8 +304,10 @@ def report(setup: list[str], figures: dict, idle_mb: float, source: str, args) -
     lines.append("")
     if "parquet" in figures:
         groups = figures["parquet"]["row_groups"]
+        body = groups[:-1] or groups
         lines.append(
-            f"Parquet: {len(groups)} row groups of {min(groups):,} to {max(groups):,} rows. "
+            f"Parquet: {len(groups)} row groups of {min(body):,} to {max(body):,} rows "
+            f"(the last {groups[-1]:,}). "
             "SHA-256 recorded by the runs match the files: "
             + ", ".join(
                 f"{fmt} {'yes' if item['sha256_ok'] else 'NO'}" for fmt, item in figures.items()

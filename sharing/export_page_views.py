@@ -25,6 +25,7 @@ from products.views import QUEUED_TOO_LONG_SECONDS, _visible_product
 from sharing.access import access_decide
 from sharing.choices import ExportStatus
 from sharing.data_views import clause_in_words, client_address
+from sharing.export_charts import export_runs_chart
 from sharing.export_forms import CRON_PRESETS, ExportScheduleForm
 from sharing.export_selectors import (
     RECENT_RUNS,
@@ -259,9 +260,11 @@ class ExportScheduleDetailView(LoginRequiredMixin, View):
 
     def get(self, request, domain_slug: str, product_slug: str, schedule_id: int):
         schedule = _schedule(request, domain_slug, product_slug, schedule_id)
+        runs = runs_context(request=request, schedule=schedule)
         context = {
             **_tab_context(schedule.product),
-            **runs_context(request=request, schedule=schedule),
+            **runs,
+            "chart": export_runs_chart(runs["runs"], tz=schedule.timezone),
             "next_runs": export_schedule_next_runs(schedule),
             "row_filter_words": [clause_in_words(c) for c in parse_filter(schedule.row_filter)],
         }

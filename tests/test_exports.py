@@ -373,6 +373,18 @@ def test_the_reaper_retries_dead_runs_then_fails_them(
     assert alive.status == ExportStatus.RUNNING
     assert not dead_temp.exists() and not orphan.exists() and alive_temp.exists()
 
+    # Queued again just now: not "unclaimed", however old the run; a run no worker took
+    # for an hour is.
+    hours_ago = timezone.now() - timedelta(hours=2)
+    ExportRun.objects.filter(pk=dead.pk).update(created_at=hours_ago)
+    forgotten = ExportRun.objects.create(schedule=schedule)
+    ExportRun.objects.filter(pk=forgotten.pk).update(created_at=hours_ago)
+    assert export_runs_reap().unclaimed == 1
+    dead.refresh_from_db()
+    forgotten.refresh_from_db()
+    assert dead.status == ExportStatus.QUEUED
+    assert forgotten.status == ExportStatus.FAILED and "No worker" in forgotten.error
+
     # The second attempt dies too: no third.
     ExportRun.objects.filter(pk=dead.pk).update(
         status=ExportStatus.RUNNING, attempts=2, heartbeat_at=stale

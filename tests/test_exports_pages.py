@@ -3,6 +3,8 @@ schedule's page with "run now", progress and run history, downloads."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from django.urls import reverse
 
@@ -188,3 +190,22 @@ def test_edit_and_end(client, orders, owner):
     response = client.post(_url("export-schedule-end", schedule_id=schedule.pk), follow=True)
     html = response.content.decode()
     assert "badge-export-ended" in html and "Run now" not in html
+
+
+def test_the_schedule_page_charts_sizes_and_durations_from_two_runs(client, orders, owner):
+    schedule = _schedule(orders, owner, timezone="America/New_York")
+    _login(client, owner)
+    url = _url("export-schedule-detail", schedule_id=schedule.pk)
+    export_run_execute(run_id=export_run_request(schedule=schedule, by=owner).pk)
+    assert "export-runs-chart-data" not in client.get(url).content.decode()  # one run
+    export_run_execute(run_id=export_run_request(schedule=schedule, by=owner).pk)
+    html = client.get(url).content.decode()
+    assert 'id="export-runs-chart-data"' in html and "vendor/plotly/plotly.min.js" in html
+    figure = json.loads(
+        html.split('id="export-runs-chart-data" type="application/json">')[1].split("</script>")[0]
+    )
+    sizes, durations = figure["data"]
+    assert len(sizes["x"]) == len(durations["y"]) == 2
+    runs = ExportRun.objects.order_by("pk")
+    assert sizes["customdata"] == [[run.pk, 6] for run in runs]
+    assert figure["layout"]["xaxis"]["title"]["text"] == "America/New_York"

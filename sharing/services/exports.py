@@ -465,7 +465,7 @@ def export_runs_reap(*, now: datetime | None = None) -> ReapResult:
                     pk=run.pk, status=ExportStatus.RUNNING, attempts=run.attempts
                 ).update(
                     status=ExportStatus.QUEUED,
-                    heartbeat_at=None,
+                    heartbeat_at=now,  # queued again at: the unclaimed timeout counts from it
                     detail={**run.detail, "lost_attempts": lost},
                 )
                 if retried:
@@ -482,12 +482,18 @@ def export_runs_reap(*, now: datetime | None = None) -> ReapResult:
                     f"{'s' if run.attempts != 1 else ''}, no sign of life for {timeout}).",
                 )
                 result.failed += failed
-    result.unclaimed = ExportRun.objects.filter(
-        status=ExportStatus.QUEUED, created_at__lt=now - settings.EXPORT_QUEUED_TIMEOUT
-    ).update(
-        status=ExportStatus.FAILED,
-        finished_at=now,
-        error="No worker picked this run up. Is a Celery worker running?",
+    queued_before = now - settings.EXPORT_QUEUED_TIMEOUT
+    result.unclaimed = (
+        ExportRun.objects.filter(status=ExportStatus.QUEUED)
+        .filter(
+            Q(heartbeat_at__lt=queued_before)
+            | Q(heartbeat_at__isnull=True, created_at__lt=queued_before)
+        )
+        .update(
+            status=ExportStatus.FAILED,
+            finished_at=now,
+            error="No worker picked this run up. Is a Celery worker running?",
+        )
     )
     result.temp_files_removed = _remove_orphaned_temp_files(now=now, older_than=timeout)
     return result

@@ -29,3 +29,19 @@
     }
   });
 })();
+
+// The run history chart: plotly.js (our static copy) draws the figure the page embeds
+// as JSON (json_script), so no inline script is needed.
+(function () {
+  "use strict";
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("[data-chart-source]").forEach(function (target) {
+      var source = document.getElementById(target.getAttribute("data-chart-source"));
+      if (!source || !window.Plotly) {
+        return;
+      }
+      var figure = JSON.parse(source.textContent);
+      window.Plotly.newPlot(target, figure.data, figure.layout, figure.config);
+    });
+  });
+})();

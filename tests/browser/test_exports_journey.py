@@ -80,6 +80,13 @@ def test_owner_schedules_an_export_runs_it_and_downloads_the_file(
     assert path.name == run.file_name.rsplit("/", 1)[1]
     assert pq.read_table(path).to_pydict() == ROWS
 
+    # A second run: the schedule's page charts sizes and durations (plotly.js, ours).
+    runs.get_by_role("button", name="Run now").click()
+    expect(runs.locator(".export-run-succeeded")).to_have_count(2, timeout=60_000)
+    page.reload()
+    expect(page.locator("#export-runs-chart .main-svg").first).to_be_visible()
+    page.screenshot(path=str(screenshot_dir / "exports-chart.png"), full_page=True)
+
     # The tab lists the schedule with its last run.
     page.get_by_role("link", name="Exports", exact=True).click()
     listed = page.get_by_role("row", name=re.compile("Finance weekdays"))
