@@ -309,3 +309,24 @@ LOGGING = {
 # --- share links -----------------------------------------------------------------------
 # Requests to /s/<token>/ per client address (Redis fixed window): "60/min", "1000/hour".
 SHARE_LINK_RATE_LIMIT = os.environ.get("SHARE_LINK_RATE_LIMIT", "60/min")
+# --- scheduled exports (sharing.services.exports) --------------------------------------
+# A run's worker records a heartbeat this often; a run without one for the timeout lost
+# its worker: the reaper queues it again (up to EXPORT_MAX_ATTEMPTS attempts) or fails it.
+EXPORT_HEARTBEAT_SECONDS = float(os.environ.get("EXPORT_HEARTBEAT_SECONDS", "5"))
+EXPORT_HEARTBEAT_TIMEOUT = timedelta(
+    seconds=int(os.environ.get("EXPORT_HEARTBEAT_TIMEOUT_SECONDS", "120"))
+)
+EXPORT_MAX_ATTEMPTS = int(os.environ.get("EXPORT_MAX_ATTEMPTS", "3"))
+EXPORT_QUEUED_TIMEOUT = timedelta(hours=1)
+EXPORT_TIME_LIMIT_SECONDS = int(os.environ.get("EXPORT_TIME_LIMIT_SECONDS", str(4 * 3600)))
+# Temporary files of exports when the default storage is not local (S3-compatible): the
+# file is written here, then uploaded whole.
+EXPORT_TEMP_DIR = Path(os.environ.get("EXPORT_TEMP_DIR", str(VAR_DIR / "export-tmp")))
+CELERY_BEAT_SCHEDULE["export-runs-reaper"] = {
+    "task": "sharing.export_tasks.export_runs_reaper",
+    "schedule": timedelta(minutes=1),
+}
+CELERY_BEAT_SCHEDULE["export-runs-pruner"] = {
+    "task": "sharing.export_tasks.export_runs_pruner",
+    "schedule": timedelta(hours=1),
+}

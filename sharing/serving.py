@@ -37,6 +37,15 @@ from sharing.models import AccessEvent, AccessGrant
 PREVIEW_ROWS = 100
 MAX_ROWS = 10_000_000  # one read; larger reads are scheduled exports
 BATCH_ROWS = 100_000
+# Parquet row groups: batches are gathered to at least this many rows before one is
+# written (the source's batches are smaller), so row groups hold 128,000 to about 230,000
+# rows while memory stays bounded: a row group is held once before it is encoded, and
+# larger ones cost more memory than they save in size (bench/exports.py).
+PARQUET_ROW_GROUP_ROWS = 128_000
+# Dictionary pages stop growing at this size: a column with many distinct values (ids,
+# emails, amounts) falls back to plain encoding early instead of building a dictionary
+# it cannot use (smaller files, tens of MB less memory); few-valued columns keep theirs.
+PARQUET_DICTIONARY_PAGE_BYTES = 64 * 1024
 CHUNK_BYTES = 1 << 20
 MASK = "****"
 
@@ -225,10 +234,14 @@ def _batches(plan: ReadPlan, connector: Connector) -> Iterator[pa.RecordBatch]:
 
 
 @dataclass
-class _Served:
-    """What a stream has served so far (for its audit event)."""
+class Served:
+    """What a stream has served so far (for its audit event; a caller passing its own,
+    such as a scheduled export, reads the rows from it)."""
 
     rows: int = 0
+
+
+_Served = Served
 
 
 def rows_to_serve(plan: ReadPlan, connector: Connector, *, at_most: int) -> int:
@@ -302,6 +315,11 @@ def _encode_xlsx(plan: ReadPlan, connector: Connector, counter: _Served) -> Iter
                 yield chunk
 
 
+def _write_row_group(writer: pq.ParquetWriter, batches: list[pa.RecordBatch]) -> None:
+    table = pa.Table.from_batches(batches)
+    writer.write_table(table, row_group_size=max(table.num_rows, 1))
+
+
 def _encode(plan: ReadPlan, connector: Connector, fmt: str, counter: _Served) -> Iterator[bytes]:
     if fmt == DataFormat.XLSX:
         yield from _encode_xlsx(plan, connector, counter)
@@ -314,6 +332,8 @@ def _encode(plan: ReadPlan, connector: Connector, fmt: str, counter: _Served) ->
     sink = _Sink()
     writer = None
     first = True
+    pending: list[pa.RecordBatch] = []  # Parquet: batches of the next row group
+    pending_rows = 0
     if fmt == DataFormat.JSON:
         yield b"["
     for batch in _batches(plan, connector):
@@ -324,8 +344,17 @@ def _encode(plan: ReadPlan, connector: Connector, fmt: str, counter: _Served) ->
             writer.write_batch(batch)
         elif fmt == DataFormat.PARQUET:
             if writer is None:
-                writer = pq.ParquetWriter(sink, batch.schema, compression="zstd")
-            writer.write_batch(batch, row_group_size=BATCH_ROWS)
+                writer = pq.ParquetWriter(
+                    sink,
+                    batch.schema,
+                    compression="zstd",
+                    dictionary_pagesize_limit=PARQUET_DICTIONARY_PAGE_BYTES,
+                )
+            pending.append(batch)
+            pending_rows += batch.num_rows
+            if pending_rows >= PARQUET_ROW_GROUP_ROWS:
+                _write_row_group(writer, pending)
+                pending, pending_rows = [], 0
         elif fmt == DataFormat.ARROW:
             if writer is None:
                 writer = pa.ipc.new_stream(sink, batch.schema)
@@ -353,6 +382,8 @@ def _encode(plan: ReadPlan, connector: Connector, fmt: str, counter: _Served) ->
             writer = pq.ParquetWriter(sink, schema)
         else:
             writer = pa.ipc.new_stream(sink, schema)
+    if pending:
+        _write_row_group(writer, pending)
     if writer is not None:
         writer.close()
     if fmt == DataFormat.JSON:
@@ -362,10 +393,19 @@ def _encode(plan: ReadPlan, connector: Connector, fmt: str, counter: _Served) ->
         yield data
 
 
-def read_stream(plan: ReadPlan, *, fmt: str, client_address: str | None = None) -> Iterator[bytes]:
+def read_stream(
+    plan: ReadPlan,
+    *,
+    fmt: str,
+    client_address: str | None = None,
+    served: Served | None = None,
+    audit_detail: dict | None = None,
+) -> Iterator[bytes]:
     """Stream the plan's rows in `fmt`; write one audit event when the stream ends
-    (complete, failed or abandoned by the client), with the rows and bytes served."""
-    counter = _Served()
+    (complete, failed or abandoned by the client), with the rows and bytes served.
+    `served` receives the row count as it grows; `audit_detail` is added to the event's
+    detail (a scheduled export names its run)."""
+    counter = served if served is not None else Served()
     sent = 0
     error = ""
     try:
@@ -385,6 +425,7 @@ def read_stream(plan: ReadPlan, *, fmt: str, client_address: str | None = None) 
             client_address=client_address,
             fmt=fmt,
             error=error,
+            extra=audit_detail,
         )
 
 
@@ -412,7 +453,14 @@ def read_rows(plan: ReadPlan, *, client_address: str | None = None) -> tuple[lis
 
 
 def audit_read(
-    plan: ReadPlan, *, rows: int, nbytes: int | None, client_address, fmt: str, error: str = ""
+    plan: ReadPlan,
+    *,
+    rows: int,
+    nbytes: int | None,
+    client_address,
+    fmt: str,
+    error: str = "",
+    extra: dict | None = None,
 ) -> AccessEvent:
     now = timezone.now()
     grant = plan.decision.grant
@@ -430,6 +478,8 @@ def audit_read(
     detail.update(plan.detail)  # what the channel adds (e.g. the Delta Sharing recipient)
     if error:
         detail["error"] = error[:500]
+    if extra:
+        detail.update(extra)
     return AccessEvent.objects.create(
         at=now,
         action=AuditAction.READ,

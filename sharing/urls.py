@@ -7,3 +7,4 @@ urlpatterns = [
     path("", include("sharing.share_link_urls")),
     path("", include("sharing.delta_share_urls")),
 ]
+urlpatterns += [path("", include("sharing.export_urls"))]

@@ -6,3 +6,4 @@ urlpatterns = [
     path("", include("sharing.api.share_link_urls")),
     path("", include("sharing.api.delta_share_urls")),
 ]
+urlpatterns += [path("", include("sharing.api.export_urls"))]
