@@ -7,4 +7,5 @@ urlpatterns = [
     path("", include("portal.site_urls")),
     path("", include("products.urls")),
     path("", include("sharing.urls")),
+    path("", include("products.definitions_urls")),
 ]

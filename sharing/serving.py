@@ -337,6 +337,7 @@ def audit_read(
     }
     if plan.masked:
         detail["masked"] = sorted(plan.masked)
+    detail.update(plan.detail)  # what the caller adds (a metric's key, grain...)
     if error:
         detail["error"] = error[:500]
     return AccessEvent.objects.create(

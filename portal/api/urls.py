@@ -9,4 +9,5 @@ urlpatterns = [
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("products.api.urls")),
     path("", include("sharing.api.urls")),
+    path("", include("products.api.definitions_urls")),
 ]

@@ -1,3 +1,4 @@
+from products.models.definitions import GlossaryTerm, GlossaryTermVersion, Metric
 from products.models.domains import Domain, DomainMembership
 from products.models.ports import Column, DataSource, OutputPort
 from products.models.products import DataProduct, Tag
@@ -30,4 +31,7 @@ __all__ = [
     "OutputPort",
     "SchemaRefreshRun",
     "Tag",
+    "GlossaryTerm",
+    "GlossaryTermVersion",
+    "Metric",
 ]
