@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Case, CharField, IntegerField, Q, QuerySet, Value, When
+from django.db.models import Case, CharField, F, IntegerField, Q, QuerySet, Value, When
 from django.db.models.functions import Cast
+from django.urls import reverse
 
 from products.choices import TermStatus
 from products.models import Column, DataProduct, GlossaryTerm, Metric
@@ -165,5 +166,68 @@ def metric_get_visible(*, user, key: str) -> Metric:
     return metrics_visible(user=user).get(key=key)
 
 
-def metrics_of_product(*, product: DataProduct) -> list[Metric]:
-    return list(Metric.objects.filter(port__product=product).select_related("port").order_by("key"))
+@dataclass
+class DefinitionLink:
+    """A term or a metric as the product page lists it."""
+
+    name: str
+    url: str
+    key: str = ""
+    status: str = ""
+    domain_name: str = ""
+
+
+@dataclass
+class ProductDefinitions:
+    terms: list[DefinitionLink]
+    metrics: list[DefinitionLink]
+
+
+def product_definitions(*, product: DataProduct, user) -> ProductDefinitions:
+    """The product page's definitions block in one query (a UNION): the visible terms
+    linked to the product or one of its columns, and the metrics of its ports."""
+    columns = ("kind", "name", "ref", "domain_slug", "domain_label", "term_status")
+    terms = (
+        terms_visible(user=user)
+        .filter(Q(products=product) | Q(columns__port__product=product))
+        .annotate(
+            kind=Value("term", output_field=CharField()),
+            ref=F("slug"),
+            domain_slug=F("domain__slug"),
+            domain_label=F("domain__name"),
+            term_status=F("status"),
+        )
+        .values_list(*columns)
+    )
+    metrics = (
+        Metric.objects.filter(port__product=product)
+        .annotate(
+            kind=Value("metric", output_field=CharField()),
+            ref=F("key"),
+            domain_slug=Value("", output_field=CharField()),
+            domain_label=Value("", output_field=CharField()),
+            term_status=Value("", output_field=CharField()),
+        )
+        .values_list(*columns)
+    )
+    found = ProductDefinitions(terms=[], metrics=[])
+    # UNION, not UNION ALL: a term linked to the product and to columns comes once.
+    rows = sorted(terms.union(metrics), key=lambda row: (row[1].casefold(), row[2]))
+    for kind, name, ref, domain_slug, domain_name, status in rows:
+        if kind == "term":
+            url = reverse(
+                "definitions:term-detail", kwargs={"domain_slug": domain_slug, "term_slug": ref}
+            )
+            found.terms.append(
+                DefinitionLink(
+                    name=name,
+                    url=url,
+                    key=f"{domain_slug}.{ref}",
+                    status=status,
+                    domain_name=domain_name,
+                )
+            )
+        else:
+            url = reverse("definitions:metric-detail", kwargs={"key": ref})
+            found.metrics.append(DefinitionLink(name=name, url=url, key=ref))
+    return found

@@ -11,6 +11,9 @@ from products.api.serializers import enum_field
 from products.choices import MetricAggregation, MetricGrain, TermStatus
 from products.models import GlossaryTerm, GlossaryTermVersion, Metric
 
+TermStatusField = enum_field(TermStatus)
+MetricAggregationField = enum_field(MetricAggregation)
+
 
 def _absolute(request, route: str, **kwargs) -> str:
     return reverse(f"definitions-api:{route}", kwargs=kwargs, request=request)
@@ -23,7 +26,7 @@ class TermSerializer(serializers.ModelSerializer):
     key = serializers.CharField(read_only=True)
     domain = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     domain_name = serializers.CharField(source="domain.name", read_only=True)
-    status = enum_field(TermStatus)(read_only=True)
+    status = TermStatusField(read_only=True)
     synonyms = serializers.ListField(child=serializers.CharField(), read_only=True)
     url = serializers.SerializerMethodField()
     page_url = serializers.SerializerMethodField()
@@ -81,7 +84,7 @@ class TermDetailSerializer(TermSerializer):
 
 class TermVersionSerializer(serializers.ModelSerializer):
     version = serializers.IntegerField(source="number")
-    status = enum_field(TermStatus)()
+    status = TermStatusField()
     changed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
 
     class Meta:
@@ -141,7 +144,7 @@ class TermLinkSerializer(serializers.Serializer):
 
 
 class MeasureSerializer(serializers.Serializer):
-    aggregation = enum_field(MetricAggregation)()
+    aggregation = MetricAggregationField()
     column = serializers.CharField(allow_blank=True)
 
 
@@ -211,9 +214,9 @@ class MetricCreateSerializer(serializers.Serializer):
     description = serializers.CharField(required=False, allow_blank=True)
     product = serializers.CharField(help_text="The product's key, e.g. sales.orders.")
     port = serializers.CharField(required=False, help_text="The port's slug (default: the first).")
-    aggregation = enum_field(MetricAggregation)()
+    aggregation = MetricAggregationField()
     column = serializers.CharField(required=False, allow_blank=True, default="")
-    denominator_aggregation = enum_field(MetricAggregation)(required=False, allow_blank=True)
+    denominator_aggregation = MetricAggregationField(required=False, allow_blank=True)
     denominator_column = serializers.CharField(required=False, allow_blank=True, default="")
     filters = serializers.JSONField(
         required=False, help_text='A list of {"column", "op", "value"} that must all hold.'

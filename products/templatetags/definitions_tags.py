@@ -5,14 +5,9 @@ a term's status."""
 from django import template
 
 from portal.templatetags.portal_tags import choice_badge
+from products import definitions_selectors as selectors
 from products.choices import TermStatus
 from products.definitions_forms import TermLinkForm
-from products.definitions_selectors import (
-    metrics_of_product,
-    terms_linkable,
-    terms_of_column,
-    terms_of_product,
-)
 
 register = template.Library()
 
@@ -24,13 +19,13 @@ def term_status_badge(status: str):
 
 @register.inclusion_tag("products/_product_definitions.html", takes_context=True)
 def product_definitions(context, product):
-    """The product's glossary terms (its own and its columns') and its metrics: two
-    queries, whatever the number of ports and columns."""
-    user = context["request"].user
+    """The product's glossary terms (its own and its columns') and its metrics: one
+    query, whatever the number of ports, columns, terms and metrics."""
+    found = selectors.product_definitions(product=product, user=context["request"].user)
     return {
         "product": product,
-        "terms": terms_of_product(product=product, user=user),
-        "metrics": metrics_of_product(product=product),
+        "terms": found.terms,
+        "metrics": found.metrics,
         "can_edit": context.get("can_edit", False),
     }
 
@@ -42,7 +37,7 @@ def column_terms(context, column, product):
     return {
         "column": column,
         "product": product,
-        "terms": terms_of_column(column=column, user=request.user),
-        "form": TermLinkForm(terms=terms_linkable(user=request.user)),
+        "terms": selectors.terms_of_column(column=column, user=request.user),
+        "form": TermLinkForm(terms=selectors.terms_linkable(user=request.user)),
         "csrf_token": context.get("csrf_token"),
     }
