@@ -29,10 +29,17 @@ class TermSearchForm(forms.Form):
 
 
 class TermForm(forms.Form):
-    name = forms.CharField(max_length=200, help_text="As people say it, e.g. “Net revenue”.")
+    name = forms.CharField(
+        max_length=200,
+        help_text="As people say it, e.g. “Net revenue”.",
+        error_messages={"required": "Name the term, as people say it."},
+    )
     definition = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 8}),
         help_text="Markdown. What it means, how it is counted, what it does not include.",
+        error_messages={
+            "required": "Write the definition: what the term means and how it is counted."
+        },
     )
     synonyms = forms.CharField(
         required=False,
