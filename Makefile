@@ -53,3 +53,9 @@ bench-serving: $(VENV)/.dev-deps
 
 clean:
 	rm -rf $(VENV) var
+
+## bench-metrics: metrics through the API against hand-written SQL, 10 million rows (issue 6)
+.PHONY: bench-metrics
+bench: bench-metrics
+bench-metrics: $(VENV)/.dev-deps
+	SECRET_KEY=$${SECRET_KEY:-insecure-bench-only-key} $(BIN)/python bench/metrics.py $(BENCH_ARGS)

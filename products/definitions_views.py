@@ -9,6 +9,7 @@ see is a 404 like a missing one; a refused change is a 403 (services raise it).
 from __future__ import annotations
 
 import json
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
@@ -128,6 +129,7 @@ class TermDetailView(LoginRequiredMixin, TemplateView):
             can_edit=can_edit_term(user=user, term=term),
             can_approve=can_approve and term.status != TermStatus.APPROVED,
             can_deprecate=can_approve and term.status != TermStatus.DEPRECATED,
+            status_only=["status"],
         )
         return context
 
@@ -465,11 +467,14 @@ class MetricDetailView(LoginRequiredMixin, TemplateView):
         context.update(
             result=result,
             figure=figure,
-            table_rows=[[row[c] for c in result.columns] for row in result.rows[:TABLE_ROWS]],
+            table_rows=result.rows[:TABLE_ROWS],
+            dimension_columns=list(result.query.dimensions),
             more_rows=max(0, len(result.rows) - TABLE_ROWS),
             row_filter_words=[clause_in_words(c) for c in result.row_filter],
             notebook_call=_notebook_call(metric, result),
-            query_string=request.GET.urlencode(),
+            query_string=urlencode(
+                [(k, v) for k, values in request.GET.lists() for v in values if v], doseq=False
+            ),
         )
         return context
 

@@ -163,7 +163,7 @@ def term_create(
         created_by=by,
         **content,
     )
-    _snapshot(term, by=by, changes=["created"], note=note or "Proposed.")
+    _snapshot(term, by=by, changes=["created"], note=note)
     return term
 
 

@@ -2,6 +2,8 @@
 metrics) on the product page, a column's terms on the column's edit page, and a badge for
 a term's status."""
 
+from decimal import Decimal
+
 from django import template
 
 from portal.templatetags.portal_tags import choice_badge
@@ -10,6 +12,25 @@ from products.choices import TermStatus
 from products.definitions_forms import TermLinkForm
 
 register = template.Library()
+
+
+@register.filter
+def metric_number(value) -> str:
+    """1234567.891 as "1,234,567.891", 75.0 as "75", 0.123456 as "0.1235"."""
+    if value is None:
+        return ""
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    text = f"{value:,.4f}".rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
+
+
+@register.filter
+def row_values(row: dict, names: list[str]) -> list:
+    """The row's values of `names`, in order (a metric's dimension values)."""
+    return [row.get(name) for name in names]
 
 
 @register.simple_tag
