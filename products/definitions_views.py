@@ -105,7 +105,7 @@ class TermListView(LoginRequiredMixin, TemplateView):
             filters=filters,
             page_obj=page,
             terms=list(page.object_list),
-            keep_query="&".join(f"{k}={v}" for k, v in keep.items()),
+            keep_query=urlencode(keep),
             has_filters=bool(keep),
             can_propose=term_domains_for(user=user).exists(),
             domains=list(Domain.objects.order_by("name").values_list("slug", "name")),

@@ -385,3 +385,16 @@ def test_notebook_metric_is_the_same_numbers(
         portal.metric("sales.revenue", dimensions=["status"])
     with pytest.raises(PortalPermissionError, match="country"):
         portal.metric("sales.revenue", dimensions=["country"])
+
+
+def test_metric_list_page_query_count_is_pinned(
+    client, orders, owner, outsider, django_assert_max_num_queries
+):
+    port = orders.ports.get()
+    for n in range(20):
+        metric_create(by=owner, port=port, key=f"sales.m{n:02}", name=f"M{n}", aggregation="count")
+    client.force_login(outsider)
+    # session, user, count, page (with ports and products), "may define metrics?"
+    with django_assert_max_num_queries(5):
+        response = client.get("/metrics/")
+    assert len(response.context["metrics"]) == 22
