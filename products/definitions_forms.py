@@ -100,6 +100,7 @@ class MetricPortForm(forms.Form):
 
     port = forms.ModelChoiceField(
         queryset=None,
+        label="Output port",
         empty_label="Choose a product's output port…",
         help_text="Products of the domains you own or steward.",
     )
@@ -122,7 +123,7 @@ class MetricForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 4}),
         help_text="Markdown. What it measures and how to read it.",
     )
-    aggregation = forms.ChoiceField(choices=MetricAggregation.choices, label="Measure")
+    aggregation = forms.ChoiceField(choices=MetricAggregation.choices, label="Aggregation")
     column = forms.ChoiceField(required=False, help_text="Blank with Count: count rows.")
     denominator_aggregation = forms.ChoiceField(
         required=False,

@@ -392,6 +392,14 @@ class MetricCreateView(LoginRequiredMixin, View):
     def get(self, request):
         ports = self._ports(request)
         port = self._port(request, ports, request.GET.get("port"))
+        if port is None and request.GET.get("product"):
+            # From a product's page: its ports only; with one, straight to step 2.
+            domain_slug, _, product_slug = request.GET["product"].partition(".")
+            of_product = ports.filter(product__domain__slug=domain_slug, product__slug=product_slug)
+            if len(of_product) == 1:
+                port = of_product[0]
+            elif of_product:
+                ports = of_product
         if port is None:
             return self._render(request, port=None, form=MetricPortForm(ports=ports))
         columns = list(port_column_types(port))

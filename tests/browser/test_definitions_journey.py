@@ -100,7 +100,9 @@ def test_glossary_approval_and_the_metric_chart(
     expect(page.locator("[data-metric-chart]")).to_have_attribute("data-drawn", "true")
     legend = page.locator("[data-metric-chart] .legendtext")
     expect(legend).to_have_count(3)  # web, store, phone
+    page.get_by_text(re.compile(r"All \d+ values as a table")).click()
     expect(page.locator(".metric-values-table thead")).to_contain_text("channel")
+    expect(page.locator(".metric-values-table thead")).to_be_visible()
     page.screenshot(path=str(screenshot_dir / "definitions-metric.png"), full_page=True)
 
     # A dimension outside the grant: the page says so, no chart.
