@@ -69,3 +69,8 @@ $(DELTA_SHARING_CLIENT)/.installed:
 	touch $@
 bench-delta-sharing: $(VENV)/.dev-deps delta-sharing-client
 	SECRET_KEY=$${SECRET_KEY:-insecure-bench-only-key} $(BIN)/python bench/delta_sharing.py $(BENCH_ARGS)
+## bench-metrics: metrics through the API against hand-written SQL, 10 million rows (issue 6)
+.PHONY: bench-metrics
+bench: bench-metrics
+bench-metrics: $(VENV)/.dev-deps
+	SECRET_KEY=$${SECRET_KEY:-insecure-bench-only-key} $(BIN)/python bench/metrics.py $(BENCH_ARGS)

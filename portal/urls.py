@@ -8,4 +8,5 @@ urlpatterns = [
     path("", include("products.urls")),
     path("", include("sharing.urls")),
     path("delta-sharing/", include("sharing.delta_sharing_urls")),
+    path("", include("products.definitions_urls")),
 ]

@@ -7,6 +7,7 @@ from django.core.paginator import Paginator
 from django.views.generic import TemplateView
 
 from portal.forms import CatalogSearchForm
+from products.definitions_selectors import TermFilters, term_search
 from products.permissions import managed_domains
 from products.selectors import (
     SEARCH_WINDOW,
@@ -21,6 +22,7 @@ from products.services.trust_score import trust_scores_latest_for
 PAGE_SIZE = 20
 FACET_SHOWN = 8  # values shown per facet before "Show N more"
 FACETS = (("domain", "Domain"), ("tag", "Tag"), ("status", "Status"))
+GLOSSARY_SHOWN = 5  # glossary terms shown above the results of a search
 
 
 def _query_string(filters: CatalogFilters, **changes: str) -> str:
@@ -101,6 +103,11 @@ class CatalogView(LoginRequiredMixin, TemplateView):
             is_home=self.is_home,
             count_is_lower_bound=count_is_lower_bound,
         )
+        if filters.q:
+            # Glossary terms matching the search, above the products (one query).
+            context["glossary_terms"] = list(
+                term_search(user=user, filters=TermFilters(q=filters.q))[:GLOSSARY_SHOWN]
+            )
         if page.paginator.count == 0 and not has_filters:
             # An empty catalog: tell the people who can fill it how.
             context["can_create"] = managed_domains(user=user).exists()

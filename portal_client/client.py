@@ -127,8 +127,8 @@ class Portal:
     notebook) and keep it in the environment, never in the notebook: it expires, and it
     reads what you may read.
 
-    Room for more: metrics (issue 6) will be `portal.metric(...)`, another GET on the
-    same `_get_json`.
+    Metrics: `portal.metric("sales.revenue", grain="month")`, the same numbers as the
+    metric's page and the API.
     """
 
     page_size = 200  # products per API page (the API's maximum)
@@ -304,3 +304,68 @@ class Portal:
         table = self.read_arrow(product, columns=columns, filters=filters, limit=limit, port=port)
         # self_destruct frees each Arrow column as soon as it is converted.
         return table.to_pandas(split_blocks=True, self_destruct=True)
+
+    # --- metrics --------------------------------------------------------------------------
+
+    def metric_values(
+        self,
+        metric: str,
+        *,
+        grain: str | None = None,
+        dimensions: Sequence[str] | None = None,
+        start: date | datetime | str | None = None,
+        end: date | datetime | str | None = None,
+        filters: Iterable[Filter] | None = None,
+    ) -> dict:
+        """The metric's values as the API answers them: `{"metric", "columns", "rows",
+        "truncated", ...}`; see `metric`."""
+        if not isinstance(metric, str) or "." not in metric:
+            raise ValueError(f"A metric is named by its key 'domain.name', not {metric!r}.")
+        if isinstance(dimensions, str):
+            dimensions = [dimensions]
+        clauses = filter_clauses(filters)
+        params = {
+            "grain": grain,
+            "dimensions": ",".join(dimensions) if dimensions else None,
+            "start": _json_value(start) if start is not None else None,
+            "end": _json_value(end) if end is not None else None,
+            "filters": json.dumps(clauses, separators=(",", ":")) if clauses else None,
+        }
+        path = f"/metrics/{urllib.parse.quote(metric, safe='.')}/values/"
+        return self._get_json(path, params, what=f"computing {metric}")
+
+    def metric(
+        self,
+        metric: str,
+        *,
+        grain: str | None = None,
+        dimensions: Sequence[str] | None = None,
+        start: date | datetime | str | None = None,
+        end: date | datetime | str | None = None,
+        filters: Iterable[Filter] | None = None,
+    ) -> pd.DataFrame:
+        """A metric's values as a DataFrame: one row per period (`grain`: "day", "week"
+        or "month"; `period` is its first day) and combination of `dimensions`, with the
+        metric in `value`. `start` and `end` are dates (both included, UTC); `filters`
+        clauses on the metric's dimensions or time column, as for `read`.
+
+        Computed by the portal where the data lives, with your access (your grant's row
+        filter applies); recorded as a notebook read. Raises PortalPermissionError (403),
+        PortalRequestError (400, e.g. a dimension the metric does not declare),
+        PortalNotFound (404)."""
+        import pandas as pd
+
+        data = self.metric_values(
+            metric, grain=grain, dimensions=dimensions, start=start, end=end, filters=filters
+        )
+        if data.get("truncated"):
+            warnings.warn(
+                f"{metric}: the portal returned its maximum number of rows; filter or group "
+                "by fewer dimensions to see them all.",
+                PortalLimitClamped,
+                stacklevel=2,
+            )
+        frame = pd.DataFrame(data["rows"], columns=data["columns"])
+        if "period" in frame.columns:
+            frame["period"] = pd.to_datetime(frame["period"])
+        return frame

@@ -237,3 +237,33 @@ class AnnouncementKind(models.TextChoices):
     MAINTENANCE = "maintenance", "Maintenance"
     BREAKING_CHANGE = "breaking_change", "Breaking change"
     DEPRECATION = "deprecation", "Deprecation"
+# --- definitions: glossary terms and metrics --------------------------------------------
+
+
+class TermStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    APPROVED = "approved", "Approved"
+    DEPRECATED = "deprecated", "Deprecated"
+
+
+# Statuses of terms every signed-in user may read (drafts: the owning domain and admins).
+PUBLIC_TERM_STATUSES = (TermStatus.APPROVED, TermStatus.DEPRECATED)
+
+
+class MetricAggregation(models.TextChoices):
+    SUM = "sum", "Sum"
+    COUNT = "count", "Count"
+    COUNT_DISTINCT = "count_distinct", "Count distinct"
+    AVG = "avg", "Average"
+    MIN = "min", "Minimum"
+    MAX = "max", "Maximum"
+
+
+# Aggregations over numbers only (count, count distinct, min and max take any type).
+NUMERIC_AGGREGATIONS = (MetricAggregation.SUM, MetricAggregation.AVG)
+
+
+class MetricGrain(models.TextChoices):
+    DAY = "day", "Day"
+    WEEK = "week", "Week (from Monday)"
+    MONTH = "month", "Month"

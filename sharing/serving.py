@@ -475,7 +475,7 @@ def audit_read(
     detail.update(plan.detail)  # what the channel adds (a share link's id...)
     if plan.masked:
         detail["masked"] = sorted(plan.masked)
-    detail.update(plan.detail)  # what the channel adds (e.g. the Delta Sharing recipient)
+    detail.update(plan.detail)  # what the caller adds (a recipient, a metric's key...)
     if error:
         detail["error"] = error[:500]
     if extra:

@@ -15,4 +15,5 @@ urlpatterns = [
     path("", include("products.api.urls")),
     path("", include("sharing.api.urls")),
     path("", include(notifications.urls)),
+    path("", include("products.api.definitions_urls")),
 ]

@@ -36,6 +36,7 @@ from products.connectors import connector_for_port
 from products.demo import catalog
 from products.demo.catalog import DUCKDB_SCHEMA, POSTGRES_SCHEMA, PRODUCTS, USERS, ProductSpec
 from products.demo.data import DEFAULT_SEED, generate_tables
+from products.demo.definitions import definitions_seed
 from products.demo.trust import (
     TRUST,
     checks_run_now,
@@ -208,6 +209,12 @@ def demo_seed(
     }
     _seed_trust(ports, frames, as_of.replace(tzinfo=UTC), written, admin, result, log)
     _seed_feedback(users, result, log)
+    with transaction.atomic():  # glossary terms and metrics, when missing
+        definitions_seed(
+            users=users,
+            ports=ports,
+            count=lambda what, created, changed: _count(result, what, created, changed),
+        )
 
     result.seconds = time.monotonic() - started
     return result

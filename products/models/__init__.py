@@ -1,4 +1,5 @@
 from products.models.contracts import Contract, SupportChannel
+from products.models.definitions import GlossaryTerm, GlossaryTermVersion, Metric
 from products.models.domains import Domain, DomainMembership
 from products.models.feedback import (
     Announcement,
@@ -45,4 +46,7 @@ __all__ = [
     "FeedbackStatusChange",
     "FeedbackThread",
     "ProductFollow",
+    "GlossaryTerm",
+    "GlossaryTermVersion",
+    "Metric",
 ]
