@@ -1,6 +1,6 @@
 from django.urls import path
 
-from products import trust_views, views
+from products import trust_views, upload_views, views
 
 app_name = "products"
 
@@ -76,6 +76,9 @@ urlpatterns = [
         for action in ("acknowledge", "comment", "resolve")
     ],
     path("trust-score/", trust_views.TrustScoreDocsView.as_view(), name="trust-score-docs"),
+    # uploads to file ports
+    path(product + "ports/upload/", upload_views.PortUploadView.as_view(), name="port-upload"),
+    path(port + "file/", upload_views.PortFileReplaceView.as_view(), name="port-file"),
     path("domains/", views.DomainListView.as_view(), name="domain-list"),
     path("domains/<slug:slug>/", views.DomainDetailView.as_view(), name="domain-detail"),
 ]
