@@ -34,7 +34,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadhandler import SkipFile, StopUpload, TemporaryFileUploadHandler
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from products.choices import PortKind
@@ -471,11 +471,16 @@ def _store(
             )
             os.replace(staged, final)
             moved = True
-    except BaseException:
+    except BaseException as exc:
         staged.unlink(missing_ok=True)
         if moved:
             final.unlink(missing_ok=True)
         _remove_empty_dirs(final.parent, root)
+        if isinstance(exc, IntegrityError) and created:
+            # Another upload took the same port name between the check and the write.
+            raise ValidationError(
+                {"name": f"This product already has a port {target.slug!r}."}
+            ) from exc
         raise
     if previous and previous != relative:
         transaction.on_commit(lambda: _delete_previous(previous))
