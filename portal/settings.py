@@ -330,3 +330,32 @@ CELERY_BEAT_SCHEDULE["export-runs-pruner"] = {
     "task": "sharing.export_tasks.export_runs_pruner",
     "schedule": timedelta(hours=1),
 }
+
+# --- uploads to file ports (docs/uploads.md) ----------------------------------------------
+# One upload at most (413 above); the file streams to a temporary file, never into memory.
+PORT_UPLOAD_MAX_BYTES = int(os.environ.get("PORT_UPLOAD_MAX_BYTES", str(1_000_000_000)))
+# Columns a port may have (uploads and schema refreshes refuse wider files and tables).
+PORT_MAX_COLUMNS = int(os.environ.get("PORT_MAX_COLUMNS", "1000"))
+# What a Parquet footer may declare: uncompressed bytes, and how many times larger than
+# the file itself once above the floor (a "zip bomb").
+PORT_UPLOAD_MAX_UNCOMPRESSED_BYTES = int(
+    os.environ.get("PORT_UPLOAD_MAX_UNCOMPRESSED_BYTES", str(10_000_000_000))
+)
+PORT_UPLOAD_MAX_EXPANSION = float(os.environ.get("PORT_UPLOAD_MAX_EXPANSION", "100"))
+PORT_UPLOAD_EXPANSION_FLOOR_BYTES = int(
+    os.environ.get("PORT_UPLOAD_EXPANSION_FLOOR_BYTES", str(1_000_000_000))
+)
+# The child process that checks an upload: its address-space cap and its time limit.
+PORT_UPLOAD_CHECK_MEMORY_BYTES = int(
+    os.environ.get("PORT_UPLOAD_CHECK_MEMORY_BYTES", str(1_000_000_000))
+)
+PORT_UPLOAD_CHECK_TIMEOUT_SECONDS = int(os.environ.get("PORT_UPLOAD_CHECK_TIMEOUT_SECONDS", "300"))
+# Two fields named `format` take different choice sets (uploads: file formats; share links
+# and exports: data formats): one name each in the API schema.
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
+    {
+        "FileFormatEnum": "products.choices.FileFormat",
+        "FormatEnum": "sharing.choices.DataFormat",
+        "ExportFormatEnum": "sharing.api.export_serializers.FORMAT_CHOICES",
+    }
+)

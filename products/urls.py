@@ -1,6 +1,6 @@
 from django.urls import path
 
-from products import feedback_views, trust_views, views
+from products import feedback_views, trust_views, upload_views, views
 
 app_name = "products"
 
@@ -125,6 +125,9 @@ urlpatterns = [
         name="product-unfollow",
     ),
     path("my/feedback/", feedback_views.MyFeedbackView.as_view(), name="my-feedback"),
+    # uploads to file ports
+    path(product + "ports/upload/", upload_views.PortUploadView.as_view(), name="port-upload"),
+    path(port + "file/", upload_views.PortFileReplaceView.as_view(), name="port-file"),
     path("domains/", views.DomainListView.as_view(), name="domain-list"),
     path("domains/<slug:slug>/", views.DomainDetailView.as_view(), name="domain-detail"),
 ]

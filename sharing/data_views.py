@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.views import View
 from django.views.generic import TemplateView
 
+from portal.json_values import non_finite_as_text
 from products.connectors import ConnectorError
 from products.models import DataProduct
 from products.selectors import product_ports
@@ -180,7 +181,8 @@ class ProductDataView(LoginRequiredMixin, TemplateView):
             return context
         context.update(
             columns=[{"name": name, "masked": name in plan.masked} for name in columns],
-            rows=rows,
+            # NaN and infinities read as in the JSON reads: NaN, Infinity, -Infinity.
+            rows=[tuple(non_finite_as_text(value) for value in row) for row in rows],
         )
         return context
 

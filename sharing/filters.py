@@ -8,6 +8,7 @@ bound values; their text never reaches SQL.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,21 @@ LIST_OPERATORS = ("in", "not in")
 
 class FilterError(ValueError):
     """A filter is malformed; the message says what is wrong and how to write it."""
+
+
+NOT_FINITE = (
+    "a value must be a finite number: NaN and infinities (or numbers too large for a "
+    "float, such as 1e999) compare with nothing."
+)
+
+
+def _refuse_constant(word: str):
+    # Python's json reads the bare words NaN and Infinity, which are not JSON.
+    raise FilterError(f"{word} is not a JSON value: {NOT_FINITE}")
+
+
+def _not_finite(value: Any) -> bool:
+    return isinstance(value, float) and not math.isfinite(value)
 
 
 @dataclass(frozen=True)
@@ -43,7 +59,7 @@ def parse_filter(raw: str | list | None) -> list[Clause]:
         return []
     if isinstance(raw, str):
         try:
-            raw = json.loads(raw)
+            raw = json.loads(raw, parse_constant=_refuse_constant)
         except json.JSONDecodeError as exc:
             raise FilterError(
                 "The filter is not valid JSON. Write a list such as "
@@ -77,11 +93,15 @@ def parse_filter(raw: str | list | None) -> list[Clause]:
                 )
             if any(isinstance(v, dict | list) for v in value):
                 raise FilterError(f"Clause {index}: values must be numbers, text or booleans.")
+            if any(_not_finite(v) for v in value):
+                raise FilterError(f"Clause {index}: {NOT_FINITE}")
             value = tuple(value)
         elif value is None or isinstance(value, dict | list):
             raise FilterError(
                 f"Clause {index}: '{op}' takes one value (a number, text or boolean)."
             )
+        elif _not_finite(value):
+            raise FilterError(f"Clause {index}: {NOT_FINITE}")
         clauses.append(Clause(column=column, op=op, value=value))
     return clauses
 

@@ -11,7 +11,7 @@ CASE expression in that SELECT. Results stream in batches: memory stays bounded.
 from __future__ import annotations
 
 import io
-import json
+import math
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 import xlsxwriter
 from django.utils import timezone
 
+from portal import json_values
 from products.connectors import Connector, ConnectorError, connector_for_port
 from products.connectors.postgres import PostgresConnector
 from products.models import DataProduct, OutputPort
@@ -271,6 +272,8 @@ def format_check(plan: ReadPlan, connector: Connector, fmt: str) -> None:
 
 
 def _xlsx_value(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return json_values.non_finite_as_text(value)  # a cell cannot hold NaN or infinity
     if value is None or isinstance(value, str | int | float | bool | Decimal):
         return value
     if isinstance(value, datetime | date | time):
@@ -361,13 +364,16 @@ def _encode(plan: ReadPlan, connector: Connector, fmt: str, counter: _Served) ->
             writer.write_batch(batch)
         elif fmt == DataFormat.JSONL:
             lines = "".join(
-                json.dumps(row, default=str, ensure_ascii=False) + "\n" for row in batch.to_pylist()
+                json_values.dumps(row, default=str, ensure_ascii=False) + "\n"
+                for row in batch.to_pylist()
             )
             sink.write(lines.encode())
         elif fmt == DataFormat.JSON:
             rows = batch.to_pylist()
             if rows:
-                text = ",".join(json.dumps(row, default=str, ensure_ascii=False) for row in rows)
+                text = ",".join(
+                    json_values.dumps(row, default=str, ensure_ascii=False) for row in rows
+                )
                 sink.write((text if first else "," + text).encode())
                 first = False
         data = sink.drain()

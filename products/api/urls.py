@@ -20,6 +20,7 @@ from products.api.trust_views import (
     SLOViewSet,
     TrustView,
 )
+from products.api.upload_views import PortFileReplaceView, PortUploadView
 from products.api.views import (
     KEY_REGEX,
     ColumnViewSet,
@@ -52,6 +53,14 @@ router.register("schema-refresh-runs", SchemaRefreshRunViewSet, basename="schema
 router.register("sources", DataSourceViewSet, basename="data-source")
 
 urlpatterns = [
+    # Before the router: `ports/upload/` would otherwise read as the port "upload"
+    # (a reserved slug, see products.services.ports).
+    re_path(rf"^{PRODUCT}/ports/upload/$", PortUploadView.as_view(), name="port-upload"),
+    re_path(
+        rf"^{PRODUCT}/ports/(?P<port_slug>[-\w]+)/file/$",
+        PortFileReplaceView.as_view(),
+        name="port-file",
+    ),
     *router.urls,
     re_path(rf"^{PRODUCT}/trust/$", TrustView.as_view(), name="product-trust"),
     re_path(

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from products.connectors.base import ColumnInfo, Connector, ConnectorError
 
@@ -37,6 +38,7 @@ class DuckDBConnector(Connector):
         file_path: str | None = None,
         file_format: str = "",
         label: str = "",
+        threads: int | None = None,
     ) -> None:
         self.database_path = database_path
         self.schema_name = schema_name or "main"
@@ -44,6 +46,7 @@ class DuckDBConnector(Connector):
         self.file_path = file_path
         self.file_format = file_format
         self.label = label or (file_path or database_path or "duckdb")
+        self.threads = threads  # None: DuckDB's default (one per core)
         self._conn: duckdb.DuckDBPyConnection | None = None
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
@@ -69,6 +72,8 @@ class DuckDBConnector(Connector):
             # spill to a temporary directory instead.
             conn.execute("SET memory_limit = ?", [MEMORY_LIMIT])
             conn.execute("SET temp_directory = ?", [str(_temp_directory())])
+            if self.threads:
+                conn.execute("SET threads = ?", [self.threads])
             # No other file, no network, no extension; and no query can undo it.
             conn.execute("SET enable_external_access = false")
             conn.execute("SET lock_configuration = true")
@@ -146,7 +151,9 @@ class DuckDBConnector(Connector):
         try:
             reader = conn.cursor().sql(sql, params=list(params)).to_arrow_reader(batch_rows)
             yield from reader
-        except duckdb.Error as exc:
+        except (duckdb.Error, pa.ArrowException) as exc:
+            # Errors met while the reader streams (out of memory on a huge value, a
+            # corrupt page) come through pyarrow, not as duckdb.Error.
             raise ConnectorError(f"Query failed on {self.label}: {_first_line(exc)}") from exc
 
     @contextmanager

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import statistics
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -16,6 +17,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from portal import json_values
 from portal.task_queue import enqueue_on_commit, redispatch_unclaimed
 from products.choices import (
     COLUMN_CHECKS,
@@ -153,6 +155,16 @@ def check_schedules_sync(*, port: OutputPort) -> None:
 # --- definitions -----------------------------------------------------------------------
 
 
+def _non_finite_params(params: dict) -> str:
+    """The name of the first parameter that is a NaN or infinite number ("" if none): a
+    bound that compares with nothing, and that jsonb cannot store."""
+    for name, value in params.items():
+        values = value if isinstance(value, list) else [value]
+        if any(isinstance(v, float) and not math.isfinite(v) for v in values):
+            return name
+    return ""
+
+
 def _validate_check(check: Check) -> None:
     errors: dict[str, str] = {}
     params = check.params if isinstance(check.params, dict) else None
@@ -216,6 +228,12 @@ def _validate_check(check: Check) -> None:
             cron_parse(check.schedule)
         except ValueError as exc:
             errors["schedule"] = str(exc)
+    if "params" not in errors:
+        infinite = _non_finite_params(params)
+        if infinite:
+            errors["params"] = (
+                f"params.{infinite} must be a finite number (not NaN or an infinity)."
+            )
     if errors:
         raise ValidationError(errors)
     check.name = (check.name or "").strip()
@@ -326,7 +344,8 @@ def check_run_for_slot(*, port: OutputPort, cron: str, at: datetime) -> CheckRun
 
 
 def _json_safe(rows: list[dict]) -> list[dict]:
-    return json.loads(json.dumps(rows, cls=DjangoJSONEncoder, default=str))
+    # NaN and infinities as "NaN", "Infinity", "-Infinity": jsonb refuses the bare words.
+    return json.loads(json_values.dumps(rows, cls=DjangoJSONEncoder, default=str))
 
 
 def as_aware(value) -> datetime | None:

@@ -11,6 +11,8 @@ from products.permissions import can_edit_product, user_is_admin
 from products.services.search_index import product_search_index_update
 
 ENV_VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Port slugs that would collide with API routes (`/ports/upload/`).
+RESERVED_PORT_SLUGS = {"upload"}
 
 PORT_FIELDS = (
     "name",
@@ -70,6 +72,8 @@ def _validate_port(port: OutputPort) -> None:
         raise ValidationError(errors)
     if not port.slug:
         port.slug = slugify(port.name)[:80]
+    if port.slug in RESERVED_PORT_SLUGS:
+        raise ValidationError({"name": f"{port.slug!r} is reserved: choose another port name."})
     # full_clean reports the (product, slug) constraint as a non-field error; say it on name.
     taken = OutputPort.objects.filter(product_id=port.product_id, slug=port.slug)
     if port.slug and taken.exclude(pk=port.pk).exists():

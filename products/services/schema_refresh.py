@@ -5,6 +5,7 @@ even if its task is delivered twice, and the reaper fails runs whose worker died
 """
 
 import logging
+from dataclasses import replace
 from datetime import datetime
 
 from django.conf import settings
@@ -15,11 +16,14 @@ from django.utils import timezone
 from portal.task_queue import enqueue_on_commit, redispatch_unclaimed
 from products.choices import RunStatus
 from products.connectors import ColumnInfo, ConnectorError, connector_for_port
+from products.file_probe import too_many_columns
 from products.models import Column, OutputPort, SchemaRefreshRun
 from products.permissions import can_edit_product
 from products.services.search_index import product_search_index_update
 
 logger = logging.getLogger(__name__)
+
+DATA_TYPE_MAX_LENGTH = Column._meta.get_field("data_type").max_length
 
 
 def schema_refresh_request(*, port: OutputPort, by) -> SchemaRefreshRun:
@@ -54,6 +58,8 @@ def schema_apply_columns(
     seen = set()
     added, changed, to_create, to_update = [], [], [], []
     for info in columns:
+        if len(info.data_type) > DATA_TYPE_MAX_LENGTH:  # a long STRUCT(...) type
+            info = replace(info, data_type=info.data_type[: DATA_TYPE_MAX_LENGTH - 1] + "…")
         seen.add(info.name)
         column = existing.get(info.name)
         if column is None:
@@ -104,6 +110,11 @@ def schema_refresh_execute(*, run_id: int) -> SchemaRefreshRun | None:
     try:
         with connector_for_port(run.port) as connector:
             columns = connector.describe()
+        if len(columns) > settings.PORT_MAX_COLUMNS:
+            # Refused before any Column row is written.
+            raise ConnectorError(
+                f"The source has {too_many_columns(len(columns), settings.PORT_MAX_COLUMNS)}"
+            )
         added, removed, changed = schema_apply_columns(port=run.port, columns=columns)
     except ConnectorError as exc:
         _finish(run, status=RunStatus.FAILED, error=str(exc))
