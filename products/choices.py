@@ -146,3 +146,36 @@ class IncidentEventKind(models.TextChoices):
     ACKNOWLEDGED = "acknowledged", "Acknowledged"
     COMMENT = "comment", "Comment"
     RESOLVED = "resolved", "Resolved"
+
+
+# --- usage and retirement ---------------------------------------------------------------
+
+
+class RetirementStatus(models.TextChoices):
+    PROPOSED = "proposed", "Proposed (notice period)"
+    OBJECTED = "objected", "Objected (waiting for the owners)"
+    WITHDRAWN = "withdrawn", "Withdrawn"
+    DEPRECATED = "deprecated", "Deprecated (grace period)"
+    RETIRED = "retired", "Retired"
+
+
+# Proposals still in progress: at most one per product.
+OPEN_RETIREMENT_STATUSES = (
+    RetirementStatus.PROPOSED,
+    RetirementStatus.OBJECTED,
+    RetirementStatus.DEPRECATED,
+)
+
+
+class RetirementEventKind(models.TextChoices):
+    FLAGGED = "flagged", "Flagged as unused"
+    PROPOSED = "proposed", "Retirement proposed"
+    OBJECTED = "objected", "Objection"
+    WITHDRAWN = "withdrawn", "Proposal withdrawn"
+    PROCEEDED = "proceeded", "Owners proceed despite objections"
+    BLOCKED = "blocked", "Step waiting: the proposer can no longer change the product"
+    DEPRECATED = "deprecated", "Product deprecated"
+    GRANTS_REVOKED = "grants_revoked", "Grants revoked"
+    SHARE_LINKS_REVOKED = "share_links_revoked", "Share links revoked"
+    SCHEDULES_ENDED = "schedules_ended", "Export schedules ended"
+    RETIRED = "retired", "Product retired"

@@ -31,3 +31,16 @@ __all__ = [
     "SchemaRefreshRun",
     "Tag",
 ]
+from products.models.retirement import (  # noqa: E402
+    RetirementEvent,
+    RetirementObjection,
+    RetirementProposal,
+)
+from products.models.usage import ProductPageView  # noqa: E402
+
+__all__ += [
+    "ProductPageView",
+    "RetirementEvent",
+    "RetirementObjection",
+    "RetirementProposal",
+]
