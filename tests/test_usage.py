@@ -153,9 +153,7 @@ def _recent_traffic(product, users):
         product_view_record(product=product, user=user, by_editor=False)
 
 
-def test_usage_tab_shows_totals_and_chart_names_only_to_editors(
-    client, product, outsider, owner
-):
+def test_usage_tab_shows_totals_and_chart_names_only_to_editors(client, product, outsider, owner):
     reader = UserFactory(username="reader-one")
     _recent_traffic(product, [reader])
     url = f"{product.get_absolute_url()}usage/"
