@@ -1,6 +1,6 @@
 from django.urls import path
 
-from products import trust_views, views
+from products import trust_views, usage_views, views
 
 app_name = "products"
 
@@ -78,4 +78,20 @@ urlpatterns = [
     path("trust-score/", trust_views.TrustScoreDocsView.as_view(), name="trust-score-docs"),
     path("domains/", views.DomainListView.as_view(), name="domain-list"),
     path("domains/<slug:slug>/", views.DomainDetailView.as_view(), name="domain-detail"),
+    # usage and retirement
+    path(product + "usage/", usage_views.ProductUsageView.as_view(), name="product-usage"),
+    path(
+        product + "retirement/",
+        usage_views.ProductRetirementView.as_view(),
+        name="product-retirement",
+    ),
+    *[
+        path(
+            product + f"retirement/{action}/",
+            usage_views.ProductRetirementView.as_view(action=action),
+            name=f"retirement-{action}",
+        )
+        for action in ("propose", "object", "withdraw", "proceed")
+    ],
+    path("usage/", usage_views.UsageDashboardView.as_view(), name="usage-dashboard"),
 ]
