@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from products.models import DataProduct, RetirementEvent, RetirementObjection, RetirementProposal
@@ -105,5 +106,9 @@ def retirement_overview(
             refusal = retirement_objection_refusal(proposal=proposal, user=user, now=now)
             overview.can_object = refusal is None
             if refusal is not None:
-                overview.objection_refusal = " ".join(refusal.messages)
+                overview.objection_refusal = (
+                    " ".join(refusal.messages)
+                    if isinstance(refusal, ValidationError)
+                    else str(refusal)
+                )
     return overview

@@ -330,9 +330,10 @@ def test_without_objection_deprecated_then_retired_ending_every_way_in(
         if "count" in e.detail
     }
     assert counts == {"grants_revoked": 2, "share_links_revoked": 1, "schedules_ended": 1}
-    # Every email once, over the whole flow.
+    # Every email once, over the whole flow; steps that tell nobody are never "told".
     for event in RetirementEvent.objects.filter(product=product):
         assert retirement_event_notify(event_id=event.pk) == 0
+        assert (event.notified_at is None) == (event.recipients == [])
 
 
 def test_an_objection_stops_the_advance_until_the_owners_decide(

@@ -10,13 +10,17 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from products.api.serializers import InputSerializer, _absolute, enum_field
-from products.choices import LifecycleStatus, RetirementEventKind, RetirementStatus
+from products.api.serializers import (
+    InputSerializer,
+    LifecycleStatusField,
+    _absolute,
+    enum_field,
+)
+from products.choices import RetirementEventKind, RetirementStatus
 from sharing.choices import Channel
 
 RetirementStatusField = enum_field(RetirementStatus)
 RetirementEventKindField = enum_field(RetirementEventKind)
-LifecycleStatusField = enum_field(LifecycleStatus)
 
 
 def _by_channel_field():

@@ -129,8 +129,10 @@ def retirement_message(event: RetirementEvent) -> tuple[str, list[str]]:
 def retirement_event_notify(*, event_id: int) -> int:
     """Email the event's recipients, once. Returns how many emails went out (0: gone,
     already claimed by an earlier delivery, or nobody with an address)."""
-    claimed = RetirementEvent.objects.filter(pk=event_id, notified_at__isnull=True).update(
-        notified_at=timezone.now()
+    claimed = (
+        RetirementEvent.objects.filter(pk=event_id, notified_at__isnull=True)
+        .exclude(recipients=[])  # a step that tells nobody is never marked as told
+        .update(notified_at=timezone.now())
     )
     if not claimed:
         return 0
