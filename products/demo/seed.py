@@ -208,6 +208,16 @@ def demo_seed(
     }
     _seed_trust(ports, frames, as_of.replace(tzinfo=UTC), written, admin, result, log)
 
+    from products.demo.usage import usage_seed
+
+    usage_events = usage_seed(
+        products={key: port.product for key, port in ports.items()},
+        users=users,
+        as_of=as_of.replace(tzinfo=UTC),
+    )
+    if usage_events:
+        result.created["usage events (demo)"] += usage_events
+
     result.seconds = time.monotonic() - started
     return result
 
