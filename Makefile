@@ -6,7 +6,7 @@ PORT   ?= 8000
 SUDO   := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 export PORT
 
-.PHONY: run test lint bench bench-catalog bench-checks bench-serving chromium clean
+.PHONY: run test lint bench bench-catalog bench-checks bench-serving bench-usage chromium clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,13 +43,15 @@ lint: $(VENV)/.dev-deps
 	$(BIN)/ruff format --check .
 
 ## bench: the benchmarks, each on its own PostgreSQL database named *bench* (DATABASE_URL)
-bench: bench-catalog bench-checks bench-serving
+bench: bench-catalog bench-checks bench-serving bench-usage
 bench-catalog: $(VENV)/.dev-deps
 	SECRET_KEY=$${SECRET_KEY:-insecure-bench-only-key} $(BIN)/python bench/catalog.py $(BENCH_ARGS)
 bench-checks: $(VENV)/.dev-deps
 	SECRET_KEY=$${SECRET_KEY:-insecure-bench-only-key} $(BIN)/python bench/checks.py $(BENCH_ARGS)
 bench-serving: $(VENV)/.dev-deps
 	SECRET_KEY=$${SECRET_KEY:-insecure-bench-only-key} $(BIN)/python bench/serving.py $(BENCH_ARGS)
+bench-usage: $(VENV)/.dev-deps
+	SECRET_KEY=$${SECRET_KEY:-insecure-bench-only-key} $(BIN)/python bench/usage.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var

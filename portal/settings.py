@@ -281,6 +281,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "products.tasks.retirement_advance_due",
         "schedule": timedelta(hours=1),
     },
+    # The usage dashboard ranks these summaries instead of aggregating the audit live.
+    "usage-summaries-refresh": {
+        "task": "products.tasks.usage_summaries_refresh_hourly",
+        "schedule": timedelta(hours=1),
+    },
 }
 # Retirement: a published product with no data read for this many days is flagged to its
 # owners; a deprecated one is retired this many days after its notice period ended.

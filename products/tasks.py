@@ -120,3 +120,11 @@ def retirement_advance_due() -> dict:
     from products.services.retirement import retirement_advance
 
     return retirement_advance()
+
+
+@shared_task
+def usage_summaries_refresh_hourly() -> int:
+    """Beat (hourly): recompute the usage dashboard's per-product summaries."""
+    from products.services.usage import usage_summaries_refresh
+
+    return usage_summaries_refresh().products

@@ -12,13 +12,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
-from django.db import connection
+from django.conf import settings
 from django.db.models import Count, Exists, Max, OuterRef, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from products.choices import OPEN_RETIREMENT_STATUSES, PUBLIC_STATUSES
-from products.models import DataProduct, ProductPageView, RetirementProposal
+from products.models import (
+    DataProduct,
+    ProductPageView,
+    ProductUsageSummary,
+    RetirementProposal,
+    UsageSummaryRun,
+)
 from products.permissions import managed_domains, user_is_admin
 from sharing.choices import AuditAction, Channel
 from sharing.models import AccessEvent
@@ -171,21 +177,26 @@ def usage_chart_data(usage: ProductUsage) -> dict:
 # --- unused products -------------------------------------------------------------------
 
 
-def products_unused(*, days: int = USAGE_DAYS, now: datetime | None = None) -> QuerySet:
-    """Published and deprecated products with no data read in the last `days` days that
-    have been out for longer than that (published, or failing that created, before the
-    window): a product published last week is new, not unused."""
-    now = now or timezone.now()
-    cutoff = now - timedelta(days=days)
-    recent_read = AccessEvent.objects.filter(
-        product_id=OuterRef("pk"), action=AuditAction.READ, at__gte=cutoff, at__lte=now
-    )
+def unused_among(products: QuerySet, *, cutoff: datetime, read_since: QuerySet) -> QuerySet:
+    """The unused rule, once: published and deprecated products out (published, or
+    failing that created) before `cutoff` with no row in `read_since` (a queryset of
+    reads since the cutoff with a `product_id`), as an anti-join."""
     return (
-        DataProduct.objects.filter(status__in=PUBLIC_STATUSES, created_at__lt=cutoff)
+        products.filter(status__in=PUBLIC_STATUSES, created_at__lt=cutoff)
         .alias(out_since=Coalesce("published_at", "created_at"))
         .filter(out_since__lt=cutoff)
-        .exclude(Exists(recent_read))
+        .exclude(Exists(read_since.filter(product_id=OuterRef("pk"))))
     )
+
+
+def products_unused(*, days: int = USAGE_DAYS, now: datetime | None = None) -> QuerySet:
+    """Published and deprecated products with no data read in the last `days` days that
+    have been out for longer than that (a product published last week is new, not
+    unused). Exact, from the audit: the retirement flag and the product page use it."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=days)
+    read_since = AccessEvent.objects.filter(action=AuditAction.READ, at__gte=cutoff, at__lte=now)
+    return unused_among(DataProduct.objects.all(), cutoff=cutoff, read_since=read_since)
 
 
 def product_is_unused(
@@ -202,6 +213,36 @@ def product_is_unused(
 
 
 # --- the portal-wide dashboard ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DashboardWindows:
+    """The last DASHBOARD_WINDOW_DAYS UTC days (ending today) and as many before."""
+
+    recent_day: date
+    previous_day: date
+    end_day: date
+
+    @property
+    def recent(self) -> datetime:
+        return _midnight(self.recent_day)
+
+    @property
+    def previous(self) -> datetime:
+        return _midnight(self.previous_day)
+
+    @property
+    def end(self) -> datetime:
+        """Exclusive: midnight after the last day."""
+        return _midnight(self.end_day + timedelta(days=1))
+
+
+def dashboard_windows(*, now: datetime | None = None) -> DashboardWindows:
+    end = _today(now)
+    recent = end - timedelta(days=DASHBOARD_WINDOW_DAYS - 1)
+    return DashboardWindows(
+        recent_day=recent, previous_day=recent - timedelta(days=DASHBOARD_WINDOW_DAYS), end_day=end
+    )
 
 
 @dataclass
@@ -246,14 +287,16 @@ class UnusedRow:
 class UsageDashboard:
     window_days: int
     unused_days: int
-    recent_start: date
-    previous_start: date
-    end: date
     scope: str
-    most_used: list[UsageRow]
-    fastest_growing: list[UsageRow]
-    unused: list[UnusedRow]
-    unused_count: int
+    # When the figures were computed (the latest usage summaries); None: not yet.
+    as_of: datetime | None = None
+    recent_start: date | None = None
+    previous_start: date | None = None
+    end: date | None = None
+    most_used: list[UsageRow] = field(default_factory=list)
+    fastest_growing: list[UsageRow] = field(default_factory=list)
+    unused: list[UnusedRow] = field(default_factory=list)
+    unused_count: int = 0
 
 
 SCOPES = ("all", "mine")
@@ -266,111 +309,42 @@ def _scoped_products(*, user, scope: str) -> QuerySet[DataProduct]:
     return products
 
 
-def _activity_rows(*, products: QuerySet, windows: dict, tail: str, limit: int) -> list[dict]:
-    """Reads and page views per product over two windows (the last 30 days and the 30
-    before), aggregated in the database, then `tail` (HAVING ... ORDER BY ...) and LIMIT.
-
-    Each branch scans only its window's rows (indexes on the audit's (action, at) and on
-    the page views' day) of the visible products (the visible_to queryset every page
-    uses, as a subquery). Table and column names come from the models; every value is a
-    bound parameter."""
-    ops, quote = connection.ops, connection.ops.quote_name
-    event, view = AccessEvent._meta, ProductPageView._meta
-
-    def col(meta, name: str) -> str:
-        return quote(meta.get_field(name).column)
-
-    e_product, e_at, e_action, e_user = (col(event, n) for n in ("product", "at", "action", "user"))
-    v_product, v_day, v_views = (col(view, n) for n in ("product", "day", "views"))
-    visible_sql, visible_params = products.order_by().values("pk").query.sql_with_params()
-    recent = ops.adapt_datetimefield_value(windows["recent"])
-    previous = ops.adapt_datetimefield_value(windows["previous"])
-    end = ops.adapt_datetimefield_value(windows["end"])
-    recent_day = ops.adapt_datefield_value(windows["recent_day"])
-    previous_day = ops.adapt_datefield_value(windows["previous_day"])
-    end_day = ops.adapt_datefield_value(windows["end_day"])
-    sql = f"""
-        SELECT product_id, SUM(reads) AS reads, SUM(reads_previous) AS reads_previous,
-               SUM(readers) AS readers, SUM(views) AS views,
-               SUM(views_previous) AS views_previous
-        FROM (
-            SELECT {e_product} AS product_id,
-                   COUNT(CASE WHEN {e_at} >= %s THEN 1 END) AS reads,
-                   COUNT(CASE WHEN {e_at} < %s THEN 1 END) AS reads_previous,
-                   COUNT(DISTINCT CASE WHEN {e_at} >= %s THEN {e_user} END) AS readers,
-                   0 AS views, 0 AS views_previous
-            FROM {quote(event.db_table)}
-            WHERE {e_action} = %s AND {e_at} >= %s AND {e_at} < %s
-              AND {e_product} IN ({visible_sql})
-            GROUP BY {e_product}
-            UNION ALL
-            SELECT {v_product}, 0, 0, 0,
-                   SUM(CASE WHEN {v_day} >= %s THEN {v_views} ELSE 0 END),
-                   SUM(CASE WHEN {v_day} < %s THEN {v_views} ELSE 0 END)
-            FROM {quote(view.db_table)}
-            WHERE {v_day} >= %s AND {v_day} <= %s AND {v_product} IN ({visible_sql})
-            GROUP BY {v_product}
-        ) AS activity
-        GROUP BY product_id
-        {tail}
-        LIMIT %s
-    """
-    params = [
-        *(recent, recent, recent, AuditAction.READ.value, previous, end),
-        *visible_params,
-        *(recent_day, recent_day, previous_day, end_day),
-        *visible_params,
-        limit,
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        columns = [c[0] for c in cursor.description]
-        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
-
-
 def usage_dashboard(
     *,
     user,
     scope: str = "all",
-    now: datetime | None = None,
     limit: int = DASHBOARD_LIST_SIZE,
     unused_limit: int = UNUSED_LIST_SIZE,
-    unused_days: int = USAGE_DAYS,
 ) -> UsageDashboard:
-    """Among the products `user` may see (scope "mine": of the domains they manage):
-    the most used over the last 30 days (reads + page views), the fastest growing (use in
+    """Among the products `user` may see (scope "mine": of the domains they manage): the
+    most used over the last 30 days (reads + page views), the fastest growing (use in
     the last 30 days minus the 30 before, largest increase first) and the unused (no read
-    in `unused_days` days, see products_unused), each a bounded list.
+    in RETIREMENT_UNUSED_DAYS), each a bounded list, as of the latest usage summaries
+    (products.services.usage.usage_summaries_refresh, hourly).
 
-    A constant number of queries (eight), aggregated in the database: nothing grows with
-    the number of products but the rows each aggregate scans (one window of events)."""
+    Eight queries whatever the size of the catalog and its audit: the rankings walk the
+    summaries' indexes, the unused list their partial index of unused products."""
     scope = scope if scope in SCOPES else "all"
-    end = _today(now)
-    recent_start = end - timedelta(days=DASHBOARD_WINDOW_DAYS - 1)
-    previous_start = recent_start - timedelta(days=DASHBOARD_WINDOW_DAYS)
-    products = _scoped_products(user=user, scope=scope)
-    windows = {
-        "recent": _midnight(recent_start),
-        "previous": _midnight(previous_start),
-        "end": _midnight(end + timedelta(days=1)),
-        "recent_day": recent_start,
-        "previous_day": previous_start,
-        "end_day": end,
-    }
-    most_used = _activity_rows(
-        products=products,
-        windows=windows,
-        tail="HAVING SUM(reads) + SUM(views) > 0 ORDER BY SUM(reads) + SUM(views) DESC, product_id",
-        limit=limit,
+    run = UsageSummaryRun.objects.order_by("-computed_at").first()
+    dashboard = UsageDashboard(
+        window_days=DASHBOARD_WINDOW_DAYS,
+        unused_days=run.unused_days if run else settings.RETIREMENT_UNUSED_DAYS,
+        scope=scope,
     )
-    growing = _activity_rows(
-        products=products,
-        windows=windows,
-        tail="HAVING SUM(reads) + SUM(views) > SUM(reads_previous) + SUM(views_previous) "
-        "ORDER BY SUM(reads) + SUM(views) - SUM(reads_previous) - SUM(views_previous) DESC, "
-        "SUM(reads) + SUM(views) DESC, product_id",
-        limit=limit,
-    )
+    if run is None:
+        return dashboard
+    windows = dashboard_windows(now=run.computed_at)
+    dashboard.as_of = run.computed_at
+    dashboard.recent_start = windows.recent_day
+    dashboard.previous_start = windows.previous_day
+    dashboard.end = windows.end_day
+
+    scoped = _scoped_products(user=user, scope=scope)
+    summaries = ProductUsageSummary.objects.select_related("product__domain")
+    if scoped.query.has_filters():  # admins see every product: no subquery to join
+        summaries = summaries.filter(product__in=scoped.order_by().values("pk"))
+    most_used = list(summaries.filter(use__gt=0).order_by("-use", "product_id")[:limit])
+    growing = list(summaries.filter(growth__gt=0).order_by("-growth", "-use", "product_id")[:limit])
     editable = (
         None
         if user_is_admin(user)
@@ -380,29 +354,28 @@ def usage_dashboard(
     def can_edit(product: DataProduct) -> bool:
         return editable is None or product.domain_id in editable
 
-    ids = {row["product_id"] for row in (*most_used, *growing)}
-    by_id = DataProduct.objects.select_related("domain").in_bulk(ids)
-
-    def usage_row(row: dict) -> UsageRow:
-        product = by_id[row["product_id"]]
+    def usage_row(summary: ProductUsageSummary) -> UsageRow:
         return UsageRow(
-            product=product,
-            views=int(row["views"] or 0),
-            reads=int(row["reads"] or 0),
-            readers=int(row["readers"] or 0),
-            views_previous=int(row["views_previous"] or 0),
-            reads_previous=int(row["reads_previous"] or 0),
-            can_edit=can_edit(product),
+            product=summary.product,
+            views=summary.views,
+            reads=summary.reads,
+            readers=summary.readers,
+            views_previous=summary.views_previous,
+            reads_previous=summary.reads_previous,
+            can_edit=can_edit(summary.product),
         )
 
-    now = now or timezone.now()
-    unused_qs = products_unused(days=unused_days, now=now).filter(
-        pk__in=products.order_by().values("pk")
-    )
-    unused_count = unused_qs.count()
-    unused = list(
-        unused_qs.select_related("domain").order_by("domain__name", "name", "pk")[:unused_limit]
-    )
+    # Unused as of the run (the rule applied by the refresh), among the products the
+    # user may see now and still published or deprecated: from the summaries' partial
+    # index of unused products.
+    unused_rows = summaries.filter(unused=True, product__status__in=PUBLIC_STATUSES)
+    dashboard.unused_count = unused_rows.count()
+    unused = [
+        row.product
+        for row in unused_rows.order_by("product__domain__name", "product__name", "product_id")[
+            :unused_limit
+        ]
+    ]
     unused_ids = [product.pk for product in unused]
     # The latest read of each listed product: one index probe each (product, -at).
     latest_read = (
@@ -421,23 +394,15 @@ def usage_dashboard(
             product_id__in=unused_ids, status__in=OPEN_RETIREMENT_STATUSES
         )
     }
-    return UsageDashboard(
-        window_days=DASHBOARD_WINDOW_DAYS,
-        unused_days=unused_days,
-        recent_start=recent_start,
-        previous_start=previous_start,
-        end=end,
-        scope=scope,
-        most_used=[usage_row(row) for row in most_used],
-        fastest_growing=[usage_row(row) for row in growing],
-        unused=[
-            UnusedRow(
-                product=product,
-                last_read_at=last_reads.get(product.pk),
-                proposal=proposals.get(product.pk),
-                can_edit=can_edit(product),
-            )
-            for product in unused
-        ],
-        unused_count=unused_count,
-    )
+    dashboard.most_used = [usage_row(summary) for summary in most_used]
+    dashboard.fastest_growing = [usage_row(summary) for summary in growing]
+    dashboard.unused = [
+        UnusedRow(
+            product=product,
+            last_read_at=last_reads.get(product.pk),
+            proposal=proposals.get(product.pk),
+            can_edit=can_edit(product),
+        )
+        for product in unused
+    ]
+    return dashboard

@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import connection
 
-from products.models import ProductPageView
+from products.models import ProductPageView, UsageSummaryRun
 from products.usage_selectors import usage_dashboard
 from sharing.models import AccessEvent
 
@@ -32,7 +32,8 @@ def test_the_demo_shows_usage_once():
     assert events > 100 and views > 10
 
     owner = get_user_model().objects.get(username="owner")
-    dashboard = usage_dashboard(user=owner)
+    dashboard = usage_dashboard(user=owner)  # computed by the seeder
+    assert dashboard.as_of is not None
     keys = [row.product.key for row in dashboard.most_used]
     assert keys[0] == "sales.orders"
     assert "marketing.web-sessions" in [row.product.key for row in dashboard.fastest_growing]
@@ -43,4 +44,5 @@ def test_the_demo_shows_usage_once():
     out = StringIO()
     call_command("seed_demo", "--rows-scale", "0.02", stdout=out)
     assert (AccessEvent.objects.count(), ProductPageView.objects.count()) == (events, views)
+    assert UsageSummaryRun.objects.count() == 1
     assert "usage events" not in out.getvalue()

@@ -112,10 +112,14 @@ class UnusedSerializer(serializers.Serializer):
 
 class UsageDashboardSerializer(serializers.Serializer):
     scope = serializers.ChoiceField(choices=["all", "mine"])
+    as_of = serializers.DateTimeField(
+        allow_null=True,
+        help_text="When the figures were computed (hourly); null until the first time.",
+    )
     window_days = serializers.IntegerField()
-    recent_start = serializers.DateField()
-    previous_start = serializers.DateField()
-    end = serializers.DateField()
+    recent_start = serializers.DateField(allow_null=True)
+    previous_start = serializers.DateField(allow_null=True)
+    end = serializers.DateField(allow_null=True)
     most_used = UsageRowSerializer(many=True)
     fastest_growing = UsageRowSerializer(many=True)
     unused = UnusedSerializer()

@@ -90,7 +90,8 @@ class ProductUsageView(ProductScopedMixin, GenericAPIView):
 
 class UsageDashboardView(GenericAPIView):
     """The most used products (last 30 days), the fastest growing (against the 30 days
-    before) and the unused (no read in 90 days), among the products you may see."""
+    before) and the unused (no read in 90 days), among the products you may see, as of
+    the latest hourly computation (`as_of`)."""
 
     serializer_class = UsageDashboardSerializer
     permission_classes = [IsAuthenticated]
@@ -103,6 +104,7 @@ class UsageDashboardView(GenericAPIView):
         dashboard = usage_dashboard(user=request.user, scope=scope)
         data = {
             "scope": dashboard.scope,
+            "as_of": dashboard.as_of,
             "window_days": dashboard.window_days,
             "recent_start": dashboard.recent_start,
             "previous_start": dashboard.previous_start,

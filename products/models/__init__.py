@@ -36,10 +36,16 @@ from products.models.retirement import (  # noqa: E402
     RetirementObjection,
     RetirementProposal,
 )
-from products.models.usage import ProductPageView  # noqa: E402
+from products.models.usage import (  # noqa: E402
+    ProductPageView,
+    ProductUsageSummary,
+    UsageSummaryRun,
+)
 
 __all__ += [
     "ProductPageView",
+    "ProductUsageSummary",
+    "UsageSummaryRun",
     "RetirementEvent",
     "RetirementObjection",
     "RetirementProposal",

@@ -11,7 +11,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from products.models import DataProduct, RetirementObjection, RetirementProposal
-from products.services.usage import product_view_record
+from products.services.usage import product_view_record, usage_summaries_refresh
 from sharing.choices import AuditAction, Channel
 from sharing.models import AccessEvent, AccessGrant
 from tests.factories import PASSWORD, ProductFactory, UserFactory
@@ -48,6 +48,7 @@ def catalog(domain, owner):
     AccessGrant.objects.create(
         product=legacy, user=grantee, expires_at=now + timedelta(days=60), reason="x"
     )
+    usage_summaries_refresh()
     return busy, legacy
 
 
