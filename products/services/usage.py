@@ -161,6 +161,11 @@ def usage_summaries_refresh(*, now: datetime | None = None) -> UsageSummaryRun:
             cursor.execute(sql, params)
             # Rows this run did not write: products without use in the window any more.
             ProductUsageSummary.objects.exclude(computed_at=now).delete()
+            if connection.vendor == "postgresql":
+                # Statistics of the rows just written (this transaction's own count): the
+                # next statement's anti-join then probes them by primary key, where
+                # statistics of an empty table would make it scan them per product.
+                cursor.execute(f"ANALYZE {quote(summary.db_table)}")
             cursor.execute(flag_sql, [True, computed_at, *unused_params])
         products = ProductUsageSummary.objects.count()
         run = UsageSummaryRun.objects.create(
