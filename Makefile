@@ -7,6 +7,7 @@ SUDO   := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 export PORT
 
 .PHONY: run test lint bench bench-catalog bench-checks bench-serving bench-load bench-exports chromium clean
+.PHONY: run test lint bench bench-catalog bench-checks bench-serving bench-usage chromium clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,7 +44,7 @@ lint: $(VENV)/.dev-deps
 	$(BIN)/ruff format --check .
 
 ## bench: the benchmarks, each on its own PostgreSQL database named *bench* (DATABASE_URL)
-bench: bench-catalog bench-checks bench-serving bench-exports bench-delta-sharing bench-load
+bench: bench-catalog bench-checks bench-serving bench-exports bench-delta-sharing bench-usage bench-load
 bench-catalog: $(VENV)/.dev-deps
 	SECRET_KEY=$${SECRET_KEY:-insecure-bench-only-key} $(BIN)/python bench/catalog.py $(BENCH_ARGS)
 bench-checks: $(VENV)/.dev-deps
@@ -54,6 +55,8 @@ bench-serving: $(VENV)/.dev-deps
 	SECRET_KEY=$${SECRET_KEY:-insecure-bench-only-key} $(BIN)/python bench/serving.py $(BENCH_ARGS)
 bench-exports: $(VENV)/.dev-deps
 	SECRET_KEY=$${SECRET_KEY:-insecure-bench-only-key} $(BIN)/python bench/exports.py $(BENCH_ARGS)
+bench-usage: $(VENV)/.dev-deps
+	SECRET_KEY=$${SECRET_KEY:-insecure-bench-only-key} $(BIN)/python bench/usage.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var

@@ -283,7 +283,25 @@ CELERY_BEAT_SCHEDULE = {
         "task": "sharing.tasks.access_review_daily",
         "schedule": timedelta(days=1),
     },
+    "retirement-flag-unused": {
+        "task": "products.tasks.retirement_flag_unused_daily",
+        "schedule": timedelta(days=1),
+    },
+    # Hourly, so that a step is taken within the hour its notice or grace period ends.
+    "retirement-advance": {
+        "task": "products.tasks.retirement_advance_due",
+        "schedule": timedelta(hours=1),
+    },
+    # The usage dashboard ranks these summaries instead of aggregating the audit live.
+    "usage-summaries-refresh": {
+        "task": "products.tasks.usage_summaries_refresh_hourly",
+        "schedule": timedelta(hours=1),
+    },
 }
+# Retirement: a published product with no data read for this many days is flagged to its
+# owners; a deprecated one is retired this many days after its notice period ended.
+RETIREMENT_UNUSED_DAYS = int(os.environ.get("RETIREMENT_UNUSED_DAYS", "90"))
+RETIREMENT_GRACE_DAYS = int(os.environ.get("RETIREMENT_GRACE_DAYS", "30"))
 # A monitor observation records a trust score only when an incident changed or the
 # product's latest score is older than this (monitors run every few minutes).
 TRUST_SCORE_OBSERVATION_INTERVAL = timedelta(hours=1)

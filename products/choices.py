@@ -237,6 +237,8 @@ class AnnouncementKind(models.TextChoices):
     MAINTENANCE = "maintenance", "Maintenance"
     BREAKING_CHANGE = "breaking_change", "Breaking change"
     DEPRECATION = "deprecation", "Deprecation"
+
+
 # --- definitions: glossary terms and metrics --------------------------------------------
 
 
@@ -267,3 +269,36 @@ class MetricGrain(models.TextChoices):
     DAY = "day", "Day"
     WEEK = "week", "Week (from Monday)"
     MONTH = "month", "Month"
+
+
+# --- usage and retirement ---------------------------------------------------------------
+
+
+class RetirementStatus(models.TextChoices):
+    PROPOSED = "proposed", "Proposed (notice period)"
+    OBJECTED = "objected", "Objected (waiting for the owners)"
+    WITHDRAWN = "withdrawn", "Withdrawn"
+    DEPRECATED = "deprecated", "Deprecated (grace period)"
+    RETIRED = "retired", "Retired"
+
+
+# Proposals still in progress: at most one per product.
+OPEN_RETIREMENT_STATUSES = (
+    RetirementStatus.PROPOSED,
+    RetirementStatus.OBJECTED,
+    RetirementStatus.DEPRECATED,
+)
+
+
+class RetirementEventKind(models.TextChoices):
+    FLAGGED = "flagged", "Flagged as unused"
+    PROPOSED = "proposed", "Retirement proposed"
+    OBJECTED = "objected", "Objection"
+    WITHDRAWN = "withdrawn", "Proposal withdrawn"
+    PROCEEDED = "proceeded", "Owners proceed despite objections"
+    BLOCKED = "blocked", "Step waiting: the proposer can no longer change the product"
+    DEPRECATED = "deprecated", "Product deprecated"
+    GRANTS_REVOKED = "grants_revoked", "Grants revoked"
+    SHARE_LINKS_REVOKED = "share_links_revoked", "Share links revoked"
+    SCHEDULES_ENDED = "schedules_ended", "Export schedules ended"
+    RETIRED = "retired", "Product retired"

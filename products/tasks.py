@@ -108,3 +108,39 @@ def announcement_deliver(announcement_id: int) -> None:
     from products.services.announcements import announcement_deliver as deliver
 
     deliver(announcement_id=announcement_id)
+
+
+# --- usage and retirement ---------------------------------------------------------------
+
+
+@shared_task(acks_late=True)
+def retirement_notify(event_id: int) -> int:
+    # Safe to deliver twice: the event is claimed once (notified_at), then sent.
+    from products.services.retirement_notifications import retirement_event_notify
+
+    return retirement_event_notify(event_id=event_id)
+
+
+@shared_task
+def retirement_flag_unused_daily() -> int:
+    """Beat (daily): email the owners of products unread for 90 days, once per period."""
+    from products.services.retirement import retirement_flag_unused
+
+    return retirement_flag_unused()
+
+
+@shared_task
+def retirement_advance_due() -> dict:
+    """Beat: deprecate at the end of a notice period, retire at the end of the grace
+    period (each step once however often this runs)."""
+    from products.services.retirement import retirement_advance
+
+    return retirement_advance()
+
+
+@shared_task
+def usage_summaries_refresh_hourly() -> int:
+    """Beat (hourly): recompute the usage dashboard's per-product summaries."""
+    from products.services.usage import usage_summaries_refresh
+
+    return usage_summaries_refresh().products

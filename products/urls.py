@@ -1,6 +1,6 @@
 from django.urls import path
 
-from products import feedback_views, trust_views, upload_views, views
+from products import feedback_views, trust_views, upload_views, usage_views, views
 
 app_name = "products"
 
@@ -130,6 +130,22 @@ urlpatterns = [
     path(port + "file/", upload_views.PortFileReplaceView.as_view(), name="port-file"),
     path("domains/", views.DomainListView.as_view(), name="domain-list"),
     path("domains/<slug:slug>/", views.DomainDetailView.as_view(), name="domain-detail"),
+    # usage and retirement
+    path(product + "usage/", usage_views.ProductUsageView.as_view(), name="product-usage"),
+    path(
+        product + "retirement/",
+        usage_views.ProductRetirementView.as_view(),
+        name="product-retirement",
+    ),
+    *[
+        path(
+            product + f"retirement/{action}/",
+            usage_views.ProductRetirementView.as_view(action=action),
+            name=f"retirement-{action}",
+        )
+        for action in ("propose", "object", "withdraw", "proceed")
+    ],
+    path("usage/", usage_views.UsageDashboardView.as_view(), name="usage-dashboard"),
 ]
 
 # Contracts (ODCS, ODPS): the Contract tab and its actions, and a product from a contract.

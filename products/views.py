@@ -20,6 +20,7 @@ from products.choices import LIFECYCLE_TRANSITIONS, LifecycleStatus, RunStatus
 from products.forms import ColumnForm, OutputPortForm, ProductCreateForm, ProductEditForm
 from products.models import Column, DataProduct, Domain, OutputPort
 from products.permissions import can_edit_product, can_manage_domain, managed_domains
+from products.retirement_selectors import retirement_banner
 from products.selectors import (
     CatalogFilters,
     domain_list,
@@ -41,6 +42,7 @@ from products.services import (
     schema_refresh_request,
 )
 from products.services.products import publish_blockers
+from products.services.usage import product_view_record
 from products.trust_selectors import trust_header_context
 
 # A queued run older than this probably has no worker to pick it up: say so.
@@ -113,6 +115,7 @@ class ProductDetailView(LoginRequiredMixin, TemplateView):
         user = self.request.user
         product = _visible_product(self.request, kwargs["domain_slug"], kwargs["product_slug"])
         can_edit = can_edit_product(user=user, product=product)
+        product_view_record(product=product, user=user, by_editor=can_edit)
         runs = port_latest_refresh_runs(product=product)
         ports = []
         for port in product_ports(product=product):
@@ -150,6 +153,7 @@ class ProductDetailView(LoginRequiredMixin, TemplateView):
             publish_blockers=blockers,
             active_tab="overview",
             **trust_header_context(product=product),
+            **retirement_banner(product=product, can_edit=can_edit),
         )
         return context
 

@@ -7,6 +7,7 @@ dot of a product key (`sales.orders`) as a format.
 from django.urls import re_path
 from rest_framework.routers import SimpleRouter
 
+from products.api import usage_views
 from products.api.feedback_views import (
     AnnouncementViewSet,
     FeedbackThreadViewSet,
@@ -74,3 +75,28 @@ urlpatterns = [
 from products.api.contract_urls import urlpatterns as contract_urlpatterns  # noqa: E402
 
 urlpatterns += contract_urlpatterns
+# usage and retirement
+urlpatterns += [
+    re_path(rf"^{PRODUCT}/usage/$", usage_views.ProductUsageView.as_view(), name="product-usage"),
+    re_path(r"^usage/$", usage_views.UsageDashboardView.as_view(), name="usage-dashboard"),
+    re_path(
+        rf"^{PRODUCT}/retirement/$",
+        usage_views.RetirementView.as_view(),
+        name="product-retirement",
+    ),
+    re_path(
+        rf"^{PRODUCT}/retirement/objections/$",
+        usage_views.RetirementObjectionsView.as_view(),
+        name="product-retirement-objections",
+    ),
+    re_path(
+        rf"^{PRODUCT}/retirement/withdraw/$",
+        usage_views.RetirementWithdrawView.as_view(),
+        name="product-retirement-withdraw",
+    ),
+    re_path(
+        rf"^{PRODUCT}/retirement/proceed/$",
+        usage_views.RetirementProceedView.as_view(),
+        name="product-retirement-proceed",
+    ),
+]

@@ -216,6 +216,21 @@ def demo_seed(
             count=lambda what, created, changed: _count(result, what, created, changed),
         )
 
+    from products.demo.usage import usage_seed
+
+    usage_events = usage_seed(
+        products={key: port.product for key, port in ports.items()},
+        users=users,
+        as_of=as_of.replace(tzinfo=UTC),
+    )
+    if usage_events:
+        result.created["usage events (demo)"] += usage_events
+    from products.models import UsageSummaryRun
+    from products.services.usage import usage_summaries_refresh
+
+    if usage_events or not UsageSummaryRun.objects.exists():
+        usage_summaries_refresh()  # the usage dashboard's figures, without waiting an hour
+
     result.seconds = time.monotonic() - started
     return result
 

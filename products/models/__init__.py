@@ -50,3 +50,22 @@ __all__ = [
     "GlossaryTermVersion",
     "Metric",
 ]
+from products.models.retirement import (  # noqa: E402
+    RetirementEvent,
+    RetirementObjection,
+    RetirementProposal,
+)
+from products.models.usage import (  # noqa: E402
+    ProductPageView,
+    ProductUsageSummary,
+    UsageSummaryRun,
+)
+
+__all__ += [
+    "ProductPageView",
+    "ProductUsageSummary",
+    "UsageSummaryRun",
+    "RetirementEvent",
+    "RetirementObjection",
+    "RetirementProposal",
+]
