@@ -350,6 +350,7 @@ AXES_LOCKOUT_CALLABLE = "portal.login_limits.lockout_response"
 # a trusted proxy's X-Forwarded-For; a header sent by the client itself counts for nothing.
 AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
 AXES_VERBOSE = False
+LOGGING["loggers"]["axes"] = {"level": "WARNING"}  # lockouts; not every sign-in
 
 # Logs: LOG_FORMAT=json gives one JSON object per line on stdout (with request_id, and
 # task_id/task_name in workers) and one line per request; the default stays plain.
