@@ -4,6 +4,7 @@ when to retry) and on POST /api/v1/auth/token/ (JSON), both with 429 and Retry-A
 other addresses and other usernames are unaffected; a success resets the count; the
 lock lifts after the cool-off; a client cannot dodge it with its own X-Forwarded-For."""
 
+import os
 import time
 from datetime import timedelta
 
@@ -149,3 +150,13 @@ def test_behind_a_trusted_proxy_the_client_address_counts(user, settings):
         HTTP_X_FORWARDED_FOR="198.51.100.1, 203.0.113.7",
     )
     assert response.status_code == 429
+
+
+def test_an_admin_lifts_a_lockout_from_the_command_line(client, user):
+    from django.core.management import call_command
+
+    for _ in range(LIMIT):
+        response = sign_in(client, "dana", "wrong")
+    assert response.status_code == 429
+    call_command("axes_reset_ip_username", "10.0.0.1", "dana", stdout=open(os.devnull, "w"))  # noqa: SIM115
+    assert sign_in(client, "dana", PASSWORD).status_code == 302
