@@ -14,10 +14,35 @@ from django.test import Client
 
 from tests.urlwalk import WRITE_METHODS, routes
 
-# Writes that need no CSRF token, and why.
+# Writes that need no CSRF token, and why. (API views that do not authenticate by session
+# at all, such as bearer-token protocols, are recognised by their authentication classes.)
 NO_SESSION_WRITES = {
     "api-token": "takes a username and password, not a session; answers the caller only",
 }
+
+
+def takes_session(route) -> bool:
+    """Whether the view acts for the signed-in session: every Django view; a DRF view
+    only with SessionAuthentication among its authentication classes."""
+    from rest_framework.authentication import SessionAuthentication
+
+    classes = getattr(route.view_class, "authentication_classes", None)
+    if classes is None:
+        return True
+    return any(issubclass(cls, SessionAuthentication) for cls in classes)
+
+
+def exempt_without_session(route) -> bool:
+    """A plain Django view marked csrf_exempt (DRF views are all marked so; for them the
+    authentication classes decide, see takes_session)."""
+    return getattr(route.callback, "csrf_exempt", False) and not hasattr(route.callback, "cls")
+
+
+def media_types(route) -> list[str]:
+    """What the API view parses: a body in one of these reaches the CSRF check."""
+    parsers = getattr(route.view_class, "parser_classes", None) or []
+    return [parser.media_type for parser in parsers] or ["application/json"]
+
 
 NOWHERE = {"int": "987654321", "other": "nothing-here"}
 
@@ -47,7 +72,7 @@ def write_routes():
         (route, method)
         for route in routes()
         for method in route.methods()
-        if method in WRITE_METHODS and route.name not in NO_SESSION_WRITES
+        if method in WRITE_METHODS and route.name not in NO_SESSION_WRITES and takes_session(route)
     ]
 
 
@@ -63,15 +88,26 @@ def test_every_write_is_refused_without_the_csrf_token(admin_user):
         client.force_login(admin_user)
         client.get("/my/access/")  # a page with forms sets the csrftoken cookie
         token = client.cookies[settings.CSRF_COOKIE_NAME].value
-        body, kind = ("{}", "application/json") if route.is_api else ("", "multipart/form-data")
         send = getattr(client, method)
-        args = () if kind == "multipart/form-data" else (body,)
-        options = {} if kind == "multipart/form-data" else {"content_type": kind}
-        without = send(path, *args, **options)
+        for kind in media_types(route) if route.is_api else ["multipart/form-data"]:
+            body = "{}" if "json" in kind else ""
+            args = () if kind == "multipart/form-data" else (body,)
+            options = {} if kind == "multipart/form-data" else {"content_type": kind}
+            without = send(path, *args, **options)
+            if without.status_code != 415:  # a body the view parses reaches the check
+                break
+        where = f"{method.upper()} {path} ({route.name})"
+        if without.status_code == 405:  # the view takes no such write
+            continue
         with_token = (
             None if route.is_admin else send(path, *args, **options, HTTP_X_CSRFTOKEN=token)
         )
-        where = f"{method.upper()} {path} ({route.name})"
+        if exempt_without_session(route):
+            # A csrf_exempt view (a bearer-token protocol) must give a session nothing.
+            if without.status_code not in (401, 403, 404):
+                failures.append(f"{where}: csrf_exempt, yet {without.status_code} for a session")
+            checked.append(where)
+            continue
         if not is_csrf_refusal(without):
             failures.append(f"{where}: {without.status_code} without a CSRF token")
         # The admin's writes are Django's own; with the token they would run for real.

@@ -21,6 +21,7 @@ from products.services.slos import slo_create
 from sharing.models import AccessGrant
 from sharing.services.requests import access_request_create
 from tests.factories import PASSWORD, MembershipFactory, UserFactory, parquet_product
+from tests.urlwalk import routes
 
 ROWS = {
     "order_id": [1, 2, 3, 4],
@@ -143,6 +144,35 @@ class Visit:
         self.collect()
 
 
+def crawl_pages(visit, product, *, skip: set[str]) -> list[str]:
+    """Open every page route (not the API, not the admin) whose path needs no more than
+    the product's coordinates, its port or its domain."""
+    port = product.ports.get()
+    values = {
+        "domain_slug": product.domain.slug,
+        "product_slug": product.slug,
+        "port_slug": port.slug,
+        "slug": product.domain.slug,
+    }
+    opened = []
+    for route in routes():
+        if route.is_api or route.is_admin or "get" not in route.methods():
+            continue
+        if not set(route.kwargs) <= set(values):
+            continue
+        path = route.path({name: values[name] for name in route.kwargs})
+        if path is None or path in skip or path.startswith(("/logout", "/login")):
+            continue
+        response = visit.page.request.get(path)  # downloads and fragments are not pages
+        if response.status != 200 or "text/html" not in response.headers.get("content-type", ""):
+            continue
+        if "<html" not in response.text()[:500].lower():
+            continue
+        visit.open(path)
+        opened.append(path)
+    return opened
+
+
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_pages_render_within_the_content_security_policy(live_server, page, world):
@@ -151,7 +181,7 @@ def test_pages_render_within_the_content_security_policy(live_server, page, worl
 
     visit.open("/login/", ready="form")
     visit.sign_in("owner", next_url=product_url)
-    for path, ready in [
+    visited = [
         ("/", ".result"),
         ("/search/?q=orders", ".result"),
         (product_url, "h1"),
@@ -167,8 +197,14 @@ def test_pages_render_within_the_content_security_policy(live_server, page, worl
         ("/my/access/", "h1"),
         ("/trust-score/", "h1"),
         ("/api/v1/docs/", ".swagger-ui .info"),
-    ]:
+    ]
+    for path, ready in visited:
         visit.open(path, ready=ready)
+
+    # And every other page the owner can open with what this world holds (routes of
+    # features added later included): each HTML page that answers 200.
+    crawled = crawl_pages(visit, world, skip={path for path, _ in visited})
+    assert crawled, "the walk opened no page"
 
     # The quality tab: the charts are drawn by plotly.js (an SVG each), and hovering one
     # draws its hover label, all without a <style> injected or an inline style refused.
