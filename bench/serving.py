@@ -211,6 +211,7 @@ class Gunicorn:
         env.update(
             DEBUG="0",
             ALLOWED_HOSTS="127.0.0.1",
+            SECURE_PROXY_SSL_HEADER="1",  # believe X-Forwarded-Proto, as behind the proxy
             MEDIA_ROOT=str(media_root),
             PYTHONUNBUFFERED="1",
         )

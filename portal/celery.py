@@ -18,3 +18,6 @@ def _refuse_without_secret_key(**kwargs) -> None:
     if not secret_key_is_set():
         # SystemExit, not an exception: Celery logs and ignores exceptions of signal handlers.
         raise SystemExit(MISSING_SECRET_KEY)
+
+
+from portal import celery_ops  # noqa: E402,F401 - metrics, logs and request ids of tasks

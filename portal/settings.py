@@ -54,14 +54,21 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "axes",
+    "django_prometheus",
     "portal",
     "products",
     "sharing",
 ]
 
 MIDDLEWARE = [
+    "portal.proxy.TrustedProxyMiddleware",  # the client's address behind a load balancer
+    "portal.ops.OpsEndpointsMiddleware",  # /healthz, /readyz, /metrics: before all else
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "portal.logs.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -69,6 +76,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "portal.task_queue.TaskQueueStatusMiddleware",
+    "axes.middleware.AxesMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -183,18 +192,25 @@ PORTAL_SITE_URL = (
 )
 
 # --- security --------------------------------------------------------------------------
+# Production defaults when DEBUG=0, each overridable from the environment (docs/deploy.md).
 SECURE = not DEBUG
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-SECURE_SSL_REDIRECT = SECURE
-SECURE_REDIRECT_EXEMPT = [r"^healthz/$"]
-SESSION_COOKIE_SECURE = SECURE
-CSRF_COOKIE_SECURE = SECURE
+# Behind a load balancer that terminates TLS and sets X-Forwarded-Proto (and strips it
+# from clients): SECURE_PROXY_SSL_HEADER=1. Off by default: trusting the header without
+# such a proxy lets any client claim HTTPS.
+if env_bool("SECURE_PROXY_SSL_HEADER", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", SECURE)
+# /healthz, /readyz and /metrics are answered before SecurityMiddleware (portal.ops).
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", SECURE)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", SECURE)
 SESSION_COOKIE_HTTPONLY = True
-SECURE_HSTS_SECONDS = 31_536_000 if SECURE else 0
-SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE
-SECURE_HSTS_PRELOAD = SECURE
+SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS") or (31_536_000 if SECURE else 0))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", SECURE)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", SECURE)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
 # --- REST API --------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -377,3 +393,88 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
         "ExportFormatEnum": "sharing.api.export_serializers.FORMAT_CHOICES",
     }
 )
+# --- hardening: CSP, sign-in limits, proxies, logs, metrics, storage (docs/deploy.md) ---
+from csp.constants import NONE, SELF  # noqa: E402
+
+# Only our own scripts and styles, in every environment (DEBUG too, so that pages whose
+# code breaks the policy fail their tests early). plotly.js keeps to it through the
+# stylesheet portal.templatetags.portal_assets.plotly_assets links (no <style> injected).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "object-src": [NONE],
+        "frame-ancestors": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+    },
+}
+if os.environ.get("CSP_REPORT_URI"):
+    CONTENT_SECURITY_POLICY["DIRECTIVES"]["report-uri"] = [os.environ["CSP_REPORT_URI"]]
+
+# Addresses (or networks) of the load balancers whose X-Forwarded-For is believed
+# (portal.proxy); empty: REMOTE_ADDR is the client.
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", "")
+
+# Sign-in limits (portal.login_limits): per username and address, in Redis when set.
+AUTHENTICATION_BACKENDS = [
+    "portal.login_limits.LoginAttemptsBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_HANDLER = "axes.handlers.%s" % (
+    "cache.AxesCacheHandler" if REDIS_URL else "database.AxesDatabaseHandler"
+)
+AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT") or 5)
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("LOGIN_COOLOFF_MINUTES") or 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "portal.login_limits.lockout_response"
+# The client address is REMOTE_ADDR, which TrustedProxyMiddleware has already set from
+# a trusted proxy's X-Forwarded-For; a header sent by the client itself counts for nothing.
+AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
+AXES_VERBOSE = False
+LOGGING["loggers"]["axes"] = {"level": "WARNING"}  # lockouts; not every sign-in
+
+# Logs: LOG_FORMAT=json gives one JSON object per line on stdout (with request_id, and
+# task_id/task_name in workers) and one line per request; the default stays plain.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain").strip().lower()
+LOG_REQUESTS = env_bool("LOG_REQUESTS", LOG_FORMAT == "json")
+LOGGING["filters"] = {"context": {"()": "portal.logs.ContextFilter"}}
+LOGGING["handlers"]["console"]["filters"] = ["context"]
+LOGGING["root"]["level"] = os.environ.get("LOG_LEVEL", "INFO").upper()
+LOGGING["formatters"]["json"] = {
+    "()": "pythonjsonlogger.json.JsonFormatter",
+    "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(process)d",
+    "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+    "datefmt": "%Y-%m-%dT%H:%M:%S%z",
+}
+if LOG_FORMAT == "json":
+    LOGGING["handlers"]["console"]["formatter"] = "json"
+    LOGGING["handlers"]["console"]["stream"] = "ext://sys.stdout"
+    CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# Prometheus (portal.metrics): /metrics for METRICS_TOKEN bearers or these networks.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS", "127.0.0.1/32,::1/128")
+
+# Files: the local file system (MEDIA_ROOT) by default; STORAGE_BACKEND=s3 stores them in
+# an S3-compatible bucket through django-storages (docs/deploy.md lists what uses it).
+if os.environ.get("STORAGE_BACKEND", "").strip().lower() == "s3":
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": os.environ["AWS_STORAGE_BUCKET_NAME"],
+            "endpoint_url": os.environ.get("AWS_S3_ENDPOINT_URL") or None,
+            "region_name": os.environ.get("AWS_S3_REGION_NAME") or None,
+            "location": os.environ.get("AWS_S3_LOCATION", ""),
+            "default_acl": None,
+            "querystring_auth": True,
+            "querystring_expire": int(os.environ.get("AWS_QUERYSTRING_EXPIRE") or 300),
+            "file_overwrite": False,
+            "addressing_style": os.environ.get("AWS_S3_ADDRESSING_STYLE") or None,
+            # Credentials: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY from the environment
+            # (or the machine's role), read by boto3 itself; never in settings.
+        },
+    }

@@ -1,9 +1,9 @@
 """Charts of a product's trust evidence, drawn by plotly.js in the browser.
 
-Each function returns an HTML fragment (a div and the script that draws it) or None when
-there is nothing to draw, so the page can say so instead. plotly.js itself is not in the
-fragment: the page loads it once from our own static files
-(`vendor/plotly/plotly.min.js`, see STATICFILES_DIRS), never from a CDN.
+Each function returns an HTML fragment (a container and the figure as JSON, drawn by
+static/js/charts.js: no inline script, see portal.charts) or None when there is nothing
+to draw, so the page can say so instead. plotly.js itself is not in the fragment: the page
+loads it once from our own static files with `{% plotly_assets %}`, never from a CDN.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from __future__ import annotations
 from datetime import datetime
 
 import plotly.graph_objects as go
-import plotly.io as pio
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.safestring import SafeString
 
+from portal.charts import figure_html
 from products.trust_selectors import Series
 
 HEIGHT = 240
@@ -58,11 +58,10 @@ def _layout(
 
 
 def _html(fig: go.Figure, *, height: int = HEIGHT) -> SafeString:
-    html = pio.to_html(
-        fig, include_plotlyjs=False, full_html=False, config=CONFIG, default_height=height
-    )
-    # Plotly's own output: a div and a script with JSON from our numbers and names.
-    return mark_safe(html)  # noqa: S308
+    # A container and the figure as JSON, drawn by static/js/charts.js: no inline script.
+    if fig.layout.height is None:
+        fig.update_layout(height=height)
+    return figure_html(fig, config=CONFIG)
 
 
 def trust_history_chart(

@@ -2,17 +2,20 @@
 
 Tokens are django-rest-knox tokens: only a digest is stored, each expires
 (REST_KNOX["TOKEN_TTL"]), and they are sent as `Authorization: Token <token>`.
+Failed attempts count towards the sign-in limit (portal.login_limits): 429 when locked out.
 """
 
 from django.contrib.auth import authenticate
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from knox.models import AuthToken
 from knox.settings import knox_settings
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from portal.login_limits import lockout_response, request_locked_out
 
 
 class TokenRequestSerializer(serializers.Serializer):
@@ -31,7 +34,11 @@ class TokenObtainView(APIView):
             200: inline_serializer(
                 "TokenResponse",
                 {"token": serializers.CharField(), "expiry": serializers.DateTimeField()},
-            )
+            ),
+            429: OpenApiResponse(
+                description="Too many failed attempts for this username from this address; "
+                "the Retry-After header says when to try again."
+            ),
         },
         auth=[],
     )
@@ -43,6 +50,8 @@ class TokenObtainView(APIView):
             username=serializer.validated_data["username"],
             password=serializer.validated_data["password"],
         )
+        if user is None and request_locked_out(request):
+            return lockout_response(request._request)
         if user is None or not user.is_active:
             return Response(
                 {"detail": "Unable to sign in with the username and password given."},

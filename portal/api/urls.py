@@ -1,8 +1,9 @@
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import SimpleRouter
 
 from portal.api.auth import TokenObtainView
+from portal.api.docs import APIDocsView
 from portal.api.notifications import NotificationViewSet
 
 notifications = SimpleRouter()
@@ -11,7 +12,7 @@ notifications.register("notifications", NotificationViewSet, basename="notificat
 urlpatterns = [
     path("auth/token/", TokenObtainView.as_view(), name="api-token"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("docs/", APIDocsView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("products.api.urls")),
     path("", include("sharing.api.urls")),
     path("", include(notifications.urls)),

@@ -1,0 +1,52 @@
+"""gunicorn settings of a portal web machine: `gunicorn -c deploy/gunicorn.conf.py portal.wsgi`.
+
+Every value can be changed from the environment (docs/deploy.md). Threads per worker let a
+long streamed download (a CSV of millions of rows) and quick page views share a worker;
+the timeout is long because a sync worker serving such a stream is silent towards the
+arbiter for the whole download.
+"""
+
+import multiprocessing
+import os
+
+bind = os.environ.get("GUNICORN_BIND") or f"0.0.0.0:{os.environ.get('PORT', '8000')}"
+workers = int(os.environ.get("WEB_CONCURRENCY") or multiprocessing.cpu_count() * 2 + 1)
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
+threads = int(os.environ.get("GUNICORN_THREADS") or 4)
+# A request (a download, an export) may take this long; raise it with bigger downloads.
+timeout = int(os.environ.get("GUNICORN_TIMEOUT") or 900)
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT") or 60)
+keepalive = 5  # seconds; the load balancer keeps connections to us open
+# Recycle workers now and then: bounded memory over weeks of uptime.
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS") or 2000)
+max_requests_jitter = 200
+# The portal logs one line per request itself (LOG_FORMAT=json, with the request id);
+# gunicorn's own messages go to stderr.
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+proc_name = "portal-web"
+
+
+def on_starting(server):
+    """The master owns PROMETHEUS_MULTIPROC_DIR: start it empty (files of an earlier run
+    would be summed into this one's metrics)."""
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if path:
+        os.makedirs(path, exist_ok=True)
+        for name in os.listdir(path):
+            if name.endswith(".db"):
+                os.unlink(os.path.join(path, name))
+
+
+def child_exit(server, worker):
+    """A worker that exits leaves its metric files for the others' totals; mark it dead."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
+
+
+# No runtime control socket (gunicorn 25+): systemd signals the master, and several
+# gunicorns on one machine would share its default path.
+control_socket_disable = True
