@@ -320,15 +320,21 @@ def test_a_check_run_goes_through_two_web_processes_and_one_of_two_workers(stack
     assert (result.outcome, result.observed_value) == (CheckOutcome.FAIL, 2)
 
     # Exactly one worker ran it: its log says the task succeeded, the other's says nothing.
-    ran = {
-        worker.name: [
-            line
-            for line in worker.json_lines()
-            if "products.tasks.check_run[" in line.get("message", "")
-            and "succeeded" in line.get("message", "")
-        ]
-        for worker in stack["workers"]
-    }
+    # (The worker writes the run's result before Celery logs the task's success and
+    # observes its duration: wait for those too.)
+    def successes():
+        return {
+            worker.name: [
+                line
+                for line in worker.json_lines()
+                if "products.tasks.check_run[" in line.get("message", "")
+                and "succeeded" in line.get("message", "")
+            ]
+            for worker in stack["workers"]
+        }
+
+    wait_for(lambda: any(successes().values()), timeout=30, message="no worker logged the task")
+    ran = successes()
     runners = [name for name, lines in ran.items() if lines]
     assert len(runners) == 1, ran
     assert len(ran[runners[0]]) == 1
@@ -340,6 +346,11 @@ def test_a_check_run_goes_through_two_web_processes_and_one_of_two_workers(stack
 
     # And so do their metrics: one check_run observed by the runner, none by the other.
     count = "portal_celery_task_duration_seconds_count"
+    wait_for(
+        lambda: metric_value(worker_metrics(runner), count, task="products.tasks.check_run"),
+        timeout=30,
+        message="the runner's metrics never counted the task",
+    )
     assert metric_value(worker_metrics(runner), count, task="products.tasks.check_run") == 1
     assert metric_value(worker_metrics(other), count, task="products.tasks.check_run") is None
 

@@ -13,7 +13,7 @@ import redis
 from django.test import Client
 
 from portal.celery import app as celery_app
-from tests.conftest import ROOT
+from tests.conftest import ROOT, require_service
 from tests.test_settings import _run
 
 pytestmark = pytest.mark.django_db
@@ -64,19 +64,18 @@ def test_readyz_names_the_broker_when_it_is_unreachable(monkeypatch):
 
 
 def test_readyz_names_the_cache_when_it_is_unreachable(settings):
+    """The configured cache backend, pointed where nothing listens (a backend that turns
+    errors into misses fails the check too: what it wrote does not come back)."""
+    if "redis" not in settings.CACHES["default"]["BACKEND"].lower():
+        require_service("Redis", "REDIS_URL is not set: the cache is not Redis")
     settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": "redis://127.0.0.1:1/0",
-        }
+        "default": {**settings.CACHES["default"], "LOCATION": "redis://127.0.0.1:1/0"}
     }
     response = Client().get("/readyz")
     assert response.status_code == 503
-    assert response.json()["checks"] == {
-        "database": "ok",
-        "cache": "failed (ConnectionError)",
-        "broker": "ok",
-    }
+    checks = response.json()["checks"]
+    assert checks["database"] == "ok" and checks["broker"] == "ok"
+    assert checks["cache"].startswith("failed (")
 
 
 def test_readyz_names_the_database_when_it_is_unreachable():
