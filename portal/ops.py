@@ -103,7 +103,8 @@ class OpsEndpointsMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        path = request.path_info.rstrip("/") or "/"
+        # Exactly these paths: `/metrics/` (with its slash) is the metrics layer's page.
+        path = request.path_info
         if path not in self.ROUTES:
             return self.get_response(request)
         if request.method not in ("GET", "HEAD"):

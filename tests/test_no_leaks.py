@@ -195,6 +195,11 @@ def candidates(route: Route, draft, visible, ids) -> list[dict[str, Candidate]]:
     rest = [n for n in names if n not in ("domain_slug", "product_slug")]
     if "domain_slug" in names and "product_slug" in names:
         pools.append(products)
+    elif "domain_slug" in names:  # a domain's own object (a glossary term...)
+        domains = {draft.domain.slug, visible.domain.slug}
+        pools.append([{"domain_slug": Candidate(slug, secret=False)} for slug in domains])
+    elif "product_slug" in names:
+        pools.append([{"product_slug": products[0]["product_slug"]}])
     for name in rest:
         if name == "pk" or name.endswith("_id") or name == "id":
             values = [Candidate(str(i), secret=True) for i in sorted(ids)]
