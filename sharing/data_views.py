@@ -18,7 +18,7 @@ from django.views import View
 from django.views.generic import TemplateView
 
 from portal.json_values import non_finite_as_text
-from products.connectors import ConnectorError
+from products.connectors import ConnectorError, RelationMissing
 from products.models import DataProduct
 from products.selectors import product_ports
 from products.trust_selectors import trust_header_context
@@ -89,6 +89,14 @@ class _Prefetched:
         self.stream.close()
 
 
+def port_missing_message(plan: ReadPlan, exc: RelationMissing) -> str:
+    return (
+        f"The output port {plan.port.name!r} points at data its source does not have "
+        f"({exc}). The product's owners and stewards can point the port at an existing "
+        "table or file and refresh its schema."
+    )
+
+
 def streaming_read_response(
     plan: ReadPlan, *, fmt: str, client_address: str | None, refused
 ) -> StreamingHttpResponse:
@@ -102,6 +110,10 @@ def streaming_read_response(
         first = next(stream, b"")
     except ReadRefused as exc:
         return refused(exc.status, exc.message)
+    except RelationMissing as exc:
+        # The port points at a table, file or column the source does not have: nothing
+        # to serve until an editor points it elsewhere (not an outage: no 5xx).
+        return refused(404, port_missing_message(plan, exc))
     except ConnectorError as exc:
         return refused(502, f"The data source could not be read: {exc}")
 

@@ -338,7 +338,9 @@ def _encode(plan: ReadPlan, connector: Connector, fmt: str, counter: _Served) ->
     pending: list[pa.RecordBatch] = []  # Parquet: batches of the next row group
     pending_rows = 0
     if fmt == DataFormat.JSON:
-        yield b"["
+        # Buffered, not yielded: the first chunk then comes from the source, so a source
+        # that cannot be read answers an error status instead of a truncated 200.
+        sink.write(b"[")
     for batch in _batches(plan, connector):
         counter.rows += batch.num_rows
         if fmt == DataFormat.CSV:

@@ -197,6 +197,21 @@ def test_bad_announcements_are_refused_naming_the_field(
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("encoding", ["json", "multipart"])
+def test_an_announcement_without_a_title_is_refused_naming_the_field(
+    api_client, product, owner, encoding
+):
+    # Found by the API fuzz: a body without `title` reached the service without it (500).
+    api_client.force_authenticate(owner)
+    response = api_client.post(
+        f"/api/v1/products/{product.key}/announcements/", {"kind": "info"}, format=encoding
+    )
+    assert response.status_code == 400
+    assert response.json() == {"title": ["Give the announcement a title: what changes, in a line."]}
+    assert Announcement.objects.count() == 0
+
+
+@pytest.mark.django_db
 def test_only_editors_post_and_end_announcements(
     client, api_client, product, owner, steward, outsider
 ):

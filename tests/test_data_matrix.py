@@ -497,3 +497,58 @@ def test_postgres_injection_in_values_is_a_plain_value(client, pg_orders):
     response = client.get(url, {"format": "arrow"})
     _, rows = table_rows("arrow", b"".join(response.streaming_content))
     assert len(rows) == 4  # the table is still there, whole
+
+
+# --- a port pointing at what its source does not have: 404, not a server error ----------
+
+
+@pytest.mark.parametrize("fmt", ["csv", "arrow", "json"])
+def test_a_port_moved_to_a_missing_table_answers_404_naming_it(client, pg_orders, fmt):
+    # Found by the API fuzz: an editor's PATCH moved the port to a table that does not
+    # exist, and every read answered 502 as if the source were down.
+    product, _ = pg_orders
+    client.force_login(make_reader("owner", product))
+    moved = client.patch(
+        f"/api/v1/products/{product.key}/ports/orders/",
+        {"schema_name": "", "table_name": "orders_moved"},
+        content_type="application/json",
+    )
+    assert moved.status_code == 200
+    response = client.get(f"/api/v1/products/{product.key}/data/", {"format": fmt})
+    assert response.status_code == 404
+    detail = response.json()["detail"]
+    assert "orders_moved" in detail and "owners and stewards" in detail
+    page = client.get(f"/products/{product.domain.slug}/{product.slug}/download/")
+    assert page.status_code == 404
+
+
+@pytest.mark.parametrize("fmt", ["csv", "arrow"])
+def test_a_known_column_missing_from_the_table_answers_404(client, pg_orders, fmt):
+    product, _ = pg_orders
+    port = product.ports.get()
+    ColumnFactory(port=port, name="discount", position=9)
+    client.force_login(make_reader("admin", product))
+    response = client.get(
+        f"/api/v1/products/{product.key}/data/", {"format": fmt, "columns": "discount"}
+    )
+    assert response.status_code == 404
+    assert "discount" in response.json()["detail"]
+
+
+def test_a_file_port_whose_file_is_gone_answers_404(client, orders, media_root):
+    (media_root / "matrix" / "orders.parquet").unlink()
+    client.force_login(make_reader("admin", orders))
+    response = client.get(API, {"format": "csv"})
+    assert response.status_code == 404
+    assert "does not exist" in response.json()["detail"]
+
+
+def test_a_source_that_cannot_be_reached_is_still_a_502(client, pg_orders):
+    product, _ = pg_orders
+    source = product.ports.get().source
+    source.port = 1  # nothing listens there
+    source.save()
+    client.force_login(make_reader("admin", product))
+    response = client.get(f"/api/v1/products/{product.key}/data/")
+    assert response.status_code == 502
+    assert "Cannot connect" in response.json()["detail"]

@@ -14,7 +14,12 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+)
 from rest_framework import status
 from rest_framework.exceptions import NotFound
 from rest_framework.exceptions import ValidationError as DRFValidationError
@@ -22,8 +27,10 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 
 from portal.api.parsers import LegacyYAMLParser, PayloadTooLarge, YAMLParser, body_too_large
+from portal.api.schema import FieldErrorsSerializer
 from products.api.contract_serializers import (
     ContractBreakingSerializer,
     ContractDetailSerializer,
@@ -76,7 +83,38 @@ IMPORT_BODY = {
     "application/x-yaml": OpenApiTypes.STR,
     "multipart/form-data": ContractUploadSerializer,
 }
-INVALID = OpenApiResponse(ContractInvalidSerializer, description="Every problem, with its path.")
+
+
+def yaml_document(standard: str, kind: str) -> OpenApiResponse:
+    """A YAML document answer: a mapping (what a YAML-aware client parses it into), with
+    the standard's `apiVersion` and `kind`, as an attachment."""
+    return OpenApiResponse(
+        {
+            "type": "object",
+            "description": f"A {standard} document (YAML).",
+            "required": ["apiVersion", "kind"],
+            "properties": {
+                "apiVersion": {"type": "string"},
+                "kind": {"type": "string", "enum": [kind]},
+            },
+            "additionalProperties": True,
+        },
+        description=f"The {standard} document in YAML, as an attachment.",
+    )
+
+
+ODCS_DOCUMENT = yaml_document("ODCS v3.1 data contract", "DataContract")
+ODPS_DOCUMENT = yaml_document("ODPS v1.0.0 data product", "DataProduct")
+INVALID = OpenApiResponse(
+    PolymorphicProxySerializer(
+        component_name="ContractRefused",
+        serializers=[ContractInvalidSerializer, FieldErrorsSerializer],
+        resource_type_field_name=None,
+    ),
+    description="Either the contract's problems, every one with its path (`detail`, "
+    "`problems`), or what is wrong with the request itself: a list of messages per field "
+    "(`file`, `source`, `domain`, `confirm_breaking`...).",
+)
 
 
 def invalid_response(exc: ContractInvalid) -> Response:
@@ -219,7 +257,7 @@ class ContractYAMLView(ContractScopedView):
 
     @extend_schema(
         parameters=[PRODUCT_KEY_PARENT, VERSION],
-        responses={(200, YAML): OpenApiTypes.STR},
+        responses={(200, YAML): ODCS_DOCUMENT},
     )
     def get(self, request, product_key: str, version: str):
         contract = self.get_contract(version)
@@ -307,7 +345,7 @@ class ContractDiffView(ContractScopedView):
 class ProductODCSView(ContractScopedView):
     """The product as the catalog holds it now, as an ODCS v3.1.0 contract."""
 
-    @extend_schema(parameters=[PRODUCT_KEY_PARENT], responses={(200, YAML): OpenApiTypes.STR})
+    @extend_schema(parameters=[PRODUCT_KEY_PARENT], responses={(200, YAML): ODCS_DOCUMENT})
     def get(self, request, product_key: str):
         product = self.get_product()
         return yaml_response(
@@ -318,7 +356,7 @@ class ProductODCSView(ContractScopedView):
 class ProductODPSView(ContractScopedView):
     """The product's Open Data Product Standard v1.0.0 descriptor."""
 
-    @extend_schema(parameters=[PRODUCT_KEY_PARENT], responses={(200, YAML): OpenApiTypes.STR})
+    @extend_schema(parameters=[PRODUCT_KEY_PARENT], responses={(200, YAML): ODPS_DOCUMENT})
     def get(self, request, product_key: str):
         product = self.get_product()
         return yaml_response(
@@ -379,7 +417,9 @@ class ProductFromContractView(GenericAPIView):
             return invalid_response(exc)
         except ValidationError as exc:  # the catalog refused the product itself
             raise DRFValidationError(
-                exc.message_dict if hasattr(exc, "error_dict") else exc.messages
+                exc.message_dict
+                if hasattr(exc, "error_dict")
+                else {api_settings.NON_FIELD_ERRORS_KEY: exc.messages}
             ) from None
         product = DataProduct.objects.select_related("domain").get(pk=contract.product_id)
         contract.product = product

@@ -66,7 +66,10 @@ class TermColumnUseSerializer(serializers.Serializer):
 
 
 class TermDetailSerializer(TermSerializer):
-    approved_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    # Null until the term is approved (and again if that user is deleted).
+    approved_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
     products = serializers.SerializerMethodField()
     columns = serializers.SerializerMethodField()
 

@@ -336,7 +336,7 @@ class MetricViewSet(viewsets.GenericViewSet):
                 "`detail` names it."
             ),
             403: _error("No read access to the product, or a column outside it."),
-            404: _error("No such metric, or one you may not see."),
+            404: _error("No such metric (or one you may not see), or its port's table is missing."),
             502: _error("The data source could not be read."),
         },
         description=VALUES_DESCRIPTION,

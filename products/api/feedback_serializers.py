@@ -22,6 +22,7 @@ from products.choices import (
     FeedbackStatus,
 )
 from products.models import Announcement, FeedbackComment, FeedbackStatusChange, FeedbackThread
+from products.services.announcements import TITLE_REQUIRED
 from products.services.feedback import business_days_late
 
 FeedbackKindField = enum_field(FeedbackKind)
@@ -246,7 +247,9 @@ class AnnouncementSerializer(_HtmlMixin, serializers.ModelSerializer):
 
 class AnnouncementCreateSerializer(InputSerializer):
     kind = AnnouncementKindField()
-    title = serializers.CharField(required=False, allow_blank=True)
+    # Required here as in the service (which also refuses a blank one), so a body without
+    # it is a 400 naming the field.
+    title = serializers.CharField(allow_blank=True, error_messages={"required": TITLE_REQUIRED})
     body = serializers.CharField(required=False, allow_blank=True, help_text="Markdown.")
     starts_at = serializers.DateTimeField(required=False, allow_null=True)
     ends_at = serializers.DateTimeField(required=False, allow_null=True)

@@ -5,11 +5,18 @@ from pathlib import Path
 from django.conf import settings
 
 from products.choices import PortKind, SourceKind
-from products.connectors.base import ColumnInfo, Connector, ConnectorError
+from products.connectors.base import ColumnInfo, Connector, ConnectorError, RelationMissing
 from products.connectors.duckdb import DuckDBConnector
 from products.connectors.postgres import PostgresConnector
 
-__all__ = ["ColumnInfo", "Connector", "ConnectorError", "connector_for_port", "port_file_path"]
+__all__ = [
+    "ColumnInfo",
+    "Connector",
+    "ConnectorError",
+    "RelationMissing",
+    "connector_for_port",
+    "port_file_path",
+]
 
 
 def port_file_path(relative_path: str) -> Path:

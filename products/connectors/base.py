@@ -17,6 +17,12 @@ class ConnectorError(Exception):
     """The source could not be reached or read; the message is safe to show people."""
 
 
+class RelationMissing(ConnectorError):
+    """The source answered, but the port's table, view or file, or a column the portal
+    knows of it, is not there: the port points at something missing (an editor moved it,
+    or a contract declared it before it was built). Not an outage: readers get a 404."""
+
+
 @dataclass(frozen=True)
 class ColumnInfo:
     name: str

@@ -10,7 +10,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from products.connectors.base import ColumnInfo, Connector, ConnectorError
+from products.connectors.base import ColumnInfo, Connector, ConnectorError, RelationMissing
 
 FILE_VIEW = "port_data"
 MEMORY_LIMIT = "100MB"
@@ -55,7 +55,7 @@ class DuckDBConnector(Connector):
         try:
             if self.file_path is not None:
                 if not Path(self.file_path).is_file():
-                    raise ConnectorError(f"The file {self.label} does not exist.")
+                    raise RelationMissing(f"The file {self.label} does not exist.")
                 conn = duckdb.connect(":memory:")
                 if self.file_format == "csv":
                     relation = conn.read_csv(self.file_path)
@@ -107,7 +107,7 @@ class DuckDBConnector(Connector):
         except duckdb.Error as exc:
             raise ConnectorError(f"Cannot read {self.label}: {_first_line(exc)}") from exc
         if not rows:
-            raise ConnectorError(
+            raise RelationMissing(
                 f"Table {self.schema_name}.{self.table_name} was not found in {self.label}."
             )
         return [
@@ -141,7 +141,7 @@ class DuckDBConnector(Connector):
                 f"The query on {self.label} was cancelled after its time limit."
             ) from exc
         except duckdb.Error as exc:
-            raise ConnectorError(f"Query failed on {self.label}: {_first_line(exc)}") from exc
+            raise self._query_error(exc) from exc
         finally:
             if timer:
                 timer.cancel()
@@ -154,7 +154,13 @@ class DuckDBConnector(Connector):
         except (duckdb.Error, pa.ArrowException) as exc:
             # Errors met while the reader streams (out of memory on a huge value, a
             # corrupt page) come through pyarrow, not as duckdb.Error.
-            raise ConnectorError(f"Query failed on {self.label}: {_first_line(exc)}") from exc
+            raise self._query_error(exc) from exc
+
+    def _query_error(self, exc: Exception) -> ConnectorError:
+        # A catalog error: the table (or its schema) is not in the database.
+        missing = isinstance(exc, duckdb.CatalogException)
+        error = RelationMissing if missing else ConnectorError
+        return error(f"Query failed on {self.label}: {_first_line(exc)}")
 
     @contextmanager
     def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -8,7 +8,7 @@ from urllib.parse import quote, urlencode
 
 import psycopg
 
-from products.connectors.base import ColumnInfo, Connector, ConnectorError
+from products.connectors.base import ColumnInfo, Connector, ConnectorError, RelationMissing
 
 CONNECT_TIMEOUT_SECONDS = 5
 STATEMENT_TIMEOUT_MS = 60_000
@@ -16,6 +16,9 @@ SERVING_TIMEOUT_MS = 15 * 60_000  # downloads of large tables take a while
 # The size ADBC aims at per Arrow batch (the driver holds about three of them at a time:
 # 16 MB batches cost a reader ~50 MB, 4 MB ones ~12 MB, at about the same speed).
 ARROW_BATCH_BYTES = 4 * 1024 * 1024
+# undefined_table, invalid_schema_name, undefined_column: the relation (or a known column)
+# is not in the database, as opposed to a connection, permission or timeout problem.
+MISSING_SQLSTATES = {"42P01", "3F000", "42703"}
 
 
 class PostgresConnector(Connector):
@@ -94,9 +97,7 @@ class PostgresConnector(Connector):
                     for offset in range(0, batch.num_rows, batch_rows):
                         yield batch.slice(offset, batch_rows)
         except adbc.Error as exc:
-            raise ConnectorError(
-                f"Query failed on {self.source.name!r}: {_first_line(exc)}"
-            ) from exc
+            raise self._query_error(exc) from exc
 
     def copy_csv(self, sql: str, params: Sequence[Any], *, chunk_bytes: int) -> Iterator[bytes]:
         """`COPY (<sql>) TO STDOUT` as CSV with a header, in chunks of about chunk_bytes.
@@ -119,12 +120,16 @@ class PostgresConnector(Connector):
                         yield bytes(buffer)
                 self.last_rowcount = cur.rowcount  # "COPY n": the rows served
         except psycopg.Error as exc:
-            raise ConnectorError(
-                f"Query failed on {self.source.name!r}: {_first_line(exc)}"
-            ) from exc
+            raise self._query_error(exc) from exc
         finally:
             if not conn.closed:
                 conn.rollback()
+
+    def _query_error(self, exc: Exception) -> ConnectorError:
+        """psycopg's and ADBC's errors both carry the SQLSTATE."""
+        missing = getattr(exc, "sqlstate", None) in MISSING_SQLSTATES
+        error = RelationMissing if missing else ConnectorError
+        return error(f"Query failed on {self.source.name!r}: {_first_line(exc)}")
 
     def relation_sql(self) -> str:
         return f"{self.quote_ident(self.schema_name)}.{self.quote_ident(self.table_name)}"
@@ -140,7 +145,7 @@ class PostgresConnector(Connector):
             [self.schema_name, self.table_name],
         )
         if not rows:
-            raise ConnectorError(
+            raise RelationMissing(
                 f"Table {self.schema_name}.{self.table_name} was not found on data source "
                 f"{self.source.name!r}, or it has no columns."
             )
@@ -183,8 +188,7 @@ class PostgresConnector(Connector):
             ) from exc
         except psycopg.Error as exc:
             conn.rollback()
-            message = f"Query failed on {self.source.name!r}: {_first_line(exc)}"
-            raise ConnectorError(message) from exc
+            raise self._query_error(exc) from exc
 
     @contextmanager
     def cursor(self) -> Iterator[psycopg.Cursor]:

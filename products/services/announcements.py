@@ -26,6 +26,7 @@ from products.permissions import can_edit_product
 from products.services.feedback import MAX_BODY_LENGTH, can_see_product
 
 MAX_TITLE_LENGTH = Announcement._meta.get_field("title").max_length
+TITLE_REQUIRED = "Give the announcement a title: what changes, in a line."
 # Most urgent first when several are active at once.
 KIND_ORDER = (
     AnnouncementKind.DEPRECATION,
@@ -108,7 +109,7 @@ def announcement_create(
         errors["kind"] = "Choose information, maintenance, breaking change or deprecation."
     title = " ".join((title or "").split())
     if not title:
-        errors["title"] = "Give the announcement a title: what changes, in a line."
+        errors["title"] = TITLE_REQUIRED
     elif len(title) > MAX_TITLE_LENGTH:
         errors["title"] = f"At most {MAX_TITLE_LENGTH} characters."
     body = (body or "").strip()

@@ -25,7 +25,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
 from products.choices import NUMERIC_AGGREGATIONS, MetricAggregation, MetricGrain
-from products.connectors import Connector, ConnectorError, connector_for_port
+from products.connectors import Connector, ConnectorError, RelationMissing, connector_for_port
 from products.models import DataProduct, Metric, OutputPort
 from products.permissions import can_edit_product
 from sharing.filters import Clause, FilterError, compile_clauses, parse_filter
@@ -462,7 +462,8 @@ def metric_evaluate(
     """Evaluate the metric for `user`: one query on the port's source, one audit event.
     Raises MetricRefused: 403 without access to the product's rows or to a column read,
     400 for a bad query (naming the dimension, grain, date or filter at fault) or a
-    definition the port's columns no longer fit, 502 when the source cannot be read."""
+    definition the port's columns no longer fit, 404 when the port's table (or a column)
+    is not in its source, 502 when the source cannot be read."""
     from sharing.access import access_decide
     from sharing.serving import ReadPlan, audit_read
 
@@ -509,6 +510,11 @@ def metric_evaluate(
                 row_filter=decision.row_filter,
             )
             rows = connector.fetch(compiled.sql, compiled.params, timeout_seconds=TIMEOUT_SECONDS)
+    except RelationMissing as exc:
+        error = str(exc)
+        raise MetricRefused(
+            404, f"The metric's port points at data its source does not have: {exc}"
+        ) from exc
     except ConnectorError as exc:
         error = str(exc)
         raise MetricRefused(502, f"The data source could not be read: {exc}") from exc

@@ -100,8 +100,11 @@ class ProductDataView(APIView):
             400: _error("Bad input: format, limit, columns or filter; `detail` says what."),
             401: _error("Not signed in."),
             403: _error("No access, or columns or a filter outside your access."),
-            404: _error("No such product (or one you may not see), or no such port."),
-            502: _error("The data source could not be read."),
+            404: _error(
+                "No such product (or one you may not see), no such port, or a port whose "
+                "table, file or columns its source does not have."
+            ),
+            502: _error("The data source could not be reached or read."),
         },
     )
     def get(self, request, key: str):

@@ -40,8 +40,13 @@ class DeltaShareTableSerializer(serializers.ModelSerializer):
 
 
 class DeltaRecipientSerializer(serializers.ModelSerializer):
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    revoked_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    # Both are null: revoked_by until a revocation, created_by once that user is deleted.
+    created_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
+    revoked_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
     active = serializers.SerializerMethodField()
 
     class Meta:

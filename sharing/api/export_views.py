@@ -4,7 +4,12 @@ pages call, and shape output. A product, schedule or run someone may not see is 
 
 from django.core.exceptions import PermissionDenied
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
@@ -16,6 +21,7 @@ from sharing.api.export_serializers import (
     ExportScheduleInputSerializer,
     ExportScheduleSerializer,
 )
+from sharing.choices import FILE_FORMATS, DataFormat
 from sharing.data_views import client_address
 from sharing.export_selectors import (
     export_run_get,
@@ -32,7 +38,9 @@ from sharing.services.exports import (
     export_schedule_end,
     export_schedule_update,
 )
+from sharing.serving import CONTENT_TYPES
 
+RUN_ID = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH, description="A run's id.")
 BAD_INPUT = OpenApiResponse(
     response=OpenApiTypes.OBJECT, description="Bad input: a message per field named."
 )
@@ -146,6 +154,9 @@ class ExportRunViewSet(viewsets.GenericViewSet):
     serializer_class = ExportRunSerializer
     queryset = ExportRun.objects.none()  # for the schema; the selector scopes reads
     filter_backends: list = []
+    # Any id reaches get_object, so a malformed one (`0.5`) answers the API's JSON 404
+    # rather than the router's page for an unknown URL.
+    lookup_value_regex = r"[^/]+"
 
     def get_object(self) -> ExportRun:
         try:
@@ -153,16 +164,24 @@ class ExportRunViewSet(viewsets.GenericViewSet):
         except (ExportRun.DoesNotExist, ValueError):
             raise NotFound("There is no such export run.") from None
 
-    @extend_schema(description="An export run: its status and, once finished, its file.")
+    @extend_schema(
+        parameters=[RUN_ID], description="An export run: its status and, once finished, its file."
+    )
     def retrieve(self, request, pk: str):
         return Response(self.get_serializer(self.get_object()).data)
 
     @extend_schema(
+        parameters=[RUN_ID],
         responses={
-            (200, "application/octet-stream"): OpenApiResponse(
-                response=OpenApiTypes.BINARY,
-                description="The file, as an attachment; header `Repr-Digest` carries its SHA-256.",
-            ),
+            # One content type per file format a schedule writes.
+            **{
+                (200, CONTENT_TYPES[fmt].split(";")[0]): OpenApiResponse(
+                    response=OpenApiTypes.BINARY,
+                    description=f"The {DataFormat(fmt).label} file, as an attachment; header "
+                    "`Repr-Digest` carries its SHA-256.",
+                )
+                for fmt in FILE_FORMATS
+            },
             403: _error("Your access does not cover what the file holds; `detail` says why."),
             404: _error("No such run, or one without a file."),
             410: _error("The file was removed by the schedule's retention."),
