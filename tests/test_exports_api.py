@@ -187,6 +187,17 @@ def test_download_without_permission_is_404(api_client, grantee_run):
     assert _download(api_client, stranger, run).status_code == 404
 
 
+@pytest.mark.parametrize("run_id", ["0.5", "-1", "x"])
+def test_a_malformed_run_id_is_the_api_json_404(api_client, owner, run_id):
+    # Found by the API fuzz: `0.5` matched no route and got the HTML page for unknown URLs.
+    api_client.force_authenticate(owner)
+    for path in (f"{BASE}/export-runs/{run_id}/", f"{BASE}/export-runs/{run_id}/download/"):
+        response = api_client.get(path)
+        assert response.status_code == 404
+        assert response["Content-Type"] == "application/json"
+        assert response.json() == {"detail": "There is no such export run."}
+
+
 def test_download_with_permission_serves_the_file_and_audits_it(
     api_client, grantee_run, outsider, member
 ):
