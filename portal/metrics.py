@@ -77,8 +77,11 @@ class _ProcessRegistry(Collector):
 
 def queue_lengths() -> dict[str, int]:
     """Messages waiting per Celery queue. Redis: LLEN of the queue's list (and its
-    priority lists, as kombu's Redis transport names them); AMQP: a passive declare.
-    Empty for the embedded filesystem broker."""
+    priority lists, as kombu's Redis transport names them); any other transport (AMQP,
+    the embedded filesystem broker): a passive declare. Raises the broker's error when it
+    cannot be reached."""
+    from kombu.exceptions import ChannelError
+
     from portal.celery import app
 
     names = celery_queue_names()
@@ -101,18 +104,18 @@ def queue_lengths() -> dict[str, int]:
             return {name: sum(next(counts) for _ in keys[name]) for name in names}
         finally:
             client.close()
-    if url.startswith(("amqp://", "amqps://", "pyamqp://")):
-        lengths = {}
-        with app.connection_for_read() as connection:
-            channel = connection.default_channel
-            for name in names:
-                try:
-                    lengths[name] = channel.queue_declare(queue=name, passive=True).message_count
-                except Exception:  # noqa: BLE001 - a queue not declared yet holds nothing
-                    lengths[name] = 0
-                    channel = connection.channel()
-        return lengths
-    return {}
+    # Any other transport (AMQP, the embedded filesystem broker...): a passive declare.
+    lengths = {}
+    with app.connection_for_read() as connection:
+        connection.ensure_connection(max_retries=1)
+        channel = connection.default_channel
+        for name in names:
+            try:
+                lengths[name] = channel.queue_declare(queue=name, passive=True).message_count
+            except ChannelError:  # a queue not declared yet holds nothing
+                lengths[name] = 0
+                channel = connection.channel()
+    return lengths
 
 
 def celery_queue_names() -> list[str]:

@@ -14,7 +14,8 @@ import logging
 import time
 
 from django.db import transaction
-from kombu.exceptions import ChannelError, OperationalError
+from kombu.exceptions import OperationalError
+from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
 
@@ -98,17 +99,11 @@ def task_queue(request) -> dict:
 def queue_depth() -> int | None:
     """Messages waiting in the default queue, or None when the broker cannot be asked."""
     from portal.celery import app
+    from portal.metrics import queue_lengths
 
     try:
-        with app.connection_for_write() as connection:
-            connection.ensure_connection(max_retries=1)
-            declared = connection.default_channel.queue_declare(
-                queue=app.conf.task_default_queue, passive=True
-            )
-            return int(declared.message_count)
-    except ChannelError:  # no such queue (yet): nothing waits in it
-        return 0
-    except BROKER_ERRORS:
+        return queue_lengths().get(app.conf.task_default_queue, 0)
+    except (*BROKER_ERRORS, RedisError):
         return None
     except Exception:  # a transport that cannot count its queue
         logger.exception("could not read the task queue's depth")
