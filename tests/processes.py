@@ -39,15 +39,22 @@ def port_open(port: int) -> bool:
 class Process:
     """One subprocess with its log."""
 
-    def __init__(self, name: str, args: list[str], *, env: dict, log_dir: Path, cwd=ROOT):
-        self.name, self.args, self.env, self.cwd = name, args, env, cwd
+    def __init__(
+        self, name: str, args: list[str], *, env: dict, log_dir: Path, cwd=ROOT, port=None
+    ):
+        self.name, self.args, self.env, self.cwd, self.port = name, args, env, cwd, port
         self.log_path = log_dir / f"{name}.log"
         self.process: subprocess.Popen | None = None
 
     def start(self) -> Process:
         log = open(self.log_path, "a")  # noqa: SIM115 - the child keeps it open
         self.process = subprocess.Popen(
-            self.args, cwd=self.cwd, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            self.args,
+            cwd=self.cwd,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # a Ctrl-C of pytest reaches the test, not the child
         )
         log.close()
         return self
@@ -58,6 +65,17 @@ class Process:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def json_lines(self) -> list[dict]:
+        """The log's JSON lines (LOG_FORMAT=json), parsed; other lines skipped."""
+        lines = []
+        for line in self.log().splitlines():
+            if line.startswith("{"):
+                try:
+                    lines.append(json.loads(line))
+                except json.JSONDecodeError:
+                    pass
+        return lines
 
     def stop(self, sig=signal.SIGTERM, timeout: float = 20) -> None:
         if not self.running:

@@ -16,13 +16,10 @@ import json
 import os
 import re
 import secrets
-import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
-from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
 import pyarrow as pa
@@ -32,17 +29,12 @@ import pytest
 from products.choices import CheckOutcome, CheckRunStatus
 from products.models import CheckRun
 from products.services.checks import check_create
-from tests.conftest import ROOT, require_service, subprocess_env, wait_for
+from tests.conftest import require_service, subprocess_env, wait_for
 from tests.factories import PASSWORD, FilePortFactory, ProductFactory
+from tests.processes import Process, free_port
 from tests.test_ops_endpoints import metric_value
 
 METRICS_TOKEN = secrets.token_urlsafe(24)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def deploy_broker_url(url: str) -> str:
@@ -51,28 +43,6 @@ def deploy_broker_url(url: str) -> str:
     parts = urlsplit(url)
     db = int(parts.path.strip("/") or 0)
     return parts._replace(path=f"/{(db + 2) % 16}").geturl()
-
-
-@dataclass
-class Process:
-    name: str
-    popen: subprocess.Popen
-    log_path: Path
-    port: int
-    extra: dict = field(default_factory=dict)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def json_lines(self) -> list[dict]:
-        lines = []
-        for line in self.log().splitlines():
-            if line.startswith("{"):
-                try:
-                    lines.append(json.loads(line))
-                except json.JSONDecodeError:
-                    pass
-        return lines
 
 
 class Browser:
@@ -104,25 +74,6 @@ class Browser:
                 self.cookies[key] = morsel.value
         connection.close()
         return response, data
-
-
-def start(name: str, command: list[str], env: dict, log_dir: Path, port: int) -> Process:
-    log_path = log_dir / f"{name}.log"
-    log = open(log_path, "w")  # noqa: SIM115 - closed when the process ends
-    popen = subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    return Process(name=name, popen=popen, log_path=log_path, port=port)
-
-
-def stop(process: Process) -> None:
-    if process.popen.poll() is None:
-        process.popen.terminate()
-        try:
-            process.popen.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.popen.kill()
-            process.popen.wait(timeout=10)
 
 
 def http_ok(port: int, path: str, headers=None) -> tuple[int, bytes]:
@@ -183,7 +134,7 @@ def stack(redis_broker_url, media_root, tmp_path, django_db_blocker):
             command = [
                 sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py", "portal.wsgi",
             ]  # fmt: skip
-            processes.append(start(name, command, env, tmp_path, port))
+            processes.append(Process(name, command, env=env, log_dir=tmp_path, port=port).start())
         for name in ("worker-a", "worker-b"):
             port = free_port()
             env = dict(
@@ -197,12 +148,12 @@ def stack(redis_broker_url, media_root, tmp_path, django_db_blocker):
                 "--pool=prefork", "--concurrency=1", "--without-gossip", "--without-mingle",
                 "-n", f"{name}@%h",
             ]  # fmt: skip
-            processes.append(start(name, command, env, tmp_path, port))
+            processes.append(Process(name, command, env=env, log_dir=tmp_path, port=port).start())
         webs, workers = processes[:2], processes[2:]
 
         def everyone_ready():
             for process in processes:
-                if process.popen.poll() is not None:
+                if not process.running:
                     pytest.fail(f"{process.name} exited early:\n{process.log()}")
             if any(http_ok(web.port, "/readyz")[0] != 200 for web in webs):
                 return False
@@ -218,7 +169,7 @@ def stack(redis_broker_url, media_root, tmp_path, django_db_blocker):
         yield {"webs": webs, "workers": workers, "probe": probe}
     finally:
         for process in processes:
-            stop(process)
+            process.stop(timeout=30)
         probe.purge()
 
 
