@@ -12,15 +12,12 @@ expired, revoked, used up, or its creator lost access) gets one and the same 404
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
-from pathlib import PurePosixPath
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.files.storage import default_storage
-from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -31,18 +28,19 @@ from django.views.decorators.http import require_GET, require_safe
 from portal.forms import add_service_errors
 from products.trust_selectors import trust_header_context
 from products.views import _visible_product
-from sharing.choices import DataFormat
+from sharing.choices import Channel, DataFormat
 from sharing.data_views import clause_in_words, client_address, streaming_read_response
 from sharing.filters import parse_filter
 from sharing.models import ExportRun, ShareLink
 from sharing.ratelimit import parse_rate, rate_limit_hit
+from sharing.services.export_files import ExportFileRefused, export_file_serve_audit
 from sharing.services.share_links import (
     MAX_DAYS,
     export_file_available,
     share_decision,
-    share_link_audit_file,
     share_link_consume,
     share_link_create,
+    share_link_detail,
     share_link_file,
     share_link_plan,
     share_link_release,
@@ -51,7 +49,7 @@ from sharing.services.share_links import (
     share_link_status,
     share_links_of_user,
 )
-from sharing.serving import CHUNK_BYTES, CONTENT_TYPES, EXTENSIONS, ReadRefused
+from sharing.serving import ReadRefused
 from sharing.share_link_forms import ShareLinkForm
 
 MY_LINKS_ROWS = 500
@@ -154,49 +152,21 @@ def share_link_download(request, token: str):
     return response
 
 
-class _FileStream:
-    """An export file streamed in chunks; closing it (the server always does) writes the
-    audit event with the bytes actually sent."""
-
-    def __init__(self, handle, on_close) -> None:
-        self.handle = handle
-        self.on_close = on_close
-        self.sent = 0
-        self.closed = False
-
-    def __iter__(self) -> Iterator[bytes]:
-        while chunk := self.handle.read(CHUNK_BYTES):
-            self.sent += len(chunk)
-            yield chunk
-
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            self.handle.close()
-            self.on_close(self.sent)
-
-
 def _serve_export_file(link: ShareLink, address: str | None) -> HttpResponse:
-    file = share_link_file(link=link)
+    """The export file, through the same serve-and-audit as a signed-in download."""
     if not share_link_consume(link=link):
         return _not_found()
     try:
-        handle = default_storage.open(file.name, "rb")
-    except OSError:
+        return export_file_serve_audit(
+            run=link.export_run,
+            user=None,
+            client_address=address,
+            channel=Channel.SHARE_LINK,
+            detail={**share_link_detail(link), "basis": "export_file"},
+        )
+    except ExportFileRefused:
         share_link_release(link=link)
         return _not_found()
-    stream = _FileStream(
-        handle,
-        on_close=lambda sent: share_link_audit_file(link=link, nbytes=sent, client_address=address),
-    )
-    response = StreamingHttpResponse(stream, content_type=CONTENT_TYPES[link.format])
-    response["Content-Length"] = str(file.size)
-    suffix = PurePosixPath(file.name).suffix or f".{EXTENSIONS[link.format]}"
-    response["Content-Disposition"] = (
-        f'attachment; filename="{link.product.key}-export-{link.export_run_id}{suffix}"'
-    )
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
 
 
 # --- signed-in pages ------------------------------------------------------------------

@@ -512,6 +512,9 @@ def test_an_export_run_link_serves_the_stored_file(client, orders, owner, export
     assert event.detail == {
         "share_link": link.pk,
         "export_run": export_run.pk,
+        "export_schedule": export_run.schedule_id,
+        "file": "run-1.parquet",
+        "sha256": export_run.sha256,
         "format": "parquet",
         "basis": "export_file",
     }

@@ -34,7 +34,7 @@ from products.models import DataProduct, OutputPort
 from sharing.access import AccessDecision, access_decide
 from sharing.choices import FILE_FORMATS, AuditAction, Channel, ExportStatus
 from sharing.filters import FilterError, parse_filter, unknown_columns
-from sharing.models import AccessEvent, ExportRun, ShareLink
+from sharing.models import ExportRun, ShareLink
 from sharing.services.common import audit, can_manage_access
 from sharing.serving import ReadPlan, read_plan
 
@@ -456,31 +456,6 @@ def share_link_file(*, link: ShareLink) -> ExportFile:
         size=run.bytes if run.bytes is not None else default_storage.size(run.file_name),
         rows=run.rows,
         sha256=run.sha256,
-    )
-
-
-def share_link_audit_file(
-    *, link: ShareLink, nbytes: int, client_address: str | None, error: str = ""
-) -> AccessEvent:
-    """The audit event of an export file served through a link (a live link's read is
-    audited by read_stream, with the same detail)."""
-    run = link.export_run
-    detail = {**share_link_detail(link), "format": link.format, "basis": "export_file"}
-    if error:
-        detail["error"] = error[:500]
-    return AccessEvent.objects.create(
-        at=timezone.now(),
-        action=AuditAction.READ,
-        user=None,
-        product=link.product,
-        product_key=link.product.key,
-        channel=Channel.SHARE_LINK,
-        columns=list(run.schedule.columns or []),
-        row_filter=list(run.schedule.row_filter or []),
-        rows=run.rows if nbytes == run.bytes or run.bytes is None else None,
-        bytes=nbytes,
-        client_address=client_address or None,
-        detail=detail,
     )
 
 
