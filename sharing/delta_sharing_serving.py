@@ -52,7 +52,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from products.choices import PortKind, SourceKind
-from products.connectors import ConnectorError, connector_for_port, port_file_path
+from products.connectors import (
+    ConnectorError,
+    RelationMissing,
+    connector_for_port,
+    port_file_path,
+)
 from products.models import OutputPort
 from sharing.choices import AuditAction, Channel
 from sharing.models import AccessEvent, DeltaRecipient, DeltaShare, DeltaShareTable
@@ -458,7 +463,7 @@ def source_fingerprint(port: OutputPort) -> str:
         try:
             stat = path.stat()
         except OSError:
-            raise ConnectorError(f"The file {port.file_path} does not exist.") from None
+            raise RelationMissing(f"The file {port.file_path} does not exist.") from None
         return f"file:{stat.st_ino}:{stat.st_size}:{stat.st_mtime_ns}"
     source = port.source
     if source is None:
@@ -477,7 +482,7 @@ def source_fingerprint(port: OutputPort) -> str:
         relation = connector.relation_sql()
         rows = connector.fetch(_PG_FINGERPRINT, [relation])
         if not rows:
-            raise ConnectorError(f"The relation {relation} does not exist.")
+            raise RelationMissing(f"The relation {relation} does not exist.")
         relkind, counters = rows[0]
         if relkind in ("r", "m", "p"):
             return f"pg:{counters}"
@@ -556,6 +561,16 @@ def table_plan(*, table: DeltaShareTable, limit: int | None = None) -> ReadPlan:
         raise _refusal(exc, table) from None
 
 
+def source_error(exc: ConnectorError) -> ProtocolError:
+    """A source that cannot be read: the shared table's relation or file is missing (404,
+    as for the reads of every other channel), or the source is down (500)."""
+    if isinstance(exc, RelationMissing):
+        return ProtocolError(
+            404, "RESOURCE_DOES_NOT_EXIST", f"The shared table's data is missing: {exc}"
+        )
+    return ProtocolError(500, "INTERNAL_ERROR", f"The data source could not be read: {exc}")
+
+
 def table_snapshot(
     *, table: DeltaShareTable, limit: int | None = None, plan: ReadPlan | None = None
 ) -> TableSnapshot:
@@ -564,9 +579,7 @@ def table_snapshot(
     try:
         source = source_fingerprint(plan.port)
     except ConnectorError as exc:
-        raise ProtocolError(
-            500, "INTERNAL_ERROR", f"The data source could not be read: {exc}"
-        ) from None
+        raise source_error(exc) from None
     shape = plan_shape(plan)
     version = table_version_for(table=table, fingerprint=_digest([source, shape]))
     return TableSnapshot(table=table, plan=plan, version=version, key=_digest([shape, plan.limit]))
@@ -832,9 +845,7 @@ def table_metadata(*, table: DeltaShareTable) -> tuple[TableSnapshot, Materializ
     try:
         return snapshot, materialize(snapshot)
     except ConnectorError as exc:
-        raise ProtocolError(
-            500, "INTERNAL_ERROR", f"The data source could not be read: {exc}"
-        ) from None
+        raise source_error(exc) from None
 
 
 def _clean_query(body: dict) -> int | None:
@@ -889,9 +900,7 @@ def table_query(
         audit_read(
             plan, rows=0, nbytes=0, client_address=client_address, fmt="parquet", error=str(exc)
         )
-        raise ProtocolError(
-            500, "INTERNAL_ERROR", f"The data source could not be read: {exc}"
-        ) from None
+        raise source_error(exc) from None
     detail["cached"] = files.cached
     audit_read(
         plan, rows=files.rows, nbytes=files.bytes, client_address=client_address, fmt="parquet"

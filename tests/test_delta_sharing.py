@@ -436,6 +436,21 @@ def test_when_the_creator_loses_access_queries_are_refused_and_audited(
     assert event.detail["delta_sharing"]["recipient"] == recipient.model.pk
 
 
+def test_a_shared_table_whose_file_is_gone_is_a_404_not_a_server_error(
+    recipient, orders, media_root
+):
+    (media_root / "delta" / "orders.parquet").unlink()
+    for path in ("version", "metadata", "query"):
+        method = "POST" if path == "query" else "GET"
+        status, _, body = recipient.http(
+            method, f"/shares/partners/schemas/default/tables/orders/{path}", {}
+        )
+        assert status == 404, (path, body)
+        error = json.loads(body)
+        assert error["errorCode"] == "RESOURCE_DOES_NOT_EXIST"
+        assert "orders.parquet does not exist" in error["message"]
+
+
 # --- tokens ---------------------------------------------------------------------------------
 
 
