@@ -296,13 +296,13 @@ def percentiles(samples: list[float]) -> tuple[float, float]:
     return statistics.median(samples), cuts[94]
 
 
-def time_call(fn, requests: int) -> tuple[float, float, int]:
-    """p50 and p95 in ms of fn() over `requests` calls after a warm-up, and the queries
-    one call ran."""
+def time_call(fn, requests: int, warmups: int = 5) -> tuple[float, float, int]:
+    """p50 and p95 in ms of fn() over `requests` calls after `warmups` calls, and the
+    queries one call ran."""
     from django.db import connection, reset_queries
     from django.test.utils import CaptureQueriesContext
 
-    for _ in range(5):
+    for _ in range(warmups):
         fn()
     # A request's start clears the query log (django.db.reset_queries); start empty so
     # that the captured slice is this call's queries.

@@ -23,7 +23,6 @@ import argparse
 import csv
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,17 +33,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import common  # noqa: E402
+from bench.serving import free_port  # noqa: E402
 
 ROOT = common.ROOT
 SECTION = "## Load (issue 8)"
 PASSWORD = "bench-load-password"  # noqa: S105 - a throwaway bench account
 READERS = 50
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def reader_session(user) -> str:

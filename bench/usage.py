@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import common  # noqa: E402 - needs the repository on sys.path
-from bench.catalog import percentiles, seed_base, seed_products  # noqa: E402
+from bench.catalog import seed_base, seed_products, time_call  # noqa: E402
 from bench.common import RESULTS, drop_database, recreate_database  # noqa: E402
 
 SECTION = "## Usage and retirement (issue 7)"
@@ -84,25 +84,6 @@ def seed_activity(*, first_product: int, last_product: int, reads: int, views: i
         )
         cursor.execute("VACUUM ANALYZE")
     return time.perf_counter() - began
-
-
-def time_call(fn, requests: int) -> tuple[float, float, int]:
-    from django.db import connection, reset_queries
-    from django.test.utils import CaptureQueriesContext
-
-    for _ in range(3):
-        fn()
-    reset_queries()
-    with CaptureQueriesContext(connection) as captured:
-        fn()
-    queries = len(captured)
-    samples = []
-    for _ in range(requests):
-        began = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - began) * 1000)
-    p50, p95 = percentiles(samples)
-    return p50, p95, queries
 
 
 def measure(base: dict, requests: int) -> tuple[dict[str, dict], dict[str, int]]:
@@ -186,7 +167,7 @@ def measure(base: dict, requests: int) -> tuple[dict[str, dict], dict[str, int]]
         }
     }
     for label, fn in rows.items():
-        p50, p95, queries = time_call(fn, requests)
+        p50, p95, queries = time_call(fn, requests, warmups=3)
         results[label] = {"p50": p50, "p95": p95, "queries": queries}
     counts = {
         "products": DataProduct.objects.count(),
