@@ -329,7 +329,7 @@ CHECK_RUN_TIMEOUT = timedelta(minutes=20)
 TASK_REDISPATCH_AFTER = timedelta(seconds=int(os.environ.get("TASK_REDISPATCH_SECONDS", "60")))
 
 # --- the demo warehouse (embedded mode) ------------------------------------------------
-DEMO_DUCKDB_PATH = VAR_DIR / "warehouse.duckdb"
+DEMO_DUCKDB_PATH = Path(os.environ.get("DEMO_DUCKDB_PATH") or VAR_DIR / "warehouse.duckdb")
 
 LOGGING = {
     "version": 1,

@@ -211,8 +211,12 @@ def product_definitions(*, product: DataProduct, user) -> ProductDefinitions:
         .values_list(*columns)
     )
     found = ProductDefinitions(terms=[], metrics=[])
-    # UNION, not UNION ALL: a term linked to the product and to columns comes once.
-    rows = sorted(terms.union(metrics), key=lambda row: (row[1].casefold(), row[2]))
+    # UNION, not UNION ALL: a term linked to the product and to columns comes once. No
+    # ORDER BY inside (SQLite refuses one in a compound statement's parts): sorted here.
+    rows = sorted(
+        terms.order_by().union(metrics.order_by()),
+        key=lambda row: (row[1].casefold(), row[2]),
+    )
     for kind, name, ref, domain_slug, domain_name, status in rows:
         if kind == "term":
             url = reverse(
