@@ -5,8 +5,9 @@
 
 Builds its own database (dropped afterwards unless --keep): the demo data plus generated
 products (100,000 by default, as in bench/catalog.py), and bench readers who are members
-of the demo's Sales domain. Starts gunicorn (production settings over plain HTTP), then
-drives it with Locust (bench/locustfile.py), headless, for each number of users:
+of the demo's Sales domain. Starts gunicorn with deploy/gunicorn.conf.py (production
+settings over plain HTTP), then drives it with Locust (bench/locustfile.py), headless, for
+each number of users:
 
 - `PortalUser`: the mixed workload (search page, product pages across the catalog, API
   product list, data preview, feedback posts), each person signed in with a session;
@@ -171,12 +172,16 @@ def main() -> None:
     port = free_port()
     host = f"http://127.0.0.1:{port}"
     log = open(media_root / "gunicorn.log", "w")  # noqa: SIM115 - closed below
+    # The production web settings (deploy/gunicorn.conf.py: gthread, keep-alive...), sized
+    # by the command line.
+    env.update(
+        GUNICORN_BIND=f"127.0.0.1:{port}",
+        WEB_CONCURRENCY=str(args.workers),
+        GUNICORN_THREADS=str(args.threads),
+    )
     web = subprocess.Popen(
-        [
-            sys.executable, "-m", "gunicorn", "portal.wsgi:application", "--bind",
-            f"127.0.0.1:{port}", "--workers", str(args.workers), "--threads",
-            str(args.threads), "--worker-class", "gthread", "--timeout", "120",
-        ],
+        [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "deploy" / "gunicorn.conf.py"),
+         "portal.wsgi:application"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     results: dict[tuple[int, str], tuple[list, list]] = {}
@@ -229,7 +234,8 @@ def main() -> None:
     load = os.getloadavg()
     text = (
         f"Seeded {args.products:,} generated products plus the demo in {seeded:.0f} s; "
-        f"gunicorn {args.workers} worker processes x {args.threads} threads (gthread), "
+        f"gunicorn (deploy/gunicorn.conf.py) {args.workers} worker processes x {args.threads} "
+        f"threads (gthread), "
         f"production settings over plain HTTP, Redis cache; Locust on the same machine "
         f"({os.cpu_count()} CPUs); {args.seconds} s measured per run after ramp-up; "
         f"load average at the end {load[0]:.2f}.\n\n"
