@@ -12,8 +12,7 @@ from products.permissions import managed_domains
 from products.selectors import (
     SEARCH_WINDOW,
     CatalogFilters,
-    product_facets,
-    product_search,
+    catalog_search,
     products_managed_by,
 )
 from products.services.incidents import products_with_open_incidents
@@ -46,9 +45,8 @@ class CatalogView(LoginRequiredMixin, TemplateView):
         user = self.request.user
         form = CatalogSearchForm(self.request.GET)
         filters = form.filters()
-        results = product_search(user=user, filters=filters)
+        results, facets = catalog_search(user=user, filters=filters)
         page = Paginator(results, PAGE_SIZE).get_page(self.request.GET.get("page"))
-        facets = product_facets(user=user, filters=filters)
         products = list(page.object_list)
         # Each result's trust badge and incident marker: two queries for the whole page.
         ids = [product.pk for product in products]

@@ -4,12 +4,14 @@
 """
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVectorField
 from django.core.cache import cache
 from django.db import connection
 from django.db.models import (
+    BigIntegerField,
     BooleanField,
     Case,
     Count,
@@ -46,10 +48,10 @@ def products_visible(*, user) -> QuerySet[DataProduct]:
     return DataProduct.objects.visible_to(user)
 
 
-def _apply_facet_filters(qs: QuerySet, filters: CatalogFilters, *, skip: str = "") -> QuerySet:
-    if filters.domain and skip != "domain":
+def _apply_facet_filters(qs: QuerySet, filters: CatalogFilters) -> QuerySet:
+    if filters.domain:
         qs = qs.filter(domain__slug=filters.domain)
-    if filters.tag and skip != "tag":
+    if filters.tag:
         qs = qs.filter(
             Exists(
                 Tag.products.through.objects.filter(
@@ -57,7 +59,7 @@ def _apply_facet_filters(qs: QuerySet, filters: CatalogFilters, *, skip: str = "
                 )
             )
         )
-    if filters.status and skip != "status":
+    if filters.status:
         qs = qs.filter(status=filters.status)
     return qs
 
@@ -70,42 +72,62 @@ class _NameDocument(Func):
     output_field = SearchVectorField()
 
 
-class _InArrayOf(Func):
-    """`<expression> = ANY(ARRAY(<subquery>))`: PostgreSQL runs the subquery once and
-    looks each of its values up by index."""
+class _EqualsAny(Func):
+    """`<expression> = ANY(<array>)`: one bound array parameter, looked up by index."""
 
-    arg_joiner = " = ANY(ARRAY"
+    arg_joiner = " = ANY("
     template = "%(expressions)s)"
     output_field = BooleanField()
 
 
-def _text_match(qs: QuerySet, q: str) -> QuerySet:
+# The windows of one catalog request, by the filters they were computed for: a search page
+# needs the same window for its page, its count and (with no facet filter) every facet.
+SearchWindows = dict[CatalogFilters, list[int]]
+
+
+def _in_window(field: str, ids: list[int]) -> _EqualsAny:
+    """`<field> = ANY(<the window's ids>)`."""
+    return _EqualsAny(F(field), Value(ids, output_field=ArrayField(BigIntegerField())))
+
+
+def _window_ids(qs: QuerySet, query: SearchQuery) -> list[int]:
+    """Ids of the window a search ranks: at most SEARCH_WINDOW of the newest matches,
+    plus up to as many products whose name matches (one query)."""
+    matches = qs.filter(search_vector=query)
+    newest = matches.order_by("-pk").values("pk")[:SEARCH_WINDOW]
+    named = (
+        matches.alias(name_document=_NameDocument("name"))
+        .filter(name_document=query)
+        .order_by("-pk")
+        .values("pk")[:SEARCH_WINDOW]
+    )
+    return [row["pk"] for row in newest.union(named)]
+
+
+def _text_match(
+    qs: QuerySet, filters: CatalogFilters, windows: SearchWindows | None = None
+) -> QuerySet:
     """Filter by the search text and annotate `rank`; ordered best first.
 
     On PostgreSQL the work is bounded however broad the text: at most SEARCH_WINDOW of
     the newest matches, plus up to as many products whose name matches, are ranked,
     counted and faceted. A text matching fewer products than that (nearly every real
     search) is ranked over all its matches; a text matching half the catalog is ranked
-    over a window instead of tens of thousands of rows (bench/catalog.py)."""
-    q = q.strip()[:MAX_QUERY_LENGTH]
+    over a window instead of tens of thousands of rows (bench/catalog.py). The window is
+    read once (`windows` keeps it for the rest of the request) and the queries that
+    count, rank and facet it look its ids up by primary key."""
+    q = filters.q.strip()[:MAX_QUERY_LENGTH]
     if not q:
         # Name order is what an index gives (product_name_idx, product_domain_name_idx).
         return qs.annotate(rank=Value(0.0)).order_by("name", "pk")
     if connection.vendor == "postgresql":
         query = SearchQuery(q, search_type="websearch", config="english")
-        matches = qs.filter(search_vector=query)
-        newest = matches.order_by("-pk").values("pk")[:SEARCH_WINDOW]
-        named = (
-            matches.alias(name_document=_NameDocument("name"))
-            .filter(name_document=query)
-            .order_by("-pk")
-            .values("pk")[:SEARCH_WINDOW]
-        )
-        # The window carries every filter of qs (visibility, facets); the outer query
-        # only looks its rows up by primary key: `id = ANY(ARRAY(window))` is an index
-        # lookup, where `id IN (window)` lets PostgreSQL scan every product to join them.
+        windows = {} if windows is None else windows
+        if filters not in windows:
+            # The window carries every filter of qs (visibility, facets).
+            windows[filters] = _window_ids(qs, query)
         return (
-            DataProduct.objects.filter(_InArrayOf(F("pk"), newest.union(named)))
+            DataProduct.objects.filter(_in_window("pk", windows[filters]))
             .annotate(rank=SearchRank(F("search_vector"), query))
             .order_by("-rank", "name", "pk")
         )
@@ -140,11 +162,23 @@ def _text_match(qs: QuerySet, q: str) -> QuerySet:
     ).order_by("-rank", "name", "pk")
 
 
-def product_search(*, user, filters: CatalogFilters) -> QuerySet[DataProduct]:
+def product_search(
+    *, user, filters: CatalogFilters, windows: SearchWindows | None = None
+) -> QuerySet[DataProduct]:
     """Products the user may see that match the text and facets, most relevant first."""
     qs = _apply_facet_filters(products_visible(user=user), filters)
-    qs = _text_match(qs, filters.q)
+    qs = _text_match(qs, filters, windows)
     return qs.select_related("domain").prefetch_related("tags")
+
+
+def catalog_search(
+    *, user, filters: CatalogFilters
+) -> tuple[QuerySet[DataProduct], dict[str, list[dict]]]:
+    """The search page's results and facet counts; they share the window of matches they
+    rank and count, read once."""
+    windows: SearchWindows = {}
+    results = product_search(user=user, filters=filters, windows=windows)
+    return results, product_facets(user=user, filters=filters, windows=windows)
 
 
 # Facet counts of a catalog browsed without search text aggregate every visible product
@@ -163,27 +197,36 @@ def _visibility_class(user) -> str:
     return "public+" + ",".join(str(pk) for pk in domain_ids)
 
 
-def product_facets(*, user, filters: CatalogFilters) -> dict[str, list[dict]]:
+def product_facets(
+    *, user, filters: CatalogFilters, windows: SearchWindows | None = None
+) -> dict[str, list[dict]]:
     """Counts for each facet value, each facet counted under the other facets' filters
     (and over the same bounded window of matches product_search would rank for them).
     Without search text the counts are cached for FACET_CACHE_SECONDS."""
     if filters.q.strip() or not user.is_authenticated:
-        return _product_facets(user=user, filters=filters)
+        return _product_facets(
+            user=user, filters=filters, windows={} if windows is None else windows
+        )
     raw_key = f"{_visibility_class(user)}|{filters.domain}|{filters.tag}|{filters.status}"
     key = "catalog-facets:v1:" + hashlib.sha256(raw_key.encode()).hexdigest()
     facets = cache.get(key)
     if facets is None:
-        facets = _product_facets(user=user, filters=filters)
+        facets = _product_facets(user=user, filters=filters, windows={})
         cache.set(key, facets, FACET_CACHE_SECONDS)
     return facets
 
 
-def _product_facets(*, user, filters: CatalogFilters) -> dict[str, list[dict]]:
+def _product_facets(
+    *, user, filters: CatalogFilters, windows: SearchWindows
+) -> dict[str, list[dict]]:
 
     def facet(skip: str) -> QuerySet:
-        qs = _apply_facet_filters(products_visible(user=user), filters, skip=skip)
+        # Counted under every filter but its own: with none set, the facets and the page
+        # share one window.
+        others = replace(filters, **{skip: ""})
+        qs = _apply_facet_filters(products_visible(user=user), others)
         if filters.q.strip():
-            qs = _text_match(qs, filters.q)
+            qs = _text_match(qs, others, windows)
         return qs.order_by()
 
     # `slug` would clash with DataProduct.slug as an annotation name: rename afterwards.
@@ -202,9 +245,18 @@ def _product_facets(*, user, filters: CatalogFilters) -> dict[str, list[dict]]:
         }
         for row in facet("status").values("status").annotate(count=Count("pk")).order_by("status")
     ]
+    tagged = facet("tag")
+    without_tag = replace(filters, tag="")
+    if without_tag in windows:
+        # The window's ids go straight to the links' index: joined to the products, the
+        # links would be scanned whole (300,000 rows at 100,000 products).
+        links = Tag.products.through.objects.filter(
+            _in_window("dataproduct_id", windows[without_tag])
+        )
+    else:
+        links = Tag.products.through.objects.filter(dataproduct__in=tagged.values("pk"))
     tag_rows = (
-        Tag.products.through.objects.filter(dataproduct__in=facet("tag").values("pk"))
-        .values(slug=F("tag__name"))
+        links.values(slug=F("tag__name"))
         .annotate(count=Count("dataproduct_id"))
         .order_by("-count", "slug")[:20]
     )
