@@ -43,6 +43,16 @@ def _http_test_settings(settings, media_root):
     cache.clear()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _source_connections_closed_at_end(django_db_setup):
+    """The test process keeps ADBC connections to the sources it read (products.connectors
+    .postgres), some in the test database: close them before it is dropped."""
+    yield
+    from products.connectors.postgres import adbc_templates_close
+
+    adbc_templates_close()
+
+
 @pytest.fixture(scope="session")
 def media_root(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("media")

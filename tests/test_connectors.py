@@ -90,3 +90,62 @@ def test_postgres_connection_is_read_only(postgres):
         assert [c.name for c in connector.describe()][:2] == ["id", "name"]
         with pytest.raises(ConnectorError, match="read-only"):
             connector.fetch("CREATE TABLE public.should_not_exist (id int)")
+
+
+def test_arrow_reads_share_one_kept_connection_and_survive_its_loss(postgres):
+    """Arrow reads clone their connection from one kept per address (opening one from
+    nothing costs ~50 ms); a read session ends with its read, and a kept connection the
+    server has dropped (a restart) does not fail the next read."""
+    import psycopg
+
+    from products.connectors import postgres as pg_connector
+
+    cfg = postgres.settings_dict
+    source = DataSourceFactory(
+        kind=SourceKind.POSTGRESQL,
+        path="",
+        host=cfg["HOST"] or "localhost",
+        port=int(cfg["PORT"] or 5432),
+        database=cfg["NAME"],
+        username=cfg["USER"] or "",
+    )
+    port = OutputPortFactory(source=source, schema_name="public", table_name="products_domain")
+    pg_connector.adbc_templates_close()
+
+    def read() -> int:
+        with connector_for_port(port) as connector:
+            batches = connector.arrow_batches(
+                "SELECT 1 AS one UNION ALL SELECT 2", [], batch_rows=10
+            )
+            return sum(batch.num_rows for batch in batches)
+
+    assert read() == 2
+    assert len(pg_connector._adbc_templates) == 1
+    (template,) = [t for _, t in pg_connector._adbc_templates.values()]
+    assert read() == 2
+    assert [t for _, t in pg_connector._adbc_templates.values()] == [template]
+
+    admin = psycopg.connect(
+        host=cfg["HOST"] or "localhost", port=int(cfg["PORT"] or 5432),
+        dbname=cfg["NAME"], user=cfg["USER"] or None, autocommit=True,
+    )  # fmt: skip
+    with admin:
+        # No read left a session open in a transaction; the kept one is idle.
+        states = admin.execute(
+            "SELECT state FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()"
+            " AND application_name = %s",
+            [cfg["NAME"], pg_connector.APPLICATION_NAME],
+        ).fetchall()
+        assert ("idle",) in states
+        assert ("idle in transaction",) not in states
+        # The server drops every other session, the kept one included.
+        terminated = admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = %s AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+            " AND application_name = %s",
+            [cfg["NAME"], pg_connector.APPLICATION_NAME],
+        ).fetchall()
+        assert terminated
+    assert read() == 2
+    pg_connector.adbc_templates_close()
+    assert pg_connector._adbc_templates == {}

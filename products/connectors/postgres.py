@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -11,6 +13,7 @@ import psycopg
 from products.connectors.base import ColumnInfo, Connector, ConnectorError, RelationMissing
 
 CONNECT_TIMEOUT_SECONDS = 5
+APPLICATION_NAME = "data-product-portal"  # how the portal's sessions show on a source
 STATEMENT_TIMEOUT_MS = 60_000
 SERVING_TIMEOUT_MS = 15 * 60_000  # downloads of large tables take a while
 # The size ADBC aims at per Arrow batch (the driver holds about three of them at a time:
@@ -19,6 +22,55 @@ ARROW_BATCH_BYTES = 4 * 1024 * 1024
 # undefined_table, invalid_schema_name, undefined_column: the relation (or a known column)
 # is not in the database, as opposed to a connection, permission or timeout problem.
 MISSING_SQLSTATES = {"42P01", "3F000", "42703"}
+# An ADBC connection opened from nothing costs ~50 ms: the driver first reads the server's
+# type catalogue. One cloned from a connection already open to the same address shares
+# that catalogue and costs ~2 ms. So each process keeps one idle connection per address
+# (autocommit: no transaction) and every read clones its own from it, closed after the
+# read: no session state or transaction outlives a read, and a restarted server costs
+# nothing but the next clone. The kept one is renewed after this long, so that types
+# created on the source since (an enum, a domain) are read again.
+ADBC_TEMPLATE_MAX_AGE_SECONDS = 300
+_adbc_templates: dict[str, tuple[float, Any]] = {}
+_adbc_templates_lock = threading.Lock()
+_adbc_templates_pid = os.getpid()
+
+
+def _adbc_connect(uri: str):
+    """A new ADBC connection to `uri` (close it after use), cloned from this process's
+    template connection to the same address."""
+    import adbc_driver_postgresql.dbapi as adbc
+
+    global _adbc_templates_pid
+    now = time.monotonic()
+    expired = None
+    with _adbc_templates_lock:
+        if _adbc_templates_pid != os.getpid():
+            # A forked child: the parent's connections are not its to use.
+            _adbc_templates.clear()
+            _adbc_templates_pid = os.getpid()
+        kept = _adbc_templates.get(uri)
+        if kept is not None and now - kept[0] > ADBC_TEMPLATE_MAX_AGE_SECONDS:
+            expired = _adbc_templates.pop(uri)[1]
+            kept = None
+    if expired is not None:
+        expired.close()  # clones still open keep the shared driver state alive
+    if kept is None:
+        template = adbc.connect(uri, autocommit=True)
+        with _adbc_templates_lock:
+            kept = _adbc_templates.setdefault(uri, (now, template))
+        if kept[1] is not template:  # another thread opened one meanwhile
+            template.close()
+    return kept[1].adbc_clone()
+
+
+def adbc_templates_close() -> None:
+    """Close this process's kept ADBC connections (before dropping a database they are
+    connected to, as a test run does at its end)."""
+    with _adbc_templates_lock:
+        templates = [template for _, template in _adbc_templates.values()]
+        _adbc_templates.clear()
+    for template in templates:
+        template.close()
 
 
 class PostgresConnector(Connector):
@@ -39,7 +91,7 @@ class PostgresConnector(Connector):
             **self._conninfo(),
             "connect_timeout": CONNECT_TIMEOUT_SECONDS,
             "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS}",
-            "application_name": "data-product-portal",
+            "application_name": APPLICATION_NAME,
         }
         try:
             conn = psycopg.connect(**kwargs)
@@ -84,9 +136,10 @@ class PostgresConnector(Connector):
             f"-c default_transaction_read_only=on -c statement_timeout={SERVING_TIMEOUT_MS}"
         )
         info["connect_timeout"] = str(CONNECT_TIMEOUT_SECONDS)
+        info["application_name"] = APPLICATION_NAME
         uri = "postgresql://?" + urlencode(info, quote_via=quote)
         try:
-            with adbc.connect(uri) as conn, conn.cursor() as cur:
+            with _adbc_connect(uri) as conn, conn.cursor() as cur:
                 cur.adbc_statement.set_options(
                     **{"adbc.postgresql.batch_size_hint_bytes": str(ARROW_BATCH_BYTES)}
                 )
