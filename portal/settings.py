@@ -131,6 +131,10 @@ if REDIS_URL:
         }
     }
     DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
+    # Sessions are read from the shared cache, written through to the database: a page
+    # view skips a database query, and a Redis outage falls back to the database. (Not
+    # with a per-process cache: a session ended in one process would live on in another.)
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 

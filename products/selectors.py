@@ -6,12 +6,10 @@
 import hashlib
 from dataclasses import dataclass, replace
 
-from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVectorField
 from django.core.cache import cache
 from django.db import connection
 from django.db.models import (
-    BigIntegerField,
     BooleanField,
     Case,
     Count,
@@ -73,10 +71,11 @@ class _NameDocument(Func):
 
 
 class _EqualsAny(Func):
-    """`<expression> = ANY(<array>)`: one bound array parameter, looked up by index."""
+    """`<expression> = ANY(<array literal>::bigint[])`: the ids travel as one text
+    parameter (psycopg would quote a list of thousands element by element, per query)."""
 
     arg_joiner = " = ANY("
-    template = "%(expressions)s)"
+    template = "%(expressions)s::bigint[])"
     output_field = BooleanField()
 
 
@@ -87,7 +86,7 @@ SearchWindows = dict[CatalogFilters, list[int]]
 
 def _in_window(field: str, ids: list[int]) -> _EqualsAny:
     """`<field> = ANY(<the window's ids>)`."""
-    return _EqualsAny(F(field), Value(ids, output_field=ArrayField(BigIntegerField())))
+    return _EqualsAny(F(field), Value("{" + ",".join(str(pk) for pk in ids) + "}"))
 
 
 def _window_ids(qs: QuerySet, query: SearchQuery) -> list[int]:

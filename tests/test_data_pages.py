@@ -90,3 +90,32 @@ def test_data_tab_query_count_is_pinned(
     # 19: the product header also shows active announcements (one query), since issue 7.
     with django_assert_max_num_queries(19):
         assert client.get(PAGE).status_code == 200
+
+
+def test_data_rows_render_each_value_as_the_template_would(settings):
+    """The preview's rows come from one tag (portal_tags.data_rows): each value reads as
+    `{{ value }}` would show it (escaped, local time, localized), None as "null"."""
+    import datetime
+    from decimal import Decimal
+
+    from django.template import Context, Template
+
+    settings.TIME_ZONE = "Europe/Brussels"
+    rows = [
+        ("<b>bold</b>", None, 3.5, Decimal("12.30")),
+        (
+            datetime.datetime(2026, 1, 2, 3, 4, tzinfo=datetime.UTC),
+            datetime.date(2026, 1, 2),
+            7,
+            "a&b",
+        ),
+    ]
+    loop = Template(
+        "{% for row in rows %}<tr>{% for value in row %}<td>{% if value is None %}"
+        '<span class="muted">null</span>{% else %}{{ value }}{% endif %}</td>{% endfor %}'
+        "</tr>{% endfor %}"
+    ).render(Context({"rows": rows}))
+    tag = Template("{% load portal_tags %}{% data_rows rows %}").render(Context({"rows": rows}))
+    assert tag.replace("\n", "") == loop
+    assert "&lt;b&gt;bold&lt;/b&gt;" in tag and "a&amp;b" in tag
+    assert "4:04" in tag  # 03:04 UTC shown in Brussels time

@@ -1,6 +1,8 @@
 from django import template
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.formats import localize
+from django.utils.html import conditional_escape, format_html
+from django.utils.safestring import mark_safe
 from django.utils.timesince import timesince
 
 from portal.markdown import render_markdown
@@ -23,6 +25,31 @@ def choice_badge(choices, value: str, css: str, *, empty_label: str = "") -> str
     except ValueError:
         label = value or empty_label
     return format_html('<span class="badge badge-{}-{}">{}</span>', css, value or "none", label)
+
+
+@register.simple_tag(takes_context=True)
+def data_rows(context, rows, null_class: str = "muted"):
+    """The `<tr>` rows of a table of data, each value shown as `{{ value }}` would show it
+    (local time, localized, escaped) and None as "null". One call for the whole table:
+    a data preview has ~1,500 cells, and a template loop per cell cost it ~30 ms."""
+    null = f'<td><span class="{conditional_escape(null_class)}">null</span></td>'
+    return mark_safe(  # noqa: S308 - every value is escaped above
+        "\n".join(
+            "<tr>"
+            + "".join(
+                null
+                if value is None
+                else "<td>"
+                + conditional_escape(
+                    localize(timezone.template_localtime(value, use_tz=context.use_tz))
+                )
+                + "</td>"
+                for value in row
+            )
+            + "</tr>"
+            for row in rows
+        )
+    )
 
 
 @register.simple_tag
