@@ -14,6 +14,11 @@ each number of users:
 - `BaselineUser`: the same number of people asking `/healthz` (no database, no template),
   measured in the same run: what the machine, gunicorn and Locust cost on their own.
 
+Two kinds of people: those who read what a page shows before their next click (`--think`,
+5-15 s by default: the goal's figures), and a stress run whose people click again 0.5-1.5 s
+after each answer (`--stress-think`): a closed loop that saturates the server and shows
+how many requests per second it can answer.
+
 Prints requests per second (in all and per web worker process), p50/p95/p99 and errors per
 request kind, and the p95 ratio of the mix to the baseline. Locust runs on the same
 machine as the server: its CPU is part of the figures."""
@@ -105,8 +110,10 @@ def wait_until_serving(url: str, timeout: float = 120) -> None:
     sys.exit(f"gunicorn did not answer {url} within {timeout:.0f} s")
 
 
-def run_locust(host: str, user_class: str, users: int, seconds: int, env: dict, out: Path):
-    prefix = out / f"{user_class}-{users}"
+def run_locust(
+    host: str, user_class: str, users: int, seconds: int, env: dict, out: Path, think: str
+):
+    prefix = out / f"{user_class}-{users}-{think}"
     command = [
         sys.executable, "-m", "locust", "-f", str(ROOT / "bench" / "locustfile.py"),
         "--headless", "--users", str(users), "--spawn-rate", str(max(1, users // 5)),
@@ -114,6 +121,7 @@ def run_locust(host: str, user_class: str, users: int, seconds: int, env: dict, 
         "--reset-stats", "--only-summary", "--loglevel", "WARNING", user_class,
     ]  # fmt: skip
     # Ramp-up (5 s) then the measured minute: stats are reset once everyone has started.
+    env = dict(env, LOAD_THINK_SECONDS=think)
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=seconds + 120)
     stats = Path(f"{prefix}_stats.csv")
     if not stats.exists():
@@ -136,6 +144,13 @@ def main() -> None:
     )
     parser.add_argument("--products", type=int, default=100_000)
     parser.add_argument("--users", default="50,200", help="comma-separated user counts")
+    parser.add_argument(
+        "--think", default="5,15", help="seconds a person reads before the next click: low,high"
+    )
+    parser.add_argument("--stress-users", default="50,200", help="user counts of the stress run")
+    parser.add_argument(
+        "--stress-think", default="0.5,1.5", help="think time of the stress run: low,high"
+    )
     parser.add_argument("--seconds", type=int, default=60, help="measured seconds per run")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=4, help="threads per worker (gthread)")
@@ -184,16 +199,21 @@ def main() -> None:
          "portal.wsgi:application"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
-    results: dict[tuple[int, str], tuple[list, list]] = {}
+    runs = [("people", args.think, [int(u) for u in args.users.split(",")])]
+    if args.stress_users:
+        runs.append(("stress", args.stress_think, [int(u) for u in args.stress_users.split(",")]))
+    results: dict[tuple[str, int, str], tuple[list, list]] = {}
     try:
         wait_until_serving(f"{host}{os.environ.get('LOAD_BASELINE_PATH', '/healthz')}")
         out = Path(tempfile.mkdtemp(prefix="portal-load-"))
-        for users in [int(u) for u in args.users.split(",")]:
-            for user_class in ("BaselineUser", "PortalUser"):
-                print(f"{user_class}: {users} users for {args.seconds} s...", flush=True)
-                results[users, user_class] = run_locust(
-                    host, user_class, users, args.seconds, env, out
-                )
+        for profile, think, user_counts in runs:
+            for users in user_counts:
+                for user_class in ("BaselineUser", "PortalUser"):
+                    print(f"{profile}: {user_class}, {users} users for {args.seconds} s...",
+                          flush=True)  # fmt: skip
+                    results[profile, users, user_class] = run_locust(
+                        host, user_class, users, args.seconds, env, out, think
+                    )
     finally:
         web.terminate()
         web.wait(timeout=30)
@@ -201,36 +221,44 @@ def main() -> None:
         if not args.keep:
             common.drop_database(config)
 
-    lines = [
-        "| users | request | requests | errors | req/s | req/s per worker process "
-        "| p50 ms | p95 ms | p99 ms | p95 / baseline p95 |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    verdicts = []
-    for users in [int(u) for u in args.users.split(",")]:
-        base_rows, _ = results[users, "BaselineUser"]
-        base = next(r for r in base_rows if r["Name"] == "Aggregated")
-        base_p95 = _f(base, "95%") or 1.0
-        mix_rows, failures = results[users, "PortalUser"]
-        for row in [base, *mix_rows]:
-            name = "baseline /healthz" if row is base else row["Name"]
-            if row is base or name == "Aggregated":
-                name = f"**{name if row is base else 'all of the mix'}**"
-            ratio = "" if row is base else f"{_f(row, '95%') / base_p95:.1f}"
-            lines.append(
-                f"| {users} | {name} | {int(_f(row, 'Request Count')):,} "
-                f"| {int(_f(row, 'Failure Count')):,} | {_f(row, 'Requests/s'):.1f} "
-                f"| {_f(row, 'Requests/s') / args.workers:.1f} | {_f(row, '50%'):.0f} "
-                f"| {_f(row, '95%'):.0f} | {_f(row, '99%'):.0f} | {ratio} |"
+    sections = []
+    for profile, think, user_counts in runs:
+        low, high = think.split(",")
+        lines = [
+            f"**{'People reading' if profile == 'people' else 'Stress'}**: each person waits "
+            f"{low}-{high} s between actions.",
+            "",
+            "| users | request | requests | errors | req/s | req/s per worker process "
+            "| p50 ms | p95 ms | p99 ms | p95 / baseline p95 |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        verdicts = []
+        for users in user_counts:
+            base_rows, _ = results[profile, users, "BaselineUser"]
+            base = next(r for r in base_rows if r["Name"] == "Aggregated")
+            base_p95 = _f(base, "95%") or 1.0
+            mix_rows, failures = results[profile, users, "PortalUser"]
+            for row in [base, *mix_rows]:
+                name = "baseline /healthz" if row is base else row["Name"]
+                if row is base or name == "Aggregated":
+                    name = f"**{name if row is base else 'all of the mix'}**"
+                ratio = "" if row is base else f"{_f(row, '95%') / base_p95:.1f}"
+                lines.append(
+                    f"| {users} | {name} | {int(_f(row, 'Request Count')):,} "
+                    f"| {int(_f(row, 'Failure Count')):,} | {_f(row, 'Requests/s'):.1f} "
+                    f"| {_f(row, 'Requests/s') / args.workers:.1f} | {_f(row, '50%'):.0f} "
+                    f"| {_f(row, '95%'):.0f} | {_f(row, '99%'):.0f} | {ratio} |"
+                )
+            total = next(r for r in mix_rows if r["Name"] == "Aggregated")
+            errors = int(_f(total, "Failure Count"))
+            verdicts.append(
+                f"- {profile}, {users} users: {errors:,} errors, p95 {_f(total, '95%'):.0f} ms, "
+                f"{_f(total, 'Requests/s'):.1f} requests/s "
+                f"({_f(total, 'Requests/s') / args.workers:.1f} per worker process)"
             )
-        total = next(r for r in mix_rows if r["Name"] == "Aggregated")
-        errors = int(_f(total, "Failure Count"))
-        verdicts.append(
-            f"- {users} users: {errors:,} errors, p95 {_f(total, '95%'):.0f} ms "
-            f"(goal at 200 users: no errors, p95 <= 300 ms)"
-        )
-        for failure in failures[:5]:
-            verdicts.append(f"  - {failure.get('Name')}: {failure.get('Error', '')[:200]}")
+            for failure in failures[:5]:
+                verdicts.append(f"  - {failure.get('Name')}: {failure.get('Error', '')[:200]}")
+        sections.append("\n".join(lines) + "\n\n" + "\n".join(verdicts))
     load = os.getloadavg()
     text = (
         f"Seeded {args.products:,} generated products plus the demo in {seeded:.0f} s; "
@@ -239,9 +267,8 @@ def main() -> None:
         f"production settings over plain HTTP, Redis cache; Locust on the same machine "
         f"({os.cpu_count()} CPUs); {args.seconds} s measured per run after ramp-up; "
         f"load average at the end {load[0]:.2f}.\n\n"
-        + "\n".join(lines)
-        + "\n\n"
-        + "\n".join(verdicts)
+        + "\n\n".join(sections)
+        + "\n\nGoal: no errors, p95 <= 300 ms at 200 people."
     )
     print()
     print(text)
@@ -249,7 +276,8 @@ def main() -> None:
         common.write_results(
             SECTION,
             f"{date.today().isoformat()}, `bench/load.py --products {args.products} "
-            f"--users {args.users} --workers {args.workers}` (PostgreSQL "
+            f"--users {args.users} --think {args.think} --stress-users {args.stress_users} "
+            f"--workers {args.workers}` (PostgreSQL "
             f"{postgres_version}).\n\n{text}",
         )
 

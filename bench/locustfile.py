@@ -3,7 +3,12 @@ product pages, listing products through the API, previewing data and posting fee
 
 Each simulated person holds the session of one of the bench's readers (made by
 bench/load.py as the login form would), members of the demo's Sales domain (so previews
-serve rows); unsafe requests carry the CSRF cookie and header, as a browser's would."""
+serve rows); unsafe requests carry the CSRF cookie and header, as a browser's would. After
+every page, the browser's own follow-up request: the notification badge, which htmx loads
+on every page.
+
+Between two actions each person waits LOAD_THINK_SECONDS ("low,high", uniformly at
+random): the time a person spends reading what a page shows."""
 
 from __future__ import annotations
 
@@ -20,6 +25,7 @@ TERMS = ["orders", "customer", "revenue", "campaign", "inventory", "supplier", "
 # Demo products the readers may preview (members of Sales), and any product to view.
 PREVIEW = [("sales", "orders"), ("sales", "customers"), ("sales", "daily-revenue")]
 BASELINE_PATH = os.environ.get("LOAD_BASELINE_PATH", "/healthz")
+THINK_LOW, THINK_HIGH = (float(s) for s in os.environ.get("LOAD_THINK_SECONDS", "5,15").split(","))
 
 
 def _product_pages() -> list[str]:
@@ -34,7 +40,7 @@ PRODUCT_PAGES = _product_pages()
 
 
 class PortalUser(HttpUser):
-    wait_time = between(0.5, 1.5)
+    wait_time = between(THINK_LOW, THINK_HIGH)
 
     def on_start(self):
         self.client.cookies.set("sessionid", random.choice(SESSIONS))
@@ -46,13 +52,17 @@ class PortalUser(HttpUser):
             "Referer": self.host + "/",
         }
 
+    def _page(self, path: str, name: str) -> None:
+        self.client.get(path, name=name)
+        self.client.get("/notifications/badge/", name="notification badge (htmx, every page)")
+
     @task(5)
     def search(self):
-        self.client.get(f"/search/?q={random.choice(TERMS)}", name="search page")
+        self._page(f"/search/?q={random.choice(TERMS)}", "search page")
 
     @task(4)
     def product_page(self):
-        self.client.get(random.choice(PRODUCT_PAGES), name="product page")
+        self._page(random.choice(PRODUCT_PAGES), "product page")
 
     @task(3)
     def api_list(self):
@@ -61,7 +71,7 @@ class PortalUser(HttpUser):
     @task(2)
     def preview(self):
         domain, product = random.choice(PREVIEW)
-        self.client.get(f"/products/{domain}/{product}/data/", name="data preview")
+        self._page(f"/products/{domain}/{product}/data/", "data preview")
 
     @task(1)
     def feedback(self):
@@ -86,7 +96,7 @@ class BaselineUser(HttpUser):
     """The same number of people asking the cheapest request there is (no database, no
     template): what the machine, gunicorn and the load tool cost on their own."""
 
-    wait_time = between(0.5, 1.5)
+    wait_time = between(THINK_LOW, THINK_HIGH)
 
     @task
     def baseline(self):

@@ -137,6 +137,11 @@ if REDIS_URL:
     SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Catalog searches keep their window of matches and facet counts this long in the cache,
+# within the catalog's generation (any change of a product's text, tags or lifecycle
+# starts a new one). Only with a cache every process shares: a change made by one
+# process must reach every other's searches.
+SEARCH_CACHE_SECONDS = int(os.environ.get("SEARCH_CACHE_SECONDS") or (60 if REDIS_URL else 0))
 
 # --- auth ------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

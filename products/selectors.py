@@ -6,6 +6,7 @@
 import hashlib
 from dataclasses import dataclass, replace
 
+from django.conf import settings
 from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVectorField
 from django.core.cache import cache
 from django.db import connection
@@ -79,9 +80,44 @@ class _EqualsAny(Func):
     output_field = BooleanField()
 
 
-# The windows of one catalog request, by the filters they were computed for: a search page
-# needs the same window for its page, its count and (with no facet filter) every facet.
-SearchWindows = dict[CatalogFilters, list[int]]
+class SearchWindows:
+    """The windows of matches of one catalog request, by the filters each was read for: a
+    search page needs the same window for its page, its count and (with no facet filter)
+    every facet. Shared between requests through the cache for SEARCH_CACHE_SECONDS,
+    keyed by the catalog's generation (products.services.search_index.catalog_changed:
+    every change of a product's text, tags, columns or lifecycle starts a new one) and by
+    who sees which products."""
+
+    def __init__(self, user) -> None:
+        self.user = user
+        self._ids: dict[CatalogFilters, list[int]] = {}
+        self._key_prefix = ""
+
+    def known(self, filters: CatalogFilters) -> list[int] | None:
+        return self._ids.get(filters)
+
+    def ids(self, filters: CatalogFilters, read) -> list[int]:
+        """The window for `filters`: from this request, the cache, or `read()`."""
+        if filters not in self._ids:
+            key = self.cache_key("catalog-window", filters)
+            ids = cache.get(key) if key else None
+            if ids is None:
+                ids = read()
+                if key:
+                    cache.set(key, ids, settings.SEARCH_CACHE_SECONDS)
+            self._ids[filters] = ids
+        return self._ids[filters]
+
+    def cache_key(self, kind: str, filters: CatalogFilters) -> str:
+        """A cache key for something computed from this user's windows, or "" when
+        searches are not cached (SEARCH_CACHE_SECONDS = 0: no cache shared by processes)."""
+        if not settings.SEARCH_CACHE_SECONDS:
+            return ""
+        if not self._key_prefix:
+            generation = cache.get(CATALOG_GENERATION_KEY) or 0
+            self._key_prefix = f"{generation}|{_visibility_class(self.user)}"
+        raw = f"{self._key_prefix}|{filters!r}"
+        return f"{kind}:v1:" + hashlib.sha256(raw.encode()).hexdigest()
 
 
 def _in_window(field: str, ids: list[int]) -> _EqualsAny:
@@ -103,9 +139,7 @@ def _window_ids(qs: QuerySet, query: SearchQuery) -> list[int]:
     return [row["pk"] for row in newest.union(named)]
 
 
-def _text_match(
-    qs: QuerySet, filters: CatalogFilters, windows: SearchWindows | None = None
-) -> QuerySet:
+def _text_match(qs: QuerySet, filters: CatalogFilters, windows: SearchWindows) -> QuerySet:
     """Filter by the search text and annotate `rank`; ordered best first.
 
     On PostgreSQL the work is bounded however broad the text: at most SEARCH_WINDOW of
@@ -113,20 +147,19 @@ def _text_match(
     counted and faceted. A text matching fewer products than that (nearly every real
     search) is ranked over all its matches; a text matching half the catalog is ranked
     over a window instead of tens of thousands of rows (bench/catalog.py). The window is
-    read once (`windows` keeps it for the rest of the request) and the queries that
-    count, rank and facet it look its ids up by primary key."""
+    read once (`windows` keeps it for the request, and the cache for a while) and the
+    queries that count, rank and facet it look its ids up by primary key."""
     q = filters.q.strip()[:MAX_QUERY_LENGTH]
     if not q:
         # Name order is what an index gives (product_name_idx, product_domain_name_idx).
         return qs.annotate(rank=Value(0.0)).order_by("name", "pk")
     if connection.vendor == "postgresql":
         query = SearchQuery(q, search_type="websearch", config="english")
-        windows = {} if windows is None else windows
-        if filters not in windows:
-            # The window carries every filter of qs (visibility, facets).
-            windows[filters] = _window_ids(qs, query)
+        # The window is read with every filter of qs (visibility, facets); they apply
+        # again to its rows, so a window cached a moment ago never shows more.
+        ids = windows.ids(filters, lambda: _window_ids(qs, query))
         return (
-            DataProduct.objects.filter(_in_window("pk", windows[filters]))
+            qs.filter(_in_window("pk", ids))
             .annotate(rank=SearchRank(F("search_vector"), query))
             .order_by("-rank", "name", "pk")
         )
@@ -166,7 +199,7 @@ def product_search(
 ) -> QuerySet[DataProduct]:
     """Products the user may see that match the text and facets, most relevant first."""
     qs = _apply_facet_filters(products_visible(user=user), filters)
-    qs = _text_match(qs, filters, windows)
+    qs = _text_match(qs, filters, windows or SearchWindows(user))
     return qs.select_related("domain").prefetch_related("tags")
 
 
@@ -175,7 +208,7 @@ def catalog_search(
 ) -> tuple[QuerySet[DataProduct], dict[str, list[dict]]]:
     """The search page's results and facet counts; they share the window of matches they
     rank and count, read once."""
-    windows: SearchWindows = {}
+    windows = SearchWindows(user)
     results = product_search(user=user, filters=filters, windows=windows)
     return results, product_facets(user=user, filters=filters, windows=windows)
 
@@ -183,6 +216,9 @@ def catalog_search(
 # Facet counts of a catalog browsed without search text aggregate every visible product
 # (~150 ms at 100,000 products): they are cached this long per visibility class.
 FACET_CACHE_SECONDS = 60
+# The cache key whose value changes with every change of the catalog's searchable text,
+# tags or lifecycle (products.services.search_index.catalog_changed).
+CATALOG_GENERATION_KEY = "catalog:generation"
 
 
 def _visibility_class(user) -> str:
@@ -201,16 +237,24 @@ def product_facets(
 ) -> dict[str, list[dict]]:
     """Counts for each facet value, each facet counted under the other facets' filters
     (and over the same bounded window of matches product_search would rank for them).
-    Without search text the counts are cached for FACET_CACHE_SECONDS."""
-    if filters.q.strip() or not user.is_authenticated:
-        return _product_facets(
-            user=user, filters=filters, windows={} if windows is None else windows
-        )
+    Without search text the counts are cached for FACET_CACHE_SECONDS; a search's, like
+    its windows, for SEARCH_CACHE_SECONDS within the catalog's generation."""
+    if filters.q.strip():
+        windows = windows or SearchWindows(user)
+        key = windows.cache_key("catalog-search-facets", filters)
+        facets = cache.get(key) if key else None
+        if facets is None:
+            facets = _product_facets(user=user, filters=filters, windows=windows)
+            if key:
+                cache.set(key, facets, settings.SEARCH_CACHE_SECONDS)
+        return facets
+    if not user.is_authenticated:
+        return _product_facets(user=user, filters=filters, windows=SearchWindows(user))
     raw_key = f"{_visibility_class(user)}|{filters.domain}|{filters.tag}|{filters.status}"
     key = "catalog-facets:v1:" + hashlib.sha256(raw_key.encode()).hexdigest()
     facets = cache.get(key)
     if facets is None:
-        facets = _product_facets(user=user, filters=filters, windows={})
+        facets = _product_facets(user=user, filters=filters, windows=SearchWindows(user))
         cache.set(key, facets, FACET_CACHE_SECONDS)
     return facets
 
@@ -245,12 +289,13 @@ def _product_facets(
         for row in facet("status").values("status").annotate(count=Count("pk")).order_by("status")
     ]
     tagged = facet("tag")
-    without_tag = replace(filters, tag="")
-    if without_tag in windows:
+    window = windows.known(replace(filters, tag=""))
+    if window is not None:
         # The window's ids go straight to the links' index: joined to the products, the
         # links would be scanned whole (300,000 rows at 100,000 products).
         links = Tag.products.through.objects.filter(
-            _in_window("dataproduct_id", windows[without_tag])
+            _in_window("dataproduct_id", window),
+            dataproduct__in=tagged.values("pk"),
         )
     else:
         links = Tag.products.through.objects.filter(dataproduct__in=tagged.values("pk"))

@@ -6,7 +6,7 @@ import pytest
 
 from products import selectors
 from products.selectors import CatalogFilters, product_facets, product_search
-from tests.factories import DomainFactory, ProductFactory
+from tests.factories import DomainFactory, OutputPortFactory, ProductFactory
 
 
 @pytest.fixture
@@ -82,3 +82,61 @@ def test_page_and_api_say_when_a_count_is_a_lower_bound(ledgers, outsider, clien
     assert body["count"] == 4
     assert body["count_is_lower_bound"] is True
     assert client.get("/api/v1/products/?q=chargeback").json()["count_is_lower_bound"] is False
+
+
+def test_searches_are_cached_within_the_catalogs_generation(
+    ledgers, outsider, owner, settings, django_assert_num_queries
+):
+    """A search's window of matches is cached (SEARCH_CACHE_SECONDS) until the catalog
+    changes: a new, edited, published or retired product is found, or no longer found, by
+    the very next search; a product hidden behind the services' back is still never shown;
+    someone who joins a domain searches its drafts at once."""
+    from products.services import (
+        product_deprecate,
+        product_publish,
+        product_retire,
+        product_update,
+    )
+    from tests.factories import MembershipFactory
+
+    settings.SEARCH_CACHE_SECONDS = 60
+    named, mentions = ledgers
+    filters = CatalogFilters(q="ledger")
+
+    def found(user=outsider) -> set[str]:
+        return set(keys(product_search(user=user, filters=filters)))
+
+    first = found()
+    assert len(first) == 7
+    # Cached: the viewer's domains (the key) and the page; the window is not read again.
+    with django_assert_num_queries(3):  # domains, page, its tags
+        assert found() == first
+
+    draft = ProductFactory(
+        domain=named.domain,
+        name="Ledger draft",
+        slug="ledger-draft",
+        status="draft",
+        owners=[owner],
+    )
+    OutputPortFactory(product=draft)
+    assert draft.key not in found()
+    product_publish(product=draft, by=owner)
+    assert draft.key in found()
+
+    product_update(product=mentions[1], by=owner, description="Booked elsewhere.")
+    assert mentions[1].key not in found()
+
+    product_deprecate(product=draft, by=owner)
+    product_retire(product=draft, by=owner)
+    assert draft.key not in found()
+
+    # Behind the services' back (no new generation): the cached window still holds it,
+    # but the visibility rules apply to its rows again.
+    hidden = mentions[2]
+    assert hidden.key in found()
+    type(hidden).objects.filter(pk=hidden.pk).update(status="draft")
+    assert hidden.key not in found()
+
+    MembershipFactory(domain=hidden.domain, user=outsider)
+    assert hidden.key in found()

@@ -9,7 +9,7 @@ from django.utils.text import slugify
 from products.choices import LIFECYCLE_TRANSITIONS, LifecycleStatus
 from products.models import DataProduct, Domain, Tag
 from products.permissions import can_edit_product, can_manage_domain
-from products.services.search_index import product_search_index_update
+from products.services.search_index import catalog_changed, product_search_index_update
 
 MAX_TAGS = 20
 
@@ -171,6 +171,7 @@ def _transition(*, product: DataProduct, by, to: str) -> DataProduct:
         product.save(
             update_fields=["status", "published_at", "deprecated_at", "retired_at", "updated_at"]
         )
+        catalog_changed()  # who may find it has changed
     return product
 
 

@@ -4,9 +4,13 @@ Weights: A name; B summary, tags and domain; C description; D column names and
 descriptions. Every service that changes one of these calls product_search_index_update.
 """
 
+import time
 from collections.abc import Iterable
 
-from django.db import connection
+from django.core.cache import cache
+from django.db import connection, transaction
+
+from products.selectors import CATALOG_GENERATION_KEY
 
 _UPDATE_SQL = """
 UPDATE products_dataproduct AS p SET search_vector =
@@ -28,8 +32,25 @@ WHERE d.id = p.domain_id
 """
 
 
+def catalog_changed() -> None:
+    """Start a new generation of the catalog: searches cached before it (windows of
+    matches, facet counts; products.selectors.SearchWindows) are not read again. Now, and
+    again when the transaction commits: a search that read the old rows meanwhile must not
+    be cached under the new generation."""
+
+    def new_generation() -> None:
+        try:
+            cache.incr(CATALOG_GENERATION_KEY)
+        except ValueError:  # no generation yet (or the cache lost it): start one
+            cache.set(CATALOG_GENERATION_KEY, time.time_ns(), None)
+
+    new_generation()
+    transaction.on_commit(new_generation)
+
+
 def product_search_index_update(*, product_ids: Iterable[int] | None = None) -> None:
     """Rebuild the search documents of the given products (all when None)."""
+    catalog_changed()
     if connection.vendor != "postgresql":
         return  # SQLite searches with a simple LIKE fallback (products.selectors).
     with connection.cursor() as cursor:
