@@ -95,6 +95,23 @@ class DataSourceFactory(factory.django.DjangoModelFactory):
     path = "/nonexistent/warehouse.duckdb"
 
 
+def metadata_db_source(**kwargs) -> DataSource:
+    """A PostgreSQL data source in the test run's own database (tests create the tables
+    it serves in a schema of their own)."""
+    from django.db import connection
+
+    cfg = connection.settings_dict
+    return DataSourceFactory(
+        kind=SourceKind.POSTGRESQL,
+        path="",
+        host=cfg["HOST"] or "localhost",
+        port=int(cfg["PORT"] or 5432),
+        database=cfg["NAME"],
+        username=cfg["USER"] or "",
+        **kwargs,
+    )
+
+
 class OutputPortFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = OutputPort

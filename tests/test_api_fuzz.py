@@ -19,9 +19,7 @@ SEED = os.environ.get("FUZZ_SEED", "1")  # fixed: a failure replays; set another
 
 
 @pytest.mark.django_db(transaction=True)
-def test_api_answers_every_generated_request_without_5xx_and_as_documented(
-    media_root, tmp_path
-):
+def test_api_answers_every_generated_request_without_5xx_and_as_documented(media_root, tmp_path):
     env = subprocess_env(media_root) | {"DEBUG": "1"}
     seeded = subprocess.run(
         [sys.executable, "manage.py", "seed_demo"],

@@ -20,6 +20,7 @@ from tests.factories import (
     FilePortFactory,
     OutputPortFactory,
     ProductFactory,
+    metadata_db_source,
 )
 
 # Timestamps are relative to when the rows are written (see _rows), so the observed ages
@@ -80,14 +81,7 @@ def _pg_port(postgres, domain, rows):
         with conn.cursor() as cur:
             cur.executemany("INSERT INTO checks_test.orders VALUES (%s, %s, %s, %s, %s, %s)", rows)
     cfg = postgres.settings_dict
-    source = DataSourceFactory(
-        kind=SourceKind.POSTGRESQL,
-        path="",
-        host=cfg["HOST"] or "localhost",
-        port=int(cfg["PORT"] or 5432),
-        database=cfg["NAME"],
-        username=cfg["USER"] or "",
-    )
+    source = metadata_db_source()
     return OutputPortFactory(
         product=ProductFactory(domain=domain),
         source=source,

@@ -6,7 +6,7 @@ import pytest
 
 from products.choices import FileFormat, PortKind, SourceKind
 from products.connectors import Connector, ConnectorError, connector_for_port
-from tests.factories import DataSourceFactory, OutputPortFactory
+from tests.factories import DataSourceFactory, OutputPortFactory, metadata_db_source
 
 
 def test_quote_ident_doubles_quotes():
@@ -76,15 +76,7 @@ def test_file_path_outside_storage_is_refused(db):
 
 
 def test_postgres_connection_is_read_only(postgres):
-    cfg = postgres.settings_dict
-    source = DataSourceFactory(
-        kind=SourceKind.POSTGRESQL,
-        path="",
-        host=cfg["HOST"] or "localhost",
-        port=int(cfg["PORT"] or 5432),
-        database=cfg["NAME"],
-        username=cfg["USER"] or "",
-    )
+    source = metadata_db_source()
     port = OutputPortFactory(source=source, schema_name="public", table_name="products_domain")
     with connector_for_port(port) as connector:
         assert [c.name for c in connector.describe()][:2] == ["id", "name"]
@@ -101,14 +93,7 @@ def test_arrow_reads_share_one_kept_connection_and_survive_its_loss(postgres):
     from products.connectors import postgres as pg_connector
 
     cfg = postgres.settings_dict
-    source = DataSourceFactory(
-        kind=SourceKind.POSTGRESQL,
-        path="",
-        host=cfg["HOST"] or "localhost",
-        port=int(cfg["PORT"] or 5432),
-        database=cfg["NAME"],
-        username=cfg["USER"] or "",
-    )
+    source = metadata_db_source()
     port = OutputPortFactory(source=source, schema_name="public", table_name="products_domain")
     pg_connector.adbc_templates_close()
 

@@ -20,7 +20,7 @@ from django.core import signing
 from django.test import override_settings
 from django.utils import timezone
 
-from products.choices import MembershipRole, SourceKind
+from products.choices import MembershipRole
 from products.connectors import connector_for_port
 from products.models import DomainMembership
 from products.services.schema_refresh import schema_apply_columns
@@ -36,12 +36,12 @@ from sharing.services.delta_sharing import (
 from tests.conftest import require_service, wait_for
 from tests.delta_sharing_support import delta_sharing_python, run_client
 from tests.factories import (
-    DataSourceFactory,
     DomainFactory,
     MembershipFactory,
     OutputPortFactory,
     ProductFactory,
     UserFactory,
+    metadata_db_source,
     parquet_product,
 )
 
@@ -208,7 +208,6 @@ def test_each_query_is_one_read_and_files_are_reused_until_the_data_changes(
 def test_a_postgresql_table_reads_like_the_source(
     postgres, owner, domain, live_server, tmp_path, client_python
 ):
-    cfg = postgres.settings_dict
     with postgres.cursor() as cur:
         cur.execute(f"DROP SCHEMA IF EXISTS {WAREHOUSE} CASCADE")
         cur.execute(f"CREATE SCHEMA {WAREHOUSE}")
@@ -223,14 +222,7 @@ def test_a_postgresql_table_reads_like_the_source(
             "(3, NULL, 0.75, NULL, '2026-03-09', NULL, 1)"
         )
     try:
-        source = DataSourceFactory(
-            kind=SourceKind.POSTGRESQL,
-            path="",
-            host=cfg["HOST"] or "localhost",
-            port=int(cfg["PORT"] or 5432),
-            database=cfg["NAME"],
-            username=cfg["USER"] or "",
-        )
+        source = metadata_db_source()
         product = ProductFactory(domain=domain, name="Shipments", slug="shipments")
         port = OutputPortFactory(
             product=product, source=source, schema_name=WAREHOUSE, table_name="shipments"
