@@ -4,6 +4,7 @@
 """
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from django.conf import settings
@@ -96,7 +97,7 @@ class SearchWindows:
     def known(self, filters: CatalogFilters) -> list[int] | None:
         return self._ids.get(filters)
 
-    def ids(self, filters: CatalogFilters, read) -> list[int]:
+    def ids(self, filters: CatalogFilters, read: Callable[[], list[int]]) -> list[int]:
         """The window for `filters`: from this request, the cache, or `read()`."""
         if filters not in self._ids:
             key = self.cache_key("catalog-window", filters)
