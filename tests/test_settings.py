@@ -214,3 +214,23 @@ def test_behind_the_load_balancer_pages_are_https_only_with_hsts():
     assert answer["hsts"] == "max-age=31536000; includeSubDomains; preload"
     assert "script-src 'self'" in answer["csp"]
     assert answer["cookie"] is True
+
+
+def test_warm_up_loads_what_first_requests_would(settings):
+    """portal.startup.warm_up (run by portal/wsgi.py, once in gunicorn's master): every
+    portal template compiled, the URL tables built, the data libraries imported."""
+    import sys
+    from pathlib import Path
+
+    from django.template import engines
+    from django.urls import get_resolver
+
+    from portal.startup import warm_up
+
+    warm_up()
+    loader = engines["django"].engine.template_loaders[0]
+    directory = Path(settings.TEMPLATES[0]["DIRS"][0])
+    names = {path.relative_to(directory).as_posix() for path in directory.rglob("*.html")}
+    assert names and names <= set(loader.get_template_cache)
+    assert get_resolver()._populated
+    assert {"pandas", "adbc_driver_postgresql.dbapi"} <= set(sys.modules)
