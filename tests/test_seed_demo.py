@@ -35,7 +35,7 @@ from products.connectors import connector_for_port, port_file_path
 from products.demo.catalog import PRODUCTS
 from products.demo.data import DEFAULT_SEED, generate_tables
 from products.demo.seed import demo_seed
-from products.demo.trust import TRUST, failing_rows
+from products.demo.trust import OUTAGE_LASTED, OUTAGE_STARTED, TRUST, failing_rows
 from products.models import (
     Check,
     CheckResult,
@@ -318,8 +318,16 @@ def test_history_covers_30_days_and_is_written_once():
     assert not CheckRun.objects.filter(port__in=files, status=CheckRunStatus.ERROR).exists()
     # Daily checks ran daily: inspections at 08:00, failing since the data went stale.
     inspections = CheckResult.objects.filter(quality_check__name="Inspections recorded daily")
-    days = 29 if as_of.hour == 8 else 30  # 08:00 slots strictly inside the 30 days
-    assert inspections.filter(evaluated_at__lt=as_of).count() == days
+    # The 08:00 slots strictly inside the 30 days, but for one in the warehouse's outage
+    # (as_of hours 10 and 11): that run failed, as the hourly ones above did.
+    outage_start = as_of - OUTAGE_STARTED
+    slots = [
+        slot
+        for slot in (as_of.replace(hour=8) - timedelta(days=d) for d in range(32))
+        if as_of - timedelta(days=30) < slot < as_of
+        and not outage_start <= slot < outage_start + OUTAGE_LASTED
+    ]
+    assert inspections.filter(evaluated_at__lt=as_of).count() == len(slots)
     assert (
         inspections.filter(evaluated_at__gte=as_of - timedelta(days=7))
         .exclude(outcome=CheckOutcome.FAIL)
