@@ -84,7 +84,7 @@ def test_postgres_connection_is_read_only(postgres):
             connector.fetch("CREATE TABLE public.should_not_exist (id int)")
 
 
-def test_arrow_reads_share_one_kept_connection_and_survive_its_loss(postgres):
+def test_arrow_reads_share_one_kept_connection_and_survive_its_loss(postgres, monkeypatch):
     """Arrow reads clone their connection from one kept per address (opening one from
     nothing costs ~50 ms); a read session ends with its read, and a kept connection the
     server has dropped (a restart) does not fail the next read."""
@@ -132,5 +132,9 @@ def test_arrow_reads_share_one_kept_connection_and_survive_its_loss(postgres):
         ).fetchall()
         assert terminated
     assert read() == 2
+    # After ADBC_TEMPLATE_MAX_AGE_SECONDS the kept one is renewed (new types are read).
+    monkeypatch.setattr(pg_connector, "ADBC_TEMPLATE_MAX_AGE_SECONDS", -1)
+    assert read() == 2
+    assert [t for _, t in pg_connector._adbc_templates.values()] != [template]
     pg_connector.adbc_templates_close()
     assert pg_connector._adbc_templates == {}

@@ -42,18 +42,20 @@ def _adbc_connect(uri: str):
 
     global _adbc_templates_pid
     now = time.monotonic()
-    expired = None
     with _adbc_templates_lock:
         if _adbc_templates_pid != os.getpid():
             # A forked child: the parent's connections are not its to use.
             _adbc_templates.clear()
             _adbc_templates_pid = os.getpid()
+        # Renew old ones; an address no longer read (a rotated password) is let go.
+        expired = [
+            _adbc_templates.pop(key)[1]
+            for key, (opened, _) in list(_adbc_templates.items())
+            if now - opened > ADBC_TEMPLATE_MAX_AGE_SECONDS
+        ]
         kept = _adbc_templates.get(uri)
-        if kept is not None and now - kept[0] > ADBC_TEMPLATE_MAX_AGE_SECONDS:
-            expired = _adbc_templates.pop(uri)[1]
-            kept = None
-    if expired is not None:
-        expired.close()  # clones still open keep the shared driver state alive
+    for template in expired:
+        template.close()  # clones still open keep the shared driver state alive
     if kept is None:
         template = adbc.connect(uri, autocommit=True)
         with _adbc_templates_lock:
