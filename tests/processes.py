@@ -24,6 +24,21 @@ import pytest
 from tests.conftest import ROOT, require_service, wait_for
 
 
+def manage(*command: str, env: dict, timeout: float = 600) -> subprocess.CompletedProcess:
+    """`python manage.py <command>` in a process of its own with `env`; fails the test,
+    showing the command's output, when it exits non-zero."""
+    done = subprocess.run(
+        [sys.executable, "manage.py", *command],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
+    return done
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

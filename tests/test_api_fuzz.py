@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT, subprocess_env
-from tests.processes import WebClient, free_port, gunicorn, wait_until_ready
+from tests.conftest import subprocess_env
+from tests.processes import WebClient, free_port, gunicorn, manage, wait_until_ready
 
 pytestmark = pytest.mark.worker
 
@@ -21,15 +21,7 @@ SEED = os.environ.get("FUZZ_SEED", "1")  # fixed: a failure replays; set another
 @pytest.mark.django_db(transaction=True)
 def test_api_answers_every_generated_request_without_5xx_and_as_documented(media_root, tmp_path):
     env = subprocess_env(media_root) | {"DEBUG": "1"}
-    seeded = subprocess.run(
-        [sys.executable, "manage.py", "seed_demo"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert seeded.returncode == 0, seeded.stdout + seeded.stderr
+    manage("seed_demo", env=env)
     port = free_port()
     web = gunicorn(env=env, port=port, log_dir=tmp_path).start()
     try:

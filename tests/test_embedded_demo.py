@@ -4,10 +4,8 @@ DuckDB warehouse. Every page of every demo product they may see, and the portal-
 SQLite refuses would pass unnoticed)."""
 
 import os
-import subprocess
-import sys
 
-from tests.conftest import ROOT
+from tests.processes import manage
 
 PAGES = """
 from django.contrib.auth import get_user_model
@@ -51,15 +49,7 @@ def test_the_embedded_demo_serves_every_page(tmp_path):
         "ALLOWED_HOSTS": "testserver,localhost,127.0.0.1",
     }
     for command in (["migrate", "--noinput"], ["seed_demo"], ["shell", "-c", PAGES]):
-        done = subprocess.run(
-            [sys.executable, "manage.py", *command],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
+        done = manage(*command, env=env)
     lines = dict(line.split(" ", 1) for line in done.stdout.splitlines() if " " in line)
     assert int(lines["PAGES"]) > 100
     assert lines["FAILURES"] == "[]", lines["FAILURES"]

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from datetime import timedelta
@@ -22,7 +21,7 @@ from django.utils import timezone
 from products.choices import CheckKind, CheckRunStatus, CheckTrigger, SourceKind
 from products.models import CheckRun
 from products.services.checks import check_create, check_run_reap
-from tests.conftest import ROOT, require_service, subprocess_env, wait_for
+from tests.conftest import require_service, subprocess_env, wait_for
 from tests.factories import (
     PASSWORD,
     DataSourceFactory,
@@ -36,6 +35,7 @@ from tests.processes import (
     celery_worker,
     free_port,
     gunicorn,
+    manage,
     redis_server,
     start_redis,
     wait_until_ready,
@@ -247,15 +247,7 @@ def test_postgresql_restart_needs_no_restart_of_web_or_worker(media_root, tmp_pa
         redis, _, env = _private_redis_env(media_root, tmp_path)
         env["DATABASE_URL"] = cluster.url
         for command in (["migrate", "--noinput"], ["shell", "-c", SETUP_SCRIPT]):
-            done = subprocess.run(
-                [sys.executable, "manage.py", *command],
-                cwd=ROOT,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=300,
-            )
-            assert done.returncode == 0, done.stdout + done.stderr
+            manage(*command, env=env, timeout=300)
         web_port = free_port()
         web = gunicorn(env=env, port=web_port, log_dir=tmp_path).start()
         worker = celery_worker(env=env, log_dir=tmp_path).start()
