@@ -100,14 +100,19 @@ class SearchWindows:
     def ids(self, filters: CatalogFilters, read: Callable[[], list[int]]) -> list[int]:
         """The window for `filters`: from this request, the cache, or `read()`."""
         if filters not in self._ids:
-            key = self.cache_key("catalog-window", filters)
-            ids = cache.get(key) if key else None
-            if ids is None:
-                ids = read()
-                if key:
-                    cache.set(key, ids, settings.SEARCH_CACHE_SECONDS)
-            self._ids[filters] = ids
+            self._ids[filters] = self.cached("catalog-window", filters, read)
         return self._ids[filters]
+
+    def cached(self, kind: str, filters: CatalogFilters, compute: Callable):
+        """`compute()`, kept in the cache under this user's key for it when searches are
+        cached."""
+        key = self.cache_key(kind, filters)
+        value = cache.get(key) if key else None
+        if value is None:
+            value = compute()
+            if key:
+                cache.set(key, value, settings.SEARCH_CACHE_SECONDS)
+        return value
 
     def cache_key(self, kind: str, filters: CatalogFilters) -> str:
         """A cache key for something computed from this user's windows, or "" when
@@ -242,13 +247,11 @@ def product_facets(
     its windows, for SEARCH_CACHE_SECONDS within the catalog's generation."""
     if filters.q.strip():
         windows = windows or SearchWindows(user)
-        key = windows.cache_key("catalog-search-facets", filters)
-        facets = cache.get(key) if key else None
-        if facets is None:
-            facets = _product_facets(user=user, filters=filters, windows=windows)
-            if key:
-                cache.set(key, facets, settings.SEARCH_CACHE_SECONDS)
-        return facets
+        return windows.cached(
+            "catalog-search-facets",
+            filters,
+            lambda: _product_facets(user=user, filters=filters, windows=windows),
+        )
     if not user.is_authenticated:
         return _product_facets(user=user, filters=filters, windows=SearchWindows(user))
     raw_key = f"{_visibility_class(user)}|{filters.domain}|{filters.tag}|{filters.status}"
