@@ -173,8 +173,14 @@ class CheckSQL:
         if check.kind == CheckKind.UNIQUE:
             if self.dialect != "postgresql":
                 return None  # DuckDB: one grouping statement instead (unique_statement)
+            # A scalar subquery (an InitPlan): its sort of the column runs once, apart,
+            # so count(DISTINCT) no longer holds the main scan to one process (an
+            # aggregate with a DISTINCT cannot be split across parallel workers).
             column = self.q(check.column)
-            return f"count({column}) - count(DISTINCT {column})", []
+            return (
+                f"(SELECT count({column}) - count(DISTINCT {column}) FROM {self.relation})",
+                [],
+            )
         if check.kind in (
             CheckKind.NOT_NULL,
             CheckKind.ACCEPTED_VALUES,
