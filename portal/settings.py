@@ -5,13 +5,13 @@ broker and a local-memory cache, all under `var/`. Production refuses to start w
 real SECRET_KEY.
 """
 
+import importlib.util
 import os
 from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 import dj_email_url
-import plotly
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -166,7 +166,11 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STATICFILES_DIRS = [
     BASE_DIR / "static",
     # plotly.js as shipped inside the plotly package: charts work on a closed network.
-    ("vendor/plotly", Path(plotly.__file__).resolve().parent / "package_data"),
+    # Located without importing plotly, which processes that draw no chart never need.
+    (
+        "vendor/plotly",
+        Path(importlib.util.find_spec("plotly").submodule_search_locations[0]) / "package_data",
+    ),
 ]
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", str(VAR_DIR / "media")))

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import pyarrow as pa
 
 from products.connectors.base import ColumnInfo, Connector, ConnectorError, RelationMissing
 
@@ -147,6 +146,10 @@ class DuckDBConnector(Connector):
                 timer.cancel()
 
     def arrow_batches(self, sql: str, params: Sequence[Any], *, batch_rows: int) -> Iterator[Any]:
+        # Here, not at the top: pyarrow (~40 MB with numpy) is for Arrow reads only; a
+        # worker that runs checks, or a process that never streams, does without it.
+        import pyarrow as pa
+
         conn = self._connect()
         try:
             reader = conn.cursor().sql(sql, params=list(params)).to_arrow_reader(batch_rows)
