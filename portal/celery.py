@@ -5,6 +5,10 @@ import os
 from celery import Celery, signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+# Celery's Django fixup runs Django's system checks when a worker starts; their URL check
+# imports every view (plotly, pyarrow, xlsxwriter...): ~50 MB a worker then holds idle
+# for nothing. They run at release (`manage.py migrate` runs them) and in CI instead.
+os.environ.setdefault("CELERY_SKIP_CHECKS", "1")
 
 app = Celery("portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")

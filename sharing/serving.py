@@ -18,12 +18,8 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-import pyarrow.csv as pa_csv
-import pyarrow.parquet as pq
-import xlsxwriter
 from django.utils import timezone
 
 from portal import json_values
@@ -34,6 +30,10 @@ from sharing.access import AccessDecision, access_decide
 from sharing.choices import XLSX_MAX_ROWS, AuditAction, DataFormat
 from sharing.filters import Clause, FilterError, compile_clauses, parse_filter, unknown_columns
 from sharing.models import AccessEvent, AccessGrant
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
 PREVIEW_ROWS = 100
 MAX_ROWS = 10_000_000  # one read; larger reads are scheduled exports
@@ -284,6 +284,10 @@ def _xlsx_value(value):
 def _encode_xlsx(plan: ReadPlan, connector: Connector, counter: _Served) -> Iterator[bytes]:
     """XLSX through XlsxWriter's constant-memory mode: rows go to a temporary file, row by
     row, and the finished workbook is streamed from it."""
+    # Here, not at the top: a Celery worker imports this module for exports and holds
+    # what it imports idle (xlsxwriter ~10 MB, pyarrow ~40 MB) until a read needs it.
+    import xlsxwriter
+
     with tempfile.TemporaryDirectory(prefix="portal-xlsx-") as folder:
         path = Path(folder) / "data.xlsx"
         workbook = xlsxwriter.Workbook(
@@ -319,6 +323,8 @@ def _encode_xlsx(plan: ReadPlan, connector: Connector, counter: _Served) -> Iter
 
 
 def _write_row_group(writer: pq.ParquetWriter, batches: list[pa.RecordBatch]) -> None:
+    import pyarrow as pa  # lazily, as in _encode_xlsx: only when a read needs it
+
     table = pa.Table.from_batches(batches)
     writer.write_table(table, row_group_size=max(table.num_rows, 1))
 
@@ -332,6 +338,11 @@ def _encode(plan: ReadPlan, connector: Connector, fmt: str, counter: _Served) ->
         yield from connector.copy_csv(sql, params, chunk_bytes=CHUNK_BYTES)
         counter.rows = connector.last_rowcount
         return
+    # Lazily, as in _encode_xlsx: only when a read needs them.
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+    import pyarrow.parquet as pq
+
     sink = _Sink()
     writer = None
     first = True
