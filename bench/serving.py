@@ -8,7 +8,8 @@ Creates (and at the end drops, unless --keep) the database named in DATABASE_URL
 must be PostgreSQL and have "bench" in its name. Generates `warehouse.orders` (7 columns,
 generate_series) in it and registers it as the product `bench.orders` with one port,
 its columns (customer_email confidential), an admin, a domain member and a grantee (row
-filter on country; the email masked). Starts the portal with gunicorn (1 sync worker,
+filter on country; the email masked). Starts the portal with gunicorn as deployed
+(deploy/gunicorn.conf.py: preloaded and warmed up in the master; here 1 sync worker),
 DEBUG=0, as in production; requests carry `X-Forwarded-Proto: https` as from a proxy)
 and measures, --repeat times, alternating:
 
@@ -201,10 +202,23 @@ def reset_peak(pid: int) -> bool:
         return False
 
 
-class Gunicorn:
-    """`gunicorn portal.wsgi -w 1` on the bench database, as in production (DEBUG=0)."""
+def uss_kb(pid: int) -> int:
+    """The pages only this process holds (Private_Clean + Private_Dirty): what one more
+    worker costs when the rest is shared copy-on-write with a preloaded master."""
+    rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    return sum(
+        int(line.split()[1])
+        for line in rollup.splitlines()
+        if line.startswith(("Private_Clean:", "Private_Dirty:"))
+    )
 
-    def __init__(self, media_root: Path, log_path: Path) -> None:
+
+class Gunicorn:
+    """gunicorn as deployed (deploy/gunicorn.conf.py: the portal preloaded and warmed up in
+    the master) with one sync worker, on the bench database, DEBUG=0. `preload=False`
+    gives the worker its own copy of everything (GUNICORN_PRELOAD=0)."""
+
+    def __init__(self, media_root: Path, log_path: Path, *, preload: bool = True) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = dict(os.environ)
@@ -214,25 +228,21 @@ class Gunicorn:
             SECURE_PROXY_SSL_HEADER="1",  # believe X-Forwarded-Proto, as behind the proxy
             MEDIA_ROOT=str(media_root),
             PYTHONUNBUFFERED="1",
+            WEB_CONCURRENCY="1",
+            GUNICORN_WORKER_CLASS="sync",
+            GUNICORN_BIND=f"127.0.0.1:{self.port}",
+            GUNICORN_PRELOAD="1" if preload else "0",
+            GUNICORN_MAX_REQUESTS="0",  # no recycling in the middle of a measurement
+            # A sync worker is silent towards the arbiter during one request; a
+            # 10-million-row stream takes longer than the default 30 s.
+            GUNICORN_TIMEOUT="900",
         )
+        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
         env.setdefault("SECRET_KEY", "insecure-bench-only-key")
         self.log = open(log_path, "w")  # noqa: SIM115 - closed in stop()
         self.log_path = log_path
-        # --timeout: a sync worker is silent towards the arbiter during one request; a
-        # 10-million-row stream takes longer than the default 30 s.
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "portal.wsgi",
-                "-w",
-                "1",
-                "-b",
-                f"127.0.0.1:{self.port}",
-                "--timeout",
-                "900",
-            ],
+            [sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py", "portal.wsgi"],
             cwd=ROOT,
             env=env,
             stdout=self.log,
@@ -251,6 +261,9 @@ class Gunicorn:
             self.stop()
             sys.exit(f"gunicorn did not listen within 60 s:\n{log_path.read_text()}")
         workers = children_of(self.process.pid)
+        while not workers and time.monotonic() < deadline:  # the master forks after it listens
+            time.sleep(0.2)
+            workers = children_of(self.process.pid)
         if len(workers) != 1:
             self.stop()
             sys.exit(f"expected one gunicorn worker, found {workers}")
@@ -310,6 +323,7 @@ def measure_csv(server, config, catalog, rows: int, repeat: int) -> dict:
     token = catalog["tokens"]["admin"]
     api_csv(server, token, 10)  # warm-up: the worker has imported and connected
     idle_kb = proc_kb(server.worker, "VmRSS")
+    idle_own_kb = uss_kb(server.worker)
     api, direct, peaks = [], [], []
     sizes = set()
     for _ in range(repeat):
@@ -339,6 +353,7 @@ def measure_csv(server, config, catalog, rows: int, repeat: int) -> dict:
         "copy": statistics.median(direct),
         "peak_mb": max(peaks),
         "idle_mb": idle_kb / 1024,
+        "idle_uss_mb": idle_own_kb / 1024,
         "bytes": by_kind.get("api", 0),
         "arrow": arrow_seconds,
         "arrow_peak_mb": arrow_peak,
@@ -563,7 +578,8 @@ def report(
         f"CSV body {csv['bytes'] / 2**20:.0f} MB ({csv['bytes'] / 2**20 / csv['api']:.0f} MB/s "
         f"through the API), Arrow body {csv['arrow_bytes'] / 2**20:.0f} MB; the worker "
         f"holds {csv['idle_mb']:.0f} MB RSS idle after a first "
-        "small read."
+        f"small read, {csv['idle_uss_mb']:.0f} MB of it its own (USS; the rest is shared "
+        "with the preloaded master)."
     )
     lines.append(
         "Client dtypes: "
@@ -641,6 +657,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="timed runs of each (median)")
     parser.add_argument("--write-results", action="store_true", help=f"update {RESULTS.name}")
     parser.add_argument("--keep", action="store_true", help="keep the bench database afterwards")
+    parser.add_argument(
+        "--no-preload",
+        action="store_true",
+        help="GUNICORN_PRELOAD=0: the worker loads and warms the portal itself",
+    )
     args = parser.parse_args()
     if args.small > args.rows:
         sys.exit("--small must be at most --rows")
@@ -665,7 +686,7 @@ def main() -> None:
             f"({', '.join(COLUMNS)}), {size} (generated and vacuumed in {seconds:.0f} s)"
         ]
         catalog = make_catalog(config)
-        server = Gunicorn(media_root, media_root / "gunicorn.log")
+        server = Gunicorn(media_root, media_root / "gunicorn.log", preload=not args.no_preload)
         print(f"gunicorn on {server.url}, worker pid {server.worker}", flush=True)
 
         print(f"(a) {args.rows:,} rows as CSV: API against COPY...", flush=True)
