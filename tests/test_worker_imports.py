@@ -1,0 +1,47 @@
+"""What a Celery worker holds idle: it loads its tasks, not every view, and the data
+libraries only when a task needs them (bench/memory.py measures what that saves)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+
+HEAVY = ("plotly", "pyarrow", "pandas", "xlsxwriter", "numpy")
+
+# What `celery -A portal worker` does before it takes a task: the app, Django set up
+# through Celery's fixup (with its system checks unless skipped), the task modules.
+WORKER_START = """
+import json, sys
+from portal.celery import app
+app.loader.import_default_modules()
+print(json.dumps({
+    "heavy": sorted(m for m in sys.argv[1:] if m in sys.modules),
+    "tasks": sorted(name for name in app.tasks if not name.startswith("celery.")),
+}))
+"""
+
+
+def _start_worker_imports() -> dict:
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings"}
+    env.pop("CELERY_SKIP_CHECKS", None)  # the worker's own default must hold
+    done = subprocess.run(
+        [sys.executable, "-c", WORKER_START, *HEAVY],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_a_starting_worker_loads_its_tasks_without_the_data_libraries():
+    started = _start_worker_imports()
+    assert "products.tasks.check_run" in started["tasks"], started["tasks"]
+    assert any(name.startswith("sharing.") for name in started["tasks"]), started["tasks"]
+    assert started["heavy"] == [], started["heavy"]
