@@ -306,11 +306,6 @@ def custom_sql_parse(sql: str, *, dialect: str = "postgres") -> CustomQuery:
             f"The name {PORT_RELATION} is reserved: write {TABLE_PLACEHOLDER} for the port's table."
         )
     placeholders = text.count(TABLE_PLACEHOLDER)
-    if not placeholders:
-        raise CustomSQLRefused(
-            f"Read the port's table through {TABLE_PLACEHOLDER}, e.g. "
-            f"SELECT count(*) FROM {TABLE_PLACEHOLDER} WHERE amount < 0."
-        )
     marker = exp.to_identifier(PORT_RELATION, quoted=True).sql(dialect=dialect)
     try:
         statements = [
@@ -330,6 +325,11 @@ def custom_sql_parse(sql: str, *, dialect: str = "postgres") -> CustomQuery:
         )
     ctes = _check_ctes(tree)
     _check_nodes(tree, ctes=ctes)
+    if not placeholders:
+        raise CustomSQLRefused(
+            f"Read the port's table through {TABLE_PLACEHOLDER}, e.g. "
+            f"SELECT count(*) FROM {TABLE_PLACEHOLDER} WHERE amount < 0."
+        )
     if len(_port_tables(tree)) != placeholders:
         raise CustomSQLRefused(
             f"Write {TABLE_PLACEHOLDER} only where a table goes (FROM or JOIN); "
@@ -421,10 +421,31 @@ def custom_sql_timed_out(error: BaseException) -> bool:
 # --- the rules ---------------------------------------------------------------------------
 
 
+CONSTRUCT_WORDS = {
+    "bytestring": "an E'...' escape string",
+    "rawstring": "a $$-quoted string",
+    "unicodestring": "a U&'...' Unicode escape string",
+    "bitwiseand": "the & operator",
+    "lateral": "a LATERAL join",
+    "values": "a VALUES list",
+    "into": "SELECT ... INTO",
+    "lock": "a locking clause (FOR UPDATE/SHARE)",
+    "dot": "a schema-qualified name or field access",
+    "parameter": "a query parameter",
+    "placeholder": "a query parameter",
+    "collate": "COLLATE",
+    "bracket": "a subscript",
+}
+
+
 def _construct(node: exp.Expression) -> str:
     if isinstance(node, exp.Func):
         return f"the function {_function_name(node)}()"
-    return f"the {node.key.upper()} construct"
+    return CONSTRUCT_WORDS.get(node.key, f"the {node.key.upper()} construct")
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def _function_name(node: exp.Func) -> str:
@@ -492,9 +513,13 @@ def _check_table(table: exp.Table, *, visible_ctes: list[exp.CTE]) -> None:
     extras = [key for key in TABLE_EXTRAS if table.args.get(key)]
     name = _relation_name(table)
     if not isinstance(table.this, exp.Identifier):
+        what = (
+            f"The table function {_function_name(table.this)}()"
+            if isinstance(table.this, exp.Func)
+            else f"The relation {name}"
+        )
         raise CustomSQLRefused(
-            f"The relation {name} is not the port's table: a check may only read "
-            f"{TABLE_PLACEHOLDER} (table functions are not allowed)."
+            f"{what} is not the port's table: a check may only read {TABLE_PLACEHOLDER}."
         )
     qualified = table.args.get("db") or table.args.get("catalog")
     if table.this.name == PORT_RELATION and table.this.quoted and not qualified and not extras:
@@ -528,7 +553,7 @@ def _check_node(node: exp.Expression) -> None:
             _check_cast(node)
         return
     if not isinstance(node, ALLOWED_NODES):
-        raise CustomSQLRefused(f"{_construct(node).capitalize()} is not allowed in a check.")
+        raise CustomSQLRefused(f"{_capital(_construct(node))} is not allowed in a check.")
     if isinstance(node, exp.Column):
         if node.args.get("db") or node.args.get("catalog"):
             raise CustomSQLRefused(
@@ -536,7 +561,7 @@ def _check_node(node: exp.Expression) -> None:
                 f"{TABLE_PLACEHOLDER}."
             )
     if isinstance(node, exp.Literal | exp.Identifier) and not isinstance(node.this, str):
-        raise CustomSQLRefused(f"{_construct(node).capitalize()} is not allowed in a check.")
+        raise CustomSQLRefused(f"{_capital(_construct(node))} is not allowed in a check.")
 
 
 def _check_cast(node: exp.Cast | exp.TryCast) -> None:
