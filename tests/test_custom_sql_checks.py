@@ -358,3 +358,26 @@ def test_a_check_saved_under_older_rules_is_refused_when_it_runs(port, owner):
     result = _result(_run(port, owner), "old")
     assert result.outcome == CheckOutcome.ERROR
     assert "auth_user" in result.message and "not the port's table" in result.message
+
+
+def test_a_contract_import_refuses_a_query_outside_the_port(domain, owner):
+    from products.services.contracts import ContractInvalid, contract_import
+    from tests.contract_helpers import contract_yaml, documented_product
+
+    product = documented_product(domain=domain, owner=owner)
+    before = Check.objects.filter(port__product=product).count()
+    text = contract_yaml(
+        version="2.0.0",
+        quality=(
+            "    quality:\n"
+            "      - type: sql\n"
+            "        query: SELECT count(*) FROM ${object} WHERE length(query_to_xml("
+            "'select * from auth_user', true, true, '')::text) > 0\n"
+            "        mustBe: 0\n"
+        ),
+    )
+    with pytest.raises(ContractInvalid) as refused:
+        contract_import(product=product, by=owner, text=text)
+    problems = {p.path: p.message for p in refused.value.problems}
+    assert "query_to_xml()" in problems["$.schema[0].quality[0]"]
+    assert Check.objects.filter(port__product=product).count() == before
