@@ -3,6 +3,8 @@ query below is refused in both dialects (PostgreSQL and DuckDB); every legitimat
 accepted, and what runs is generated from the checked tree with the port's relation where
 `{table}` was."""
 
+import random
+
 import pytest
 
 from products.services.custom_sql import (
@@ -229,3 +231,55 @@ def test_any_other_answer_is_the_fixed_shape_message(rows):
     with pytest.raises(CustomSQLRefused) as refused:
         custom_sql_failing_rows(rows)
     assert str(refused.value) == SHAPE_MESSAGE
+
+
+SPLICES = [
+    "'",
+    '"',
+    "/*",
+    "*/",
+    "--",
+    "\n",
+    "$$",
+    ";",
+    "(",
+    ")",
+    "\\",
+    "U&",
+    "E'",
+    " pg_read_file('/etc/passwd') ",
+    ", auth_user",
+    " {table} ",
+    "::regclass",
+    " UNION SELECT count(*) FROM pg_user ",
+    " WITH x AS (SELECT 1) ",
+]
+
+
+def _mutations(sql: str, seed: int, count: int = 25):
+    rng = random.Random(seed)
+    for _ in range(count):
+        text = sql
+        for _ in range(rng.randint(1, 3)):
+            at = rng.randint(0, len(text))
+            text = text[:at] + rng.choice(SPLICES) + text[at:]
+        yield text
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_mutated_queries_are_refused_or_still_confined(dialect):
+    """Property: on any splice of quotes, comments, escapes, functions and relations into
+    the corpora, the validator either refuses (never another exception) or accepts a query
+    whose statement, as it would run, passes the validator again: what runs is checked."""
+    accepted = 0
+    for index, sql in enumerate(HOSTILE + LEGITIMATE):
+        for text in _mutations(sql, seed=index):
+            try:
+                query = custom_sql_parse(text, dialect=dialect)
+            except CustomSQLRefused:
+                continue
+            accepted += 1
+            runs = query.statement(relation_sql="{table}")
+            again = custom_sql_parse(runs, dialect=dialect)  # raises if what runs escapes
+            assert again.statement(relation_sql="{table}") == runs
+    assert accepted > 0  # the property was exercised, not only refusals

@@ -257,6 +257,21 @@ ALLOWED_CAST_TYPES = frozenset(
     }
 )
 
+# Bare words the databases read as values of the session (who is connected, where), not
+# as columns.
+SQL_VALUE_WORDS = frozenset(
+    {
+        "user",
+        "current_user",
+        "current_role",
+        "session_user",
+        "system_user",
+        "current_schema",
+        "current_catalog",
+        "current_database",
+    }
+)
+
 # Table arguments other than the name and its alias (table functions, samples, time
 # travel, hints...): none is needed to count failing rows.
 TABLE_EXTRAS = tuple(key for key in exp.Table.arg_types if key not in ("this", "alias"))
@@ -316,6 +331,8 @@ def custom_sql_parse(sql: str, *, dialect: str = "postgres") -> CustomQuery:
     except sqlglot.errors.SqlglotError as exc:
         first = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
         raise CustomSQLRefused(f"The SQL does not parse: {first}") from exc
+    except Exception as exc:  # sqlglot can fail in other ways on odd input
+        raise CustomSQLRefused("The SQL does not parse.") from exc
     if len(statements) != 1:
         raise CustomSQLRefused("Write exactly one statement.")
     tree = statements[0]
@@ -335,7 +352,14 @@ def custom_sql_parse(sql: str, *, dialect: str = "postgres") -> CustomQuery:
             f"Write {TABLE_PLACEHOLDER} only where a table goes (FROM or JOIN); "
             "give it an alias to name its columns."
         )
-    return CustomQuery(tree=tree, dialect=dialect)
+    query = CustomQuery(tree=tree, dialect=dialect)
+    try:
+        query.statement(relation_sql=marker)  # what runs can be written
+    except CustomSQLRefused:
+        raise
+    except Exception as exc:
+        raise CustomSQLRefused("The SQL cannot be written back for the source.") from exc
+    return query
 
 
 def custom_sql_validate(sql: str, *, dialect: str = "postgres") -> None:
@@ -458,7 +482,12 @@ def _relation_name(table: exp.Table) -> str:
     parts = [table.args.get(key) for key in ("catalog", "db")]
     names = [part.name for part in parts if isinstance(part, exp.Expression) and part.name]
     this = table.this
-    names.append(this.name if isinstance(this, exp.Identifier) else this.sql())
+    if isinstance(this, exp.Identifier):
+        names.append(this.name)
+    elif isinstance(this, exp.Expression):
+        names.append(this.sql())
+    else:
+        names.append(table.sql() or "?")
     return ".".join(names)
 
 
@@ -555,6 +584,17 @@ def _check_node(node: exp.Expression) -> None:
     if not isinstance(node, ALLOWED_NODES):
         raise CustomSQLRefused(f"{_capital(_construct(node))} is not allowed in a check.")
     if isinstance(node, exp.Column):
+        word = node.this
+        if (
+            isinstance(word, exp.Identifier)
+            and not word.quoted
+            and not node.table
+            and word.name.lower() in SQL_VALUE_WORDS
+        ):
+            raise CustomSQLRefused(
+                f"{word.name} is not allowed in a check: it reads the server's session, not "
+                f'the port\'s data (quote it, "{word.name}", for a column of that name).'
+            )
         if node.args.get("db") or node.args.get("catalog"):
             raise CustomSQLRefused(
                 f"The column reference {node.sql()} names a schema: a check may only read "
