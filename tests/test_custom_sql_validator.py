@@ -208,6 +208,9 @@ def test_a_query_without_the_placeholder_says_how_to_name_the_table():
         ("SELECT count(*) FROM (SELECT * FROM {table}) s", {"amount", "email"}),
         ("SELECT count(t.*) FROM {table} t", {"amount", "email"}),
         ("SELECT count(*) FROM {table}", set()),
+        ("SELECT count(*) FROM {table} a JOIN {table} b USING (email)", {"email"}),
+        ("SELECT count(*) FROM {table} a NATURAL JOIN {table} b", {"amount", "email"}),
+        ("SELECT count(*) FROM {table} t WHERE t IS NULL", {"amount", "email"}),
     ],
 )
 def test_columns_a_query_reads(sql, read):

@@ -385,6 +385,11 @@ def custom_sql_columns_read(query: CustomQuery, *, columns: list[str]) -> set[st
         if node.alias_or_name:
             row_names.add(node.alias_or_name.lower())
     read: set[str] = set()
+    for join in query.tree.find_all(exp.Join):
+        if join.args.get("kind") == "NATURAL" or join.method == "NATURAL":
+            return set(columns)  # compares every column the two sides share
+        for identifier in join.args.get("using") or []:
+            read |= by_lower.get(identifier.name.lower(), set())
     for node in query.tree.find_all(exp.Star, exp.Column):
         if isinstance(node, exp.Star):
             if not isinstance(node.parent, exp.Count | exp.Column):
