@@ -16,7 +16,6 @@ from products.connectors import Connector
 
 # Custom SQL checks are parsed and confined to their port in products.services.custom_sql;
 # these names stay importable from here.
-from products.services.custom_sql import TABLE_PLACEHOLDER as TABLE_PLACEHOLDER
 from products.services.custom_sql import CustomSQLRefused as CustomSQLRefused
 from products.services.custom_sql import custom_sql_statement as custom_sql_statement
 from products.services.custom_sql import custom_sql_validate as custom_sql_validate
