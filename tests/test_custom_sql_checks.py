@@ -381,3 +381,24 @@ def test_a_contract_import_refuses_a_query_outside_the_port(domain, owner):
     problems = {p.path: p.message for p in refused.value.problems}
     assert "query_to_xml()" in problems["$.schema[0].quality[0]"]
     assert Check.objects.filter(port__product=product).count() == before
+
+
+def test_the_check_form_refuses_a_query_outside_the_port_beside_its_field(
+    port, product, owner, client
+):
+    client.force_login(owner)
+    page = f"/products/{product.domain.slug}/{product.slug}/checks/new/"
+    sql = "SELECT count(*) FROM {table} WHERE email IN (SELECT usename FROM pg_catalog.pg_user)"
+    response = client.post(
+        page,
+        {
+            "port": port.pk,
+            "kind": "custom_sql",
+            "sql": sql,
+            "severity": "error",
+            "tolerance_percent": "0",
+        },
+    )
+    assert response.status_code == 400
+    assert "pg_catalog.pg_user" in " ".join(response.context["form"].errors["sql"])
+    assert not Check.objects.filter(port=port).exists()
