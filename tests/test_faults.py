@@ -306,6 +306,8 @@ def _slow_pg_port(postgres, domain):
         conn.execute("DROP TABLE IF EXISTS faults.events")
         conn.execute("CREATE TABLE faults.events (id bigint, email text)")
         conn.execute("INSERT INTO faults.events VALUES (1, 'a@x'), (2, NULL)")
+        # 48 more rows with an email: enough for a slow custom check (pg_sleep is refused).
+        conn.execute("INSERT INTO faults.events SELECT n, 'e@x' FROM generate_series(3, 50) n")
     source = DataSourceFactory(
         kind=SourceKind.POSTGRESQL,
         path="",
@@ -333,7 +335,12 @@ def test_worker_killed_during_a_check_run_leaves_no_partial_result(
         by=owner,
         name="slow",
         kind=CheckKind.CUSTOM_SQL,
-        params={"sql": "SELECT id FROM {table} CROSS JOIN pg_sleep(20)"},
+        # 50**6 combinations: runs until the custom SQL time limit stops it.
+        params={
+            "sql": "SELECT count(*) FROM {table} a, {table} b, {table} c, {table} d, "
+            "{table} e, {table} f WHERE (a.id + b.id * 2 + c.id * 3 + d.id * 5 + e.id * 7 "
+            "+ f.id * 11) % 13 = 1"
+        },
     )
     redis, _, env = _private_redis_env(media_root, tmp_path)
     worker = celery_worker(env=env, log_dir=tmp_path).start()

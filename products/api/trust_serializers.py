@@ -33,6 +33,12 @@ from products.models import (
     ServiceLevelObjective,
 )
 from products.services.checks import check_effective_schedule, cron_next_runs
+from products.services.custom_sql import (
+    FIGURE_FIELDS,
+    FIGURES_FOR_MEMBERS,
+    MEMBER_MESSAGE,
+    MEMBER_ONLY_DETAILS,
+)
 
 CheckKindField = enum_field(CheckKind)
 CheckOutcomeField = enum_field(CheckOutcome)
@@ -109,9 +115,22 @@ class CheckResultSerializer(serializers.ModelSerializer):
     def get_details(self, result: CheckResult) -> dict:
         details = dict(result.details or {})
         if not self.context.get("can_read_rows"):
-            # A sampling error may quote the rows it failed on.
-            details.pop("sample_error", None)
+            # A sampling error or a driver's error may quote the rows it failed on.
+            for key in ("sample_error", *MEMBER_ONLY_DETAILS):
+                details.pop(key, None)
         return details
+
+    def to_representation(self, result: CheckResult) -> dict:
+        data = super().to_representation(result)
+        details = result.details or {}
+        if self.context.get("can_read_rows"):
+            data["message"] = details.get(MEMBER_MESSAGE) or data.get("message")
+        elif details.get(FIGURES_FOR_MEMBERS):
+            # A custom check on confidential columns: its figures are theirs to read.
+            for name in FIGURE_FIELDS:
+                if name in data:
+                    data[name] = None
+        return data
 
 
 class LatestResultSerializer(CheckResultSerializer):

@@ -11,91 +11,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import sqlglot
-from sqlglot import exp
-
 from products.choices import CheckKind
 from products.connectors import Connector
 
+# Custom SQL checks are parsed and confined to their port in products.services.custom_sql;
+# these names stay importable from here.
+from products.services.custom_sql import CustomSQLRefused as CustomSQLRefused
+from products.services.custom_sql import custom_sql_statement as custom_sql_statement
+from products.services.custom_sql import custom_sql_validate as custom_sql_validate
+
 SAMPLE_ROWS = 20
-TABLE_PLACEHOLDER = "{table}"
-
-# Functions custom SQL may not call: they read server files, reach other servers, change
-# settings (statement_timeout...) or act on other sessions.
-FORBIDDEN_FUNCTION_PREFIXES = (
-    "pg_read_",
-    "pg_ls_",
-    "pg_stat_file",
-    "pg_terminate_backend",
-    "pg_cancel_backend",
-    "pg_reload_conf",
-    "pg_rotate_logfile",
-    "lo_",
-    "dblink",
-    "set_config",
-    "read_csv",
-    "read_parquet",
-    "read_json",
-    "read_text",
-    "read_blob",
-    "glob",
-)
-WRITE_NODES = (
-    exp.Insert,
-    exp.Update,
-    exp.Delete,
-    exp.Merge,
-    exp.Create,
-    exp.Drop,
-    exp.Alter,
-    exp.Command,
-    exp.Into,
-    exp.Copy,
-    exp.Set,
-    exp.Transaction,
-    exp.Commit,
-    exp.Rollback,
-)
-
-
-class CustomSQLRefused(ValueError):
-    """The custom SQL is not a single read-only query; the message says why."""
-
-
-def custom_sql_validate(sql: str, *, dialect: str = "postgres") -> None:
-    """Refuse anything but one read-only SELECT (writes, DDL, several statements,
-    file and server functions). Raises CustomSQLRefused with a reason."""
-    text = (sql or "").strip().rstrip(";").strip()
-    if not text:
-        raise CustomSQLRefused("Write a SELECT that returns the number of failing rows.")
-    try:
-        statements = [
-            s
-            for s in sqlglot.parse(text.replace(TABLE_PLACEHOLDER, "port_table"), read=dialect)
-            if s is not None
-        ]
-    except sqlglot.errors.ParseError as exc:
-        raise CustomSQLRefused(f"The SQL does not parse: {str(exc).splitlines()[0]}") from exc
-    if len(statements) != 1:
-        raise CustomSQLRefused("Write exactly one statement.")
-    statement = statements[0]
-    if not isinstance(statement, exp.Query):
-        raise CustomSQLRefused("Only a SELECT query is allowed: checks never change data.")
-    for node in statement.walk():
-        if isinstance(node, WRITE_NODES):
-            raise CustomSQLRefused(
-                f"The query would write or change something ({node.key.upper()}); "
-                "checks are read-only."
-            )
-        if isinstance(node, exp.Func):
-            name = (node.name if isinstance(node, exp.Anonymous) else node.sql_name()).lower()
-            if name.startswith(FORBIDDEN_FUNCTION_PREFIXES):
-                raise CustomSQLRefused(f"The function {name}() is not allowed in a check.")
-
-
-def custom_sql_statement(sql: str, *, relation_sql: str) -> str:
-    """The custom SQL with `{table}` replaced by the port's (quoted) relation."""
-    return (sql or "").strip().rstrip(";").replace(TABLE_PLACEHOLDER, relation_sql)
 
 
 @dataclass

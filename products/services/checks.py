@@ -31,10 +31,20 @@ from products.choices import (
 from products.connectors import ColumnInfo, Connector, ConnectorError, connector_for_port
 from products.models import Check, CheckResult, CheckRun, OutputPort, PortObservation
 from products.permissions import can_edit_product
-from products.services.check_sql import (
-    CheckSQL,
+from products.services.check_sql import CheckSQL
+from products.services.custom_sql import (
+    FAILED_MESSAGE,
+    FIGURES_FOR_MEMBERS,
+    MEMBER_MESSAGE,
+    SHAPE_MESSAGE,
+    TECHNICAL_DETAIL,
     CustomSQLRefused,
-    custom_sql_statement,
+    custom_sql_dialect,
+    custom_sql_failing_rows,
+    custom_sql_parse,
+    custom_sql_sensitive_columns,
+    custom_sql_shape,
+    custom_sql_timed_out,
     custom_sql_validate,
 )
 
@@ -220,7 +230,8 @@ def _validate_check(check: Check) -> None:
             errors["params"] = "params.window is the number of past days, 1 to 90."
     elif kind == CheckKind.CUSTOM_SQL:
         try:
-            custom_sql_validate(params.get("sql", ""))
+            dialect = custom_sql_dialect(port=check.port) if check.port_id else "postgres"
+            custom_sql_validate(params.get("sql", ""), dialect=dialect)
         except CustomSQLRefused as exc:
             errors["params"] = str(exc)
     if check.schedule:
@@ -631,17 +642,7 @@ def _run_checks(run: CheckRun, connector: Connector, checks: list[Check], now: d
                 result.details = {"sample_keys": list(keys or [])}
         elif check.kind == CheckKind.CUSTOM_SQL:
             statements += 1
-            try:
-                custom_sql_validate((check.params or {}).get("sql", ""))
-                statement = custom_sql_statement(
-                    check.params["sql"], relation_sql=connector.relation_sql()
-                )
-                value = connector.fetch(statement, timeout_seconds=CUSTOM_SQL_TIMEOUT_SECONDS)
-                failing = int(value[0][0]) if value and value[0] and value[0][0] is not None else 0
-            except (CustomSQLRefused, ConnectorError, ValueError, TypeError, IndexError) as exc:
-                ev.add(check, CheckOutcome.ERROR, f"The custom SQL failed: {exc}")
-            else:
-                _row_level_result(ev, check, failing, row_count)
+            _custom_sql_result(ev, check, connector, row_count)
 
     for result in ev.results:
         check = result.quality_check
@@ -664,6 +665,56 @@ def _run_checks(run: CheckRun, connector: Connector, checks: list[Check], now: d
         source="check_run",
     )
     return ev.results, statements, row_count, observation
+
+
+def _custom_sql_result(
+    ev: _Evaluation, check: Check, connector: Connector, row_count: int
+) -> CheckResult:
+    """Run one custom SQL check, confined to the port, read-only, under its time limit.
+    Readers get fixed sentences; the driver's text (which may quote a value) and, for a
+    check reading confidential or restricted columns, its figures are kept in details
+    for the domain's members and admins."""
+    try:
+        query = custom_sql_parse(
+            (check.params or {}).get("sql", ""), dialect=custom_sql_dialect(port=check.port)
+        )
+        statement = query.statement(relation_sql=connector.relation_sql())
+    except CustomSQLRefused as exc:  # saved before the rules it now breaks
+        return ev.add(check, CheckOutcome.ERROR, f"The check's SQL is not accepted: {exc}")
+    try:
+        rows = connector.fetch(statement, timeout_seconds=CUSTOM_SQL_TIMEOUT_SECONDS)
+    except ConnectorError as exc:
+        message = (
+            f"The check's query was stopped after its time limit "
+            f"({CUSTOM_SQL_TIMEOUT_SECONDS:g} s)."
+            if custom_sql_timed_out(exc)
+            else FAILED_MESSAGE
+        )
+        return ev.add(check, CheckOutcome.ERROR, message, details={TECHNICAL_DETAIL: str(exc)})
+    try:
+        failing = custom_sql_failing_rows(rows)
+    except CustomSQLRefused:
+        return ev.add(
+            check,
+            CheckOutcome.ERROR,
+            SHAPE_MESSAGE,
+            details={TECHNICAL_DETAIL: custom_sql_shape(rows)},
+        )
+    result = _row_level_result(ev, check, failing, row_count)
+    sensitive = custom_sql_sensitive_columns(query=query, port=check.port)
+    if sensitive:
+        names = ", ".join(sensitive)
+        result.details = {
+            **result.details,
+            FIGURES_FOR_MEMBERS: sensitive,
+            MEMBER_MESSAGE: result.message,
+        }
+        result.message = (
+            f"The check {'passed' if result.outcome == CheckOutcome.PASS else 'failed'}. "
+            f"It reads confidential or restricted columns ({names}): its figures are "
+            "shown to the domain's members and admins."
+        )
+    return result
 
 
 class _PlanFromValues:
