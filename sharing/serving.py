@@ -16,11 +16,12 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import xlsxwriter
@@ -91,6 +92,10 @@ class ReadPlan:
     limit: int
     limit_clamped: bool = False
     detail: dict = field(default_factory=dict)
+    # CSV only, the opt-in of exports and share links: a text cell starting with = + - @,
+    # a tab or a carriage return gets a `'` in front, so a spreadsheet shows it instead of
+    # running it. Off by default: values are served as they are.
+    neutralise_formulas: bool = False
 
 
 def _port_for(product: DataProduct, port_slug: str | None) -> OutputPort:
@@ -210,6 +215,154 @@ def select_sql(plan: ReadPlan, connector: Connector, *, placeholder) -> tuple[st
     return sql, params
 
 
+# --- types --------------------------------------------------------------------------------
+#
+# ADBC reads a PostgreSQL `numeric` as an opaque extension type holding the value's text
+# (with the column's typmod in the field's metadata), which no Arrow reader understands
+# (pandas' conversion raises KeyError). Every channel turns it into a decimal instead:
+# Arrow and Parquet get `decimal128(p, s)` for numeric(p,s) with p <= 38 and
+# `decimal256(p, s)` up to 76 digits; row formats (JSON, XLSX, the preview) get Python
+# Decimals; CSV keeps the value's own text. An unconstrained `numeric` (no scale) becomes
+# UNCONSTRAINED_DECIMAL, decimal(38,18), the rule Spark follows for it: exact for values
+# with at most 20 digits before the point and 18 after; a value with more digits after
+# the point is rounded half-even to 18, one with more before it, and NaN or infinities
+# (which no decimal holds), refuse the Arrow or Parquet read with a message naming the
+# column (CSV and JSON serve them as they are).
+UNCONSTRAINED_DECIMAL = pa.decimal128(38, 18)
+NUMERIC_TYPMOD_KEY = b"POSTGRESQL:typmod"
+
+
+def _numeric_field(field_: pa.Field) -> bool:
+    """Is this ADBC's opaque PostgreSQL numeric?"""
+    kind = field_.type
+    return isinstance(kind, pa.BaseExtensionType) and getattr(kind, "type_name", "") == "numeric"
+
+
+def numeric_decimal_type(field_: pa.Field) -> pa.DataType:
+    """The Arrow decimal a PostgreSQL numeric column is served as (see above)."""
+    raw = (field_.metadata or {}).get(NUMERIC_TYPMOD_KEY)
+    try:
+        typmod = int(raw) if raw is not None else -1
+    except ValueError:
+        typmod = -1
+    if typmod >= 4:
+        precision, scale = ((typmod - 4) >> 16) & 0xFFFF, (typmod - 4) & 0xFFFF
+        if 1 <= precision <= 38 and 0 <= scale <= precision:
+            return pa.decimal128(precision, scale)
+        if 38 < precision <= 76 and 0 <= scale <= precision:
+            return pa.decimal256(precision, scale)
+    return UNCONSTRAINED_DECIMAL
+
+
+def _numeric_text(array: pa.Array) -> pa.Array:
+    """The values' text as PostgreSQL writes it (ADBC says nan/inf for NaN/Infinity)."""
+    text = array.storage if isinstance(array.type, pa.BaseExtensionType) else array
+    text = pc.cast(text, pa.string())
+    return pc.replace_substring_regex(
+        pc.replace_substring_regex(text, pattern="^nan$", replacement="NaN"),
+        pattern="^(-?)inf$",
+        replacement="\\1Infinity",
+    )
+
+
+def _decimal_array(name: str, array: pa.Array, target: pa.DataType) -> pa.Array:
+    """`array` (numeric text) as `target`: Arrow's exact cast, or value by value where
+    the cast refuses (more digits after the point than an unconstrained numeric's scale
+    keeps: rounded; NaN, infinities, too many digits before the point: refused)."""
+    text = _numeric_text(array)
+    try:
+        return pc.cast(text, target)
+    except pa.ArrowInvalid:
+        pass
+    quantum = Decimal(1).scaleb(-target.scale)
+    limit = Decimal(10) ** (target.precision - target.scale)
+    values = []
+    for value in text.to_pylist():
+        if value is None:
+            values.append(None)
+            continue
+        number = Decimal(value)
+        if not number.is_finite() or abs(number) >= limit:
+            raise ReadRefused(
+                400,
+                f"Column {name!r} holds {value}, which a decimal({target.precision},"
+                f"{target.scale}) cannot hold: read it as CSV or JSON, which keep every "
+                "value as it is, or filter those rows out.",
+            )
+        try:
+            values.append(number.quantize(quantum, rounding=ROUND_HALF_EVEN))
+        except InvalidOperation:  # pragma: no cover - excluded by the limit above
+            raise ReadRefused(400, f"Column {name!r} holds {value}: too many digits.") from None
+    return pa.array(values, target)
+
+
+def arrow_decimals(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """`batch` with every PostgreSQL numeric column as an Arrow decimal (Arrow, Parquet)."""
+    if not any(_numeric_field(f) for f in batch.schema):
+        return batch
+    fields, arrays = [], []
+    for field_, array in zip(batch.schema, batch.columns, strict=True):
+        if _numeric_field(field_):
+            target = numeric_decimal_type(field_)
+            array = _decimal_array(field_.name, array, target)
+            field_ = pa.field(field_.name, target, nullable=True)
+        fields.append(field_)
+        arrays.append(array)
+    return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def text_numerics(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """`batch` with every PostgreSQL numeric column as its exact text (CSV)."""
+    if not any(_numeric_field(f) for f in batch.schema):
+        return batch
+    fields, arrays = [], []
+    for field_, array in zip(batch.schema, batch.columns, strict=True):
+        if _numeric_field(field_):
+            array = _numeric_text(array)
+            field_ = pa.field(field_.name, pa.string(), nullable=True)
+        fields.append(field_)
+        arrays.append(array)
+    return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def python_columns(batch: pa.RecordBatch) -> list[list]:
+    """The batch's columns as Python values, a PostgreSQL numeric as an exact Decimal
+    (NaN and infinities included: JSON and XLSX write them as text)."""
+    columns = []
+    for field_, array in zip(batch.schema, batch.columns, strict=True):
+        if _numeric_field(field_):
+            columns.append(
+                [None if v is None else Decimal(v) for v in _numeric_text(array).to_pylist()]
+            )
+        else:
+            columns.append(array.to_pylist())
+    return columns
+
+
+# A cell starting with one of these is a formula to a spreadsheet (CSV injection).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_PATTERN = "^[=+\\-@\t\r]"
+
+
+def neutralise_formula(text: str) -> str:
+    """`text` with a `'` in front when a spreadsheet would read it as a formula."""
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+
+
+def neutralise_formulas(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """`batch` with every text cell that starts like a formula prefixed with `'`."""
+    arrays = []
+    for array in batch.columns:
+        if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
+            risky = pc.fill_null(pc.match_substring_regex(array, _FORMULA_PATTERN), False)
+            array = pc.if_else(risky, pc.binary_join_element_wise("'", array, ""), array)
+        arrays.append(array)
+    schema = pa.schema(
+        [f.with_name(neutralise_formula(f.name)) for f in batch.schema], batch.schema.metadata
+    )
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
 class _Sink(io.RawIOBase):
     """A write-only file that keeps what is written until it is drained."""
 
@@ -271,14 +424,31 @@ def format_check(plan: ReadPlan, connector: Connector, fmt: str) -> None:
             )
 
 
-def _xlsx_value(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return json_values.non_finite_as_text(value)  # a cell cannot hold NaN or infinity
-    if value is None or isinstance(value, str | int | float | bool | Decimal):
-        return value
-    if isinstance(value, datetime | date | time):
-        return value
-    return str(value)
+def _xlsx_cell(sheet, row: int, column: int, value, formats: dict) -> None:
+    """One cell, written by its type, never through XlsxWriter's `write()`: text is
+    always a text cell (a value such as "=1+1" or "http://..." is not turned into a live
+    formula or link), numbers numbers, booleans booleans, dates and times dates."""
+    if value is None:
+        return
+    if isinstance(value, str):
+        sheet.write_string(row, column, value)
+    elif isinstance(value, bool):
+        sheet.write_boolean(row, column, value)
+    elif isinstance(value, int | float | Decimal):
+        number = float(value)
+        if math.isfinite(number):
+            sheet.write_number(row, column, number)
+        else:  # a cell cannot hold NaN or infinity: their JSON text
+            sheet.write_string(row, column, json_values.non_finite_as_text(number))
+    elif isinstance(value, datetime):
+        sheet.write_datetime(row, column, value, formats["datetime"])
+    elif isinstance(value, date):
+        sheet.write_datetime(row, column, value, formats["date"])
+    elif isinstance(value, time):
+        sheet.write_datetime(row, column, value, formats["time"])
+    else:
+        text = json_values.data_value(value)
+        sheet.write_string(row, column, text if isinstance(text, str) else str(text))
 
 
 def _encode_xlsx(plan: ReadPlan, connector: Connector, counter: _Served) -> Iterator[bytes]:
@@ -293,24 +463,30 @@ def _encode_xlsx(plan: ReadPlan, connector: Connector, counter: _Served) -> Iter
                 "remove_timezone": True,
                 "default_date_format": "yyyy-mm-dd hh:mm:ss",
                 "tmpdir": folder,
+                # Belt and braces: cells are written by type (_xlsx_cell), never parsed.
+                "strings_to_formulas": False,
+                "strings_to_urls": False,
+                "strings_to_numbers": False,
             },
         )
         sheet = workbook.add_worksheet(plan.product.slug[:31] or "data")
         bold = workbook.add_format({"bold": True})
+        formats = {
+            "datetime": workbook.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"}),
+            "date": workbook.add_format({"num_format": "yyyy-mm-dd"}),
+            "time": workbook.add_format({"num_format": "hh:mm:ss"}),
+        }
         for index, name in enumerate(plan.columns):
             sheet.write_string(0, index, name, bold)
         row_number = 0
         for batch in _batches(plan, connector):
-            columns = [column.to_pylist() for column in batch.columns]
-            for values in zip(*columns, strict=True):
+            for values in zip(*python_columns(batch), strict=True):
                 row_number += 1
                 if row_number > XLSX_MAX_ROWS:
                     workbook.close()
                     raise ReadRefused(400, f"More than {XLSX_MAX_ROWS:,} rows for an XLSX sheet.")
                 for index, value in enumerate(values):
-                    value = _xlsx_value(value)
-                    if value is not None:
-                        sheet.write(row_number, index, value)
+                    _xlsx_cell(sheet, row_number, index, value, formats)
             counter.rows += batch.num_rows
         workbook.close()
         with open(path, "rb") as handle:
@@ -323,11 +499,29 @@ def _write_row_group(writer: pq.ParquetWriter, batches: list[pa.RecordBatch]) ->
     writer.write_table(table, row_group_size=max(table.num_rows, 1))
 
 
-def _encode(plan: ReadPlan, connector: Connector, fmt: str, counter: _Served) -> Iterator[bytes]:
+def _json_rows(batch: pa.RecordBatch) -> Iterator[str]:
+    names = batch.schema.names
+    for values in zip(*python_columns(batch), strict=True):
+        yield json_values.dumps(
+            dict(zip(names, values, strict=True)),
+            default=json_values.data_value,
+            ensure_ascii=False,
+        )
+
+
+def _encode(
+    plan: ReadPlan,
+    connector: Connector,
+    fmt: str,
+    counter: _Served,
+    *,
+    neutralise: bool = False,
+) -> Iterator[bytes]:
     if fmt == DataFormat.XLSX:
         yield from _encode_xlsx(plan, connector, counter)
         return
-    if fmt == DataFormat.CSV and isinstance(connector, PostgresConnector):
+    neutralise = neutralise and fmt == DataFormat.CSV
+    if fmt == DataFormat.CSV and isinstance(connector, PostgresConnector) and not neutralise:
         sql, params = select_sql(plan, connector, placeholder=lambda i: "%s")
         yield from connector.copy_csv(sql, params, chunk_bytes=CHUNK_BYTES)
         counter.rows = connector.last_rowcount
@@ -344,10 +538,14 @@ def _encode(plan: ReadPlan, connector: Connector, fmt: str, counter: _Served) ->
     for batch in _batches(plan, connector):
         counter.rows += batch.num_rows
         if fmt == DataFormat.CSV:
+            batch = text_numerics(batch)
+            if neutralise:
+                batch = neutralise_formulas(batch)
             if writer is None:
                 writer = pa_csv.CSVWriter(sink, batch.schema)
             writer.write_batch(batch)
         elif fmt == DataFormat.PARQUET:
+            batch = arrow_decimals(batch)
             if writer is None:
                 writer = pq.ParquetWriter(
                     sink,
@@ -361,21 +559,15 @@ def _encode(plan: ReadPlan, connector: Connector, fmt: str, counter: _Served) ->
                 _write_row_group(writer, pending)
                 pending, pending_rows = [], 0
         elif fmt == DataFormat.ARROW:
+            batch = arrow_decimals(batch)
             if writer is None:
                 writer = pa.ipc.new_stream(sink, batch.schema)
             writer.write_batch(batch)
         elif fmt == DataFormat.JSONL:
-            lines = "".join(
-                json_values.dumps(row, default=str, ensure_ascii=False) + "\n"
-                for row in batch.to_pylist()
-            )
-            sink.write(lines.encode())
+            sink.write("".join(row + "\n" for row in _json_rows(batch)).encode())
         elif fmt == DataFormat.JSON:
-            rows = batch.to_pylist()
-            if rows:
-                text = ",".join(
-                    json_values.dumps(row, default=str, ensure_ascii=False) for row in rows
-                )
+            if batch.num_rows:
+                text = ",".join(_json_rows(batch))
                 sink.write((text if first else "," + text).encode())
                 first = False
         data = sink.drain()
@@ -385,6 +577,10 @@ def _encode(plan: ReadPlan, connector: Connector, fmt: str, counter: _Served) ->
         # No rows at all: still a valid, empty file with the right columns.
         schema = pa.schema([pa.field(name, pa.string()) for name in plan.columns])
         if fmt == DataFormat.CSV:
+            if neutralise:
+                schema = pa.schema(
+                    [pa.field(neutralise_formula(n), pa.string()) for n in plan.columns]
+                )
             writer = pa_csv.CSVWriter(sink, schema)
         elif fmt == DataFormat.PARQUET:
             writer = pq.ParquetWriter(sink, schema)
@@ -412,14 +608,17 @@ def read_stream(
     """Stream the plan's rows in `fmt`; write one audit event when the stream ends
     (complete, failed or abandoned by the client), with the rows and bytes served.
     `served` receives the row count as it grows; `audit_detail` is added to the event's
-    detail (a scheduled export names its run)."""
+    detail (a scheduled export names its run). CSV cells are neutralised when the plan
+    says so (`ReadPlan.neutralise_formulas`)."""
     counter = served if served is not None else Served()
     sent = 0
     error = ""
     try:
         with connector_for_port(plan.port) as connector:
             format_check(plan, connector, fmt)
-            for chunk in _encode(plan, connector, fmt, counter):
+            for chunk in _encode(
+                plan, connector, fmt, counter, neutralise=plan.neutralise_formulas
+            ):
                 sent += len(chunk)
                 yield chunk
     except (ConnectorError, ReadRefused) as exc:
@@ -444,7 +643,7 @@ def read_rows(plan: ReadPlan, *, client_address: str | None = None) -> tuple[lis
     try:
         with connector_for_port(plan.port) as connector:
             for batch in _batches(plan, connector):
-                rows.extend(zip(*(col.to_pylist() for col in batch.columns), strict=True))
+                rows.extend(zip(*python_columns(batch), strict=True))
     except ConnectorError as exc:
         error = str(exc)
         raise
