@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -229,6 +229,7 @@ def select_sql(plan: ReadPlan, connector: Connector, *, placeholder) -> tuple[st
 # (which no decimal holds), refuse the Arrow or Parquet read with a message naming the
 # column (CSV and JSON serve them as they are).
 UNCONSTRAINED_DECIMAL = pa.decimal128(38, 18)
+_DECIMAL_CONTEXT = Context(prec=80, rounding=ROUND_HALF_EVEN)  # room for decimal256
 NUMERIC_TYPMOD_KEY = b"POSTGRESQL:typmod"
 
 
@@ -265,7 +266,7 @@ def _numeric_text(array: pa.Array) -> pa.Array:
     )
 
 
-def _decimal_array(name: str, array: pa.Array, target: pa.DataType) -> pa.Array:
+def decimal_array(name: str, array: pa.Array, target: pa.DataType) -> pa.Array:
     """`array` (numeric text) as `target`: Arrow's exact cast, or value by value where
     the cast refuses (more digits after the point than an unconstrained numeric's scale
     keeps: rounded; NaN, infinities, too many digits before the point: refused)."""
@@ -290,7 +291,7 @@ def _decimal_array(name: str, array: pa.Array, target: pa.DataType) -> pa.Array:
                 "value as it is, or filter those rows out.",
             )
         try:
-            values.append(number.quantize(quantum, rounding=ROUND_HALF_EVEN))
+            values.append(number.quantize(quantum, context=_DECIMAL_CONTEXT))
         except InvalidOperation:  # pragma: no cover - excluded by the limit above
             raise ReadRefused(400, f"Column {name!r} holds {value}: too many digits.") from None
     return pa.array(values, target)
@@ -304,7 +305,7 @@ def arrow_decimals(batch: pa.RecordBatch) -> pa.RecordBatch:
     for field_, array in zip(batch.schema, batch.columns, strict=True):
         if _numeric_field(field_):
             target = numeric_decimal_type(field_)
-            array = _decimal_array(field_.name, array, target)
+            array = decimal_array(field_.name, array, target)
             field_ = pa.field(field_.name, target, nullable=True)
         fields.append(field_)
         arrays.append(array)
