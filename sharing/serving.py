@@ -539,9 +539,9 @@ def _encode(
     for batch in _batches(plan, connector):
         counter.rows += batch.num_rows
         if fmt == DataFormat.CSV:
-            batch = text_numerics(batch)
-            if neutralise:
+            if neutralise:  # text cells only: numbers (numerics too) are never prefixed
                 batch = neutralise_formulas(batch)
+            batch = text_numerics(batch)
             if writer is None:
                 writer = pa_csv.CSVWriter(sink, batch.schema)
             writer.write_batch(batch)
