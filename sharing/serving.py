@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -340,6 +341,49 @@ def python_columns(batch: pa.RecordBatch) -> list[list]:
     return columns
 
 
+_DECLARED_TYPES = {
+    "boolean": pa.bool_(),
+    "bool": pa.bool_(),
+    "tinyint": pa.int8(),
+    "smallint": pa.int16(),
+    "int2": pa.int16(),
+    "integer": pa.int32(),
+    "int": pa.int32(),
+    "int4": pa.int32(),
+    "bigint": pa.int64(),
+    "int8": pa.int64(),
+    "real": pa.float32(),
+    "float4": pa.float32(),
+    "double": pa.float64(),
+    "double precision": pa.float64(),
+    "float8": pa.float64(),
+    "date": pa.date32(),
+    "timestamp with time zone": pa.timestamp("us", tz="UTC"),
+    "timestamptz": pa.timestamp("us", tz="UTC"),
+    "timestamp without time zone": pa.timestamp("us"),
+    "timestamp": pa.timestamp("us"),
+    "numeric": UNCONSTRAINED_DECIMAL,
+    "decimal": UNCONSTRAINED_DECIMAL,
+}
+_DECLARED_DECIMAL = re.compile(r"^(?:numeric|decimal)\s*\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\)$")
+
+
+def declared_arrow_type(data_type: str) -> pa.DataType:
+    """The Arrow type a column of this declared type (PostgreSQL or DuckDB spelling) is
+    served as: the schema of an Arrow or Parquet read with no rows, whose types the
+    source's batches cannot tell. Anything else is text."""
+    text = " ".join((data_type or "").lower().split())
+    decimal = _DECLARED_DECIMAL.match(text)
+    if decimal:
+        precision, scale = int(decimal[1]), int(decimal[2] or 0)
+        if 1 <= precision <= 38 and scale <= precision:
+            return pa.decimal128(precision, scale)
+        if 38 < precision <= 76 and scale <= precision:
+            return pa.decimal256(precision, scale)
+        return UNCONSTRAINED_DECIMAL
+    return _DECLARED_TYPES.get(text, pa.string())
+
+
 # A cell starting with one of these is a formula to a spreadsheet (CSV injection).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 _FORMULA_PATTERN = "^[=+\\-@\t\r]"
@@ -575,8 +619,20 @@ def _encode(
         if data:
             yield data
     if writer is None and fmt not in (DataFormat.JSON, DataFormat.JSONL):
-        # No rows at all: still a valid, empty file with the right columns.
-        schema = pa.schema([pa.field(name, pa.string()) for name in plan.columns])
+        # No rows at all: still a valid, empty file with the right columns, typed as the
+        # port declares them (masked columns are text).
+        declared = dict(plan.port.columns.values_list("name", "data_type"))
+        schema = pa.schema(
+            [
+                pa.field(
+                    name,
+                    pa.string()
+                    if name in plan.masked or fmt == DataFormat.CSV
+                    else declared_arrow_type(declared.get(name, "")),
+                )
+                for name in plan.columns
+            ]
+        )
         if fmt == DataFormat.CSV:
             if neutralise:
                 schema = pa.schema(

@@ -158,6 +158,20 @@ def test_arrow_and_parquet_reads_carry_decimals(client, readings, owner, fmt):
         assert (amount.logical_type.type, amount.precision, amount.scale) == ("DECIMAL", 12, 2)
 
 
+@pytest.mark.parametrize("fmt", ["parquet", "arrow"])
+def test_a_read_without_rows_keeps_the_declared_types(client, readings, owner, fmt):
+    client.force_login(owner)
+    nothing = json.dumps([{"column": "id", "op": "=", "value": 999}])
+    response = client.get(API, {"format": fmt, "filter": nothing})
+    assert response.status_code == 200
+    data = _body(response)
+    table = (
+        pq.read_table(io.BytesIO(data)) if fmt == "parquet" else pa.ipc.open_stream(data).read_all()
+    )
+    assert table.num_rows == 0
+    assert {f.name: f.type for f in table.schema} == ARROW_TYPES
+
+
 @pytest.mark.parametrize("fmt", ["json", "jsonl"])
 def test_json_reads_give_numbers_iso_timestamps_and_null(client, readings, owner, fmt):
     client.force_login(owner)
