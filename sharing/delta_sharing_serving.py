@@ -842,6 +842,8 @@ def table_metadata(*, table: DeltaShareTable) -> tuple[TableSnapshot, Materializ
         return snapshot, materialize(snapshot)
     except ConnectorError as exc:
         raise source_error(exc) from None
+    except ReadRefused as exc:  # a value its Delta type cannot hold (a numeric NaN)
+        raise _refusal(exc, table) from None
 
 
 def _clean_query(body: dict) -> int | None:
@@ -897,6 +899,11 @@ def table_query(
             plan, rows=0, nbytes=0, client_address=client_address, fmt="parquet", error=str(exc)
         )
         raise source_error(exc) from None
+    except ReadRefused as exc:  # a value its Delta type cannot hold (a numeric NaN)
+        audit_read(
+            plan, rows=0, nbytes=0, client_address=client_address, fmt="parquet", error=str(exc)
+        )
+        raise _refusal(exc, table) from None
     detail["cached"] = files.cached
     audit_read(
         plan, rows=files.rows, nbytes=files.bytes, client_address=client_address, fmt="parquet"

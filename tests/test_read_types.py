@@ -26,7 +26,7 @@ from knox.models import AuthToken
 
 from portal_client import Portal
 from sharing.choices import ExportStatus
-from sharing.delta_sharing_serving import table_query
+from sharing.delta_sharing_serving import ProtocolError, table_query
 from sharing.services.delta_sharing import (
     delta_recipient_create,
     delta_share_create,
@@ -403,6 +403,18 @@ def test_delta_sharing_files_carry_decimals(readings, owner):
     parts = [pq.read_table(files.directory / part["name"]) for part in files.files]
     _assert_arrow(pa.concat_tables(parts))
     assert files.rows == 3
+
+
+def test_delta_sharing_refuses_a_numeric_nan_saying_why(postgres, domain, owner):
+    nan = f"INSERT INTO {SCHEMA}.{TABLE} (id, amount) VALUES (4, 'NaN')"
+    with typed_product(postgres, domain, slug="nans", extra_sql=(nan,)) as product:
+        share = delta_share_create(by=owner, name="nans")
+        table = delta_share_table_add(share=share, by=owner, product=product, schema="ops")
+        recipient, _ = delta_recipient_create(share=share, by=owner, name="Acme")
+        with pytest.raises(ProtocolError) as refused:
+            table_query(table=table, recipient=recipient, body={}, client_address=None)
+        assert refused.value.status == 400
+        assert "'amount'" in refused.value.message and "NaN" in refused.value.message
 
 
 def test_expected_rows_are_what_postgresql_holds(readings, postgres):
