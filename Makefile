@@ -86,5 +86,5 @@ client-compat: $(CLIENT_COMPAT)/.installed
 $(CLIENT_COMPAT)/.installed: $(wildcard portal_client/*.py) portal_client/pyproject.toml
 	$(PYTHON) -m venv $(CLIENT_COMPAT)
 	$(CLIENT_COMPAT)/bin/pip install --quiet 'pandas==2.2.*' 'pyarrow==17.*' 'numpy<2.3'
-	$(CLIENT_COMPAT)/bin/pip install --quiet --no-deps ./portal_client
+	$(CLIENT_COMPAT)/bin/pip install --quiet ./portal_client
 	touch $@
