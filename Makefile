@@ -28,7 +28,7 @@ run: $(VENV)/.run-deps
 	DEBUG=$${DEBUG-1} exec $(BIN)/python manage.py runstack --port $(PORT)
 
 ## test: install the dev extra (and Debian's chromium if missing), check, run the suite
-test: $(VENV)/.dev-deps chromium delta-sharing-client
+test: $(VENV)/.dev-deps chromium delta-sharing-client client-compat
 	SECRET_KEY=$${SECRET_KEY:-insecure-test-only-key} $(BIN)/python manage.py check
 	SECRET_KEY=$${SECRET_KEY:-insecure-test-only-key} $(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/ruff check .
@@ -77,3 +77,14 @@ bench-delta-sharing: $(VENV)/.dev-deps delta-sharing-client
 bench: bench-metrics
 bench-metrics: $(VENV)/.dev-deps
 	SECRET_KEY=$${SECRET_KEY:-insecure-bench-only-key} $(BIN)/python bench/metrics.py $(BENCH_ARGS)
+## client-compat: the notebook client with an older pandas/pyarrow pair (pandas 2.2,
+## pyarrow 17) in its own virtualenv, var/client-compat: tests read a live portal with it,
+## so the client keeps working with the previous major versions as well as the pinned ones.
+.PHONY: client-compat
+CLIENT_COMPAT := var/client-compat
+client-compat: $(CLIENT_COMPAT)/.installed
+$(CLIENT_COMPAT)/.installed: $(wildcard portal_client/*.py) portal_client/pyproject.toml
+	$(PYTHON) -m venv $(CLIENT_COMPAT)
+	$(CLIENT_COMPAT)/bin/pip install --quiet 'pandas==2.2.*' 'pyarrow==17.*' 'numpy<2.3'
+	$(CLIENT_COMPAT)/bin/pip install --quiet ./portal_client
+	touch $@

@@ -50,6 +50,7 @@ CLIENT_NAME = "notebook"
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 DEFAULT_TIMEOUT = 300.0  # seconds without a byte from the portal, not for the whole read
 NO_VALUE_OPERATORS = ("is null", "is not null")
+DECIMALS = ("float", "decimal")  # how `read` gives decimal columns to pandas
 
 Filter = Mapping[str, Any] | Sequence[Any]
 
@@ -71,6 +72,35 @@ def _json_value(value: Any) -> Any:
     if hasattr(value, "item") and callable(value.item):  # numpy scalars
         return value.item()
     return value
+
+
+def frame_from_arrow(table: pa.Table, *, decimals: str = "float") -> pd.DataFrame:
+    """The pandas DataFrame of an Arrow table read from the portal.
+
+    Decimal columns (a database's numeric) become float64 numbers (`decimals="float"`,
+    the default: what pandas computes with; a NULL is NaN) or stay exact Python Decimal
+    objects in an object column (`decimals="decimal"`). A column of an extension type
+    this pyarrow does not know is read as its storage type instead of failing in pandas'
+    conversion. Works with pyarrow 17 and later, pandas 2.2 and later."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if decimals not in DECIMALS:
+        raise ValueError(f"decimals must be one of {', '.join(DECIMALS)}, not {decimals!r}.")
+    changed = False
+    columns = []
+    for field, column in zip(table.schema, table.columns, strict=True):
+        kind = field.type
+        if isinstance(kind, pa.BaseExtensionType):
+            column = pa.chunked_array([chunk.storage for chunk in column.chunks], kind.storage_type)
+            kind, changed = kind.storage_type, True
+        if decimals == "float" and pa.types.is_decimal(kind):
+            column, changed = pc.cast(column, pa.float64()), True
+        columns.append(column)
+    if changed:
+        table = pa.table(columns, names=table.schema.names)
+    # self_destruct frees each Arrow column as soon as it is converted.
+    return table.to_pandas(split_blocks=True, self_destruct=True)
 
 
 def filter_clauses(filters: Iterable[Filter] | None) -> list[dict[str, Any]]:
@@ -288,6 +318,7 @@ class Portal:
         filters: Iterable[Filter] | None = None,
         limit: int | None = None,
         port: str | None = None,
+        decimals: str = "float",
     ) -> pd.DataFrame:
         """A product's rows as a pandas DataFrame.
 
@@ -295,15 +326,19 @@ class Portal:
         column you may read); `filters` clauses that must all hold, each
         (column, op, value), (column, op) for "is null"/"is not null", or a dict;
         `limit` the most rows (the portal caps one read and warns with
-        PortalLimitClamped); `port` the output port's slug (default: the first).
+        PortalLimitClamped); `port` the output port's slug (default: the first);
+        `decimals` how decimal (numeric) columns arrive: "float" (float64, the default)
+        or "decimal" (exact Python Decimal objects). `read_arrow` keeps them as Arrow
+        decimals.
 
         Columns your access masks come as "****". Raises PortalAuthError (401),
         PortalPermissionError (403, with the portal's reason), PortalNotFound (404),
         PortalRequestError (400, e.g. an unknown column) - all PortalError.
         """
+        if decimals not in DECIMALS:
+            raise ValueError(f"decimals must be one of {', '.join(DECIMALS)}, not {decimals!r}.")
         table = self.read_arrow(product, columns=columns, filters=filters, limit=limit, port=port)
-        # self_destruct frees each Arrow column as soon as it is converted.
-        return table.to_pandas(split_blocks=True, self_destruct=True)
+        return frame_from_arrow(table, decimals=decimals)
 
     # --- metrics --------------------------------------------------------------------------
 

@@ -23,8 +23,9 @@ ask, kept out of the views.
   creator as the reader, the recipient in `detail`. A refused query writes one
   `read_denied` event.
 - **Types.** Columns are served with Delta (Spark) types derived from the Arrow types of
-  the rows read; what has no Delta equivalent (intervals, UUIDs, JSON, unconstrained
-  numerics...) is served as text. Masked columns are text. Timestamps are instants in
+  the rows read; what has no Delta equivalent (intervals, UUIDs, JSON, numerics of more
+  than 38 digits...) is served as text; an unconstrained numeric is decimal(38,18), as on
+  every channel (sharing.serving). Masked columns are text. Timestamps are instants in
   UTC (a timestamp without a time zone is taken as UTC).
 """
 
@@ -59,10 +60,18 @@ from products.connectors import (
     port_file_path,
 )
 from products.models import OutputPort
+from sharing.arrow_values import decimal_array, numeric_decimal_type
 from sharing.choices import AuditAction, Channel
 from sharing.models import AccessEvent, DeltaRecipient, DeltaShare, DeltaShareTable
 from sharing.services.delta_sharing import token_hash
-from sharing.serving import BATCH_ROWS, ReadPlan, ReadRefused, audit_read, read_plan, select_sql
+from sharing.serving import (
+    BATCH_ROWS,
+    ReadPlan,
+    ReadRefused,
+    audit_read,
+    read_plan,
+    select_sql,
+)
 
 URL_MAX_AGE = timedelta(minutes=15)  # signed file URLs
 ROW_GROUP_ROWS = 250_000
@@ -269,34 +278,20 @@ def _cast_to(target: pa.DataType, *, safe: bool = True) -> Convert:
     return lambda array: pc.cast(array, target, safe=safe)
 
 
-def _numeric_typmod(field: pa.Field) -> tuple[int, int] | None:
-    """Precision and scale of a PostgreSQL numeric(p,s), from ADBC's field metadata."""
-    raw = (field.metadata or {}).get(b"POSTGRESQL:typmod")
-    try:
-        typmod = int(raw) if raw is not None else -1
-    except ValueError:
-        return None
-    if typmod < 4:
-        return None
-    precision, scale = ((typmod - 4) >> 16) & 0xFFFF, (typmod - 4) & 0xFFFF
-    if 1 <= precision <= 38 and 0 <= scale <= precision:
-        return precision, scale
-    return None
-
-
 def delta_type_of(field: pa.Field) -> tuple[Any, pa.DataType, Convert]:
     """The Delta type a column is served as, the Arrow type written to Parquet, and the
     conversion of the read Arrow array to it (None: as read)."""
     kind = field.type
     if isinstance(kind, pa.BaseExtensionType):
         if getattr(kind, "type_name", "") == "numeric":
-            typmod = _numeric_typmod(field)
-            if typmod is not None:
-                target = pa.decimal128(*typmod)
+            # As in every other channel (sharing.serving): numeric(p,s) is decimal(p,s),
+            # an unconstrained numeric decimal(38,18); Delta's decimals stop at 38 digits.
+            target = numeric_decimal_type(field)
+            if pa.types.is_decimal128(target):
                 return (
-                    f"decimal({typmod[0]},{typmod[1]})",
+                    f"decimal({target.precision},{target.scale})",
                     target,
-                    lambda a: pc.cast(a.storage, target),
+                    lambda a: decimal_array(field.name, a, target),
                 )
         return "string", pa.string(), as_text
     if pa.types.is_dictionary(kind):
@@ -846,6 +841,8 @@ def table_metadata(*, table: DeltaShareTable) -> tuple[TableSnapshot, Materializ
         return snapshot, materialize(snapshot)
     except ConnectorError as exc:
         raise source_error(exc) from None
+    except ReadRefused as exc:  # a value its Delta type cannot hold (a numeric NaN)
+        raise _refusal(exc, table) from None
 
 
 def _clean_query(body: dict) -> int | None:
@@ -901,6 +898,11 @@ def table_query(
             plan, rows=0, nbytes=0, client_address=client_address, fmt="parquet", error=str(exc)
         )
         raise source_error(exc) from None
+    except ReadRefused as exc:  # a value its Delta type cannot hold (a numeric NaN)
+        audit_read(
+            plan, rows=0, nbytes=0, client_address=client_address, fmt="parquet", error=str(exc)
+        )
+        raise _refusal(exc, table) from None
     detail["cached"] = files.cached
     audit_read(
         plan, rows=files.rows, nbytes=files.bytes, client_address=client_address, fmt="parquet"

@@ -77,6 +77,12 @@ class ExportScheduleForm(forms.Form):
         initial=7,
         help_text="runs. Older files are removed; their runs stay in the history.",
     )
+    neutralise_formulas = forms.BooleanField(
+        label="Neutralise formulas (CSV): put a ' in front of text cells starting with "
+        "= + - @, a tab or a carriage return, so a spreadsheet shows them instead of "
+        "running them",
+        required=False,
+    )
     quality_gate = forms.BooleanField(
         label="Quality gate: run the product's checks first, and hold the export when an "
         "error-severity check fails",
@@ -108,6 +114,7 @@ class ExportScheduleForm(forms.Form):
             "name": schedule.name,
             "port": schedule.port.slug if schedule.port else "",
             "format": schedule.format,
+            "neutralise_formulas": schedule.neutralise_formulas,
             "columns": schedule.columns or columns,
             "masked_columns": schedule.masked_columns,
             "row_filter": json.dumps(schedule.row_filter) if schedule.row_filter else "",
@@ -125,6 +132,7 @@ class ExportScheduleForm(forms.Form):
             "name": data["name"],
             "port": data["port"],
             "format": data["format"],
+            "neutralise_formulas": data["neutralise_formulas"],
             # Every column ticked (or none): all columns, including ones added later.
             "columns": [] if not chosen or set(chosen) >= set(self.all_columns) else chosen,
             "masked_columns": data["masked_columns"],

@@ -91,6 +91,10 @@ class ReadPlan:
     limit: int
     limit_clamped: bool = False
     detail: dict = field(default_factory=dict)
+    # CSV only, the opt-in of exports and share links: a text cell starting with = + - @,
+    # a tab or a carriage return gets a `'` in front, so a spreadsheet shows it instead of
+    # running it. Off by default: values are served as they are.
+    neutralise_formulas: bool = False
 
 
 def _port_for(product: DataProduct, port_slug: str | None) -> OutputPort:
@@ -271,14 +275,31 @@ def format_check(plan: ReadPlan, connector: Connector, fmt: str) -> None:
             )
 
 
-def _xlsx_value(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return json_values.non_finite_as_text(value)  # a cell cannot hold NaN or infinity
-    if value is None or isinstance(value, str | int | float | bool | Decimal):
-        return value
-    if isinstance(value, datetime | date | time):
-        return value
-    return str(value)
+def _xlsx_cell(sheet, row: int, column: int, value, formats: dict) -> None:
+    """One cell, written by its type, never through XlsxWriter's `write()`: text is
+    always a text cell (a value such as "=1+1" or "http://..." is not turned into a live
+    formula or link), numbers numbers, booleans booleans, dates and times dates."""
+    if value is None:
+        return
+    if isinstance(value, str):
+        sheet.write_string(row, column, value)
+    elif isinstance(value, bool):
+        sheet.write_boolean(row, column, value)
+    elif isinstance(value, int | float | Decimal):
+        number = float(value)
+        if math.isfinite(number):
+            sheet.write_number(row, column, number)
+        else:  # a cell cannot hold NaN or infinity: their JSON text
+            sheet.write_string(row, column, json_values.non_finite_as_text(number))
+    elif isinstance(value, datetime):
+        sheet.write_datetime(row, column, value, formats["datetime"])
+    elif isinstance(value, date):
+        sheet.write_datetime(row, column, value, formats["date"])
+    elif isinstance(value, time):
+        sheet.write_datetime(row, column, value, formats["time"])
+    else:
+        text = json_values.data_value(value)
+        sheet.write_string(row, column, text if isinstance(text, str) else str(text))
 
 
 def _encode_xlsx(plan: ReadPlan, connector: Connector, counter: _Served) -> Iterator[bytes]:
@@ -287,6 +308,8 @@ def _encode_xlsx(plan: ReadPlan, connector: Connector, counter: _Served) -> Iter
     # Here, not at the top: a Celery worker imports this module for exports and holds
     # what it imports idle (xlsxwriter ~10 MB, pyarrow ~40 MB) until a read needs it.
     import xlsxwriter
+
+    from sharing.arrow_values import python_columns
 
     with tempfile.TemporaryDirectory(prefix="portal-xlsx-") as folder:
         path = Path(folder) / "data.xlsx"
@@ -297,24 +320,30 @@ def _encode_xlsx(plan: ReadPlan, connector: Connector, counter: _Served) -> Iter
                 "remove_timezone": True,
                 "default_date_format": "yyyy-mm-dd hh:mm:ss",
                 "tmpdir": folder,
+                # Belt and braces: cells are written by type (_xlsx_cell), never parsed.
+                "strings_to_formulas": False,
+                "strings_to_urls": False,
+                "strings_to_numbers": False,
             },
         )
         sheet = workbook.add_worksheet(plan.product.slug[:31] or "data")
         bold = workbook.add_format({"bold": True})
+        formats = {
+            "datetime": workbook.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"}),
+            "date": workbook.add_format({"num_format": "yyyy-mm-dd"}),
+            "time": workbook.add_format({"num_format": "hh:mm:ss"}),
+        }
         for index, name in enumerate(plan.columns):
             sheet.write_string(0, index, name, bold)
         row_number = 0
         for batch in _batches(plan, connector):
-            columns = [column.to_pylist() for column in batch.columns]
-            for values in zip(*columns, strict=True):
+            for values in zip(*python_columns(batch), strict=True):
                 row_number += 1
                 if row_number > XLSX_MAX_ROWS:
                     workbook.close()
                     raise ReadRefused(400, f"More than {XLSX_MAX_ROWS:,} rows for an XLSX sheet.")
                 for index, value in enumerate(values):
-                    value = _xlsx_value(value)
-                    if value is not None:
-                        sheet.write(row_number, index, value)
+                    _xlsx_cell(sheet, row_number, index, value, formats)
             counter.rows += batch.num_rows
         workbook.close()
         with open(path, "rb") as handle:
@@ -329,11 +358,31 @@ def _write_row_group(writer: pq.ParquetWriter, batches: list[pa.RecordBatch]) ->
     writer.write_table(table, row_group_size=max(table.num_rows, 1))
 
 
-def _encode(plan: ReadPlan, connector: Connector, fmt: str, counter: _Served) -> Iterator[bytes]:
+def _json_rows(batch: pa.RecordBatch) -> Iterator[str]:
+    from sharing.arrow_values import python_columns  # pyarrow: see sharing.arrow_values
+
+    names = batch.schema.names
+    for values in zip(*python_columns(batch), strict=True):
+        yield json_values.dumps(
+            dict(zip(names, values, strict=True)),
+            default=json_values.data_value,
+            ensure_ascii=False,
+        )
+
+
+def _encode(
+    plan: ReadPlan,
+    connector: Connector,
+    fmt: str,
+    counter: _Served,
+    *,
+    neutralise: bool = False,
+) -> Iterator[bytes]:
     if fmt == DataFormat.XLSX:
         yield from _encode_xlsx(plan, connector, counter)
         return
-    if fmt == DataFormat.CSV and isinstance(connector, PostgresConnector):
+    neutralise = neutralise and fmt == DataFormat.CSV
+    if fmt == DataFormat.CSV and isinstance(connector, PostgresConnector) and not neutralise:
         sql, params = select_sql(plan, connector, placeholder=lambda i: "%s")
         yield from connector.copy_csv(sql, params, chunk_bytes=CHUNK_BYTES)
         counter.rows = connector.last_rowcount
@@ -342,6 +391,14 @@ def _encode(plan: ReadPlan, connector: Connector, fmt: str, counter: _Served) ->
     import pyarrow as pa
     import pyarrow.csv as pa_csv
     import pyarrow.parquet as pq
+
+    from sharing.arrow_values import (
+        arrow_decimals,
+        declared_arrow_type,
+        neutralise_formula,
+        neutralise_formulas,
+        text_numerics,
+    )
 
     sink = _Sink()
     writer = None
@@ -355,10 +412,14 @@ def _encode(plan: ReadPlan, connector: Connector, fmt: str, counter: _Served) ->
     for batch in _batches(plan, connector):
         counter.rows += batch.num_rows
         if fmt == DataFormat.CSV:
+            if neutralise:  # text cells only: numbers (numerics too) are never prefixed
+                batch = neutralise_formulas(batch)
+            batch = text_numerics(batch)
             if writer is None:
                 writer = pa_csv.CSVWriter(sink, batch.schema)
             writer.write_batch(batch)
         elif fmt == DataFormat.PARQUET:
+            batch = arrow_decimals(batch)
             if writer is None:
                 writer = pq.ParquetWriter(
                     sink,
@@ -372,30 +433,40 @@ def _encode(plan: ReadPlan, connector: Connector, fmt: str, counter: _Served) ->
                 _write_row_group(writer, pending)
                 pending, pending_rows = [], 0
         elif fmt == DataFormat.ARROW:
+            batch = arrow_decimals(batch)
             if writer is None:
                 writer = pa.ipc.new_stream(sink, batch.schema)
             writer.write_batch(batch)
         elif fmt == DataFormat.JSONL:
-            lines = "".join(
-                json_values.dumps(row, default=str, ensure_ascii=False) + "\n"
-                for row in batch.to_pylist()
-            )
-            sink.write(lines.encode())
+            sink.write("".join(row + "\n" for row in _json_rows(batch)).encode())
         elif fmt == DataFormat.JSON:
-            rows = batch.to_pylist()
-            if rows:
-                text = ",".join(
-                    json_values.dumps(row, default=str, ensure_ascii=False) for row in rows
-                )
+            if batch.num_rows:
+                text = ",".join(_json_rows(batch))
                 sink.write((text if first else "," + text).encode())
                 first = False
         data = sink.drain()
         if data:
             yield data
     if writer is None and fmt not in (DataFormat.JSON, DataFormat.JSONL):
-        # No rows at all: still a valid, empty file with the right columns.
-        schema = pa.schema([pa.field(name, pa.string()) for name in plan.columns])
+        # No rows at all: still a valid, empty file with the right columns, typed as the
+        # port declares them (masked columns are text).
+        declared = dict(plan.port.columns.values_list("name", "data_type"))
+        schema = pa.schema(
+            [
+                pa.field(
+                    name,
+                    pa.string()
+                    if name in plan.masked or fmt == DataFormat.CSV
+                    else declared_arrow_type(declared.get(name, "")),
+                )
+                for name in plan.columns
+            ]
+        )
         if fmt == DataFormat.CSV:
+            if neutralise:
+                schema = pa.schema(
+                    [pa.field(neutralise_formula(n), pa.string()) for n in plan.columns]
+                )
             writer = pa_csv.CSVWriter(sink, schema)
         elif fmt == DataFormat.PARQUET:
             writer = pq.ParquetWriter(sink, schema)
@@ -423,14 +494,17 @@ def read_stream(
     """Stream the plan's rows in `fmt`; write one audit event when the stream ends
     (complete, failed or abandoned by the client), with the rows and bytes served.
     `served` receives the row count as it grows; `audit_detail` is added to the event's
-    detail (a scheduled export names its run)."""
+    detail (a scheduled export names its run). CSV cells are neutralised when the plan
+    says so (`ReadPlan.neutralise_formulas`)."""
     counter = served if served is not None else Served()
     sent = 0
     error = ""
     try:
         with connector_for_port(plan.port) as connector:
             format_check(plan, connector, fmt)
-            for chunk in _encode(plan, connector, fmt, counter):
+            for chunk in _encode(
+                plan, connector, fmt, counter, neutralise=plan.neutralise_formulas
+            ):
                 sent += len(chunk)
                 yield chunk
     except (ConnectorError, ReadRefused) as exc:
@@ -450,12 +524,14 @@ def read_stream(
 
 def read_rows(plan: ReadPlan, *, client_address: str | None = None) -> tuple[list[str], list]:
     """The plan's rows as Python values (the page preview): small reads only."""
+    from sharing.arrow_values import python_columns  # pyarrow: see sharing.arrow_values
+
     rows: list = []
     error = ""
     try:
         with connector_for_port(plan.port) as connector:
             for batch in _batches(plan, connector):
-                rows.extend(zip(*(col.to_pylist() for col in batch.columns), strict=True))
+                rows.extend(zip(*python_columns(batch), strict=True))
     except ConnectorError as exc:
         error = str(exc)
         raise

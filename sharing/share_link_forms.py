@@ -29,6 +29,12 @@ class ShareLinkForm(forms.Form):
         initial=DataFormat.CSV,
         widget=forms.RadioSelect,
     )
+    neutralise_formulas = forms.BooleanField(
+        required=False,
+        label="Neutralise formulas (CSV): put a ' in front of text cells starting with "
+        "= + - @, a tab or a carriage return, so a spreadsheet shows them instead of "
+        "running them",
+    )
     expires_in_days = forms.IntegerField(
         label="Expires after (days)",
         initial=DEFAULT_DAYS,
@@ -57,7 +63,7 @@ class ShareLinkForm(forms.Form):
         self.fields["columns"].error_messages["required"] = "Tick at least one column to share."
         if export_file:
             # An export file is shared as it was written.
-            for name in ("columns", "row_filter", "format"):
+            for name in ("columns", "row_filter", "format", "neutralise_formulas"):
                 del self.fields[name]
 
     def service_kwargs(self) -> dict:
@@ -72,5 +78,6 @@ class ShareLinkForm(forms.Form):
                 columns=data["columns"],
                 row_filter=data["row_filter"] or None,
                 format=data["format"],
+                neutralise_formulas=data["neutralise_formulas"],
             )
         return kwargs

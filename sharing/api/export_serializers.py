@@ -57,6 +57,7 @@ class ExportScheduleSerializer(serializers.ModelSerializer):
             "row_filter",
             "masked_columns",
             "format",
+            "neutralise_formulas",
             "cron",
             "timezone",
             "next_runs",
@@ -105,6 +106,12 @@ class ExportScheduleInputSerializer(InputSerializer):
         help_text="Columns written as `****`, besides any the creator's access masks.",
     )
     format = serializers.ChoiceField(choices=FORMAT_CHOICES, required=False)
+    neutralise_formulas = serializers.BooleanField(
+        required=False,
+        help_text="CSV only: put a ' in front of text cells starting with = + - @, a tab or a "
+        "carriage return, so a spreadsheet opening the file shows them instead of running "
+        "them as formulas (off: values are written as they are).",
+    )
     cron = serializers.CharField(allow_blank=True, help_text=CRON_HELP)
     timezone = serializers.CharField(
         required=False, help_text="An IANA time zone name (default UTC), e.g. Europe/Paris."

@@ -39,6 +39,7 @@ class ShareLinkSerializer(serializers.ModelSerializer):
             "columns",
             "row_filter",
             "format",
+            "neutralise_formulas",
             "note",
             "expires_at",
             "max_downloads",
@@ -83,6 +84,12 @@ class ShareLinkCreateSerializer(InputSerializer):
     )
     format = serializers.CharField(
         required=False, help_text=f"One of {', '.join(FILE_FORMATS)} (default csv)."
+    )
+    neutralise_formulas = serializers.BooleanField(
+        required=False,
+        help_text="CSV only: put a ' in front of text cells starting with = + - @, a tab or a "
+        "carriage return, so a spreadsheet opening the file shows them instead of running "
+        "them as formulas (off: values are written as they are).",
     )
     expires_at = serializers.DateTimeField(
         required=False, help_text=f"At most {MAX_DAYS} days from now. Or…"

@@ -33,6 +33,12 @@ class ExportSchedule(models.Model):
         help_text="Columns written masked in addition to any the reader's access masks.",
     )
     format = models.CharField(max_length=8, choices=DataFormat.choices, default=DataFormat.CSV)
+    neutralise_formulas = models.BooleanField(
+        default=False,
+        help_text="CSV only: put a ' in front of text cells starting with = + - @, a tab "
+        "or a carriage return, so a spreadsheet opening the file shows them instead of "
+        "running them as formulas. Off: values are written as they are.",
+    )
     cron = models.CharField(max_length=100)
     timezone = models.CharField(max_length=64, default="UTC")
     retention_runs = models.PositiveIntegerField(default=7)

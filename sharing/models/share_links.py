@@ -32,6 +32,12 @@ class ShareLink(models.Model):
     columns = models.JSONField(default=list, blank=True)
     row_filter = models.JSONField(default=list, blank=True)
     format = models.CharField(max_length=8, choices=DataFormat.choices, default=DataFormat.CSV)
+    neutralise_formulas = models.BooleanField(
+        default=False,
+        help_text="CSV only: put a ' in front of text cells starting with = + - @, a tab "
+        "or a carriage return, so a spreadsheet opening the file shows them instead of "
+        "running them as formulas. Off: values are written as they are.",
+    )
     note = models.TextField(blank=True, help_text="Shown to the recipient.")
     expires_at = models.DateTimeField()
     max_downloads = models.PositiveIntegerField(null=True, blank=True)

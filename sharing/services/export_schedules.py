@@ -31,6 +31,7 @@ SCHEDULE_FIELDS = (
     "row_filter",
     "masked_columns",
     "format",
+    "neutralise_formulas",
     "cron",
     "timezone",
     "retention_runs",
@@ -189,7 +190,7 @@ def _validate(schedule: ExportSchedule) -> None:
         errors["retention_runs"] = "Give a whole number of runs to keep."
     elif not 1 <= retention <= MAX_RETENTION_RUNS:
         errors["retention_runs"] = f"Keep from 1 to {MAX_RETENTION_RUNS} runs' files."
-    for flag in ("quality_gate", "enabled"):
+    for flag in ("quality_gate", "enabled", "neutralise_formulas"):
         if not isinstance(getattr(schedule, flag), bool):
             errors[flag] = "Give true or false."
 

@@ -356,6 +356,7 @@ def _export(run: ExportRun, attempt: int, file: ExportFile, served: Served) -> d
             detail,
         ) from exc
     plan.masked = plan.masked | {name for name in schedule.masked_columns if name in plan.columns}
+    plan.neutralise_formulas = schedule.neutralise_formulas
     fmt = schedule.format
     written = {
         "format": fmt,
@@ -365,6 +366,7 @@ def _export(run: ExportRun, attempt: int, file: ExportFile, served: Served) -> d
         "row_filter": [clause.as_dict() for clause in plan.clauses],
         "basis": plan.decision.basis,
         "attempt": attempt,
+        "neutralise_formulas": plan.neutralise_formulas,
     }
     stream = read_stream(
         plan,

@@ -231,11 +231,14 @@ def share_link_create(
     max_downloads: int | str | None = None,
     note: str | None = None,
     export_run: ExportRun | int | str | None = None,
+    neutralise_formulas: bool = False,
 ) -> tuple[ShareLink, str]:
     """Create a link; returns it and its token, which is shown once and never stored.
 
     Raises PermissionDenied when `by` may not share the product, ValidationError (per
-    field) for bad input. Nothing is written unless everything is valid."""
+    field) for bad input. Nothing is written unless everything is valid.
+    `neutralise_formulas`: a live CSV link's text cells that start like a formula get a
+    `'` in front (an export run's file is shared as it was written)."""
     decision = share_decision(user=by, product=product)
     if not decision.allowed:
         raise PermissionDenied(decision.reason)
@@ -297,6 +300,7 @@ def share_link_create(
             columns=link_columns,
             row_filter=link_filter,
             format=fmt,
+            neutralise_formulas=bool(neutralise_formulas) and run is None,
             note=cleaned["note"],
             expires_at=cleaned["expires_at"],
             max_downloads=cleaned["max_downloads"],
@@ -313,6 +317,7 @@ def share_link_create(
                 "expires_at": link.expires_at.isoformat(),
                 "max_downloads": link.max_downloads,
                 "format": fmt,
+                "neutralise_formulas": link.neutralise_formulas,
             },
             at=link.created_at,
         )
@@ -438,6 +443,7 @@ def share_link_plan(*, link: ShareLink) -> ReadPlan:
         shareable_only=True,
     )
     plan.detail.update(share_link_detail(link))
+    plan.neutralise_formulas = link.neutralise_formulas
     return plan
 
 
