@@ -100,17 +100,33 @@ TEMPLATES = [
 ]
 
 # --- metadata database ---------------------------------------------------------------
+# Connections are bounded per process, however many threads it runs: on PostgreSQL one
+# psycopg pool per process (Django's built-in pool) of at most DB_POOL_MAX_SIZE
+# connections, each taken for a request (or task) and given back at its end. Persistent
+# per-thread connections (CONN_MAX_AGE > 0) were never closed when a thread ended: the
+# threaded dev server of `make run` starts one per request and held one idle connection
+# each until PostgreSQL refused clients. DB_POOL_MAX_SIZE=0: no pool, one connection per
+# request. docs/deploy.md ("Database connections") gives the bound of a deployment.
+DB_POOL_MAX_SIZE = int(os.environ.get("DB_POOL_MAX_SIZE") or 4)
 DATABASES = {
     "default": dj_database_url.config(
         default=f"sqlite:///{VAR_DIR / 'portal.sqlite3'}",
-        conn_max_age=60,
+        conn_max_age=0,
         conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web, worker and beat share one SQLite file in embedded mode: wait for locks.
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 30
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DB_POOL_MAX_SIZE:
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": min(int(os.environ.get("DB_POOL_MIN_SIZE") or 1), DB_POOL_MAX_SIZE),
+        "max_size": DB_POOL_MAX_SIZE,
+        # Seconds a request waits for a free connection before failing.
+        "timeout": float(os.environ.get("DB_POOL_TIMEOUT") or 30),
+        # Connections above min_size idle this long are closed.
+        "max_idle": float(os.environ.get("DB_POOL_MAX_IDLE") or 60),
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- cache -----------------------------------------------------------------------------
