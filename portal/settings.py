@@ -122,8 +122,9 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DB_PO
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": min(int(os.environ.get("DB_POOL_MIN_SIZE") or 1), DB_POOL_MAX_SIZE),
         "max_size": DB_POOL_MAX_SIZE,
-        # Seconds a request waits for a free connection before failing.
-        "timeout": float(os.environ.get("DB_POOL_TIMEOUT") or 30),
+        # Seconds a request waits for a free connection before failing; also how long a
+        # request waits while PostgreSQL is down (the pool keeps trying to reconnect).
+        "timeout": float(os.environ.get("DB_POOL_TIMEOUT") or 5),
         # Connections above min_size idle this long are closed.
         "max_idle": float(os.environ.get("DB_POOL_MAX_IDLE") or 60),
     }
