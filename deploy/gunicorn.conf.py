@@ -13,6 +13,11 @@ bind = os.environ.get("GUNICORN_BIND") or f"0.0.0.0:{os.environ.get('PORT', '800
 workers = int(os.environ.get("WEB_CONCURRENCY") or multiprocessing.cpu_count() * 2 + 1)
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
 threads = int(os.environ.get("GUNICORN_THREADS") or 4)
+# Database connections: each worker process has one pool (portal/settings.py) of at most
+# DB_POOL_MAX_SIZE connections; a thread holds one at most, so the pool is as large as the
+# threads unless set (docs/deploy.md, "Database connections").
+if not os.environ.get("DB_POOL_MAX_SIZE"):
+    os.environ["DB_POOL_MAX_SIZE"] = str(threads)
 # A request (a download, an export) may take this long; raise it with bigger downloads.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT") or 900)
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT") or 60)
@@ -45,6 +50,26 @@ def _prometheus_directory_emptied() -> None:
 
 
 _prometheus_directory_emptied()
+
+
+def pre_fork(server, worker):
+    """Workers must not inherit the master's database connections or pool (preload_app
+    may have opened one while loading the application): close them before forking."""
+    import sys
+
+    if "django.apps" not in sys.modules:
+        return
+    from django.apps import apps
+
+    if not apps.ready:
+        return
+    from django.db import connections
+
+    for connection in connections.all(initialized_only=True):
+        connection.close()
+        # `connection.pool` would create a pool: look whether one was made.
+        if connection.alias in getattr(connection, "_connection_pools", {}):
+            connection.close_pool()
 
 
 def child_exit(server, worker):

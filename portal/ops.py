@@ -15,7 +15,7 @@ request metrics (no label per probe).
 from __future__ import annotations
 
 import logging
-import time
+import uuid
 
 from django.db import connections
 from django.http import HttpResponse, JsonResponse
@@ -34,11 +34,14 @@ def check_database() -> None:
 def check_cache() -> None:
     from django.core.cache import cache
 
-    key = "readyz:probe"
-    value = str(time.time())
+    # A key per probe: concurrent probes (several balancers, threads) must not read each
+    # other's value and report the cache broken.
+    value = uuid.uuid4().hex
+    key = f"readyz:probe:{value}"
     cache.set(key, value, timeout=30)
     if cache.get(key) != value:
         raise RuntimeError("the cache did not return what was written")
+    cache.delete(key)
 
 
 def check_broker() -> None:

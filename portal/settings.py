@@ -100,17 +100,34 @@ TEMPLATES = [
 ]
 
 # --- metadata database ---------------------------------------------------------------
+# Connections are bounded per process, however many threads it runs: on PostgreSQL one
+# psycopg pool per process (Django's built-in pool) of at most DB_POOL_MAX_SIZE
+# connections, each taken for a request (or task) and given back at its end. Persistent
+# per-thread connections (CONN_MAX_AGE > 0) were never closed when a thread ended: the
+# threaded dev server of `make run` starts one per request and held one idle connection
+# each until PostgreSQL refused clients. DB_POOL_MAX_SIZE=0: no pool, one connection per
+# request. docs/deploy.md ("Database connections") gives the bound of a deployment.
+DB_POOL_MAX_SIZE = int(os.environ.get("DB_POOL_MAX_SIZE") or 4)
 DATABASES = {
     "default": dj_database_url.config(
         default=f"sqlite:///{VAR_DIR / 'portal.sqlite3'}",
-        conn_max_age=60,
+        conn_max_age=0,
         conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web, worker and beat share one SQLite file in embedded mode: wait for locks.
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 30
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DB_POOL_MAX_SIZE:
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": min(int(os.environ.get("DB_POOL_MIN_SIZE") or 1), DB_POOL_MAX_SIZE),
+        "max_size": DB_POOL_MAX_SIZE,
+        # Seconds a request waits for a free connection before failing; also how long a
+        # request waits while PostgreSQL is down (the pool keeps trying to reconnect).
+        "timeout": float(os.environ.get("DB_POOL_TIMEOUT") or 5),
+        # Connections above min_size idle this long are closed.
+        "max_idle": float(os.environ.get("DB_POOL_MAX_IDLE") or 60),
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- cache -----------------------------------------------------------------------------
@@ -442,6 +459,9 @@ AXES_HANDLER = "axes.handlers.%s" % (
 AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT") or 5)
 AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("LOGIN_COOLOFF_MINUTES") or 15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# Password spraying: failures from one address across all usernames (portal.login_limits).
+LOGIN_ADDRESS_FAILURE_LIMIT = int(os.environ.get("LOGIN_ADDRESS_FAILURE_LIMIT") or 20)
+LOGIN_ADDRESS_WINDOW = timedelta(minutes=int(os.environ.get("LOGIN_ADDRESS_WINDOW_MINUTES") or 15))
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "portal.login_limits.lockout_response"
 # The client address is REMOTE_ADDR, which TrustedProxyMiddleware has already set from

@@ -56,6 +56,7 @@ from products.services.checks import (
 from products.services.incidents import (
     incident_acknowledge,
     incident_comment,
+    incident_detail_for,
     incident_events,
     incident_resolve,
     incidents_for_product,
@@ -559,6 +560,7 @@ class IncidentDetailView(LoginRequiredMixin, View):
             "incident": incident,
             "events": list(incident_events(incident=incident)),
             "can_edit": can_edit,
+            "technical_detail": incident_detail_for(incident=incident, user=request.user),
             "acknowledge_form": forms.get("acknowledge") or IncidentAcknowledgeForm(),
             "comment_form": forms.get("comment") or IncidentCommentForm(),
             "resolve_form": forms.get("resolve") or IncidentResolveForm(),

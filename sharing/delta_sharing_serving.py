@@ -3,11 +3,14 @@ ask, kept out of the views.
 
 - **Who.** A recipient authenticates with `Authorization: Bearer <token>`; the token's
   SHA-256 is looked up. Unknown, expired and revoked tokens get the same 401.
-- **What.** A recipient sees its own share only. Each table is read with the share
-  creator's *current* access: `sharing.serving.read_plan(user=share.created_by, ...)`
-  with the table's columns and row filter, on the Delta Sharing channel. The plan is
-  taken again at every request (version, metadata, query), so a recipient never reads
-  more than the creator may, and nothing once the creator may not.
+- **What.** A recipient sees its own share only. Each table is read with what the share
+  creator may *share* now, as for share links:
+  `sharing.serving.read_plan(user=share.created_by, ..., shareable_only=True)` with the
+  table's columns and row filter, on the Delta Sharing channel (admins and the domain's
+  owners and stewards share what they read; anyone else only within a grant marked
+  shareable). The plan is taken again at every request (version, metadata, query) and at
+  every file fetch, so a recipient never reads more than the creator may share, and
+  nothing once the creator may not (a steward demoted to a plain grantee included).
 - **Version.** A table's version is a counter kept on `DeltaShareTable`, bumped when the
   fingerprint of what the table serves changes: the source's data (see
   `source_fingerprint`), the port's columns, the creator's access (columns, masking, row
@@ -17,8 +20,11 @@ ask, kept out of the views.
   directory, renamed when complete; row groups of `ROW_GROUP_ROWS`, files of at most
   `FILE_ROWS` rows, bounded memory), and answers short-lived signed URLs
   (`/delta-sharing/files/<token>/`, `URL_MAX_AGE`) that the portal serves without the
-  bearer token, with HTTP range requests. Snapshots not handed out for `URL_MAX_AGE`
-  are pruned when a table is materialised again.
+  bearer token, with HTTP range requests. Every fetch of a file URL checks again that
+  its recipient is active, its table still in the share, and the creator's share right
+  unchanged (same columns, masking and rows): a revocation stops file reads at once, and
+  the URL's lifetime only bounds how long a copied URL could be replayed. Snapshots not
+  handed out for `URL_MAX_AGE` are pruned when a table is materialised again.
 - **Audit.** One read event per query (not per file fetch): channel `delta_sharing`, the
   creator as the reader, the recipient in `detail`. A refused query writes one
   `read_denied` event.
@@ -73,7 +79,9 @@ from sharing.serving import (
     select_sql,
 )
 
-URL_MAX_AGE = timedelta(minutes=15)  # signed file URLs
+# Signed file URLs: a client fetches a query's files right after it, so a few minutes is
+# room enough for the last file of a large table (see docs/sharing.md).
+URL_MAX_AGE = timedelta(minutes=5)
 ROW_GROUP_ROWS = 250_000
 FILE_ROWS = 2_000_000
 MAX_ROWS = 100_000_000  # one shared table; larger products are shared as narrower tables
@@ -539,8 +547,8 @@ def _refusal(exc: ReadRefused, table: DeltaShareTable) -> ProtocolError:
 
 
 def table_plan(*, table: DeltaShareTable, limit: int | None = None) -> ReadPlan:
-    """The read plan of the shared table with the share creator's current access.
-    Raises ProtocolError (403 when the creator may not read it)."""
+    """The read plan of the shared table with what the share creator may share now.
+    Raises ProtocolError (403 when the creator may not share it)."""
     try:
         return read_plan(
             user=table.share.created_by,
@@ -551,6 +559,7 @@ def table_plan(*, table: DeltaShareTable, limit: int | None = None) -> ReadPlan:
             filter=table.row_filter or None,
             limit=limit,
             max_rows=MAX_ROWS,
+            shareable_only=True,
         )
     except ReadRefused as exc:
         raise _refusal(exc, table) from None
@@ -754,17 +763,56 @@ def prune(table_dir: Path, *, keep: Path) -> None:
             shutil.rmtree(entry, ignore_errors=True)
 
 
-def file_token(*, table_pk: int, snapshot: str, name: str) -> str:
-    return signing.dumps({"t": table_pk, "s": snapshot, "f": name}, salt=FILE_SALT)
+class FileAccessRevoked(Exception):
+    """A signed file URL whose recipient, table or share right is gone or changed."""
+
+
+def file_token(*, table_pk: int, snapshot: str, name: str, recipient_pk: int, shape: str) -> str:
+    return signing.dumps(
+        {"t": table_pk, "s": snapshot, "f": name, "r": recipient_pk, "h": shape},
+        salt=FILE_SALT,
+    )
+
+
+def _shape_digest(plan: ReadPlan) -> str:
+    return _digest(plan_shape(plan))[:20]
+
+
+def _file_access_check(*, table_pk: int, recipient_pk: int, shape: str) -> None:
+    """The checks of a query, again, at a file fetch: the recipient active, the table
+    still in its share, and the creator still sharing the same columns and rows. Database
+    reads only (the source is not asked). Raises FileAccessRevoked."""
+    now = timezone.now()
+    recipient = DeltaRecipient.objects.filter(pk=recipient_pk).first()
+    if recipient is None or recipient.revoked_at is not None or recipient.expires_at <= now:
+        raise FileAccessRevoked("This recipient's access was revoked or has expired.")
+    table = (
+        DeltaShareTable.objects.select_related("share__created_by", "product__domain", "port")
+        .filter(pk=table_pk, share_id=recipient.share_id)
+        .first()
+    )
+    if table is None:
+        raise FileAccessRevoked("This table is no longer in the share.")
+    try:
+        plan = table_plan(table=table)
+    except ProtocolError as exc:
+        raise FileAccessRevoked(exc.message) from None
+    if _shape_digest(plan) != shape:
+        raise FileAccessRevoked("What this table shares has changed: query the table again.")
 
 
 def file_for_token(token: str) -> Path:
-    """The file a signed URL names. Raises signing.SignatureExpired (too old),
-    signing.BadSignature (tampered) or FileNotFoundError (pruned)."""
+    """The file a signed URL names, after the query's access checks are made again.
+    Raises signing.SignatureExpired (too old), signing.BadSignature (tampered),
+    FileAccessRevoked (access lost or changed since the query) or FileNotFoundError
+    (pruned)."""
     data = signing.loads(token, salt=FILE_SALT, max_age=URL_MAX_AGE)
     snapshot, name = str(data.get("s", "")), str(data.get("f", ""))
     if not SNAPSHOT_NAME.match(snapshot) or not PART_NAME.match(name):
         raise signing.BadSignature("not a snapshot file")
+    if not isinstance(data.get("r"), int) or not isinstance(data.get("h"), str):
+        raise signing.BadSignature("not a file URL of this server")
+    _file_access_check(table_pk=int(data["t"]), recipient_pk=data["r"], shape=data["h"])
     path = table_cache_dir(int(data["t"])) / snapshot / name
     if not path.is_file():
         raise FileNotFoundError(name)
@@ -807,13 +855,21 @@ def metadata_line(snapshot: TableSnapshot, files: Materialized) -> dict:
     }
 
 
-def file_lines(snapshot: TableSnapshot, files: Materialized, *, url_for) -> list[dict]:
-    """The `file` lines: `url_for(token)` makes a signed token an absolute URL."""
+def file_lines(
+    snapshot: TableSnapshot, files: Materialized, *, url_for, recipient: DeltaRecipient
+) -> list[dict]:
+    """The `file` lines: `url_for(token)` makes a signed token an absolute URL. Each
+    token names the recipient and what the plan shares, checked again at every fetch."""
     expires_ms = int((time.time() + URL_MAX_AGE.total_seconds()) * 1000)
+    shape = _shape_digest(snapshot.plan)
     lines = []
     for part in files.files:
         token = file_token(
-            table_pk=snapshot.table.pk, snapshot=files.directory.name, name=part["name"]
+            table_pk=snapshot.table.pk,
+            snapshot=files.directory.name,
+            name=part["name"],
+            recipient_pk=recipient.pk,
+            shape=shape,
         )
         lines.append(
             {
@@ -895,7 +951,12 @@ def table_query(
         files = materialize(snapshot)
     except ConnectorError as exc:
         audit_read(
-            plan, rows=0, nbytes=0, client_address=client_address, fmt="parquet", error=str(exc)
+            plan,
+            rows=0,
+            nbytes=0,
+            client_address=client_address,
+            fmt="parquet",
+            error=exc.technical,
         )
         raise source_error(exc) from None
     except ReadRefused as exc:  # a value its Delta type cannot hold (a numeric NaN)

@@ -180,7 +180,7 @@ def table_query(request, recipient, share: str, schema: str, table: str):
     lines = [
         serving.protocol_line(),
         serving.metadata_line(snapshot, files),
-        *serving.file_lines(snapshot, files, url_for=url_for),
+        *serving.file_lines(snapshot, files, url_for=url_for, recipient=recipient),
     ]
     return _with_capabilities(request, _ndjson(lines, version=snapshot.version))
 
@@ -199,6 +199,8 @@ def file_view(request, token: str):
         )
     except signing.BadSignature:
         return error_response(403, "PERMISSION_DENIED", "This file URL is not valid.")
+    except serving.FileAccessRevoked as exc:
+        return error_response(403, "PERMISSION_DENIED", str(exc))
     except FileNotFoundError:
         return error_response(
             404, "RESOURCE_DOES_NOT_EXIST", "This file is gone: query the table again."

@@ -383,6 +383,7 @@ def test_a_creator_with_a_grant_shares_only_what_the_grant_allows(
         user=marketing_owner,
         row_filter=[{"column": "country", "op": "in", "value": ["BE", "NL"]}],
         expires_at=timezone.now() + timedelta(days=30),
+        shareable=True,  # sharing needs the share right, as for share links
     )
     share = delta_share_create(by=marketing_owner, name="campaigns")
     # An admin adds the Sales product to the marketer's share; the marketer's grant rules.
@@ -420,7 +421,7 @@ def test_when_the_creator_loses_access_queries_are_refused_and_audited(
     status, _, body = recipient.http("POST", query, {})
     assert status == 403
     assert json.loads(body)["errorCode"] == "PERMISSION_DENIED"
-    assert "no access" in json.loads(body)["message"]
+    assert "may not share this product's data" in json.loads(body)["message"]
     refused = AccessEvent.objects.filter(action=AuditAction.READ_DENIED)
     assert refused.count() == 1  # the client stopped at the metadata; the raw query
     event = refused.get()
@@ -575,7 +576,7 @@ def test_file_urls_are_signed_short_lived_and_serve_ranges(recipient, monkeypatc
     status, _, body = fetch(urllib.request.Request(tampered))
     assert status == 403 and json.loads(body)["errorCode"] == "PERMISSION_DENIED"
 
-    # A URL signed 16 minutes ago has expired (URLs live 15 minutes).
+    # A URL signed 16 minutes ago has expired (URLs live 5 minutes).
     payload = signing.loads(token, salt="sharing.delta_sharing.file")
     sixteen_minutes_ago = time.time() - 16 * 60
     with monkeypatch.context() as patch:

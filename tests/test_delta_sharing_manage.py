@@ -198,7 +198,7 @@ def test_a_table_the_creator_cannot_read_is_refused(api_client, admin_user, orde
         API + "campaigns/tables/", {"product": "sales.orders"}, format="json"
     )
     assert response.status_code == 400
-    assert "cannot read this" in " ".join(response.json()["detail"])
+    assert "cannot share this" in " ".join(response.json()["detail"])
     assert not share.tables.exists()
 
 

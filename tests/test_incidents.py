@@ -165,7 +165,8 @@ def test_an_unreachable_source_opens_an_availability_incident(media_root, domain
     assert incident.cause == IncidentCause.AVAILABILITY
     assert incident.cause_key == f"availability:{port.pk}"
     assert incident.title == "Port 'customers' of Customers is unreachable"
-    assert "does not exist" in incident.events.get().body
+    assert "does not exist" in incident.detail
+    assert incident.events.get().body == "The port's file could not be read."
 
     # The file arrives: the next completed run resolves it.
     write_emails(media_root, "late.parquet", CLEAN)

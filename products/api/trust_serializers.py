@@ -39,6 +39,7 @@ from products.services.custom_sql import (
     MEMBER_MESSAGE,
     MEMBER_ONLY_DETAILS,
 )
+from products.services.incidents import incident_detail_for
 
 CheckKindField = enum_field(CheckKind)
 CheckOutcomeField = enum_field(CheckOutcome)
@@ -370,10 +371,18 @@ class IncidentEventSerializer(serializers.ModelSerializer):
 
 class IncidentDetailSerializer(IncidentSerializer):
     events = serializers.SerializerMethodField(help_text="The timeline, oldest first.")
+    detail = serializers.SerializerMethodField(
+        help_text="The technical reason (a source's address, the driver's error), for the "
+        "domain's members and admins; empty for everyone else."
+    )
 
     class Meta(IncidentSerializer.Meta):
-        fields = [*IncidentSerializer.Meta.fields, "events"]
+        fields = [*IncidentSerializer.Meta.fields, "detail", "events"]
         read_only_fields = fields
+
+    def get_detail(self, incident: Incident) -> str:
+        request = self.context.get("request")
+        return incident_detail_for(incident=incident, user=getattr(request, "user", None))
 
     @extend_schema_field(IncidentEventSerializer(many=True))
     def get_events(self, incident: Incident) -> list[dict]:

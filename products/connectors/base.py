@@ -14,7 +14,18 @@ from typing import Any
 
 
 class ConnectorError(Exception):
-    """The source could not be reached or read; the message is safe to show people."""
+    """The source could not be reached or read. The message is safe to show every reader;
+    `detail` holds the technical reason (the source's address, the driver's error) for the
+    domain's members and admins only."""
+
+    def __init__(self, message: str = "", *, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail
+
+    @property
+    def technical(self) -> str:
+        """The text for the domain's members and admins: the detail when there is one."""
+        return self.detail or str(self)
 
 
 class RelationMissing(ConnectorError):

@@ -99,8 +99,9 @@ class PostgresConnector(Connector):
             conn = psycopg.connect(**kwargs)
         except psycopg.Error as exc:
             raise ConnectorError(
-                f"Cannot connect to data source {source.name!r} "
-                f"({kwargs['host']}:{kwargs['port']}/{source.database}): {_first_line(exc)}"
+                f"Data source {source.name!r} could not be reached.",
+                detail=f"Cannot connect to data source {source.name!r} "
+                f"({kwargs['host']}:{kwargs['port']}/{source.database}): {_first_line(exc)}",
             ) from exc
         conn.read_only = True
         self._conn = conn

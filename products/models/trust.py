@@ -205,6 +205,9 @@ class Incident(models.Model):
     )
     resolved_at = models.DateTimeField(null=True, blank=True)
     resolution_note = models.TextField(blank=True)
+    # The technical reason (a source's address, the driver's error): shown to the domain's
+    # members and admins only; titles and event bodies are written for every reader.
+    detail = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-opened_at", "-pk"]

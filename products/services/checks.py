@@ -747,11 +747,11 @@ def check_run_execute(*, run_id: int) -> CheckRun | None:
                 port=run.port,
                 observed_at=now,
                 available=False,
-                error=str(exc)[:2000],
+                error=exc.technical[:2000],
                 source="check_run",
             )
             CheckRun.objects.filter(pk=run.pk, status=CheckRunStatus.RUNNING).update(
-                status=CheckRunStatus.ERROR, error=str(exc)[:2000], finished_at=timezone.now()
+                status=CheckRunStatus.ERROR, error=exc.technical[:2000], finished_at=timezone.now()
             )
     except Exception as exc:  # never leave a run "running"
         logger.exception("check run %s failed", run_id)

@@ -34,7 +34,7 @@ from products.models import (
     OutputPort,
     PortObservation,
 )
-from products.permissions import can_edit_product
+from products.permissions import can_edit_product, can_read_rows
 
 MAX_COMMENT_LENGTH = 20_000
 # Event kinds that are state changes people are told about (email, webhook).
@@ -93,6 +93,14 @@ def incident_events(*, incident: Incident) -> QuerySet[IncidentEvent]:
     return incident.events.select_related("author").order_by("created_at", "pk")
 
 
+def incident_detail_for(*, incident: Incident, user) -> str:
+    """The incident's technical detail for the domain's members and admins, "" for
+    everyone else (a reader never sees a source's address or a driver's error)."""
+    if not incident.detail or not can_read_rows(user=user, product=incident.product):
+        return ""
+    return incident.detail
+
+
 # --- writes ------------------------------------------------------------------------------
 
 
@@ -112,9 +120,14 @@ def incident_open(
     severity: str = Severity.ERROR,
     port: OutputPort | None = None,
     body: str = "",
+    detail: str = "",
     at: datetime | None = None,
 ) -> tuple[Incident, bool]:
     """Open the incident of a cause, or return the unresolved one it already has.
+
+    `title` and `body` reach every reader (pages, API, emails, webhooks): they never quote
+    a source's address or a driver's error. Those go to `detail`, which only the domain's
+    members and admins see (`incident_detail_for`).
 
     Returns (incident, opened). Race-safe: two workers seeing the same failure at once
     both try to insert; the partial unique constraint lets one win and the other gets the
@@ -131,6 +144,7 @@ def incident_open(
                 cause=cause,
                 cause_key=cause_key,
                 title=title[:300],
+                detail=detail,
                 severity=severity,
                 status=IncidentStatus.OPEN,
                 opened_at=at,
@@ -249,12 +263,21 @@ def _availability_title(port: OutputPort) -> str:
     return f"Port '{port.name}' of {port.product.name} is unreachable"
 
 
+def availability_message(port: OutputPort) -> str:
+    """What every reader is told about an unreachable port: the source's name, never its
+    address or the driver's error (those are the incident's `detail`)."""
+    if port.source_id:
+        return f"Data source '{port.source.name}' could not be reached or read."
+    return "The port's file could not be read."
+
+
 def incidents_reconcile_availability(
     *, port: OutputPort, available: bool, at: datetime, detail: str = ""
 ) -> bool:
     """Open or resolve the port's availability incident from evidence seen at `at`.
     Evidence older than the port's latest observation is ignored. Returns whether an
-    incident changed state."""
+    incident changed state. `detail` is the technical reason (members and admins only);
+    readers get `availability_message`."""
     if PortObservation.objects.filter(port=port, observed_at__gt=at).exists():
         return False
     key = cause_key_for_availability(port.pk)
@@ -270,7 +293,8 @@ def incidents_reconcile_availability(
         cause_key=key,
         title=_availability_title(port),
         severity=Severity.ERROR,
-        body=detail,
+        body=availability_message(port),
+        detail=detail,
         at=at,
     )
     return opened

@@ -26,7 +26,7 @@ def port_observe(*, port: OutputPort) -> PortObservation:
             row = connector.fetch(plan.sql, plan.params)[0]
     except ConnectorError as exc:
         return PortObservation.objects.create(
-            port=port, observed_at=now, available=False, error=str(exc)[:2000]
+            port=port, observed_at=now, available=False, error=exc.technical[:2000]
         )
     newest = as_aware(row[-1]) if freshness_column else None
     return PortObservation.objects.create(

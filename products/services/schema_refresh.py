@@ -117,7 +117,7 @@ def schema_refresh_execute(*, run_id: int) -> SchemaRefreshRun | None:
             )
         added, removed, changed = schema_apply_columns(port=run.port, columns=columns)
     except ConnectorError as exc:
-        _finish(run, status=RunStatus.FAILED, error=str(exc))
+        _finish(run, status=RunStatus.FAILED, error=exc.technical)
     except Exception as exc:  # a run must never stay "running": record and re-raise
         logger.exception("schema refresh run %s failed", run_id)
         _finish(run, status=RunStatus.FAILED, error=f"Unexpected error: {exc.__class__.__name__}")

@@ -4,8 +4,9 @@ profile files. Pages and the API call these; the protocol server is
 
 Rules:
 - A share is managed by the person who created it, and by admins. Its recipients read
-  with the *creator's* access, checked at every query (`sharing.serving.read_plan`), so
-  they never read more than the creator may, and nothing once the creator may not.
+  with what the *creator* may share (`read_plan(..., shareable_only=True)`, the share
+  right of share links), checked at every query and file fetch, so they never read more
+  than the creator may share, and nothing once the creator may not.
 - Only products whose access the person manages (owners, stewards, admins:
   `can_manage_access`) can be added to a share.
 - A recipient's bearer token is shown once, in the profile file offered right after the
@@ -239,7 +240,8 @@ def delta_share_table_add(
             {"name": f"The share has a table {schema}.{name} already: pick another name."}
         )
     try:
-        # The creator's access now: a table they could not read would only refuse queries.
+        # The creator's share right now: a table they could not share would only refuse
+        # queries.
         read_plan(
             user=share.created_by,
             product=product,
@@ -248,10 +250,11 @@ def delta_share_table_add(
             columns=columns or None,
             filter=row_filter or None,
             limit=0,
+            shareable_only=True,
         )
     except ReadRefused as exc:
         raise ValidationError(
-            f"{share.created_by.username}, who created the share, cannot read this: {exc.message}"
+            f"{share.created_by.username}, who created the share, cannot share this: {exc.message}"
         ) from None
     try:
         with transaction.atomic():
