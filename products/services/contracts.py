@@ -49,6 +49,7 @@ from products.models import (
     ServiceLevelObjective,
 )
 from products.permissions import can_edit_product
+from products.services.ports import port_default_schema
 from products.services.contract_documents import (
     ContractInvalid,
     ContractTooLarge,
@@ -173,7 +174,7 @@ def _relation_problem(
     warning note. A source that cannot be reached: a note, the import goes on."""
     if port.kind != PortKind.TABLE:
         return None, None
-    relation = f"{port.schema_name or 'its default schema'}.{port.table_name}"
+    relation = f"{port.schema_name or port_default_schema(port.source)}.{port.table_name}"
     where = f"data source {port.source.name!r}"
     try:
         with connector_for_port(port) as connector:
