@@ -449,3 +449,50 @@ def test_a_factory_port_keeps_working_for_its_domain(product, steward):
     port = OutputPortFactory(product=product, schema_name="main", table_name="things")
     output_port_update(port=port, by=steward, description="documented")
     assert OutputPort.objects.get(pk=port.pk).description == "documented"
+
+
+# --- upgrading an existing install ---------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_allows_what_existing_ports_use():
+    """Ports saved before sources had owners keep saving: each source is made available
+    to the domains and schemas its ports use, each hand-placed file to its port's domain;
+    a port on another domain's upload or an export file gets nothing."""
+    from django.db.migrations.executor import MigrationExecutor
+
+    before, after = (
+        [("products", "0009_usage_and_retirement")],
+        [("products", "0010_source_allowances")],
+    )
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    old = executor.loader.project_state(before).apps
+    Domain = old.get_model("products", "Domain")
+    Product = old.get_model("products", "DataProduct")
+    Source = old.get_model("products", "DataSource")
+    Port = old.get_model("products", "OutputPort")
+    sales = Domain.objects.create(name="Sales", slug="sales")
+    product = Product.objects.create(domain=sales, name="Orders", slug="orders")
+    duck = Source.objects.create(name="duck", kind="duckdb", path="/w.duckdb")
+    pg = Source.objects.create(name="pg", kind="postgresql", database="dwh")
+    for slug, fields in {
+        "a": {"source": duck, "schema_name": "", "table_name": "t"},
+        "b": {"source": pg, "schema_name": "warehouse", "table_name": "t"},
+        "c": {"kind": "file", "file_path": "demo/orders.csv", "file_format": "csv"},
+        "d": {"kind": "file", "file_path": "uploads/marketing/x.csv", "file_format": "csv"},
+        "e": {"kind": "file", "file_path": "exports/1/x.csv", "file_format": "csv"},
+    }.items():
+        Port.objects.create(product=product, name=slug, slug=slug, **fields)
+
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(after)
+    new = executor.loader.project_state(after).apps
+    allowances = new.get_model("products", "SourceAllowance").objects
+    assert set(allowances.values_list("source__name", "domain__slug", "schema_name")) == {
+        ("duck", "sales", "main"),
+        ("pg", "sales", "warehouse"),
+    }
+    storage = new.get_model("products", "StorageAllowance").objects
+    assert list(storage.values_list("domain__slug", "path")) == [("sales", "demo/orders.csv")]
