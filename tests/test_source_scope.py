@@ -496,3 +496,110 @@ def test_the_migration_allows_what_existing_ports_use():
     }
     storage = new.get_model("products", "StorageAllowance").objects
     assert list(storage.values_list("domain__slug", "path")) == [("sales", "demo/orders.csv")]
+
+
+# --- defence in depth: the demo's read-only role -------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_demo_reader_role_reads_the_warehouse_schema_only(domain):
+    """What seed_demo registers its PostgreSQL source with: a role that reads `warehouse`
+    (tables there now and later), nothing of the portal's own tables, and writes nothing;
+    the portal's connector reads through it."""
+    import psycopg
+
+    from products.connectors import connector_for_port
+    from products.demo.warehouse import READER_ROLE, postgres_reader_ensure
+
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE SCHEMA IF NOT EXISTS warehouse")
+        cursor.execute("DROP TABLE IF EXISTS warehouse.scope_now, warehouse.scope_later")
+        cursor.execute("CREATE TABLE warehouse.scope_now AS SELECT 1 AS id")
+    assert postgres_reader_ensure() == READER_ROLE
+    assert postgres_reader_ensure() == READER_ROLE  # idempotent
+    with connection.cursor() as cursor:  # created after the grant: default privileges
+        cursor.execute("CREATE TABLE warehouse.scope_later AS SELECT 2 AS id")
+
+    cfg = connection.settings_dict
+    info = {"host": cfg["HOST"] or "localhost", "port": int(cfg["PORT"] or 5432)}
+    with psycopg.connect(**info, dbname=cfg["NAME"], user=READER_ROLE, autocommit=True) as conn:
+        assert conn.execute("SELECT id FROM warehouse.scope_now").fetchall() == [(1,)]
+        assert conn.execute("SELECT id FROM warehouse.scope_later").fetchall() == [(2,)]
+        assert conn.execute("SHOW default_transaction_read_only").fetchone() == ("on",)
+        for sql in (
+            "SELECT * FROM public.auth_user",
+            "SELECT * FROM public.django_session",
+            "SELECT * FROM public.products_datasource",
+        ):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(sql)
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+            conn.execute("DELETE FROM warehouse.scope_now")
+
+    source = DataSourceFactory(
+        name="demo-like",
+        kind=SourceKind.POSTGRESQL,
+        path="",
+        host=info["host"],
+        port=info["port"],
+        database=cfg["NAME"],
+        username=READER_ROLE,
+        domains=[domain],
+    )
+    product = ProductFactory(domain=domain, name="Now", slug="now")
+    port = OutputPortFactory(
+        product=product, source=source, schema_name="warehouse", table_name="scope_now"
+    )
+    with connector_for_port(port) as connector:
+        assert [c.name for c in connector.describe()] == ["id"]
+        # The portal's own reads are read-only transactions too, whatever the role.
+        assert connector.fetch("SHOW transaction_read_only") == [("on",)]
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE warehouse.scope_now, warehouse.scope_later")
+
+
+# --- the demo ---------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)  # the connectors read over their own connections
+def test_the_demo_grants_each_domain_its_schema_and_reads_as_the_reader_role(settings, tmp_path):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from products.demo.catalog import FILES_DIR, PRODUCTS
+    from products.demo.warehouse import READER_ROLE
+    from products.models import DataSource, StorageAllowance
+
+    settings.DEMO_DUCKDB_PATH = tmp_path / "warehouse.duckdb"
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    try:
+        call_command("seed_demo", "--rows-scale", "0.02", stdout=StringIO())
+        (source,) = DataSource.objects.all()
+        assert source.kind == SourceKind.POSTGRESQL and source.username == READER_ROLE
+        table_domains = {p.domain for p in PRODUCTS if not p.port.file_format}
+        allowed = SourceAllowance.objects.values_list("domain__slug", "schema_name", "relations")
+        assert sorted(allowed) == sorted((slug, "warehouse", []) for slug in table_domains)
+        file_domains = {p.domain for p in PRODUCTS if p.port.file_format}
+        assert set(StorageAllowance.objects.values_list("domain__slug", "path")) == {
+            (slug, FILES_DIR) for slug in file_domains
+        }
+        # Every demo port passes the rule it was created under, and a port of the demo's
+        # domains still cannot name the portal's tables through the demo source.
+        admin = UserFactory(username="scope-admin", is_staff=True, is_superuser=True)
+        for port in OutputPort.objects.select_related("product__domain", "source"):
+            output_port_update(port=port, by=admin, description=port.description + ".")
+        sales = OutputPort.objects.filter(source=source).first().product
+        with pytest.raises(ValidationError) as refused:
+            create(
+                sales,
+                admin,
+                name="Users",
+                source=source,
+                schema_name="public",
+                table_name="auth_user",
+            )
+        assert "metadata" in refused_on(refused)["schema_name"][0]
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP SCHEMA IF EXISTS warehouse CASCADE")
