@@ -406,6 +406,7 @@ class ProductFromContractView(GenericAPIView):
                 description="The product's name, when the contract has none.",
             ),
             SOURCE,
+            ALLOW_MISSING_RELATIONS,
         ],
         request=IMPORT_BODY,
         responses={

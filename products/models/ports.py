@@ -1,3 +1,4 @@
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from products.choices import Classification, FileFormat, PortKind, SourceKind
@@ -77,6 +78,14 @@ class SourceAllowance(models.Model):
     def __str__(self) -> str:
         scope = ", ".join(self.relations) if self.relations else "*"
         return f"{self.domain} may use {self.source}: {self.schema_name}.{scope}"
+
+    def clean(self) -> None:
+        if not isinstance(self.relations, list) or not all(
+            isinstance(name, str) and name for name in self.relations
+        ):
+            raise ValidationError(
+                {"relations": 'A list of table or view names, for example ["orders"].'}
+            )
 
     def allows(self, *, schema_name: str, table_name: str) -> bool:
         if self.schema_name not in (ANY_SCHEMA, schema_name):

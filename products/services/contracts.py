@@ -49,7 +49,6 @@ from products.models import (
     ServiceLevelObjective,
 )
 from products.permissions import can_edit_product
-from products.services.ports import port_default_schema
 from products.services.contract_documents import (
     ContractInvalid,
     ContractTooLarge,
@@ -73,6 +72,7 @@ from products.services.contract_mapping import (
     quality_rule,
     sla_property,
 )
+from products.services.ports import port_default_schema
 
 __all__ = [
     "BreakingChangesUnconfirmed",
