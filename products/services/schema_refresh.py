@@ -107,9 +107,9 @@ def schema_refresh_execute(*, run_id: int) -> SchemaRefreshRun | None:
     )
     if not claimed:
         return None
-    run = SchemaRefreshRun.objects.select_related(
-        "port__source", "port__product__domain"
-    ).get(pk=run_id)
+    run = SchemaRefreshRun.objects.select_related("port__source", "port__product__domain").get(
+        pk=run_id
+    )
     try:
         # The same rule as saving the port: a relation the domain may no longer use
         # (its allowance was withdrawn) is not read.
