@@ -8,6 +8,8 @@ from products.models import (
     DomainMembership,
     OutputPort,
     SchemaRefreshRun,
+    SourceAllowance,
+    StorageAllowance,
     Tag,
 )
 from products.services import product_search_index_update
@@ -62,9 +64,19 @@ class TagAdmin(admin.ModelAdmin):
     search_fields = ["name"]
 
 
+class SourceAllowanceInline(admin.TabularInline):
+    """Which domains may use the source, in which schema (`*`: all), which relations
+    (empty: all of the schema)."""
+
+    model = SourceAllowance
+    extra = 0
+    fields = ["domain", "schema_name", "relations"]
+
+
 @admin.register(DataSource)
 class DataSourceAdmin(admin.ModelAdmin):
     list_display = ["name", "kind", "host", "database", "path"]
+    inlines = [SourceAllowanceInline]
     fields = [
         "name",
         "kind",
@@ -76,6 +88,22 @@ class DataSourceAdmin(admin.ModelAdmin):
         "password_env",
         "path",
     ]
+
+
+@admin.register(SourceAllowance)
+class SourceAllowanceAdmin(admin.ModelAdmin):
+    list_display = ["source", "domain", "schema_name", "relations", "created_at"]
+    list_filter = ["source", "domain"]
+    list_select_related = ["source", "domain"]
+    fields = ["source", "domain", "schema_name", "relations"]
+
+
+@admin.register(StorageAllowance)
+class StorageAllowanceAdmin(admin.ModelAdmin):
+    list_display = ["domain", "path", "created_at"]
+    list_filter = ["domain"]
+    list_select_related = ["domain"]
+    fields = ["domain", "path"]
 
 
 @admin.register(Column)

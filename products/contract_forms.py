@@ -22,6 +22,13 @@ class _ContractFileForm(forms.Form):
         help_text="Where output ports the product does not have yet read from, when the "
         "contract's servers match no registered data source.",
     )
+    allow_missing_relations = forms.BooleanField(
+        required=False,
+        label="Allow missing relations",
+        help_text="Add output ports even for tables the data source does not have yet; each "
+        "one is kept with a warning in the version's notes. Otherwise the import is refused "
+        "and names them.",
+    )
 
     def clean_file(self):
         upload = self.cleaned_data["file"]
@@ -52,7 +59,7 @@ class ProductFromContractForm(_ContractFileForm):
         required=False,
         help_text="Only when the contract has no `name`.",
     )
-    field_order = ["file", "domain", "name", "source"]
+    field_order = ["file", "domain", "name", "source", "allow_missing_relations"]
 
     def __init__(self, *args, domains, **kwargs):
         super().__init__(*args, **kwargs)

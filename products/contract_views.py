@@ -152,6 +152,7 @@ class ContractImportView(LoginRequiredMixin, View):
                     by=request.user,
                     text=form.text(),
                     default_source=form.cleaned_data["source"],
+                    allow_missing_relations=form.cleaned_data["allow_missing_relations"],
                 )
             except ContractTooLarge as exc:
                 form.add_error("file", str(exc))
@@ -350,6 +351,7 @@ class ProductFromContractView(LoginRequiredMixin, View):
                     domain=form.cleaned_data["domain"],
                     name=form.cleaned_data["name"],
                     default_source=form.cleaned_data["source"],
+                    allow_missing_relations=form.cleaned_data["allow_missing_relations"],
                 )
             except ContractTooLarge as exc:
                 form.add_error("file", str(exc))

@@ -145,7 +145,8 @@ class OutputPortForm(forms.Form):
         queryset=DataSource.objects.order_by("name"),
         required=False,
         empty_label="Choose a data source",
-        help_text="Sources are registered by admins.",
+        help_text="Sources are registered by admins, who make each available to domains and "
+        "schemas: a port may name only a table its domain was allowed.",
     )
     schema_name = forms.CharField(label="Schema", max_length=120, required=False)
     table_name = forms.CharField(label="Table or view", max_length=120, required=False)
@@ -153,7 +154,8 @@ class OutputPortForm(forms.Form):
         label="Path in storage",
         max_length=500,
         required=False,
-        help_text="Relative to the portal's file storage, for example files/orders.parquet.",
+        help_text="Relative to the portal's file storage: a file uploaded to this domain "
+        "(uploads/<domain>/...) or in a folder an admin made available to it.",
     )
     file_format = forms.ChoiceField(
         label="File format",

@@ -9,6 +9,8 @@ from products.models import (
     Domain,
     DomainMembership,
     OutputPort,
+    SourceAllowance,
+    StorageAllowance,
     Tag,
 )
 from products.services import product_search_index_update
@@ -87,12 +89,36 @@ class ProductFactory(factory.django.DjangoModelFactory):
 
 
 class DataSourceFactory(factory.django.DjangoModelFactory):
+    """A registered source. `domains=[...]` makes it available to those domains in every
+    schema; by default it is available to every domain that exists when it is created
+    (so tests about something else can add ports on it); `domains=[]` to none."""
+
     class Meta:
         model = DataSource
+        skip_postgeneration_save = True
 
     name = factory.Sequence(lambda n: f"source-{n}")
     kind = SourceKind.DUCKDB
     path = "/nonexistent/warehouse.duckdb"
+
+    @factory.post_generation
+    def domains(obj, create, extracted, **kwargs):
+        if not create:
+            return
+        domains = Domain.objects.all() if extracted is None else extracted
+        for domain in domains:
+            source_allowance(source=obj, domain=domain)
+
+
+def source_allowance(*, source, domain, schema_name="*", relations=()) -> SourceAllowance:
+    """Make `source` available to `domain` (what an admin does in the admin site)."""
+    allowance, _ = SourceAllowance.objects.update_or_create(
+        source=source,
+        domain=domain,
+        schema_name=schema_name,
+        defaults={"relations": list(relations)},
+    )
+    return allowance
 
 
 def metadata_db_source(**kwargs) -> DataSource:
@@ -115,6 +141,7 @@ def metadata_db_source(**kwargs) -> DataSource:
 class OutputPortFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = OutputPort
+        skip_postgeneration_save = True
 
     product = factory.SubFactory(ProductFactory)
     name = factory.Sequence(lambda n: f"port {n}")
@@ -123,6 +150,19 @@ class OutputPortFactory(factory.django.DjangoModelFactory):
     source = factory.SubFactory(DataSourceFactory)
     schema_name = "main"
     table_name = "things"
+
+    @factory.post_generation
+    def allowed(obj, create, extracted, **kwargs):
+        """The port's domain may use where it reads (the port exists: an admin allowed
+        it), unless `allowed=False`."""
+        if not create or extracted is False:
+            return
+        if obj.source_id is not None:
+            source_allowance(source=obj.source, domain=obj.product.domain)
+        elif obj.file_path:
+            StorageAllowance.objects.get_or_create(
+                domain=obj.product.domain, path=obj.file_path.strip("/")
+            )
 
 
 class ColumnFactory(factory.django.DjangoModelFactory):

@@ -189,11 +189,16 @@ def test_owner_creates_a_table_port(client_as, product, warehouse, owner):
 def test_owner_creates_a_file_port(client_as, product, owner):
     response = client_as(owner).post(
         PORTS,
-        {"name": "Export", "kind": "file", "file_path": "files/x.csv", "file_format": "csv"},
+        {
+            "name": "Export",
+            "kind": "file",
+            "file_path": "uploads/sales/x.csv",
+            "file_format": "csv",
+        },
         format="json",
     )
     assert response.status_code == 201, response.json()
-    assert response.json()["location"] == "csv: files/x.csv"
+    assert response.json()["location"] == "csv: uploads/sales/x.csv"
     assert response.json()["source"] is None
 
 

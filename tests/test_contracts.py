@@ -7,7 +7,7 @@ import yaml
 from django.core.exceptions import PermissionDenied
 
 from products.choices import CheckKind, ContractStatus, SLOKind
-from products.models import Contract, DataProduct
+from products.models import Contract, DataProduct, StorageAllowance
 from products.services.contract_documents import document_parse, odcs_validate
 from products.services.contract_mapping import contract_map
 from products.services.contracts import (
@@ -26,7 +26,13 @@ from tests.contract_helpers import (
     contract_yaml,
     documented_product,
 )
-from tests.factories import DataSourceFactory, DomainFactory, MembershipFactory, ProductFactory
+from tests.factories import (
+    DataSourceFactory,
+    DomainFactory,
+    MembershipFactory,
+    ProductFactory,
+    source_allowance,
+)
 
 
 @pytest.fixture
@@ -41,6 +47,12 @@ def test_export_validates_and_round_trips_through_a_new_product(product, owner):
     # Into another domain, as a new product: the same mapped fields come back.
     other = DomainFactory(name="Finance", slug="finance")
     MembershipFactory(domain=other, user=owner)
+    # An admin made what the ports read available to Finance too (sources belong to domains).
+    for port in product.ports.all():
+        if port.source_id:
+            source_allowance(source=port.source, domain=other)
+        else:
+            StorageAllowance.objects.create(domain=other, path=port.file_path)
     contract = product_create_from_contract(by=owner, text=text, domain=other)
     copy = contract.product
     assert copy.domain == other and copy.name == "Orders" and copy.key == "finance.orders"

@@ -42,7 +42,7 @@ from products.choices import (
     SourceKind,
 )
 from products.file_probe import FileRefused
-from products.models import Column, OutputPort
+from products.models import Column, OutputPort, StorageAllowance
 from products.services import output_port_create, schema_refresh_execute, schema_refresh_request
 from products.services.checks import check_create, check_run_execute, check_run_request
 from products.services.uploads import UploadTooLarge, file_check, port_file_upload
@@ -758,6 +758,8 @@ def test_schema_refresh_refuses_a_wide_file_placed_in_storage(owner, product, me
     folder = media_root / "placed"
     folder.mkdir(exist_ok=True)
     _wide_parquet(folder, columns=1_500)
+    # An admin placed it there and made the folder available to the domain.
+    StorageAllowance.objects.get_or_create(domain=product.domain, path="placed")
     port = output_port_create(
         product=product,
         by=owner,

@@ -228,14 +228,14 @@ def test_owner_adds_a_file_port_and_a_table_port(client, product, owner):
         {
             "name": "Daily export",
             "kind": "file",
-            "file_path": "exports/orders.parquet",
+            "file_path": "uploads/sales/orders.parquet",
             "file_format": "parquet",
         },
     )
     assert response.status_code == 302
     assert response["Location"] == "/products/sales/orders/#port-daily-export"
     port = product.ports.get(slug="daily-export")
-    assert port.location == "parquet: exports/orders.parquet"
+    assert port.location == "parquet: uploads/sales/orders.parquet"
 
     source = DataSourceFactory(name="warehouse")
     client.post(
@@ -270,7 +270,12 @@ def test_owner_edits_a_port(client, parquet_port, owner):
     assert page.context["form"]["file_path"].value() == "files/pages-orders.parquet"
     client.post(
         "/products/sales/orders/ports/orders-file/edit/",
-        {"name": "Orders file", "kind": "file", "file_path": "files/x.csv", "file_format": "csv"},
+        {
+            "name": "Orders file",
+            "kind": "file",
+            "file_path": "uploads/sales/x.csv",
+            "file_format": "csv",
+        },
     )
     parquet_port.refresh_from_db()
     assert parquet_port.file_format == "csv"

@@ -78,6 +78,14 @@ SOURCE = OpenApiParameter(
     description="Name of the registered data source where output ports the product lacks "
     "are created (when the contract's servers match none).",
 )
+ALLOW_MISSING_RELATIONS = OpenApiParameter(
+    "allow_missing_relations",
+    OpenApiTypes.BOOL,
+    OpenApiParameter.QUERY,
+    description="Add output ports even for relations their data source does not have; each "
+    "is kept with a warning in the version's `unmapped` notes. Without it a contract naming a "
+    "missing relation is refused (400, naming it).",
+)
 IMPORT_BODY = {
     YAML: OpenApiTypes.STR,
     "application/x-yaml": OpenApiTypes.STR,
@@ -150,6 +158,14 @@ def _uploaded(request) -> tuple[bytes, str]:
     return upload.read(), data.get("source") or source
 
 
+def _allow_missing_relations(request) -> bool:
+    """The explicit `allow_missing_relations` flag: a query parameter or a multipart field."""
+    value = request.query_params.get("allow_missing_relations")
+    if value is None and not isinstance(request.data, bytes):
+        value = request.data.get("allow_missing_relations")
+    return str(value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
 def _source(name: str) -> DataSource | None:
     if not name:
         return None
@@ -208,7 +224,7 @@ class ContractListView(ContractScopedView):
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     @extend_schema(
-        parameters=[PRODUCT_KEY_PARENT, SOURCE],
+        parameters=[PRODUCT_KEY_PARENT, SOURCE, ALLOW_MISSING_RELATIONS],
         request=IMPORT_BODY,
         responses={
             201: ContractDetailSerializer,
@@ -225,7 +241,11 @@ class ContractListView(ContractScopedView):
         text, source_name = _uploaded(request)
         try:
             contract = contract_import(
-                product=product, by=request.user, text=text, default_source=_source(source_name)
+                product=product,
+                by=request.user,
+                text=text,
+                default_source=_source(source_name),
+                allow_missing_relations=_allow_missing_relations(request),
             )
         except ContractTooLarge as exc:
             raise PayloadTooLarge(str(exc)) from None
@@ -386,6 +406,7 @@ class ProductFromContractView(GenericAPIView):
                 description="The product's name, when the contract has none.",
             ),
             SOURCE,
+            ALLOW_MISSING_RELATIONS,
         ],
         request=IMPORT_BODY,
         responses={
@@ -410,6 +431,7 @@ class ProductFromContractView(GenericAPIView):
                 domain=domain,
                 name=request.query_params.get("name", ""),
                 default_source=_source(source_name),
+                allow_missing_relations=_allow_missing_relations(request),
             )
         except ContractTooLarge as exc:
             raise PayloadTooLarge(str(exc)) from None

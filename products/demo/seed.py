@@ -7,13 +7,19 @@ data's `as_of` hour), and it never fights later changes people made to a product
 lifecycle.
 
 Warehouse: on PostgreSQL the tables go to a `warehouse` schema of the metadata database
-and a PostgreSQL data source points at it, with host, port, database and user taken from
-the metadata connection. Its `password_env` stays blank: libpq then falls back to
-PGPASSWORD or ~/.pgpass on the web and worker hosts (the demo database usually trusts
-local connections). On SQLite (embedded mode) the tables go to the DuckDB file at
+and a PostgreSQL data source points at it, with host, port and database taken from the
+metadata connection and the read-only role `portal_demo_reader` as user (SELECT on
+`warehouse` only; the metadata user when it may not create roles). Its `password_env` is
+PORTAL_DEMO_READER_PASSWORD when that variable is set (the role gets that password), blank
+otherwise: libpq then falls back to PGPASSWORD or ~/.pgpass (the demo database usually
+trusts local connections). On SQLite (embedded mode) the tables go to the DuckDB file at
 settings.DEMO_DUCKDB_PATH. Two products are served as files in portal storage instead.
+
+Each domain is made available the source's warehouse schema (and the demo files' folder)
+that its products' ports read: a port may name only what its domain was allowed.
 """
 
+import os
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -34,7 +40,14 @@ from products.choices import (
 )
 from products.connectors import connector_for_port
 from products.demo import catalog
-from products.demo.catalog import DUCKDB_SCHEMA, POSTGRES_SCHEMA, PRODUCTS, USERS, ProductSpec
+from products.demo.catalog import (
+    DUCKDB_SCHEMA,
+    FILES_DIR,
+    POSTGRES_SCHEMA,
+    PRODUCTS,
+    USERS,
+    ProductSpec,
+)
 from products.demo.data import DEFAULT_SEED, generate_tables
 from products.demo.definitions import definitions_seed
 from products.demo.trust import (
@@ -46,12 +59,14 @@ from products.demo.trust import (
     incidents_backdate,
 )
 from products.demo.warehouse import (
+    READER_PASSWORD_ENV,
     build_id,
     duckdb_build_id,
     duckdb_write,
     file_bytes,
     file_write,
     postgres_build_id,
+    postgres_reader_ensure,
     postgres_write,
 )
 from products.models import (
@@ -62,6 +77,8 @@ from products.models import (
     DomainMembership,
     Incident,
     OutputPort,
+    SourceAllowance,
+    StorageAllowance,
 )
 from products.services import (
     column_update,
@@ -76,6 +93,7 @@ from products.services import (
     product_search_index_update,
     product_update,
 )
+from products.services.ports import source_allow, storage_allow
 from products.services.schema_refresh import schema_apply_columns
 from products.services.trust import trust_after_check_run
 from products.services.trust_score import trust_scores_latest_for
@@ -166,6 +184,7 @@ def demo_seed(
         f"Generated {sum(len(f) for f in frames.values()):,} rows as of {as_of:%Y-%m-%d %H:00} UTC."
     )
 
+    reader = None
     if mode == WAREHOUSE_DUCKDB:
         path = settings.DEMO_DUCKDB_PATH
         result.warehouse_location = str(path)
@@ -177,6 +196,10 @@ def demo_seed(
         if force or postgres_build_id(specs) != build:
             postgres_write(warehouse_tables, build)
             result.warehouse_rebuilt = True
+        # Committed before the source connects as the role (its own transaction).
+        reader = postgres_reader_ensure()
+        if reader is None:
+            log("Could not create the read-only role: the source reads as the metadata user.")
     for product in PRODUCTS:
         if product.port.file_format:
             data = file_bytes(
@@ -189,7 +212,8 @@ def demo_seed(
 
     ports: dict[str, OutputPort] = {}
     with transaction.atomic():
-        source = _ensure_source(mode, admin, result)
+        source = _ensure_source(mode, admin, result, reader=reader)
+        _ensure_allowances(source, domains, admin, result)
         product_ids = []
         for spec in PRODUCTS:
             product = _ensure_product(spec, domains[spec.domain], users, admin, result)
@@ -391,7 +415,9 @@ def _pg_settings() -> dict:
     return connection.settings_dict
 
 
-def _ensure_source(mode: str, admin, result: DemoSeedResult) -> DataSource:
+def _ensure_source(
+    mode: str, admin, result: DemoSeedResult, *, reader: str | None = None
+) -> DataSource:
     if mode == WAREHOUSE_DUCKDB:
         fields = {
             "kind": SourceKind.DUCKDB,
@@ -400,16 +426,21 @@ def _ensure_source(mode: str, admin, result: DemoSeedResult) -> DataSource:
         }
     else:
         cfg = _pg_settings()
+        password_env = READER_PASSWORD_ENV if reader and os.environ.get(READER_PASSWORD_ENV) else ""
         fields = {
             "kind": SourceKind.POSTGRESQL,
             "host": cfg.get("HOST") or "",
             "port": int(cfg["PORT"]) if cfg.get("PORT") else None,
             "database": cfg["NAME"],
-            "username": cfg.get("USER") or "",
-            "password_env": "",
+            "username": reader or cfg.get("USER") or "",
+            "password_env": password_env,
             "description": "The `warehouse` schema of the portal's own PostgreSQL database, "
-            "written by `manage.py seed_demo`. No password variable: libpq falls back to "
-            "PGPASSWORD or ~/.pgpass.",
+            "written by `manage.py seed_demo`, read as a role that may only SELECT there. "
+            + (
+                f"Its password is in {password_env}."
+                if password_env
+                else "No password variable: libpq falls back to PGPASSWORD or ~/.pgpass."
+            ),
         }
     name = SOURCE_NAMES[mode]
     source = DataSource.objects.filter(name=name).first()
@@ -425,6 +456,26 @@ def _ensure_source(mode: str, admin, result: DemoSeedResult) -> DataSource:
         source.save(update_fields=changed)
         _count(result, "data sources", False, True)
     return source
+
+
+def _ensure_allowances(
+    source: DataSource, domains: dict[str, Domain], admin, result: DemoSeedResult
+) -> None:
+    """Each domain may use the warehouse schema (and the demo files' folder) its products'
+    ports read, and nothing else."""
+    schema = DUCKDB_SCHEMA if source.kind == SourceKind.DUCKDB else POSTGRES_SCHEMA
+    for slug in sorted({spec.domain for spec in PRODUCTS if not spec.port.file_format}):
+        domain = domains[slug]
+        if not SourceAllowance.objects.filter(
+            source=source, domain=domain, schema_name=schema, relations=[]
+        ).exists():
+            source_allow(source=source, domain=domain, by=admin, schema_name=schema)
+            _count(result, "source allowances", True, True)
+    for slug in sorted({spec.domain for spec in PRODUCTS if spec.port.file_format}):
+        domain = domains[slug]
+        if not StorageAllowance.objects.filter(domain=domain, path=FILES_DIR).exists():
+            storage_allow(domain=domain, by=admin, path=FILES_DIR)
+            _count(result, "storage allowances", True, True)
 
 
 def _ensure_product(spec: ProductSpec, domain, users, admin, result: DemoSeedResult) -> DataProduct:

@@ -3,7 +3,9 @@
 - A DuckDB file (embedded mode): built next to the target and renamed over it, so a
   reader never sees half a warehouse.
 - A `warehouse` schema in the metadata PostgreSQL database: each table dropped, created
-  and bulk-loaded with COPY in one transaction.
+  and bulk-loaded with COPY in one transaction. The demo's data source reads it as
+  `portal_demo_reader`, a role that may only SELECT in that schema (deploy/readonly-role.sql
+  does the same for a real source).
 - CSV and Parquet files in portal storage: written to a temporary name, then renamed;
   left alone when the bytes would not change.
 
@@ -23,7 +25,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 
 from products.connectors import port_file_path
 from products.demo.catalog import (
@@ -37,6 +39,11 @@ from products.demo.catalog import (
 # Bump when data generation changes, so existing warehouses are rebuilt.
 GENERATOR_VERSION = "2"
 BUILD_TABLE = "_portal_demo_build"
+# The role the demo's PostgreSQL source connects as: LOGIN, read-only by default, SELECT on
+# the warehouse schema only (none on the portal's own tables). Its password, if the
+# server asks for one, is read from this environment variable (on trust auth none is).
+READER_ROLE = "portal_demo_reader"
+READER_PASSWORD_ENV = "PORTAL_DEMO_READER_PASSWORD"
 
 
 def build_id(*, seed: int, rows_scale: float, as_of: datetime, specs: tuple[TableSpec, ...]) -> str:
@@ -164,6 +171,41 @@ def postgres_write(tables: Mapping[TableSpec, pd.DataFrame], build: str) -> None
         cursor.execute(f"DROP TABLE IF EXISTS {build_table}")
         cursor.execute(f"CREATE TABLE {build_table} (build_id text, built_at timestamptz)")
         cursor.execute(f"INSERT INTO {build_table} VALUES (%s, now())", [build])
+
+
+def postgres_reader_ensure() -> str | None:
+    """Create (or bring up to date) the demo's read-only role: USAGE and SELECT on the
+    `warehouse` schema (and its future tables), read-only transactions by default, nothing
+    on the schemas of the portal's metadata. Returns the role's name, or None when the
+    metadata user may not create roles (the source then keeps the metadata user)."""
+    role = _q(READER_ROLE)
+    schema = _q(POSTGRES_SCHEMA)
+    password = os.environ.get(READER_PASSWORD_ENV, "")
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = %s", [READER_ROLE])
+            if cursor.fetchone() is None:
+                cursor.execute(
+                    f"CREATE ROLE {role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE "
+                    "NOREPLICATION NOBYPASSRLS"
+                )
+            if password:
+                cursor.execute(f"ALTER ROLE {role} PASSWORD %s", [password])
+            cursor.execute(f"ALTER ROLE {role} SET default_transaction_read_only = on")
+            cursor.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+            cursor.execute(
+                f"GRANT CONNECT ON DATABASE {_q(connection.settings_dict['NAME'])} TO {role}"
+            )
+            cursor.execute(f"GRANT USAGE ON SCHEMA {schema} TO {role}")
+            cursor.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {role}")
+            cursor.execute(
+                f"ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT SELECT ON TABLES TO {role}"
+            )
+    except DatabaseError:
+        # Not allowed to create roles (or another seeding created it at this moment: the
+        # next seeding grants again).
+        return None
+    return READER_ROLE
 
 
 # --- files in portal storage ---------------------------------------------------------

@@ -8,7 +8,13 @@ from products.models.feedback import (
     FeedbackThread,
     ProductFollow,
 )
-from products.models.ports import Column, DataSource, OutputPort
+from products.models.ports import (
+    Column,
+    DataSource,
+    OutputPort,
+    SourceAllowance,
+    StorageAllowance,
+)
 from products.models.products import DataProduct, Tag
 from products.models.runs import SchemaRefreshRun
 from products.models.trust import (
@@ -38,6 +44,8 @@ __all__ = [
     "DomainMembership",
     "OutputPort",
     "SchemaRefreshRun",
+    "SourceAllowance",
+    "StorageAllowance",
     "Tag",
     "Contract",
     "SupportChannel",

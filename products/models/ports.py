@@ -1,7 +1,13 @@
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from products.choices import Classification, FileFormat, PortKind, SourceKind
+from products.models.domains import Domain
 from products.models.products import DataProduct
+
+# `SourceAllowance.schema_name` that allows every schema of the source (system schemas and
+# the portal's own metadata schemas stay refused).
+ANY_SCHEMA = "*"
 
 
 class DataSource(models.Model):
@@ -27,12 +33,85 @@ class DataSource(models.Model):
         max_length=500, blank=True, help_text="Path of the DuckDB database file."
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    domains = models.ManyToManyField(
+        Domain,
+        through="SourceAllowance",
+        related_name="data_sources",
+        blank=True,
+        help_text="The domains whose ports may read this source (see its allowances).",
+    )
 
     class Meta:
         ordering = ["name"]
 
     def __str__(self) -> str:
         return self.name
+
+
+class SourceAllowance(models.Model):
+    """An admin makes a data source available to a domain, for one schema (or every
+    schema, `*`), and optionally only some relations of it. A port of the domain may name
+    a relation of the source only within one of the domain's allowances."""
+
+    source = models.ForeignKey(DataSource, on_delete=models.CASCADE, related_name="allowances")
+    domain = models.ForeignKey(Domain, on_delete=models.CASCADE, related_name="source_allowances")
+    schema_name = models.CharField(
+        max_length=120,
+        help_text="The schema the domain may use, verbatim (`warehouse`), or `*` for every "
+        "schema. DuckDB's default schema is `main`, PostgreSQL's `public`.",
+    )
+    relations = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Table or view names in that schema the domain may use; empty: all of them.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["source", "domain", "schema_name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "domain", "schema_name"], name="one_allowance_per_schema"
+            )
+        ]
+
+    def __str__(self) -> str:
+        scope = ", ".join(self.relations) if self.relations else "*"
+        return f"{self.domain} may use {self.source}: {self.schema_name}.{scope}"
+
+    def clean(self) -> None:
+        if not isinstance(self.relations, list) or not all(
+            isinstance(name, str) and name for name in self.relations
+        ):
+            raise ValidationError(
+                {"relations": 'A list of table or view names, for example ["orders"].'}
+            )
+
+    def allows(self, *, schema_name: str, table_name: str) -> bool:
+        if self.schema_name not in (ANY_SCHEMA, schema_name):
+            return False
+        return not self.relations or table_name in self.relations
+
+
+class StorageAllowance(models.Model):
+    """A folder (or one file) of portal storage an admin lets a domain's file ports name,
+    besides the domain's own uploads (`uploads/<domain>/`): files put in storage by hand."""
+
+    domain = models.ForeignKey(Domain, on_delete=models.CASCADE, related_name="storage_allowances")
+    path = models.CharField(
+        max_length=500,
+        help_text="Relative to the portal's media storage: a folder (`demo`) or one file.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["domain", "path"]
+        constraints = [
+            models.UniqueConstraint(fields=["domain", "path"], name="one_storage_allowance")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.domain} may use files under {self.path}"
 
 
 class OutputPort(models.Model):

@@ -39,6 +39,7 @@ from products.choices import (
     PortKind,
     SourceKind,
 )
+from products.connectors import ConnectorError, RelationMissing, connector_for_port
 from products.models import (
     Contract,
     DataProduct,
@@ -71,6 +72,7 @@ from products.services.contract_mapping import (
     quality_rule,
     sla_property,
 )
+from products.services.ports import port_default_schema
 
 __all__ = [
     "BreakingChangesUnconfirmed",
@@ -159,6 +161,46 @@ class _Applied:
     notes: list[Problem]
 
 
+# A note stored with a contract imported with `allow_missing_relations`: publishing it
+# later creates those ports without asking again.
+MISSING_RELATION_WARNING = "Warning: the relation"
+
+
+def _relation_problem(
+    port: OutputPort, mapped: MappedPort, *, allowed: set[str] | bool
+) -> tuple[Problem | None, Problem | None]:
+    """Whether the relation a new table port names exists on its source: (problem, note).
+    Missing: a problem naming it, unless allowed (the owner said so explicitly), then a
+    warning note. A source that cannot be reached: a note, the import goes on."""
+    if port.kind != PortKind.TABLE:
+        return None, None
+    relation = f"{port.schema_name or port_default_schema(port.source)}.{port.table_name}"
+    where = f"data source {port.source.name!r}"
+    try:
+        with connector_for_port(port) as connector:
+            connector.describe()
+    except RelationMissing:
+        if allowed is True or (allowed and mapped.path in allowed):
+            return None, Problem(
+                mapped.path,
+                f"{MISSING_RELATION_WARNING} {relation} does not exist on {where}: the "
+                f"port {port.slug!r} was added as you allowed, and reading it fails until "
+                "the relation is created.",
+            )
+        return Problem(
+            mapped.path,
+            f"The relation {relation} does not exist on {where}: create it first, correct "
+            "the contract's server (schema and table), or import with "
+            "'allow missing relations' to add the port anyway.",
+        ), None
+    except ConnectorError:
+        return None, Problem(
+            mapped.path,
+            f"Could not check that the relation {relation} exists: {where} did not answer.",
+        )
+    return None, None
+
+
 def _error_problems(exc: ValidationError, path_of: Callable[[str], str]) -> list[Problem]:
     if hasattr(exc, "error_dict"):
         return [
@@ -235,11 +277,18 @@ def _location(
 
 
 def _apply(
-    *, product: DataProduct, mapping: ContractMapping, by, default_source: DataSource | None
+    *,
+    product: DataProduct,
+    mapping: ContractMapping,
+    by,
+    default_source: DataSource | None,
+    allow_missing_relations: set[str] | bool = False,
 ) -> _Applied:
     """Make the catalog say what the mapping says, through the catalog's services. Each
     step runs in its own savepoint so that every problem is collected; the caller rolls
-    everything back when there is one."""
+    everything back when there is one. A new table port whose relation does not exist on
+    its source is a problem, unless `allow_missing_relations` (True, or the JSON paths of
+    the schema objects allowed) makes it a warning note."""
     from products.services.checks import check_create, check_update
     from products.services.ports import columns_declare, output_port_create, output_port_update
     from products.services.products import product_update
@@ -292,6 +341,14 @@ def _apply(
             )
             if not ok:
                 continue
+            # Only once the port is accepted (its domain may use the relation): the
+            # source is never asked about relations the domain may not use.
+            problem, note = _relation_problem(port, mapped, allowed=allow_missing_relations)
+            if problem is not None:
+                problems.append(problem)
+                continue
+            if note is not None:
+                notes.append(note)
         elif mapped.description and port.description != mapped.description:
             port.product = product
             attempt(
@@ -410,7 +467,12 @@ def _apply_checks(port, mapped: MappedPort, by, attempt, check_create, check_upd
 
 
 def _try_apply(
-    *, product: DataProduct, mapping: ContractMapping, by, default_source
+    *,
+    product: DataProduct,
+    mapping: ContractMapping,
+    by,
+    default_source,
+    allow_missing_relations: bool = False,
 ) -> list[Problem]:
     """Apply in a transaction that is always rolled back: what publishing would report.
     Returns the notes (what was not mapped); raises ContractInvalid on problems."""
@@ -419,7 +481,11 @@ def _try_apply(
     try:
         with transaction.atomic():
             outcome["applied"] = _apply(
-                product=fresh, mapping=mapping, by=by, default_source=default_source
+                product=fresh,
+                mapping=mapping,
+                by=by,
+                default_source=default_source,
+                allow_missing_relations=allow_missing_relations,
             )
             raise _Rollback
     except _Rollback:
@@ -461,11 +527,18 @@ def _version_taken(version: str) -> ContractInvalid:
 
 
 def contract_import(
-    *, product: DataProduct, by, text: str | bytes, default_source: DataSource | None = None
+    *,
+    product: DataProduct,
+    by,
+    text: str | bytes,
+    default_source: DataSource | None = None,
+    allow_missing_relations: bool = False,
 ) -> Contract:
     """Store a draft version of the product's contract from ODCS YAML. Raises
     ContractTooLarge, or ContractInvalid listing every problem with its path (nothing is
-    stored then)."""
+    stored then). A new port naming a relation its source does not have is a problem;
+    with `allow_missing_relations` it is imported with a warning kept in the version's
+    notes (and publishing it adds the port)."""
     if not can_edit_product(user=by, product=product):
         raise PermissionDenied(
             "Only the domain's owners and stewards, and admins, import contracts."
@@ -473,7 +546,13 @@ def contract_import(
     document, mapping = _parse_and_map(text)
     if Contract.objects.filter(product=product, version=mapping.version).exists():
         raise _version_taken(mapping.version)
-    notes = _try_apply(product=product, mapping=mapping, by=by, default_source=default_source)
+    notes = _try_apply(
+        product=product,
+        mapping=mapping,
+        by=by,
+        default_source=default_source,
+        allow_missing_relations=allow_missing_relations,
+    )
     try:
         with transaction.atomic():
             return Contract.objects.create(
@@ -488,11 +567,29 @@ def contract_import(
         raise _version_taken(mapping.version) from None
 
 
-def contract_publish(*, contract: Contract, by, confirm_breaking: bool = False) -> Contract:
+def _allowed_missing(contract: Contract) -> set[str]:
+    """The schema objects whose missing relation the owner allowed when importing."""
+    return {
+        note.get("path", "")
+        for note in contract.unmapped or []
+        if str(note.get("message", "")).startswith(MISSING_RELATION_WARNING)
+    }
+
+
+def contract_publish(
+    *,
+    contract: Contract,
+    by,
+    confirm_breaking: bool = False,
+    allow_missing_relations: bool = False,
+) -> Contract:
     """Make a draft the product's current contract and apply it to the catalog. Raises
     BreakingChangesUnconfirmed when it breaks the current version and `confirm_breaking`
-    is not set; ContractInvalid when the catalog refuses part of it (nothing changes then).
-    The product's current grantees are emailed the breaking changes."""
+    is not set; ContractInvalid when the catalog refuses part of it (nothing changes then),
+    such as a new port on a relation that does not exist, unless it was allowed when the
+    version was imported or `allow_missing_relations` is set (then its warning is kept in
+    the version's notes). The product's current grantees are emailed the breaking
+    changes."""
     if not can_edit_product(user=by, product=contract.product):
         raise PermissionDenied(
             "Only the domain's owners and stewards, and admins, publish contracts."
@@ -529,6 +626,7 @@ def contract_publish(*, contract: Contract, by, confirm_breaking: bool = False) 
             mapping=contract_map(contract.document),
             by=by,
             default_source=contract.default_source,
+            allow_missing_relations=allow_missing_relations or _allowed_missing(contract),
         )
         if applied.problems:
             raise ContractInvalid(
@@ -538,7 +636,22 @@ def contract_publish(*, contract: Contract, by, confirm_breaking: bool = False) 
         contract.published_at = timezone.now()
         contract.published_by = by if getattr(by, "is_authenticated", False) else None
         contract.breaking_changes = [change.as_dict() for change in breaking]
-        contract.save(update_fields=["status", "published_at", "published_by", "breaking_changes"])
+        kept = list(contract.unmapped or [])
+        warnings = [
+            note.as_dict()
+            for note in applied.notes
+            if note.message.startswith(MISSING_RELATION_WARNING) and note.as_dict() not in kept
+        ]
+        contract.unmapped = kept + warnings
+        contract.save(
+            update_fields=[
+                "status",
+                "published_at",
+                "published_by",
+                "breaking_changes",
+                "unmapped",
+            ]
+        )
         if breaking:
             from products.services.contract_notifications import contract_breaking_notify
 
@@ -600,11 +713,13 @@ def product_create_from_contract(
     domain: Domain | None = None,
     name: str = "",
     default_source: DataSource | None = None,
+    allow_missing_relations: bool = False,
 ) -> Contract:
     """A new draft product from a contract alone: its domain (the contract's `domain`,
     unless one is given), name (the contract's `name`, else `name`), description, ports,
     columns, checks, SLOs and support channels. The contract becomes its first published
-    version."""
+    version. A port on a relation its source lacks is refused unless
+    `allow_missing_relations` (then it is added with a warning in the version's notes)."""
     from products.services.products import product_create
 
     document, mapping = _parse_and_map(text)
@@ -637,7 +752,9 @@ def product_create_from_contract(
             default_source=default_source,
             created_by=by if getattr(by, "is_authenticated", False) else None,
         )
-        contract = contract_publish(contract=contract, by=by)
+        contract = contract_publish(
+            contract=contract, by=by, allow_missing_relations=allow_missing_relations
+        )
     return contract
 
 

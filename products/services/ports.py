@@ -1,12 +1,26 @@
+import ipaddress
 import re
+import socket
+from collections.abc import Sequence
+from pathlib import Path
 
+from django.apps import apps
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import connections, transaction
 from django.utils.text import slugify
 
 from products.choices import Classification, FileFormat, PortKind, SourceKind
 from products.connectors import ConnectorError, port_file_path
-from products.models import Column, DataProduct, DataSource, OutputPort
+from products.models import (
+    Column,
+    DataProduct,
+    DataSource,
+    Domain,
+    OutputPort,
+    SourceAllowance,
+    StorageAllowance,
+)
 from products.permissions import can_edit_product, user_is_admin
 from products.services.search_index import product_search_index_update
 
@@ -49,6 +63,165 @@ def data_source_create(*, by, name: str, kind: str, **fields) -> DataSource:
     return source
 
 
+# Where a port may read from ------------------------------------------------------------
+#
+# A table port names a relation of a source its product's domain may use (an admin's
+# SourceAllowance), never a system catalog, and never the schemas holding the portal's own
+# metadata when the source is the metadata database. A file port names a file uploaded to
+# its own domain (`uploads/<domain>/`) or one an admin made available to the domain
+# (StorageAllowance); never an export file, another domain's upload or a serving cache.
+
+# The schema a port with a blank schema name reads (what the connectors use).
+DEFAULT_SCHEMA = {SourceKind.POSTGRESQL: "public", SourceKind.DUCKDB: "main"}
+SYSTEM_SCHEMAS = {
+    SourceKind.POSTGRESQL: {"pg_catalog", "information_schema", "pg_toast"},
+    SourceKind.DUCKDB: {"information_schema", "pg_catalog", "system", "temp"},
+}
+SYSTEM_SCHEMA_PREFIXES = ("pg_temp", "pg_toast_temp")
+LOCAL_HOSTS = {"", "localhost", "127.0.0.1", "::1", "0.0.0.0", "::"}
+# Folders of portal storage no file port may name: the upload feature's (each domain only
+# its own), scheduled exports (sharing.services.export_files.EXPORT_FOLDER: served through
+# their export's own access check) and the Delta Sharing serving cache.
+UPLOADS_DIR = "uploads"
+FORBIDDEN_STORAGE_DIRS = ("exports", "delta-sharing")
+
+
+def port_default_schema(source: DataSource) -> str:
+    return DEFAULT_SCHEMA.get(source.kind, "")
+
+
+def _host_addresses(host: str) -> frozenset[str]:
+    """The addresses a database host name means; "local" for this machine (loopback, a
+    Unix socket directory, this host's own name)."""
+    host = (host or "").strip().lower()
+    if host in LOCAL_HOSTS or host.startswith("/") or host == socket.gethostname().lower():
+        return frozenset({"local"})
+    try:
+        addresses = {ipaddress.ip_address(host.strip("[]"))}
+    except ValueError:
+        try:
+            infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+        except (OSError, UnicodeError):
+            return frozenset({host})
+        addresses = {ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos}
+    return frozenset("local" if a.is_loopback else str(a) for a in addresses)
+
+
+def source_is_metadata_database(source: DataSource) -> bool:
+    """Whether the source reaches the portal's own metadata database: the same PostgreSQL
+    host (loopback, socket and this host's name are one host), port and database, or, on
+    SQLite, the same file opened as a DuckDB database."""
+    metadata = connections["default"]
+    cfg = metadata.settings_dict
+    if metadata.vendor == "sqlite":
+        if source.kind != SourceKind.DUCKDB or not source.path:
+            return False
+        try:
+            return Path(source.path).resolve() == Path(str(cfg["NAME"])).resolve()
+        except OSError:
+            return False
+    if metadata.vendor != "postgresql" or source.kind != SourceKind.POSTGRESQL:
+        return False
+    if (source.database or "") != (cfg.get("NAME") or ""):
+        return False
+    if int(source.port or 5432) != int(cfg.get("PORT") or 5432):
+        return False
+    return bool(_host_addresses(source.host) & _host_addresses(cfg.get("HOST") or ""))
+
+
+def metadata_schemas() -> set[str]:
+    """The schemas of the metadata database that hold the portal's tables: its search path,
+    and wherever a table of a Django model (users, sessions, tokens...) is found."""
+    tables = sorted({model._meta.db_table for model in apps.get_models(include_auto_created=True)})
+    tables.append("django_migrations")
+    with connections["default"].cursor() as cursor:
+        cursor.execute(
+            "SELECT unnest(current_schemas(false)) UNION "
+            "SELECT n.nspname FROM pg_catalog.pg_class c "
+            "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relname = ANY(%s)",
+            [tables],
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
+def _domain_of(port: OutputPort) -> Domain:
+    return port.product.domain
+
+
+def _table_location_errors(port: OutputPort) -> dict[str, str]:
+    source = port.source
+    schema = port.schema_name or port_default_schema(source)
+    table = port.table_name
+    if schema in SYSTEM_SCHEMAS.get(source.kind, set()) or schema.startswith(
+        SYSTEM_SCHEMA_PREFIXES
+    ):
+        return {"schema_name": f"{schema!r} is a system catalog: no port may serve it."}
+    if source_is_metadata_database(source):
+        if source.kind == SourceKind.DUCKDB or schema in metadata_schemas():
+            return {
+                "schema_name": f"The schema {schema!r} of data source {source.name!r} holds "
+                "the portal's own metadata (people, sessions, grants): no port may serve it, "
+                "whoever asks. Serve a table of another schema."
+            }
+    domain = _domain_of(port)
+    allowances = list(SourceAllowance.objects.filter(source=source, domain=domain))
+    if not allowances:
+        return {
+            "source": f"The data source {source.name!r} is not available to the "
+            f"{domain.name} domain: ask an admin to make it available, naming the schemas "
+            "your ports need."
+        }
+    in_schema = [a for a in allowances if a.schema_name in ("*", schema)]
+    if not in_schema:
+        allowed = ", ".join(sorted(a.schema_name for a in allowances))
+        return {
+            "schema_name": f"The {domain.name} domain may use data source {source.name!r} "
+            f"only in schema {allowed}, not {schema!r}: ask an admin to allow it."
+        }
+    if not any(a.allows(schema_name=schema, table_name=table) for a in in_schema):
+        return {
+            "table_name": f"The {domain.name} domain may use only some relations of schema "
+            f"{schema!r} on data source {source.name!r}, and {table!r} is not one of them: "
+            "ask an admin to allow it."
+        }
+    return {}
+
+
+def _file_location_errors(port: OutputPort) -> dict[str, str]:
+    try:
+        path = port_file_path(port.file_path)
+    except ConnectorError as exc:
+        return {"file_path": str(exc)}
+    root = Path(settings.MEDIA_ROOT).resolve()
+
+    def under(relative: str) -> bool:
+        folder = (root / relative).resolve()
+        return path == folder or folder in path.parents
+
+    if any(under(folder) for folder in FORBIDDEN_STORAGE_DIRS):
+        return {
+            "file_path": "This file belongs to an export or to Delta Sharing: it is served "
+            "through its own access check and cannot become a port. Upload the file instead."
+        }
+    domain = _domain_of(port)
+    if under(UPLOADS_DIR):
+        if under(f"{UPLOADS_DIR}/{domain.slug}") and path != (root / UPLOADS_DIR / domain.slug):
+            return {}
+        return {
+            "file_path": f"This file was uploaded to another domain: a port of {domain.name} "
+            f"may name only files uploaded to it (under {UPLOADS_DIR}/{domain.slug}/)."
+        }
+    for allowed in StorageAllowance.objects.filter(domain=domain).values_list("path", flat=True):
+        if allowed.strip("/") and under(allowed.strip("/")):
+            return {}
+    return {
+        "file_path": f"A port of {domain.name} may name only files uploaded to it (under "
+        f"{UPLOADS_DIR}/{domain.slug}/) or in a folder of storage an admin made available "
+        "to it. Upload the file instead."
+    }
+
+
 def _validate_port(port: OutputPort) -> None:
     errors: dict[str, str] = {}
     if port.kind == PortKind.TABLE:
@@ -57,14 +230,13 @@ def _validate_port(port: OutputPort) -> None:
         if not port.table_name:
             errors["table_name"] = "Name the table or view."
         port.file_path, port.file_format = "", ""
+        if not errors:
+            errors.update(_table_location_errors(port))
     elif port.kind == PortKind.FILE:
         if not port.file_path:
             errors["file_path"] = "Give the file's path in portal storage."
         else:
-            try:
-                port_file_path(port.file_path)
-            except ConnectorError as exc:
-                errors["file_path"] = str(exc)
+            errors.update(_file_location_errors(port))
         if port.file_format not in FileFormat.values:
             errors["file_format"] = "Choose CSV or Parquet."
         port.source, port.schema_name, port.table_name = None, "", ""
@@ -79,6 +251,54 @@ def _validate_port(port: OutputPort) -> None:
     if port.slug and taken.exclude(pk=port.pk).exists():
         raise ValidationError({"name": f"This product already has a port {port.slug!r}."})
     port.full_clean()
+
+
+def port_location_check(*, port: OutputPort) -> None:
+    """Raise ValidationError when the port names a relation or file its domain may no
+    longer use (an allowance was withdrawn): for work that reads an existing port."""
+    if port.kind == PortKind.TABLE and port.source_id is not None:
+        errors = _table_location_errors(port)
+    elif port.kind == PortKind.FILE and port.file_path:
+        errors = _file_location_errors(port)
+    else:
+        errors = {}
+    if errors:
+        raise ValidationError(errors)
+
+
+def source_allow(
+    *, source: DataSource, domain: Domain, by, schema_name: str, relations: Sequence[str] = ()
+) -> SourceAllowance:
+    """Make `source` available to `domain` in `schema_name` (`*`: every schema), limited to
+    `relations` when given. Only admins do this. Idempotent: an allowance for the same
+    schema is replaced."""
+    if not user_is_admin(by):
+        raise PermissionDenied("Only admins make data sources available to domains.")
+    if not schema_name or len(schema_name) > 120:
+        raise ValidationError({"schema_name": "Name a schema (at most 120 characters), or *."})
+    allowance, _ = SourceAllowance.objects.update_or_create(
+        source=source,
+        domain=domain,
+        schema_name=schema_name,
+        defaults={"relations": [str(name) for name in relations]},
+    )
+    return allowance
+
+
+def storage_allow(*, domain: Domain, by, path: str) -> StorageAllowance:
+    """Let `domain`'s file ports name files under `path` of portal storage (files an admin
+    put there by hand). Only admins do this; export and serving folders stay refused."""
+    if not user_is_admin(by):
+        raise PermissionDenied("Only admins make storage available to domains.")
+    path = (path or "").strip().strip("/")
+    if not path:
+        raise ValidationError({"path": "Name a folder or file of portal storage."})
+    try:
+        port_file_path(path)
+    except ConnectorError as exc:
+        raise ValidationError({"path": str(exc)}) from None
+    allowance, _ = StorageAllowance.objects.get_or_create(domain=domain, path=path)
+    return allowance
 
 
 @transaction.atomic

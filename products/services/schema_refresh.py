@@ -9,7 +9,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -19,6 +19,7 @@ from products.connectors import ColumnInfo, ConnectorError, connector_for_port
 from products.file_probe import too_many_columns
 from products.models import Column, OutputPort, SchemaRefreshRun
 from products.permissions import can_edit_product
+from products.services.ports import port_location_check
 from products.services.search_index import product_search_index_update
 
 logger = logging.getLogger(__name__)
@@ -106,8 +107,13 @@ def schema_refresh_execute(*, run_id: int) -> SchemaRefreshRun | None:
     )
     if not claimed:
         return None
-    run = SchemaRefreshRun.objects.select_related("port__source", "port__product").get(pk=run_id)
+    run = SchemaRefreshRun.objects.select_related("port__source", "port__product__domain").get(
+        pk=run_id
+    )
     try:
+        # The same rule as saving the port: a relation the domain may no longer use
+        # (its allowance was withdrawn) is not read.
+        port_location_check(port=run.port)
         with connector_for_port(run.port) as connector:
             columns = connector.describe()
         if len(columns) > settings.PORT_MAX_COLUMNS:
@@ -118,6 +124,8 @@ def schema_refresh_execute(*, run_id: int) -> SchemaRefreshRun | None:
         added, removed, changed = schema_apply_columns(port=run.port, columns=columns)
     except ConnectorError as exc:
         _finish(run, status=RunStatus.FAILED, error=exc.technical)
+    except ValidationError as exc:
+        _finish(run, status=RunStatus.FAILED, error=" ".join(exc.messages))
     except Exception as exc:  # a run must never stay "running": record and re-raise
         logger.exception("schema refresh run %s failed", run_id)
         _finish(run, status=RunStatus.FAILED, error=f"Unexpected error: {exc.__class__.__name__}")

@@ -400,7 +400,7 @@ def port_file_upload(
             slug=(slug or "").strip(),
             description=(description or "").strip(),
             kind=PortKind.FILE,
-            file_path=f"{UPLOADS_DIR}/pending",
+            file_path=f"{UPLOADS_DIR}/{product.domain.slug}/pending",
             file_format=file_format or "csv",
         )
         _validate_port(target)
