@@ -66,6 +66,7 @@ from products.connectors import (
     port_file_path,
 )
 from products.models import OutputPort
+from products.services.ports import port_connector
 from sharing.arrow_values import decimal_array, numeric_decimal_type
 from sharing.choices import AuditAction, Channel
 from sharing.models import AccessEvent, DeltaRecipient, DeltaShare, DeltaShareTable
@@ -481,7 +482,7 @@ def source_fingerprint(port: OutputPort) -> str:
                 continue
             parts.append(f"{stat.st_ino}:{stat.st_size}:{stat.st_mtime_ns}")
         return "duckdb:" + ",".join(parts)
-    with connector_for_port(port) as connector:
+    with port_connector(port) as connector:
         relation = connector.relation_sql()
         rows = connector.fetch(_PG_FINGERPRINT, [relation])
         if not rows:

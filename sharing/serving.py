@@ -20,12 +20,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from portal import json_values
 from products.connectors import Connector, ConnectorError, connector_for_port
 from products.connectors.postgres import PostgresConnector
 from products.models import DataProduct, OutputPort
+from products.services.ports import port_location_check
 from sharing.access import AccessDecision, access_decide
 from sharing.choices import XLSX_MAX_ROWS, AuditAction, DataFormat
 from sharing.filters import Clause, FilterError, compile_clauses, parse_filter, unknown_columns
@@ -130,6 +132,14 @@ def read_plan(
     if not decision.allowed:
         raise ReadRefused(403, decision.reason)
     port = _port_for(product, port_slug)
+    try:  # the port's location, checked again at every read (see port_connector)
+        port_location_check(port=port)
+    except ValidationError as exc:
+        raise ReadRefused(
+            403,
+            "This port names a table or file its domain may not serve: its owners must "
+            "move it before it can be read.",
+        ) from exc
     known = list(port.columns.order_by("position", "name").values_list("name", flat=True))
     if not known:
         raise ReadRefused(404, "This port's schema is not known yet: refresh it first.")

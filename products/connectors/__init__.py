@@ -5,7 +5,13 @@ from pathlib import Path
 from django.conf import settings
 
 from products.choices import PortKind, SourceKind
-from products.connectors.base import ColumnInfo, Connector, ConnectorError, RelationMissing
+from products.connectors.base import (
+    ColumnInfo,
+    Connector,
+    ConnectorError,
+    LocationRefused,
+    RelationMissing,
+)
 from products.connectors.duckdb import DuckDBConnector
 from products.connectors.postgres import PostgresConnector
 
@@ -13,6 +19,7 @@ __all__ = [
     "ColumnInfo",
     "Connector",
     "ConnectorError",
+    "LocationRefused",
     "RelationMissing",
     "connector_for_port",
     "port_file_path",

@@ -34,6 +34,12 @@ class RelationMissing(ConnectorError):
     or a contract declared it before it was built). Not an outage: readers get a 404."""
 
 
+class LocationRefused(ConnectorError):
+    """The port names a relation or file its domain may not use (an allowance was
+    withdrawn, or the port was saved before sources belonged to domains): nothing reads
+    it until its owners move it. `detail` says which rule refused it."""
+
+
 @dataclass(frozen=True)
 class ColumnInfo:
     name: str

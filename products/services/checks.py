@@ -28,7 +28,7 @@ from products.choices import (
     CheckTrigger,
     Severity,
 )
-from products.connectors import ColumnInfo, Connector, ConnectorError, connector_for_port
+from products.connectors import ColumnInfo, Connector, ConnectorError
 from products.models import Check, CheckResult, CheckRun, OutputPort, PortObservation
 from products.permissions import can_edit_product
 from products.services.check_sql import CheckSQL
@@ -47,6 +47,7 @@ from products.services.custom_sql import (
     custom_sql_timed_out,
     custom_sql_validate,
 )
+from products.services.ports import port_connector
 
 logger = logging.getLogger(__name__)
 
@@ -739,7 +740,7 @@ def check_run_execute(*, run_id: int) -> CheckRun | None:
     if run.check_ids:
         checks = [check for check in checks if check.pk in set(run.check_ids)]
     try:
-        with connector_for_port(run.port) as connector:
+        with port_connector(run.port) as connector:
             results, statements, row_count, observation = _run_checks(run, connector, checks, now)
     except ConnectorError as exc:
         with transaction.atomic():

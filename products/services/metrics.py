@@ -25,9 +25,10 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
 from products.choices import NUMERIC_AGGREGATIONS, MetricAggregation, MetricGrain
-from products.connectors import Connector, ConnectorError, RelationMissing, connector_for_port
+from products.connectors import Connector, ConnectorError, RelationMissing
 from products.models import DataProduct, Metric, OutputPort
 from products.permissions import can_edit_product
+from products.services.ports import port_connector
 from sharing.filters import Clause, FilterError, compile_clauses, parse_filter
 
 MAX_GROUPS = 10_000  # rows of one evaluation; more says `truncated`
@@ -501,7 +502,7 @@ def metric_evaluate(
     error = ""
     compiled = None
     try:
-        with connector_for_port(port) as connector:
+        with port_connector(port) as connector:
             compiled = metric_sql(
                 metric=metric,
                 query=query,

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from django.utils import timezone
 
-from products.connectors import ConnectorError, connector_for_port
+from products.connectors import ConnectorError
 from products.models import OutputPort, PortObservation
 from products.services.check_sql import CheckSQL
 from products.services.checks import as_aware
+from products.services.ports import port_connector
 
 
 def port_observe(*, port: OutputPort) -> PortObservation:
@@ -16,7 +17,7 @@ def port_observe(*, port: OutputPort) -> PortObservation:
     how old is the newest value of its freshness column. One aggregate statement."""
     now = timezone.now()
     try:
-        with connector_for_port(port) as connector:
+        with port_connector(port) as connector:
             freshness_column = port.freshness_column or None
             if freshness_column:
                 known = {column.name for column in connector.describe()}

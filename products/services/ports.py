@@ -11,7 +11,13 @@ from django.db import connections, transaction
 from django.utils.text import slugify
 
 from products.choices import Classification, FileFormat, PortKind, SourceKind
-from products.connectors import ConnectorError, port_file_path
+from products.connectors import (
+    Connector,
+    ConnectorError,
+    LocationRefused,
+    connector_for_port,
+    port_file_path,
+)
 from products.models import (
     Column,
     DataProduct,
@@ -264,6 +270,23 @@ def port_location_check(*, port: OutputPort) -> None:
         errors = {}
     if errors:
         raise ValidationError(errors)
+
+
+def port_connector(port: OutputPort) -> Connector:
+    """The connector to the port's data, for work that reads it (checks, monitors,
+    metrics, every read channel): the port's location is checked again first, so a port
+    whose allowance was withdrawn, or that was saved before sources belonged to domains,
+    is read by nothing. Raises LocationRefused (a ConnectorError) with a message safe for
+    readers; the rule that refused it is its detail."""
+    try:
+        port_location_check(port=port)
+    except ValidationError as exc:
+        raise LocationRefused(
+            "This port names a table or file its domain may not serve: its owners must "
+            "move it before it can be read.",
+            detail=" ".join(exc.messages),
+        ) from exc
+    return connector_for_port(port)
 
 
 def source_allow(
