@@ -164,6 +164,10 @@ class CheckSQL:
             if params.get("max") is not None:
                 parts.append(f"{column} > {self.p}")
                 values.append(params["max"])
+                if numeric_kind(self.column_types.get(check.column, "")) == "float":
+                    # NaN is above every number (both engines order it so); said outright,
+                    # or DuckDB's Parquet statistics (which leave NaN out) skip its rows.
+                    parts.append(self._is_nan(column))
             return "(" + " OR ".join(parts) + ")", values
         if check.kind == CheckKind.PATTERN:
             if self.dialect == "postgresql":
@@ -172,6 +176,11 @@ class CheckSQL:
                 match = f"regexp_matches({self._as_text(check.column)}, {self.p})"
             return f"{column} IS NOT NULL AND NOT ({match})", [params.get("regex", "")]
         raise ValueError(f"{check.kind} is not a row-level check")
+
+    def _is_nan(self, column: str) -> str:
+        if self.dialect == "postgresql":
+            return f"{column} = CAST('NaN' AS DOUBLE PRECISION)"
+        return f"isnan({column})"
 
     def _accepted_values_condition(self, name: str, listed: list) -> tuple[str, list[Any]]:
         """Rows whose value is none of `listed`, compared by the column's type on every

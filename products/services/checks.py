@@ -366,11 +366,12 @@ def _json_safe(rows: list[dict]) -> list[dict]:
 
 
 def as_aware(value) -> datetime | None:
-    """A source's timestamp or date as an aware UTC datetime (naive values are UTC)."""
+    """A source's timestamp or date as an aware UTC datetime (naive values are UTC; an
+    aware one is converted, whatever the session's time zone gave it)."""
     if value is None:
         return None
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day, tzinfo=UTC)
     return None
