@@ -19,11 +19,14 @@ import psycopg
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from products.choices import SourceKind
+from products.services.ports import columns_declare
 from products.services.schema_refresh import schema_refresh_execute, schema_refresh_request
 from products.tasks import check_run
+from sharing.services.common import clean_columns
 from tests.factories import (
     DataSourceFactory,
     FilePortFactory,
@@ -487,3 +490,56 @@ def test_a_check_on_amount_with_a_space_measures_that_column(make_product, owner
     assert results["with space"]["failing_rows"] == 2
     assert results["without"]["failing_rows"] == 10
     assert set(port.checks.values_list("column", flat=True)) == {"amount ", "amount"}
+
+
+# --- identifiers are verbatim everywhere else too ------------------------------------------
+
+
+def test_a_metric_on_awkward_columns_reads_those_columns(make_product, owner_api):
+    """A metric summing `amount ` by `select`, filtered on `a"b` and `Order ID` (and, when
+    read, on `select`), defined and evaluated through the API."""
+    product, _ = make_product("metric", _defect_rows(timezone.now()))
+    response = owner_api.post(
+        "/api/v1/metrics/",
+        {
+            "key": "sales.spaced-amount",
+            "name": "Spaced amount",
+            "product": product.key,
+            "aggregation": "sum",
+            "column": "amount ",
+            "dimensions": ["select"],
+            "filters": [
+                {"column": 'a"b', "op": "!=", "value": "GH"},
+                {"column": "Order ID", "op": "is not null"},
+            ],
+        },
+        format="json",
+    )
+    assert response.status_code == 201, response.json()
+    assert response.json()["measure"]["column"] == "amount "
+    response = owner_api.get(
+        "/api/v1/metrics/sales.spaced-amount/values/",
+        {"dimensions": "select", "filters": '[{"column": "select", "op": "!=", "value": "z"}]'},
+    )
+    assert response.status_code == 200, response.json()
+    values = {row["select"]: row["value"] for row in response.json()["rows"]}
+    # Rows 5 (Order ID null), 6 (a"b GH), 7 (a"b NULL: != compares with nothing) and 4
+    # (select z) left out.
+    assert {key: float(value) for key, value in values.items()} == {"x": 25.0, "y": 22.0}
+
+
+def test_grants_and_contracts_keep_names_verbatim(make_product, owner):
+    product, port = make_product("names", [])
+    assert clean_columns(product=product, columns=["amount ", "Order ID", 'a"b', "select"]) == [
+        "amount ",
+        "Order ID",
+        'a"b',
+        "select",
+    ]
+    with pytest.raises(ValidationError, match="amount  "):
+        clean_columns(product=product, columns=["amount  "])
+    added, removed, _ = columns_declare(
+        port=port, by=owner, columns=[{"name": "amount "}, {"name": " lead"}, {"name": "amount"}]
+    )
+    assert added == [" lead"]
+    assert set(port.columns.values_list("name", flat=True)) == {"amount ", " lead", "amount"}

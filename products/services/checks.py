@@ -185,7 +185,10 @@ def _validate_check(check: Check) -> None:
         check.column = ""
     # The port's known columns (from its schema or contract): the check's column is one of
     # them, named exactly (no trimming, no case-folding). Unknown yet: the run will say.
-    column_types = dict(check.port.columns.values_list("name", "data_type"))
+    # A check being disabled is not held to it (its column may be what went away).
+    column_types = (
+        dict(check.port.columns.values_list("name", "data_type")) if check.enabled else {}
+    )
     if check.kind in COLUMN_CHECKS and check.column and column_types:
         if check.column not in column_types:
             errors["column"] = (
