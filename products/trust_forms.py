@@ -83,6 +83,7 @@ class CheckForm(forms.Form):
     column = forms.CharField(
         max_length=255,
         required=False,
+        strip=False,  # identifiers are verbatim: "amount " is not "amount"
         help_text="The column this check looks at.",
         widget=forms.TextInput(attrs={"list": "known-columns", "autocomplete": "off"}),
     )
@@ -251,7 +252,7 @@ class CheckForm(forms.Form):
         return {
             "name": data.get("name") or "",
             "kind": kind,
-            "column": (data.get("column") or "").strip() if kind in COLUMN_CHECKS else "",
+            "column": (data.get("column") or "") if kind in COLUMN_CHECKS else "",
             "params": self.params(),
             "tolerance_percent": data["tolerance_percent"]
             if kind in (*ROW_LEVEL_CHECKS, CheckKind.CUSTOM_SQL)

@@ -139,7 +139,9 @@ class TermLinkSerializer(serializers.Serializer):
         required=False, help_text="With `column`: the port's slug (default: the first port)."
     )
     column = serializers.CharField(
-        required=False, help_text="Link the term to this column instead of the product."
+        required=False,
+        trim_whitespace=False,  # identifiers are verbatim
+        help_text="Link the term to this column instead of the product.",
     )
 
 
@@ -218,14 +220,23 @@ class MetricCreateSerializer(serializers.Serializer):
     product = serializers.CharField(help_text="The product's key, e.g. sales.orders.")
     port = serializers.CharField(required=False, help_text="The port's slug (default: the first).")
     aggregation = MetricAggregationField()
-    column = serializers.CharField(required=False, allow_blank=True, default="")
+    # Identifiers are verbatim: a column named "amount " is not "amount".
+    column = serializers.CharField(
+        required=False, allow_blank=True, default="", trim_whitespace=False
+    )
     denominator_aggregation = MetricAggregationField(required=False, allow_blank=True)
-    denominator_column = serializers.CharField(required=False, allow_blank=True, default="")
+    denominator_column = serializers.CharField(
+        required=False, allow_blank=True, default="", trim_whitespace=False
+    )
     filters = serializers.JSONField(
         required=False, help_text='A list of {"column", "op", "value"} that must all hold.'
     )
-    dimensions = serializers.ListField(child=serializers.CharField(), required=False)
-    time_column = serializers.CharField(required=False, allow_blank=True, default="")
+    dimensions = serializers.ListField(
+        child=serializers.CharField(trim_whitespace=False), required=False
+    )
+    time_column = serializers.CharField(
+        required=False, allow_blank=True, default="", trim_whitespace=False
+    )
 
 
 class MetricValuesSerializer(serializers.Serializer):

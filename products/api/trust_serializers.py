@@ -209,7 +209,10 @@ class CheckSerializer(serializers.ModelSerializer):
 
 class _CheckFieldsSerializer(InputSerializer):
     name = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    column = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    # Identifiers are verbatim: a column named "amount " is not "amount".
+    column = serializers.CharField(
+        max_length=255, required=False, allow_blank=True, trim_whitespace=False
+    )
     params = serializers.JSONField(
         required=False,
         help_text="By kind: accepted_values {values: [...]}, range {min, max}, pattern "

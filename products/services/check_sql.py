@@ -13,6 +13,14 @@ from typing import Any
 
 from products.choices import CheckKind
 from products.connectors import Connector
+from products.services.column_types import (
+    NUMERIC,
+    OTHER,
+    is_single_precision,
+    numeric_kind,
+    type_family,
+    typed_value,
+)
 
 # Custom SQL checks are parsed and confined to their port in products.services.custom_sql;
 # these names stay importable from here.
@@ -37,11 +45,14 @@ class AggregatePlan:
 class CheckSQL:
     """Dialect-aware SQL for one connector's relation."""
 
-    def __init__(self, connector: Connector) -> None:
+    def __init__(self, connector: Connector, *, column_types: dict[str, str] | None = None) -> None:
+        """`column_types`: the relation's columns and their types (as the source names
+        them), which accepted values are compared by."""
         self.connector = connector
         self.dialect = connector.dialect
         self.p = connector.paramstyle
         self.relation = connector.relation_sql()
+        self.column_types = column_types or {}
 
     def q(self, column: str) -> str:
         return self.connector.quote_ident(column)
@@ -69,12 +80,7 @@ class CheckSQL:
                 return f"{column} = ANY(ARRAY({keys}))", []
             return f"{column} IN ({keys})", []
         if check.kind == CheckKind.ACCEPTED_VALUES:
-            values = [str(v) for v in params.get("values", [])]
-            return (
-                f"{column} IS NOT NULL AND {self._as_text(check.column)} NOT IN "
-                f"({self._placeholders(len(values))})",
-                values,
-            )
+            return self._accepted_values_condition(check.column, params.get("values", []))
         if check.kind == CheckKind.RANGE:
             parts, values = [], []
             if params.get("min") is not None:
@@ -83,6 +89,10 @@ class CheckSQL:
             if params.get("max") is not None:
                 parts.append(f"{column} > {self.p}")
                 values.append(params["max"])
+                if numeric_kind(self.column_types.get(check.column, "")) == "float":
+                    # NaN is above every number (both engines order it so); said outright,
+                    # or DuckDB's Parquet statistics (which leave NaN out) skip its rows.
+                    parts.append(self._is_nan(column))
             return "(" + " OR ".join(parts) + ")", values
         if check.kind == CheckKind.PATTERN:
             if self.dialect == "postgresql":
@@ -91,6 +101,30 @@ class CheckSQL:
                 match = f"regexp_matches({self._as_text(check.column)}, {self.p})"
             return f"{column} IS NOT NULL AND NOT ({match})", [params.get("regex", "")]
         raise ValueError(f"{check.kind} is not a row-level check")
+
+    def _is_nan(self, column: str) -> str:
+        if self.dialect == "postgresql":
+            return f"{column} = CAST('NaN' AS DOUBLE PRECISION)"
+        return f"isnan({column})"
+
+    def _accepted_values_condition(self, name: str, listed: list) -> tuple[str, list[Any]]:
+        """Rows whose value is none of `listed`, compared by the column's type on every
+        engine: numbers as numbers (decimals exactly, bound as Decimal; floats at the
+        column's precision, where NaN equals NaN), text as text, booleans and dates and
+        timestamps as such; other types as their text. NULL is not failing. Raises
+        ValueError (naming the value and the type) for a value the type cannot hold."""
+        data_type = self.column_types.get(name, "")
+        values = [typed_value(value, data_type) for value in listed]
+        column = self.q(name)
+        compared, marks = column, [self.p] * len(values)
+        family = type_family(data_type)
+        if family == NUMERIC and numeric_kind(data_type) == "float":
+            double = "DOUBLE PRECISION" if self.dialect == "postgresql" else "DOUBLE"
+            target = "REAL" if is_single_precision(data_type) else double
+            marks = [f"CAST({self.p} AS {target})"] * len(values)
+        elif family == OTHER:
+            compared = self._as_text(name)
+        return f"{column} IS NOT NULL AND {compared} NOT IN ({', '.join(marks)})", values
 
     def aggregate_expression(self, check) -> tuple[str, list[Any]] | None:
         """The aggregate computing a check's observed value, or None when the check

@@ -47,6 +47,7 @@ from products.services.custom_sql import (
     custom_sql_timed_out,
     custom_sql_validate,
 )
+from products.services.column_types import typed_value
 from products.services.ports import port_connector
 
 logger = logging.getLogger(__name__)
@@ -193,11 +194,30 @@ def _validate_check(check: Check) -> None:
         errors["column"] = "Name the column this check looks at."
     if check.kind not in COLUMN_CHECKS:
         check.column = ""
+    # The port's known columns (from its schema or contract): the check's column is one of
+    # them, named exactly (no trimming, no case-folding). Unknown yet: the run will say.
+    # A check being disabled is not held to it (its column may be what went away).
+    column_types = (
+        dict(check.port.columns.values_list("name", "data_type")) if check.enabled else {}
+    )
+    if check.kind in COLUMN_CHECKS and check.column and column_types:
+        if check.column not in column_types:
+            errors["column"] = (
+                f"The port has no column {check.column!r} (names are exact: spaces and case count)."
+            )
     kind = check.kind
     if kind == CheckKind.ACCEPTED_VALUES:
         values = params.get("values")
         if not isinstance(values, list) or not values or len(values) > 1000:
             errors["params"] = "List the accepted values in params.values (1 to 1,000)."
+        elif "column" not in errors and check.column in column_types:
+            data_type = column_types[check.column]
+            for value in values:
+                try:
+                    typed_value(value, data_type)
+                except ValueError as exc:
+                    errors["params"] = f"Accepted value {exc}"
+                    break
     elif kind == CheckKind.RANGE:
         if params.get("min") is None and params.get("max") is None:
             errors["params"] = "Give params.min, params.max or both."
@@ -361,11 +381,12 @@ def _json_safe(rows: list[dict]) -> list[dict]:
 
 
 def as_aware(value) -> datetime | None:
-    """A source's timestamp or date as an aware UTC datetime (naive values are UTC)."""
+    """A source's timestamp or date as an aware UTC datetime (naive values are UTC; an
+    aware one is converted, whatever the session's time zone gave it)."""
     if value is None:
         return None
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day, tzinfo=UTC)
     return None
@@ -582,7 +603,7 @@ def _run_checks(run: CheckRun, connector: Connector, checks: list[Check], now: d
     actual = connector.describe()  # the known column list: metadata, not a scan
     statements += 1
     known = {column.name for column in actual}
-    sql = CheckSQL(connector)
+    sql = CheckSQL(connector, column_types={column.name: column.data_type for column in actual})
 
     usable: list[Check] = []
     for check in checks:
@@ -592,8 +613,14 @@ def _run_checks(run: CheckRun, connector: Connector, checks: list[Check], now: d
                 CheckOutcome.ERROR,
                 f"The column {check.column!r} does not exist in the source.",
             )
-        else:
-            usable.append(check)
+            continue
+        if check.kind == CheckKind.ACCEPTED_VALUES:
+            try:  # the column's type may have changed since the check was saved
+                sql.failing_condition(check)
+            except ValueError as exc:
+                ev.add(check, CheckOutcome.ERROR, f"An accepted value does not fit: {exc}")
+                continue
+        usable.append(check)
 
     port = run.port
     freshness_column = port.freshness_column if port.freshness_column in known else None

@@ -243,6 +243,11 @@ def _text(value: Any) -> str:
     return str(value).strip()
 
 
+def _identifier(value: Any) -> str:
+    """A column or table name, verbatim: "amount " is not "amount"."""
+    return "" if value is None or isinstance(value, dict | list) else str(value)
+
+
 def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
@@ -461,7 +466,7 @@ class _Reader:
                     f"Choose one of {', '.join(CheckKind.values)}.",
                 )
                 return None
-            column = column or _text(implementation.get("column"))
+            column = column or _identifier(implementation.get("column"))
             params = implementation.get("params")
             tolerance = _number(implementation.get("tolerancePercent")) or 0.0
             return MappedCheck(
@@ -510,7 +515,7 @@ class _Reader:
         if prop.get("properties") or prop.get("items"):
             self.note(path, "Nested properties are not mapped: the column is one value.")
         return MappedColumn(
-            name=_text(prop.get("name")),
+            name=_identifier(prop.get("name")),
             data_type=_text(prop.get("physicalType") or prop.get("logicalType")),
             description=_text(prop.get("description")),
             nullable=prop.get("required") is not True,
@@ -541,7 +546,7 @@ class _Reader:
             name=name,
             slug=slug,
             description=_text(obj.get("description")),
-            table_name=_text(obj.get("physicalName")) or name,
+            table_name=_identifier(obj.get("physicalName")) or name,
             server=server,
             path=path,
         )

@@ -216,12 +216,12 @@ def metric_create(
         description=(description or "").strip(),
         port=port,
         aggregation=aggregation or "",
-        column=(column or "").strip(),
+        column=column or "",  # identifiers are verbatim: "amount " is not "amount"
         denominator_aggregation=denominator_aggregation or "",
-        denominator_column=(denominator_column or "").strip(),
+        denominator_column=denominator_column or "",
         filters=[clause.as_dict() for clause in filter_list],
         dimensions=_clean_list(dimensions, field_name="dimensions"),
-        time_column=(time_column or "").strip(),
+        time_column=time_column or "",
         created_by=by,
     )
     definition_errors = metric_definition_errors(metric, port_column_types(port))

@@ -394,7 +394,7 @@ def columns_declare(
     errors: dict[str, str] = {}
     seen: set[str] = set()
     for i, spec in enumerate(columns):
-        name = str(spec.get("name") or "").strip()
+        name = str(spec.get("name") or "")  # verbatim: "amount " is not "amount"
         if not name or len(name) > 255:
             errors[f"columns[{i}].name"] = "A column needs a name of at most 255 characters."
         elif name in seen:
@@ -411,7 +411,7 @@ def columns_declare(
     existing = {column.name: column for column in port.columns.all()}
     added, changed, to_create, to_update = [], [], [], []
     for position, spec in enumerate(columns):
-        name = str(spec["name"]).strip()
+        name = str(spec["name"])
         values = {
             "data_type": str(spec.get("data_type") or ""),
             "description": str(spec.get("description") or "").strip(),

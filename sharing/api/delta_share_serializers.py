@@ -113,7 +113,7 @@ class DeltaShareTableCreateSerializer(InputSerializer):
         required=False, allow_blank=True, help_text="Default: the product's slug. " + NAME_RULE
     )
     columns = serializers.ListField(
-        child=serializers.CharField(), required=False, help_text=COLUMNS_HELP
+        child=serializers.CharField(trim_whitespace=False), required=False, help_text=COLUMNS_HELP
     )
     row_filter = serializers.JSONField(required=False, help_text=FILTER_HELP)
 

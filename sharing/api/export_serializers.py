@@ -35,8 +35,10 @@ class ExportScheduleSerializer(serializers.ModelSerializer):
     port = serializers.CharField(source="port.slug", read_only=True, allow_null=True)
     created_by = _Username()
     format = serializers.ChoiceField(choices=FORMAT_CHOICES, read_only=True)
-    columns = serializers.ListField(child=serializers.CharField(), help_text=COLUMNS_HELP)
-    masked_columns = serializers.ListField(child=serializers.CharField())
+    columns = serializers.ListField(
+        child=serializers.CharField(trim_whitespace=False), help_text=COLUMNS_HELP
+    )
+    masked_columns = serializers.ListField(child=serializers.CharField(trim_whitespace=False))
     row_filter = serializers.JSONField(help_text=FILTER_HELP)
     next_runs = serializers.SerializerMethodField(
         help_text="The next three times it fires, in its time zone (none when paused or ended)."
@@ -97,11 +99,11 @@ class ExportScheduleInputSerializer(InputSerializer):
         required=False, help_text="An output port's slug (default: the first port by name)."
     )
     columns = serializers.ListField(
-        child=serializers.CharField(), required=False, help_text=COLUMNS_HELP
+        child=serializers.CharField(trim_whitespace=False), required=False, help_text=COLUMNS_HELP
     )
     row_filter = serializers.JSONField(required=False, help_text=FILTER_HELP)
     masked_columns = serializers.ListField(
-        child=serializers.CharField(),
+        child=serializers.CharField(trim_whitespace=False),
         required=False,
         help_text="Columns written as `****`, besides any the creator's access masks.",
     )

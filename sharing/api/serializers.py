@@ -27,7 +27,9 @@ class AccessRequestSerializer(serializers.ModelSerializer):
     requester = _Username()
     decided_by = _Username(allow_null=True)
     status = RequestStatusField(read_only=True)
-    columns = serializers.ListField(child=serializers.CharField(), help_text=COLUMNS_HELP)
+    columns = serializers.ListField(
+        child=serializers.CharField(trim_whitespace=False), help_text=COLUMNS_HELP
+    )
 
     class Meta:
         model = AccessRequest
@@ -50,7 +52,7 @@ class AccessRequestSerializer(serializers.ModelSerializer):
 class AccessRequestCreateSerializer(InputSerializer):
     purpose = serializers.CharField(allow_blank=True)
     columns = serializers.ListField(
-        child=serializers.CharField(), required=False, help_text=COLUMNS_HELP
+        child=serializers.CharField(trim_whitespace=False), required=False, help_text=COLUMNS_HELP
     )
     duration_days = serializers.IntegerField(
         required=False, help_text="Default and maximum: the product's access_max_days."
@@ -59,7 +61,7 @@ class AccessRequestCreateSerializer(InputSerializer):
 
 class AccessRequestApproveSerializer(InputSerializer):
     columns = serializers.ListField(
-        child=serializers.CharField(),
+        child=serializers.CharField(trim_whitespace=False),
         required=False,
         help_text="Narrow the request to these columns (a subset of what was asked).",
     )
@@ -80,7 +82,9 @@ class GrantSerializer(serializers.ModelSerializer):
     group = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
     granted_by = _Username(allow_null=True)
     revoked_by = _Username(allow_null=True)
-    columns = serializers.ListField(child=serializers.CharField(), help_text=COLUMNS_HELP)
+    columns = serializers.ListField(
+        child=serializers.CharField(trim_whitespace=False), help_text=COLUMNS_HELP
+    )
     row_filter = serializers.JSONField(help_text=FILTER_HELP)
 
     class Meta:
@@ -110,7 +114,7 @@ class GrantCreateSerializer(InputSerializer):
     username = serializers.CharField(required=False, help_text="The grantee, or…")
     group = serializers.CharField(required=False, help_text="…a group (a team) by name.")
     columns = serializers.ListField(
-        child=serializers.CharField(), required=False, help_text=COLUMNS_HELP
+        child=serializers.CharField(trim_whitespace=False), required=False, help_text=COLUMNS_HELP
     )
     row_filter = serializers.JSONField(required=False, help_text=FILTER_HELP)
     duration_days = serializers.IntegerField(required=False)
@@ -138,7 +142,7 @@ class AccessEventSerializer(serializers.ModelSerializer):
     product = serializers.CharField(source="product_key", read_only=True)
     action = AuditActionField(read_only=True)
     channel = serializers.CharField(read_only=True, help_text="A channel for reads, else empty.")
-    columns = serializers.ListField(child=serializers.CharField())
+    columns = serializers.ListField(child=serializers.CharField(trim_whitespace=False))
     row_filter = serializers.JSONField()
     detail = serializers.JSONField()
 

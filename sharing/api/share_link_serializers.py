@@ -21,7 +21,9 @@ STATUSES = ["active", "expired", "revoked", "used_up"]
 class ShareLinkSerializer(serializers.ModelSerializer):
     product = serializers.CharField(source="product.key", read_only=True)
     port = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
-    columns = serializers.ListField(child=serializers.CharField(), read_only=True)
+    columns = serializers.ListField(
+        child=serializers.CharField(trim_whitespace=False), read_only=True
+    )
     row_filter = serializers.JSONField(read_only=True, help_text=FILTER_HELP)
     status = serializers.SerializerMethodField()
     revoked_by = serializers.SlugRelatedField(
@@ -75,7 +77,7 @@ class ShareLinkCreateSerializer(InputSerializer):
         required=False, allow_blank=True, help_text="An output port's slug (default: the first)."
     )
     columns = serializers.ListField(
-        child=serializers.CharField(),
+        child=serializers.CharField(trim_whitespace=False),
         required=False,
         help_text=COLUMNS_HELP.replace("every column", "every column you may share"),
     )

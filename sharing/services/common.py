@@ -51,7 +51,7 @@ def clean_columns(
         return []
     if isinstance(columns, str) or not all(isinstance(name, str) for name in columns):
         raise ValidationError({field: "Give a list of column names."})
-    names = list(dict.fromkeys(name.strip() for name in columns if name.strip()))
+    names = list(dict.fromkeys(name for name in columns if name))  # names verbatim
     known = product_column_names(product=product)
     unknown = [name for name in names if name not in known]
     if unknown:

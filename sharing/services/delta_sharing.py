@@ -184,7 +184,7 @@ def _clean_table_columns(columns, known: list[str]) -> list[str]:
         columns = [part for part in columns.split(",")]
     if not all(isinstance(name, str) for name in columns):
         raise ValidationError({"columns": "Give a list of column names."})
-    names = list(dict.fromkeys(name.strip() for name in columns if name.strip()))
+    names = list(dict.fromkeys(name for name in columns if name))  # names verbatim
     unknown = [name for name in names if name not in known]
     if unknown:
         raise ValidationError({"columns": f"Unknown column(s) of this port: {', '.join(unknown)}."})

@@ -161,7 +161,7 @@ def _names(value, field: str) -> list[str]:
         raise ValidationError({field: "Give a list of column names."})
     if not all(isinstance(name, str) for name in value):
         raise ValidationError({field: "Give a list of column names."})
-    return list(dict.fromkeys(name.strip() for name in value if name.strip()))
+    return list(dict.fromkeys(name for name in value if name))  # names verbatim
 
 
 def _validate(schedule: ExportSchedule) -> None:

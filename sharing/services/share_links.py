@@ -152,7 +152,7 @@ def _clean_scope(
         errors["columns"] = "Give a list of column names."
         names: list[str] = []
     else:
-        names = list(dict.fromkeys(name.strip() for name in columns or [] if name.strip()))
+        names = list(dict.fromkeys(name for name in columns or [] if name))  # verbatim
     unknown = [name for name in names if name not in known]
     outside = [name for name in names if name in known and name not in allowed]
     if unknown:
