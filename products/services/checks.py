@@ -32,6 +32,7 @@ from products.connectors import ColumnInfo, Connector, ConnectorError
 from products.models import Check, CheckResult, CheckRun, OutputPort, PortObservation
 from products.permissions import can_edit_product
 from products.services.check_sql import CheckSQL
+from products.services.column_types import typed_value
 from products.services.custom_sql import (
     FAILED_MESSAGE,
     FIGURES_FOR_MEMBERS,
@@ -47,7 +48,6 @@ from products.services.custom_sql import (
     custom_sql_timed_out,
     custom_sql_validate,
 )
-from products.services.column_types import typed_value
 from products.services.ports import port_connector
 
 logger = logging.getLogger(__name__)
