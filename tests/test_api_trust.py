@@ -499,7 +499,8 @@ def test_a_real_worker_runs_checks_requested_through_the_api(
     # The worker went on to open the incident and score the product.
     incidents = wait_for(lambda: client.get(f"{API}/incidents/?status=open").json()["results"])
     assert incidents[0]["cause"] == "check" and incidents[0]["port"] == "orders-file"
-    assert client.get(f"{API}/trust/").json()["score"] is not None
+    # Scoring follows the incident in the same worker: wait for it too (not a race).
+    assert wait_for(lambda: client.get(f"{API}/trust/").json()["score"] is not None)
 
 
 # --- incidents ---------------------------------------------------------------------------

@@ -629,7 +629,7 @@ def _run_checks(run: CheckRun, connector: Connector, checks: list[Check], now: d
     statements += 1
     try:
         row = connector.fetch(plan.sql, plan.params)[0]
-        failed_checks: dict[int, str] = {}
+        failed_checks: dict[int, ConnectorError] = {}
     except ConnectorError as combined_error:
         # One bad expression (a value the column's type rejects...) must not sink the
         # others: find it by evaluating each check alone, and keep the rest.
@@ -645,14 +645,14 @@ def _run_checks(run: CheckRun, connector: Connector, checks: list[Check], now: d
             try:
                 values[check.pk] = connector.fetch(alone.sql, alone.params)[0][1]
             except ConnectorError as exc:
-                failed_checks[check.pk] = str(exc)
+                failed_checks[check.pk] = exc
         plan = _PlanFromValues(values, base_row=row)
         row = plan.row
     row_count = int(row[0])
 
     for check in usable:
         if check.pk in failed_checks:
-            ev.add(check, CheckOutcome.ERROR, failed_checks[check.pk])
+            _source_error_result(ev, check, failed_checks[check.pk])
         elif check.pk in plan.slots:
             _evaluate_aggregate(ev, check, row[plan.slots[check.pk]], row_count)
         elif check.kind in (CheckKind.ROW_COUNT, CheckKind.VOLUME_CHANGE):
@@ -664,7 +664,7 @@ def _run_checks(run: CheckRun, connector: Connector, checks: list[Check], now: d
             try:
                 failing, keys = connector.fetch(sql.unique_statement(check))[0]
             except ConnectorError as exc:
-                ev.add(check, CheckOutcome.ERROR, str(exc))
+                _source_error_result(ev, check, exc)
             else:
                 result = _row_level_result(ev, check, int(failing or 0), row_count)
                 result.details = {"sample_keys": list(keys or [])}
@@ -680,7 +680,7 @@ def _run_checks(run: CheckRun, connector: Connector, checks: list[Check], now: d
                 keys = result.details.pop("sample_keys", None)
                 result.sample = _sample(connector, sql, check, keys=keys)
             except ConnectorError as exc:
-                result.details = {**result.details, "sample_error": str(exc)}
+                result.details = {**result.details, TECHNICAL_DETAIL: exc.technical}
 
     newest = as_aware(row[-1]) if freshness_column else None
     observation = PortObservation(
@@ -693,6 +693,15 @@ def _run_checks(run: CheckRun, connector: Connector, checks: list[Check], now: d
         source="check_run",
     )
     return ev.results, statements, row_count, observation
+
+
+def _source_error_result(ev: _Evaluation, check: Check, exc: ConnectorError) -> CheckResult:
+    """A check whose query the source refused: readers get a fixed message (the driver's
+    text may quote a value they may not read); the domain's members get the technical
+    detail (shown to them only, as for custom SQL)."""
+    return ev.add(
+        check, CheckOutcome.ERROR, FAILED_MESSAGE, details={TECHNICAL_DETAIL: exc.technical}
+    )
 
 
 def _custom_sql_result(
