@@ -63,6 +63,7 @@ from sharing.choices import AuditAction, Channel
 from sharing.models import AccessEvent, DeltaRecipient, DeltaShare, DeltaShareTable
 from sharing.services.delta_sharing import token_hash
 from sharing.serving import BATCH_ROWS, ReadPlan, ReadRefused, audit_read, read_plan, select_sql
+from sharing.source_errors import SOURCE_UNREADABLE
 
 URL_MAX_AGE = timedelta(minutes=15)  # signed file URLs
 ROW_GROUP_ROWS = 250_000
@@ -566,9 +567,12 @@ def source_error(exc: ConnectorError) -> ProtocolError:
     as for the reads of every other channel), or the source is down (500)."""
     if isinstance(exc, RelationMissing):
         return ProtocolError(
-            404, "RESOURCE_DOES_NOT_EXIST", f"The shared table's data is missing: {exc}"
+            404,
+            "RESOURCE_DOES_NOT_EXIST",
+            "The shared table's data is missing at its source: tell the share's provider.",
         )
-    return ProtocolError(500, "INTERNAL_ERROR", f"The data source could not be read: {exc}")
+    # Recipients are never the domain's members: the driver's error is not theirs to read.
+    return ProtocolError(500, "INTERNAL_ERROR", SOURCE_UNREADABLE)
 
 
 def table_snapshot(
