@@ -4,6 +4,8 @@ or query runs.
 - A NUL character (raw, or `%00` once decoded) in the path, in a query parameter's name
   or value, or in a field of a form body (`application/x-www-form-urlencoded`) answers
   400. PostgreSQL's text cannot hold it, so it could only ever fail later, as a 500.
+- A JSON or form body announcing more than settings.JSON_MAX_BYTES (JSON) or
+  DATA_UPLOAD_MAX_MEMORY_SIZE (forms) bytes answers 400 before it is read.
 - A path longer than MAX_PATH_CHARS (2,048) or a query string longer than
   MAX_QUERY_BYTES (64 KiB) answers 414 URI Too Long; one query parameter's name or
   value longer than MAX_PARAMETER_CHARS (4,096) answers 400 naming the parameter.
@@ -22,14 +24,18 @@ JSON bodies are bounded by their parser (portal.api.parsers, portal.safe_json).
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.utils.html import escape
+
+from portal.safe_json import max_bytes_setting
 
 MAX_PATH_CHARS = 2048
 MAX_QUERY_BYTES = 64 * 1024
 MAX_PARAMETER_CHARS = 4096
 NUL = "\x00"
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+FORM_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 JSON_PREFIXES = ("/api/",)
 DELTA_SHARING_PREFIX = "/delta-sharing/"
 
@@ -86,12 +92,29 @@ def input_problem(request: HttpRequest) -> InputRefused | None:
             414,
             f"The query string is longer than {MAX_QUERY_BYTES:,} bytes: send less at a time.",
         )
+    content_type = request.content_type or ""
+    is_json = content_type == "application/json" or content_type.endswith("+json")
+    if is_json or content_type == FORM_CONTENT_TYPE:
+        limit = max_bytes_setting() if is_json else settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if limit is not None and length > limit:
+            return InputRefused(
+                400, f"The request body is larger than {limit:,} bytes: send less at a time."
+            )
     try:
         if query:
             _check_fields(request.GET.lists(), where="query parameter")
-        content_type = request.content_type or ""
-        if request.method == "POST" and content_type == FORM_CONTENT_TYPE:
-            _check_fields(request.POST.lists(), where="form field")
+        if content_type == FORM_CONTENT_TYPE and request.method in FORM_METHODS:
+            # Django parses POST forms; a PUT or PATCH form is parsed here the same way.
+            form = (
+                request.POST
+                if request.method == "POST"
+                else QueryDict(request.body, encoding=request.encoding)
+            )
+            _check_fields(form.lists(), where="form field")
     except InputRefused as refused:
         return refused
     return None
@@ -121,7 +144,7 @@ def refusal_response(request: HttpRequest, refused: InputRefused) -> HttpRespons
 
 
 class InputGuardMiddleware:
-    """Refuse NUL characters and over-long URLs before any view or query."""
+    """Refuse NUL characters, over-long URLs and bodies before any view or query."""
 
     def __init__(self, get_response) -> None:
         self.get_response = get_response

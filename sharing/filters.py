@@ -159,31 +159,33 @@ def compile_clauses(
 
 # --- values of the column's type -------------------------------------------------------------
 
-INT_RANGES = {  # type name (lower case, no modifiers) -> (lowest, highest)
-    "tinyint": (-(2**7), 2**7 - 1),
-    "int1": (-(2**7), 2**7 - 1),
-    "smallint": (-(2**15), 2**15 - 1),
-    "int2": (-(2**15), 2**15 - 1),
-    "short": (-(2**15), 2**15 - 1),
-    "smallserial": (1, 2**15 - 1),
-    "integer": (-(2**31), 2**31 - 1),
-    "int": (-(2**31), 2**31 - 1),
-    "int4": (-(2**31), 2**31 - 1),
-    "signed": (-(2**31), 2**31 - 1),
-    "serial": (1, 2**31 - 1),
-    "bigint": (-(2**63), 2**63 - 1),
-    "int8": (-(2**63), 2**63 - 1),
-    "long": (-(2**63), 2**63 - 1),
-    "bigserial": (1, 2**63 - 1),
-    "utinyint": (0, 2**8 - 1),
-    "usmallint": (0, 2**16 - 1),
-    "uinteger": (0, 2**32 - 1),
-    # Wider integers are compared within 64 bits: the drivers bind no wider integer.
-    "ubigint": (0, 2**63 - 1),
-    "hugeint": (-(2**63), 2**63 - 1),
-    "int128": (-(2**63), 2**63 - 1),
-    "uhugeint": (0, 2**63 - 1),
-}
+# Whole numbers are bound as 64-bit integers for every integer type: a narrower column
+# compares with them (an out-of-range value matches nothing), and no driver binds wider.
+INT64 = (-(2**63), 2**63 - 1)
+INTEGER_TYPES = (
+    "tinyint",
+    "int1",
+    "smallint",
+    "int2",
+    "short",
+    "smallserial",
+    "integer",
+    "int",
+    "int4",
+    "signed",
+    "serial",
+    "bigint",
+    "int8",
+    "long",
+    "bigserial",
+    "utinyint",
+    "usmallint",
+    "uinteger",
+    "ubigint",
+    "hugeint",
+    "int128",
+    "uhugeint",
+)
 DECIMAL_TYPES = ("numeric", "decimal")
 FLOAT_TYPES = ("double precision", "double", "real", "float", "float4", "float8")
 BOOLEAN_TYPES = ("boolean", "bool", "logical")
@@ -337,9 +339,8 @@ def value_converter(data_type: str) -> Callable[[Any], Any] | None:
     """The function turning a filter value into the Python value bound for a column of
     `data_type` (raising _Mismatch), or None for types compared as given."""
     base = _base_type(data_type)
-    if base in INT_RANGES:
-        low, high = INT_RANGES[base]
-        return lambda value: _whole(value, low, high)
+    if base in INTEGER_TYPES:
+        return lambda value: _whole(value, *INT64)
     if base in DECIMAL_TYPES:
         return _decimal
     if base in FLOAT_TYPES:
