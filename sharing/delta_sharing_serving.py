@@ -567,9 +567,7 @@ def source_error(exc: ConnectorError) -> ProtocolError:
     as for the reads of every other channel), or the source is down (500)."""
     if isinstance(exc, RelationMissing):
         return ProtocolError(
-            404,
-            "RESOURCE_DOES_NOT_EXIST",
-            "The shared table's data is missing at its source: tell the share's provider.",
+            404, "RESOURCE_DOES_NOT_EXIST", f"The shared table's data is missing: {exc}"
         )
     # Recipients are never the domain's members: the driver's error is not theirs to read.
     return ProtocolError(500, "INTERNAL_ERROR", SOURCE_UNREADABLE)
