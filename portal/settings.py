@@ -64,6 +64,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "portal.proxy.TrustedProxyMiddleware",  # the client's address behind a load balancer
     "portal.ops.OpsEndpointsMiddleware",  # /healthz, /readyz, /metrics: before all else
+    "portal.input_guard.InputGuardMiddleware",  # NUL bytes, over-long URLs: 400 before views
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "portal.logs.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -249,6 +250,11 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": [  # JSON bounded in size and depth: portal.safe_json
+        "portal.api.parsers.LimitedJSONParser",
+        "portal.api.parsers.LimitedFormParser",
+        "portal.api.parsers.LimitedMultiPartParser",
+    ],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "portal.api.pagination.PagePagination",
     "PAGE_SIZE": 25,

@@ -8,6 +8,7 @@ import json
 
 from django import forms
 
+from portal.safe_json import JSONRefused, loads_limited
 from products.choices import MetricAggregation, MetricGrain, TermStatus
 from products.services.glossary import MAX_NOTE_LENGTH
 
@@ -89,9 +90,11 @@ def _json_list(text: str, *, what: str):
     if not text:
         return []
     try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise forms.ValidationError(f"{what} are not valid JSON: {exc.msg}.") from exc
+        value = loads_limited(text, what=what)
+    except JSONRefused as exc:
+        if isinstance(exc.__cause__, json.JSONDecodeError):
+            raise forms.ValidationError(f"{what} are not valid JSON: {exc.__cause__.msg}.") from exc
+        raise forms.ValidationError(str(exc)) from exc
     return value
 
 

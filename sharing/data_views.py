@@ -37,6 +37,7 @@ from sharing.serving import (
     read_rows,
     read_stream,
 )
+from sharing.source_errors import DATA_MISSING, shows_source_detail, source_error_message
 
 DOWNLOAD_FORMATS = (DataFormat.CSV, DataFormat.PARQUET)
 
@@ -113,9 +114,11 @@ def streaming_read_response(
     except RelationMissing as exc:
         # The port points at a table, file or column the source does not have: nothing
         # to serve until an editor points it elsewhere (not an outage: no 5xx).
+        if not shows_source_detail(user=plan.user, product=plan.product):
+            return refused(404, DATA_MISSING)
         return refused(404, port_missing_message(plan, exc))
     except ConnectorError as exc:
-        return refused(502, f"The data source could not be read: {exc}")
+        return refused(502, source_error_message(user=plan.user, product=plan.product, exc=exc))
 
     response = StreamingHttpResponse(_Prefetched(first, stream), content_type=CONTENT_TYPES[fmt])
     response["Content-Disposition"] = f'attachment; filename="{plan.product.key}.{EXTENSIONS[fmt]}"'
@@ -189,7 +192,7 @@ class ProductDataView(LoginRequiredMixin, TemplateView):
         try:
             columns, rows = read_rows(plan, client_address=client_address(request))
         except ConnectorError as exc:
-            context["problem"] = f"The data source could not be read: {exc}"
+            context["problem"] = source_error_message(user=request.user, product=product, exc=exc)
             return context
         context.update(
             columns=[{"name": name, "masked": name in plan.masked} for name in columns],

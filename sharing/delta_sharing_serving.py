@@ -71,14 +71,8 @@ from sharing.arrow_values import decimal_array, numeric_decimal_type
 from sharing.choices import AuditAction, Channel
 from sharing.models import AccessEvent, DeltaRecipient, DeltaShare, DeltaShareTable
 from sharing.services.delta_sharing import token_hash
-from sharing.serving import (
-    BATCH_ROWS,
-    ReadPlan,
-    ReadRefused,
-    audit_read,
-    read_plan,
-    select_sql,
-)
+from sharing.serving import BATCH_ROWS, ReadPlan, ReadRefused, audit_read, read_plan, select_sql
+from sharing.source_errors import SOURCE_UNREADABLE
 
 # Signed file URLs: a client fetches a query's files right after it, so a few minutes is
 # room enough for the last file of a large table (see docs/sharing.md).
@@ -573,7 +567,8 @@ def source_error(exc: ConnectorError) -> ProtocolError:
         return ProtocolError(
             404, "RESOURCE_DOES_NOT_EXIST", f"The shared table's data is missing: {exc}"
         )
-    return ProtocolError(500, "INTERNAL_ERROR", f"The data source could not be read: {exc}")
+    # Recipients are never the domain's members: the driver's error is not theirs to read.
+    return ProtocolError(500, "INTERNAL_ERROR", SOURCE_UNREADABLE)
 
 
 def table_snapshot(

@@ -21,6 +21,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from portal.safe_json import JSONRefused, loads_limited
 from sharing import delta_sharing_serving as serving
 from sharing.data_views import client_address
 from sharing.delta_sharing_serving import ProtocolError
@@ -165,9 +166,11 @@ def table_query(request, recipient, share: str, schema: str, table: str):
     short-lived signed URL served by `file_view`."""
     found = _table(recipient, share, schema, table)
     try:
-        body = json.loads(request.body or b"{}")
-    except (ValueError, UnicodeDecodeError):
-        raise ProtocolError(400, "MALFORMED_REQUEST", "The body is not valid JSON.") from None
+        body = loads_limited(request.body or b"{}", what="The body")
+    except JSONRefused as exc:
+        if isinstance(exc.__cause__, ValueError | UnicodeDecodeError):
+            raise ProtocolError(400, "MALFORMED_REQUEST", "The body is not valid JSON.") from None
+        raise ProtocolError(400, "MALFORMED_REQUEST", str(exc)) from None
     if not isinstance(body, dict):
         raise ProtocolError(400, "MALFORMED_REQUEST", "The body must be a JSON object.")
     snapshot, files = serving.table_query(

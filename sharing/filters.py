@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import date, datetime, time
+from decimal import Decimal
 from typing import Any
 
+from portal.safe_json import JSONRefused, loads_limited
 from sharing.choices import FILTER_OPERATORS
 
 MAX_CLAUSES = 20
@@ -47,10 +51,24 @@ class Clause:
     value: Any = None
 
     def as_dict(self) -> dict:
+        """The clause as JSON values (typed values written back as JSON: see clauses_typed)."""
         data = {"column": self.column, "op": self.op}
-        if self.op not in NO_VALUE_OPERATORS:
-            data["value"] = list(self.value) if self.op in LIST_OPERATORS else self.value
+        if self.op in LIST_OPERATORS:
+            data["value"] = [_as_json(value) for value in self.value]
+        elif self.op not in NO_VALUE_OPERATORS:
+            data["value"] = _as_json(self.value)
         return data
+
+
+def _as_json(value: Any) -> Any:
+    if isinstance(value, date | time):  # datetime too
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        if value == value.to_integral_value():
+            return int(value)
+        number = float(value)
+        return number if Decimal(repr(number)) == value else str(value)
+    return value
 
 
 def parse_filter(raw: str | list | None) -> list[Clause]:
@@ -59,8 +77,10 @@ def parse_filter(raw: str | list | None) -> list[Clause]:
         return []
     if isinstance(raw, str):
         try:
-            raw = json.loads(raw, parse_constant=_refuse_constant)
-        except json.JSONDecodeError as exc:
+            raw = loads_limited(raw, what="The filter", parse_constant=_refuse_constant)
+        except JSONRefused as exc:
+            if not isinstance(exc.__cause__, json.JSONDecodeError):
+                raise FilterError(str(exc)) from exc  # too large, too deep, a NUL
             raise FilterError(
                 "The filter is not valid JSON. Write a list such as "
                 '[{"column": "country", "op": "=", "value": "BE"}].'
@@ -135,3 +155,243 @@ def compile_clauses(
             parts.append(f"{column} {'<>' if clause.op == '!=' else clause.op} {placeholder()}")
             params.append(clause.value)
     return " AND ".join(parts), params
+
+
+# --- values of the column's type -------------------------------------------------------------
+
+# Whole numbers are bound as 64-bit integers for every integer type: a narrower column
+# compares with them (an out-of-range value matches nothing), and no driver binds wider.
+INT64 = (-(2**63), 2**63 - 1)
+INTEGER_TYPES = (
+    "tinyint",
+    "int1",
+    "smallint",
+    "int2",
+    "short",
+    "smallserial",
+    "integer",
+    "int",
+    "int4",
+    "signed",
+    "serial",
+    "bigint",
+    "int8",
+    "long",
+    "bigserial",
+    "utinyint",
+    "usmallint",
+    "uinteger",
+    "ubigint",
+    "hugeint",
+    "int128",
+    "uhugeint",
+)
+DECIMAL_TYPES = ("numeric", "decimal")
+FLOAT_TYPES = ("double precision", "double", "real", "float", "float4", "float8")
+BOOLEAN_TYPES = ("boolean", "bool", "logical")
+DATE_TYPES = ("date",)
+TIMESTAMP_PREFIXES = ("timestamp", "datetime")
+TIME_TYPES = ("time", "time without time zone", "time with time zone", "timetz")
+TEXT_TYPES = (
+    "text",
+    "varchar",
+    "character varying",
+    "character",
+    "char",
+    "bpchar",
+    "string",
+    "name",
+    "citext",
+)
+MAX_DECIMAL_DIGITS = 38  # the widest decimal DuckDB and Arrow bind
+_WHOLE = re.compile(r"[+-]?[0-9]+")
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+class _Mismatch(Exception):
+    """A value that does not fit; `needs` says what the column takes."""
+
+    def __init__(self, needs: str) -> None:
+        super().__init__(needs)
+        self.needs = needs
+
+
+def _base_type(data_type: str) -> str:
+    """`numeric(12,2)` -> `numeric`, `TIMESTAMP WITH TIME ZONE` -> lower case."""
+    return re.sub(r"\s*\([^)]*\)", "", data_type or "").strip().lower()
+
+
+def _whole(value: Any, low: int, high: int) -> int:
+    needs = "a whole number"
+    if isinstance(value, bool):
+        raise _Mismatch(needs)
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, float | Decimal):
+        if not value == value or value != int(value):  # noqa: PLR0124 - NaN
+            raise _Mismatch(needs)
+        number = int(value)
+    elif isinstance(value, str) and _WHOLE.fullmatch(value.strip()):
+        number = int(value.strip())
+    else:
+        raise _Mismatch(needs)
+    if not low <= number <= high:
+        raise _Mismatch(f"a whole number from {low:,} to {high:,}")
+    return number
+
+
+def _decimal(value: Any) -> Decimal:
+    needs = "a number"
+    if isinstance(value, bool):
+        raise _Mismatch(needs)
+    if isinstance(value, Decimal):
+        number = value
+    elif isinstance(value, int):
+        number = Decimal(value)
+    elif isinstance(value, float):
+        number = Decimal(repr(value))  # the number as written, not its binary expansion
+    elif isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+        number = Decimal(value.strip())
+    else:
+        raise _Mismatch(needs)
+    if not number.is_finite() or len(number.as_tuple().digits) > MAX_DECIMAL_DIGITS:
+        raise _Mismatch(f"a number of at most {MAX_DECIMAL_DIGITS} digits")
+    exponent = number.as_tuple().exponent
+    if isinstance(exponent, int) and abs(exponent) > MAX_DECIMAL_DIGITS:
+        raise _Mismatch(f"a number of at most {MAX_DECIMAL_DIGITS} digits")
+    return number
+
+
+def _float(value: Any) -> float:
+    needs = "a number"
+    if isinstance(value, bool):
+        raise _Mismatch(needs)
+    if isinstance(value, int | float | Decimal):
+        number = float(value)
+    elif isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+        number = float(value.strip())
+    else:
+        raise _Mismatch(needs)
+    if not math.isfinite(number):
+        raise _Mismatch("a finite number")
+    return number
+
+
+def _boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise _Mismatch("true or false")
+
+
+def _date(value: Any) -> date:
+    needs = "a date written YYYY-MM-DD"
+    if isinstance(value, datetime):
+        raise _Mismatch(needs)
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str):
+        raise _Mismatch(needs)
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise _Mismatch(needs) from None
+
+
+def _timestamp(value: Any) -> datetime:
+    needs = "a date and time in ISO 8601 (YYYY-MM-DDTHH:MM:SS, with an optional offset)"
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day)
+    if not isinstance(value, str):
+        raise _Mismatch(needs)
+    try:
+        return datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise _Mismatch(needs) from None
+
+
+def _time(value: Any) -> time:
+    needs = "a time written HH:MM[:SS]"
+    if isinstance(value, time):
+        return value
+    if not isinstance(value, str):
+        raise _Mismatch(needs)
+    try:
+        return time.fromisoformat(value.strip())
+    except ValueError:
+        raise _Mismatch(needs) from None
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float | Decimal):
+        return str(value)
+    raise _Mismatch("text")
+
+
+def value_converter(data_type: str) -> Callable[[Any], Any] | None:
+    """The function turning a filter value into the Python value bound for a column of
+    `data_type` (raising _Mismatch), or None for types compared as given."""
+    base = _base_type(data_type)
+    if base in INTEGER_TYPES:
+        return lambda value: _whole(value, *INT64)
+    if base in DECIMAL_TYPES:
+        return _decimal
+    if base in FLOAT_TYPES:
+        return _float
+    if base in BOOLEAN_TYPES:
+        return _boolean
+    if base in DATE_TYPES:
+        return _date
+    if base in TIME_TYPES:
+        return _time
+    if base.startswith(TIMESTAMP_PREFIXES):
+        return _timestamp
+    if base in TEXT_TYPES:
+        return _text
+    return None
+
+
+def _quoted(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    text = text if len(text) <= 60 else text[:60] + "…"
+    return repr(text) if isinstance(value, str) else text
+
+
+def clauses_typed(clauses: Iterable[Clause], column_types: dict[str, str]) -> list[Clause]:
+    """The clauses with each value converted to its column's type (an int for a bigint,
+    a Decimal for a numeric, a date for a date...), so the source compares values of the
+    column's own type. Raises FilterError naming the column, its type and the value when
+    a value does not fit. Columns missing from `column_types`, and types not listed
+    here, are left as given (unknown columns are refused by their callers)."""
+    typed = []
+    for clause in clauses:
+        data_type = column_types.get(clause.column) or ""
+        convert = value_converter(data_type)
+        if convert is None or clause.op in NO_VALUE_OPERATORS:
+            typed.append(clause)
+            continue
+        values = clause.value if clause.op in LIST_OPERATORS else (clause.value,)
+        converted = []
+        for value in values:
+            try:
+                converted.append(convert(value))
+            except _Mismatch as exc:
+                raise FilterError(
+                    f"The filter on {clause.column} needs {exc.needs} ({data_type}); "
+                    f"{_quoted(value)} is not one."
+                ) from None
+        value = tuple(converted) if clause.op in LIST_OPERATORS else converted[0]
+        typed.append(Clause(column=clause.column, op=clause.op, value=value))
+    return typed
+
+
+def clauses_check_types(clauses: Iterable[Clause], column_types: dict[str, str]) -> None:
+    """Raise FilterError when a clause's value does not fit its column's type."""
+    clauses_typed(clauses, column_types)

@@ -30,7 +30,14 @@ from products.models import DataProduct, OutputPort
 from products.services.ports import port_location_check
 from sharing.access import AccessDecision, access_decide
 from sharing.choices import XLSX_MAX_ROWS, AuditAction, DataFormat
-from sharing.filters import Clause, FilterError, compile_clauses, parse_filter, unknown_columns
+from sharing.filters import (
+    Clause,
+    FilterError,
+    clauses_typed,
+    compile_clauses,
+    parse_filter,
+    unknown_columns,
+)
 from sharing.models import AccessEvent, AccessGrant
 
 if TYPE_CHECKING:
@@ -160,6 +167,7 @@ def read_plan(
 
     try:
         requested = parse_filter(filter)
+        requested = clauses_typed(requested, dict(port.columns.values_list("name", "data_type")))
     except FilterError as exc:
         raise ReadRefused(400, str(exc)) from exc
     unknown = unknown_columns(requested, known)

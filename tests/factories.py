@@ -197,7 +197,8 @@ def parquet_product(
 
     path = media_root / file_path
     path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.table(rows), path)
+    table = pa.table(rows)
+    pq.write_table(table, path)
     product_fields = {"name": "Orders", "slug": "orders", **product_fields}
     product = ProductFactory(domain=domain, **product_fields)
     port = FilePortFactory(product=product, name="Orders", slug="orders", file_path=file_path)
@@ -206,8 +207,32 @@ def parquet_product(
             port=port,
             name=name,
             position=position,
+            # The file's own type, as a schema refresh records it (filters are typed by it).
+            data_type=duckdb_type_name(table.schema.field(name).type),
             classification=Classification.CONFIDENTIAL
             if name in sensitive
             else Classification.INTERNAL,
         )
     return product
+
+
+def duckdb_type_name(arrow_type) -> str:
+    """The type DuckDB names for an Arrow type (what a schema refresh of the file records)."""
+    import pyarrow as pa
+
+    if pa.types.is_timestamp(arrow_type):
+        return "TIMESTAMP WITH TIME ZONE" if arrow_type.tz else "TIMESTAMP"
+    if pa.types.is_decimal(arrow_type):
+        return f"DECIMAL({arrow_type.precision},{arrow_type.scale})"
+    names = {
+        pa.int64(): "BIGINT",
+        pa.int32(): "INTEGER",
+        pa.float64(): "DOUBLE",
+        pa.float32(): "FLOAT",
+        pa.string(): "VARCHAR",
+        pa.large_string(): "VARCHAR",
+        pa.bool_(): "BOOLEAN",
+        pa.date32(): "DATE",
+        pa.null(): "INTEGER",  # DuckDB reads an all-null column as INTEGER
+    }
+    return names.get(arrow_type, str(arrow_type).upper())

@@ -23,6 +23,7 @@ def product(domain, owner, steward):
             port=port,
             name=name,
             position=position,
+            data_type="bigint" if name == "order_id" else "text",  # row filters are typed
             classification=Classification.CONFIDENTIAL
             if name == "email"
             else Classification.INTERNAL,

@@ -1,6 +1,10 @@
 """Schemathesis against the OpenAPI schema of a running server (gunicorn on the test
 database, seeded with the demo): every operation, signed in with a token; no answer may
-be a 5xx, and every answer must match the schema (status, content type and body)."""
+be a 5xx, and every answer must match the schema (status, content type and body).
+
+Hostile values are mixed into the generated requests (tests/fuzz_hooks.py): NUL bytes in
+path parameters, query values and body strings, deep JSON in bodies and filters, filter
+values of the wrong type for their column, over-long query values."""
 
 import os
 import subprocess
@@ -8,7 +12,7 @@ import sys
 
 import pytest
 
-from tests.conftest import subprocess_env
+from tests.conftest import ROOT, subprocess_env
 from tests.processes import WebClient, free_port, gunicorn, manage, wait_until_ready
 
 pytestmark = pytest.mark.worker
@@ -21,6 +25,7 @@ SEED = os.environ.get("FUZZ_SEED", "1")  # fixed: a failure replays; set another
 @pytest.mark.django_db(transaction=True)
 def test_api_answers_every_generated_request_without_5xx_and_as_documented(media_root, tmp_path):
     env = subprocess_env(media_root) | {"DEBUG": "1"}
+    hooks = {"SCHEMATHESIS_HOOKS": str(ROOT / "tests" / "fuzz_hooks.py")}
     manage("seed_demo", env=env)
     port = free_port()
     web = gunicorn(env=env, port=port, log_dir=tmp_path).start()
@@ -51,7 +56,7 @@ def test_api_answers_every_generated_request_without_5xx_and_as_documented(media
                 "--no-color",
             ],
             cwd=tmp_path,
-            env=env,
+            env=env | hooks,
             capture_output=True,
             text=True,
             timeout=1800,

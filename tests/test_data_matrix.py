@@ -100,7 +100,8 @@ def orders(domain, media_root):
             port=port,
             name=name,
             position=position,
-            data_type="VARCHAR",
+            # The file's own types (filters are typed by them).
+            data_type={"order_id": "BIGINT", "amount": "DOUBLE"}.get(name, "VARCHAR"),
             classification=SENSITIVE.get(name, Classification.INTERNAL),
         )
     return product

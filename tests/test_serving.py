@@ -193,11 +193,13 @@ def pg_product(postgres, domain):
         table_name="orders",
         slug="orders",
     )
+    types = {"order_id": "bigint", "country": "text", "email": "text", "amount": "double precision"}
     for position, name in enumerate(ROWS):
         ColumnFactory(
             port=port,
             name=name,
             position=position,
+            data_type=types[name],  # the table's own types: filters are typed by them
             classification=Classification.CONFIDENTIAL
             if name == "email"
             else Classification.INTERNAL,

@@ -18,7 +18,7 @@ class ContractProblemSerializer(serializers.Serializer):
 
 class ContractInvalidSerializer(serializers.Serializer):
     detail = serializers.CharField()
-    problems = ContractProblemSerializer(many=True)
+    problems = ContractProblemSerializer(many=True, required=False)  # absent: refused unread
 
 
 class ContractChangeSerializer(serializers.Serializer):

@@ -17,7 +17,7 @@ every value is a bound parameter.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -29,7 +29,7 @@ from products.connectors import Connector, ConnectorError, RelationMissing
 from products.models import DataProduct, Metric, OutputPort
 from products.permissions import can_edit_product
 from products.services.ports import port_connector
-from sharing.filters import Clause, FilterError, compile_clauses, parse_filter
+from sharing.filters import Clause, FilterError, clauses_typed, compile_clauses, parse_filter
 
 MAX_GROUPS = 10_000  # rows of one evaluation; more says `truncated`
 TIMEOUT_SECONDS = 120
@@ -120,7 +120,7 @@ def metric_definition_errors(metric: Metric, types: dict[str, str]) -> dict[str,
             )
         )
     try:
-        clauses = parse_filter(metric.filters)
+        clauses = clauses_typed(parse_filter(metric.filters), types)
     except FilterError as exc:
         errors["filters"] = str(exc)
     else:
@@ -467,6 +467,7 @@ def metric_evaluate(
     is not in its source, 502 when the source cannot be read."""
     from sharing.access import access_decide
     from sharing.serving import ReadPlan, audit_read
+    from sharing.source_errors import shows_source_detail, source_error_message
 
     port = metric.port
     product = port.product
@@ -477,6 +478,10 @@ def metric_evaluate(
         metric=metric, dimensions=dimensions, grain=grain, start=start, end=end, filters=filters
     )
     types = port_column_types(port)
+    try:
+        query = replace(query, filters=tuple(clauses_typed(query.filters, types)))
+    except FilterError as exc:
+        raise MetricRefused(400, str(exc)) from exc
     errors = metric_definition_errors(metric, types)
     if errors:
         raise MetricRefused(
@@ -513,12 +518,14 @@ def metric_evaluate(
             rows = connector.fetch(compiled.sql, compiled.params, timeout_seconds=TIMEOUT_SECONDS)
     except RelationMissing as exc:
         error = str(exc)
+        detail = f": {exc}" if shows_source_detail(user=user, product=product) else "."
         raise MetricRefused(
-            404, f"The metric's port points at data its source does not have: {exc}"
+            404, f"The metric's port points at data its source does not have{detail}"
         ) from exc
     except ConnectorError as exc:
         error = str(exc)
-        raise MetricRefused(502, f"The data source could not be read: {exc}") from exc
+        message = source_error_message(user=user, product=product, exc=exc)
+        raise MetricRefused(502, message) from exc
     finally:
         plan = ReadPlan(
             user=user,

@@ -12,7 +12,7 @@ from django.utils import timezone
 from products.choices import Classification, MembershipRole
 from products.models import Column, DataProduct
 from products.permissions import can_edit_product, domain_role, user_is_admin
-from sharing.filters import FilterError, parse_filter, unknown_columns
+from sharing.filters import FilterError, clauses_typed, parse_filter, unknown_columns
 from sharing.models import AccessEvent, AccessGrant, AccessRequest
 
 # Columns a product may let requests for auto-approve.
@@ -69,8 +69,9 @@ def clean_columns(
 def clean_row_filter(*, product: DataProduct, row_filter) -> list[dict]:
     """A grant's row filter, parsed and checked against the product's columns, stored as
     a list of {"column", "op", "value"}."""
+    types = {column.name: column.data_type for column in product_columns(product=product)}
     try:
-        clauses = parse_filter(row_filter)
+        clauses = clauses_typed(parse_filter(row_filter), types)
     except FilterError as exc:
         raise ValidationError({"row_filter": str(exc)}) from exc
     unknown = unknown_columns(clauses, product_column_names(product=product))

@@ -29,7 +29,7 @@ from django.utils import timezone
 from products.models import DataProduct, OutputPort
 from products.permissions import managed_domains, user_is_admin
 from sharing.choices import Channel
-from sharing.filters import FilterError, parse_filter, unknown_columns
+from sharing.filters import FilterError, clauses_typed, parse_filter, unknown_columns
 from sharing.models import DeltaRecipient, DeltaShare, DeltaShareTable
 from sharing.services.common import can_manage_access
 
@@ -191,9 +191,9 @@ def _clean_table_columns(columns, known: list[str]) -> list[str]:
     return names
 
 
-def _clean_table_filter(row_filter, known: list[str]) -> list[dict]:
+def _clean_table_filter(row_filter, known: list[str], types: dict[str, str]) -> list[dict]:
     try:
-        clauses = parse_filter(row_filter)
+        clauses = clauses_typed(parse_filter(row_filter), types)
     except FilterError as exc:
         raise ValidationError({"row_filter": str(exc)}) from exc
     unknown = unknown_columns(clauses, known)
@@ -234,7 +234,9 @@ def delta_share_table_add(
     schema = _clean_name(schema, field="schema", default=DEFAULT_SCHEMA)
     name = _clean_name(name, field="name", default=product.slug.replace(".", "_"))
     columns = _clean_table_columns(columns, known)
-    row_filter = _clean_table_filter(row_filter, known)
+    row_filter = _clean_table_filter(
+        row_filter, known, dict(port.columns.values_list("name", "data_type"))
+    )
     if share.tables.filter(schema__iexact=schema, name__iexact=name).exists():
         raise ValidationError(
             {"name": f"The share has a table {schema}.{name} already: pick another name."}

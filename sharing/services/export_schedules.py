@@ -20,7 +20,7 @@ from sharing.choices import (
     FILE_FORMATS,
     ExportStatus,
 )
-from sharing.filters import FilterError, parse_filter, unknown_columns
+from sharing.filters import FilterError, clauses_typed, parse_filter, unknown_columns
 from sharing.models import ExportRun, ExportSchedule
 
 MAX_RETENTION_RUNS = 365
@@ -220,7 +220,8 @@ def _validate(schedule: ExportSchedule) -> None:
     except ValidationError as exc:
         errors["masked_columns"] = exc.message_dict["masked_columns"][0]
     try:
-        clauses = parse_filter(schedule.row_filter)
+        types = dict(schedule.port.columns.values_list("name", "data_type"))
+        clauses = clauses_typed(parse_filter(schedule.row_filter), types)
     except FilterError as exc:
         errors["row_filter"] = str(exc)
     else:

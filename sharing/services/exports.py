@@ -72,6 +72,7 @@ from sharing.services.export_schedules import (
     timezone_check,
 )
 from sharing.serving import EXTENSIONS, ReadRefused, Served, read_plan, read_stream
+from sharing.source_errors import source_error_message
 
 logger = logging.getLogger(__name__)
 
@@ -381,9 +382,9 @@ def _export(run: ExportRun, attempt: int, file: ExportFile, served: Served) -> d
     except ReadRefused as exc:  # XLSX beyond its row limit: refused before writing
         raise _Stop(ExportStatus.FAILED, exc.message, detail) from exc
     except ConnectorError as exc:
-        raise _Stop(
-            ExportStatus.FAILED, f"The data source could not be read: {exc}", detail
-        ) from exc
+        # The run's creator reads the error: a driver's message only for members/admins.
+        message = source_error_message(user=schedule.created_by, product=schedule.product, exc=exc)
+        raise _Stop(ExportStatus.FAILED, message, detail) from exc
     file.finish()
     final_name = final_name_for(run, fmt)
     values = {

@@ -33,7 +33,7 @@ from django.utils.dateparse import parse_datetime
 from products.models import DataProduct, OutputPort
 from sharing.access import AccessDecision, access_decide
 from sharing.choices import FILE_FORMATS, AuditAction, Channel, ExportStatus
-from sharing.filters import FilterError, parse_filter, unknown_columns
+from sharing.filters import FilterError, clauses_typed, parse_filter, unknown_columns
 from sharing.models import ExportRun, ShareLink
 from sharing.services.common import audit, can_manage_access
 from sharing.serving import ReadPlan, read_plan
@@ -160,7 +160,8 @@ def _clean_scope(
     elif outside:
         errors["columns"] = f"Outside your access, so you cannot share: {', '.join(outside)}."
     try:
-        clauses = parse_filter(row_filter)
+        types = dict(port.columns.values_list("name", "data_type"))
+        clauses = clauses_typed(parse_filter(row_filter), types)
     except FilterError as exc:
         errors["row_filter"] = str(exc)
         clauses = []
