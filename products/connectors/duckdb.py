@@ -5,11 +5,12 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
-
-import duckdb
+from typing import TYPE_CHECKING, Any
 
 from products.connectors.base import ColumnInfo, Connector, ConnectorError, RelationMissing
+
+if TYPE_CHECKING:
+    import duckdb
 
 FILE_VIEW = "port_data"
 MEMORY_LIMIT = "100MB"
@@ -51,6 +52,10 @@ class DuckDBConnector(Connector):
     def _connect(self) -> duckdb.DuckDBPyConnection:
         if self._conn is not None:
             return self._conn
+        # Imported here, not at the top: DuckDB (~12 MB) stays out of every process
+        # that never opens a DuckDB port (an idle Celery worker, most web requests).
+        import duckdb
+
         try:
             if self.file_path is not None:
                 if not Path(self.file_path).is_file():
@@ -88,6 +93,8 @@ class DuckDBConnector(Connector):
 
     def describe(self) -> list[ColumnInfo]:
         conn = self._connect()
+        import duckdb  # loaded by _connect() already
+
         try:
             if self.file_path is not None:
                 relation = conn.table(FILE_VIEW)
@@ -128,6 +135,8 @@ class DuckDBConnector(Connector):
         self, sql: str, params: Sequence[Any], *, timeout_seconds: float | None = None
     ) -> tuple[list[str], list[tuple]]:
         conn = self._connect()
+        import duckdb  # loaded by _connect() already
+
         timer = threading.Timer(timeout_seconds, conn.interrupt) if timeout_seconds else None
         try:
             if timer:
@@ -148,6 +157,7 @@ class DuckDBConnector(Connector):
     def arrow_batches(self, sql: str, params: Sequence[Any], *, batch_rows: int) -> Iterator[Any]:
         # Here, not at the top: pyarrow (~40 MB with numpy) is for Arrow reads only; a
         # worker that runs checks, or a process that never streams, does without it.
+        import duckdb
         import pyarrow as pa
 
         conn = self._connect()
@@ -160,6 +170,8 @@ class DuckDBConnector(Connector):
             raise self._query_error(exc) from exc
 
     def _query_error(self, exc: Exception) -> ConnectorError:
+        import duckdb  # loaded by _connect() already
+
         # A catalog error: the table (or its schema) is not in the database.
         missing = isinstance(exc, duckdb.CatalogException)
         error = RelationMissing if missing else ConnectorError

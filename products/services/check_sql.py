@@ -11,9 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import sqlglot
-from sqlglot import exp
-
 from products.choices import CheckKind
 from products.connectors import Connector
 
@@ -40,21 +37,22 @@ FORBIDDEN_FUNCTION_PREFIXES = (
     "read_blob",
     "glob",
 )
+# sqlglot's expression classes, by name (sqlglot is imported when custom SQL is checked).
 WRITE_NODES = (
-    exp.Insert,
-    exp.Update,
-    exp.Delete,
-    exp.Merge,
-    exp.Create,
-    exp.Drop,
-    exp.Alter,
-    exp.Command,
-    exp.Into,
-    exp.Copy,
-    exp.Set,
-    exp.Transaction,
-    exp.Commit,
-    exp.Rollback,
+    "Insert",
+    "Update",
+    "Delete",
+    "Merge",
+    "Create",
+    "Drop",
+    "Alter",
+    "Command",
+    "Into",
+    "Copy",
+    "Set",
+    "Transaction",
+    "Commit",
+    "Rollback",
 )
 
 
@@ -65,6 +63,12 @@ class CustomSQLRefused(ValueError):
 def custom_sql_validate(sql: str, *, dialect: str = "postgres") -> None:
     """Refuse anything but one read-only SELECT (writes, DDL, several statements,
     file and server functions). Raises CustomSQLRefused with a reason."""
+    # Imported here, not at the top: sqlglot (~7 MB) is for custom SQL only, and a worker
+    # or web process that never validates one does without it.
+    import sqlglot
+    from sqlglot import exp
+
+    write_nodes: tuple[type[exp.Expression], ...] = tuple(getattr(exp, n) for n in WRITE_NODES)
     text = (sql or "").strip().rstrip(";").strip()
     if not text:
         raise CustomSQLRefused("Write a SELECT that returns the number of failing rows.")
@@ -82,7 +86,7 @@ def custom_sql_validate(sql: str, *, dialect: str = "postgres") -> None:
     if not isinstance(statement, exp.Query):
         raise CustomSQLRefused("Only a SELECT query is allowed: checks never change data.")
     for node in statement.walk():
-        if isinstance(node, WRITE_NODES):
+        if isinstance(node, write_nodes):
             raise CustomSQLRefused(
                 f"The query would write or change something ({node.key.upper()}); "
                 "checks are read-only."
