@@ -13,6 +13,10 @@ if TYPE_CHECKING:
     import duckdb
 
 FILE_VIEW = "port_data"
+# The same Parquet rows with their position in the file, for check samples only: readers,
+# describe() and custom SQL's `{table}` see FILE_VIEW, without it.
+NUMBERED_VIEW = "port_data_numbered"
+ROW_NUMBER_COLUMN = "file_row_number"
 MEMORY_LIMIT = "100MB"
 
 
@@ -48,6 +52,7 @@ class DuckDBConnector(Connector):
         self.label = label or (file_path or database_path or "duckdb")
         self.threads = threads  # None: DuckDB's default (one per core)
         self._conn: duckdb.DuckDBPyConnection | None = None
+        self._numbered: bool | None = None  # NUMBERED_VIEW created (None: not tried yet)
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
         if self._conn is not None:
@@ -90,6 +95,26 @@ class DuckDBConnector(Connector):
         if self.file_path is not None:
             return self.quote_ident(FILE_VIEW)
         return f"{self.quote_ident(self.schema_name)}.{self.quote_ident(self.table_name)}"
+
+    def numbered_relation(self) -> tuple[str, str] | None:
+        # Parquet only: its reader numbers rows and seeks to a row group by that number.
+        # A CSV file is parsed whole whatever is asked of it.
+        if self.file_path is None or self.file_format == "csv":
+            return None
+        if self._numbered is None:
+            conn = self._connect()
+            import duckdb  # loaded by _connect() already
+
+            try:
+                relation = conn.read_parquet(self.file_path, file_row_number=True)
+                relation.create_view(NUMBERED_VIEW)
+                self._numbered = True
+            except duckdb.Error:
+                # The file has a column of that name already: samples read FILE_VIEW.
+                self._numbered = False
+        if not self._numbered:
+            return None
+        return self.quote_ident(NUMBERED_VIEW), self.quote_ident(ROW_NUMBER_COLUMN)
 
     def describe(self) -> list[ColumnInfo]:
         conn = self._connect()
@@ -190,6 +215,7 @@ class DuckDBConnector(Connector):
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+            self._numbered = None
 
 
 def _first_line(exc: Exception) -> str:

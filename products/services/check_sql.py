@@ -242,7 +242,21 @@ class CheckSQL:
         )
 
     def sample_sql(self, check) -> tuple[str, list[Any]]:
+        """The first SAMPLE_ROWS failing rows, in the source's order."""
         condition, params = self.failing_condition(check)
+        numbered = None if check.kind == CheckKind.UNIQUE else self.connector.numbered_relation()
+        if numbered:
+            # Parquet: DuckDB does not push such a condition into the file's scan, so a
+            # plain `SELECT * ... WHERE ... LIMIT` decodes every column of every row it
+            # reads. First the failing rows' positions (reading the condition's column
+            # only), then those rows whole: the same rows in the same (file) order.
+            relation, position = numbered
+            return (
+                f"SELECT * EXCLUDE ({position}) FROM {relation} WHERE {position} IN "
+                f"(SELECT {position} FROM {relation} WHERE {condition} "
+                f"ORDER BY {position} LIMIT {SAMPLE_ROWS}) ORDER BY {position}",
+                params,
+            )
         order = f" ORDER BY {self.q(check.column)}" if check.kind == CheckKind.UNIQUE else ""
         return (
             f"SELECT * FROM {self.relation} WHERE {condition}{order} LIMIT {SAMPLE_ROWS}",
