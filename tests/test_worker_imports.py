@@ -1,5 +1,6 @@
 """What a Celery worker holds idle: it loads its tasks, not every view, and the data
-libraries only when a task needs them (bench/memory.py measures what that saves)."""
+libraries (DuckDB and sqlglot included) only when a task needs them (bench/memory.py
+measures what that saves)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import sys
 
 from tests.conftest import ROOT
 
-HEAVY = ("plotly", "pyarrow", "pandas", "xlsxwriter", "numpy")
+# DuckDB (~12 MB) and sqlglot (~7 MB): imported by the code that opens a DuckDB port or
+# parses custom SQL, when it runs.
+HEAVY = ("plotly", "pyarrow", "pandas", "xlsxwriter", "numpy", "duckdb", "sqlglot")
 
 # What `celery -A portal worker` does before it takes a task: the app, Django set up
 # through Celery's fixup (with its system checks unless skipped), the task modules.
