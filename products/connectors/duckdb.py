@@ -97,7 +97,8 @@ class DuckDBConnector(Connector):
         return f"{self.quote_ident(self.schema_name)}.{self.quote_ident(self.table_name)}"
 
     def numbered_relation(self) -> tuple[str, str] | None:
-        # Parquet only: its reader numbers rows and seeks to a row group by that number.
+        # Parquet only: its reader numbers rows, and skips the row groups a filter on
+        # that number rules out.
         # A CSV file is parsed whole whatever is asked of it.
         if self.file_path is None or self.file_format == "csv":
             return None

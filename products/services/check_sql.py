@@ -242,7 +242,8 @@ class CheckSQL:
         )
 
     def sample_sql(self, check) -> tuple[str, list[Any]]:
-        """The first SAMPLE_ROWS failing rows, in the source's order."""
+        """The first SAMPLE_ROWS failing rows in the source's order (the unique check's:
+        by its column)."""
         condition, params = self.failing_condition(check)
         numbered = None if check.kind == CheckKind.UNIQUE else self.connector.numbered_relation()
         if numbered:
