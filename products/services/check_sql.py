@@ -250,12 +250,14 @@ class CheckSQL:
             # Parquet: DuckDB does not push such a condition into the file's scan, so a
             # plain `SELECT * ... WHERE ... LIMIT` decodes every column of every row it
             # reads. First the failing rows' positions (reading the condition's column
-            # only), then those rows whole: the same rows in the same (file) order.
+            # only), then those rows whole: the same rows in the same (file) order. The
+            # inner LIMIT keeps the file's order as the plain one does (DuckDB preserves
+            # insertion order) and stops at the 20th row; an ORDER BY there reads it all.
             relation, position = numbered
             return (
                 f"SELECT * EXCLUDE ({position}) FROM {relation} WHERE {position} IN "
-                f"(SELECT {position} FROM {relation} WHERE {condition} "
-                f"ORDER BY {position} LIMIT {SAMPLE_ROWS}) ORDER BY {position}",
+                f"(SELECT {position} FROM {relation} WHERE {condition} LIMIT {SAMPLE_ROWS}) "
+                f"ORDER BY {position}",
                 params,
             )
         order = f" ORDER BY {self.q(check.column)}" if check.kind == CheckKind.UNIQUE else ""
