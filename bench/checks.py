@@ -410,7 +410,7 @@ def _statement_label(sql: str) -> str:
     if text.startswith("SELECT coalesce(sum(n) - count(*), 0)"):
         return "unique grouping"
     if "port_data_numbered" in text:  # Parquet: positions first, then those rows
-        text = text.split(" WHERE ", 2)[2].rsplit(" ORDER BY", 2)[0] + " LIMIT 20"
+        text = text.split(" WHERE ", 2)[2].rsplit(") ORDER BY", 1)[0]
     if text.endswith("LIMIT 20"):
         condition = text.split(" WHERE ", 1)[-1].rsplit(" LIMIT", 1)[0]
         return "sample: " + (condition if len(condition) < 48 else condition[:45] + "...")
