@@ -2,8 +2,9 @@
 
 The same worker as `celery -A portal worker`, without Celery's command-line program:
 that program imports every sub-command first, and its `amqp` shell imports click_repl
-and prompt_toolkit, ~7 MB an idle worker would hold for nothing (bench/memory.py). Options are those of `celery worker` (`--pool`, `--concurrency`,
-`-Q`, `-n`, `--loglevel`...); deploy/ starts workers this way.
+and prompt_toolkit, ~7 MB an idle worker would hold for nothing (bench/memory.py).
+Options are those of `celery worker` (`--pool`, `--concurrency`, `-Q`, `-n`,
+`--loglevel`...); deploy/ starts workers this way.
 """
 
 from __future__ import annotations
