@@ -5,10 +5,12 @@
 
 Starts, one after the other, as deploy/ runs them:
 - the floor: `python -c "import django; django.setup()"` with the portal's settings;
-- a Celery worker, `celery -A portal worker --pool=solo` on its own queue (one process:
-  the one that executes tasks), waited for until it says "ready";
+- a Celery worker as deploy/ starts it, `python -m portal.worker --pool=solo`, on its
+  own queue (one process: the one that executes tasks), waited for until it says "ready";
 - the same worker as deploy/systemd runs it (prefork), with --concurrency 1: the parent
   and its one child;
+- the solo worker started by Celery's own command line, `celery -A portal worker`, for
+  comparison (that program imports click_repl and prompt_toolkit for its shells);
 - gunicorn with deploy/gunicorn.conf.py (WEB_CONCURRENCY=1: the master and one worker,
   preloaded and warmed up as in production), waited for until /healthz answers, then
   one request to /healthz;
@@ -129,9 +131,12 @@ def measure_floor() -> dict[str, float]:
     return {"rss": fields["Rss"] / 1024, "pss": fields["Pss"] / 1024, "uss": uss / 1024}
 
 
-def measure_worker(workdir: Path, pool: str) -> dict[str, dict[str, float]]:
-    log = workdir / f"worker-{pool}.log"
-    args = [sys.executable, "-m", "celery", "-A", "portal", "worker", "--loglevel=INFO"]
+def measure_worker(workdir: Path, pool: str, *, cli: bool = False) -> dict[str, dict[str, float]]:
+    """A worker as deploy/ starts it (`python -m portal.worker`), or with `cli` through
+    Celery's own command line (`celery -A portal worker`)."""
+    log = workdir / f"worker-{pool}-{int(cli)}.log"
+    entry = ["celery", "-A", "portal", "worker"] if cli else ["portal.worker"]
+    args = [sys.executable, "-m", *entry, "--loglevel=INFO"]
     args += ["-Q", "memory-bench", "-n", f"memory-bench-{pool}-{os.getpid()}@%h"]
     args += ["--pool=solo"] if pool == "solo" else ["--pool=prefork", "--concurrency=1"]
     with open(log, "w") as out:
@@ -207,8 +212,9 @@ def report(figures: dict) -> str:
         "| process | RSS MB | PSS MB | USS MB | RSS / floor |",
         "|---|---|---|---|---|",
         _row('floor: `python -c "import django; django.setup()"`', floor, floor),
-        _row("celery worker, --pool=solo", figures["solo"]["worker"], floor),
-        _row("celery worker, prefork --concurrency 1: parent", figures["prefork"]["worker"], floor),
+        _row("`celery -A portal worker --pool=solo`", figures["solo-cli"]["worker"], floor),
+        _row("`python -m portal.worker --pool=solo`", figures["solo"]["worker"], floor),
+        _row("portal.worker, prefork --concurrency 1: parent", figures["prefork"]["worker"], floor),
     ]
     if "child" in figures["prefork"]:
         lines.append(_row("celery prefork: its child", figures["prefork"]["child"], floor))
@@ -248,6 +254,8 @@ def main() -> None:
         for pool in ("solo", "prefork"):
             figures[pool] = measure_worker(work, pool)
             print(f"celery {pool}: {figures[pool]}", flush=True)
+        figures["solo-cli"] = measure_worker(work, "solo", cli=True)
+        print(f"celery solo, Celery's command line: {figures['solo-cli']}", flush=True)
         for preload in (True, False):
             figures[f"web-{int(preload)}"] = measure_web(work, preload)
             print(f"gunicorn preload={preload}: {figures[f'web-{int(preload)}']}", flush=True)

@@ -20,7 +20,7 @@ from products.choices import CheckKind, CheckOutcome, CheckRunStatus, Classifica
 from products.models import Check, CheckRun
 from products.services import checks as check_services
 from products.services.checks import check_create, check_run_execute, check_run_request
-from products.services.custom_sql import FAILED_MESSAGE, SHAPE_MESSAGE
+from products.services.check_details import FAILED_MESSAGE, SHAPE_MESSAGE
 from products.services.trust import trust_after_check_run
 from sharing.models import AccessGrant
 from tests.factories import (

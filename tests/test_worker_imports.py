@@ -1,5 +1,6 @@
 """What a Celery worker holds idle: it loads its tasks, not every view, and the data
-libraries only when a task needs them (bench/memory.py measures what that saves)."""
+libraries (DuckDB and sqlglot included) only when a task needs them (bench/memory.py
+measures what that saves)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import sys
 
 from tests.conftest import ROOT
 
-HEAVY = ("plotly", "pyarrow", "pandas", "xlsxwriter", "numpy")
+# DuckDB (~12 MB) and sqlglot (~7 MB): imported by the code that opens a DuckDB port or
+# parses custom SQL, when it runs.
+HEAVY = ("plotly", "pyarrow", "pandas", "xlsxwriter", "numpy", "duckdb", "sqlglot")
 
 # What `celery -A portal worker` does before it takes a task: the app, Django set up
 # through Celery's fixup (with its system checks unless skipped), the task modules.
@@ -45,3 +48,49 @@ def test_a_starting_worker_loads_its_tasks_without_the_data_libraries():
     assert "products.tasks.check_run" in started["tasks"], started["tasks"]
     assert any(name.startswith("sharing.") for name in started["tasks"]), started["tasks"]
     assert started["heavy"] == [], started["heavy"]
+
+
+# The worker as deploy/ starts it, up to ready: the modules it then holds.
+WORKER_READY = """
+import json, os, sys
+from celery import signals
+
+@signals.worker_ready.connect
+def ready(**kwargs):
+    loaded = sorted(m for m in sys.argv[1:] if m in sys.modules)
+    os.write(1, ("LOADED " + json.dumps(loaded) + "\\n").encode())  # Celery redirects sys.stdout
+    os._exit(0)
+
+from portal.worker import main
+main(["--pool=solo", "-Q", "worker-imports-test-%d" % os.getpid(), "--loglevel=WARNING"])
+"""
+CLI_ONLY = ("click_repl", "prompt_toolkit")
+
+
+def test_the_deployed_worker_starts_without_celerys_command_line_extras():
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings"}
+    env.pop("CELERY_SKIP_CHECKS", None)
+    done = subprocess.run(
+        [sys.executable, "-c", WORKER_READY, *CLI_ONLY, *HEAVY],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = [line for line in done.stdout.splitlines() if line.startswith("LOADED ")]
+    assert lines, done.stdout[-3000:]
+    assert json.loads(lines[-1].removeprefix("LOADED ")) == []
+    # Celery's own command line loads them: what `python -m portal.worker` avoids.
+    assert (
+        "prompt_toolkit"
+        in subprocess.run(
+            [sys.executable, "-c", "import sys, celery.bin.celery; print(*sys.modules)"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        ).stdout.split()
+    )

@@ -32,13 +32,13 @@ from products.models import (
     IncidentEvent,
     ServiceLevelObjective,
 )
-from products.services.checks import check_effective_schedule, cron_next_runs
-from products.services.custom_sql import (
+from products.services.check_details import (
     FIGURE_FIELDS,
     FIGURES_FOR_MEMBERS,
     MEMBER_MESSAGE,
     MEMBER_ONLY_DETAILS,
 )
+from products.services.checks import check_effective_schedule, cron_next_runs
 from products.services.incidents import incident_detail_for
 
 CheckKindField = enum_field(CheckKind)

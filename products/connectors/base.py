@@ -89,6 +89,11 @@ class Connector(ABC):
     def arrow_placeholder(index: int) -> str:
         return "?"
 
+    def numbered_relation(self) -> tuple[str, str] | None:
+        """(relation SQL, position column): the port's rows with each row's position in
+        the source, to read a few rows by position; None when the source has none."""
+        return None
+
     def close(self) -> None:  # noqa: B027 - optional hook
         pass
 

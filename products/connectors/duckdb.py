@@ -5,13 +5,18 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
-
-import duckdb
+from typing import TYPE_CHECKING, Any
 
 from products.connectors.base import ColumnInfo, Connector, ConnectorError, RelationMissing
 
+if TYPE_CHECKING:
+    import duckdb
+
 FILE_VIEW = "port_data"
+# The same Parquet rows with their position in the file, for check samples only: readers,
+# describe() and custom SQL's `{table}` see FILE_VIEW, without it.
+NUMBERED_VIEW = "port_data_numbered"
+ROW_NUMBER_COLUMN = "file_row_number"
 MEMORY_LIMIT = "100MB"
 
 
@@ -47,10 +52,15 @@ class DuckDBConnector(Connector):
         self.label = label or (file_path or database_path or "duckdb")
         self.threads = threads  # None: DuckDB's default (one per core)
         self._conn: duckdb.DuckDBPyConnection | None = None
+        self._numbered: bool | None = None  # NUMBERED_VIEW created (None: not tried yet)
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
         if self._conn is not None:
             return self._conn
+        # Imported here, not at the top: DuckDB (~12 MB) stays out of every process
+        # that never opens a DuckDB port (an idle Celery worker, most web requests).
+        import duckdb
+
         try:
             if self.file_path is not None:
                 if not Path(self.file_path).is_file():
@@ -86,8 +96,31 @@ class DuckDBConnector(Connector):
             return self.quote_ident(FILE_VIEW)
         return f"{self.quote_ident(self.schema_name)}.{self.quote_ident(self.table_name)}"
 
+    def numbered_relation(self) -> tuple[str, str] | None:
+        # Parquet only: its reader numbers rows, and skips the row groups a filter on
+        # that number rules out.
+        # A CSV file is parsed whole whatever is asked of it.
+        if self.file_path is None or self.file_format == "csv":
+            return None
+        if self._numbered is None:
+            conn = self._connect()
+            import duckdb  # loaded by _connect() already
+
+            try:
+                relation = conn.read_parquet(self.file_path, file_row_number=True)
+                relation.create_view(NUMBERED_VIEW)
+                self._numbered = True
+            except duckdb.Error:
+                # The file has a column of that name already: samples read FILE_VIEW.
+                self._numbered = False
+        if not self._numbered:
+            return None
+        return self.quote_ident(NUMBERED_VIEW), self.quote_ident(ROW_NUMBER_COLUMN)
+
     def describe(self) -> list[ColumnInfo]:
         conn = self._connect()
+        import duckdb  # loaded by _connect() already
+
         try:
             if self.file_path is not None:
                 relation = conn.table(FILE_VIEW)
@@ -128,6 +161,8 @@ class DuckDBConnector(Connector):
         self, sql: str, params: Sequence[Any], *, timeout_seconds: float | None = None
     ) -> tuple[list[str], list[tuple]]:
         conn = self._connect()
+        import duckdb  # loaded by _connect() already
+
         timer = threading.Timer(timeout_seconds, conn.interrupt) if timeout_seconds else None
         try:
             if timer:
@@ -148,6 +183,7 @@ class DuckDBConnector(Connector):
     def arrow_batches(self, sql: str, params: Sequence[Any], *, batch_rows: int) -> Iterator[Any]:
         # Here, not at the top: pyarrow (~40 MB with numpy) is for Arrow reads only; a
         # worker that runs checks, or a process that never streams, does without it.
+        import duckdb
         import pyarrow as pa
 
         conn = self._connect()
@@ -160,6 +196,8 @@ class DuckDBConnector(Connector):
             raise self._query_error(exc) from exc
 
     def _query_error(self, exc: Exception) -> ConnectorError:
+        import duckdb  # loaded by _connect() already
+
         # A catalog error: the table (or its schema) is not in the database.
         missing = isinstance(exc, duckdb.CatalogException)
         error = RelationMissing if missing else ConnectorError
@@ -178,6 +216,7 @@ class DuckDBConnector(Connector):
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+            self._numbered = None
 
 
 def _first_line(exc: Exception) -> str:

@@ -22,12 +22,6 @@ from products.services.column_types import (
     typed_value,
 )
 
-# Custom SQL checks are parsed and confined to their port in products.services.custom_sql;
-# these names stay importable from here.
-from products.services.custom_sql import CustomSQLRefused as CustomSQLRefused
-from products.services.custom_sql import custom_sql_statement as custom_sql_statement
-from products.services.custom_sql import custom_sql_validate as custom_sql_validate
-
 SAMPLE_ROWS = 20
 
 
@@ -197,7 +191,24 @@ class CheckSQL:
         )
 
     def sample_sql(self, check) -> tuple[str, list[Any]]:
+        """The first SAMPLE_ROWS failing rows in the source's order (the unique check's:
+        by its column)."""
         condition, params = self.failing_condition(check)
+        numbered = None if check.kind == CheckKind.UNIQUE else self.connector.numbered_relation()
+        if numbered:
+            # Parquet: DuckDB does not push such a condition into the file's scan, so a
+            # plain `SELECT * ... WHERE ... LIMIT` decodes every column of every row it
+            # reads. First the failing rows' positions (reading the condition's column
+            # only), then those rows whole: the same rows in the same (file) order. The
+            # inner LIMIT keeps the file's order as the plain one does (DuckDB preserves
+            # insertion order) and stops at the 20th row; an ORDER BY there reads it all.
+            relation, position = numbered
+            return (
+                f"SELECT * EXCLUDE ({position}) FROM {relation} WHERE {position} IN "
+                f"(SELECT {position} FROM {relation} WHERE {condition} LIMIT {SAMPLE_ROWS}) "
+                f"ORDER BY {position}",
+                params,
+            )
         order = f" ORDER BY {self.q(check.column)}" if check.kind == CheckKind.UNIQUE else ""
         return (
             f"SELECT * FROM {self.relation} WHERE {condition}{order} LIMIT {SAMPLE_ROWS}",

@@ -31,23 +31,15 @@ from products.choices import (
 from products.connectors import ColumnInfo, Connector, ConnectorError
 from products.models import Check, CheckResult, CheckRun, OutputPort, PortObservation
 from products.permissions import can_edit_product
-from products.services.check_sql import CheckSQL
-from products.services.column_types import typed_value
-from products.services.custom_sql import (
+from products.services.check_details import (
     FAILED_MESSAGE,
     FIGURES_FOR_MEMBERS,
     MEMBER_MESSAGE,
     SHAPE_MESSAGE,
     TECHNICAL_DETAIL,
-    CustomSQLRefused,
-    custom_sql_dialect,
-    custom_sql_failing_rows,
-    custom_sql_parse,
-    custom_sql_sensitive_columns,
-    custom_sql_shape,
-    custom_sql_timed_out,
-    custom_sql_validate,
 )
+from products.services.check_sql import CheckSQL
+from products.services.column_types import typed_value
 from products.services.ports import port_connector
 
 logger = logging.getLogger(__name__)
@@ -250,10 +242,16 @@ def _validate_check(check: Check) -> None:
         elif not isinstance(window, int) or not 1 <= window <= 90:
             errors["params"] = "params.window is the number of past days, 1 to 90."
     elif kind == CheckKind.CUSTOM_SQL:
+        # Here, not at the top: custom SQL is parsed with sqlglot (~7 MB), which a worker
+        # that runs no custom check does without.
+        from products.services import custom_sql
+
         try:
-            dialect = custom_sql_dialect(port=check.port) if check.port_id else "postgres"
-            custom_sql_validate(params.get("sql", ""), dialect=dialect)
-        except CustomSQLRefused as exc:
+            dialect = (
+                custom_sql.custom_sql_dialect(port=check.port) if check.port_id else "postgres"
+            )
+            custom_sql.custom_sql_validate(params.get("sql", ""), dialect=dialect)
+        except custom_sql.CustomSQLRefused as exc:
             errors["params"] = str(exc)
     if check.schedule:
         try:
@@ -711,12 +709,15 @@ def _custom_sql_result(
     Readers get fixed sentences; the driver's text (which may quote a value) and, for a
     check reading confidential or restricted columns, its figures are kept in details
     for the domain's members and admins."""
+    from products.services import custom_sql  # sqlglot: see _validate_check
+
     try:
-        query = custom_sql_parse(
-            (check.params or {}).get("sql", ""), dialect=custom_sql_dialect(port=check.port)
+        query = custom_sql.custom_sql_parse(
+            (check.params or {}).get("sql", ""),
+            dialect=custom_sql.custom_sql_dialect(port=check.port),
         )
         statement = query.statement(relation_sql=connector.relation_sql())
-    except CustomSQLRefused as exc:  # saved before the rules it now breaks
+    except custom_sql.CustomSQLRefused as exc:  # saved before the rules it now breaks
         return ev.add(check, CheckOutcome.ERROR, f"The check's SQL is not accepted: {exc}")
     try:
         rows = connector.fetch(statement, timeout_seconds=CUSTOM_SQL_TIMEOUT_SECONDS)
@@ -724,21 +725,21 @@ def _custom_sql_result(
         message = (
             f"The check's query was stopped after its time limit "
             f"({CUSTOM_SQL_TIMEOUT_SECONDS:g} s)."
-            if custom_sql_timed_out(exc)
+            if custom_sql.custom_sql_timed_out(exc)
             else FAILED_MESSAGE
         )
         return ev.add(check, CheckOutcome.ERROR, message, details={TECHNICAL_DETAIL: str(exc)})
     try:
-        failing = custom_sql_failing_rows(rows)
-    except CustomSQLRefused:
+        failing = custom_sql.custom_sql_failing_rows(rows)
+    except custom_sql.CustomSQLRefused:
         return ev.add(
             check,
             CheckOutcome.ERROR,
             SHAPE_MESSAGE,
-            details={TECHNICAL_DETAIL: custom_sql_shape(rows)},
+            details={TECHNICAL_DETAIL: custom_sql.custom_sql_shape(rows)},
         )
     result = _row_level_result(ev, check, failing, row_count)
-    sensitive = custom_sql_sensitive_columns(query=query, port=check.port)
+    sensitive = custom_sql.custom_sql_sensitive_columns(query=query, port=check.port)
     if sensitive:
         names = ", ".join(sensitive)
         result.details = {

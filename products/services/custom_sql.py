@@ -40,24 +40,14 @@ import sqlglot
 from sqlglot import exp
 
 from products.choices import Classification, PortKind, SourceKind
+from products.services.check_details import SHAPE_MESSAGE
 
 TABLE_PLACEHOLDER = "{table}"
 # `{table}` becomes this identifier while the SQL is parsed. A query may not write it
 # itself: the only relation of that name is the port's own.
 PORT_RELATION = "__port_relation__"
 
-SHAPE_MESSAGE = "The query must return one integer: the number of failing rows."
-FAILED_MESSAGE = "The check's query failed on the source."
 SENSITIVE_CLASSIFICATIONS = (Classification.CONFIDENTIAL, Classification.RESTRICTED)
-
-# Keys of CheckResult.details shown only to people who read every column (the domain's
-# members and admins): the driver's error text, and a check's figures when it reads a
-# confidential or restricted column.
-TECHNICAL_DETAIL = "technical_detail"
-MEMBER_MESSAGE = "member_message"
-FIGURES_FOR_MEMBERS = "figures_for_members"
-MEMBER_ONLY_DETAILS = (TECHNICAL_DETAIL, MEMBER_MESSAGE)
-FIGURE_FIELDS = ("observed_value", "failing_rows", "failing_percent")
 
 # sqlglot's name of each engine the portal reads.
 SQLGLOT_DIALECTS = {"postgresql": "postgres", "postgres": "postgres", "duckdb": "duckdb"}
