@@ -125,13 +125,10 @@ def celery_worker(
     log_path = tmp_path_factory.mktemp("worker") / "worker.log"
     log = open(log_path, "w")  # noqa: SIM115 - closed at teardown
     process = subprocess.Popen(
-        [
+        [  # the worker as deploy/ starts it
             sys.executable,
             "-m",
-            "celery",
-            "-A",
-            "portal",
-            "worker",
+            "portal.worker",
             "--pool=solo",
             "--loglevel=INFO",
             "--without-gossip",
