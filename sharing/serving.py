@@ -153,6 +153,9 @@ def read_plan(
     allowed = [name for name in known if decision.allows_column(name)]
 
     if columns:
+        # Names are taken as written; a name from a list typed as "order_id, amount" that
+        # is no column as written is matched without the spaces around it.
+        columns = [name if name in known else name.strip() for name in columns]
         unknown = [name for name in columns if name not in known]
         if unknown:
             raise ReadRefused(400, f"Unknown column(s): {', '.join(unknown)}.")

@@ -9,6 +9,7 @@ observed value, the failing-row samples, the incidents opened and the trust scor
 component, which must be what docs/trust-score.md's formula gives for these results.
 """
 
+import json
 import os
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -33,6 +34,7 @@ from tests.factories import (
     OutputPortFactory,
     ProductFactory,
     metadata_db_source,
+    parquet_product,
 )
 
 pytestmark = pytest.mark.django_db
@@ -543,3 +545,26 @@ def test_grants_and_contracts_keep_names_verbatim(make_product, owner):
     )
     assert added == [" lead"]
     assert set(port.columns.values_list("name", flat=True)) == {"amount ", " lead", "amount"}
+
+
+def test_a_typed_column_list_reads_the_columns_as_written(owner, domain, media_root, api_client):
+    """`?columns=` takes each name as written: `amount ` (its trailing space included) is
+    that column, not `amount`; a list typed with spaces after its commas still reads."""
+    parquet_product(
+        media_root=media_root,
+        domain=domain,
+        rows={"id": [1, 2], "amount": [10, 20], "amount ": [7, 8]},
+        file_path="uploads/sales/awkward.parquet",
+        sensitive=(),
+    )
+    api_client.force_authenticate(owner)
+
+    def read(columns: str) -> list[dict]:
+        response = api_client.get(
+            "/api/v1/products/sales.orders/data/", {"columns": columns, "format": "json"}
+        )
+        assert response.status_code == 200, response.content
+        return json.loads(b"".join(response.streaming_content))
+
+    assert read("id,amount ") == [{"id": 1, "amount ": 7}, {"id": 2, "amount ": 8}]
+    assert read("id, amount") == [{"id": 1, "amount": 10}, {"id": 2, "amount": 20}]

@@ -270,7 +270,13 @@ def metric_query_parse(
     with a time column, filters (structured, see sharing.filters) on declared dimensions
     or the time column. Raises MetricRefused(400) naming what is wrong."""
     if isinstance(dimensions, str):
-        dimensions = [part.strip() for part in dimensions.split(",") if part.strip()]
+        # As written, or without the spaces around it when that is no dimension as written
+        # ("channel, country"): a dimension's own spaces are part of its name.
+        dimensions = [
+            part if part in metric.dimensions else part.strip()
+            for part in dimensions.split(",")
+            if part.strip()
+        ]
     dimensions = list(dict.fromkeys(dimensions or ()))
     undeclared = [name for name in dimensions if name not in metric.dimensions]
     if undeclared:
