@@ -147,7 +147,8 @@ def read_plan(
             "This port names a table or file its domain may not serve: its owners must "
             "move it before it can be read.",
         ) from exc
-    known = list(port.columns.order_by("position", "name").values_list("name", flat=True))
+    types = dict(port.columns.order_by("position", "name").values_list("name", "data_type"))
+    known = list(types)
     if not known:
         raise ReadRefused(404, "This port's schema is not known yet: refresh it first.")
     allowed = [name for name in known if decision.allows_column(name)]
@@ -170,7 +171,7 @@ def read_plan(
 
     try:
         requested = parse_filter(filter)
-        requested = clauses_typed(requested, dict(port.columns.values_list("name", "data_type")))
+        requested = clauses_typed(requested, types)
     except FilterError as exc:
         raise ReadRefused(400, str(exc)) from exc
     unknown = unknown_columns(requested, known)
@@ -529,7 +530,7 @@ def read_stream(
                 sent += len(chunk)
                 yield chunk
     except (ConnectorError, ReadRefused) as exc:
-        error = str(exc)
+        error = getattr(exc, "technical", str(exc))  # the audit: admins and domain owners
         raise
     finally:
         audit_read(
@@ -554,7 +555,7 @@ def read_rows(plan: ReadPlan, *, client_address: str | None = None) -> tuple[lis
             for batch in _batches(plan, connector):
                 rows.extend(zip(*python_columns(batch), strict=True))
     except ConnectorError as exc:
-        error = str(exc)
+        error = exc.technical  # the audit: admins and domain owners
         raise
     finally:
         audit_read(

@@ -22,10 +22,11 @@ DATA_MISSING = (
 
 
 def source_error_message(*, user, product: DataProduct, exc: Exception) -> str:
-    """The 502 message for `user`: the driver's error for members and admins, else the
-    fixed SOURCE_UNREADABLE."""
+    """The 502 message for `user`: the technical detail (the source's address, the
+    driver's error: ConnectorError.technical) for members and admins, else the fixed
+    SOURCE_UNREADABLE."""
     if reads_everything(user=user, product=product):
-        return f"The data source could not be read: {exc}"
+        return f"The data source could not be read: {getattr(exc, 'technical', exc)}"
     return SOURCE_UNREADABLE
 
 

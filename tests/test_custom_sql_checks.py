@@ -19,8 +19,8 @@ from django.utils.html import escape
 from products.choices import CheckKind, CheckOutcome, CheckRunStatus, Classification, Severity
 from products.models import Check, CheckRun
 from products.services import checks as check_services
-from products.services.checks import check_create, check_run_execute, check_run_request
 from products.services.check_details import FAILED_MESSAGE, SHAPE_MESSAGE
+from products.services.checks import check_create, check_run_execute, check_run_request
 from products.services.trust import trust_after_check_run
 from sharing.models import AccessGrant
 from tests.factories import (

@@ -511,7 +511,7 @@ def test_a_port_moved_to_a_missing_table_answers_404_naming_it(client, pg_orders
     client.force_login(make_reader("owner", product))
     moved = client.patch(
         f"/api/v1/products/{product.key}/ports/orders/",
-        {"schema_name": "", "table_name": "orders_moved"},
+        {"table_name": "orders_moved"},  # in its own schema: the metadata's is refused
         content_type="application/json",
     )
     assert moved.status_code == 200

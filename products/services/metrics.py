@@ -523,13 +523,13 @@ def metric_evaluate(
             )
             rows = connector.fetch(compiled.sql, compiled.params, timeout_seconds=TIMEOUT_SECONDS)
     except RelationMissing as exc:
-        error = str(exc)
-        detail = f": {exc}" if shows_source_detail(user=user, product=product) else "."
+        error = exc.technical  # the audit is read by admins and the domain's owners
+        detail = f": {exc.technical}" if shows_source_detail(user=user, product=product) else "."
         raise MetricRefused(
             404, f"The metric's port points at data its source does not have{detail}"
         ) from exc
     except ConnectorError as exc:
-        error = str(exc)
+        error = exc.technical
         message = source_error_message(user=user, product=product, exc=exc)
         raise MetricRefused(502, message) from exc
     finally:
