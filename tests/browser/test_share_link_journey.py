@@ -48,7 +48,7 @@ def test_owner_shares_rows_and_a_signed_out_recipient_downloads_them(
     expect(page).to_have_url(re.compile(r"/products/sales/orders/share/\?port=orders$"))
     page.get_by_label("email").uncheck()
     page.get_by_label("amount").uncheck()
-    page.get_by_label("CSV").check()
+    page.get_by_label("CSV", exact=True).check()
     expect(page.get_by_label("Expires after (days)")).to_have_value("7")
     page.get_by_label("Download limit").fill("2")
     page.get_by_label("Note for the recipient").fill("Orders for the Q3 review.")
