@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings as django_settings
 from django.db import connection
+from django.test import override_settings
 
 from products.choices import MembershipRole
 from tests.factories import DomainFactory, MembershipFactory, UserFactory
@@ -51,6 +52,25 @@ def _source_connections_closed_at_end(django_db_setup):
     from products.connectors.postgres import adbc_templates_close
 
     adbc_templates_close()
+
+
+@pytest.fixture(scope="session")
+def live_server(live_server_plain_http, live_server):
+    """pytest-django's live server, speaking plain HTTP (every test that uses it)."""
+    return live_server
+
+
+@pytest.fixture(scope="session")
+def live_server_plain_http():
+    """The live server's middleware reads the security settings once, when the server
+    starts, so the per-test override above (_http_test_settings) is too late for it."""
+    with override_settings(
+        SECURE_SSL_REDIRECT=False,
+        SESSION_COOKIE_SECURE=False,
+        CSRF_COOKIE_SECURE=False,
+        SECURE_HSTS_SECONDS=0,
+    ):
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from django.core import signing
-from django.test import override_settings
 from django.utils import timezone
 
 from products.choices import MembershipRole
@@ -54,23 +53,6 @@ ROWS = {
     "amount": [10.5, 20.0, 30.25, 40.0],
 }
 WAREHOUSE = "ds_warehouse"
-
-
-@pytest.fixture(scope="session")
-def live_server(live_server_plain_http, live_server):
-    return live_server
-
-
-@pytest.fixture(scope="session")
-def live_server_plain_http():
-    """Plain HTTP: the live server's middleware reads these settings once, at start."""
-    with override_settings(
-        SECURE_SSL_REDIRECT=False,
-        SESSION_COOKIE_SECURE=False,
-        CSRF_COOKIE_SECURE=False,
-        SECURE_HSTS_SECONDS=0,
-    ):
-        yield
 
 
 @pytest.fixture(scope="session")

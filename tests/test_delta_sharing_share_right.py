@@ -15,7 +15,6 @@ from datetime import timedelta
 import pytest
 from django.core import signing
 from django.core.exceptions import ValidationError
-from django.test import override_settings
 from django.utils import timezone
 
 from products.choices import MembershipRole
@@ -34,23 +33,6 @@ from tests.test_delta_sharing import ROWS, Recipient, fetch
 pytestmark = pytest.mark.django_db(transaction=True)
 
 QUERY = "/shares/partners/schemas/default/tables/orders/query"
-
-
-@pytest.fixture(scope="session")
-def live_server(live_server_plain_http, live_server):
-    return live_server
-
-
-@pytest.fixture(scope="session")
-def live_server_plain_http():
-    """Plain HTTP: the live server's middleware reads these settings once, at start."""
-    with override_settings(
-        SECURE_SSL_REDIRECT=False,
-        SESSION_COOKIE_SECURE=False,
-        CSRF_COOKIE_SECURE=False,
-        SECURE_HSTS_SECONDS=0,
-    ):
-        yield
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ from products.services.schema_refresh import schema_apply_columns
 from sharing.models import AccessEvent, AccessGrant
 from tests.factories import FilePortFactory, ProductFactory
 from tests.metric_data import PARQUET_PATH, hand_sql, orders_product
-from tests.test_portal_client import live_server, live_server_plain_http  # noqa: F401 - fixtures
 
 VALUES = "/api/v1/metrics/sales.revenue/values/"
 PAGE = "/metrics/sales.revenue/"
@@ -354,7 +353,7 @@ def test_the_product_page_lists_its_metrics(client, orders, outsider):
 
 @pytest.mark.django_db(transaction=True)
 def test_notebook_metric_is_the_same_numbers(
-    live_server,  # noqa: F811 - the plain-HTTP live server imported above
+    live_server,
     domain,
     owner,
     outsider,

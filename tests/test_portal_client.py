@@ -8,7 +8,6 @@ from decimal import Decimal
 
 import pandas as pd
 import pytest
-from django.test import override_settings
 from django.utils import timezone
 from knox.models import AuthToken
 
@@ -107,25 +106,6 @@ ROWS = {
     "amount": [10.0, 20.0, 30.0, 40.0],
 }
 live = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(scope="session")
-def live_server(live_server_plain_http, live_server):
-    return live_server
-
-
-@pytest.fixture(scope="session")
-def live_server_plain_http():
-    """The live server speaks plain HTTP. Its middleware reads the security settings once,
-    when the server starts, so the per-test override in tests/conftest.py is too late (as
-    in tests/browser/conftest.py)."""
-    with override_settings(
-        SECURE_SSL_REDIRECT=False,
-        SESSION_COOKIE_SECURE=False,
-        CSRF_COOKIE_SECURE=False,
-        SECURE_HSTS_SECONDS=0,
-    ):
-        yield
 
 
 @pytest.fixture

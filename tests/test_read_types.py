@@ -21,7 +21,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from django.core.files.storage import default_storage
-from django.test import override_settings
 from knox.models import AuthToken
 
 from portal_client import Portal
@@ -88,23 +87,6 @@ JSON_ROWS = [
         "big": None,
     },
 ]
-
-
-@pytest.fixture(scope="session")
-def live_server(live_server_plain_http, live_server):
-    return live_server
-
-
-@pytest.fixture(scope="session")
-def live_server_plain_http():
-    """Plain HTTP: the live server's middleware reads these settings once, at start."""
-    with override_settings(
-        SECURE_SSL_REDIRECT=False,
-        SESSION_COOKIE_SECURE=False,
-        CSRF_COOKIE_SECURE=False,
-        SECURE_HSTS_SECONDS=0,
-    ):
-        yield
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.conf import settings as django_settings
-from django.test.utils import override_settings
 
 from sharing.choices import AuditAction
 from sharing.models import AccessEvent, ShareLink
@@ -23,17 +22,8 @@ from tests.test_data_matrix import orders  # noqa: F401 - a fixture
 CLIENTS = 12
 
 
-@pytest.fixture(scope="session")
-def _plain_http():
-    # The live server's middleware reads these once, when it starts.
-    with override_settings(
-        SECURE_SSL_REDIRECT=False, SESSION_COOKIE_SECURE=False, CSRF_COOKIE_SECURE=False
-    ):
-        yield
-
-
 @pytest.fixture
-def live(_plain_http, live_server, postgres):
+def live(live_server, postgres):
     return live_server
 
 

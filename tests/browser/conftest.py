@@ -9,7 +9,6 @@ import os
 from pathlib import Path
 
 import pytest
-from django.test.utils import override_settings
 
 from tests.conftest import require_service
 
@@ -25,24 +24,6 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 SCREENSHOT_DIR = Path(os.environ.get("SCREENSHOT_DIR", "/tmp"))
-
-
-@pytest.fixture(scope="session")
-def live_server(live_server_plain_http, live_server):
-    return live_server
-
-
-@pytest.fixture(scope="session")
-def live_server_plain_http():
-    """The live server speaks plain HTTP. Its middleware reads the security settings once,
-    when the server starts, so the per-test override in tests/conftest.py is too late."""
-    with override_settings(
-        SECURE_SSL_REDIRECT=False,
-        SESSION_COOKIE_SECURE=False,
-        CSRF_COOKIE_SECURE=False,
-        SECURE_HSTS_SECONDS=0,
-    ):
-        yield
 
 
 @pytest.fixture(scope="session")
