@@ -121,6 +121,23 @@ def source_allowance(*, source, domain, schema_name="*", relations=()) -> Source
     return allowance
 
 
+def metadata_db_connect():
+    """A psycopg connection of its own (autocommit) to the test run's database: tables a
+    test builds for a metadata_db_source are committed, as a real warehouse's are."""
+    import psycopg
+    from django.db import connection
+
+    cfg = connection.settings_dict
+    info = {
+        "host": cfg["HOST"] or "localhost",
+        "port": int(cfg["PORT"] or 5432),
+        "dbname": cfg["NAME"],
+        "user": cfg["USER"] or None,
+        "password": cfg["PASSWORD"] or None,
+    }
+    return psycopg.connect(**{k: v for k, v in info.items() if v}, autocommit=True)
+
+
 def metadata_db_source(**kwargs) -> DataSource:
     """A PostgreSQL data source in the test run's own database (tests create the tables
     it serves in a schema of their own)."""

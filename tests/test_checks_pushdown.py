@@ -20,6 +20,7 @@ from tests.factories import (
     FilePortFactory,
     OutputPortFactory,
     ProductFactory,
+    metadata_db_connect,
     metadata_db_source,
 )
 
@@ -63,15 +64,7 @@ def _arrow(rows):
 
 def _pg_port(postgres, domain, rows):
     # The warehouse is another connection (committed data), as in real life.
-    cfg = postgres.settings_dict
-    dsn = dict(
-        host=cfg["HOST"] or "localhost",
-        port=int(cfg["PORT"] or 5432),
-        dbname=cfg["NAME"],
-        user=cfg["USER"] or None,
-        password=cfg["PASSWORD"] or None,
-    )
-    with psycopg.connect(**{k: v for k, v in dsn.items() if v}, autocommit=True) as conn:
+    with metadata_db_connect() as conn:
         conn.execute("CREATE SCHEMA IF NOT EXISTS checks_test")
         conn.execute("DROP TABLE IF EXISTS checks_test.orders")
         conn.execute(
@@ -80,7 +73,6 @@ def _pg_port(postgres, domain, rows):
         )
         with conn.cursor() as cur:
             cur.executemany("INSERT INTO checks_test.orders VALUES (%s, %s, %s, %s, %s, %s)", rows)
-    cfg = postgres.settings_dict
     source = metadata_db_source()
     return OutputPortFactory(
         product=ProductFactory(domain=domain),

@@ -16,7 +16,6 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import duckdb
-import psycopg
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -33,6 +32,7 @@ from tests.factories import (
     FilePortFactory,
     OutputPortFactory,
     ProductFactory,
+    metadata_db_connect,
     metadata_db_source,
     parquet_product,
 )
@@ -226,17 +226,9 @@ def _arrow(rows: list[tuple]) -> pa.Table:
 
 
 def _pg_table(postgres, table: str, rows: list[tuple]) -> None:
-    cfg = postgres.settings_dict
-    dsn = {
-        "host": cfg["HOST"] or "localhost",
-        "port": int(cfg["PORT"] or 5432),
-        "dbname": cfg["NAME"],
-        "user": cfg["USER"] or None,
-        "password": cfg["PASSWORD"] or None,
-    }
     columns = ", ".join(f"{_quote(name)} {pg_type}" for name, pg_type, _ in COLUMNS)
     marks = ", ".join(["%s"] * len(COLUMNS))
-    with psycopg.connect(**{k: v for k, v in dsn.items() if v}, autocommit=True) as conn:
+    with metadata_db_connect() as conn:
         conn.execute("CREATE SCHEMA IF NOT EXISTS truth_test")
         conn.execute(f"DROP TABLE IF EXISTS truth_test.{table}")
         conn.execute(f"CREATE TABLE truth_test.{table} ({columns})")

@@ -29,6 +29,7 @@ from tests.factories import (
     OutputPortFactory,
     ProductFactory,
     UserFactory,
+    metadata_db_connect,
     metadata_db_source,
 )
 
@@ -42,15 +43,7 @@ SLOW_ROWS = 10
 
 
 def _pg_port(postgres, domain, product):
-    cfg = postgres.settings_dict
-    dsn = dict(
-        host=cfg["HOST"] or "localhost",
-        port=int(cfg["PORT"] or 5432),
-        dbname=cfg["NAME"],
-        user=cfg["USER"] or None,
-        password=cfg["PASSWORD"] or None,
-    )
-    with psycopg.connect(**{k: v for k, v in dsn.items() if v}, autocommit=True) as conn:
+    with metadata_db_connect() as conn:
         conn.execute("CREATE SCHEMA IF NOT EXISTS custom_sql_test")
         conn.execute("DROP TABLE IF EXISTS custom_sql_test.orders")
         conn.execute(
