@@ -4,6 +4,7 @@ name must contain "bench"), and writing its figures into a section of RESULTS.md
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -78,3 +79,25 @@ def write_results(section: str, body: str) -> None:
         existing = existing.rstrip("\n") + "\n\n" + text
     RESULTS.write_text(existing)
     print(f"\nWrote the figures to {RESULTS.relative_to(ROOT)}")
+
+
+def free_port() -> int:
+    """A TCP port free on this machine's loopback now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def children_of(pid: int) -> list[int]:
+    """The ids of the processes whose parent is `pid` (gunicorn's or Celery's workers)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            # pid (comm) state ppid ...: comm may hold spaces, so split after ")".
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found

@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -43,6 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import common  # noqa: E402 - needs the repository on sys.path
+from bench.common import children_of, free_port  # noqa: E402
 
 SECTION = "## Memory of idle processes (issue 13)"
 GOAL_WORKER_MB = 90
@@ -58,26 +58,6 @@ def memory_mb(pid: int) -> dict[str, float]:
         fields[name.rstrip(":")] = int(value)
     uss = fields["Private_Clean"] + fields["Private_Dirty"]
     return {"rss": fields["Rss"] / 1024, "pss": fields["Pss"] / 1024, "uss": uss / 1024}
-
-
-def children_of(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            # pid (comm) state ppid ...: comm may hold spaces, so split after ")".
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def environment(**extra: str) -> dict[str, str]:
@@ -232,7 +212,8 @@ def report(figures: dict) -> str:
         + f" ({solo:.0f} MB, --pool=solo).",
         f"Goal, an idle web worker <= {GOAL_WEB_MB} MB RSS: "
         + ("met" if web <= GOAL_WEB_MB else "missed")
-        + f" ({web:.0f} MB, a worker that loads the portal itself, as bench/serving.py runs it;"
+        + f" ({web:.0f} MB, a worker that loads the portal itself, as"
+        " bench/serving.py --no-preload runs it;"
         f" preloaded: {figures['web-1']['worker']['rss']:.0f} MB RSS of which"
         f" {figures['web-1']['worker']['uss']:.0f} MB its own).",
     ]

@@ -48,7 +48,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import common  # noqa: E402 - needs the repository on sys.path
-from bench.common import RESULTS, connect, drop_database, recreate_database  # noqa: E402
+from bench.common import (  # noqa: E402
+    RESULTS,
+    children_of,
+    connect,
+    drop_database,
+    free_port,
+    recreate_database,
+)
 
 SECTION = "## Serving (issue 4)"
 
@@ -166,26 +173,6 @@ def make_catalog(config: dict) -> dict:
 
 
 # --- the web process -------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def children_of(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            # pid (comm) state ppid ...: comm may hold spaces, so split after ")".
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
 
 
 def proc_kb(pid: int, field: str) -> int:
