@@ -5,12 +5,12 @@ process that serves a read: `sharing.serving` imports it where a read needs it."
 
 from __future__ import annotations
 
-import re
 from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from products.services import column_types
 from sharing.serving import ReadRefused
 
 # --- types --------------------------------------------------------------------------------
@@ -138,47 +138,50 @@ def python_columns(batch: pa.RecordBatch) -> list[list]:
     return columns
 
 
-_DECLARED_TYPES = {
-    "boolean": pa.bool_(),
-    "bool": pa.bool_(),
-    "tinyint": pa.int8(),
-    "smallint": pa.int16(),
-    "int2": pa.int16(),
-    "integer": pa.int32(),
-    "int": pa.int32(),
-    "int4": pa.int32(),
-    "bigint": pa.int64(),
-    "int8": pa.int64(),
-    "real": pa.float32(),
-    "float4": pa.float32(),
-    "double": pa.float64(),
-    "double precision": pa.float64(),
-    "float8": pa.float64(),
-    "date": pa.date32(),
-    "timestamp with time zone": pa.timestamp("us", tz="UTC"),
-    "timestamptz": pa.timestamp("us", tz="UTC"),
-    "timestamp without time zone": pa.timestamp("us"),
-    "timestamp": pa.timestamp("us"),
-    "numeric": UNCONSTRAINED_DECIMAL,
-    "decimal": UNCONSTRAINED_DECIMAL,
+_INTEGER_TYPES = {  # (bytes, unsigned) -> Arrow type
+    (1, False): pa.int8(),
+    (2, False): pa.int16(),
+    (4, False): pa.int32(),
+    (8, False): pa.int64(),
+    (1, True): pa.uint8(),
+    (2, True): pa.uint16(),
+    (4, True): pa.uint32(),
+    (8, True): pa.uint64(),
 }
-_DECLARED_DECIMAL = re.compile(r"^(?:numeric|decimal)\s*\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\)$")
+_FLOAT_TYPES = {2: pa.float16(), 4: pa.float32(), 8: pa.float64()}
+HUGE_INTEGER = pa.decimal128(38, 0)  # DuckDB's HUGEINT and UHUGEINT in Arrow
 
 
 def declared_arrow_type(data_type: str) -> pa.DataType:
-    """The Arrow type a column of this declared type (PostgreSQL or DuckDB spelling) is
-    served as: the schema of an Arrow or Parquet read with no rows, whose types the
-    source's batches cannot tell. Anything else is text."""
-    text = " ".join((data_type or "").lower().split())
-    decimal = _DECLARED_DECIMAL.match(text)
-    if decimal:
-        precision, scale = int(decimal[1]), int(decimal[2] or 0)
+    """The Arrow type a column of this declared type (read by
+    products.services.column_types) is served as: the schema of an Arrow or Parquet read
+    with no rows, whose types the source's batches cannot tell. Anything else is text."""
+    declared = column_types.column_type(data_type)
+    kind = declared.kind
+    if kind == column_types.DECIMAL:
+        precision, scale = declared.precision, declared.scale
+        if precision is None or scale is None or scale < 0:
+            return UNCONSTRAINED_DECIMAL
         if 1 <= precision <= 38 and scale <= precision:
             return pa.decimal128(precision, scale)
         if 38 < precision <= 76 and scale <= precision:
             return pa.decimal256(precision, scale)
         return UNCONSTRAINED_DECIMAL
-    return _DECLARED_TYPES.get(text, pa.string())
+    if kind == column_types.INTEGER:
+        return _INTEGER_TYPES.get((declared.size, declared.unsigned), HUGE_INTEGER)
+    if kind == column_types.FLOAT:
+        return _FLOAT_TYPES[declared.size]
+    if kind == column_types.BOOLEAN_KIND:
+        return pa.bool_()
+    if kind == column_types.DATE:
+        return pa.date32()
+    if kind == column_types.TIMESTAMPTZ:
+        return pa.timestamp(declared.unit or "us", tz="UTC")
+    if kind == column_types.TIMESTAMP:
+        return pa.timestamp(declared.unit or "us")
+    if kind == column_types.TIME:
+        return pa.time64(declared.unit if declared.unit in ("us", "ns") else "us")
+    return pa.string()
 
 
 # A cell starting with one of these is a formula to a spreadsheet (CSV injection).

@@ -3,13 +3,16 @@ holds the rules (the API calls the same services)."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, time, timedelta
 
 from django import forms
 from django.utils import timezone
 
+from sharing.filters import columns_as_written
 from sharing.services.delta_sharing import NAME_RULE, RECIPIENT_DEFAULT_DAYS, RECIPIENT_MAX_DAYS
 
+_COLUMN_SEPARATORS = re.compile(r"\r?\n|,")
 FILTER_PLACEHOLDER = '[{"column": "country", "op": "=", "value": "BE"}]'
 
 
@@ -38,6 +41,7 @@ class DeltaShareTableForm(forms.Form):
     )
     columns = forms.CharField(
         required=False,
+        strip=False,  # names verbatim: see service_kwargs
         help_text="Comma-separated column names; empty shares every column the share's "
         "creator may read (confidential ones masked unless their access names them).",
     )
@@ -61,12 +65,15 @@ class DeltaShareTableForm(forms.Form):
     def service_kwargs(self) -> dict:
         data = self.cleaned_data
         port = data["port"]
+        known = set(port.columns.values_list("name", flat=True))
         return {
             "product": port.product,
             "port": port,
             "schema": data["schema"],
             "name": data["name"],
-            "columns": [name.strip() for name in data["columns"].split(",") if name.strip()],
+            # Split on commas and line breaks; each name as written when the port has a
+            # column so named, else without the spaces around it ("a, b" is a and b).
+            "columns": columns_as_written(_COLUMN_SEPARATORS.split(data["columns"]), known),
             "row_filter": data["row_filter"] or None,
         }
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
 
 from portal.safe_json import JSONRefused, loads_limited
+from products.services import column_types
 from sharing.choices import FILTER_OPERATORS
 
 MAX_CLAUSES = 20
@@ -126,6 +127,17 @@ def parse_filter(raw: str | list | None) -> list[Clause]:
     return clauses
 
 
+def columns_as_written(names: Iterable[str], known: Collection[str]) -> list[str]:
+    """Column names as a person listed them ("order_id, amount", the API's ?columns=, one
+    per line in a form): each name as written when a column is named so, else without
+    the spaces around it, so "a, b" names "a" and "b" while a column named " b" is named
+    by " b" (a name's own spaces are part of it). Blank entries that name no column are
+    left out; unknown names stay, for the caller to refuse by name."""
+    return [
+        name if name in known else name.strip() for name in names if name in known or name.strip()
+    ]
+
+
 def unknown_columns(clauses: Iterable[Clause], known: Iterable[str]) -> list[str]:
     known = set(known)
     return sorted({clause.column for clause in clauses if clause.column not in known})
@@ -162,47 +174,6 @@ def compile_clauses(
 # Whole numbers are bound as 64-bit integers for every integer type: a narrower column
 # compares with them (an out-of-range value matches nothing), and no driver binds wider.
 INT64 = (-(2**63), 2**63 - 1)
-INTEGER_TYPES = (
-    "tinyint",
-    "int1",
-    "smallint",
-    "int2",
-    "short",
-    "smallserial",
-    "integer",
-    "int",
-    "int4",
-    "signed",
-    "serial",
-    "bigint",
-    "int8",
-    "long",
-    "bigserial",
-    "utinyint",
-    "usmallint",
-    "uinteger",
-    "ubigint",
-    "hugeint",
-    "int128",
-    "uhugeint",
-)
-DECIMAL_TYPES = ("numeric", "decimal")
-FLOAT_TYPES = ("double precision", "double", "real", "float", "float4", "float8")
-BOOLEAN_TYPES = ("boolean", "bool", "logical")
-DATE_TYPES = ("date",)
-TIMESTAMP_PREFIXES = ("timestamp", "datetime")
-TIME_TYPES = ("time", "time without time zone", "time with time zone", "timetz")
-TEXT_TYPES = (
-    "text",
-    "varchar",
-    "character varying",
-    "character",
-    "char",
-    "bpchar",
-    "string",
-    "name",
-    "citext",
-)
 MAX_DECIMAL_DIGITS = 38  # the widest decimal DuckDB and Arrow bind
 _WHOLE = re.compile(r"[+-]?[0-9]+")
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
@@ -214,11 +185,6 @@ class _Mismatch(Exception):
     def __init__(self, needs: str) -> None:
         super().__init__(needs)
         self.needs = needs
-
-
-def _base_type(data_type: str) -> str:
-    """`numeric(12,2)` -> `numeric`, `TIMESTAMP WITH TIME ZONE` -> lower case."""
-    return re.sub(r"\s*\([^)]*\)", "", data_type or "").strip().lower()
 
 
 def _whole(value: Any, low: int, high: int) -> int:
@@ -335,27 +301,30 @@ def _text(value: Any) -> str:
     raise _Mismatch("text")
 
 
+def _int64(value: Any) -> int:
+    return _whole(value, *INT64)
+
+
+# The converter for each kind of declared type (products.services.column_types reads the
+# type's name); other kinds (uuid, intervals, arrays, enums...) are compared as given.
+_CONVERTERS: dict[str, Callable[[Any], Any]] = {
+    column_types.INTEGER: _int64,
+    column_types.DECIMAL: _decimal,
+    column_types.FLOAT: _float,
+    column_types.BOOLEAN_KIND: _boolean,
+    column_types.DATE: _date,
+    column_types.TIME: _time,
+    column_types.TIMETZ: _time,
+    column_types.TIMESTAMP: _timestamp,
+    column_types.TIMESTAMPTZ: _timestamp,
+    column_types.TEXT_KIND: _text,
+}
+
+
 def value_converter(data_type: str) -> Callable[[Any], Any] | None:
     """The function turning a filter value into the Python value bound for a column of
     `data_type` (raising _Mismatch), or None for types compared as given."""
-    base = _base_type(data_type)
-    if base in INTEGER_TYPES:
-        return lambda value: _whole(value, *INT64)
-    if base in DECIMAL_TYPES:
-        return _decimal
-    if base in FLOAT_TYPES:
-        return _float
-    if base in BOOLEAN_TYPES:
-        return _boolean
-    if base in DATE_TYPES:
-        return _date
-    if base in TIME_TYPES:
-        return _time
-    if base.startswith(TIMESTAMP_PREFIXES):
-        return _timestamp
-    if base in TEXT_TYPES:
-        return _text
-    return None
+    return _CONVERTERS.get(column_types.column_type(data_type).kind)
 
 
 def _quoted(value: Any) -> str:

@@ -34,6 +34,7 @@ from sharing.filters import (
     Clause,
     FilterError,
     clauses_typed,
+    columns_as_written,
     compile_clauses,
     parse_filter,
     unknown_columns,
@@ -153,10 +154,8 @@ def read_plan(
         raise ReadRefused(404, "This port's schema is not known yet: refresh it first.")
     allowed = [name for name in known if decision.allows_column(name)]
 
+    columns = columns_as_written(columns or (), known)  # blank entries name nothing
     if columns:
-        # Names are taken as written; a name from a list typed as "order_id, amount" that
-        # is no column as written is matched without the spaces around it.
-        columns = [name if name in known else name.strip() for name in columns]
         unknown = [name for name in columns if name not in known]
         if unknown:
             raise ReadRefused(400, f"Unknown column(s): {', '.join(unknown)}.")

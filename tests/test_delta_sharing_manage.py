@@ -406,3 +406,33 @@ def test_arrow_types_become_delta_types_and_what_has_none_becomes_text():
 )
 def test_declared_types_map_for_empty_tables(declared, delta):
     assert delta_type_for_name(declared) == delta
+
+
+def test_the_share_page_takes_column_names_verbatim(client, owner, domain, media_root, share):
+    """Names typed in the columns box are split on commas and line breaks; each is taken
+    as written when the port has a column so named (a leading space is part of " c"),
+    else without the spaces around it ("a, b" still means a and b)."""
+    product = parquet_product(
+        media_root=media_root,
+        domain=domain,
+        rows={"a": [1], "b": [2], " c": [3], "d ": [4]},
+        file_path="delta-manage/spaced.parquet",
+        name="Spaced",
+        slug="spaced",
+    )
+    port = product.ports.get()
+    client.login(username=owner.username, password=PASSWORD)
+    add = reverse("sharing:delta-share-table-add", args=["partners"])
+
+    def added(name: str, typed: str) -> list[str]:
+        response = client.post(
+            add, {"table-port": port.pk, "table-name": name, "table-columns": typed}
+        )
+        assert response.status_code == 302, response.content.decode()[:2000]
+        return share.tables.get(name=name).columns
+
+    assert added("trimmed", "a, b") == ["a", "b"]
+    assert added("verbatim", "a, c,d ") == ["a", " c", "d "]
+    assert added("lines", " c\r\nd \n\na") == [" c", "d ", "a"]
+    response = client.post(add, {"table-port": port.pk, "table-name": "x", "table-columns": "a,c"})
+    assert response.status_code == 400 and b"Unknown column(s) of this port: c." in response.content
