@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 import math
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -119,6 +119,14 @@ def _port_for(product: DataProduct, port_slug: str | None) -> OutputPort:
     return port
 
 
+def columns_as_named(names: Iterable[str], *, known: Collection[str]) -> list[str]:
+    """Column names taken as written. A name that is no column as written, such as one
+    from a list typed as "order_id, amount", is matched without the spaces around it:
+    a column named as written always wins, so " lead" and "lead" stay two columns.
+    Names matching neither are returned as written, for the caller to refuse."""
+    return [name if name in known else name.strip() for name in names]
+
+
 def read_plan(
     *,
     user,
@@ -154,9 +162,7 @@ def read_plan(
     allowed = [name for name in known if decision.allows_column(name)]
 
     if columns:
-        # Names are taken as written; a name from a list typed as "order_id, amount" that
-        # is no column as written is matched without the spaces around it.
-        columns = [name if name in known else name.strip() for name in columns]
+        columns = columns_as_named(columns, known=known)
         unknown = [name for name in columns if name not in known]
         if unknown:
             raise ReadRefused(400, f"Unknown column(s): {', '.join(unknown)}.")
@@ -567,6 +573,40 @@ def read_rows(plan: ReadPlan, *, client_address: str | None = None) -> tuple[lis
             error=error,
         )
     return plan.columns, rows
+
+
+def read_query(
+    plan: ReadPlan,
+    *,
+    statement: Callable[[Connector], tuple[str, Sequence[Any]]],
+    fmt: str,
+    client_address: str | None = None,
+    timeout_seconds: float | None = None,
+) -> list[tuple]:
+    """The rows of one statement a caller writes from the plan for the port's source (a
+    metric's aggregate over the plan's columns and clauses): `statement(connector)` gives
+    its SQL and bound parameters. One audit event, as for every read: the rows served
+    (at most the plan's limit), and the source's error when it failed. Raises
+    ConnectorError (RelationMissing when the port's table is not in its source)."""
+    rows: list[tuple] = []
+    error = ""
+    try:
+        with connector_for_port(plan.port) as connector:
+            sql, params = statement(connector)
+            rows = connector.fetch(sql, params, timeout_seconds=timeout_seconds)
+    except ConnectorError as exc:
+        error = exc.technical  # the audit: admins and domain owners
+        raise
+    finally:
+        audit_read(
+            plan,
+            rows=min(len(rows), plan.limit),
+            nbytes=None,
+            client_address=client_address,
+            fmt=fmt,
+            error=error,
+        )
+    return rows
 
 
 def audit_read(
