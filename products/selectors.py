@@ -4,10 +4,11 @@
 """
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVectorField
 from django.core.cache import cache
 from django.db import connection
@@ -27,7 +28,7 @@ from django.db.models import (
     When,
 )
 
-from products.choices import LifecycleStatus
+from products.choices import MANAGING_ROLES, LifecycleStatus
 from products.models import Column, DataProduct, Domain, DomainMembership, SchemaRefreshRun, Tag
 
 MAX_QUERY_LENGTH = 200
@@ -391,3 +392,11 @@ def schema_refresh_run_get_visible(*, user, run_id: int) -> SchemaRefreshRun:
     return SchemaRefreshRun.objects.select_related("port__product__domain").get(
         pk=run_id, port__product__in=products_visible(user=user)
     )
+
+
+def domain_managers(*, domain_id: int, roles: Iterable[str] = MANAGING_ROLES) -> QuerySet:
+    """The active users who manage a domain's products: its owners and stewards (or
+    only those of `roles`). Who approves access, is told of incidents, feedback and
+    retirements, and answers for a product that names no owner."""
+    memberships = DomainMembership.objects.filter(domain_id=domain_id, role__in=list(roles))
+    return get_user_model().objects.filter(is_active=True, pk__in=memberships.values("user_id"))

@@ -10,8 +10,9 @@ from datetime import datetime
 from django.db.models import Q
 from django.utils import timezone
 
-from products.choices import MANAGING_ROLES, Classification, LifecycleStatus
+from products.choices import Classification, LifecycleStatus
 from products.models import Column, DataProduct, DomainMembership
+from products.selectors import domain_managers
 from sharing.filters import Clause, parse_filter
 from sharing.models import AccessGrant
 
@@ -82,9 +83,7 @@ def access_decide(
         return AccessDecision(allowed=True, reason="Admin.", basis="admin", all_columns=True)
     if reads_everything(user=user, product=product) and (
         not shareable_only
-        or DomainMembership.objects.filter(
-            user_id=user.pk, domain_id=product.domain_id, role__in=MANAGING_ROLES
-        ).exists()
+        or domain_managers(domain_id=product.domain_id).filter(pk=user.pk).exists()
     ):
         return AccessDecision(
             allowed=True,

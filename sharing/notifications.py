@@ -8,12 +8,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from django.conf import settings
 from django.core.mail import EmailMessage
 from django.urls import reverse
 
+from portal.links import absolute_url
 from products.choices import MANAGING_ROLES, MembershipRole
-from products.models import DataProduct, DomainMembership
+from products.models import DataProduct
+from products.selectors import domain_managers
 from sharing.models import AccessGrant, AccessRequest
 
 logger = logging.getLogger(__name__)
@@ -22,12 +23,8 @@ FOOTER_MANAGER = "You get this because you own or steward this domain in the por
 FOOTER_OWNER = "You get this because you own this domain in the portal."
 
 
-def _absolute(path: str) -> str:
-    return settings.PORTAL_SITE_URL.rstrip("/") + path
-
-
 def access_tab_url(product: DataProduct) -> str:
-    return _absolute(
+    return absolute_url(
         reverse(
             "sharing:product-access",
             kwargs={"domain_slug": product.domain.slug, "product_slug": product.slug},
@@ -36,19 +33,12 @@ def access_tab_url(product: DataProduct) -> str:
 
 
 def my_access_url() -> str:
-    return _absolute(reverse("sharing:my-access"))
+    return absolute_url(reverse("sharing:my-access"))
 
 
 def domain_recipients(*, product: DataProduct, roles: Iterable[str]) -> list[str]:
-    return sorted(
-        set(
-            DomainMembership.objects.filter(
-                domain_id=product.domain_id, role__in=list(roles), user__is_active=True
-            )
-            .exclude(user__email="")
-            .values_list("user__email", flat=True)
-        )
-    )
+    managers = domain_managers(domain_id=product.domain_id, roles=roles)
+    return sorted(set(managers.exclude(email="").values_list("email", flat=True)))
 
 
 def grantee_recipients(*, grant: AccessGrant) -> list[str]:
@@ -138,7 +128,7 @@ def grant_expiry_notify(*, grant: AccessGrant) -> bool:
         [
             f"Your read access to {product.name} ({product.key}) ends on {when}.",
             "",
-            f"Still need it? Request access again: {_absolute(product.get_absolute_url())}",
+            f"Still need it? Request access again: {absolute_url(product.get_absolute_url())}",
             f"Your access: {my_access_url()}",
         ],
         grantee_recipients(grant=grant),

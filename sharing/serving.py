@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 import math
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -566,6 +566,40 @@ def read_rows(plan: ReadPlan, *, client_address: str | None = None) -> tuple[lis
             error=error,
         )
     return plan.columns, rows
+
+
+def read_query(
+    plan: ReadPlan,
+    *,
+    statement: Callable[[Connector], tuple[str, Sequence[Any]]],
+    fmt: str,
+    client_address: str | None = None,
+    timeout_seconds: float | None = None,
+) -> list[tuple]:
+    """The rows of one statement a caller writes from the plan for the port's source (a
+    metric's aggregate over the plan's columns and clauses): `statement(connector)` gives
+    its SQL and bound parameters. One audit event, as for every read: the rows served
+    (at most the plan's limit), and the source's error when it failed. Raises
+    ConnectorError (RelationMissing when the port's table is not in its source)."""
+    rows: list[tuple] = []
+    error = ""
+    try:
+        with connector_for_port(plan.port) as connector:
+            sql, params = statement(connector)
+            rows = connector.fetch(sql, params, timeout_seconds=timeout_seconds)
+    except ConnectorError as exc:
+        error = exc.technical  # the audit: admins and domain owners
+        raise
+    finally:
+        audit_read(
+            plan,
+            rows=min(len(rows), plan.limit),
+            nbytes=None,
+            client_address=client_address,
+            fmt=fmt,
+            error=error,
+        )
+    return rows
 
 
 def audit_read(

@@ -3,7 +3,8 @@ between two versions."""
 
 from rest_framework import serializers
 
-from products.api.serializers import InputSerializer, _absolute, enum_field
+from portal.links import api_url
+from products.api.serializers import InputSerializer, enum_field
 from products.choices import ContractChangeKind, ContractStatus
 from products.models import Contract
 
@@ -59,17 +60,17 @@ class ContractSerializer(serializers.ModelSerializer):
         return self.context["product"].key
 
     def get_url(self, contract: Contract) -> str:
-        return _absolute(
+        return api_url(
             self.context.get("request"),
-            "product-contract-detail",
+            "products-api:product-contract-detail",
             product_key=self._key(contract),
             version=contract.version,
         )
 
     def get_odcs_url(self, contract: Contract) -> str:
-        return _absolute(
+        return api_url(
             self.context.get("request"),
-            "product-contract-odcs",
+            "products-api:product-contract-odcs",
             product_key=self._key(contract),
             version=contract.version,
         )

@@ -31,6 +31,7 @@ from rest_framework.settings import api_settings
 
 from portal.api.parsers import LegacyYAMLParser, PayloadTooLarge, YAMLParser, body_too_large
 from portal.api.schema import FieldErrorsSerializer
+from portal.links import api_url
 from products.api.contract_serializers import (
     ContractBreakingSerializer,
     ContractDetailSerializer,
@@ -41,7 +42,6 @@ from products.api.contract_serializers import (
     ContractUploadSerializer,
     ProductFromContractSerializer,
 )
-from products.api.serializers import _absolute
 from products.api.views import PRODUCT_KEY_PARENT, ProductScopedMixin
 from products.models import Contract, DataProduct, DataSource, Domain
 from products.permissions import can_edit_product
@@ -449,7 +449,7 @@ class ProductFromContractView(GenericAPIView):
         return Response(
             {
                 "product": product.key,
-                "product_url": _absolute(request, "product-detail", key=product.key),
+                "product_url": api_url(request, "products-api:product-detail", key=product.key),
                 "contract": ContractDetailSerializer(contract, context=context).data,
             },
             status=status.HTTP_201_CREATED,

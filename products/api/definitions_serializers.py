@@ -5,18 +5,14 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
-from rest_framework.reverse import reverse
 
+from portal.links import api_url
 from products.api.serializers import enum_field
 from products.choices import MetricAggregation, MetricGrain, TermStatus
 from products.models import GlossaryTerm, GlossaryTermVersion, Metric
 
 TermStatusField = enum_field(TermStatus)
 MetricAggregationField = enum_field(MetricAggregation)
-
-
-def _absolute(request, route: str, **kwargs) -> str:
-    return reverse(f"definitions-api:{route}", kwargs=kwargs, request=request)
 
 
 # --- glossary ----------------------------------------------------------------------------
@@ -51,7 +47,7 @@ class TermSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_url(self, term: GlossaryTerm) -> str:
-        return _absolute(self.context.get("request"), "term-detail", key=term.key)
+        return api_url(self.context.get("request"), "definitions-api:term-detail", key=term.key)
 
     def get_page_url(self, term: GlossaryTerm) -> str:
         request = self.context.get("request")
@@ -202,10 +198,10 @@ class MetricSerializer(serializers.ModelSerializer):
         return list(MetricGrain.values) if metric.time_column else []
 
     def get_url(self, metric: Metric) -> str:
-        return _absolute(self.context.get("request"), "metric-detail", key=metric.key)
+        return api_url(self.context.get("request"), "definitions-api:metric-detail", key=metric.key)
 
     def get_values_url(self, metric: Metric) -> str:
-        return _absolute(self.context.get("request"), "metric-values", key=metric.key)
+        return api_url(self.context.get("request"), "definitions-api:metric-values", key=metric.key)
 
     def get_page_url(self, metric: Metric) -> str:
         request = self.context.get("request")

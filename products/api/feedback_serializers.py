@@ -12,8 +12,9 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from portal.links import api_url
 from portal.markdown import render_markdown
-from products.api.serializers import InputSerializer, _absolute, enum_field
+from products.api.serializers import InputSerializer, enum_field
 from products.choices import (
     ANSWER_EXPECTED_KINDS,
     UNRESOLVED_FEEDBACK_STATUSES,
@@ -105,7 +106,9 @@ class FeedbackThreadSerializer(_HtmlMixin, serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_url(self, thread: FeedbackThread) -> str:
-        return _absolute(self.context.get("request"), "feedback-thread-detail", pk=thread.pk)
+        return api_url(
+            self.context.get("request"), "products-api:feedback-thread-detail", pk=thread.pk
+        )
 
     def get_page_url(self, thread: FeedbackThread) -> str:
         from products.services.feedback_notifications import thread_path
@@ -238,7 +241,9 @@ class AnnouncementSerializer(_HtmlMixin, serializers.ModelSerializer):
         return {
             "key": product.key,
             "name": product.name,
-            "url": _absolute(self.context.get("request"), "product-detail", key=product.key),
+            "url": api_url(
+                self.context.get("request"), "products-api:product-detail", key=product.key
+            ),
         }
 
     def get_created_by(self, announcement: Announcement) -> str | None:

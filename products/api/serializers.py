@@ -11,8 +11,8 @@ from django.contrib.auth import get_user_model
 from django.db import models
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
-from rest_framework.reverse import reverse
 
+from portal.links import api_url
 from products.choices import (
     Audience,
     Classification,
@@ -34,11 +34,6 @@ from products.models import (
 from products.permissions import can_edit_product
 
 # --- helpers ---------------------------------------------------------------------------
-
-
-def _absolute(request, route: str, **kwargs) -> str:
-    """Absolute URL of one of this API's routes (namespace `products-api`)."""
-    return reverse(f"products-api:{route}", kwargs=kwargs, request=request)
 
 
 def enum_field(choices_class: type[models.TextChoices]) -> type[serializers.ChoiceField]:
@@ -100,7 +95,7 @@ class DomainSerializer(serializers.ModelSerializer):
         fields = ["slug", "name", "description", "product_count", "url", "created_at"]
 
     def get_url(self, domain: Domain) -> str:
-        return _absolute(self.context.get("request"), "domain-detail", slug=domain.slug)
+        return api_url(self.context.get("request"), "products-api:domain-detail", slug=domain.slug)
 
 
 class DomainMemberSerializer(serializers.ModelSerializer):
@@ -123,7 +118,7 @@ class DomainDetailSerializer(DomainSerializer):
         return len(domain.team_members)
 
     def get_products_url(self, domain: Domain) -> str:
-        url = _absolute(self.context.get("request"), "product-list")
+        url = api_url(self.context.get("request"), "products-api:product-list")
         return f"{url}?domain={domain.slug}"
 
 
@@ -171,7 +166,7 @@ class ProductSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_url(self, product: DataProduct) -> str:
-        return _absolute(self.context.get("request"), "product-detail", key=product.key)
+        return api_url(self.context.get("request"), "products-api:product-detail", key=product.key)
 
     def get_page_url(self, product: DataProduct) -> str:
         request = self.context.get("request")
@@ -179,7 +174,9 @@ class ProductSerializer(serializers.ModelSerializer):
         return request.build_absolute_uri(path) if request is not None else path
 
     def get_ports_url(self, product: DataProduct) -> str:
-        return _absolute(self.context.get("request"), "product-port-list", product_key=product.key)
+        return api_url(
+            self.context.get("request"), "products-api:product-port-list", product_key=product.key
+        )
 
     # Read from the prefetched rows (product_search and product_get_visible prefetch
     # them), so a page of products costs the same number of queries as one product.
@@ -295,7 +292,9 @@ class RunRefSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_url(self, run: SchemaRefreshRun) -> str:
-        return _absolute(self.context.get("request"), "schema-refresh-run-detail", pk=run.pk)
+        return api_url(
+            self.context.get("request"), "products-api:schema-refresh-run-detail", pk=run.pk
+        )
 
 
 class OutputPortSerializer(serializers.ModelSerializer):
@@ -337,17 +336,17 @@ class OutputPortSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_url(self, port: OutputPort) -> str:
-        return _absolute(
+        return api_url(
             self.context.get("request"),
-            "product-port-detail",
+            "products-api:product-port-detail",
             product_key=port.product.key,
             slug=port.slug,
         )
 
     def get_columns_url(self, port: OutputPort) -> str:
-        return _absolute(
+        return api_url(
             self.context.get("request"),
-            "port-column-list",
+            "products-api:port-column-list",
             product_key=port.product.key,
             port_slug=port.slug,
         )
@@ -430,12 +429,14 @@ class SchemaRefreshRunSerializer(serializers.ModelSerializer):
         return run_error_for(user=getattr(request, "user", None), run=run)
 
     def get_url(self, run: SchemaRefreshRun) -> str:
-        return _absolute(self.context.get("request"), "schema-refresh-run-detail", pk=run.pk)
+        return api_url(
+            self.context.get("request"), "products-api:schema-refresh-run-detail", pk=run.pk
+        )
 
     def get_port_url(self, run: SchemaRefreshRun) -> str:
-        return _absolute(
+        return api_url(
             self.context.get("request"),
-            "product-port-detail",
+            "products-api:product-port-detail",
             product_key=run.port.product.key,
             slug=run.port.slug,
         )

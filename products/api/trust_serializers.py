@@ -12,7 +12,8 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from products.api.serializers import InputSerializer, _absolute, enum_field
+from portal.links import api_url
+from products.api.serializers import InputSerializer, enum_field
 from products.choices import (
     CheckKind,
     CheckOutcome,
@@ -182,9 +183,9 @@ class CheckSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_url(self, check: Check) -> str:
-        return _absolute(
+        return api_url(
             self.context.get("request"),
-            "product-check-detail",
+            "products-api:product-check-detail",
             product_key=check.port.product.key,
             pk=check.pk,
         )
@@ -283,9 +284,9 @@ class CheckRunSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_url(self, run: CheckRun) -> str:
-        return _absolute(
+        return api_url(
             self.context.get("request"),
-            "product-check-run-detail",
+            "products-api:product-check-run-detail",
             product_key=run.port.product.key,
             pk=run.pk,
         )
@@ -354,9 +355,9 @@ class IncidentSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_url(self, incident: Incident) -> str:
-        return _absolute(
+        return api_url(
             self.context.get("request"),
-            "product-incident-detail",
+            "products-api:product-incident-detail",
             product_key=incident.product.key,
             pk=incident.pk,
         )
@@ -444,9 +445,9 @@ class SLOSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_url(self, slo: ServiceLevelObjective) -> str:
-        return _absolute(
+        return api_url(
             self.context.get("request"),
-            "product-slo-detail",
+            "products-api:product-slo-detail",
             product_key=slo.product.key,
             pk=slo.pk,
         )

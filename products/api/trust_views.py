@@ -18,7 +18,7 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
 from rest_framework.response import Response
 
-from products.api.serializers import _absolute
+from portal.links import api_url
 from products.api.trust_serializers import (
     CheckCreateSerializer,
     CheckRunDetailSerializer,
@@ -430,12 +430,12 @@ class TrustView(ProductScopedMixin, GenericAPIView):
         summary = trust_summary(product=product)
 
         def api(route: str) -> str:
-            return _absolute(request, route, product_key=product.key)
+            return api_url(request, f"products-api:{route}", product_key=product.key)
 
         api_urls = {
             "quality": api("product-check-list"),
             "reliability": api("product-slo-list"),
-            "documentation": _absolute(request, "product-detail", key=product.key),
+            "documentation": api_url(request, "products-api:product-detail", key=product.key),
             "support": api("product-incident-list"),
         }
         components = [

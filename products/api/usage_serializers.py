@@ -10,10 +10,10 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from portal.links import api_url
 from products.api.serializers import (
     InputSerializer,
     LifecycleStatusField,
-    _absolute,
     enum_field,
 )
 from products.choices import RetirementEventKind, RetirementStatus
@@ -38,7 +38,7 @@ class UsageProductSerializer(serializers.Serializer):
     url = serializers.SerializerMethodField()
 
     def get_url(self, product) -> str:
-        return _absolute(self.context.get("request"), "product-detail", key=product.key)
+        return api_url(self.context.get("request"), "products-api:product-detail", key=product.key)
 
 
 class UsageDaySerializer(serializers.Serializer):

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import logging
 
-from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 from django.urls import reverse
 
+from portal.links import absolute_url
 from products.models import Contract, DataProduct
 
 logger = logging.getLogger(__name__)
@@ -28,10 +28,6 @@ def contract_grantee_recipients(*, product: DataProduct) -> list[str]:
     return sorted(emails)
 
 
-def _absolute(path: str) -> str:
-    return settings.PORTAL_SITE_URL.rstrip("/") + path
-
-
 def contract_breaking_notify(*, contract_id: int) -> int:
     """Email the breaking changes of a published version to the product's grantees.
     Returns how many emails were sent."""
@@ -42,7 +38,7 @@ def contract_breaking_notify(*, contract_id: int) -> int:
     recipients = contract_grantee_recipients(product=product)
     if not recipients:
         return 0
-    page = _absolute(
+    page = absolute_url(
         reverse(
             "products:product-contract",
             kwargs={"domain_slug": product.domain.slug, "product_slug": product.slug},

@@ -9,15 +9,16 @@ key guards a second time. Runs in a Celery task enqueued after commit."""
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
+from portal.links import absolute_url
 from portal.notifications import emails_send, notifications_create
-from products.choices import MANAGING_ROLES, FeedbackStatus
+from products.choices import FeedbackStatus
 from products.models import FeedbackComment, FeedbackStatusChange, FeedbackThread
+from products.selectors import domain_managers
 
 FOOTER_TEAM = "You get this because you own or steward this product's domain in the portal."
 FOOTER_PARTICIPANT = "You get this because you take part in this feedback thread."
@@ -35,10 +36,6 @@ def thread_path(thread: FeedbackThread) -> str:
     )
 
 
-def _absolute(path: str) -> str:
-    return settings.PORTAL_SITE_URL.rstrip("/") + path
-
-
 def _name(user) -> str:
     if user is None:
         return "Someone"
@@ -53,10 +50,7 @@ def product_team_recipients(*, thread: FeedbackThread) -> list:
     return list(
         User.objects.filter(
             Q(owned_products=product)
-            | Q(
-                domain_memberships__domain_id=product.domain_id,
-                domain_memberships__role__in=MANAGING_ROLES,
-            ),
+            | Q(pk__in=domain_managers(domain_id=product.domain_id).values("pk")),
             is_active=True,
         )
         .exclude(pk=thread.author_id or 0)
@@ -87,7 +81,7 @@ def _deliver(*, users, title: str, body: str, thread: FeedbackThread, key: str, 
     notified = notifications_create(
         users=users, title=title, body=body, url=path, product=thread.product, key=key
     )
-    text = "\n".join([*lines, "", _absolute(path), "", footer])
+    text = "\n".join([*lines, "", absolute_url(path), "", footer])
     emails_send(
         to=[user.email for user in notified],
         subject=f"[{thread.product.key}] {title}",

@@ -6,17 +6,21 @@ notebook client.
                              dimensions=["channel"], grain="month", start=date(2025, 1, 1))
     result.rows  # [{"period": date(2025, 1, 1), "channel": "web", "value": 1234.5}, ...]
 
-The evaluation asks the one access decision (sharing.access.access_decide): no access is a
-403; the grant's row filter is added to the query; a column the metric reads (its
-measure, its fixed filters, the dimensions, time column and filters asked for) outside
-the grant, or masked by it, is a 403 naming it. Each evaluation writes one audit event
-(a read, on the caller's channel). Identifiers are quoted from the port's known columns;
-every value is a bound parameter.
+An evaluation is a read of the serving path (sharing.serving): the query is checked
+against the metric's definition, then one read plan (sharing.serving.read_plan, which
+asks the one access decision) names the columns the metric reads (its measure, its fixed
+filters, the dimensions, time column and filters asked for) and the reader's filters: no
+access, or a column outside the grant, is a 403 as for any read; the grant's row filter
+is added to the query; a column the grant masks is a 403 naming it (an aggregate of
+masked values would reveal them). The aggregate runs through sharing.serving.read_query:
+one audit event (a read, on the caller's channel). Identifiers are quoted from the
+port's known columns; every value is a bound parameter.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -28,8 +32,16 @@ from products.choices import NUMERIC_AGGREGATIONS, MetricAggregation, MetricGrai
 from products.connectors import Connector, ConnectorError, RelationMissing
 from products.models import DataProduct, Metric, OutputPort
 from products.permissions import can_edit_product
-from products.services.ports import port_connector
-from sharing.filters import Clause, FilterError, clauses_typed, compile_clauses, parse_filter
+from sharing.filters import (
+    Clause,
+    FilterError,
+    clauses_typed,
+    columns_as_written,
+    compile_clauses,
+    parse_filter,
+)
+from sharing.serving import ReadRefused, read_plan, read_query
+from sharing.source_errors import shows_source_detail, source_error_message
 
 MAX_GROUPS = 10_000  # rows of one evaluation; more says `truncated`
 TIMEOUT_SECONDS = 120
@@ -154,11 +166,15 @@ def metric_definition_errors(metric: Metric, types: dict[str, str]) -> dict[str,
     return errors
 
 
-def _clean_list(value, *, field_name: str) -> list:
+def _clean_list(value, *, field_name: str, known: Collection[str]) -> list:
+    """A list of column names, given as a list (names verbatim) or as text typed
+    "channel, country": there each name is taken as written, or without the spaces
+    around it when that is no column of `known` as written (as the data API's
+    ?columns=). Unknown names are left for the definition check to name."""
     if value in (None, ""):
         return []
     if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
+        return columns_as_written([part for part in value.split(",") if part.strip()], known)
     if isinstance(value, list | tuple):
         return list(value)
     raise ValidationError({field_name: "Give a list."})
@@ -210,6 +226,7 @@ def metric_create(
     except FilterError as exc:
         errors["filters"] = str(exc)
         filter_list = []
+    types = port_column_types(port)
     metric = Metric(
         key=key,
         name=name[:200],
@@ -220,11 +237,11 @@ def metric_create(
         denominator_aggregation=denominator_aggregation or "",
         denominator_column=denominator_column or "",
         filters=[clause.as_dict() for clause in filter_list],
-        dimensions=_clean_list(dimensions, field_name="dimensions"),
+        dimensions=_clean_list(dimensions, field_name="dimensions", known=types),
         time_column=time_column or "",
         created_by=by,
     )
-    definition_errors = metric_definition_errors(metric, port_column_types(port))
+    definition_errors = metric_definition_errors(metric, types)
     errors = {**definition_errors, **errors}
     if errors:
         raise ValidationError(errors)
@@ -270,13 +287,10 @@ def metric_query_parse(
     with a time column, filters (structured, see sharing.filters) on declared dimensions
     or the time column. Raises MetricRefused(400) naming what is wrong."""
     if isinstance(dimensions, str):
-        # As written, or without the spaces around it when that is no dimension as written
-        # ("channel, country"): a dimension's own spaces are part of its name.
-        dimensions = [
-            part if part in metric.dimensions else part.strip()
-            for part in dimensions.split(",")
-            if part.strip()
-        ]
+        # "channel, country": a dimension's own spaces are part of its name.
+        dimensions = columns_as_written(
+            [part for part in dimensions.split(",") if part.strip()], metric.dimensions
+        )
     dimensions = list(dict.fromkeys(dimensions or ()))
     undeclared = [name for name in dimensions if name not in metric.dimensions]
     if undeclared:
@@ -387,10 +401,12 @@ def metric_sql(
     query: MetricQuery,
     connector: Connector,
     types: dict[str, str],
-    row_filter: tuple[Clause, ...] | list[Clause] = (),
+    clauses: Sequence[Clause] = (),
     limit: int = MAX_GROUPS + 1,
 ) -> CompiledMetric:
-    """The one SELECT evaluating the metric for `query`, with the reader's row filter."""
+    """The one SELECT evaluating the metric for `query` on the rows passing `clauses` (a
+    read plan's: the grant's row filter, the metric's filters, the reader's filters) and
+    the query's date range."""
     quote = connector.quote_ident
     select: list[str] = []
     columns: list[str] = []
@@ -405,7 +421,6 @@ def metric_sql(
     select.append(f'{measure_sql(metric, connector)} AS "value"')
     columns.append("value")
 
-    clauses = [*parse_filter(metric.filters), *row_filter, *query.filters]
     where, params = compile_clauses(clauses, quote=quote, placeholder=lambda: PLACEHOLDER)
     conditions = [f"({where})"] if where else []
     if query.start:
@@ -466,113 +481,93 @@ def metric_evaluate(
     filters=None,
     client_address: str | None = None,
 ) -> MetricResult:
-    """Evaluate the metric for `user`: one query on the port's source, one audit event.
-    Raises MetricRefused: 403 without access to the product's rows or to a column read,
-    400 for a bad query (naming the dimension, grain, date or filter at fault) or a
-    definition the port's columns no longer fit, 404 when the port's table (or a column)
-    is not in its source, 502 when the source cannot be read."""
-    from sharing.access import access_decide
-    from sharing.serving import ReadPlan, audit_read
-    from sharing.source_errors import shows_source_detail, source_error_message
-
+    """Evaluate the metric for `user`: one read plan, one query on the port's source, one
+    audit event. Raises MetricRefused: 400 for a bad query (naming the dimension, grain,
+    date or filter at fault) or a definition the port's columns no longer fit (both
+    checked first: a metric's definition and its port's columns are catalog metadata),
+    then the read plan's answers: 403 without access to the product's rows, to a column
+    read or to its unmasked values, 400 for a filter value that does not fit its column;
+    404 when the port's table (or a column) is not in its source, 502 when the source
+    cannot be read."""
     port = metric.port
     product = port.product
-    decision = access_decide(user=user, product=product)
-    if not decision.allowed:
-        raise MetricRefused(403, decision.reason)
     query = metric_query_parse(
         metric=metric, dimensions=dimensions, grain=grain, start=start, end=end, filters=filters
     )
     types = port_column_types(port)
-    try:
-        query = replace(query, filters=tuple(clauses_typed(query.filters, types)))
-    except FilterError as exc:
-        raise MetricRefused(400, str(exc)) from exc
     errors = metric_definition_errors(metric, types)
     if errors:
         raise MetricRefused(
             400, f"{metric.key} no longer fits its port's columns: " + " ".join(errors.values())
         )
-    read = metric_columns_read(metric, query)
-    outside = [name for name in read if not decision.allows_column(name)]
-    if outside:
-        raise MetricRefused(
-            403,
-            f"Your access to {product.key} does not include the column(s) this reads: "
-            f"{', '.join(outside)}.",
-        )
-    masked = [name for name in read if name in decision.masked]
-    if masked:
-        raise MetricRefused(
-            403,
-            f"This reads column(s) your access masks: {', '.join(masked)}. Ask the "
-            f"{product.domain.name} team for a grant naming them.",
-        )
-
-    rows: list[tuple] = []
-    error = ""
-    compiled = None
     try:
-        with port_connector(port) as connector:
-            compiled = metric_sql(
-                metric=metric,
-                query=query,
-                connector=connector,
-                types=types,
-                row_filter=decision.row_filter,
+        plan = read_plan(
+            user=user,
+            product=product,
+            channel=channel,
+            port_slug=port.slug,
+            columns=metric_columns_read(metric, query),
+            filter=[clause.as_dict() for clause in query.filters],
+            limit=MAX_GROUPS,
+        )
+    except ReadRefused as exc:
+        raise MetricRefused(exc.status, exc.message) from exc
+    if plan.masked:
+        raise MetricRefused(
+            403,
+            f"This reads column(s) your access masks: {', '.join(sorted(plan.masked))}. Ask "
+            f"the {product.domain.name} team for a grant naming them.",
+        )
+    query = replace(query, filters=tuple(plan.requested_filter))  # typed by the plan
+    # The metric's own filters hold with the grant's row filter and the reader's (their
+    # columns were checked as columns the metric reads).
+    clauses = [*plan.decision.row_filter, *parse_filter(metric.filters), *query.filters]
+    plan = replace(
+        plan,
+        clauses=clauses,
+        detail={
+            "metric": metric.key,
+            "dimensions": list(query.dimensions),
+            "grain": query.grain,
+        },
+    )
+    compiled: list[CompiledMetric] = []
+
+    def statement(connector: Connector) -> tuple[str, list[Any]]:
+        compiled.append(
+            metric_sql(
+                metric=metric, query=query, connector=connector, types=types, clauses=clauses
             )
-            rows = connector.fetch(compiled.sql, compiled.params, timeout_seconds=TIMEOUT_SECONDS)
-    except RelationMissing as exc:
-        error = exc.technical  # the audit is read by admins and the domain's owners
+        )
+        return compiled[0].sql, compiled[0].params
+
+    try:
+        rows = read_query(
+            # The audit names the date range as clauses too (the SQL compares it in UTC).
+            replace(plan, clauses=[*clauses, *_range_clauses(metric, query)]),
+            statement=statement,
+            fmt="metric",
+            client_address=client_address,
+            timeout_seconds=TIMEOUT_SECONDS,
+        )
+    except RelationMissing as exc:  # the audit has its detail, read by admins and owners
         detail = f": {exc.technical}" if shows_source_detail(user=user, product=product) else "."
         raise MetricRefused(
             404, f"The metric's port points at data its source does not have{detail}"
         ) from exc
     except ConnectorError as exc:
-        error = exc.technical
         message = source_error_message(user=user, product=product, exc=exc)
         raise MetricRefused(502, message) from exc
-    finally:
-        plan = ReadPlan(
-            user=user,
-            product=product,
-            port=port,
-            channel=channel,
-            decision=decision,
-            columns=read,
-            masked=set(),
-            clauses=[
-                *decision.row_filter,
-                *parse_filter(metric.filters),
-                *query.filters,
-                *_range_clauses(metric, query),
-            ],
-            requested_filter=list(query.filters),
-            limit=MAX_GROUPS,
-            detail={
-                "metric": metric.key,
-                "dimensions": list(query.dimensions),
-                "grain": query.grain,
-            },
-        )
-        audit_read(
-            plan,
-            rows=min(len(rows), MAX_GROUPS),
-            nbytes=None,
-            client_address=client_address,
-            fmt="metric",
-            error=error,
-        )
     truncated = len(rows) > MAX_GROUPS
-    columns = compiled.columns
+    columns = compiled[0].columns
     return MetricResult(
         metric=metric,
         query=query,
         columns=columns,
         rows=[dict(zip(columns, row, strict=True)) for row in rows[:MAX_GROUPS]],
         truncated=truncated,
-        sql=compiled.sql,
-        params=compiled.params,
-        basis=decision.basis,
-        row_filter=decision.row_filter,
+        sql=compiled[0].sql,
+        params=compiled[0].params,
+        basis=plan.decision.basis,
+        row_filter=plan.decision.row_filter,
     )

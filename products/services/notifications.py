@@ -14,12 +14,13 @@ import urllib.request
 from typing import Any
 from urllib.parse import urlsplit
 
-from django.conf import settings
 from django.core.mail import EmailMessage
 from django.utils import timezone
 
-from products.choices import MANAGING_ROLES, IncidentEventKind
-from products.models import DomainMembership, IncidentEvent
+from portal.links import absolute_url
+from products.choices import IncidentEventKind
+from products.models import IncidentEvent
+from products.selectors import domain_managers
 from products.services.incidents import NOTIFIED_EVENT_KINDS
 
 logger = logging.getLogger(__name__)
@@ -27,30 +28,17 @@ logger = logging.getLogger(__name__)
 WEBHOOK_TIMEOUT_SECONDS = 5
 
 
-def _absolute(path: str) -> str:
-    return settings.PORTAL_SITE_URL.rstrip("/") + path
-
-
 def incident_recipients(*, event: IncidentEvent) -> list[str]:
     """Email addresses of the owning domain's owners and stewards (active users)."""
-    return sorted(
-        set(
-            DomainMembership.objects.filter(
-                domain_id=event.incident.product.domain_id,
-                role__in=MANAGING_ROLES,
-                user__is_active=True,
-            )
-            .exclude(user__email="")
-            .values_list("user__email", flat=True)
-        )
-    )
+    managers = domain_managers(domain_id=event.incident.product.domain_id)
+    return sorted(set(managers.exclude(email="").values_list("email", flat=True)))
 
 
 def incident_message(*, event: IncidentEvent) -> dict[str, Any]:
     """The structured message of an opened/resolved event (the webhook's JSON)."""
     incident = event.incident
     product = incident.product
-    product_url = _absolute(product.get_absolute_url())
+    product_url = absolute_url(product.get_absolute_url())
     incident_url = f"{product_url}#incident-{incident.pk}"
     verb = "opened" if event.kind == IncidentEventKind.OPENED else "resolved"
     emoji = ":rotating_light:" if verb == "opened" else ":white_check_mark:"

@@ -7,8 +7,7 @@ from __future__ import annotations
 from datetime import UTC
 from typing import Any
 
-from django.conf import settings
-
+from portal.links import absolute_url
 from products.models import DataProduct, OutputPort
 from products.services.contract_documents import odps_validate
 from products.services.contract_mapping import LIFECYCLE_TO_ODCS
@@ -17,10 +16,6 @@ from products.services.support import support_channels_of
 
 ODPS_API_VERSION = "v1.0.0"
 PORT_TYPES = {"table": "tables", "file": "files"}
-
-
-def _absolute(path: str) -> str:
-    return settings.PORTAL_SITE_URL.rstrip("/") + path
 
 
 def product_odps(*, product: DataProduct) -> dict[str, Any]:
@@ -56,7 +51,7 @@ def product_odps(*, product: DataProduct) -> dict[str, Any]:
     document["authoritativeDefinitions"] = [
         {
             "type": "catalog",
-            "url": _absolute(product.get_absolute_url()),
+            "url": absolute_url(product.get_absolute_url()),
             "description": "The product's page in the data product portal.",
         }
     ]

@@ -35,7 +35,6 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from products.choices import (
-    MANAGING_ROLES,
     OPEN_RETIREMENT_STATUSES,
     PUBLIC_STATUSES,
     LifecycleStatus,
@@ -44,12 +43,12 @@ from products.choices import (
 )
 from products.models import (
     DataProduct,
-    DomainMembership,
     RetirementEvent,
     RetirementObjection,
     RetirementProposal,
 )
 from products.permissions import can_edit_product
+from products.selectors import domain_managers
 from products.services.products import product_deprecate, product_retire
 from products.usage_selectors import products_unused
 
@@ -121,11 +120,7 @@ def retirement_objection_refusal(
 
 
 def _managers(product: DataProduct) -> list[int]:
-    return list(
-        DomainMembership.objects.filter(
-            domain_id=product.domain_id, role__in=MANAGING_ROLES, user__is_active=True
-        ).values_list("user_id", flat=True)
-    )
+    return list(domain_managers(domain_id=product.domain_id).values_list("pk", flat=True))
 
 
 def _owners(product: DataProduct) -> list[int]:

@@ -16,18 +16,15 @@ from django.core.mail import EmailMessage, get_connection
 from django.urls import reverse
 from django.utils import timezone
 
+from portal.links import absolute_url
 from products.choices import RetirementEventKind
 from products.models import DataProduct, RetirementEvent
 
 logger = logging.getLogger(__name__)
 
 
-def _absolute(path: str) -> str:
-    return settings.PORTAL_SITE_URL.rstrip("/") + path
-
-
 def retirement_page_url(product: DataProduct) -> str:
-    return _absolute(
+    return absolute_url(
         reverse(
             "products:product-retirement",
             kwargs={"domain_slug": product.domain.slug, "product_slug": product.slug},
