@@ -1,4 +1,5 @@
-"""Site-wide models: in-portal notifications (the bell in the top bar)."""
+"""Site-wide models: in-portal notifications (the bell in the top bar), and the outbox of
+background work requested by services (portal.task_queue)."""
 
 from django.conf import settings
 from django.db import models
@@ -48,3 +49,34 @@ class Notification(models.Model):
     @property
     def is_read(self) -> bool:
         return self.read_at is not None
+
+
+class QueuedTask(models.Model):
+    """A request for background work that has no queued-run row of its own (a
+    notification, an announcement's delivery): written in the transaction that asks for
+    it, sent to the workers after the commit, re-sent by the reaper when the broker was
+    down. See portal.task_queue."""
+
+    task = models.CharField(max_length=200, help_text="The Celery task's name.")
+    args = models.JSONField(default=list, blank=True)
+    once = models.BooleanField(
+        default=False, help_text="The task claims this row before it acts (claimed_at)."
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0, help_text="Sends tried.")
+    last_error = models.CharField(max_length=500, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["created_at"],
+                condition=Q(sent_at__isnull=True),
+                name="queued_task_unsent_idx",
+            ),
+            models.Index(fields=["sent_at"], name="queued_task_sent_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task}{tuple(self.args)!r}"

@@ -311,6 +311,11 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # these entries into its tables by name at start-up (no duplicates), where admins can
 # see and pause them.
 CELERY_BEAT_SCHEDULE = {
+    # Background work requested while the broker was down (portal.task_queue's outbox).
+    "queued-tasks-reaper": {
+        "task": "portal.tasks.queued_tasks_reaper",
+        "schedule": timedelta(minutes=1),
+    },
     "schema-refresh-reaper": {
         "task": "products.tasks.schema_refresh_reaper",
         "schedule": timedelta(minutes=1),
@@ -361,7 +366,8 @@ TRUST_SCORE_OBSERVATION_INTERVAL = timedelta(hours=1)
 SCHEMA_REFRESH_TIMEOUT = timedelta(minutes=10)
 CHECK_RUN_TIMEOUT = timedelta(minutes=20)
 # A run still queued after this long, with nothing waiting in the queue, lost its message
-# (the broker was down when it was queued): the reapers send it again.
+# (the broker was down when it was queued): the reapers send it again; so is an outbox
+# row (portal.models.QueuedTask) still unsent after this long, once the broker answers.
 TASK_REDISPATCH_AFTER = timedelta(seconds=int(os.environ.get("TASK_REDISPATCH_SECONDS", "60")))
 
 # --- the demo warehouse (embedded mode) ------------------------------------------------

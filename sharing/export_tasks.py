@@ -8,6 +8,7 @@ from django.conf import settings
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
+from portal.task_queue import enqueue
 from sharing.models import ExportSchedule
 from sharing.services.exports import (
     export_run_execute,
@@ -19,6 +20,7 @@ from sharing.services.exports import (
 
 
 @shared_task(
+    name="sharing.export_tasks.export_run",
     acks_late=True,
     time_limit=settings.EXPORT_TIME_LIMIT_SECONDS + 60,
     soft_time_limit=settings.EXPORT_TIME_LIMIT_SECONDS,
@@ -29,7 +31,7 @@ def export_run(run_id: int) -> None:
     export_run_execute(run_id=run_id)
 
 
-@shared_task
+@shared_task(name="sharing.export_tasks.export_schedule_fire")
 def export_schedule_fire(schedule_id: int) -> None:
     """Beat fires this per schedule (see export_schedule_sync): one run per cron slot,
     however often the message is delivered."""
@@ -40,14 +42,15 @@ def export_schedule_fire(schedule_id: int) -> None:
         return
     run = export_run_for_slot(schedule=schedule, at=timezone.now())
     if run is not None:
-        export_run.delay(run.pk)
+        # A lost message leaves the run queued: the export-run reaper sends it again.
+        enqueue("sharing.export_tasks.export_run", run.pk)
 
 
-@shared_task
+@shared_task(name="sharing.export_tasks.export_runs_reaper")
 def export_runs_reaper() -> dict:
     return asdict(export_runs_reap())
 
 
-@shared_task
+@shared_task(name="sharing.export_tasks.export_runs_pruner")
 def export_runs_pruner() -> int:
     return export_runs_prune()

@@ -9,6 +9,7 @@ from django.core import mail
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
+from portal.celery import app
 from products.choices import LifecycleStatus
 from sharing.choices import AuditAction, Channel, RequestStatus
 from sharing.models import AccessEvent, AccessGrant, AccessRequest
@@ -35,6 +36,17 @@ ROWS = {
     "country": ["BE", "NL", "BE", "FR"],
     "email": ["a@x", "b@x", None, "d@x"],
 }
+
+
+@pytest.fixture(autouse=True)
+def eager_tasks():
+    """Notifications are sent by a worker after the commit: here they run in this process
+    (the wiring, without a broker), so that the emails can be read from mail.outbox."""
+    before = (app.conf.task_always_eager, app.conf.task_eager_propagates)
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True
+    yield
+    app.conf.task_always_eager, app.conf.task_eager_propagates = before
 
 
 @pytest.fixture

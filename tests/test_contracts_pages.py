@@ -11,6 +11,7 @@ from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
+from portal.celery import app
 from products.choices import ContractStatus, LifecycleStatus
 from products.models import Contract, DataProduct
 from products.services.contract_documents import odcs_validate, odps_validate
@@ -22,6 +23,17 @@ from tests.factories import DataSourceFactory, OutputPortFactory, ProductFactory
 pytestmark = pytest.mark.django_db
 
 PAGE = "/products/sales/orders/contract/"
+
+
+@pytest.fixture(autouse=True)
+def eager_tasks():
+    """Notifications are sent by a worker after the commit: here they run in this process
+    (the wiring, without a broker), so that the emails can be read from mail.outbox."""
+    before = (app.conf.task_always_eager, app.conf.task_eager_propagates)
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True
+    yield
+    app.conf.task_always_eager, app.conf.task_eager_propagates = before
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from django.core import mail
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from portal.celery import app
 from products.choices import ContractChangeKind, ContractStatus
 from products.services.contract_documents import document_parse, semver_key
 from products.services.contracts import (
@@ -35,6 +36,17 @@ ROW_RULE = """\
         mustBeLessOrEqualTo: {tolerance}
         unit: percent
 """
+
+
+@pytest.fixture(autouse=True)
+def eager_tasks():
+    """Notifications are sent by a worker after the commit: here they run in this process
+    (the wiring, without a broker), so that the emails can be read from mail.outbox."""
+    before = (app.conf.task_always_eager, app.conf.task_eager_propagates)
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True
+    yield
+    app.conf.task_always_eager, app.conf.task_eager_propagates = before
 
 
 def doc(version="1.0.0", columns=V1_COLUMNS, low=10, tolerance=5):

@@ -305,7 +305,9 @@ def test_without_objection_deprecated_then_retired_ending_every_way_in(
     assert all("was retired" in g.revoke_reason and g.revoked_by == owner for g in grants)
     assert AccessGrant.objects.get(pk=untouched.pk).revoked_at is None
     revocations = AccessEvent.objects.filter(product=product, action=AuditAction.REVOKE)
-    assert revocations.count() == 2  # the access audit records each revocation too
+    # The access audit records each revocation too: the two grants and the share link.
+    assert revocations.filter(grant__isnull=False).count() == 2
+    assert revocations.filter(detail__share_link=link.pk).count() == 1
     link.refresh_from_db()
     assert link.revoked_at == NOW + 44 * DAY and link.revoked_by == owner
     assert "was retired" in link.revoke_reason

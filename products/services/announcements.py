@@ -20,6 +20,7 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from portal.task_queue import enqueue_on_commit
 from products.choices import AnnouncementKind, LifecycleStatus
 from products.models import Announcement, DataProduct
 from products.permissions import can_edit_product
@@ -151,14 +152,7 @@ def announcement_create(
             created_by=by,
             created_at=now,
         )
-        announcement_id = announcement.pk
-
-        def enqueue() -> None:
-            from products.tasks import announcement_deliver
-
-            announcement_deliver.delay(announcement_id)
-
-        transaction.on_commit(enqueue)
+        enqueue_on_commit("products.tasks.announcement_deliver", announcement.pk)
     return announcement
 
 

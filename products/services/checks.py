@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from portal import json_values
-from portal.task_queue import enqueue_on_commit, redispatch_unclaimed
+from portal.task_queue import enqueue_run_on_commit, redispatch_unclaimed
 from products.choices import (
     COLUMN_CHECKS,
     ROW_LEVEL_CHECKS,
@@ -326,8 +326,6 @@ def check_run_request(*, port: OutputPort, by, check_ids: list[int] | None = Non
     poll. A run already queued or running for the port is returned instead."""
     if not can_edit_product(user=by, product=port.product):
         raise PermissionDenied("Only the domain's owners and stewards run checks.")
-    from products.tasks import check_run
-
     with transaction.atomic():
         OutputPort.objects.select_for_update().get(pk=port.pk)
         pending = CheckRun.objects.filter(
@@ -338,7 +336,7 @@ def check_run_request(*, port: OutputPort, by, check_ids: list[int] | None = Non
         run = CheckRun.objects.create(
             port=port, requested_by=by, trigger=CheckTrigger.MANUAL, check_ids=check_ids or []
         )
-        enqueue_on_commit(check_run, run.pk)
+        enqueue_run_on_commit("products.tasks.check_run", run.pk)
     return run
 
 
@@ -830,15 +828,13 @@ def check_run_reap(*, now: datetime | None = None) -> int:
         finished_at=now,
         error=f"The worker stopped before finishing (no result after {timeout}).",
     )
-    from products.tasks import check_run
-
     redispatch_unclaimed(
         CheckRun.objects.filter(
             status=CheckRunStatus.QUEUED,
             created_at__lt=now - settings.TASK_REDISPATCH_AFTER,
             created_at__gte=now - timedelta(hours=1),
         ),
-        check_run,
+        "products.tasks.check_run",
     )
     unclaimed = CheckRun.objects.filter(
         status=CheckRunStatus.QUEUED, created_at__lt=now - timedelta(hours=1)

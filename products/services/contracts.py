@@ -30,6 +30,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from portal.task_queue import enqueue_on_commit
 from products.choices import (
     BREAKING_CHANGE_KINDS,
     ROW_LEVEL_CHECKS,
@@ -653,10 +654,7 @@ def contract_publish(
             ]
         )
         if breaking:
-            from products.services.contract_notifications import contract_breaking_notify
-
-            contract_id = contract.pk
-            transaction.on_commit(lambda: contract_breaking_notify(contract_id=contract_id))
+            enqueue_on_commit("products.tasks.contract_breaking_notify", contract.pk, once=True)
     return contract
 
 

@@ -34,6 +34,7 @@ from django.db import transaction
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
+from portal.task_queue import enqueue_on_commit
 from products.choices import (
     ANSWER_EXPECTED_KINDS,
     CLOSED_FEEDBACK_STATUSES,
@@ -127,9 +128,7 @@ def _check_incident(*, product: DataProduct, by, kind: str, incident: Incident) 
 
 
 def _notify_after_commit(what: str, object_id: int) -> None:
-    from products.tasks import feedback_notify
-
-    transaction.on_commit(lambda: feedback_notify.delay(what, object_id))
+    enqueue_on_commit("products.tasks.feedback_notify", what, object_id)
 
 
 # --- the response objective (business days) ----------------------------------------------

@@ -105,10 +105,7 @@ def incident_detail_for(*, incident: Incident, user) -> str:
 
 
 def _notify_after_commit(event: IncidentEvent) -> None:
-    from products.tasks import incident_notify
-
-    event_id = event.pk
-    enqueue_on_commit(incident_notify, event_id)
+    enqueue_on_commit("products.tasks.incident_notify", event.pk)
 
 
 def incident_open(

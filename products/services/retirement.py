@@ -34,6 +34,7 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from portal.task_queue import enqueue_on_commit
 from products.choices import (
     OPEN_RETIREMENT_STATUSES,
     PUBLIC_STATUSES,
@@ -51,6 +52,10 @@ from products.permissions import can_edit_product
 from products.selectors import domain_managers
 from products.services.products import product_deprecate, product_retire
 from products.usage_selectors import products_unused
+from sharing.models import AccessGrant, ExportSchedule
+from sharing.services.export_schedules import export_schedule_end
+from sharing.services.grants import grant_revoke
+from sharing.services.share_links import share_links_revoke_for_product
 
 NOTICE_DAYS_DEFAULT = 30
 NOTICE_DAYS_MIN = 7
@@ -75,7 +80,6 @@ def retirement_audience(*, product: DataProduct, now: datetime | None = None) ->
     Active users holding an active grant on the product, directly or through a team
     (group) grant, and the product's followers."""
     from products.models import ProductFollow
-    from sharing.models import AccessGrant
 
     now = now or timezone.now()
     grants = AccessGrant.objects.filter(
@@ -156,9 +160,7 @@ def _record(
         recipients=sorted(set(recipients)),
     )
     if event.recipients:
-        from products.tasks import retirement_notify
-
-        transaction.on_commit(lambda: retirement_notify.delay(event.pk))
+        enqueue_on_commit("products.tasks.retirement_notify", event.pk)
     return event
 
 
@@ -513,13 +515,11 @@ def _deprecate(*, proposal: RetirementProposal, actor, now: datetime) -> None:
 
 
 def _retire(*, proposal: RetirementProposal, actor, now: datetime) -> None:
-    """Retire the product and end every way of reading it: grants, share links, export
-    schedules. One transaction (the caller's); one recorded step each."""
-    from django_celery_beat.models import PeriodicTask
-
-    from sharing.models import AccessGrant, ExportSchedule, ShareLink
-    from sharing.services.grants import grant_revoke
-
+    """Retire the product and end every way of reading it through the services that own
+    them, so that each ends with its audit event and side effects as when a person ends
+    it: grants (grant_revoke), share links (share_links_revoke_for_product), export
+    schedules (export_schedule_end: its beat entry goes, its queued runs end). One
+    transaction (the caller's); one recorded step each."""
     product = proposal.product
     # Told before their grants go: afterwards they would no longer be the audience.
     audience = list(retirement_audience(product=product, now=now).values_list("pk", flat=True))
@@ -535,7 +535,7 @@ def _retire(*, proposal: RetirementProposal, actor, now: datetime) -> None:
     )
     for grant in grants:
         grant.product = product
-        grant_revoke(grant=grant, by=actor, reason=why)
+        grant_revoke(grant=grant, by=actor, reason=why, now=now)
     _record(
         product=product,
         proposal=proposal,
@@ -546,14 +546,7 @@ def _retire(*, proposal: RetirementProposal, actor, now: datetime) -> None:
         detail={"count": len(grants), "grants": [grant.pk for grant in grants]},
     )
 
-    links = list(
-        ShareLink.objects.filter(product=product, revoked_at__isnull=True).values_list(
-            "pk", flat=True
-        )
-    )
-    ShareLink.objects.filter(pk__in=links).update(
-        revoked_at=now, revoked_by=actor, revoke_reason=why
-    )
+    links = share_links_revoke_for_product(product=product, by=actor, reason=why, now=now)
     _record(
         product=product,
         proposal=proposal,
@@ -564,17 +557,15 @@ def _retire(*, proposal: RetirementProposal, actor, now: datetime) -> None:
         detail={"count": len(links), "share_links": links},
     )
 
-    schedules = list(
-        ExportSchedule.objects.filter(product=product, ended_at__isnull=True).values_list(
-            "pk", "periodic_task_id"
-        )
-    )
-    schedule_ids = [pk for pk, _ in schedules]
-    ExportSchedule.objects.filter(pk__in=schedule_ids).update(
-        enabled=False, ended_at=now, end_reason=why, updated_at=now
-    )
     # Their beat entries go: a retired product is never published again.
-    PeriodicTask.objects.filter(pk__in=[task for _, task in schedules if task]).delete()
+    schedules = list(
+        ExportSchedule.objects.filter(product=product, ended_at__isnull=True)
+        .select_related("product__domain")
+        .order_by("pk")
+    )
+    for schedule in schedules:
+        export_schedule_end(schedule=schedule, by=actor, reason=why, now=now)
+    schedule_ids = [schedule.pk for schedule in schedules]
     _record(
         product=product,
         proposal=proposal,

@@ -13,7 +13,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from portal.task_queue import enqueue_on_commit, redispatch_unclaimed
+from portal.task_queue import enqueue_run_on_commit, redispatch_unclaimed
 from products.choices import RunStatus
 from products.connectors import ColumnInfo, ConnectorError, connector_for_port
 from products.file_probe import too_many_columns
@@ -32,8 +32,6 @@ def schema_refresh_request(*, port: OutputPort, by) -> SchemaRefreshRun:
     queued or running for the port is returned instead of starting a second one."""
     if not can_edit_product(user=by, product=port.product):
         raise PermissionDenied("Only the domain's owners and stewards refresh a schema.")
-    from products.tasks import schema_refresh_run
-
     with transaction.atomic():
         OutputPort.objects.select_for_update().get(pk=port.pk)
         pending = (
@@ -46,7 +44,7 @@ def schema_refresh_request(*, port: OutputPort, by) -> SchemaRefreshRun:
         if pending is not None:
             return pending
         run = SchemaRefreshRun.objects.create(port=port, requested_by=by)
-        enqueue_on_commit(schema_refresh_run, run.pk)
+        enqueue_run_on_commit("products.tasks.schema_refresh_run", run.pk)
     return run
 
 
@@ -155,15 +153,13 @@ def schema_refresh_reap(*, now: datetime | None = None) -> int:
         finished_at=now,
         error=f"The worker stopped before finishing (no result after {timeout}).",
     )
-    from products.tasks import schema_refresh_run
-
     redispatch_unclaimed(
         SchemaRefreshRun.objects.filter(
             status=RunStatus.QUEUED,
             created_at__lt=now - settings.TASK_REDISPATCH_AFTER,
             created_at__gte=now - 6 * timeout,
         ),
-        schema_refresh_run,
+        "products.tasks.schema_refresh_run",
     )
     unclaimed = SchemaRefreshRun.objects.filter(
         status=RunStatus.QUEUED, created_at__lt=now - 6 * timeout

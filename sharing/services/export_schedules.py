@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from products.models import DataProduct, OutputPort
@@ -271,7 +272,7 @@ def export_schedule_sync(*, schedule: ExportSchedule) -> None:
 
     name = periodic_task_name(schedule.pk)
     if not schedule.enabled or schedule.ended_at is not None:
-        PeriodicTask.objects.filter(name=name).delete()
+        PeriodicTask.objects.filter(Q(name=name) | Q(pk=schedule.periodic_task_id)).delete()
         if schedule.periodic_task_id is not None:
             ExportSchedule.objects.filter(pk=schedule.pk).update(periodic_task=None)
             schedule.periodic_task = None
@@ -335,16 +336,20 @@ def export_schedule_update(*, schedule: ExportSchedule, by, **fields: Any) -> Ex
 
 
 @transaction.atomic
-def export_schedule_end(*, schedule: ExportSchedule, by, reason: str = "") -> ExportSchedule:
-    """End a schedule: no more runs (its beat task is removed); its runs and their files
-    stay downloadable until they are pruned. Ending twice is a no-op."""
+def export_schedule_end(
+    *, schedule: ExportSchedule, by, reason: str = "", now: datetime | None = None
+) -> ExportSchedule:
+    """End a schedule: no more runs (its beat task is removed, its runs still queued
+    fail); its finished runs and their files stay downloadable until they are pruned. A
+    run already running finishes (the reaper does not retry it: the schedule has ended).
+    Ending twice is a no-op."""
     if not export_schedule_can_change(user=by, schedule=schedule):
         raise PermissionDenied(
             "Only the schedule's creator and the domain's owners and stewards end it."
         )
     schedule = ExportSchedule.objects.select_for_update().get(pk=schedule.pk)
     if schedule.ended_at is None:
-        schedule.ended_at = timezone.now()
+        schedule.ended_at = now or timezone.now()
         schedule.enabled = False
         schedule.end_reason = (reason or "").strip() or f"Ended by {by.username}."
         schedule.save(update_fields=["ended_at", "enabled", "end_reason", "updated_at"])

@@ -31,6 +31,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from portal.task_queue import enqueue_run_on_commit, redispatch_unclaimed
 from products.choices import CheckOutcome, CheckRunStatus, CheckTrigger, Severity
 from products.connectors import ConnectorError
 from products.models import CheckRun, OutputPort
@@ -110,11 +111,9 @@ def export_run_for_slot(*, schedule: ExportSchedule, at: datetime) -> ExportRun 
 
 
 def export_run_enqueue(run: ExportRun) -> None:
-    """Send the run to a worker once the current transaction commits."""
-    from sharing.export_tasks import export_run
-
-    run_id = run.pk
-    transaction.on_commit(lambda: export_run.delay(run_id))
+    """Send the run to a worker once the current transaction commits (the reaper sends
+    it again when the broker was down)."""
+    enqueue_run_on_commit("sharing.export_tasks.export_run", run.pk)
 
 
 def export_run_request(*, schedule: ExportSchedule, by) -> ExportRun:
@@ -486,6 +485,20 @@ def export_runs_reap(*, now: datetime | None = None) -> ReapResult:
                 )
                 result.failed += failed
     queued_before = now - settings.EXPORT_QUEUED_TIMEOUT
+    # Queued long enough to have started, not yet given up: the message was lost (the
+    # broker was down when the run was queued), so it is sent again.
+    lost_after = now - settings.TASK_REDISPATCH_AFTER
+    redispatch_unclaimed(
+        ExportRun.objects.filter(status=ExportStatus.QUEUED).filter(
+            Q(heartbeat_at__lt=lost_after, heartbeat_at__gte=queued_before)
+            | Q(
+                heartbeat_at__isnull=True,
+                created_at__lt=lost_after,
+                created_at__gte=queued_before,
+            )
+        ),
+        "sharing.export_tasks.export_run",
+    )
     result.unclaimed = (
         ExportRun.objects.filter(status=ExportStatus.QUEUED)
         .filter(

@@ -11,12 +11,12 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from portal.task_queue import enqueue_on_commit
 from products.choices import MembershipRole
 from products.models import DataProduct, DomainMembership
 from products.permissions import user_is_admin
 from sharing.choices import AuditAction
 from sharing.models import AccessGrant
-from sharing.notifications import grant_expiry_notify
 from sharing.services.common import (
     audit,
     can_grant_directly,
@@ -123,7 +123,9 @@ def _revoke(*, grant: AccessGrant, by, reason: str, now: datetime) -> bool:
     return True
 
 
-def grant_revoke(*, grant: AccessGrant, by, reason: str) -> AccessGrant:
+def grant_revoke(
+    *, grant: AccessGrant, by, reason: str, now: datetime | None = None
+) -> AccessGrant:
     """Revoke a grant at once (owners, stewards, admins). Revoking twice is an error."""
     if not can_manage_access(user=by, product=grant.product):
         raise PermissionDenied(
@@ -132,7 +134,7 @@ def grant_revoke(*, grant: AccessGrant, by, reason: str) -> AccessGrant:
         )
     reason = clean_reason(reason)
     with transaction.atomic():
-        if not _revoke(grant=grant, by=by, reason=reason, now=timezone.now()):
+        if not _revoke(grant=grant, by=by, reason=reason, now=now or timezone.now()):
             raise ValidationError("This grant is already revoked.")
     return grant
 
@@ -195,7 +197,8 @@ def grant_expiry_notice(*, grant_id: int, now: datetime | None = None) -> bool:
             },
             at=now,
         )
-    transaction.on_commit(lambda: grant_expiry_notify(grant=grant))
+        # Emailed from a worker after the commit (sharing.tasks.grant_expiry_notify).
+        enqueue_on_commit("sharing.tasks.grant_expiry_notify", grant.pk, once=True)
     return True
 
 

@@ -7,15 +7,12 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from portal.task_queue import enqueue_on_commit
 from products.choices import PUBLIC_STATUSES
 from products.models import DataProduct
 from sharing.access import reads_everything
 from sharing.choices import AuditAction, RequestStatus
 from sharing.models import AccessGrant, AccessRequest
-from sharing.notifications import (
-    access_request_notify_managers,
-    access_request_notify_requester,
-)
 from sharing.services.common import (
     AUTO_APPROVE_CLASSIFICATIONS,
     audit,
@@ -29,6 +26,12 @@ from sharing.services.common import (
 )
 
 AUTO_APPROVE_REASON = "Auto-approved: public and internal columns only"
+
+
+def _notify(request: AccessRequest, to: str) -> None:
+    """Email the domain's managers (a new request) or the requester (a decision), from a
+    worker after the commit (sharing.tasks.access_request_notify)."""
+    enqueue_on_commit("sharing.tasks.access_request_notify", request.pk, to, once=True)
 
 
 def _auto_approvable(*, product: DataProduct, columns: list[str]) -> bool:
@@ -118,10 +121,7 @@ def access_request_create(
                 )
     except IntegrityError:  # a concurrent request won the one-pending constraint
         raise ValidationError(pending_message) from None
-    if auto:
-        transaction.on_commit(lambda: access_request_notify_requester(request=request))
-    else:
-        transaction.on_commit(lambda: access_request_notify_managers(request=request))
+    _notify(request, "requester" if auto else "managers")
     return request
 
 
@@ -237,7 +237,7 @@ def access_request_approve(
             days=cleaned["duration_days"],
             reason=(reason or "").strip(),
         )
-    transaction.on_commit(lambda: access_request_notify_requester(request=request))
+    _notify(request, "requester")
     return grant
 
 
@@ -262,7 +262,7 @@ def access_request_deny(*, request: AccessRequest, by, reason: str) -> AccessReq
             detail={"requester": request.requester.username, "reason": reason},
             at=request.decided_at,
         )
-    transaction.on_commit(lambda: access_request_notify_requester(request=request))
+    _notify(request, "requester")
     return request
 
 

@@ -335,27 +335,55 @@ def can_revoke(*, user, link: ShareLink) -> bool:
     )
 
 
-def share_link_revoke(*, link: ShareLink, by, reason: str = "") -> ShareLink:
+def _revoke(*, link: ShareLink, by, reason: str, now: datetime) -> bool:
+    """Revoke one link and audit it; False when it was already revoked."""
+    updated = ShareLink.objects.filter(pk=link.pk, revoked_at__isnull=True).update(
+        revoked_at=now, revoked_by=by, revoke_reason=reason
+    )
+    if not updated:
+        return False
+    link.revoked_at, link.revoked_by, link.revoke_reason = now, by, reason
+    audit(
+        action=AuditAction.REVOKE,
+        by=by,
+        product=link.product,
+        detail={**share_link_detail(link), "reason": reason},
+        at=now,
+    )
+    return True
+
+
+def share_link_revoke(
+    *, link: ShareLink, by, reason: str = "", now: datetime | None = None
+) -> ShareLink:
     """Revoke a link at once: its next use is a 404. Revoking twice is an error."""
     if not can_revoke(user=by, link=link):
         raise PermissionDenied("Only the link's creator and the product's managers revoke it.")
-    now = timezone.now()
+    now = now or timezone.now()
     reason = (reason or "").strip()[:500]
     with transaction.atomic():
-        updated = ShareLink.objects.filter(pk=link.pk, revoked_at__isnull=True).update(
-            revoked_at=now, revoked_by=by, revoke_reason=reason
-        )
-        if not updated:
+        if not _revoke(link=link, by=by, reason=reason, now=now):
             raise ValidationError("This share link is already revoked.")
-        link.revoked_at, link.revoked_by, link.revoke_reason = now, by, reason
-        audit(
-            action=AuditAction.REVOKE,
-            by=by,
-            product=link.product,
-            detail={**share_link_detail(link), "reason": reason},
-            at=now,
-        )
     return link
+
+
+def share_links_revoke_for_product(
+    *, product: DataProduct, by, reason: str, now: datetime | None = None
+) -> list[int]:
+    """Revoke every live link of a product (its retirement), each with the audit event of
+    a manual revocation. The product's managers only. Returns the ids revoked."""
+    if not can_manage_access(user=by, product=product):
+        raise PermissionDenied("Only the product's managers revoke all of its share links.")
+    now = now or timezone.now()
+    reason = (reason or "").strip()[:500]
+    revoked = []
+    with transaction.atomic():
+        links = ShareLink.objects.filter(product=product, revoked_at__isnull=True)
+        for link in links.select_for_update(of=("self",)).order_by("pk"):
+            link.product = product
+            if _revoke(link=link, by=by, reason=reason, now=now):
+                revoked.append(link.pk)
+    return revoked
 
 
 # --- use ------------------------------------------------------------------------------
