@@ -31,8 +31,8 @@ from products.models import CheckRun
 from products.services.checks import check_create
 from tests.conftest import require_service, subprocess_env, wait_for
 from tests.factories import PASSWORD, FilePortFactory, ProductFactory
+from tests.portal.helpers import metric_value
 from tests.processes import Process, free_port
-from tests.test_ops_endpoints import metric_value
 
 METRICS_TOKEN = secrets.token_urlsafe(24)
 

@@ -39,7 +39,6 @@ from sharing.services.delta_sharing import (
     delta_share_table_add,
 )
 from tests.factories import parquet_product
-from tests.test_serving import pg_product  # noqa: F401 - a fixture
 from tests.urlwalk import Route, routes
 
 DEPTH = 10_000
@@ -489,7 +488,7 @@ def test_saved_filters_are_checked_against_the_columns_types(client, orders, own
 
 
 @pytest.mark.django_db
-def test_a_502_shows_the_driver_error_to_members_only(client, pg_product, owner, outsider):  # noqa: F811
+def test_a_502_shows_the_driver_error_to_members_only(client, pg_product, owner, outsider):
     source = pg_product.ports.get().source
     source.port = 1  # nothing listens there
     source.save()

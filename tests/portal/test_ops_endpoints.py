@@ -14,21 +14,9 @@ from django.test import Client
 
 from portal.celery import app as celery_app
 from tests.conftest import ROOT, require_service
-from tests.test_settings import _run
+from tests.portal.helpers import metric_value, run_command
 
 pytestmark = pytest.mark.django_db
-
-
-def metric_value(text: str, name: str, **labels) -> float | None:
-    for line in text.splitlines():
-        if line.startswith("#") or not line.startswith(name):
-            continue
-        head, _, value = line.rpartition(" ")
-        if head.split("{")[0] != name:
-            continue
-        if all(f'{key}="{val}"' in head for key, val in labels.items()):
-            return float(value)
-    return None
 
 
 # --- health -------------------------------------------------------------------------------
@@ -86,7 +74,7 @@ def test_readyz_names_the_database_when_it_is_unreachable():
         "r = Client().get('/readyz');"
         "print(json.dumps({'status': r.status_code, 'body': r.json()}))"
     )
-    result = _run(
+    result = run_command(
         sys.executable,
         "-c",
         script,

@@ -2,46 +2,27 @@
 SECRET_KEY while offline commands still run, and `check --deploy` is clean with DEBUG=0
 and a real key."""
 
-import os
 import secrets
 import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.portal.helpers import run_command
 
 
 def _manage(*args: str, **env_overrides: str | None) -> subprocess.CompletedProcess:
-    return _run(sys.executable, "manage.py", *args, **env_overrides)
-
-
-def _run(*command: str, **env_overrides: str | None) -> subprocess.CompletedProcess:
-    env = dict(os.environ)
-    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # set by the browser tests for Playwright
-    for name, value in env_overrides.items():
-        if value is None:
-            env.pop(name, None)
-        else:
-            env[name] = value
-    return subprocess.run(
-        list(command),
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_command(sys.executable, "manage.py", *args, **env_overrides)
 
 
 def test_the_web_application_refuses_to_start_without_secret_key():
-    result = _run(sys.executable, "-c", "import portal.wsgi", SECRET_KEY=None, DEBUG="0")
+    result = run_command(sys.executable, "-c", "import portal.wsgi", SECRET_KEY=None, DEBUG="0")
     assert result.returncode != 0
     assert "SECRET_KEY is not set" in result.stderr
 
 
 def test_workers_and_beat_refuse_to_start_without_secret_key():
     for process in ("worker", "beat"):
-        result = _run(
+        result = run_command(
             sys.executable,
             "-m",
             "celery",
@@ -105,7 +86,7 @@ print(json.dumps({
 def _settings(**env: str | None) -> dict:
     import json
 
-    result = _run(
+    result = run_command(
         sys.executable,
         "-c",
         SHOW_SETTINGS,
@@ -196,7 +177,7 @@ print(json.dumps({
 def test_behind_the_load_balancer_pages_are_https_only_with_hsts():
     import json
 
-    result = _run(
+    result = run_command(
         sys.executable,
         "-c",
         PRODUCTION_REQUESTS,
@@ -220,7 +201,6 @@ def test_warm_up_loads_what_first_requests_would(settings):
     """portal.startup.warm_up (run by portal/wsgi.py, once in gunicorn's master): every
     portal template compiled, the URL tables built, the data libraries imported."""
     import sys
-    from pathlib import Path
 
     from django.template import engines
     from django.urls import get_resolver

@@ -9,10 +9,11 @@ values of the wrong type for their column, over-long query values."""
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, subprocess_env
+from tests.conftest import subprocess_env
 from tests.processes import WebClient, free_port, gunicorn, manage, wait_until_ready
 
 pytestmark = pytest.mark.worker
@@ -25,7 +26,7 @@ SEED = os.environ.get("FUZZ_SEED", "1")  # fixed: a failure replays; set another
 @pytest.mark.django_db(transaction=True)
 def test_api_answers_every_generated_request_without_5xx_and_as_documented(media_root, tmp_path):
     env = subprocess_env(media_root) | {"DEBUG": "1"}
-    hooks = {"SCHEMATHESIS_HOOKS": str(ROOT / "tests" / "fuzz_hooks.py")}
+    hooks = {"SCHEMATHESIS_HOOKS": str(Path(__file__).resolve().parent / "fuzz_hooks.py")}
     manage("seed_demo", env=env)
     port = free_port()
     web = gunicorn(env=env, port=port, log_dir=tmp_path).start()

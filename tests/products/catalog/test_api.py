@@ -17,17 +17,6 @@ def detail(key: str, suffix: str = "") -> str:
 
 
 @pytest.fixture
-def client_as(api_client):
-    """The API client signed in as the given user (None: anonymous)."""
-
-    def sign_in(user):
-        api_client.force_authenticate(user)
-        return api_client
-
-    return sign_in
-
-
-@pytest.fixture
 def published(domain, owner):
     return ProductFactory(
         domain=domain,

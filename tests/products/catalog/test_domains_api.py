@@ -1,20 +1,10 @@
 """The domains API: every signed-in user reads domains and their teams."""
 
-import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from products.choices import LifecycleStatus, MembershipRole
 from tests.factories import DomainFactory, MembershipFactory, ProductFactory, UserFactory
-
-
-@pytest.fixture
-def client_as(api_client):
-    def sign_in(user):
-        api_client.force_authenticate(user)
-        return api_client
-
-    return sign_in
 
 
 def test_anonymous_is_401(client_as, domain):

@@ -34,11 +34,6 @@ PRODUCT_FORM = {
 
 
 @pytest.fixture
-def product(domain, owner):
-    return ProductFactory(domain=domain, name="Orders", slug="orders", owners=[owner])
-
-
-@pytest.fixture
 def parquet_port(product, media_root):
     path = media_root / "files" / "pages-orders.parquet"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -9,8 +9,8 @@ import yaml
 from products.services.contract_documents import document_dump, document_parse, odps_validate
 from products.services.contracts import contract_export, contract_import, contract_publish
 from products.services.odps import product_odps
-from tests.contract_helpers import ODPS_EXAMPLES, contract_yaml, documented_product
 from tests.factories import OutputPortFactory, ProductFactory
+from tests.products.contracts.helpers import ODPS_EXAMPLES, contract_yaml, documented_product
 
 pytestmark = pytest.mark.django_db
 

@@ -23,15 +23,6 @@ SECRET_ENV = "WAREHOUSE_PASSWORD_VAR_FOR_API_TEST"
 
 
 @pytest.fixture
-def client_as(api_client):
-    def sign_in(user):
-        api_client.force_authenticate(user)
-        return api_client
-
-    return sign_in
-
-
-@pytest.fixture
 def warehouse(db):
     return DataSourceFactory(
         name="warehouse",
@@ -44,11 +35,6 @@ def warehouse(db):
         password_env=SECRET_ENV,
         description="The data warehouse",
     )
-
-
-@pytest.fixture
-def product(domain, owner):
-    return ProductFactory(domain=domain, name="Orders", slug="orders", owners=[owner])
 
 
 @pytest.fixture

@@ -14,8 +14,6 @@ from products.services import output_port_create, output_port_update, schema_ref
 from products.services.contract_documents import ContractInvalid
 from products.services.contracts import contract_import
 from products.services.ports import source_is_metadata_database, storage_allow
-from sharing.services.grants import grant_create
-from tests.contract_helpers import contract_yaml
 from tests.factories import (
     DataSourceFactory,
     DomainFactory,
@@ -26,6 +24,7 @@ from tests.factories import (
     metadata_db_source,
     source_allowance,
 )
+from tests.products.contracts.helpers import contract_yaml
 
 PORT_ADD_PAGE = "/products/sales/orders/ports/new/"
 PORTS_API = "/api/v1/products/sales.orders/ports/"
@@ -45,20 +44,8 @@ def other_steward(marketing):
 
 
 @pytest.fixture
-def product(domain, owner):
-    return ProductFactory(domain=domain, name="Orders", slug="orders", owners=[owner])
-
-
-@pytest.fixture
 def campaigns(marketing):
     return ProductFactory(domain=marketing, name="Campaigns", slug="campaigns")
-
-
-@pytest.fixture
-def grantee(product, owner):
-    user = UserFactory(username="grantee")
-    grant_create(product=product, by=owner, user=user, reason="reads the orders")
-    return user
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from products.services.slos import slo_create
 from products.services.support import support_channels_set
 from tests.factories import ColumnFactory, DataSourceFactory, OutputPortFactory, ProductFactory
 
-STANDARDS = Path(__file__).resolve().parent / "standards"
+STANDARDS = Path(__file__).resolve().parents[2] / "standards"
 ODCS_EXAMPLES = sorted((STANDARDS / "odcs").glob("*.odcs.yaml"))
 ODPS_EXAMPLES = sorted((STANDARDS / "odps").glob("*.odps.yaml"))
 

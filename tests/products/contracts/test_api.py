@@ -17,8 +17,8 @@ from products.models import Contract, DataProduct
 from products.services.contract_documents import odcs_validate, odps_validate
 from products.services.contracts import contract_import, contract_publish
 from sharing.models import AccessGrant
-from tests.contract_helpers import contract_yaml, documented_product
-from tests.factories import DataSourceFactory, OutputPortFactory, ProductFactory, UserFactory
+from tests.factories import DataSourceFactory, ProductFactory, UserFactory
+from tests.products.contracts.helpers import contract_yaml, documented_product
 
 pytestmark = pytest.mark.django_db
 
@@ -26,28 +26,12 @@ API = "/api/v1/products/sales.orders"
 YAML = "application/yaml"
 
 
-@pytest.fixture
-def product(domain, owner):
-    product = ProductFactory(domain=domain, name="Orders", slug="orders", owners=[owner])
-    OutputPortFactory(product=product, name="Order lines", slug="order-lines")
-    return product
-
-
-@pytest.fixture
-def as_user(api_client):
-    def sign_in(user):
-        api_client.force_authenticate(user)
-        return api_client
-
-    return sign_in
-
-
 def post_yaml(client, url, text):
     return client.post(url, data=text.encode(), content_type=YAML)
 
 
-def test_import_by_yaml_body_then_read_it_back(as_user, product, owner):
-    client = as_user(owner)
+def test_import_by_yaml_body_then_read_it_back(client_as, product, owner):
+    client = client_as(owner)
     response = post_yaml(client, f"{API}/contracts/", contract_yaml("1.0.0"))
     assert response.status_code == 201, response.json()
     body = response.json()
@@ -67,10 +51,10 @@ def test_import_by_yaml_body_then_read_it_back(as_user, product, owner):
     assert yaml.safe_load(download.content) == detail["document"]
 
 
-def test_import_by_multipart_upload_with_a_data_source(as_user, domain, owner):
+def test_import_by_multipart_upload_with_a_data_source(client_as, domain, owner):
     ProductFactory(domain=domain, name="Orders", slug="orders")  # no port yet
     source = DataSourceFactory(name="warehouse")
-    client = as_user(owner)
+    client = client_as(owner)
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     upload = SimpleUploadedFile("orders.odcs.yaml", contract_yaml().encode(), content_type=YAML)
@@ -81,14 +65,14 @@ def test_import_by_multipart_upload_with_a_data_source(as_user, domain, owner):
     assert Contract.objects.get().default_source == source
 
 
-def test_other_content_types_are_refused_with_415(as_user, product, owner):
-    response = as_user(owner).post(f"{API}/contracts/", {"version": "1.0.0"}, format="json")
+def test_other_content_types_are_refused_with_415(client_as, product, owner):
+    response = client_as(owner).post(f"{API}/contracts/", {"version": "1.0.0"}, format="json")
     assert response.status_code == 415
     assert not Contract.objects.exists()
 
 
-def test_yaml_that_does_not_parse_answers_400_with_where(as_user, product, owner):
-    response = post_yaml(as_user(owner), f"{API}/contracts/", "version: [1.0\nkind: x")
+def test_yaml_that_does_not_parse_answers_400_with_where(client_as, product, owner):
+    response = post_yaml(client_as(owner), f"{API}/contracts/", "version: [1.0\nkind: x")
     assert response.status_code == 400
     body = response.json()
     assert body["detail"].startswith("The contract was not imported: 1 problem")
@@ -97,13 +81,13 @@ def test_yaml_that_does_not_parse_answers_400_with_where(as_user, product, owner
     assert not Contract.objects.exists()
 
 
-def test_schema_violations_answer_400_listing_each_with_its_path(as_user, product, owner):
+def test_schema_violations_answer_400_listing_each_with_its_path(client_as, product, owner):
     text = (
         contract_yaml()
         .replace("kind: DataContract", "kind: Contract")
         .replace("required: true", "required: sometimes")
     )
-    response = post_yaml(as_user(owner), f"{API}/contracts/", text)
+    response = post_yaml(client_as(owner), f"{API}/contracts/", text)
     assert response.status_code == 400
     body = response.json()
     assert body["detail"] == "The contract does not follow ODCS v3.1: 2 problems."
@@ -114,34 +98,34 @@ def test_schema_violations_answer_400_listing_each_with_its_path(as_user, produc
     assert not Contract.objects.exists()
 
 
-def test_oversized_bodies_are_refused_with_413(as_user, product, owner):
+def test_oversized_bodies_are_refused_with_413(client_as, product, owner):
     big = contract_yaml() + "# " + "x" * (1024 * 1024 + 10) + "\n"
-    response = post_yaml(as_user(owner), f"{API}/contracts/", big)
+    response = post_yaml(client_as(owner), f"{API}/contracts/", big)
     assert response.status_code == 413
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     upload = SimpleUploadedFile("big.yaml", big.encode(), content_type=YAML)
-    response = as_user(owner).post(f"{API}/contracts/", {"file": upload}, format="multipart")
+    response = client_as(owner).post(f"{API}/contracts/", {"file": upload}, format="multipart")
     assert response.status_code == 413
     assert not Contract.objects.exists()
 
 
-def test_a_multipart_upload_without_a_file_names_the_field(as_user, product, owner):
-    response = as_user(owner).post(f"{API}/contracts/", {"source": "x"}, format="multipart")
+def test_a_multipart_upload_without_a_file_names_the_field(client_as, product, owner):
+    response = client_as(owner).post(f"{API}/contracts/", {"source": "x"}, format="multipart")
     assert response.status_code == 400 and "file" in response.json()
 
 
-def test_an_unknown_data_source_names_the_field(as_user, product, owner):
-    response = as_user(owner).post(
+def test_an_unknown_data_source_names_the_field(client_as, product, owner):
+    response = client_as(owner).post(
         f"{API}/contracts/?source=nowhere", data=contract_yaml().encode(), content_type=YAML
     )
     assert response.status_code == 400 and "nowhere" in response.json()["source"][0]
 
 
 def test_diff_and_publish_with_confirmation(
-    as_user, product, owner, django_capture_on_commit_callbacks
+    client_as, product, owner, django_capture_on_commit_callbacks
 ):
-    client = as_user(owner)
+    client = client_as(owner)
     reader = UserFactory(username="reader")
     AccessGrant.objects.create(
         product=product, user=reader, expires_at=timezone.now() + timedelta(days=9)
@@ -179,8 +163,8 @@ def test_diff_and_publish_with_confirmation(
     assert bad.status_code == 400 and "confirm" in bad.json()
 
 
-def test_delete_a_draft_not_a_published_version(as_user, product, owner):
-    client = as_user(owner)
+def test_delete_a_draft_not_a_published_version(client_as, product, owner):
+    client = client_as(owner)
     post_yaml(client, f"{API}/contracts/", contract_yaml("1.0.0"))
     client.post(f"{API}/contracts/1.0.0/publish/", {}, format="json")
     post_yaml(client, f"{API}/contracts/", contract_yaml("1.1.0"))
@@ -189,9 +173,9 @@ def test_delete_a_draft_not_a_published_version(as_user, product, owner):
     assert list(Contract.objects.values_list("version", flat=True)) == ["1.0.0"]
 
 
-def test_catalog_exports_download_as_yaml_that_validates(as_user, domain, owner, outsider):
+def test_catalog_exports_download_as_yaml_that_validates(client_as, domain, owner, outsider):
     documented_product(domain=domain, owner=owner)
-    client = as_user(outsider)  # a published product's metadata: any signed-in user
+    client = client_as(outsider)  # a published product's metadata: any signed-in user
     odcs = client.get(f"{API}/odcs.yaml")
     assert odcs.status_code == 200 and odcs["Content-Type"].startswith(YAML)
     assert 'filename="sales.orders.odcs.yaml"' in odcs["Content-Disposition"]
@@ -201,9 +185,9 @@ def test_catalog_exports_download_as_yaml_that_validates(as_user, domain, owner,
     assert odps_validate(yaml.safe_load(odps.content)) == []
 
 
-def test_a_product_is_created_from_a_contract_by_api(as_user, domain, owner):
+def test_a_product_is_created_from_a_contract_by_api(client_as, domain, owner):
     source = DataSourceFactory(name="warehouse")
-    response = as_user(owner).post(
+    response = client_as(owner).post(
         "/api/v1/contracts/?source=warehouse", data=contract_yaml().encode(), content_type=YAML
     )
     assert response.status_code == 201, response.json()
@@ -216,20 +200,22 @@ def test_a_product_is_created_from_a_contract_by_api(as_user, domain, owner):
     assert product.ports.get().source == source
 
 
-def test_creating_from_a_contract_reports_problems_and_permissions(as_user, domain, owner, member):
+def test_creating_from_a_contract_reports_problems_and_permissions(
+    client_as, domain, owner, member
+):
     # No data source for the port, and a domain the contract does not name: 400 each.
-    response = as_user(owner).post(
+    response = client_as(owner).post(
         "/api/v1/contracts/", data=contract_yaml().encode(), content_type=YAML
     )
     assert response.status_code == 400
     assert response.json()["problems"][0]["path"] == "$.schema[0]"
-    response = as_user(owner).post(
+    response = client_as(owner).post(
         "/api/v1/contracts/?domain=nowhere", data=contract_yaml().encode(), content_type=YAML
     )
     assert response.status_code == 400 and "domain" in response.json()
     # A member (not an owner or steward) of the domain: 403.
     DataSourceFactory(name="warehouse")
-    response = as_user(member).post(
+    response = client_as(member).post(
         "/api/v1/contracts/?source=warehouse", data=contract_yaml().encode(), content_type=YAML
     )
     assert response.status_code == 403
@@ -243,7 +229,7 @@ def test_anonymous_requests_are_refused(api_client, product):
     assert post_yaml(api_client, "/api/v1/contracts/", contract_yaml()).status_code == 401
 
 
-def test_permissions_four_ways(as_user, domain, product, owner, steward, member, outsider):
+def test_permissions_four_ways(client_as, domain, product, owner, steward, member, outsider):
     """Outsider: reads a published product's contracts, never imports or publishes; a
     draft product is a 404. A domain member sees drafts but may not change them. A
     grantee reads, no more. Owners and stewards import and publish."""
@@ -253,7 +239,7 @@ def test_permissions_four_ways(as_user, domain, product, owner, steward, member,
         product=product, user=grantee, expires_at=timezone.now() + timedelta(days=9)
     )
     for user in (outsider, member, grantee):
-        client = as_user(user)
+        client = client_as(user)
         assert client.get(f"{API}/contracts/").status_code == 200
         assert client.get(f"{API}/contracts/1.0.0/").status_code == 200
         assert post_yaml(client, f"{API}/contracts/", contract_yaml("1.1.0")).status_code == 403
@@ -263,10 +249,12 @@ def test_permissions_four_ways(as_user, domain, product, owner, steward, member,
     assert contract.status == ContractStatus.DRAFT
 
     assert (
-        post_yaml(as_user(steward), f"{API}/contracts/", contract_yaml("1.1.0")).status_code == 201
+        post_yaml(client_as(steward), f"{API}/contracts/", contract_yaml("1.1.0")).status_code
+        == 201
     )
     assert (
-        as_user(owner).post(f"{API}/contracts/1.1.0/publish/", {}, format="json").status_code == 200
+        client_as(owner).post(f"{API}/contracts/1.1.0/publish/", {}, format="json").status_code
+        == 200
     )
 
     draft = ProductFactory(domain=domain, slug="returns", status=LifecycleStatus.DRAFT)
@@ -277,7 +265,7 @@ def test_permissions_four_ways(as_user, domain, product, owner, steward, member,
         default_source=DataSourceFactory(),
     )
     hidden = "/api/v1/products/sales.returns"
-    client = as_user(outsider)
+    client = client_as(outsider)
     for url in (
         f"{hidden}/contracts/",
         f"{hidden}/contracts/1.0.0/",
@@ -287,15 +275,15 @@ def test_permissions_four_ways(as_user, domain, product, owner, steward, member,
     ):
         assert client.get(url).status_code == 404, url
     assert post_yaml(client, f"{hidden}/contracts/", contract_yaml("2.0.0")).status_code == 404
-    assert as_user(member).get(f"{hidden}/contracts/").status_code == 200
+    assert client_as(member).get(f"{hidden}/contracts/").status_code == 200
 
 
-def test_list_query_count_is_pinned(as_user, product, owner, django_assert_max_num_queries):
+def test_list_query_count_is_pinned(client_as, product, owner, django_assert_max_num_queries):
     for minor in range(12):
         contract = contract_import(product=product, by=owner, text=contract_yaml(f"1.{minor}.0"))
         if minor % 3 == 0:
             contract_publish(contract=contract, by=owner)
-    client = as_user(owner)
+    client = client_as(owner)
     # product (+ its tags and owners), the current version, count, page: however many
     with django_assert_max_num_queries(6):
         response = client.get(f"{API}/contracts/")
@@ -324,12 +312,12 @@ def test_the_openapi_schema_documents_the_contract_endpoints(tmp_path):
     assert "/api/v1/products/{product_key}/contracts/diff/" in paths
 
 
-def test_primary_keys_declared_by_a_contract_show_in_the_columns_api(as_user, product, owner):
+def test_primary_keys_declared_by_a_contract_show_in_the_columns_api(client_as, product, owner):
     text = contract_yaml("1.0.0").replace(
         "      - name: order_id\n", "      - name: order_id\n        primaryKey: true\n"
     )
     contract_publish(contract=contract_import(product=product, by=owner, text=text), by=owner)
-    columns = as_user(owner).get(f"{API}/ports/order-lines/columns/").json()
+    columns = client_as(owner).get(f"{API}/ports/order-lines/columns/").json()
     rows = columns["results"] if isinstance(columns, dict) else columns
     assert [(c["name"], c["primary_key"], c["nullable"]) for c in rows] == [
         ("order_id", True, False),

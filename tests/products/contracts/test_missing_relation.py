@@ -12,8 +12,8 @@ from products.services.contracts import (
     contract_publish,
     product_create_from_contract,
 )
-from tests.contract_helpers import contract_yaml
 from tests.factories import DataSourceFactory, ProductFactory, source_allowance
+from tests.products.contracts.helpers import contract_yaml
 
 CONTRACTS_API = "/api/v1/products/sales.orders/contracts/"
 IMPORT_PAGE = "/products/sales/orders/contract/import/"

@@ -16,19 +16,12 @@ from products.models import Contract, DataProduct
 from products.services.contract_documents import odcs_validate, odps_validate
 from products.services.contracts import contract_import, contract_publish
 from sharing.models import AccessGrant
-from tests.contract_helpers import contract_yaml, documented_product
-from tests.factories import DataSourceFactory, OutputPortFactory, ProductFactory, UserFactory
+from tests.factories import DataSourceFactory, ProductFactory, UserFactory
+from tests.products.contracts.helpers import contract_yaml, documented_product
 
 pytestmark = pytest.mark.django_db
 
 PAGE = "/products/sales/orders/contract/"
-
-
-@pytest.fixture
-def product(domain, owner):
-    product = ProductFactory(domain=domain, name="Orders", slug="orders", owners=[owner])
-    OutputPortFactory(product=product, name="Order lines", slug="order-lines")
-    return product
 
 
 def upload(text: str, name="orders.odcs.yaml"):

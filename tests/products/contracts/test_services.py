@@ -19,19 +19,19 @@ from products.services.contracts import (
     contract_publish,
     product_create_from_contract,
 )
-from tests.contract_helpers import (
-    ODCS_EXAMPLES,
-    STANDARDS,
-    catalog_fields,
-    contract_yaml,
-    documented_product,
-)
 from tests.factories import (
     DataSourceFactory,
     DomainFactory,
     MembershipFactory,
     ProductFactory,
     source_allowance,
+)
+from tests.products.contracts.helpers import (
+    ODCS_EXAMPLES,
+    STANDARDS,
+    catalog_fields,
+    contract_yaml,
+    documented_product,
 )
 
 

@@ -20,8 +20,8 @@ from products.services.contracts import (
     contract_publish,
 )
 from sharing.models import AccessGrant
-from tests.contract_helpers import contract_yaml
-from tests.factories import OutputPortFactory, ProductFactory, UserFactory
+from tests.factories import UserFactory
+from tests.products.contracts.helpers import contract_yaml
 
 V1_COLUMNS = [("order_id", "BIGINT", True), ("amount", "NUMERIC", False), ("note", "TEXT", False)]
 ROW_RULE = """\
@@ -125,13 +125,6 @@ def test_semantic_versions_sort_by_precedence():
 
 
 # --- publishing ------------------------------------------------------------------------
-
-
-@pytest.fixture
-def product(domain, owner):
-    product = ProductFactory(domain=domain, slug="orders", name="Orders", owners=[owner])
-    OutputPortFactory(product=product, name="Order lines", slug="order-lines")
-    return product
 
 
 def _import(product, owner, version, **change):

@@ -13,15 +13,6 @@ TERM = "/api/v1/glossary/terms/sales.net-revenue/"
 
 
 @pytest.fixture
-def as_user(api_client):
-    def login(user):
-        api_client.force_authenticate(user)
-        return api_client
-
-    return login
-
-
-@pytest.fixture
 def revenue(domain, member):
     return term_create(
         domain=domain, by=member, name="Net revenue", definition="Paid.", synonyms=["turnover"]
@@ -41,56 +32,58 @@ def test_anonymous_is_401(api_client, revenue):
     assert api_client.post(LIST, {}, format="json").status_code == 401
 
 
-def test_drafts_are_listed_for_the_domain_only(as_user, revenue, member, outsider, steward):
-    assert as_user(outsider).get(LIST).json()["count"] == 0
-    assert as_user(outsider).get(TERM).status_code == 404
-    assert [t["key"] for t in as_user(member).get(LIST).json()["results"]] == ["sales.net-revenue"]
+def test_drafts_are_listed_for_the_domain_only(client_as, revenue, member, outsider, steward):
+    assert client_as(outsider).get(LIST).json()["count"] == 0
+    assert client_as(outsider).get(TERM).status_code == 404
+    assert [t["key"] for t in client_as(member).get(LIST).json()["results"]] == [
+        "sales.net-revenue"
+    ]
     term_approve(term=revenue, by=steward)
-    data = as_user(outsider).get(LIST, {"q": "turnover"}).json()
+    data = client_as(outsider).get(LIST, {"q": "turnover"}).json()
     assert [t["key"] for t in data["results"]] == ["sales.net-revenue"]
     assert data["results"][0]["status"] == "approved"
-    assert as_user(outsider).get(LIST, {"q": "zebra"}).json()["count"] == 0
+    assert client_as(outsider).get(LIST, {"q": "zebra"}).json()["count"] == 0
 
 
 def test_list_query_count_is_pinned(
-    as_user, domain, steward, outsider, django_assert_max_num_queries
+    client_as, domain, steward, outsider, django_assert_max_num_queries
 ):
     for n in range(30):
         term_approve(
             term=term_create(domain=domain, by=steward, name=f"T{n}", definition="x"), by=steward
         )
     with django_assert_max_num_queries(3):  # session user, count, page with domains
-        response = as_user(outsider).get(LIST)
+        response = client_as(outsider).get(LIST)
     assert response.json()["count"] == 30 and len(response.json()["results"]) == 25
 
 
-def test_a_member_proposes_and_a_steward_approves(as_user, domain, member, steward, outsider):
+def test_a_member_proposes_and_a_steward_approves(client_as, domain, member, steward, outsider):
     body = {"domain": "sales", "name": "Churn rate", "definition": "Left.", "synonyms": ["a"]}
-    assert as_user(outsider).post(LIST, body, format="json").status_code == 403
-    response = as_user(member).post(LIST, body, format="json")
+    assert client_as(outsider).post(LIST, body, format="json").status_code == 403
+    response = client_as(member).post(LIST, body, format="json")
     assert response.status_code == 201, response.content
     assert response["Location"].endswith("/api/v1/glossary/terms/sales.churn-rate/")
     assert response.json()["status"] == "draft" and response.json()["version"] == 1
     url = "/api/v1/glossary/terms/sales.churn-rate/"
-    assert as_user(member).post(url + "approve/", {}, format="json").status_code == 403
-    approved = as_user(steward).post(url + "approve/", {"note": "Agreed."}, format="json")
+    assert client_as(member).post(url + "approve/", {}, format="json").status_code == 403
+    approved = client_as(steward).post(url + "approve/", {"note": "Agreed."}, format="json")
     assert approved.status_code == 200 and approved.json()["status"] == "approved"
     assert approved.json()["approved_by"] == "steward"
-    again = as_user(steward).post(url + "approve/", {}, format="json")
+    again = client_as(steward).post(url + "approve/", {}, format="json")
     assert again.status_code == 400 and "already approved" in str(again.json())
     # Approved: the member no longer edits it; the steward does.
     patch = {"definition": "Left in 90 days.", "note": "Window."}
-    assert as_user(member).patch(url, patch, format="json").status_code == 403
-    edited = as_user(steward).patch(url, patch, format="json")
+    assert client_as(member).patch(url, patch, format="json").status_code == 403
+    edited = client_as(steward).patch(url, patch, format="json")
     assert edited.status_code == 200 and edited.json()["version"] == 3
-    versions = as_user(outsider).get(url + "versions/").json()
+    versions = client_as(outsider).get(url + "versions/").json()
     assert [(v["version"], v["changes"], v["changed_by"]) for v in versions] == [
         (3, ["definition"], "steward"),
         (2, ["status"], "steward"),
         (1, ["created"], "member"),
     ]
     assert versions[0]["change_note"] == "Window." and versions[2]["definition"] == "Left."
-    deprecated = as_user(steward).post(url + "deprecate/", {}, format="json")
+    deprecated = client_as(steward).post(url + "deprecate/", {}, format="json")
     assert deprecated.json()["status"] == "deprecated"
 
 
@@ -104,29 +97,31 @@ def test_a_member_proposes_and_a_steward_approves(as_user, domain, member, stewa
         ({"domain": "sales", "name": "Net Revenue", "definition": "x"}, "name"),
     ],
 )
-def test_bad_bodies_are_400_naming_the_field(as_user, revenue, member, body, field):
-    response = as_user(member).post(LIST, body, format="json")
+def test_bad_bodies_are_400_naming_the_field(client_as, revenue, member, body, field):
+    response = client_as(member).post(LIST, body, format="json")
     assert response.status_code == 400 and field in response.json()
     assert GlossaryTerm.objects.count() == 1
 
 
-def test_links_to_products_and_columns(as_user, revenue, orders, owner, member, steward, outsider):
+def test_links_to_products_and_columns(
+    client_as, revenue, orders, owner, member, steward, outsider
+):
     term_approve(term=revenue, by=steward)
     link = TERM + "link/"
     body = {"product": "sales.orders"}
-    assert as_user(member).post(link, body, format="json").status_code == 403
-    assert as_user(owner).post(link, body, format="json").status_code == 200
+    assert client_as(member).post(link, body, format="json").status_code == 403
+    assert client_as(owner).post(link, body, format="json").status_code == 200
     column = {"product": "sales.orders", "column": "net_amount"}
-    response = as_user(owner).post(link, column, format="json")
+    response = client_as(owner).post(link, column, format="json")
     assert response.status_code == 200
     assert response.json()["products"] == ["sales.orders"]
     assert response.json()["columns"] == [
         {"product": "sales.orders", "port": "orders-table", "column": "net_amount"}
     ]
-    missing = as_user(owner).post(link, {**column, "column": "nope"}, format="json")
+    missing = client_as(owner).post(link, {**column, "column": "nope"}, format="json")
     assert missing.status_code == 404 and "nope" in missing.json()["detail"]
-    assert as_user(owner).post(link, {"product": "sales.none"}, format="json").status_code == 404
-    detail = as_user(outsider).get(TERM).json()
+    assert client_as(owner).post(link, {"product": "sales.none"}, format="json").status_code == 404
+    detail = client_as(outsider).get(TERM).json()
     assert detail["products"] == ["sales.orders"] and len(detail["columns"]) == 1
-    unlinked = as_user(owner).post(TERM + "unlink/", body, format="json")
+    unlinked = client_as(owner).post(TERM + "unlink/", body, format="json")
     assert unlinked.json()["products"] == []

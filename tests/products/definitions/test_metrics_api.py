@@ -16,7 +16,7 @@ from products.services.metrics import metric_create
 from products.services.schema_refresh import schema_apply_columns
 from sharing.models import AccessEvent, AccessGrant
 from tests.factories import FilePortFactory, ProductFactory
-from tests.metric_data import PARQUET_PATH, hand_sql, orders_product
+from tests.products.definitions.metric_data import PARQUET_PATH, hand_sql, orders_product
 
 VALUES = "/api/v1/metrics/sales.revenue/values/"
 PAGE = "/metrics/sales.revenue/"

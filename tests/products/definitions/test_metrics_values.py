@@ -11,7 +11,7 @@ import pytest
 from products.services.metrics import metric_create, metric_evaluate
 from sharing.choices import Channel
 from sharing.models import AccessEvent
-from tests.metric_data import ROWS, hand_sql, orders_product
+from tests.products.definitions.metric_data import ROWS, hand_sql, orders_product
 
 ENGINES = ["postgresql", "parquet"]
 NOT_CANCELLED = [{"column": "status", "op": "!=", "value": "cancelled"}]

@@ -13,7 +13,6 @@ from products.services.feedback import feedback_overdue
 from tests.factories import DomainFactory, ProductFactory, UserFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
-pytest_plugins = ["tests.feedback_helpers"]  # fixtures: fast_passwords
 
 
 def test_demo_feedback_is_seeded_once(domain):

@@ -53,20 +53,9 @@ from products.models import (
     TrustScore,
 )
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("demo_settings")]
 
 LOGINS = ("admin", "owner", "steward", "supply", "analyst", "viewer")
-
-
-@pytest.fixture(autouse=True)
-def demo_settings(settings, tmp_path):
-    settings.DEMO_DUCKDB_PATH = tmp_path / "warehouse.duckdb"
-    # The demo's logins are real; a fast hasher keeps two seedings quick.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    yield settings
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("DROP SCHEMA IF EXISTS warehouse CASCADE")
 
 
 def seed(*args) -> str:

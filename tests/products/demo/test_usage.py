@@ -6,21 +6,12 @@ from io import StringIO
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from django.db import connection
 
 from products.models import ProductPageView, UsageSummaryRun
 from products.usage_selectors import usage_dashboard
 from sharing.models import AccessEvent
 
-
-@pytest.fixture(autouse=True)
-def demo_settings(settings, tmp_path):
-    settings.DEMO_DUCKDB_PATH = tmp_path / "warehouse.duckdb"
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    yield settings
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("DROP SCHEMA IF EXISTS warehouse CASCADE")
+pytestmark = pytest.mark.usefixtures("demo_settings")
 
 
 @pytest.mark.django_db(

@@ -19,9 +19,8 @@ from sharing.models import AccessGrant
 from sharing.services import grant_create, grant_revoke
 from tests.conftest import wait_for
 from tests.factories import ProductFactory, UserFactory
-from tests.feedback_utils import login, product_url
+from tests.products.feedback.helpers import login, product_url
 
-pytest_plugins = ["tests.feedback_helpers"]  # fixtures: eager_tasks, product
 pytestmark = pytest.mark.usefixtures("fast_passwords")
 
 

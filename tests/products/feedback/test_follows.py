@@ -19,9 +19,8 @@ from products.services.follows import product_follow
 from products.services.incidents import incident_open, incident_resolve
 from products.tasks import incident_notify
 from tests.factories import ProductFactory, UserFactory
-from tests.feedback_utils import login, product_url
+from tests.products.feedback.helpers import login, product_url
 
-pytest_plugins = ["tests.feedback_helpers"]  # fixtures: eager_tasks, product
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
 
 

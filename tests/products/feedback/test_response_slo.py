@@ -19,9 +19,8 @@ from products.services.feedback import (
 )
 from products.services.trust_score import trust_score_compute, trust_score_latest
 from tests.factories import UserFactory
-from tests.feedback_utils import login, product_url
+from tests.products.feedback.helpers import login, product_url
 
-pytest_plugins = ["tests.feedback_helpers"]  # fixtures: product
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
 
 MONDAY = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)

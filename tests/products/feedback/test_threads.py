@@ -19,9 +19,7 @@ from products.services.feedback import (
 from products.services.incidents import incident_open
 from products.tasks import feedback_notify
 from tests.factories import ProductFactory, UserFactory
-from tests.feedback_utils import login, product_url, thread_url
-
-pytest_plugins = ["tests.feedback_helpers"]  # fixtures: eager_tasks, product
+from tests.products.feedback.helpers import login, product_url, thread_url
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
 

@@ -25,15 +25,6 @@ API = "/api/v1/products/sales.orders"
 DRAFT_API = "/api/v1/products/sales.returns"
 
 
-@pytest.fixture
-def client_as(api_client):
-    def sign_in(user):
-        api_client.force_authenticate(user)
-        return api_client
-
-    return sign_in
-
-
 def _parquet(media_root, name: str, emails: list) -> str:
     path = media_root / "trust-api" / name
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -50,11 +41,6 @@ def _parquet(media_root, name: str, emails: list) -> str:
 
 
 @pytest.fixture
-def product(domain, owner):
-    return ProductFactory(domain=domain, name="Orders", slug="orders", owners=[owner])
-
-
-@pytest.fixture
 def port(product, media_root):
     """A Parquet file with 2 null emails in 5 rows."""
     port = FilePortFactory(
@@ -66,11 +52,6 @@ def port(product, media_root):
     ColumnFactory(port=port, name="order_id", data_type="BIGINT", position=0)
     ColumnFactory(port=port, name="email", data_type="VARCHAR", position=1)
     return port
-
-
-@pytest.fixture
-def not_null(port, owner):
-    return check_create(port=port, by=owner, kind="not_null", column="email", name="Email set")
 
 
 @pytest.fixture

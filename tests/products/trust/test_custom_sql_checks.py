@@ -355,7 +355,7 @@ def test_a_check_saved_under_older_rules_is_refused_when_it_runs(port, owner):
 
 def test_a_contract_import_refuses_a_query_outside_the_port(domain, owner):
     from products.services.contracts import ContractInvalid, contract_import
-    from tests.contract_helpers import contract_yaml, documented_product
+    from tests.products.contracts.helpers import contract_yaml, documented_product
 
     product = documented_product(domain=domain, owner=owner)
     before = Check.objects.filter(port__product=product).count()

@@ -4,11 +4,8 @@ stewards acknowledge, comment and resolve. Runs are real: checks execute on Parq
 in portal storage."""
 
 import threading
-import time
 from datetime import timedelta
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
@@ -23,8 +20,7 @@ from products.choices import (
     Severity,
 )
 from products.models import Incident, PortObservation
-from products.services.checks import check_create, check_delete, check_run_execute
-from products.services.checks import check_run_request as _request
+from products.services.checks import check_create, check_delete
 from products.services.incidents import (
     MAX_COMMENT_LENGTH,
     incident_acknowledge,
@@ -35,39 +31,9 @@ from products.services.incidents import (
     products_with_open_incidents,
 )
 from products.services.monitors import port_observe
-from products.services.trust import trust_after_check_run, trust_after_observation
-from tests.factories import FilePortFactory, ProductFactory
-
-# 10 customers, 2 without an email.
-DIRTY = [None if i in (3, 7) else f"c{i}@x.com" for i in range(10)]
-CLEAN = [f"c{i}@x.com" for i in range(10)]
-
-
-def write_emails(media_root, name: str, emails: list[str | None]) -> None:
-    path = media_root / "trust" / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    table = pa.table(
-        {
-            "customer_id": pa.array(range(len(emails)), pa.int64()),
-            "email": pa.array(emails, pa.string()),
-        }
-    )
-    pq.write_table(table, path)
-
-
-def customers_port(media_root, domain, emails=DIRTY, name=None, **product):
-    name = name or f"customers-{time.monotonic_ns()}.parquet"
-    if emails is not None:
-        write_emails(media_root, name, emails)
-    product = ProductFactory(domain=domain, name=product.pop("product_name", "Customers"))
-    return FilePortFactory(product=product, name="customers", file_path=f"trust/{name}")
-
-
-def run_checks(port, by):
-    """Request a run, execute it, and apply the trust hook, as the check_run task does."""
-    run = check_run_execute(run_id=_request(port=port, by=by).pk)
-    trust_after_check_run(run=run)
-    return run
+from products.services.trust import trust_after_observation
+from tests.factories import ProductFactory
+from tests.products.trust.helpers import CLEAN, DIRTY, customers_port, run_checks, write_emails
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from types import SimpleNamespace
 import pytest
 from django.core import mail
 
-from portal.celery import app
 from products.choices import CheckKind, IncidentEventKind, IncidentStatus
 from products.models import Incident, IncidentEvent
 from products.services.checks import check_create, check_run_request
@@ -21,7 +20,7 @@ from products.services.incidents import incident_acknowledge, incident_comment, 
 from products.services.notifications import webhook_post
 from products.tasks import incident_notify
 from tests.conftest import wait_for
-from tests.test_incidents import CLEAN, customers_port, run_checks, write_emails
+from tests.products.trust.helpers import CLEAN, customers_port, run_checks, write_emails
 
 
 @pytest.fixture
@@ -52,16 +51,6 @@ def receiver():
     yield state
     server.shutdown()
     server.server_close()
-
-
-@pytest.fixture
-def eager_tasks():
-    """Tasks enqueued with .delay() run in this process (the callers' wiring, no broker)."""
-    before = (app.conf.task_always_eager, app.conf.task_eager_propagates)
-    app.conf.task_always_eager = True
-    app.conf.task_eager_propagates = True
-    yield
-    app.conf.task_always_eager, app.conf.task_eager_propagates = before
 
 
 @pytest.fixture

@@ -46,11 +46,6 @@ def _parquet(media_root, name: str, emails: list) -> str:
 
 
 @pytest.fixture
-def product(domain, owner):
-    return ProductFactory(domain=domain, name="Orders", slug="orders", owners=[owner])
-
-
-@pytest.fixture
 def port(product, media_root):
     port = FilePortFactory(
         product=product,
@@ -61,11 +56,6 @@ def port(product, media_root):
     ColumnFactory(port=port, name="order_id", data_type="BIGINT", position=0)
     ColumnFactory(port=port, name="email", data_type="VARCHAR", position=1)
     return port
-
-
-@pytest.fixture
-def not_null(port, owner):
-    return check_create(port=port, by=owner, kind="not_null", column="email", name="Email set")
 
 
 def _finished_run(port, owner) -> CheckRun:

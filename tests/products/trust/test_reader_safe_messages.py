@@ -20,7 +20,7 @@ from products.services.monitors import port_observe
 from products.services.notifications import incident_event_notify
 from products.services.trust import trust_after_check_run, trust_after_observation
 from sharing.services.grants import grant_create
-from tests.factories import DataSourceFactory, OutputPortFactory, ProductFactory, UserFactory
+from tests.factories import DataSourceFactory, OutputPortFactory, UserFactory
 
 DATABASE = "hidden_warehouse_db"
 ADDRESS = "127.0.0.1:1"
@@ -29,11 +29,6 @@ SAFE = "Data source 'Warehouse' could not be reached or read."
 
 def leaks(text: str) -> bool:
     return DATABASE in text or ADDRESS in text or "Connection refused" in text
-
-
-@pytest.fixture
-def product(domain):
-    return ProductFactory(domain=domain, name="Orders", slug="orders")
 
 
 @pytest.fixture

@@ -32,11 +32,6 @@ NOW = timezone.now()
 
 
 @pytest.fixture
-def product(domain):
-    return ProductFactory(domain=domain, name="Orders")
-
-
-@pytest.fixture
 def port(product):
     return OutputPortFactory(product=product)
 

@@ -34,7 +34,7 @@ from products.services.trust_score import (
     trust_scores_latest_for,
 )
 from tests.factories import ColumnFactory, OutputPortFactory, ProductFactory
-from tests.test_incidents import customers_port, run_checks
+from tests.products.trust.helpers import customers_port, run_checks
 
 NOW = timezone.now()
 

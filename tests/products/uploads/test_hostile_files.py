@@ -176,11 +176,6 @@ REFUSALS = [
 
 
 @pytest.fixture
-def product(domain):
-    return ProductFactory(domain=domain, name="Orders", slug="orders")
-
-
-@pytest.fixture
 def upload_tmp(settings, tmp_path) -> Path:
     """Where Django writes uploads while they arrive: must be empty after every request."""
     folder = tmp_path / "incoming"

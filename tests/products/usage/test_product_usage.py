@@ -4,7 +4,6 @@ and its totals, on the selector, the Usage tab and the API; who sees readers' na
 
 from datetime import UTC, date, datetime, timedelta
 
-import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -30,11 +29,6 @@ def read(product, user, at, channel=Channel.API):
         product_key=product.key,
         channel=channel,
     )
-
-
-@pytest.fixture
-def product(domain, owner):
-    return ProductFactory(domain=domain, name="Orders", slug="orders", owners=[owner])
 
 
 # --- page views ------------------------------------------------------------------------

@@ -1,10 +1,11 @@
 """Runs the public `delta-sharing` client, as a recipient would, and prints what it got
-as JSON. Started by tests/test_delta_sharing*.py and bench/delta_sharing.py with the
-client's own Python (see `delta_sharing_python()` in tests/delta_sharing_support.py):
+as JSON. Started by tests/sharing/delta_sharing/test_*.py and bench/delta_sharing.py with the
+client's own Python (see `delta_sharing_python()` in tests/sharing/delta_sharing/recipient.py):
 the client pins pandas < 3, so it lives in its own virtualenv, like a recipient's
 machine. It imports nothing of the portal.
 
-    <client python> tests/delta_sharing_client.py < {"profile": path, "ops": [...]}
+    <client python> tests/sharing/delta_sharing/delta_sharing_client.py \
+        < {"profile": path, "ops": [...]}
 
 Operations: {"op": "list_shares"}, {"op": "list_all_tables"},
 {"op": "load", "table": "share.schema.table", "limit": n}, {"op": "version", "table"},

@@ -26,14 +26,11 @@ from products.services.schema_refresh import schema_apply_columns
 from sharing.choices import AuditAction, Channel
 from sharing.models import AccessEvent, AccessGrant, DeltaRecipient
 from sharing.services.delta_sharing import (
-    delta_profile,
-    delta_recipient_create,
     delta_recipient_revoke,
     delta_share_create,
     delta_share_table_add,
 )
-from tests.conftest import require_service, wait_for
-from tests.delta_sharing_support import delta_sharing_python, run_client
+from tests.conftest import wait_for
 from tests.factories import (
     DomainFactory,
     MembershipFactory,
@@ -41,36 +38,12 @@ from tests.factories import (
     ProductFactory,
     UserFactory,
     metadata_db_source,
-    parquet_product,
 )
+from tests.sharing.delta_sharing.recipient import ROWS, Recipient, fetch
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-ROWS = {
-    "order_id": [1, 2, 3, 4],
-    "country": ["BE", "NL", "BE", "FR"],
-    "email": ["a@x", "b@x", None, "d@x"],
-    "amount": [10.5, 20.0, 30.25, 40.0],
-}
 WAREHOUSE = "ds_warehouse"
-
-
-@pytest.fixture(scope="session")
-def client_python() -> str:
-    python = delta_sharing_python()
-    if python is None:
-        require_service(
-            "the delta-sharing client",
-            "run `make delta-sharing-client` or set DELTA_SHARING_PYTHON",
-        )
-    return python
-
-
-@pytest.fixture
-def orders(domain, media_root):
-    return parquet_product(
-        media_root=media_root, domain=domain, rows=ROWS, file_path="delta/orders.parquet"
-    )
 
 
 @pytest.fixture
@@ -78,54 +51,6 @@ def share(owner, orders):
     share = delta_share_create(by=owner, name="partners", description="For our partners.")
     delta_share_table_add(share=share, by=owner, product=orders)
     return share
-
-
-class Recipient:
-    """A recipient's profile file on disk and the client reading with it."""
-
-    def __init__(self, *, share, by, live_server, tmp_path, python, expires_at=None):
-        self.model, token = delta_recipient_create(
-            share=share, by=by, name="Acme", expires_at=expires_at
-        )
-        self.token = token
-        self.endpoint = live_server.url + "/delta-sharing/"
-        self.profile = delta_profile(recipient=self.model, token=token, endpoint=self.endpoint)
-        self.path = tmp_path / f"recipient-{self.model.pk}.share"
-        self.path.write_text(json.dumps(self.profile))
-        self.python = python
-
-    def run(self, *ops: dict) -> list[dict]:
-        return run_client(self.python, self.path, list(ops))
-
-    def one(self, op: dict):
-        (answer,) = self.run(op)
-        return answer
-
-    def load(self, table: str = "partners.default.orders", **kwargs):
-        answer = self.one({"op": "load", "table": table, **kwargs})
-        assert "result" in answer, answer
-        return answer["result"]
-
-    def http(self, method: str, path: str, body: dict | None = None, token: str | None = None):
-        """A raw protocol request: (status, headers, body text)."""
-        request = urllib.request.Request(
-            self.endpoint.rstrip("/") + path,
-            method=method,
-            data=json.dumps(body).encode() if body is not None else None,
-            headers={
-                "Authorization": f"Bearer {self.token if token is None else token}",
-                "Content-Type": "application/json",
-            },
-        )
-        return fetch(request)
-
-
-def fetch(request) -> tuple[int, dict, bytes]:
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, dict(response.headers), response.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, dict(exc.headers), exc.read()
 
 
 @pytest.fixture

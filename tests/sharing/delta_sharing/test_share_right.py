@@ -27,19 +27,12 @@ from sharing.services.delta_sharing import (
     delta_share_create,
     delta_share_table_add,
 )
-from tests.factories import DomainFactory, MembershipFactory, parquet_product
-from tests.test_delta_sharing import ROWS, Recipient, fetch
+from tests.factories import DomainFactory, MembershipFactory
+from tests.sharing.delta_sharing.recipient import Recipient, fetch
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 QUERY = "/shares/partners/schemas/default/tables/orders/query"
-
-
-@pytest.fixture
-def orders(domain, media_root):
-    return parquet_product(
-        media_root=media_root, domain=domain, rows=ROWS, file_path="delta/orders.parquet"
-    )
 
 
 @pytest.fixture

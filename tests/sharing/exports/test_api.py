@@ -12,7 +12,7 @@ from django.utils import timezone
 from sharing.choices import Channel, ExportStatus
 from sharing.models import AccessEvent, AccessGrant, ExportRun, ExportSchedule
 from sharing.services.exports import export_run_execute, export_runs_prune
-from tests.export_fixtures import files_of, grant, orders_product
+from tests.sharing.exports.helpers import files_of, grant, orders_product
 
 BASE = "/api/v1"
 

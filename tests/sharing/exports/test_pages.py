@@ -15,8 +15,8 @@ from sharing.services.exports import (
     export_run_request,
     export_schedule_create,
 )
-from tests.export_fixtures import grant, orders_product
 from tests.factories import PASSWORD
+from tests.sharing.exports.helpers import grant, orders_product
 
 
 @pytest.fixture

@@ -37,8 +37,8 @@ from sharing.services.exports import (
     temp_folder,
     temp_name,
 )
-from tests.export_fixtures import ROWS, files_of, grant, orders_product, read_back
 from tests.factories import parquet_product
+from tests.sharing.exports.helpers import ROWS, files_of, grant, orders_product, read_back
 
 
 @pytest.fixture

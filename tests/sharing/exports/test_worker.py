@@ -32,8 +32,8 @@ from sharing.services.exports import (
     export_schedule_create,
 )
 from tests.conftest import ROOT, subprocess_env, wait_for
-from tests.export_fixtures import ROWS, files_of, grant, orders_product, read_back
 from tests.factories import parquet_product
+from tests.sharing.exports.helpers import ROWS, files_of, grant, orders_product, read_back
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import timedelta
 
 import pyarrow as pa
 import pyarrow.csv as pa_csv
@@ -15,33 +14,22 @@ import pyarrow.parquet as pq
 import pytest
 from django.utils import timezone
 
-from products.choices import Classification, MembershipRole
 from sharing.models import AccessEvent, AccessGrant
 from tests.factories import (
     ColumnFactory,
-    FilePortFactory,
-    MembershipFactory,
     ProductFactory,
-    UserFactory,
 )
-from tests.test_serving import ROWS as PG_ROWS
-from tests.test_serving import pg_product  # noqa: F401 - a fixture, used by pg_orders
-
-ROWS = {
-    "order_id": [1, 2, 3, 4],
-    "country": ["BE", "NL", "BE", "FR"],
-    "email": ["a@x", "b@x", None, "d@x"],  # confidential
-    "iban": ["BE01", None, "BE03", "FR04"],  # restricted
-    "amount": [10.0, 20.0, 30.0, 40.0],
-}
-ALL = list(ROWS)
-SENSITIVE = {"email": Classification.CONFIDENTIAL, "iban": Classification.RESTRICTED}
-NARROW_COLUMNS = ["order_id", "country", "email"]  # names email: served unmasked
-NARROW_FILTER = [{"column": "country", "op": "=", "value": "BE"}]
-
-API = "/api/v1/products/sales.orders/data/"
-PAGE = "/products/sales/orders/data/"
-DOWNLOAD = "/products/sales/orders/download/"
+from tests.sharing.readers import (
+    ALL,
+    API,
+    DOWNLOAD,
+    NARROW_COLUMNS,
+    NARROW_FILTER,
+    PAGE,
+    ROWS,
+    make_reader,
+)
+from tests.sharing.readers import SERVING_ROWS as PG_ROWS
 
 PATHS = ["api-csv", "api-json", "api-parquet", "api-arrow", "preview", "download-csv",
          "download-parquet"]  # fmt: skip
@@ -78,56 +66,6 @@ DENIED_REASON = {
     "expired": "expired",
     "revoked": "revoked",
 }
-
-
-def grant(product, user, *, days: float = 30, **fields) -> AccessGrant:
-    return AccessGrant.objects.create(
-        product=product, user=user, expires_at=timezone.now() + timedelta(days=days), **fields
-    )
-
-
-@pytest.fixture
-def orders(domain, media_root):
-    path = media_root / "matrix" / "orders.parquet"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.table(ROWS), path)
-    product = ProductFactory(domain=domain, name="Orders", slug="orders")
-    port = FilePortFactory(
-        product=product, name="Orders", slug="orders", file_path="matrix/orders.parquet"
-    )
-    for position, name in enumerate(ROWS):
-        ColumnFactory(
-            port=port,
-            name=name,
-            position=position,
-            # The file's own types (filters are typed by them).
-            data_type={"order_id": "BIGINT", "amount": "DOUBLE"}.get(name, "VARCHAR"),
-            classification=SENSITIVE.get(name, Classification.INTERNAL),
-        )
-    return product
-
-
-def make_reader(kind: str, product):
-    """A user of the given kind for `product` (None: anonymous)."""
-    if kind == "anonymous":
-        return None
-    if kind == "admin":
-        return UserFactory(username="admin", is_staff=True, is_superuser=True)
-    user = UserFactory(username=kind)
-    if kind in ("owner", "member"):
-        role = MembershipRole.OWNER if kind == "owner" else MembershipRole.MEMBER
-        MembershipFactory(domain=product.domain, user=user, role=role)
-    elif kind == "full_grant":
-        grant(product, user)
-    elif kind == "narrow_grant":
-        grant(product, user, columns=NARROW_COLUMNS, row_filter=NARROW_FILTER)
-    elif kind == "expired":
-        grant(product, user, days=-1)
-    elif kind == "revoked":
-        revoked = grant(product, user)
-        revoked.revoked_at = timezone.now()
-        revoked.save()
-    return user
 
 
 def table_rows(fmt: str, body: bytes) -> tuple[list[str], list[dict]]:
@@ -460,8 +398,8 @@ PG_READERS = ["admin", "full_grant", "narrow_grant", "no_grant", "anonymous"]
 
 
 @pytest.fixture
-def pg_orders(pg_product):  # noqa: F811 - the imported fixture
-    """The rows of tests/test_serving.py's pg_product, in a PostgreSQL table."""
+def pg_orders(pg_product):
+    """The rows of the shared pg_product (tests/conftest.py), in a PostgreSQL table."""
     return pg_product, PG_ROWS
 
 

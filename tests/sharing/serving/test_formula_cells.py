@@ -21,7 +21,7 @@ from sharing.services.export_schedules import export_schedule_create
 from sharing.services.exports import export_run_execute, export_run_request
 from sharing.services.share_links import share_link_create
 from tests.factories import parquet_product
-from tests.typed_tables import typed_product
+from tests.sharing.serving.typed_tables import typed_product
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

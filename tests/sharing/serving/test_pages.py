@@ -9,7 +9,7 @@ import pytest
 
 from sharing.models import AccessEvent
 from tests.factories import ColumnFactory, FilePortFactory
-from tests.test_data_matrix import DOWNLOAD, PAGE, make_reader, orders  # noqa: F401 - a fixture
+from tests.sharing.readers import DOWNLOAD, PAGE, make_reader
 
 
 def test_the_product_tabs_link_to_the_data_tab(client, orders, outsider):  # noqa: F811

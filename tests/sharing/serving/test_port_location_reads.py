@@ -10,13 +10,11 @@ import pytest
 from products.choices import CheckRunStatus, MembershipRole, PortKind
 from products.models import OutputPort, SourceAllowance
 from products.services.checks import check_create, check_run_execute, check_run_request
-from sharing.services.grants import grant_create
 from tests.factories import (
     ColumnFactory,
     DataSourceFactory,
     DomainFactory,
     MembershipFactory,
-    ProductFactory,
     UserFactory,
     source_allowance,
 )
@@ -40,11 +38,6 @@ def warehouse(tmp_path, domain):
     return source
 
 
-@pytest.fixture
-def product(domain, owner):
-    return ProductFactory(domain=domain, name="Orders", slug="orders", owners=[owner])
-
-
 def port_on(product, source, schema_name, table_name):
     """A port written straight to the table, as one saved before the rule existed."""
     port = OutputPort.objects.create(
@@ -59,13 +52,6 @@ def port_on(product, source, schema_name, table_name):
     for position, name in enumerate(["id", "country"]):
         ColumnFactory(port=port, name=name, data_type="VARCHAR", position=position)
     return port
-
-
-@pytest.fixture
-def grantee(product, owner):
-    user = UserFactory(username="grantee")
-    grant_create(product=product, by=owner, user=user, reason="reads the orders")
-    return user
 
 
 def read_as(user, api_client):

@@ -35,11 +35,11 @@ from sharing.services.export_schedules import export_schedule_create
 from sharing.services.exports import export_run_execute, export_run_request
 from sharing.services.share_links import share_link_create
 from tests.conftest import require_service
-from tests.typed_tables import COLUMNS, EXPECTED, SCHEMA, TABLE, typed_product
+from tests.sharing.serving.typed_tables import COLUMNS, EXPECTED, SCHEMA, TABLE, typed_product
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 COMPAT_PYTHON = ROOT / "var" / "client-compat" / "bin" / "python"
 API = "/api/v1/products/sales.readings/data/"
 PAGE = "/products/sales/readings/data/"

@@ -11,18 +11,11 @@ import pyarrow.parquet as pq
 import pytest
 from django.utils import timezone
 
-from products.choices import Classification
 from sharing.choices import Channel
 from sharing.models import AccessEvent, AccessGrant
 from sharing.serving import ReadRefused, read_plan, read_rows, read_stream
-from tests.factories import ColumnFactory, ProductFactory, parquet_product
-
-ROWS = {
-    "order_id": [1, 2, 3, 4],
-    "country": ["BE", "NL", "BE", "FR"],
-    "email": ["a@x", "b@x", None, "d@x"],
-    "amount": [10.0, 20.0, 30.0, 40.0],
-}
+from tests.factories import parquet_product
+from tests.sharing.readers import SERVING_ROWS as ROWS
 
 
 @pytest.fixture
@@ -148,63 +141,6 @@ def test_limit_above_the_maximum_is_clamped(product, member):
     plan = read_plan(user=member, product=product, channel=Channel.API, limit=10**9, max_rows=3)
     assert plan.limit_clamped and plan.limit == 3
     assert len(read_rows(plan)[1]) == 3
-
-
-@pytest.fixture
-def pg_product(postgres, domain):
-    """The same rows in a PostgreSQL table (committed: the source is another connection)."""
-    import psycopg
-
-    from products.choices import SourceKind
-    from tests.factories import DataSourceFactory, OutputPortFactory
-
-    cfg = postgres.settings_dict
-    info = dict(
-        host=cfg["HOST"] or "localhost",
-        port=int(cfg["PORT"] or 5432),
-        dbname=cfg["NAME"],
-        user=cfg["USER"] or None,
-    )
-    with psycopg.connect(**{k: v for k, v in info.items() if v}, autocommit=True) as conn:
-        conn.execute("CREATE SCHEMA IF NOT EXISTS serving_test")
-        conn.execute("DROP TABLE IF EXISTS serving_test.orders")
-        conn.execute(
-            "CREATE TABLE serving_test.orders (order_id bigint, country text,"
-            " email text, amount double precision)"
-        )
-        with conn.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO serving_test.orders VALUES (%s, %s, %s, %s)",
-                list(zip(*ROWS.values(), strict=True)),
-            )
-    source = DataSourceFactory(
-        kind=SourceKind.POSTGRESQL,
-        path="",
-        host=info["host"],
-        port=info["port"],
-        database=info["dbname"],
-        username=info["user"] or "",
-    )
-    product = ProductFactory(domain=domain, name="PG orders", slug="pg-orders")
-    port = OutputPortFactory(
-        product=product,
-        source=source,
-        schema_name="serving_test",
-        table_name="orders",
-        slug="orders",
-    )
-    types = {"order_id": "bigint", "country": "text", "email": "text", "amount": "double precision"}
-    for position, name in enumerate(ROWS):
-        ColumnFactory(
-            port=port,
-            name=name,
-            position=position,
-            data_type=types[name],  # the table's own types: filters are typed by them
-            classification=Classification.CONFIDENTIAL
-            if name == "email"
-            else Classification.INTERNAL,
-        )
-    return product
 
 
 @pytest.mark.parametrize("fmt", ["csv", "arrow"])

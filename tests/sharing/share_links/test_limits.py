@@ -17,7 +17,6 @@ from sharing.models import AccessEvent, ShareLink
 from sharing.ratelimit import KEY_PREFIX, _redis
 from sharing.services.share_links import share_link_create
 from tests.conftest import require_service
-from tests.test_data_matrix import orders  # noqa: F401 - a fixture
 
 CLIENTS = 12
 

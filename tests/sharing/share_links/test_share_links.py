@@ -30,7 +30,7 @@ from sharing.services.share_links import (
     share_link_resolve,
 )
 from tests.factories import MembershipFactory, UserFactory
-from tests.test_data_matrix import NARROW_COLUMNS, NARROW_FILTER, ROWS, grant, orders  # noqa: F401
+from tests.sharing.readers import NARROW_COLUMNS, NARROW_FILTER, ROWS, grant
 
 API = "/api/v1/share-links/"
 SHARE_PAGE = "/products/sales/orders/share/"
