@@ -1,10 +1,10 @@
-"""Schemathesis hooks for tests/test_api_fuzz.py: hostile values mixed into the generated
+"""Schemathesis hooks for tests/portal/api/test_fuzz.py: hostile values mixed into the generated
 requests, so the run also sends what an attacker would.
 
 Each generated path parameter set, query and body is kept, or replaced by a copy with:
 - a NUL byte in a string (path parameters, query values, body strings and keys);
 - deep JSON: 500 levels of nested arrays in a body field and in `filter`/`filters`
-  (the client's own json encoder stops near 1,000 levels; tests/test_input_guard.py
+  (the client's own json encoder stops near 1,000 levels; tests/portal/test_input_guard.py
   sends 10,000 levels as raw bodies);
 - a filter clause whose value does not fit its column's type (text for a whole number),
   in `filter`/`filters` query parameters and `row_filter`/`filters` body fields;

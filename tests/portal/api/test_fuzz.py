@@ -2,7 +2,7 @@
 database, seeded with the demo): every operation, signed in with a token; no answer may
 be a 5xx, and every answer must match the schema (status, content type and body).
 
-Hostile values are mixed into the generated requests (tests/fuzz_hooks.py): NUL bytes in
+Hostile values are mixed into the generated requests (tests/portal/api/fuzz_hooks.py): NUL bytes in
 path parameters, query values and body strings, deep JSON in bodies and filters, filter
 values of the wrong type for their column, over-long query values."""
 

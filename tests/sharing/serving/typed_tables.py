@@ -1,9 +1,11 @@
 """A PostgreSQL table of every common type (numeric with and without a scale,
 timestamptz, date, boolean, bigint, text) and NULLs, served as a product's port: what
-tests/test_read_types.py and tests/test_formula_cells.py read through every channel.
+test_read_types.py and test_formula_cells.py (beside this module) read through every
+channel.
 
 The table lives in a schema of its own in the test run's database (a source registered
-on it, as tests/test_delta_sharing.py does); `typed_product` creates it and drops it."""
+on it, as tests/sharing/delta_sharing/test_recipient_reads.py does); `typed_product`
+creates it and drops it."""
 
 from __future__ import annotations
 
