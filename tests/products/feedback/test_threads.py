@@ -24,7 +24,7 @@ from tests.products.feedback.helpers import login, product_url, thread_url
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
 
 
-def open_thread(product, by, **fields):  # noqa: F811
+def open_thread(product, by, **fields):
     values = {
         "kind": FeedbackKind.QUESTION,
         "title": "Why negative amounts?",

@@ -12,7 +12,7 @@ from tests.factories import ColumnFactory, FilePortFactory
 from tests.sharing.readers import DOWNLOAD, PAGE, make_reader
 
 
-def test_the_product_tabs_link_to_the_data_tab(client, orders, outsider):  # noqa: F811
+def test_the_product_tabs_link_to_the_data_tab(client, orders, outsider):
     client.force_login(outsider)
     html = client.get(orders.get_absolute_url()).content.decode()
     assert f'href="{PAGE}"' in html
@@ -20,7 +20,7 @@ def test_the_product_tabs_link_to_the_data_tab(client, orders, outsider):  # noq
     assert f'<a href="{PAGE}" aria-current="page">Data</a>' in response.content.decode()
 
 
-def test_grantee_sees_masking_the_row_filter_in_words_and_downloads(client, orders):  # noqa: F811
+def test_grantee_sees_masking_the_row_filter_in_words_and_downloads(client, orders):
     client.force_login(make_reader("full_grant", orders))
     html = client.get(PAGE).content.decode()
     assert html.count('<span class="pill">masked</span>') == 2  # email and iban
@@ -36,7 +36,7 @@ def test_grantee_sees_masking_the_row_filter_in_words_and_downloads(client, orde
     assert "masked" not in [c["masked"] and "masked" for c in response.context["columns"]]
 
 
-def test_member_reads_everything_and_is_told_so(client, orders, member):  # noqa: F811
+def test_member_reads_everything_and_is_told_so(client, orders, member):
     client.force_login(member)
     html = client.get(PAGE).content.decode()
     assert "Member of the Sales domain." in html
@@ -44,7 +44,7 @@ def test_member_reads_everything_and_is_told_so(client, orders, member):  # noqa
     assert 'pill">masked' not in html
 
 
-def test_no_access_says_why_and_where_to_ask(client, orders):  # noqa: F811
+def test_no_access_says_why_and_where_to_ask(client, orders):
     client.force_login(make_reader("expired", orders))
     html = client.get(PAGE).content.decode()
     assert "Your access to this product has expired. Request access again." in html
@@ -52,7 +52,7 @@ def test_no_access_says_why_and_where_to_ask(client, orders):  # noqa: F811
     assert "Download" not in html
 
 
-def test_port_switcher_reads_the_chosen_port(client, orders, member, media_root):  # noqa: F811
+def test_port_switcher_reads_the_chosen_port(client, orders, member, media_root):
     path = media_root / "matrix" / "refunds.parquet"
     pq.write_table(pa.table({"refund_id": [7, 8]}), path)
     port = FilePortFactory(
@@ -71,7 +71,7 @@ def test_port_switcher_reads_the_chosen_port(client, orders, member, media_root)
     assert AccessEvent.objects.filter(detail__port="refunds").count() == 1
 
 
-def test_unknown_download_format_is_400(client, orders, member):  # noqa: F811
+def test_unknown_download_format_is_400(client, orders, member):
     client.force_login(member)
     response = client.get(DOWNLOAD, {"format": "json"})
     assert response.status_code == 400
@@ -81,7 +81,7 @@ def test_unknown_download_format_is_400(client, orders, member):  # noqa: F811
 @pytest.mark.parametrize("kind", ["member", "narrow_grant", "no_grant"])
 def test_data_tab_query_count_is_pinned(
     client,
-    orders,  # noqa: F811
+    orders,
     kind,
     django_assert_max_num_queries,
 ):

@@ -48,7 +48,7 @@ def _all_at_once(urls: list[str]) -> list[tuple[int, bytes, dict]]:
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("limit", [3, None])
-def test_concurrent_downloads_never_exceed_the_limit(live, orders, owner, limit):  # noqa: F811
+def test_concurrent_downloads_never_exceed_the_limit(live, orders, owner, limit):
     link, token = share_link_create(by=owner, product=orders, format="csv", max_downloads=limit)
     results = _all_at_once([f"{live.url}/s/{token}/download"] * CLIENTS)
 
@@ -65,7 +65,7 @@ def test_concurrent_downloads_never_exceed_the_limit(live, orders, owner, limit)
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_rate_limit_holds_across_concurrent_requests_in_redis(live, orders, owner, settings):  # noqa: F811
+def test_the_rate_limit_holds_across_concurrent_requests_in_redis(live, orders, owner, settings):
     if not django_settings.REDIS_URL.startswith("redis://"):
         require_service("Redis", "REDIS_URL does not point at Redis")
     settings.SHARE_LINK_RATE_LIMIT = "5/hour"

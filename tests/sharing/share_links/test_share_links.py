@@ -90,7 +90,7 @@ def csv_rows(body: bytes) -> list[dict]:
         ("admin", 201),
     ],
 )
-def test_who_may_create_a_link(api_client, orders, kind, status):  # noqa: F811
+def test_who_may_create_a_link(api_client, orders, kind, status):
     if kind != "anonymous":
         api_client.force_authenticate(sharer(kind, orders))
     response = api_client.post(API, {"product": "sales.orders"}, format="json")
@@ -110,7 +110,7 @@ def test_who_may_create_a_link(api_client, orders, kind, status):  # noqa: F811
         assert "share" in response.json()["detail"]
 
 
-def test_the_data_tab_offers_share_only_to_those_who_may(client, orders):  # noqa: F811
+def test_the_data_tab_offers_share_only_to_those_who_may(client, orders):
     client.force_login(sharer("grant", orders))
     assert f'href="{SHARE_PAGE}' not in client.get(DATA_PAGE).content.decode()
     assert client.get(SHARE_PAGE).status_code == 403
@@ -131,7 +131,7 @@ def test_an_invisible_or_unknown_product_is_a_400_naming_product(api_client, out
 
 def test_token_has_256_bits_is_shown_once_and_only_its_hash_is_stored(
     api_client,
-    orders,  # noqa: F811
+    orders,
     owner,
 ):
     api_client.force_authenticate(owner)
@@ -169,7 +169,7 @@ def test_token_has_256_bits_is_shown_once_and_only_its_hash_is_stored(
 
 def test_unknown_expired_revoked_and_used_up_tokens_get_the_same_404(
     client,
-    orders,  # noqa: F811
+    orders,
     owner,
 ):
     expired, expired_token = create(owner, orders)
@@ -213,7 +213,7 @@ def test_unknown_expired_revoked_and_used_up_tokens_get_the_same_404(
 
 def test_the_landing_page_shows_the_name_note_format_and_expiry_only(
     client,
-    orders,  # noqa: F811
+    orders,
     owner,
 ):
     orders.summary, orders.description = "Secret summary", "Internal description"
@@ -237,7 +237,7 @@ def test_the_landing_page_shows_the_name_note_format_and_expiry_only(
 # --- scope within the creator's access ---------------------------------------------------
 
 
-def test_a_narrow_grantees_link_stays_within_their_columns_and_rows(client, orders):  # noqa: F811
+def test_a_narrow_grantees_link_stays_within_their_columns_and_rows(client, orders):
     user = sharer("narrow_shareable_grant", orders)
     # The grant: order_id, country, email (named: unmasked), country = BE (orders 1, 3).
     link, token = create(
@@ -260,7 +260,7 @@ def test_a_narrow_grantees_link_stays_within_their_columns_and_rows(client, orde
     assert link.download_count == 1 and link.last_used_at is not None
 
 
-def test_a_link_serves_masked_what_the_creator_reads_masked(client, orders):  # noqa: F811
+def test_a_link_serves_masked_what_the_creator_reads_masked(client, orders):
     _, token = create(sharer("shareable_grant", orders), orders)
     rows = csv_rows(download(client, token)[1])
     assert [row["email"] for row in rows] == ["****", "****", "", "****"]
@@ -288,7 +288,7 @@ def test_a_link_serves_masked_what_the_creator_reads_masked(client, orders):  # 
 )
 def test_bad_input_is_a_400_naming_the_field_and_writes_nothing(
     api_client,
-    orders,  # noqa: F811
+    orders,
     body,
     field,
     message,
@@ -307,7 +307,7 @@ def test_bad_input_is_a_400_naming_the_field_and_writes_nothing(
     assert not AccessEvent.objects.exists()
 
 
-def test_an_expiry_date_within_90_days_is_kept(api_client, orders, owner):  # noqa: F811
+def test_an_expiry_date_within_90_days_is_kept(api_client, orders, owner):
     api_client.force_authenticate(owner)
     when = (timezone.now() + timedelta(days=90)).replace(microsecond=0)
     response = api_client.post(
@@ -325,7 +325,7 @@ def test_an_expiry_date_within_90_days_is_kept(api_client, orders, owner):  # no
 
 def test_links_stop_when_the_grant_is_revoked_expires_or_is_no_longer_shareable(
     client,
-    orders,  # noqa: F811
+    orders,
 ):
     user = sharer("shareable_grant", orders)
     _, token = create(user, orders)
@@ -349,7 +349,7 @@ def test_links_stop_when_the_grant_is_revoked_expires_or_is_no_longer_shareable(
     assert not AccessEvent.objects.filter(action=AuditAction.READ).exists()
 
 
-def test_links_stop_when_the_owner_leaves_the_domain_or_is_disabled(client, orders, owner):  # noqa: F811
+def test_links_stop_when_the_owner_leaves_the_domain_or_is_disabled(client, orders, owner):
     _, token = create(owner, orders)
     assert download(client, token)[0].status_code == 200
     membership = DomainMembership.objects.get(user=owner)
@@ -363,7 +363,7 @@ def test_links_stop_when_the_owner_leaves_the_domain_or_is_disabled(client, orde
     assert client.get(f"/s/{token}/").status_code == 404
 
 
-def test_a_link_stops_when_the_creators_grant_narrows_below_it(client, orders):  # noqa: F811
+def test_a_link_stops_when_the_creators_grant_narrows_below_it(client, orders):
     user = sharer("shareable_grant", orders)
     _, token = create(user, orders, columns=["order_id", "amount"])
     AccessGrant.objects.filter(user=user).update(columns=NARROW_COLUMNS)
@@ -375,7 +375,7 @@ def test_a_link_stops_when_the_creators_grant_narrows_below_it(client, orders): 
 # --- use, limits, revocation ------------------------------------------------------------
 
 
-def test_the_download_limit_counts_each_use(client, orders, owner):  # noqa: F811
+def test_the_download_limit_counts_each_use(client, orders, owner):
     link, token = create(owner, orders, max_downloads=2)
     assert [download(client, token)[0].status_code for _ in range(3)] == [200, 200, 404]
     link.refresh_from_db()
@@ -385,7 +385,7 @@ def test_the_download_limit_counts_each_use(client, orders, owner):  # noqa: F81
     assert AccessEvent.objects.filter(action=AuditAction.READ, channel="share_link").count() == 2
 
 
-def test_revoke_through_the_api(api_client, orders, owner):  # noqa: F811
+def test_revoke_through_the_api(api_client, orders, owner):
     user = sharer("shareable_grant", orders)
     link, token = create(user, orders)
     api_client.force_authenticate(sharer("outsider", orders))
@@ -408,7 +408,7 @@ def test_revoke_through_the_api(api_client, orders, owner):  # noqa: F811
 
 def test_api_list_shows_mine_with_their_use_in_constant_queries(
     api_client,
-    orders,  # noqa: F811
+    orders,
     owner,
     django_assert_max_num_queries,
 ):
@@ -448,7 +448,7 @@ def _read(fmt: str, body: bytes) -> list[dict]:
         ("jsonl", "application/x-ndjson"),
     ],
 )
-def test_each_format_is_readable_back(client, orders, owner, fmt, content_type):  # noqa: F811
+def test_each_format_is_readable_back(client, orders, owner, fmt, content_type):
     _, token = create(
         owner,
         orders,
@@ -473,7 +473,7 @@ def test_each_format_is_readable_back(client, orders, owner, fmt, content_type):
 
 
 @pytest.fixture
-def export_run(orders, owner):  # noqa: F811
+def export_run(orders, owner):
     schedule = ExportSchedule.objects.create(
         product=orders, name="Nightly", created_by=owner, cron="0 2 * * *", format="parquet"
     )
@@ -490,7 +490,7 @@ def export_run(orders, owner):  # noqa: F811
     )
 
 
-def test_an_export_run_link_serves_the_stored_file(client, orders, owner, export_run):  # noqa: F811
+def test_an_export_run_link_serves_the_stored_file(client, orders, owner, export_run):
     link, token = create(owner, orders, format=None, export_run=export_run.pk, max_downloads=1)
     assert (link.format, link.port, link.columns) == ("parquet", None, [])
     html = client.get(f"/s/{token}/").content.decode()
@@ -523,7 +523,7 @@ def test_an_export_run_link_serves_the_stored_file(client, orders, owner, export
 
 def test_export_run_links_need_a_file_and_full_access(
     api_client,
-    orders,  # noqa: F811
+    orders,
     owner,
     export_run,
 ):
@@ -549,7 +549,7 @@ def test_export_run_links_need_a_file_and_full_access(
 # --- pages -------------------------------------------------------------------------------
 
 
-def test_the_share_form_creates_a_link_and_shows_its_url_once(client, orders):  # noqa: F811
+def test_the_share_form_creates_a_link_and_shows_its_url_once(client, orders):
     client.force_login(sharer("narrow_shareable_grant", orders))
     html = client.get(SHARE_PAGE, {"port": "orders"}).content.decode()
     for name in NARROW_COLUMNS:
@@ -607,7 +607,7 @@ def test_the_share_form_creates_a_link_and_shows_its_url_once(client, orders):  
 
 def test_my_share_links_lists_use_and_status_in_constant_queries(
     client,
-    orders,  # noqa: F811
+    orders,
     owner,
     django_assert_max_num_queries,
 ):
@@ -639,7 +639,7 @@ def test_the_user_menu_links_to_my_share_links(client, outsider):
     assert '<a href="/my/share-links/">My share links</a>' in client.get("/").content.decode()
 
 
-def test_a_head_request_is_not_a_download(client, orders, owner):  # noqa: F811
+def test_a_head_request_is_not_a_download(client, orders, owner):
     link, token = create(owner, orders, max_downloads=1)
     assert client.head(f"/s/{token}/download").status_code == 405
     assert client.head(f"/s/{token}/").status_code == 200
@@ -647,7 +647,7 @@ def test_a_head_request_is_not_a_download(client, orders, owner):  # noqa: F811
     assert link.download_count == 0
 
 
-def test_a_source_that_cannot_be_read_gives_the_use_back(client, orders, owner, media_root):  # noqa: F811
+def test_a_source_that_cannot_be_read_gives_the_use_back(client, orders, owner, media_root):
     link, token = create(owner, orders, max_downloads=1)
     (media_root / "matrix" / "orders.parquet").unlink()
     response, body = download(client, token)
@@ -661,7 +661,7 @@ def test_a_source_that_cannot_be_read_gives_the_use_back(client, orders, owner, 
     assert share_link_resolve(token) is not None
 
 
-def test_the_share_form_shares_an_export_file(client, orders, owner, export_run):  # noqa: F811
+def test_the_share_form_shares_an_export_file(client, orders, owner, export_run):
     client.force_login(owner)
     html = client.get(SHARE_PAGE, {"export_run": export_run.pk}).content.decode()
     assert "Share this export file" in html
