@@ -47,7 +47,7 @@ sys.path.insert(0, str(ROOT))
 from bench import common  # noqa: E402 - needs the repository on sys.path
 from bench.common import RESULTS, drop_database, recreate_database  # noqa: E402
 from bench.serving import children_of, free_port, proc_kb, reset_peak  # noqa: E402
-from tests.delta_sharing_support import delta_sharing_python, run_client  # noqa: E402
+from tests.sharing.delta_sharing.recipient import delta_sharing_python, run_client  # noqa: E402
 
 SECTION = "## Delta Sharing (issue 5)"
 GOAL_RATIO = 2.0

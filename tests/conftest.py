@@ -11,13 +11,25 @@ import sys
 import time
 from pathlib import Path
 
+import psycopg
 import pytest
 from django.conf import settings as django_settings
 from django.db import connection
 from django.test import override_settings
 
-from products.choices import MembershipRole
-from tests.factories import DomainFactory, MembershipFactory, UserFactory
+from portal.celery import app as celery_app
+from products.choices import Classification, MembershipRole, SourceKind
+from sharing.services.grants import grant_create
+from tests.factories import (
+    ColumnFactory,
+    DataSourceFactory,
+    DomainFactory,
+    MembershipFactory,
+    OutputPortFactory,
+    ProductFactory,
+    UserFactory,
+)
+from tests.sharing.readers import SERVING_ROWS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -235,3 +247,101 @@ def api_client():
     from rest_framework.test import APIClient
 
     return APIClient()
+
+
+# --- fixtures shared by several features (each feature's own are in its conftest.py) ---
+
+
+@pytest.fixture
+def product(domain, owner):
+    """The Orders product of the Sales domain, owned by `owner`. A feature or module that
+    needs another product overrides this fixture (a richer product under the same name)."""
+    return ProductFactory(domain=domain, name="Orders", slug="orders", owners=[owner])
+
+
+@pytest.fixture
+def grantee(product, owner):
+    """A user granted the product by its owner (no narrowing)."""
+    user = UserFactory(username="grantee")
+    grant_create(product=product, by=owner, user=user, reason="reads the orders")
+    return user
+
+
+@pytest.fixture
+def client_as(api_client):
+    """The API client signed in as the given user (None: anonymous)."""
+
+    def sign_in(user):
+        api_client.force_authenticate(user)
+        return api_client
+
+    return sign_in
+
+
+@pytest.fixture
+def eager_tasks():
+    """Tasks enqueued with .delay() run in this process (the callers' wiring, no broker)."""
+    before = (celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates)
+    celery_app.conf.task_always_eager = True
+    celery_app.conf.task_eager_propagates = True
+    yield
+    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = before
+
+
+@pytest.fixture
+def fast_passwords(settings):
+    """A fast hasher: for tests that create many users (use with pytest.mark.usefixtures)."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def pg_product(postgres, domain):
+    """The serving tests' orders (tests.sharing.readers.SERVING_ROWS) in a PostgreSQL
+    table (committed: the source is another connection)."""
+    cfg = postgres.settings_dict
+    info = dict(
+        host=cfg["HOST"] or "localhost",
+        port=int(cfg["PORT"] or 5432),
+        dbname=cfg["NAME"],
+        user=cfg["USER"] or None,
+    )
+    with psycopg.connect(**{k: v for k, v in info.items() if v}, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA IF NOT EXISTS serving_test")
+        conn.execute("DROP TABLE IF EXISTS serving_test.orders")
+        conn.execute(
+            "CREATE TABLE serving_test.orders (order_id bigint, country text,"
+            " email text, amount double precision)"
+        )
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO serving_test.orders VALUES (%s, %s, %s, %s)",
+                list(zip(*SERVING_ROWS.values(), strict=True)),
+            )
+    source = DataSourceFactory(
+        kind=SourceKind.POSTGRESQL,
+        path="",
+        host=info["host"],
+        port=info["port"],
+        database=info["dbname"],
+        username=info["user"] or "",
+    )
+    product = ProductFactory(domain=domain, name="PG orders", slug="pg-orders")
+    port = OutputPortFactory(
+        product=product,
+        source=source,
+        schema_name="serving_test",
+        table_name="orders",
+        slug="orders",
+    )
+    types = {"order_id": "bigint", "country": "text", "email": "text", "amount": "double precision"}
+    for position, name in enumerate(SERVING_ROWS):
+        ColumnFactory(
+            port=port,
+            name=name,
+            position=position,
+            data_type=types[name],  # the table's own types: filters are typed by them
+            classification=Classification.CONFIDENTIAL
+            if name == "email"
+            else Classification.INTERNAL,
+        )
+    return product

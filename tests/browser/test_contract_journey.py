@@ -15,8 +15,8 @@ from products.choices import ContractStatus
 from products.models import Contract
 from products.services.contract_documents import odcs_validate
 from sharing.models import AccessGrant
-from tests.contract_helpers import contract_yaml
 from tests.factories import PASSWORD, OutputPortFactory, ProductFactory, UserFactory
+from tests.products.contracts.helpers import contract_yaml
 
 V1_COLUMNS = [("order_id", "BIGINT", True), ("amount", "NUMERIC", False), ("note", "TEXT", False)]
 V2_COLUMNS = [("order_id", "TEXT", True), ("amount", "NUMERIC", False)]

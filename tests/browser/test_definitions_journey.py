@@ -15,7 +15,7 @@ from products.services.glossary import term_create
 from products.services.metrics import metric_create
 from sharing.models import AccessEvent, AccessGrant
 from tests.factories import PASSWORD, UserFactory
-from tests.metric_data import orders_product
+from tests.products.definitions.metric_data import orders_product
 
 
 def sign_in(page, username: str, next_url: str) -> None:

@@ -13,8 +13,8 @@ from playwright.sync_api import expect
 from sharing.choices import Channel
 from sharing.models import AccessEvent, DeltaRecipient
 from tests.conftest import require_service
-from tests.delta_sharing_support import delta_sharing_python, run_client
 from tests.factories import PASSWORD, parquet_product
+from tests.sharing.delta_sharing.recipient import delta_sharing_python, run_client
 
 ROWS = {
     "order_id": [1, 2, 3, 4],

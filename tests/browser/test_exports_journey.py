@@ -11,8 +11,8 @@ from playwright.sync_api import expect
 
 from sharing.choices import ExportStatus
 from sharing.models import ExportRun, ExportSchedule
-from tests.export_fixtures import ROWS, orders_product
 from tests.factories import PASSWORD
+from tests.sharing.exports.helpers import ROWS, orders_product
 
 
 @pytest.mark.browser
