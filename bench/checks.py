@@ -2,7 +2,8 @@
 same data as a Parquet file, at 1 and 10 million rows.
 
     SECRET_KEY=x DATABASE_URL=postgres://postgres@127.0.0.1:5432/portal_checksbench \\
-        .venv/bin/python bench/checks.py [--rows 10000000] [--small 1000000] [--write-results]
+        .venv/bin/python bench/checks.py [--rows 10000000] [--small 1000000] [--small-only]
+        [--write-results]
 
 Creates (and at the end drops, unless --keep) the database named in DATABASE_URL, which
 must be PostgreSQL and have "bench" in its name. Generates an `orders` table per size in
@@ -18,7 +19,8 @@ Per port it measures, --repeat times, alternating:
   (its VmHWM, which it reports before exiting);
 - one hand-written query computing the same metrics in a single scan, through the same
   connector (same engine settings);
-and prints the medians and the ratio run / hand query (goal <= 1.5), the peak memory
+and prints the medians and the ratio run / hand query (goal <= 1.25 at 10 million rows
+and more, <= 1.5 below), the peak memory
 (goal <= 300 MB, the same at both sizes) and, at the small size, the load-into-pandas-
 then-check approach for comparison (its own process, time and peak RSS).
 
@@ -48,7 +50,9 @@ from bench.common import RESULTS, drop_database, recreate_database  # noqa: E402
 SECTION = "## Checks (issue 3)"
 
 SCHEMA = "warehouse"
-GOAL_RATIO = 1.5
+GOAL_RATIO = 1.5  # below LARGE_ROWS
+GOAL_RATIO_LARGE = 1.25
+LARGE_ROWS = 10_000_000
 GOAL_MB = 300
 YEAR_SECONDS = 365 * 86_400
 
@@ -409,6 +413,8 @@ def _statement_label(sql: str) -> str:
         return "timeout"
     if text.startswith("SELECT coalesce(sum(n) - count(*), 0)"):
         return "unique grouping"
+    if " AS sample_branch" in text.split(",", 1)[0]:  # every failing check's sample at once
+        return f"samples ({text.count(' AS sample_branch')} branches)"
     if "port_data_numbered" in text:  # Parquet: positions first, then those rows
         text = text.split(" WHERE ", 2)[2].rsplit(") ORDER BY", 1)[0]
     if text.endswith("LIMIT 20"):
@@ -548,10 +554,10 @@ def report(figures: dict, sizes: list[int], extra: dict) -> str:
     lines.append(f"- load average at the end: {load[0]:.2f} (1 min), {load[1]:.2f} (5 min)")
     lines.append("")
     lines.append(
-        "| port | rows | check run s | hand query s | ratio | statements "
+        "| port | rows | check run s | hand query s | ratio | goal | statements "
         "| worker peak MB | outcomes (pass/fail) |"
     )
-    lines.append("|" + "---|" * 8)
+    lines.append("|" + "---|" * 9)
     for engine in ("postgresql", "parquet"):
         for size in sizes:
             f = figures[(engine, size)]
@@ -559,13 +565,13 @@ def report(figures: dict, sizes: list[int], extra: dict) -> str:
             failed = sum(1 for o, _ in f["outcomes"].values() if o == "fail")
             lines.append(
                 f"| {engine} | {size:,} | {f['run']:.2f} | {f['hand']:.2f} "
-                f"| {f['run'] / f['hand']:.2f} | {f['statements']} | {_mb(f['peak_mb'])} "
-                f"| {passed}/{failed} |"
+                f"| {f['run'] / f['hand']:.2f} | <= {goal_ratio(size)} | {f['statements']} "
+                f"| {_mb(f['peak_mb'])} | {passed}/{failed} |"
             )
     for label, p in extra["pandas"].items():
         lines.append(
             f"| {label} | {p['rows']:,} | {p['seconds']:.2f} (load {p['load']:.2f}) "
-            f"| | | | {_mb(p['peak_mb'])} | |"
+            f"| | | | | {_mb(p['peak_mb'])} | |"
         )
     lines.append("")
     large = max(sizes)
@@ -578,9 +584,10 @@ def report(figures: dict, sizes: list[int], extra: dict) -> str:
         lines.append(f"- {engine}: {parts} (s)")
     lines.append("")
     ratios = {key: f["run"] / f["hand"] for key, f in figures.items()}
-    missed = [f"{e} {s:,}" for (e, s), r in ratios.items() if r > GOAL_RATIO]
+    missed = [f"{e} {s:,}" for (e, s), r in ratios.items() if r > goal_ratio(s)]
     lines.append(
-        f"Goal, check run <= {GOAL_RATIO} x the single-scan query: "
+        f"Goal, check run <= {GOAL_RATIO_LARGE} x the single-scan query from "
+        f"{LARGE_ROWS:,} rows, <= {GOAL_RATIO} x below: "
         + (f"missed by {', '.join(missed)}." if missed else "met on every port.")
     )
     peaks = {key: f["peak_mb"] for key, f in figures.items()}
@@ -593,7 +600,7 @@ def report(figures: dict, sizes: list[int], extra: dict) -> str:
     lines.append(
         f"Goal, worker peak <= {GOAL_MB} MB and the same at {small:,} and {large:,} rows: "
         + (f"over at {', '.join(over)}" if over else "under on every port")
-        + f"; {small:,} -> {large:,} rows: {growth}."
+        + (f"; {small:,} -> {large:,} rows: {growth}." if small != large else ".")
     )
     for label, p in extra["pandas"].items():
         f = figures[(label.split()[1], small)]
@@ -604,10 +611,15 @@ def report(figures: dict, sizes: list[int], extra: dict) -> str:
     return "\n".join(lines)
 
 
+def goal_ratio(rows: int) -> float:
+    return GOAL_RATIO_LARGE if rows >= LARGE_ROWS else GOAL_RATIO
+
+
 def write_results(text: str, args, config: dict) -> None:
     common.write_results(
         SECTION,
-        f"{date.today().isoformat()}, `bench/checks.py --rows {args.rows} --small {args.small}` "
+        f"{date.today().isoformat()}, `bench/checks.py --rows {args.rows} --small {args.small}"
+        f"{' --small-only' if args.small_only else ''}` "
         f"(medians of {args.repeat} runs after one warm-up read; check runs through "
         f"check_run_execute in a worker-like process; PostgreSQL "
         f"{common.pg_version(config)}, DuckDB {duckdb_version()}, {os.cpu_count()} CPUs)."
@@ -633,6 +645,11 @@ def main() -> None:
     )
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--small", type=int, default=1_000_000)
+    parser.add_argument(
+        "--small-only",
+        action="store_true",
+        help="measure the --small size only (e.g. the 1,000,000-row goal on a shared machine)",
+    )
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per port (median)")
     parser.add_argument("--write-results", action="store_true", help=f"update {RESULTS.name}")
     parser.add_argument("--keep", action="store_true", help="keep the bench database afterwards")
@@ -646,7 +663,7 @@ def main() -> None:
         return pandas_check(*args.pandas)
     if args.baseline:
         return baseline()
-    if args.rows <= args.small:
+    if args.rows <= args.small and not args.small_only:
         sys.exit("--rows must be larger than --small")
 
     config = common.database_config("bench/checks.py")
@@ -663,7 +680,7 @@ def main() -> None:
 
     if connection.vendor != "postgresql":
         sys.exit("bench/checks.py runs on PostgreSQL only.")
-    sizes = [args.small, args.rows]
+    sizes = [args.small] if args.small_only else [args.small, args.rows]
     anchor = int((datetime.now(UTC) - timedelta(minutes=10)).timestamp())
     try:
         call_command("migrate", verbosity=0)
