@@ -177,3 +177,28 @@ def test_a_position_whose_row_no_longer_fails_is_not_taken_as_a_sample(media_roo
         samples = plan.split(*connector.fetch_with_names(plan.sql, plan.params))
     assert sku.pk not in samples
     assert samples[amount.pk] == [rows[i] for i in failing]
+
+
+def test_a_check_the_source_refuses_leaves_the_others_their_samples(media_root, domain, owner):
+    """A regular expression DuckDB cannot compile sinks the one aggregate; each check is
+    then evaluated alone, positions included, and the others' samples are still the
+    first failing rows in file order."""
+    rows = [_row(i) for i in range(ROWS)]
+    port = _port(media_root, domain, "orders.parquet", rows)
+    check_create(port=port, by=owner, name="range", **CHECKS["range"])
+    check_create(
+        port=port,
+        by=owner,
+        name="broken",
+        kind=CheckKind.PATTERN,
+        column="sku",
+        params={"regex": "("},
+    )
+    run = check_run_execute(run_id=check_run_request(port=port, by=owner).pk)
+    results = {r.quality_check.name: r for r in run.results.select_related("quality_check")}
+    assert results["broken"].outcome == CheckOutcome.ERROR
+    # describe, the aggregate (refused), the row count alone, each check alone, the samples
+    assert run.statements == 6
+    expected = [row for row in rows if FAILING["range"](row)]
+    assert results["range"].failing_rows == len(expected)
+    assert results["range"].sample == expected[:SAMPLE_ROWS]
