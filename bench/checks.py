@@ -2,11 +2,14 @@
 same data as a Parquet file, at 1 and 10 million rows.
 
     SECRET_KEY=x DATABASE_URL=postgres://postgres@127.0.0.1:5432/portal_checksbench \\
-        .venv/bin/python bench/checks.py [--rows 10000000] [--small 1000000] [--write-results]
+        .venv/bin/python bench/checks.py [--rows 10000000] [--small 1000000] [--small-only]
+        [--write-results]
 
 Creates (and at the end drops, unless --keep) the database named in DATABASE_URL, which
-must be PostgreSQL and have "bench" in its name. Generates an `orders` table per size in
-its `warehouse` schema with generate_series, and the same rows as Parquet files with
+must be PostgreSQL and have "bench" in its name, and beside it the warehouse database
+`<name>_warehouse` (a port may not name a table of the portal's own metadata database).
+Generates an `orders` table per size in the warehouse's `warehouse` schema with
+generate_series, and the same rows as Parquet files with
 DuckDB (the same integer formulas in both engines; the script checks that both give the
 same metrics). Registers each as a port with 10 checks (not null, unique, accepted values,
 range, pattern, row count, freshness, volume change, schema, custom SQL).
@@ -18,7 +21,8 @@ Per port it measures, --repeat times, alternating:
   (its VmHWM, which it reports before exiting);
 - one hand-written query computing the same metrics in a single scan, through the same
   connector (same engine settings);
-and prints the medians and the ratio run / hand query (goal <= 1.5), the peak memory
+and prints the medians and the ratio run / hand query (goal <= 1.25 at 10 million rows
+and more, <= 1.5 below), the peak memory
 (goal <= 300 MB, the same at both sizes) and, at the small size, the load-into-pandas-
 then-check approach for comparison (its own process, time and peak RSS).
 
@@ -48,7 +52,9 @@ from bench.common import RESULTS, drop_database, recreate_database  # noqa: E402
 SECTION = "## Checks (issue 3)"
 
 SCHEMA = "warehouse"
-GOAL_RATIO = 1.5
+GOAL_RATIO = 1.5  # below LARGE_ROWS
+GOAL_RATIO_LARGE = 1.25
+LARGE_ROWS = 10_000_000
 GOAL_MB = 300
 YEAR_SECONDS = 365 * 86_400
 
@@ -200,20 +206,26 @@ def table_name(rows: int) -> str:
     return f"orders_{rows}"
 
 
-def create_postgres_table(rows: int, anchor: int) -> float:
-    from django.db import connection
+def warehouse_config(config: dict) -> dict:
+    """The warehouse database beside the bench's metadata database: the portal refuses a
+    source on its own metadata database."""
+    return {**config, "NAME": f"{config['NAME']}_warehouse"}
 
+
+def create_postgres_table(rows: int, anchor: int, warehouse: dict) -> tuple[float, str]:
+    """The table in the warehouse database; returns the seconds taken and its size."""
     began = time.perf_counter()
     relation = f'"{SCHEMA}"."{table_name(rows)}"'
-    with connection.cursor() as cursor:
-        cursor.execute(f'CREATE SCHEMA IF NOT EXISTS "{SCHEMA}"')
-        cursor.execute(
+    # Autocommit: VACUUM runs outside a transaction (hint bits, visibility map, statistics).
+    with common.connect(warehouse, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{SCHEMA}"')
+        conn.execute(
             f"CREATE TABLE {relation} AS {select_rows('postgresql', rows, anchor)} ORDER BY i"
         )
-    # Outside a transaction: set hint bits and the visibility map, gather statistics.
-    with connection.cursor() as cursor:
-        cursor.execute(f"VACUUM (ANALYZE) {relation}")
-    return time.perf_counter() - began
+        conn.execute(f"VACUUM (ANALYZE) {relation}")
+        seconds = time.perf_counter() - began
+        size = conn.execute("SELECT pg_size_pretty(pg_table_size(%s))", [relation]).fetchone()[0]
+    return seconds, size
 
 
 def create_parquet_file(rows: int, anchor: int, media_root: Path) -> tuple[str, float]:
@@ -246,6 +258,7 @@ def make_catalog(config: dict, sizes: list[int], files: dict[int, str]) -> dict:
     from products.models import DataSource, Domain, OutputPort, PortObservation
     from products.services import product_create
     from products.services.checks import check_create
+    from products.services.ports import source_allow, storage_allow
     from products.services.schema_refresh import schema_apply_columns
 
     admin = get_user_model().objects.create_superuser("bench-admin", "bench@example.com", None)
@@ -255,9 +268,11 @@ def make_catalog(config: dict, sizes: list[int], files: dict[int, str]) -> dict:
         kind=SourceKind.POSTGRESQL,
         host=config.get("HOST") or "127.0.0.1",
         port=int(config.get("PORT") or 5432),
-        database=config["NAME"],
+        database=warehouse_config(config)["NAME"],
         username=config.get("USER") or "",
     )
+    source_allow(source=source, domain=domain, by=admin, schema_name=SCHEMA)
+    storage_allow(domain=domain, by=admin, path="bench")
     ports = {}
     for size in sizes:
         for engine in ("postgresql", "parquet"):
@@ -409,6 +424,8 @@ def _statement_label(sql: str) -> str:
         return "timeout"
     if text.startswith("SELECT coalesce(sum(n) - count(*), 0)"):
         return "unique grouping"
+    if " AS sample_branch" in text.split(",", 1)[0]:  # every failing check's sample at once
+        return f"samples ({text.count(' AS sample_branch')} branches)"
     if "port_data_numbered" in text:  # Parquet: positions first, then those rows
         text = text.split(" WHERE ", 2)[2].rsplit(") ORDER BY", 1)[0]
     if text.endswith("LIMIT 20"):
@@ -442,10 +459,14 @@ def worker(run_id: int) -> None:
     timed(DuckDBConnector)
     # A worker imports DuckDB and sqlglot with its first DuckDB port or custom SQL check,
     # once for its lifetime: time the run as every later one, and report that once apart.
+    # sqlglot loads a dialect's module when it first parses that dialect (~0.2 s for
+    # DuckDB's): the same once-per-worker cost.
     began = time.perf_counter()
     import duckdb  # noqa: F401
-    import sqlglot  # noqa: F401
+    import sqlglot
 
+    for dialect in ("duckdb", "postgres"):
+        sqlglot.Dialect.get_or_raise(dialect)
     imports = time.perf_counter() - began
     began = time.perf_counter()
     run = check_run_execute(run_id=run_id)
@@ -477,20 +498,9 @@ def pandas_check(engine: str, target: str) -> None:
     if engine == "parquet":
         frame = pd.read_parquet(target)
     else:
-        import psycopg
-
-        _django()
-        from django.db import connection
-
-        cfg = connection.settings_dict
+        warehouse = warehouse_config(common.database_config("bench/checks.py"))
         with (
-            psycopg.connect(
-                host=cfg["HOST"] or None,
-                port=cfg["PORT"] or None,
-                user=cfg["USER"] or None,
-                password=cfg["PASSWORD"] or None,
-                dbname=cfg["NAME"],
-            ) as conn,
+            common.connect(warehouse) as conn,
             warnings.catch_warnings(),
         ):
             warnings.simplefilter("ignore", UserWarning)  # "only SQLAlchemy/sqlite3 supported"
@@ -548,10 +558,10 @@ def report(figures: dict, sizes: list[int], extra: dict) -> str:
     lines.append(f"- load average at the end: {load[0]:.2f} (1 min), {load[1]:.2f} (5 min)")
     lines.append("")
     lines.append(
-        "| port | rows | check run s | hand query s | ratio | statements "
+        "| port | rows | check run s | hand query s | ratio | goal | statements "
         "| worker peak MB | outcomes (pass/fail) |"
     )
-    lines.append("|" + "---|" * 8)
+    lines.append("|" + "---|" * 9)
     for engine in ("postgresql", "parquet"):
         for size in sizes:
             f = figures[(engine, size)]
@@ -559,13 +569,13 @@ def report(figures: dict, sizes: list[int], extra: dict) -> str:
             failed = sum(1 for o, _ in f["outcomes"].values() if o == "fail")
             lines.append(
                 f"| {engine} | {size:,} | {f['run']:.2f} | {f['hand']:.2f} "
-                f"| {f['run'] / f['hand']:.2f} | {f['statements']} | {_mb(f['peak_mb'])} "
-                f"| {passed}/{failed} |"
+                f"| {f['run'] / f['hand']:.2f} | <= {goal_ratio(size)} | {f['statements']} "
+                f"| {_mb(f['peak_mb'])} | {passed}/{failed} |"
             )
     for label, p in extra["pandas"].items():
         lines.append(
             f"| {label} | {p['rows']:,} | {p['seconds']:.2f} (load {p['load']:.2f}) "
-            f"| | | | {_mb(p['peak_mb'])} | |"
+            f"| | | | | {_mb(p['peak_mb'])} | |"
         )
     lines.append("")
     large = max(sizes)
@@ -578,9 +588,10 @@ def report(figures: dict, sizes: list[int], extra: dict) -> str:
         lines.append(f"- {engine}: {parts} (s)")
     lines.append("")
     ratios = {key: f["run"] / f["hand"] for key, f in figures.items()}
-    missed = [f"{e} {s:,}" for (e, s), r in ratios.items() if r > GOAL_RATIO]
+    missed = [f"{e} {s:,}" for (e, s), r in ratios.items() if r > goal_ratio(s)]
     lines.append(
-        f"Goal, check run <= {GOAL_RATIO} x the single-scan query: "
+        f"Goal, check run <= {GOAL_RATIO_LARGE} x the single-scan query from "
+        f"{LARGE_ROWS:,} rows, <= {GOAL_RATIO} x below: "
         + (f"missed by {', '.join(missed)}." if missed else "met on every port.")
     )
     peaks = {key: f["peak_mb"] for key, f in figures.items()}
@@ -593,7 +604,7 @@ def report(figures: dict, sizes: list[int], extra: dict) -> str:
     lines.append(
         f"Goal, worker peak <= {GOAL_MB} MB and the same at {small:,} and {large:,} rows: "
         + (f"over at {', '.join(over)}" if over else "under on every port")
-        + f"; {small:,} -> {large:,} rows: {growth}."
+        + (f"; {small:,} -> {large:,} rows: {growth}." if small != large else ".")
     )
     for label, p in extra["pandas"].items():
         f = figures[(label.split()[1], small)]
@@ -604,10 +615,15 @@ def report(figures: dict, sizes: list[int], extra: dict) -> str:
     return "\n".join(lines)
 
 
+def goal_ratio(rows: int) -> float:
+    return GOAL_RATIO_LARGE if rows >= LARGE_ROWS else GOAL_RATIO
+
+
 def write_results(text: str, args, config: dict) -> None:
     common.write_results(
         SECTION,
-        f"{date.today().isoformat()}, `bench/checks.py --rows {args.rows} --small {args.small}` "
+        f"{date.today().isoformat()}, `bench/checks.py --rows {args.rows} --small {args.small}"
+        f"{' --small-only' if args.small_only else ''}` "
         f"(medians of {args.repeat} runs after one warm-up read; check runs through "
         f"check_run_execute in a worker-like process; PostgreSQL "
         f"{common.pg_version(config)}, DuckDB {duckdb_version()}, {os.cpu_count()} CPUs)."
@@ -633,6 +649,11 @@ def main() -> None:
     )
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--small", type=int, default=1_000_000)
+    parser.add_argument(
+        "--small-only",
+        action="store_true",
+        help="measure the --small size only (e.g. the 1,000,000-row goal on a shared machine)",
+    )
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per port (median)")
     parser.add_argument("--write-results", action="store_true", help=f"update {RESULTS.name}")
     parser.add_argument("--keep", action="store_true", help="keep the bench database afterwards")
@@ -646,11 +667,13 @@ def main() -> None:
         return pandas_check(*args.pandas)
     if args.baseline:
         return baseline()
-    if args.rows <= args.small:
+    if args.rows <= args.small and not args.small_only:
         sys.exit("--rows must be larger than --small")
 
     config = common.database_config("bench/checks.py")
+    warehouse = warehouse_config(config)
     recreate_database(config)
+    recreate_database(warehouse)
     media_root = Path(tempfile.mkdtemp(prefix="checksbench-media-"))
     # The worker processes inherit these: same database, same storage for the files.
     os.environ["MEDIA_ROOT"] = str(media_root)
@@ -663,21 +686,16 @@ def main() -> None:
 
     if connection.vendor != "postgresql":
         sys.exit("bench/checks.py runs on PostgreSQL only.")
-    sizes = [args.small, args.rows]
+    sizes = [args.small] if args.small_only else [args.small, args.rows]
     anchor = int((datetime.now(UTC) - timedelta(minutes=10)).timestamp())
     try:
         call_command("migrate", verbosity=0)
         setup, files = [], {}
         for size in sizes:
             print(f"Generating {size:,} rows in PostgreSQL...", flush=True)
-            pg_seconds = create_postgres_table(size, anchor)
+            pg_seconds, pg_size = create_postgres_table(size, anchor, warehouse)
             print(f"Writing the same {size:,} rows as Parquet...", flush=True)
             files[size], pq_seconds = create_parquet_file(size, anchor, media_root)
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT pg_size_pretty(pg_table_size(%s))", [f"{SCHEMA}.{table_name(size)}"]
-                )
-                pg_size = cursor.fetchone()[0]
             mb = (media_root / files[size]).stat().st_size / 2**20
             setup.append(
                 f"{size:,} rows: PostgreSQL table {pg_size} (generated and vacuumed in "
@@ -737,9 +755,13 @@ def main() -> None:
     finally:
         if not args.keep:
             drop_database(config)
+            drop_database(warehouse)
             shutil.rmtree(media_root, ignore_errors=True)
         else:
-            print(f"Kept the database {config['NAME']} and the files in {media_root}")
+            print(
+                f"Kept the databases {config['NAME']} and {warehouse['NAME']} and the files "
+                f"in {media_root}"
+            )
 
 
 if __name__ == "__main__":

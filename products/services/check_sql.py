@@ -2,7 +2,9 @@
 
 Every row-level check, the row count and the freshness maximum become one expression
 of a single aggregate `SELECT ... FROM <port relation>`: one scan of the table, pushed
-down to PostgreSQL or DuckDB. Custom SQL checks run one statement each. Identifiers are
+down to PostgreSQL or DuckDB. On Parquet the same scan also finds where each check's first
+failing rows are (their positions in the file). The samples of every failing check are
+then read in one more statement. Custom SQL checks run one statement each. Identifiers are
 quoted from the source's own column list; every value is a bound parameter.
 """
 
@@ -11,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from products.choices import CheckKind
+from products.choices import ROW_LEVEL_CHECKS, CheckKind
 from products.connectors import Connector
 from products.services.column_types import (
     NUMERIC,
@@ -34,6 +36,64 @@ class AggregatePlan:
     params: list[Any]
     slots: dict[int, int] = field(default_factory=dict)
     expressions: list[str] = field(default_factory=list)
+    # check id -> index of the list of its first SAMPLE_ROWS failing rows' positions
+    # (Parquet only; NULL when none fails).
+    positions: dict[int, int] = field(default_factory=dict)
+
+
+@dataclass
+class SampleRequest:
+    """A failing check whose sample is wanted: by the positions its aggregate found
+    (Parquet), by its duplicated keys (the unique check on DuckDB), or else by its
+    failing condition."""
+
+    check: Any
+    positions: list[int] | None = None
+    keys: list[Any] | None = None
+
+
+@dataclass
+class SamplesPlan:
+    """One statement reading the samples of several failing checks. Each result row is
+    (branch, order, flags..., the relation's columns): branch 0 holds the rows read by
+    position, flag j saying whether the row fails `positional[j]`; branch b > 0 holds
+    `branches[b]`'s rows, in `order`."""
+
+    sql: str
+    params: list[Any]
+    positional: list[SampleRequest] = field(default_factory=list)
+    branches: dict[int, SampleRequest] = field(default_factory=dict)
+
+    def split(self, names: list[str], rows: list[tuple]) -> dict[int, list[dict]]:
+        """Each check's sample (check id -> rows as dicts), in its order. A check read by
+        position whose rows are not all there (the file changed since the aggregate) is
+        left out: its sample is read again on its own."""
+        skip = 2 + len(self.positional)
+        columns = names[skip:]
+        found: dict[int, list[tuple]] = {}
+        for row in rows:
+            branch, order = row[0], row[1]
+            if branch == 0:
+                for index, request in enumerate(self.positional):
+                    if row[2 + index] and order in request.positions:
+                        found.setdefault(request.check.pk, []).append((order, row[skip:]))
+            else:
+                found.setdefault(self.branches[branch].check.pk, []).append((order, row[skip:]))
+        samples = {}
+        for request in self.positional:
+            rows_found = found.get(request.check.pk, [])
+            if len(rows_found) == len(request.positions):
+                samples[request.check.pk] = rows_found
+        for request in self.branches.values():
+            samples[request.check.pk] = found.get(request.check.pk, [])
+        return {
+            pk: [dict(zip(columns, values, strict=True)) for _, values in sorted(pairs, key=_first)]
+            for pk, pairs in samples.items()
+        }
+
+
+def _first(pair: tuple) -> Any:
+    return pair[0]
 
 
 class CheckSQL:
@@ -146,11 +206,25 @@ class CheckSQL:
             return f"max({self.q(check.column)})", []
         return None
 
-    def aggregate_plan(self, checks, *, extra_max_column: str | None = None) -> AggregatePlan:
+    def aggregate_plan(
+        self,
+        checks,
+        *,
+        extra_max_column: str | None = None,
+        sample_positions: bool = False,
+    ) -> AggregatePlan:
         """One SELECT for every check that has an aggregate expression. When
         `extra_max_column` is given (the port's freshness column) its max() is added as
-        the last expression, for the observation history."""
+        the last expression, for the observation history.
+
+        `sample_positions`: where the source numbers its rows (Parquet), the same scan
+        also gives each row-level check's first SAMPLE_ROWS failing positions, in the
+        file's order (`min(position, n)` keeps n values: bounded memory); its sample then
+        reads those rows without looking for them again. The unique check's rows are
+        found by its keys instead."""
+        numbered = self.connector.numbered_relation() if sample_positions else None
         expressions, params, slots = ["count(*)"], [], {}
+        located = []
         for check in checks:
             compiled = self.aggregate_expression(check)
             if compiled is None:
@@ -159,14 +233,24 @@ class CheckSQL:
             slots[check.pk] = len(expressions)
             expressions.append(expression)
             params.extend(values)
+            if numbered and check.kind in ROW_LEVEL_CHECKS and check.kind != CheckKind.UNIQUE:
+                located.append(check)
+        positions = {}
+        for check in located:
+            condition, values = self.failing_condition(check)
+            positions[check.pk] = len(expressions)
+            expressions.append(f"min({numbered[1]}, {SAMPLE_ROWS}) FILTER (WHERE {condition})")
+            params.extend(values)
         if extra_max_column:
             expressions.append(f"max({self.q(extra_max_column)})")
         select = ",\n  ".join(f"{e} AS v{i}" for i, e in enumerate(expressions))
+        relation = numbered[0] if positions else self.relation
         return AggregatePlan(
-            sql=f"SELECT\n  {select}\nFROM {self.relation}",
+            sql=f"SELECT\n  {select}\nFROM {relation}",
             params=params,
             slots=slots,
             expressions=expressions,
+            positions=positions,
         )
 
     def unique_statement(self, check) -> str:
@@ -213,4 +297,61 @@ class CheckSQL:
         return (
             f"SELECT * FROM {self.relation} WHERE {condition}{order} LIMIT {SAMPLE_ROWS}",
             params,
+        )
+
+    def samples_plan(self, requests: list[SampleRequest]) -> SamplesPlan | None:
+        """One statement for the samples of the failing checks it can read together
+        (None when there is none): on PostgreSQL every one, each its own branch of a
+        UNION ALL (the same SELECT as sample_sql, so the same rows); on DuckDB the rows
+        found by position, all in one read of the file (each row group is decompressed
+        once, whichever checks its rows fail), and the unique check's rows by key. A
+        sample on DuckDB by condition alone (CSV, a DuckDB table) keeps its own statement
+        (sample_sql): DuckDB does not promise a UNION ALL branch's order."""
+        postgres = self.dialect == "postgresql"
+        numbered = None
+        if not postgres and any(request.positions for request in requests):
+            numbered = self.connector.numbered_relation()
+        positional, others = [], []
+        for request in requests:
+            if numbered and request.positions:
+                positional.append(request)
+            elif postgres or request.keys is not None:
+                others.append(request)
+        if not positional and not others:
+            return None
+        parts, params = [], []
+        pad = "".join(", NULL" for _ in positional)
+        if positional:
+            relation, position = numbered
+            flags = []
+            for request in positional:
+                condition, values = self.failing_condition(request.check)
+                flags.append(f", ({condition})")
+                params.extend(values)
+            wanted = sorted({p for request in positional for p in request.positions})
+            parts.append(
+                f"SELECT 0 AS sample_branch, {position} AS sample_order{''.join(flags)}, "
+                f"* EXCLUDE ({position}) FROM {relation} "
+                f"WHERE {position} IN ({self._placeholders(len(wanted))})"
+            )
+            params.extend(wanted)
+        branches = {}
+        for branch, request in enumerate(others, start=1):
+            if request.keys is not None and not postgres:
+                inner, values = self.sample_by_keys_sql(request.check, request.keys)
+                order = f"ORDER BY {self.q(request.check.column)}"
+            else:
+                inner, values = self.sample_sql(request.check)
+                order = ""  # the inner SELECT's own order (PostgreSQL keeps it)
+            parts.append(
+                f"SELECT {branch} AS sample_branch, row_number() OVER ({order}) AS sample_order"
+                f"{pad}, * FROM ({inner}) AS sample_rows"
+            )
+            params.extend(values)
+            branches[branch] = request
+        return SamplesPlan(
+            sql="\nUNION ALL\n".join(parts),
+            params=params,
+            positional=positional,
+            branches=branches,
         )

@@ -38,7 +38,7 @@ from products.services.check_details import (
     SHAPE_MESSAGE,
     TECHNICAL_DETAIL,
 )
-from products.services.check_sql import CheckSQL
+from products.services.check_sql import CheckSQL, SampleRequest
 from products.services.column_types import typed_value
 from products.services.ports import port_connector
 
@@ -592,6 +592,45 @@ def _sample(connector: Connector, sql: CheckSQL, check: Check, keys=None) -> lis
     return _json_safe([dict(zip(names, row, strict=True)) for row in rows])
 
 
+def _samples_read(
+    connector: Connector,
+    sql: CheckSQL,
+    results: list[CheckResult],
+    positions: dict[int, list[int]],
+) -> int:
+    """Fill the sample of each failing row-level result: those that can be read together
+    in one statement (CheckSQL.samples_plan), the others (and all of them when that
+    statement fails) one statement each, as before. Returns the statements run."""
+    requests: dict[int, SampleRequest] = {}
+    keys: dict[int, list | None] = {}
+    for result in results:
+        check = result.quality_check
+        keys[check.pk] = result.details.pop("sample_keys", None)
+        requests[check.pk] = SampleRequest(
+            check=check, positions=positions.get(check.pk), keys=keys[check.pk]
+        )
+    statements = 0
+    samples: dict[int, list[dict]] = {}
+    plan = sql.samples_plan(list(requests.values()))
+    if plan is not None:
+        statements += 1
+        try:
+            samples = plan.split(*connector.fetch_with_names(plan.sql, plan.params))
+        except ConnectorError as exc:
+            logger.info("samples query failed, reading each sample alone: %s", exc)
+    for result in results:
+        check = result.quality_check
+        if check.pk in samples:
+            result.sample = _json_safe(samples[check.pk])
+            continue
+        statements += 1
+        try:
+            result.sample = _sample(connector, sql, check, keys=keys[check.pk])
+        except ConnectorError as exc:
+            result.details = {**result.details, TECHNICAL_DETAIL: exc.technical}
+    return statements
+
+
 def _run_checks(run: CheckRun, connector: Connector, checks: list[Check], now: datetime):
     """Evaluate the checks; returns (results, statements, row_count, observation)."""
     ev = _Evaluation(run, now)
@@ -621,11 +660,14 @@ def _run_checks(run: CheckRun, connector: Connector, checks: list[Check], now: d
     port = run.port
     freshness_column = port.freshness_column if port.freshness_column in known else None
     aggregated = [c for c in usable if sql.aggregate_expression(c) is not None]
-    plan = sql.aggregate_plan(aggregated, extra_max_column=freshness_column)
+    plan = sql.aggregate_plan(aggregated, extra_max_column=freshness_column, sample_positions=True)
     statements += 1
+    # check id -> where its first failing rows are (Parquet), for its sample
+    positions: dict[int, list[int]] = {}
     try:
         row = connector.fetch(plan.sql, plan.params)[0]
         failed_checks: dict[int, ConnectorError] = {}
+        positions = {pk: row[index] for pk, index in plan.positions.items()}
     except ConnectorError as combined_error:
         # One bad expression (a value the column's type rejects...) must not sink the
         # others: find it by evaluating each check alone, and keep the rest.
@@ -636,12 +678,16 @@ def _run_checks(run: CheckRun, connector: Connector, checks: list[Check], now: d
         failed_checks = {}
         values: dict[int, Any] = {}
         for check in aggregated:
-            alone = sql.aggregate_plan([check])
+            alone = sql.aggregate_plan([check], sample_positions=True)
             statements += 1
             try:
-                values[check.pk] = connector.fetch(alone.sql, alone.params)[0][1]
+                alone_row = connector.fetch(alone.sql, alone.params)[0]
             except ConnectorError as exc:
                 failed_checks[check.pk] = exc
+            else:
+                values[check.pk] = alone_row[1]
+                if check.pk in alone.positions:
+                    positions[check.pk] = alone_row[alone.positions[check.pk]]
         plan = _PlanFromValues(values, base_row=row)
         row = plan.row
     row_count = int(row[0])
@@ -668,15 +714,13 @@ def _run_checks(run: CheckRun, connector: Connector, checks: list[Check], now: d
             statements += 1
             _custom_sql_result(ev, check, connector, row_count)
 
-    for result in ev.results:
-        check = result.quality_check
-        if result.outcome == CheckOutcome.FAIL and check.kind in ROW_LEVEL_CHECKS:
-            statements += 1
-            try:
-                keys = result.details.pop("sample_keys", None)
-                result.sample = _sample(connector, sql, check, keys=keys)
-            except ConnectorError as exc:
-                result.details = {**result.details, TECHNICAL_DETAIL: exc.technical}
+    failing = [
+        result
+        for result in ev.results
+        if result.outcome == CheckOutcome.FAIL and result.quality_check.kind in ROW_LEVEL_CHECKS
+    ]
+    if failing:
+        statements += _samples_read(connector, sql, failing, positions)
 
     newest = as_aware(row[-1]) if freshness_column else None
     observation = PortObservation(

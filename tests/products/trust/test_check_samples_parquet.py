@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 
 from products.choices import CheckKind, CheckOutcome, CheckRunStatus
 from products.connectors import connector_for_port
-from products.services.check_sql import SAMPLE_ROWS, CheckSQL
+from products.services.check_sql import SAMPLE_ROWS, CheckSQL, SampleRequest
 from products.services.checks import check_create, check_run_execute, check_run_request
 from tests.factories import FilePortFactory, ProductFactory
 
@@ -138,4 +138,67 @@ def test_csv_ports_sample_as_before(media_root, domain, owner):
         assert connector.numbered_relation() is None
     results = _run(port, owner)
     expected = [row for row in rows if FAILING["range"](row)]
+    assert results["range"].sample == expected[:SAMPLE_ROWS]
+
+
+def test_the_aggregate_finds_each_checks_first_failing_positions(media_root, domain, owner):
+    """One scan gives every row-level check its count and the file positions of its first
+    failing rows (what its sample then reads), in the file's order."""
+    rows = [_row(i) for i in range(ROWS)]
+    port = _port(media_root, domain, "orders.parquet", rows)
+    checks = [check_create(port=port, by=owner, name=name, **spec) for name, spec in CHECKS.items()]
+    with connector_for_port(port) as connector:
+        plan = CheckSQL(connector).aggregate_plan(checks, sample_positions=True)
+        row = connector.fetch(plan.sql, plan.params)[0]
+    for check in checks:
+        failing = [i for i, values in enumerate(rows) if FAILING[check.name](values)]
+        assert row[plan.slots[check.pk]] == len(failing), check.name
+        assert row[plan.positions[check.pk]] == failing[:SAMPLE_ROWS], check.name
+
+
+def test_a_position_whose_row_no_longer_fails_is_not_taken_as_a_sample(media_root, domain, owner):
+    """Positions come from the aggregate, rows from the next statement: when the file
+    changed in between, a position may hold a row that passes. That check is left out of
+    the shared read (the run then reads its sample on its own); the others keep theirs."""
+    rows = [_row(i) for i in range(ROWS)]
+    port = _port(media_root, domain, "orders.parquet", rows)
+    amount = check_create(port=port, by=owner, name="range", **CHECKS["range"])
+    sku = check_create(port=port, by=owner, name="pattern", **CHECKS["pattern"])
+    failing = [i for i, values in enumerate(rows) if FAILING["range"](values)][:SAMPLE_ROWS]
+    assert not FAILING["pattern"](rows[0]) and not FAILING["pattern"](rows[1])
+    with connector_for_port(port) as connector:
+        sql = CheckSQL(connector)
+        plan = sql.samples_plan(
+            [
+                SampleRequest(check=amount, positions=failing),
+                SampleRequest(check=sku, positions=[0, 1]),  # stale: these rows pass
+            ]
+        )
+        samples = plan.split(*connector.fetch_with_names(plan.sql, plan.params))
+    assert sku.pk not in samples
+    assert samples[amount.pk] == [rows[i] for i in failing]
+
+
+def test_a_check_the_source_refuses_leaves_the_others_their_samples(media_root, domain, owner):
+    """A regular expression DuckDB cannot compile sinks the one aggregate; each check is
+    then evaluated alone, positions included, and the others' samples are still the
+    first failing rows in file order."""
+    rows = [_row(i) for i in range(ROWS)]
+    port = _port(media_root, domain, "orders.parquet", rows)
+    check_create(port=port, by=owner, name="range", **CHECKS["range"])
+    check_create(
+        port=port,
+        by=owner,
+        name="broken",
+        kind=CheckKind.PATTERN,
+        column="sku",
+        params={"regex": "("},
+    )
+    run = check_run_execute(run_id=check_run_request(port=port, by=owner).pk)
+    results = {r.quality_check.name: r for r in run.results.select_related("quality_check")}
+    assert results["broken"].outcome == CheckOutcome.ERROR
+    # describe, the aggregate (refused), the row count alone, each check alone, the samples
+    assert run.statements == 6
+    expected = [row for row in rows if FAILING["range"](row)]
+    assert results["range"].failing_rows == len(expected)
     assert results["range"].sample == expected[:SAMPLE_ROWS]
