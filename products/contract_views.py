@@ -20,7 +20,8 @@ from django.views import View
 from products.choices import MEASURED_SLO_KINDS, ContractStatus, SLOKind
 from products.contract_forms import ContractImportForm, ContractPublishForm, ProductFromContractForm
 from products.models import Contract, DataProduct
-from products.permissions import can_edit_product, managed_domains
+from products.permissions import CREATORS_ONLY_MESSAGE, can_edit_product, managed_domains
+from products.product_scope import product_header, product_page
 from products.services.contract_documents import document_dump, semver_next_major
 from products.services.contract_mapping import SLA_PROPERTY_OF
 from products.services.contract_notifications import contract_grantee_recipients
@@ -42,8 +43,6 @@ from products.services.contracts import (
 )
 from products.services.odps import product_odps
 from products.services.support import support_channels_of
-from products.trust_selectors import trust_header_context
-from products.views import _editable_product, _visible_product
 
 YAML = "application/yaml; charset=utf-8"
 
@@ -118,8 +117,9 @@ def _render_contract_tab(request, product: DataProduct, *, status: int = 200, **
     current = max(published, key=lambda c: (c.published_at, c.pk)) if published else None
     diff_from, diff_to = _diff_defaults(contracts, current)
     context = {
-        "product": product,
-        "can_edit": can_edit,
+        **product_header(
+            product=product, active_tab="contract", crumb="Contract", can_edit=can_edit
+        ),
         "contracts": contracts,
         "current": current,
         "diff_from": diff_from,
@@ -127,9 +127,6 @@ def _render_contract_tab(request, product: DataProduct, *, status: int = 200, **
         "slos": _slo_rows(product.slos.order_by("kind")),
         "support_channels": list(support_channels_of(product=product)),
         "import_form": ContractImportForm() if can_edit else None,
-        "active_tab": "contract",
-        "crumb": "Contract",
-        **trust_header_context(product=product),
         **extra,
     }
     return render(request, "products/product_contract.html", context, status=status)
@@ -137,12 +134,12 @@ def _render_contract_tab(request, product: DataProduct, *, status: int = 200, **
 
 class ProductContractView(LoginRequiredMixin, View):
     def get(self, request, domain_slug: str, product_slug: str):
-        return _render_contract_tab(request, _visible_product(request, domain_slug, product_slug))
+        return _render_contract_tab(request, product_page(request, domain_slug, product_slug))
 
 
 class ContractImportView(LoginRequiredMixin, View):
     def post(self, request, domain_slug: str, product_slug: str):
-        product = _editable_product(request, domain_slug, product_slug)
+        product = product_page(request, domain_slug, product_slug, edit=True)
         form = ContractImportForm(request.POST, request.FILES)
         problems, summary = [], ""
         if form.is_valid():
@@ -179,7 +176,7 @@ class ContractDiffView(LoginRequiredMixin, View):
     template_name = "products/contract_diff.html"
 
     def get(self, request, domain_slug: str, product_slug: str):
-        product = _visible_product(request, domain_slug, product_slug)
+        product = product_page(request, domain_slug, product_slug)
         contracts = list(contracts_of_product(product=product))
         default_from, default_to = _diff_defaults(contracts, contract_current(product=product))
         wanted = {
@@ -187,11 +184,8 @@ class ContractDiffView(LoginRequiredMixin, View):
             "to": request.GET.get("to") or default_to,
         }
         context = {
-            "product": product,
+            **product_header(product=product, active_tab="contract", crumb="Contract changes"),
             "contracts": contracts,
-            "active_tab": "contract",
-            "crumb": "Contract changes",
-            **trust_header_context(product=product),
         }
         by_version = {c.version: c for c in contracts}
         old, new = by_version.get(wanted["from"]), by_version.get(wanted["to"])
@@ -225,7 +219,9 @@ class ContractPublishView(LoginRequiredMixin, View):
         changes = contract_publish_changes(contract=contract, current=current)
         breaking = [c for c in changes if c.breaking]
         context = {
-            "product": product,
+            **product_header(
+                product=product, active_tab="contract", crumb=f"Publish {contract.version}"
+            ),
             "contract": contract,
             "current": current,
             "changes": changes,
@@ -238,15 +234,12 @@ class ContractPublishView(LoginRequiredMixin, View):
             ),
             "grantees": len(contract_grantee_recipients(product=product)) if breaking else 0,
             "form": form,
-            "active_tab": "contract",
-            "crumb": f"Publish {contract.version}",
-            **trust_header_context(product=product),
             **extra,
         }
         return render(request, self.template_name, context, status=status)
 
     def get(self, request, domain_slug: str, product_slug: str, version: str):
-        product = _editable_product(request, domain_slug, product_slug)
+        product = product_page(request, domain_slug, product_slug, edit=True)
         contract = _contract(product, version)
         if contract.status != ContractStatus.DRAFT:
             messages.info(request, f"Version {version} is published already.")
@@ -254,7 +247,7 @@ class ContractPublishView(LoginRequiredMixin, View):
         return self._render(request, product, contract, ContractPublishForm())
 
     def post(self, request, domain_slug: str, product_slug: str, version: str):
-        product = _editable_product(request, domain_slug, product_slug)
+        product = product_page(request, domain_slug, product_slug, edit=True)
         contract = _contract(product, version)
         form = ContractPublishForm(request.POST)
         form.is_valid()
@@ -292,7 +285,7 @@ class ContractPublishView(LoginRequiredMixin, View):
 
 class ContractDeleteView(LoginRequiredMixin, View):
     def post(self, request, domain_slug: str, product_slug: str, version: str):
-        product = _editable_product(request, domain_slug, product_slug)
+        product = product_page(request, domain_slug, product_slug, edit=True)
         contract = _contract(product, version)
         try:
             contract_delete(contract=contract, by=request.user)
@@ -305,14 +298,14 @@ class ContractDeleteView(LoginRequiredMixin, View):
 
 class ContractDownloadView(LoginRequiredMixin, View):
     def get(self, request, domain_slug: str, product_slug: str, version: str):
-        product = _visible_product(request, domain_slug, product_slug)
+        product = product_page(request, domain_slug, product_slug)
         contract = _contract(product, version)
         return _download(contract_yaml(contract=contract), f"{product.key}-{version}.odcs.yaml")
 
 
 class ProductODCSDownloadView(LoginRequiredMixin, View):
     def get(self, request, domain_slug: str, product_slug: str):
-        product = _visible_product(request, domain_slug, product_slug)
+        product = product_page(request, domain_slug, product_slug)
         return _download(
             document_dump(contract_export(product=product)), f"{product.key}.odcs.yaml"
         )
@@ -320,7 +313,7 @@ class ProductODCSDownloadView(LoginRequiredMixin, View):
 
 class ProductODPSDownloadView(LoginRequiredMixin, View):
     def get(self, request, domain_slug: str, product_slug: str):
-        product = _visible_product(request, domain_slug, product_slug)
+        product = product_page(request, domain_slug, product_slug)
         return _download(document_dump(product_odps(product=product)), f"{product.key}.odps.yaml")
 
 
@@ -330,10 +323,7 @@ class ProductFromContractView(LoginRequiredMixin, View):
     def _domains(self, request):
         domains = managed_domains(user=request.user).order_by("name")
         if not domains.exists():
-            raise PermissionDenied(
-                "Only owners and stewards of a domain create products. Ask a domain owner "
-                "to add you to their team."
-            )
+            raise PermissionDenied(CREATORS_ONLY_MESSAGE)
         return domains
 
     def get(self, request):

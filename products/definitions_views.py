@@ -45,6 +45,7 @@ from products.definitions_selectors import (
 from products.metric_charts import metric_figure
 from products.models import Column, Domain, GlossaryTerm, Metric, OutputPort
 from products.permissions import can_edit_product, managed_domains
+from products.product_scope import product_page, product_page_port
 from products.services.glossary import (
     can_approve_term,
     can_edit_term,
@@ -63,7 +64,6 @@ from products.services.metrics import (
     metric_evaluate,
     port_column_types,
 )
-from products.views import _editable_product, _port, _visible_product
 from sharing.choices import Channel
 from sharing.data_views import clause_in_words
 from sharing.filters import parse_filter
@@ -279,11 +279,11 @@ class ProductTermsView(LoginRequiredMixin, View):
         }
 
     def get(self, request, domain_slug: str, product_slug: str):
-        product = _visible_product(request, domain_slug, product_slug)
+        product = product_page(request, domain_slug, product_slug)
         return render(request, self.template_name, self._context(request, product))
 
     def post(self, request, domain_slug: str, product_slug: str):
-        product = _editable_product(request, domain_slug, product_slug)
+        product = product_page(request, domain_slug, product_slug, edit=True)
         terms = (
             GlossaryTerm.objects.visible_to(request.user).filter(products=product)
             if request.POST.get("action") == "unlink"
@@ -303,8 +303,8 @@ class ColumnTermsView(LoginRequiredMixin, View):
     """POST: link or unlink a term to a column (from the column's edit page)."""
 
     def post(self, request, domain_slug: str, product_slug: str, port_slug: str, column_id: int):
-        product = _editable_product(request, domain_slug, product_slug)
-        port = _port(product, port_slug)
+        product = product_page(request, domain_slug, product_slug, edit=True)
+        port = product_page_port(product, port_slug)
         column = get_object_or_404(Column, pk=column_id, port=port)
         column.port = port
         terms = (

@@ -1,8 +1,9 @@
 """Feedback pages of a product (its Feedback tab, a thread, the new-thread form), its
 announcements, following it, and "My feedback".
 
-Like products.views: a product the user may not see is a 404; the services decide who may
-change what (a refusal is a 403) and what is valid (errors beside their field, 400).
+Like every product page, the product comes through products.product_scope (one the user
+may not see is a 404); the services decide who may change what (a refusal is a 403) and
+what is valid (errors beside their field, 400).
 Replies post with HTMX and swap the conversation in place; without JavaScript they post
 and redirect like any form.
 """
@@ -31,6 +32,7 @@ from products.feedback_forms import (
 )
 from products.models import Announcement, DataProduct, FeedbackThread
 from products.permissions import can_edit_product
+from products.product_scope import product_header, product_page
 from products.services.announcements import (
     announcement_create,
     announcement_end,
@@ -51,8 +53,6 @@ from products.services.feedback import (
     feedback_timeline,
 )
 from products.services.follows import product_follow, product_unfollow
-from products.trust_selectors import trust_header_context
-from products.views import _editable_product, _visible_product
 
 PAGE_SIZE = 20
 
@@ -89,7 +89,7 @@ class FeedbackListView(LoginRequiredMixin, View):
     template_name = "products/feedback_list.html"
 
     def get(self, request, domain_slug: str, product_slug: str):
-        product = _visible_product(request, domain_slug, product_slug)
+        product = product_page(request, domain_slug, product_slug)
         filters = FeedbackFilterForm(request.GET).values()
         page = _page(request, feedback_threads_for_product(product=product, **filters))
         summary = feedback_summary(product=product)
@@ -98,7 +98,12 @@ class FeedbackListView(LoginRequiredMixin, View):
             thread.product = product
             thread.is_overdue = thread.pk in overdue
         context = {
-            "product": product,
+            **product_header(
+                product=product,
+                active_tab="feedback",
+                crumb="Feedback",
+                can_edit=can_edit_product(user=request.user, product=product),
+            ),
             "page": page,
             "threads": page.object_list,
             "summary": summary,
@@ -116,10 +121,6 @@ class FeedbackListView(LoginRequiredMixin, View):
                 ]
             ],
             "page_query": _filter_query(filters),
-            "can_edit": can_edit_product(user=request.user, product=product),
-            "active_tab": "feedback",
-            "crumb": "Feedback",
-            **trust_header_context(product=product),
         }
         return render(request, self.template_name, context)
 
@@ -134,16 +135,18 @@ class FeedbackCreateView(LoginRequiredMixin, View):
         return FeedbackThreadForm(data, incidents=incidents, initial=initial)
 
     def _render(self, request, product, form, status=200):
-        context = {"product": product, "form": form, "active_tab": "feedback", "crumb": "Feedback"}
-        context.update(trust_header_context(product=product))
+        context = {
+            **product_header(product=product, active_tab="feedback", crumb="Feedback"),
+            "form": form,
+        }
         return render(request, self.template_name, context, status=status)
 
     def get(self, request, domain_slug: str, product_slug: str):
-        product = _visible_product(request, domain_slug, product_slug)
+        product = product_page(request, domain_slug, product_slug)
         return self._render(request, product, self._form(request, product))
 
     def post(self, request, domain_slug: str, product_slug: str):
-        product = _visible_product(request, domain_slug, product_slug)
+        product = product_page(request, domain_slug, product_slug)
         form = self._form(request, product, request.POST)
         if form.is_valid():
             try:
@@ -169,7 +172,7 @@ class FeedbackCreateView(LoginRequiredMixin, View):
 
 
 def _thread(request, domain_slug, product_slug, thread_id) -> FeedbackThread:
-    product = _visible_product(request, domain_slug, product_slug)
+    product = product_page(request, domain_slug, product_slug)
     try:
         return feedback_thread_get(product=product, thread_id=thread_id)
     except FeedbackThread.DoesNotExist:
@@ -207,7 +210,6 @@ class FeedbackDetailView(LoginRequiredMixin, View):
         author = thread.author_id == user.pk
         context = conversation_context(request, thread)
         context.update(
-            can_edit=editor,
             is_author=author,
             status_form=status_form
             or FeedbackStatusForm(thread=thread, editor=editor, author=author),
@@ -220,9 +222,9 @@ class FeedbackDetailView(LoginRequiredMixin, View):
             )
             if editor and thread.kind == FeedbackKind.ISSUE
             else None,
-            active_tab="feedback",
-            crumb="Feedback",
-            **trust_header_context(product=product),
+            **product_header(
+                product=product, active_tab="feedback", crumb="Feedback", can_edit=editor
+            ),
         )
         return render(request, FeedbackDetailView.template_name, context, status=status)
 
@@ -353,7 +355,7 @@ class AnnouncementListView(LoginRequiredMixin, View):
     template_name = "products/announcement_list.html"
 
     def get(self, request, domain_slug: str, product_slug: str):
-        product = _visible_product(request, domain_slug, product_slug)
+        product = product_page(request, domain_slug, product_slug)
         announcements = list(announcements_for_product(product=product)[:100])
         from django.utils import timezone
 
@@ -366,12 +368,13 @@ class AnnouncementListView(LoginRequiredMixin, View):
                 else ("scheduled" if item.starts_at > now else "ended")
             )
         context = {
-            "product": product,
+            **product_header(
+                product=product,
+                active_tab="feedback",
+                crumb="Announcements",
+                can_edit=can_edit_product(user=request.user, product=product),
+            ),
             "announcements": announcements,
-            "can_edit": can_edit_product(user=request.user, product=product),
-            "active_tab": "feedback",
-            "crumb": "Announcements",
-            **trust_header_context(product=product),
         }
         return render(request, self.template_name, context)
 
@@ -392,11 +395,11 @@ class AnnouncementCreateView(LoginRequiredMixin, View):
         return render(request, self.template_name, context, status=status)
 
     def get(self, request, domain_slug: str, product_slug: str):
-        product = _editable_product(request, domain_slug, product_slug)
+        product = product_page(request, domain_slug, product_slug, edit=True)
         return self._render(request, product, self._form(request, product))
 
     def post(self, request, domain_slug: str, product_slug: str):
-        product = _editable_product(request, domain_slug, product_slug)
+        product = product_page(request, domain_slug, product_slug, edit=True)
         form = self._form(request, product, request.POST)
         if form.is_valid():
             try:
@@ -417,7 +420,7 @@ class AnnouncementCreateView(LoginRequiredMixin, View):
 
 class AnnouncementEndView(LoginRequiredMixin, View):
     def post(self, request, domain_slug: str, product_slug: str, announcement_id: int):
-        product = _editable_product(request, domain_slug, product_slug)
+        product = product_page(request, domain_slug, product_slug, edit=True)
         try:
             announcement = announcement_get(product=product, announcement_id=announcement_id)
         except Announcement.DoesNotExist:
@@ -441,7 +444,7 @@ class ProductFollowView(LoginRequiredMixin, View):
     follow = True
 
     def post(self, request, domain_slug: str, product_slug: str):
-        product = _visible_product(request, domain_slug, product_slug)
+        product = product_page(request, domain_slug, product_slug)
         if self.follow:
             product_follow(product=product, by=request.user)
             messages.success(

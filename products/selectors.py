@@ -29,7 +29,15 @@ from django.db.models import (
 )
 
 from products.choices import MANAGING_ROLES, LifecycleStatus
-from products.models import Column, DataProduct, Domain, DomainMembership, SchemaRefreshRun, Tag
+from products.models import (
+    Column,
+    DataProduct,
+    Domain,
+    DomainMembership,
+    OutputPort,
+    SchemaRefreshRun,
+    Tag,
+)
 
 MAX_QUERY_LENGTH = 200
 # A search ranks, counts and facets at most this many of its newest matches, plus the
@@ -360,8 +368,6 @@ def domain_team(*, domain: Domain) -> QuerySet[DomainMembership]:
 
 def product_ports(*, product: DataProduct) -> QuerySet:
     """A product's output ports with their source and columns, for pages and the API."""
-    from products.models import OutputPort
-
     return (
         OutputPort.objects.filter(product=product)
         .select_related("source")
@@ -370,11 +376,33 @@ def product_ports(*, product: DataProduct) -> QuerySet:
     )
 
 
+def port_for(
+    *,
+    product: DataProduct,
+    slug: str | None = None,
+    ports: Iterable[OutputPort] | None = None,
+    with_columns: bool = False,
+) -> OutputPort | None:
+    """The product's port named `slug`, or, without a slug, its first port by name; None
+    when it has no such port (each caller says so in its own words: a 404 page, an API
+    error, a form error). The port comes with its source (and its columns with
+    `with_columns`), its product set to `product`. `ports`: the product's ports already
+    loaded in name order, to choose among without a query."""
+    if ports is not None:
+        port = next((p for p in ports if p.slug == slug), None) if slug else next(iter(ports), None)
+    else:
+        qs = OutputPort.objects.filter(product=product).select_related("source").order_by("name")
+        if with_columns:
+            qs = qs.prefetch_related("columns")
+        port = qs.filter(slug=slug).first() if slug else qs.first()
+    if port is not None:
+        port.product = product  # already loaded, with its domain
+    return port
+
+
 def port_latest_refresh_runs(*, product: DataProduct) -> dict[int, SchemaRefreshRun]:
     """The latest schema refresh run of each of the product's ports, keyed by port id.
     One query, bounded by the number of ports however long the run history grows."""
-    from products.models import OutputPort
-
     latest_run = SchemaRefreshRun.objects.filter(port_id=OuterRef("pk")).order_by(
         "-created_at", "-pk"
     )

@@ -2,8 +2,9 @@
 checks and runs, SLOs, incidents), the check and SLO forms, incident pages, and the
 page explaining how the trust score is computed.
 
-Like products.views: a product the user may not see is a 404; the services decide who may
-change what (a refusal is a 403) and what is valid (errors beside their field).
+Like every product page, the product comes through products.product_scope (one the user
+may not see is a 404); the services decide who may change what (a refusal is a 403) and
+what is valid (errors beside their field).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -43,8 +44,14 @@ from products.models import (
     OutputPort,
     ServiceLevelObjective,
 )
-from products.permissions import can_edit_product, can_read_rows
-from products.selectors import product_ports
+from products.permissions import can_edit_product, can_read_rows, require_product_editor
+from products.product_scope import (
+    QUEUED_TOO_LONG_SECONDS,
+    product_header,
+    product_page,
+    product_page_port,
+)
+from products.selectors import port_for, product_ports
 from products.services.checks import (
     check_create,
     check_delete,
@@ -82,11 +89,8 @@ from products.trust_selectors import (
     port_latest_check_runs,
     quality_url,
     results_of_runs,
-    trust_header_context,
-    trust_level,
     trust_summary,
 )
-from products.views import QUEUED_TOO_LONG_SECONDS, _editable_product, _port, _visible_product
 
 # After a run finishes, its effects (incidents, SLOs, the trust score) follow within
 # moments; the page keeps polling until the score is recomputed, at most this long.
@@ -170,7 +174,7 @@ class ProductQualityView(LoginRequiredMixin, TemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         user = self.request.user
-        product = _visible_product(self.request, kwargs["domain_slug"], kwargs["product_slug"])
+        product = product_page(self.request, kwargs["domain_slug"], kwargs["product_slug"])
         can_edit = can_edit_product(user=user, product=product)
         show_rows = can_read_rows(user=user, product=product)
 
@@ -195,8 +199,11 @@ class ProductQualityView(LoginRequiredMixin, TemplateView):
             )
 
         summary = trust_summary(product=product)
+        header = product_header(
+            product=product, active_tab="quality", can_edit=can_edit, latest=summary.latest
+        )
         # Every unresolved incident (one per cause at most), then the latest resolved ones.
-        unresolved = list(incidents_for_product(product=product, status="unresolved"))
+        unresolved = header["open_incidents"]
         resolved = list(
             incidents_for_product(product=product, status=IncidentStatus.RESOLVED)[
                 :RESOLVED_INCIDENTS_SHOWN
@@ -208,14 +215,9 @@ class ProductQualityView(LoginRequiredMixin, TemplateView):
         recent_runs = list(check_runs_for_product(product=product)[:RECENT_RUNS])
 
         context.update(
-            product=product,
-            can_edit=can_edit,
+            **header,
             show_rows=show_rows,
             summary=summary,
-            trust_score=summary.latest,
-            trust_level=trust_level(summary.score),
-            open_incidents=unresolved,
-            quality_url=quality_url(product),
             port_blocks=port_blocks,
             has_checks=bool(checks),
             recent_runs=recent_runs,
@@ -224,7 +226,6 @@ class ProductQualityView(LoginRequiredMixin, TemplateView):
             unresolved_incidents=unresolved,
             resolved_incidents=resolved,
             charts=self._charts(summary, series, pass_rate),
-            active_tab="quality",
         )
         return context
 
@@ -251,8 +252,8 @@ class PortChecksView(LoginRequiredMixin, View):
     the page reloads, so the trust score, charts and incident banner show its effects."""
 
     def get(self, request, domain_slug: str, product_slug: str, port_slug: str):
-        product = _visible_product(request, domain_slug, product_slug)
-        port = _port(product, port_slug)
+        product = product_page(request, domain_slug, product_slug)
+        port = product_page_port(product, port_slug)
         run = port.check_runs.order_by("-created_at", "-pk").first()
         polling = bool(request.headers.get("HX-Request") and request.GET.get("poll"))
         if polling and run is not None and run.is_finished:
@@ -285,8 +286,8 @@ class PortChecksRunView(LoginRequiredMixin, View):
     then polls, or goes back to the quality page."""
 
     def post(self, request, domain_slug: str, product_slug: str, port_slug: str):
-        product = _visible_product(request, domain_slug, product_slug)
-        port = _port(product, port_slug)
+        product = product_page(request, domain_slug, product_slug)
+        port = product_page_port(product, port_slug)
         run = check_run_request(port=port, by=request.user)
         if request.headers.get("HX-Request"):
             return PortChecksView._render(request, product, port, run)
@@ -304,7 +305,7 @@ class CheckRunDetailView(LoginRequiredMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        product = _visible_product(self.request, kwargs["domain_slug"], kwargs["product_slug"])
+        product = product_page(self.request, kwargs["domain_slug"], kwargs["product_slug"])
         try:
             run = check_run_get(product=product, run_id=kwargs["run_id"])
         except CheckRun.DoesNotExist:
@@ -352,27 +353,25 @@ class CheckCreateView(_CheckFormView):
         return ports
 
     def get(self, request, domain_slug: str, product_slug: str):
-        product = _editable_product(request, domain_slug, product_slug)
+        product = product_page(request, domain_slug, product_slug, edit=True)
         ports = self._ports(product)
         if ports is None:
             return redirect(product.get_absolute_url())
-        initial = {"port": ports.first().pk, "kind": request.GET.get("kind") or "not_null"}
         wanted = request.GET.get("port")
-        if wanted:
-            chosen = ports.filter(slug=wanted).first()
-            if chosen:
-                initial["port"] = chosen.pk
+        # The port asked for, or the first by name when there is no such port.
+        port = (wanted and port_for(product=product, slug=wanted)) or port_for(product=product)
+        initial = {"port": port.pk, "kind": request.GET.get("kind") or "not_null"}
         form = CheckForm(initial=initial, ports=ports, default_schedule=product.check_schedule)
         return render(request, self.template_name, self._context(product, form))
 
     def post(self, request, domain_slug: str, product_slug: str):
-        product = _editable_product(request, domain_slug, product_slug)
+        product = product_page(request, domain_slug, product_slug, edit=True)
         ports = self._ports(product)
         if ports is None:
             return redirect(product.get_absolute_url())
         form = CheckForm(request.POST, ports=ports, default_schedule=product.check_schedule)
         if form.is_valid():
-            port = form.cleaned_data.get("port") or ports.first()
+            port = form.cleaned_data.get("port") or port_for(product=product)
             port.product = product
             try:
                 check = check_create(port=port, by=request.user, **form.service_fields())
@@ -390,7 +389,7 @@ class CheckCreateView(_CheckFormView):
 
 class CheckEditView(_CheckFormView):
     def _check(self, request, domain_slug, product_slug, check_id):
-        product = _editable_product(request, domain_slug, product_slug)
+        product = product_page(request, domain_slug, product_slug, edit=True)
         try:
             check = check_get(product=product, check_id=check_id)
         except Check.DoesNotExist:
@@ -430,7 +429,7 @@ class CheckEditView(_CheckFormView):
 
 class CheckDeleteView(LoginRequiredMixin, View):
     def post(self, request, domain_slug: str, product_slug: str, check_id: int):
-        product = _editable_product(request, domain_slug, product_slug)
+        product = product_page(request, domain_slug, product_slug, edit=True)
         try:
             check = check_get(product=product, check_id=check_id)
         except Check.DoesNotExist:
@@ -471,7 +470,7 @@ class _SLOFormView(LoginRequiredMixin, View):
 
 class SLOCreateView(_SLOFormView):
     def get(self, request, domain_slug: str, product_slug: str):
-        product = _editable_product(request, domain_slug, product_slug)
+        product = product_page(request, domain_slug, product_slug, edit=True)
         taken = self._taken(product)
         free = [kind for kind in MEASURED_SLO_KINDS if kind not in taken]
         if not free:
@@ -483,7 +482,7 @@ class SLOCreateView(_SLOFormView):
         return self._render(request, product, form)
 
     def post(self, request, domain_slug: str, product_slug: str):
-        product = _editable_product(request, domain_slug, product_slug)
+        product = product_page(request, domain_slug, product_slug, edit=True)
         form = SLOForm(request.POST, taken_kinds=self._taken(product))
         if form.is_valid():
             try:
@@ -498,13 +497,13 @@ class SLOCreateView(_SLOFormView):
 
 class SLOEditView(_SLOFormView):
     def get(self, request, domain_slug: str, product_slug: str, slo_id: int):
-        product = _editable_product(request, domain_slug, product_slug)
+        product = product_page(request, domain_slug, product_slug, edit=True)
         slo = self._slo(product, slo_id)
         form = SLOForm(initial=SLOForm.initial_for(slo), taken_kinds=self._taken(product, slo))
         return self._render(request, product, form, slo)
 
     def post(self, request, domain_slug: str, product_slug: str, slo_id: int):
-        product = _editable_product(request, domain_slug, product_slug)
+        product = product_page(request, domain_slug, product_slug, edit=True)
         slo = self._slo(product, slo_id)
         form = SLOForm(request.POST, taken_kinds=self._taken(product, slo))
         if form.is_valid():
@@ -520,7 +519,7 @@ class SLOEditView(_SLOFormView):
 
 class SLODeleteView(_SLOFormView):
     def post(self, request, domain_slug: str, product_slug: str, slo_id: int):
-        product = _editable_product(request, domain_slug, product_slug)
+        product = product_page(request, domain_slug, product_slug, edit=True)
         slo = self._slo(product, slo_id)
         label = slo.get_kind_display()
         slo_delete(slo=slo, by=request.user)
@@ -556,7 +555,7 @@ class IncidentDetailView(LoginRequiredMixin, View):
         can_edit = can_edit_product(user=request.user, product=product)
         forms = forms or {}
         context = {
-            "product": product,
+            **product_header(product=product),
             "incident": incident,
             "events": list(incident_events(incident=incident)),
             "can_edit": can_edit,
@@ -564,24 +563,19 @@ class IncidentDetailView(LoginRequiredMixin, View):
             "acknowledge_form": forms.get("acknowledge") or IncidentAcknowledgeForm(),
             "comment_form": forms.get("comment") or IncidentCommentForm(),
             "resolve_form": forms.get("resolve") or IncidentResolveForm(),
-            **trust_header_context(product=product),
         }
         return render(request, self.template_name, context, status=status)
 
     def get(self, request, domain_slug: str, product_slug: str, incident_id: int):
-        product = _visible_product(request, domain_slug, product_slug)
+        product = product_page(request, domain_slug, product_slug)
         return self._render(request, product, _incident(product, incident_id))
 
     def post(self, request, domain_slug: str, product_slug: str, incident_id: int):
         if not self.action:
             raise Http404()
-        product = _visible_product(request, domain_slug, product_slug)
+        product = product_page(request, domain_slug, product_slug)
         incident = _incident(product, incident_id)
-        if not can_edit_product(user=request.user, product=product):
-            raise PermissionDenied(
-                f"Only owners and stewards of the {product.domain.name} domain, and admins, "
-                "act on its incidents."
-            )
+        require_product_editor(user=request.user, product=product, action="act on its incidents")
         form = self.FORMS[self.action](request.POST)
         if form.is_valid():
             try:

@@ -20,9 +20,9 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from portal.forms import add_service_errors
 from products.file_probe import size_words
 from products.models import DataProduct, OutputPort
+from products.product_scope import product_page, product_page_port
 from products.services.uploads import UploadTooLarge, port_file_upload, upload_handler_install
 from products.upload_forms import PortFileReplaceForm, PortUploadForm
-from products.views import _editable_product, _port
 
 TEMPLATE = "products/port_upload.html"
 
@@ -56,16 +56,16 @@ class _UploadPageView(LoginRequiredMixin, View):
     form_class = PortUploadForm
 
     def get(self, request, domain_slug: str, product_slug: str, port_slug: str = ""):
-        product = _editable_product(request, domain_slug, product_slug)
-        port = _port(product, port_slug) if port_slug else None
+        product = product_page(request, domain_slug, product_slug, edit=True)
+        port = product_page_port(product, port_slug) if port_slug else None
         return render(
             request, TEMPLATE, _context(product=product, port=port, form=self.form_class())
         )
 
     def post(self, request, domain_slug: str, product_slug: str, port_slug: str = ""):
         # Who may upload is decided before the body is read.
-        product = _editable_product(request, domain_slug, product_slug)
-        port = _port(product, port_slug) if port_slug else None
+        product = product_page(request, domain_slug, product_slug, edit=True)
+        port = product_page_port(product, port_slug) if port_slug else None
         handler = upload_handler_install(request)
         return csrf_protect(self._post)(request, product=product, port=port, handler=handler)
 

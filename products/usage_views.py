@@ -9,14 +9,15 @@ services decide who may change what (a refusal is a 403).
 
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views import View
 from django.views.generic import TemplateView
 
 from portal.forms import add_service_errors
-from products.permissions import can_edit_product, managed_domains
+from products.permissions import can_edit_product, managed_domains, require_product_editor
+from products.product_scope import product_header, product_page
 from products.retirement_selectors import retirement_banner, retirement_overview
 from products.services.retirement import (
     grace_days,
@@ -26,7 +27,6 @@ from products.services.retirement import (
     retirement_propose,
     retirement_withdraw,
 )
-from products.trust_selectors import trust_header_context
 from products.usage_forms import (
     RetirementObjectForm,
     RetirementProceedForm,
@@ -40,7 +40,6 @@ from products.usage_selectors import (
     usage_chart_data,
     usage_dashboard,
 )
-from products.views import _visible_product
 
 
 def _retirement_url(product) -> str:
@@ -59,12 +58,10 @@ class ProductUsageView(LoginRequiredMixin, TemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         user = self.request.user
-        product = _visible_product(self.request, kwargs["domain_slug"], kwargs["product_slug"])
+        product = product_page(self.request, kwargs["domain_slug"], kwargs["product_slug"])
         can_edit = can_edit_product(user=user, product=product)
         usage = product_usage(product=product, days=USAGE_DAYS, with_readers=can_edit)
         context.update(
-            product=product,
-            can_edit=can_edit,
             usage=usage,
             chart=usage_chart_data(usage) if usage.views or usage.reads else None,
             channels=[
@@ -72,10 +69,9 @@ class ProductUsageView(LoginRequiredMixin, TemplateView):
                 for channel, label in _channel_labels()
                 if usage.by_channel.get(channel, 0)
             ],
-            active_tab="usage",
             retirement_url=_retirement_url(product),
             **retirement_banner(product=product, can_edit=can_edit),
-            **trust_header_context(product=product),
+            **product_header(product=product, active_tab="usage", can_edit=can_edit),
         )
         return context
 
@@ -107,33 +103,30 @@ class ProductRetirementView(LoginRequiredMixin, View):
         overview = retirement_overview(product=product, user=request.user)
         bound = forms or {}
         context = {
-            "product": product,
             "overview": overview,
             "proposal": overview.proposal,
-            "can_edit": overview.can_edit,
             "forms": {name: bound.get(name) or form() for name, form in FORMS.items()},
-            "active_tab": "usage",
-            "crumb": "Retirement",
             "grace_days": grace_days(),
-            **trust_header_context(product=product),
+            **product_header(
+                product=product, active_tab="usage", crumb="Retirement", can_edit=overview.can_edit
+            ),
         }
         return render(request, self.template_name, context, status=status)
 
     def get(self, request, domain_slug: str, product_slug: str):
-        product = _visible_product(request, domain_slug, product_slug)
+        product = product_page(request, domain_slug, product_slug)
         return self._render(request, product)
 
     def post(self, request, domain_slug: str, product_slug: str):
-        product = _visible_product(request, domain_slug, product_slug)
+        product = product_page(request, domain_slug, product_slug)
         form = FORMS[self.action](request.POST)
         proposal = retirement_open_proposal(product=product)
         if self.action != "propose" and proposal is None:
             messages.error(request, f"{product.name} has no retirement proposal in progress.")
             return redirect(_retirement_url(product))
-        if self.action != "object" and not can_edit_product(user=request.user, product=product):
-            raise PermissionDenied(
-                f"Only owners and stewards of the {product.domain.name} domain, and admins, "
-                "decide on this product's retirement."
+        if self.action != "object":
+            require_product_editor(
+                user=request.user, product=product, action="decide on this product's retirement"
             )
         if form.is_valid():
             data = form.cleaned_data

@@ -1,14 +1,15 @@
 """Catalog pages: product, domain, the edit forms and lifecycle actions, schema refresh.
 
-Views parse input, call a selector or a service, and render. Who may see a product is
-`products_visible` (a hidden product is a 404, like a missing one); who may change it is
-decided by the services and products.permissions (a refusal is a 403).
+Views parse input, call a selector or a service, and render. products.product_scope
+resolves a page's product (a hidden product is a 404, like a missing one) and builds its
+header; who may change it is decided by the services and products.permissions (a refusal
+is a 403).
 """
 
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpResponseRedirect
+from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -19,14 +20,24 @@ from portal.forms import add_service_errors
 from products.choices import LIFECYCLE_TRANSITIONS, LifecycleStatus, RunStatus
 from products.forms import ColumnForm, OutputPortForm, ProductCreateForm, ProductEditForm
 from products.models import Column, DataProduct, Domain, OutputPort
-from products.permissions import can_edit_product, can_manage_domain, managed_domains
+from products.permissions import (
+    CREATORS_ONLY_MESSAGE,
+    can_edit_product,
+    can_manage_domain,
+    managed_domains,
+)
+from products.product_scope import (
+    QUEUED_TOO_LONG_SECONDS,
+    product_header,
+    product_page,
+    product_page_port,
+)
 from products.retirement_selectors import retirement_banner
 from products.selectors import (
     CatalogFilters,
     domain_list,
     domain_team,
     port_latest_refresh_runs,
-    product_get_visible,
     product_ports,
     product_search,
 )
@@ -43,10 +54,6 @@ from products.services import (
 )
 from products.services.products import publish_blockers
 from products.services.usage import product_view_record
-from products.trust_selectors import trust_header_context
-
-# A queued run older than this probably has no worker to pick it up: say so.
-QUEUED_TOO_LONG_SECONDS = 30
 
 LIFECYCLE_ACTIONS = {
     "publish": (product_publish, LifecycleStatus.PUBLISHED),
@@ -59,33 +66,6 @@ ACTION_HELP = {
     "deprecate": "Still readable; consumers are told to move off it.",
     "retire": "Hidden from the catalog for everyone outside the domain. Cannot be undone.",
 }
-
-
-def _visible_product(request, domain_slug: str, product_slug: str) -> DataProduct:
-    try:
-        return product_get_visible(
-            user=request.user, domain_slug=domain_slug, product_slug=product_slug
-        )
-    except DataProduct.DoesNotExist:
-        raise Http404("No such product, or you may not see it.") from None
-
-
-def _editable_product(request, domain_slug: str, product_slug: str) -> DataProduct:
-    product = _visible_product(request, domain_slug, product_slug)
-    if not can_edit_product(user=request.user, product=product):
-        raise PermissionDenied(
-            f"Only owners and stewards of the {product.domain.name} domain, and admins, "
-            "change this product."
-        )
-    return product
-
-
-def _port(product: DataProduct, port_slug: str) -> OutputPort:
-    port = get_object_or_404(
-        OutputPort.objects.select_related("source"), product=product, slug=port_slug
-    )
-    port.product = product  # already loaded, with its domain
-    return port
 
 
 def _port_context(*, port: OutputPort, run, can_edit: bool) -> dict:
@@ -113,7 +93,7 @@ class ProductDetailView(LoginRequiredMixin, TemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         user = self.request.user
-        product = _visible_product(self.request, kwargs["domain_slug"], kwargs["product_slug"])
+        product = product_page(self.request, kwargs["domain_slug"], kwargs["product_slug"])
         can_edit = can_edit_product(user=user, product=product)
         product_view_record(product=product, user=user, by_editor=can_edit)
         runs = port_latest_refresh_runs(product=product)
@@ -144,15 +124,12 @@ class ProductDetailView(LoginRequiredMixin, TemplateView):
             if product.status == LifecycleStatus.DRAFT:
                 blockers = publish_blockers(product)
         context.update(
-            product=product,
             owners=list(product.owners.all()),
             tags=list(product.tags.all()),
             ports=ports,
-            can_edit=can_edit,
             lifecycle_actions=actions,
             publish_blockers=blockers,
-            active_tab="overview",
-            **trust_header_context(product=product),
+            **product_header(product=product, active_tab="overview", can_edit=can_edit),
             **retirement_banner(product=product, can_edit=can_edit),
         )
         return context
@@ -164,7 +141,7 @@ class ProductLifecycleView(LoginRequiredMixin, View):
     action = ""
 
     def post(self, request, domain_slug: str, product_slug: str):
-        product = _visible_product(request, domain_slug, product_slug)
+        product = product_page(request, domain_slug, product_slug)
         service, status = LIFECYCLE_ACTIONS[self.action]
         try:
             service(product=product, by=request.user)
@@ -187,10 +164,7 @@ class ProductCreateView(LoginRequiredMixin, View):
     def _domains(self, request):
         domains = managed_domains(user=request.user).order_by("name")
         if not domains.exists():
-            raise PermissionDenied(
-                "Only owners and stewards of a domain create products. Ask a domain owner "
-                "to add you to their team."
-            )
+            raise PermissionDenied(CREATORS_ONLY_MESSAGE)
         return domains
 
     def get(self, request):
@@ -229,12 +203,12 @@ class ProductEditView(LoginRequiredMixin, View):
     template_name = "products/product_form.html"
 
     def get(self, request, domain_slug: str, product_slug: str):
-        product = _editable_product(request, domain_slug, product_slug)
+        product = product_page(request, domain_slug, product_slug, edit=True)
         form = ProductEditForm(product=product, initial=ProductEditForm.initial_for(product))
         return render(request, self.template_name, {"form": form, "product": product})
 
     def post(self, request, domain_slug: str, product_slug: str):
-        product = _editable_product(request, domain_slug, product_slug)
+        product = product_page(request, domain_slug, product_slug, edit=True)
         form = ProductEditForm(request.POST, product=product)
         if form.is_valid():
             try:
@@ -258,12 +232,12 @@ class OutputPortCreateView(LoginRequiredMixin, View):
     template_name = "products/port_form.html"
 
     def get(self, request, domain_slug: str, product_slug: str):
-        product = _editable_product(request, domain_slug, product_slug)
+        product = product_page(request, domain_slug, product_slug, edit=True)
         form = OutputPortForm(initial={"kind": "table"})
         return render(request, self.template_name, {"form": form, "product": product})
 
     def post(self, request, domain_slug: str, product_slug: str):
-        product = _editable_product(request, domain_slug, product_slug)
+        product = product_page(request, domain_slug, product_slug, edit=True)
         form = OutputPortForm(request.POST)
         if form.is_valid():
             try:
@@ -284,14 +258,14 @@ class OutputPortEditView(LoginRequiredMixin, View):
     template_name = "products/port_form.html"
 
     def get(self, request, domain_slug: str, product_slug: str, port_slug: str):
-        product = _editable_product(request, domain_slug, product_slug)
-        port = _port(product, port_slug)
+        product = product_page(request, domain_slug, product_slug, edit=True)
+        port = product_page_port(product, port_slug)
         form = OutputPortForm(initial=OutputPortForm.initial_for(port))
         return render(request, self.template_name, {"form": form, "product": product, "port": port})
 
     def post(self, request, domain_slug: str, product_slug: str, port_slug: str):
-        product = _editable_product(request, domain_slug, product_slug)
-        port = _port(product, port_slug)
+        product = product_page(request, domain_slug, product_slug, edit=True)
+        port = product_page_port(product, port_slug)
         form = OutputPortForm(request.POST)
         if form.is_valid():
             try:
@@ -309,13 +283,13 @@ class ColumnEditView(LoginRequiredMixin, View):
     template_name = "products/column_form.html"
 
     def _column(self, product: DataProduct, port_slug: str, column_id: int) -> Column:
-        port = _port(product, port_slug)
+        port = product_page_port(product, port_slug)
         column = get_object_or_404(Column, pk=column_id, port=port)
         column.port = port
         return column
 
     def get(self, request, domain_slug: str, product_slug: str, port_slug: str, column_id: int):
-        product = _editable_product(request, domain_slug, product_slug)
+        product = product_page(request, domain_slug, product_slug, edit=True)
         column = self._column(product, port_slug, column_id)
         form = ColumnForm(
             initial={"description": column.description, "classification": column.classification}
@@ -324,7 +298,7 @@ class ColumnEditView(LoginRequiredMixin, View):
         return render(request, self.template_name, context)
 
     def post(self, request, domain_slug: str, product_slug: str, port_slug: str, column_id: int):
-        product = _editable_product(request, domain_slug, product_slug)
+        product = product_page(request, domain_slug, product_slug, edit=True)
         column = self._column(product, port_slug, column_id)
         form = ColumnForm(request.POST)
         if form.is_valid():
@@ -348,8 +322,8 @@ class PortSchemaView(LoginRequiredMixin, View):
     template_name = "products/_port_schema.html"
 
     def get(self, request, domain_slug: str, product_slug: str, port_slug: str):
-        product = _visible_product(request, domain_slug, product_slug)
-        port = _port(product, port_slug)
+        product = product_page(request, domain_slug, product_slug)
+        port = product_page_port(product, port_slug)
         run = port.refresh_runs.order_by("-created_at").first()
         can_edit = can_edit_product(user=request.user, product=product)
         return render(
@@ -359,8 +333,8 @@ class PortSchemaView(LoginRequiredMixin, View):
 
 class PortRefreshView(LoginRequiredMixin, View):
     def post(self, request, domain_slug: str, product_slug: str, port_slug: str):
-        product = _visible_product(request, domain_slug, product_slug)
-        port = _port(product, port_slug)
+        product = product_page(request, domain_slug, product_slug)
+        port = product_page_port(product, port_slug)
         run = schema_refresh_request(port=port, by=request.user)
         if request.headers.get("HX-Request"):
             context = _port_context(port=port, run=run, can_edit=True)

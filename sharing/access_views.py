@@ -23,8 +23,7 @@ from portal.forms import add_service_errors
 from products.choices import PUBLIC_STATUSES
 from products.models import DataProduct
 from products.permissions import can_edit_product
-from products.selectors import product_get_visible
-from products.trust_selectors import trust_header_context
+from products.product_scope import product_header, product_page
 from sharing.access import grants_active_for, reads_everything
 from sharing.forms import AccessApproveForm, AccessRequestForm, AuditFilterForm, GrantForm
 from sharing.models import AccessGrant, AccessRequest
@@ -53,15 +52,6 @@ AUDIT_PAGE_ROWS = 200
 UNUSED_REASON = "Unused for 60 days (access review)."
 
 
-def _product(request, domain_slug: str, product_slug: str) -> DataProduct:
-    try:
-        return product_get_visible(
-            user=request.user, domain_slug=domain_slug, product_slug=product_slug
-        )
-    except DataProduct.DoesNotExist:
-        raise Http404("No such product, or you may not see it.") from None
-
-
 def _access_url(product: DataProduct) -> str:
     return reverse(
         "sharing:product-access",
@@ -83,16 +73,17 @@ def _render_access(request, product: DataProduct, *, status=200, **forms):
     manages = can_manage_access(user=user, product=product)
     everything = reads_everything(user=user, product=product)
     context = {
-        "product": product,
-        "active_tab": "access",
-        "can_edit": can_edit_product(user=user, product=product),
+        **product_header(
+            product=product,
+            active_tab="access",
+            can_edit=can_edit_product(user=user, product=product),
+        ),
         "can_manage": manages,
         "reads_everything": everything,
         "columns": columns,
         "my_pending": access_request_pending_of(user=user, product=product),
         "my_grants": [] if everything else list(grants_active_for(user=user, product=product)),
         "requestable": product.status in PUBLIC_STATUSES,
-        **trust_header_context(product=product),
     }
     context["request_form"] = forms.get("request_form") or _request_form(product, columns)
     if manages:
@@ -117,12 +108,12 @@ def _render_access(request, product: DataProduct, *, status=200, **forms):
 
 class ProductAccessView(LoginRequiredMixin, View):
     def get(self, request, domain_slug: str, product_slug: str):
-        return _render_access(request, _product(request, domain_slug, product_slug))
+        return _render_access(request, product_page(request, domain_slug, product_slug))
 
 
 class AccessRequestCreateView(LoginRequiredMixin, View):
     def post(self, request, domain_slug: str, product_slug: str):
-        product = _product(request, domain_slug, product_slug)
+        product = product_page(request, domain_slug, product_slug)
         form = _request_form(product, product_column_names(product=product), request.POST)
         if form.is_valid():
             try:
@@ -162,7 +153,7 @@ class AccessRequestDecideView(LoginRequiredMixin, View):
     action = ""
 
     def post(self, request, domain_slug: str, product_slug: str, request_id: int):
-        product = _product(request, domain_slug, product_slug)
+        product = product_page(request, domain_slug, product_slug)
         access_request = _access_request(product, request_id)
         who = access_request.requester.username
         try:
@@ -200,7 +191,7 @@ class AccessRequestDecideView(LoginRequiredMixin, View):
 
 class GrantCreateView(LoginRequiredMixin, View):
     def post(self, request, domain_slug: str, product_slug: str):
-        product = _product(request, domain_slug, product_slug)
+        product = product_page(request, domain_slug, product_slug)
         form = _grant_form(product, product_column_names(product=product), request.POST)
         if form.is_valid():
             data = form.cleaned_data
@@ -236,7 +227,7 @@ class GrantCreateView(LoginRequiredMixin, View):
 
 class GrantRevokeView(LoginRequiredMixin, View):
     def post(self, request, domain_slug: str, product_slug: str, grant_id: int):
-        product = _product(request, domain_slug, product_slug)
+        product = product_page(request, domain_slug, product_slug)
         grant = (
             AccessGrant.objects.filter(product=product, pk=grant_id)
             .select_related("user", "group")

@@ -20,9 +20,8 @@ from django.views.generic import TemplateView
 from portal.json_values import non_finite_as_text
 from products.connectors import ConnectorError, RelationMissing
 from products.models import DataProduct
+from products.product_scope import product_header, product_page
 from products.selectors import product_ports
-from products.trust_selectors import trust_header_context
-from products.views import _visible_product
 from sharing.choices import Channel, DataFormat
 from sharing.filters import Clause
 from sharing.services.share_links import can_share
@@ -145,16 +144,13 @@ class ProductDataView(LoginRequiredMixin, TemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         request = self.request
-        product = _visible_product(request, kwargs["domain_slug"], kwargs["product_slug"])
+        product = product_page(request, kwargs["domain_slug"], kwargs["product_slug"])
         ports = list(product_ports(product=product))  # with their columns
         context.update(
-            product=product,
-            active_tab="data",
-            crumb="Data",
             ports=ports,
             data_url=_data_url(product),
             preview_rows=PREVIEW_ROWS,
-            **trust_header_context(product=product),
+            **product_header(product=product, active_tab="data", crumb="Data"),
         )
         try:
             # The access decision is taken here, once, like on every other data path.
@@ -206,7 +202,7 @@ class ProductDownloadView(LoginRequiredMixin, View):
     """`?format=csv|parquet&port=<slug>`: every row the reader may read, streamed."""
 
     def get(self, request, domain_slug: str, product_slug: str):
-        product = _visible_product(request, domain_slug, product_slug)
+        product = product_page(request, domain_slug, product_slug)
         fmt = request.GET.get("format") or DataFormat.CSV
         if fmt not in DOWNLOAD_FORMATS:
             return _page_refusal(400, "Unknown download format: use csv or parquet.")

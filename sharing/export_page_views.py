@@ -19,9 +19,8 @@ from django.utils import timezone
 from django.views import View
 
 from portal.forms import add_service_errors
+from products.product_scope import QUEUED_TOO_LONG_SECONDS, product_header, product_page
 from products.selectors import product_ports
-from products.trust_selectors import trust_header_context
-from products.views import QUEUED_TOO_LONG_SECONDS, _visible_product
 from sharing.access import access_decide
 from sharing.choices import ExportStatus
 from sharing.data_views import clause_in_words, client_address
@@ -69,7 +68,7 @@ def schedule_url(schedule: ExportSchedule) -> str:
 
 
 def _schedule(request, domain_slug: str, product_slug: str, schedule_id: int) -> ExportSchedule:
-    product = _visible_product(request, domain_slug, product_slug)
+    product = product_page(request, domain_slug, product_slug)
     try:
         schedule = export_schedule_get(user=request.user, schedule_id=schedule_id)
     except ExportSchedule.DoesNotExist:
@@ -80,19 +79,14 @@ def _schedule(request, domain_slug: str, product_slug: str, schedule_id: int) ->
 
 
 def _tab_context(product) -> dict:
-    return {
-        "product": product,
-        "active_tab": "exports",
-        "crumb": "Exports",
-        **trust_header_context(product=product),
-    }
+    return product_header(product=product, active_tab="exports", crumb="Exports")
 
 
 class ProductExportsView(LoginRequiredMixin, View):
     """The Exports tab: the schedules the user may see, with their next and last runs."""
 
     def get(self, request, domain_slug: str, product_slug: str):
-        product = _visible_product(request, domain_slug, product_slug)
+        product = product_page(request, domain_slug, product_slug)
         schedules = list(export_schedules_for(user=request.user, product=product))
         latest = export_latest_runs(schedules=schedules)
         for schedule in schedules:
@@ -135,7 +129,7 @@ class _ScheduleFormView(LoginRequiredMixin, View):
 
 class ExportScheduleCreateView(_ScheduleFormView):
     def _product(self, request, domain_slug, product_slug):
-        product = _visible_product(request, domain_slug, product_slug)
+        product = product_page(request, domain_slug, product_slug)
         if not export_schedule_can_create(user=request.user, product=product):
             raise PermissionDenied(
                 "Scheduled exports read with your own access: request access to this "
@@ -307,7 +301,7 @@ class ExportRunNowView(LoginRequiredMixin, View):
 
 class ExportRunDownloadView(LoginRequiredMixin, View):
     def get(self, request, domain_slug: str, product_slug: str, run_id: int):
-        product = _visible_product(request, domain_slug, product_slug)
+        product = product_page(request, domain_slug, product_slug)
         try:
             run = export_run_get(user=request.user, run_id=run_id)
         except ExportRun.DoesNotExist:

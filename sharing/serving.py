@@ -27,6 +27,7 @@ from portal import json_values
 from products.connectors import Connector, ConnectorError, connector_for_port
 from products.connectors.postgres import PostgresConnector
 from products.models import DataProduct, OutputPort
+from products.selectors import port_for
 from products.services.ports import port_location_check
 from sharing.access import AccessDecision, access_decide
 from sharing.choices import XLSX_MAX_ROWS, AuditAction, DataFormat
@@ -108,8 +109,7 @@ class ReadPlan:
 
 
 def _port_for(product: DataProduct, port_slug: str | None) -> OutputPort:
-    ports = product.ports.order_by("name")
-    port = ports.filter(slug=port_slug).first() if port_slug else ports.first()
+    port = port_for(product=product, slug=port_slug)
     if port is None:
         raise ReadRefused(
             404,

@@ -26,8 +26,8 @@ from django.views import View
 from django.views.decorators.http import require_GET, require_safe
 
 from portal.forms import add_service_errors
-from products.trust_selectors import trust_header_context
-from products.views import _visible_product
+from products.product_scope import product_header, product_page
+from products.selectors import port_for
 from sharing.choices import Channel, DataFormat
 from sharing.data_views import clause_in_words, client_address, streaming_read_response
 from sharing.filters import parse_filter
@@ -181,8 +181,10 @@ def _share_context(request, product, *, port_slug: str | None, run: ExportRun | 
     ports = list(product.ports.order_by("name").prefetch_related("columns"))
     port = None
     if run is None:
-        port = next((p for p in ports if p.slug == port_slug), None) if port_slug else None
-        port = port or (ports[0] if ports else None)
+        # The port asked for, or the first by name when there is no such port.
+        port = port_for(product=product, slug=port_slug, ports=ports) or port_for(
+            product=product, ports=ports
+        )
         if port is None:
             raise Http404("This product has no output port to share.")
     columns = (
@@ -192,9 +194,7 @@ def _share_context(request, product, *, port_slug: str | None, run: ExportRun | 
     )
     allowed = [name for name in columns if decision.allows_column(name)]
     return {
-        "product": product,
-        "active_tab": "data",
-        "crumb": "Share",
+        **product_header(product=product, active_tab="data", crumb="Share"),
         "decision": decision,
         "ports": ports,
         "port": port,
@@ -207,7 +207,6 @@ def _share_context(request, product, *, port_slug: str | None, run: ExportRun | 
             "sharing:product-data",
             kwargs={"domain_slug": product.domain.slug, "product_slug": product.slug},
         ),
-        **trust_header_context(product=product),
     }
 
 
@@ -228,7 +227,7 @@ class ShareLinkCreateView(LoginRequiredMixin, View):
     """`?port=<slug>` (a live link) or `?export_run=<id>` (that run's file)."""
 
     def _context(self, request, domain_slug, product_slug):
-        product = _visible_product(request, domain_slug, product_slug)
+        product = product_page(request, domain_slug, product_slug)
         params = request.POST if request.method == "POST" else request.GET
         run = _export_run(product, params.get("export_run"))
         return _share_context(request, product, port_slug=params.get("port") or None, run=run)

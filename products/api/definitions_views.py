@@ -41,7 +41,8 @@ from products.definitions_selectors import (
     term_search,
     term_usage,
 )
-from products.models import Column, Domain, GlossaryTerm, Metric, OutputPort
+from products.models import Column, Domain, GlossaryTerm, Metric
+from products.selectors import port_for
 from products.services.glossary import (
     term_create,
     term_link_column,
@@ -202,8 +203,7 @@ class GlossaryTermViewSet(viewsets.GenericViewSet):
         data = body.validated_data
         product = _product_or_404(user=request.user, key=data["product"])
         if data.get("column"):
-            ports = OutputPort.objects.filter(product=product).order_by("name")
-            port = ports.filter(slug=data["port"]).first() if data.get("port") else ports.first()
+            port = port_for(product=product, slug=data.get("port"))
             if port is None:
                 raise NotFound(f"{product.key} has no output port {data.get('port', '')!r}.")
             column = Column.objects.filter(port=port, name=data["column"]).first()
@@ -211,7 +211,6 @@ class GlossaryTermViewSet(viewsets.GenericViewSet):
                 raise NotFound(
                     f"Port {port.slug} of {product.key} has no column {data['column']!r}."
                 )
-            port.product = product
             column.port = port
             service = term_link_column if linking else term_unlink_column
             service(term=term, column=column, by=request.user)
@@ -304,9 +303,8 @@ class MetricViewSet(viewsets.GenericViewSet):
         body.is_valid(raise_exception=True)
         data = dict(body.validated_data)
         product = _product_or_404(user=request.user, key=data.pop("product"))
-        ports = OutputPort.objects.filter(product=product).order_by("name")
         port_slug = data.pop("port", None)
-        port = ports.filter(slug=port_slug).first() if port_slug else ports.first()
+        port = port_for(product=product, slug=port_slug)
         if port is None:
             message = (
                 f"{product.key} has no output port {port_slug!r}."
@@ -314,7 +312,6 @@ class MetricViewSet(viewsets.GenericViewSet):
                 else f"{product.key} has no output port yet: add one first."
             )
             return Response({"port": [message]}, status=status.HTTP_400_BAD_REQUEST)
-        port.product = product
         metric = metric_create(by=request.user, port=port, **data)
         metric = metric_get_visible(user=request.user, key=metric.key)
         data = self.get_serializer(metric).data

@@ -38,6 +38,7 @@ from products.selectors import (
     SEARCH_WINDOW,
     domain_list,
     domain_team,
+    port_for,
     port_latest_refresh_runs,
     product_get_visible_by_key,
     product_ports,
@@ -103,11 +104,9 @@ class ProductScopedMixin:
 
     def load_port(self, slug: str) -> OutputPort:
         product = self.get_product()
-        try:
-            port = product_ports(product=product).get(slug=slug)
-        except OutputPort.DoesNotExist:
-            raise NotFound(f"{product.key} has no output port {slug!r}.") from None
-        port.product = product  # already fetched through the visibility rule
+        port = port_for(product=product, slug=slug, with_columns=True) if slug else None
+        if port is None:
+            raise NotFound(f"{product.key} has no output port {slug!r}.")
         return port
 
 

@@ -19,7 +19,12 @@ from django.utils.text import slugify
 
 from products.choices import MANAGING_ROLES, TermStatus
 from products.models import Column, DataProduct, Domain, GlossaryTerm, GlossaryTermVersion
-from products.permissions import can_edit_product, domain_role, user_is_admin
+from products.permissions import (
+    can_edit_product,
+    domain_role,
+    managers_only_message,
+    user_is_admin,
+)
 
 MAX_SYNONYMS = 20
 MAX_SYNONYM_LENGTH = 100
@@ -221,10 +226,7 @@ def term_status_change(*, term: GlossaryTerm, by, action: str, note: str = "") -
     if action not in TERM_TRANSITIONS:
         raise ValidationError({"action": f"Unknown action {action!r}: approve or deprecate."})
     if not can_approve_term(user=by, domain=term.domain):
-        raise PermissionDenied(
-            f"Only owners and stewards of the {term.domain.name} domain, and admins, "
-            f"{action} its terms."
-        )
+        raise PermissionDenied(managers_only_message(term.domain, f"{action} its terms"))
     term = GlossaryTerm.objects.select_for_update().get(pk=term.pk)
     sources, target = TERM_TRANSITIONS[action]
     if term.status not in sources:
@@ -254,8 +256,7 @@ def term_deprecate(*, term: GlossaryTerm, by, note: str = "") -> GlossaryTerm:
 def _check_link(*, term: GlossaryTerm, product: DataProduct, by, linking: bool) -> None:
     if not can_edit_product(user=by, product=product):
         raise PermissionDenied(
-            f"Only owners and stewards of the {product.domain.name} domain, and admins, "
-            f"link glossary terms to {product.name}."
+            managers_only_message(product.domain, f"link glossary terms to {product.name}")
         )
     if not GlossaryTerm.objects.visible_to(by).filter(pk=term.pk).exists():
         raise ValidationError({"term": "There is no such term, or you may not see it."})

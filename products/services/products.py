@@ -8,7 +8,7 @@ from django.utils.text import slugify
 
 from products.choices import LIFECYCLE_TRANSITIONS, LifecycleStatus
 from products.models import DataProduct, Domain, Tag
-from products.permissions import can_edit_product, can_manage_domain
+from products.permissions import can_edit_product, can_manage_domain, managers_only_message
 from products.services.search_index import catalog_changed, product_search_index_update
 
 MAX_TAGS = 20
@@ -81,9 +81,7 @@ def product_create(
     """Create a draft product in a domain the author manages. Its owners default to the
     author."""
     if not can_manage_domain(user=by, domain=domain):
-        raise PermissionDenied(
-            f"Only owners and stewards of the {domain.name} domain create products in it."
-        )
+        raise PermissionDenied(managers_only_message(domain, "create products in it", admins=False))
     unknown = set(fields) - set(EDITABLE_FIELDS)
     if unknown:
         raise ValidationError({field: "This field cannot be set." for field in unknown})

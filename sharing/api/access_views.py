@@ -15,6 +15,7 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
 from products.api.views import PRODUCT_KEY_PARENT, ProductScopedMixin
+from products.permissions import managers_only_message
 from sharing.api.serializers import (
     AccessEventSerializer,
     AccessRequestApproveSerializer,
@@ -171,8 +172,7 @@ class GrantViewSet(ProductScopedMixin, viewsets.GenericViewSet):
         product = self.get_product()
         if not can_manage_access(user=self.request.user, product=product):
             raise PermissionDenied(
-                f"Only owners and stewards of the {product.domain.name} domain, and admins, "
-                "see and revoke its grants."
+                managers_only_message(product.domain, "see and revoke its grants")
             )
         return product
 

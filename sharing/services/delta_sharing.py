@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from products.models import DataProduct, OutputPort
 from products.permissions import managed_domains, user_is_admin
+from products.selectors import port_for
 from sharing.choices import Channel
 from sharing.filters import FilterError, clauses_typed, parse_filter, unknown_columns
 from sharing.models import DeltaRecipient, DeltaShare, DeltaShareTable
@@ -168,8 +169,7 @@ def _port_of(product: DataProduct, port: OutputPort | str | None) -> OutputPort:
         if port.product_id != product.pk:
             raise ValidationError({"port": "This port belongs to another product."})
         return port
-    ports = product.ports.order_by("name")
-    chosen = ports.filter(slug=port).first() if port else ports.first()
+    chosen = port_for(product=product, slug=port)
     if chosen is None:
         raise ValidationError(
             {"port": f"{product.key} has no port {port!r}." if port else "It has no port."}

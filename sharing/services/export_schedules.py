@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from products.models import DataProduct, OutputPort
 from products.permissions import can_edit_product
+from products.selectors import port_for
 from products.services.checks import cron_next_runs, cron_parse
 from sharing.access import access_decide, reads_everything
 from sharing.choices import (
@@ -141,13 +142,10 @@ def export_schedule_next_runs(schedule: ExportSchedule, count: int = 3) -> list[
 
 
 def _port_of(product: DataProduct, port) -> OutputPort:
-    ports = OutputPort.objects.filter(product=product).order_by("name")
     if isinstance(port, OutputPort):
-        chosen = ports.filter(pk=port.pk).first()
-    elif port:
-        chosen = ports.filter(slug=str(port)).first()
+        chosen = OutputPort.objects.filter(product=product, pk=port.pk).first()
     else:
-        chosen = ports.first()
+        chosen = port_for(product=product, slug=str(port) if port else None)
     if chosen is None:
         if port:
             raise ValidationError({"port": f"This product has no output port {str(port)!r}."})

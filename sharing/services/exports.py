@@ -35,6 +35,7 @@ from portal.task_queue import enqueue_run_on_commit, redispatch_unclaimed
 from products.choices import CheckOutcome, CheckRunStatus, CheckTrigger, Severity
 from products.connectors import ConnectorError
 from products.models import CheckRun, OutputPort
+from products.selectors import port_for
 from products.services.checks import cron_previous_fire
 from sharing.choices import (
     FINISHED_EXPORT_STATUSES,
@@ -331,7 +332,7 @@ def _export(run: ExportRun, attempt: int, file: ExportFile, served: Served) -> d
     product = schedule.product
     if schedule.ended_at is not None:
         raise _Stop(ExportStatus.FAILED, "The schedule ended before this run started.")
-    port = schedule.port or product.ports.order_by("name").first()
+    port = schedule.port or port_for(product=product)
     if port is None:
         raise _Stop(ExportStatus.FAILED, "The product has no output port to export.")
     detail: dict[str, Any] = dict(run.detail)

@@ -14,7 +14,7 @@ from django.utils import timezone
 from portal.task_queue import enqueue_on_commit
 from products.choices import MembershipRole
 from products.models import DataProduct, DomainMembership
-from products.permissions import user_is_admin
+from products.permissions import managers_only_message, user_is_admin
 from sharing.choices import AuditAction
 from sharing.models import AccessGrant
 from sharing.services.common import (
@@ -128,10 +128,7 @@ def grant_revoke(
 ) -> AccessGrant:
     """Revoke a grant at once (owners, stewards, admins). Revoking twice is an error."""
     if not can_manage_access(user=by, product=grant.product):
-        raise PermissionDenied(
-            f"Only owners and stewards of the {grant.product.domain.name} domain, and "
-            "admins, revoke access."
-        )
+        raise PermissionDenied(managers_only_message(grant.product.domain, "revoke access"))
     reason = clean_reason(reason)
     with transaction.atomic():
         if not _revoke(grant=grant, by=by, reason=reason, now=now or timezone.now()):

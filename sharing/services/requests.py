@@ -10,6 +10,7 @@ from django.utils import timezone
 from portal.task_queue import enqueue_on_commit
 from products.choices import PUBLIC_STATUSES
 from products.models import DataProduct
+from products.permissions import managers_only_message
 from sharing.access import reads_everything
 from sharing.choices import AuditAction, RequestStatus
 from sharing.models import AccessGrant, AccessRequest
@@ -128,8 +129,7 @@ def access_request_create(
 def _check_decider(*, request: AccessRequest, by) -> None:
     if not can_manage_access(user=by, product=request.product):
         raise PermissionDenied(
-            f"Only owners and stewards of the {request.product.domain.name} domain, and "
-            "admins, decide access requests."
+            managers_only_message(request.product.domain, "decide access requests")
         )
     if request.status != RequestStatus.PENDING:
         raise ValidationError(f"This request is already {request.get_status_display().lower()}.")

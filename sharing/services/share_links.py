@@ -31,6 +31,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from products.models import DataProduct, OutputPort
+from products.selectors import port_for
 from sharing.access import AccessDecision, access_decide
 from sharing.choices import FILE_FORMATS, AuditAction, Channel, ExportStatus
 from sharing.filters import FilterError, clauses_typed, parse_filter, unknown_columns
@@ -125,8 +126,7 @@ def _clean_note(note) -> str:
 
 
 def _port_of(product: DataProduct, port_slug: str | None) -> OutputPort:
-    ports = product.ports.order_by("name")
-    port = ports.filter(slug=port_slug).first() if port_slug else ports.first()
+    port = port_for(product=product, slug=port_slug)
     if port is None:
         raise ValidationError(
             {
