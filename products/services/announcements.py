@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from portal.links import absolute_url
 from portal.task_queue import enqueue_on_commit
 from products.choices import AnnouncementKind, LifecycleStatus
 from products.models import Announcement, DataProduct
@@ -231,7 +231,6 @@ def announcement_deliver(*, announcement_id: int) -> bool:
         product=product,
         key=f"announcement:{announcement.pk}",
     )
-    site = settings.PORTAL_SITE_URL.rstrip("/")
     lines = [f"{kind} on {product.name} ({product.key}): {announcement.title}", ""]
     when = f"From {announcement.starts_at:%Y-%m-%d %H:%M} UTC"
     if announcement.ends_at:
@@ -242,11 +241,11 @@ def announcement_deliver(*, announcement_id: int) -> bool:
     if replacement is not None:
         lines += [
             f"The replacement is {replacement.name} ({replacement.key}): "
-            f"{site}{replacement.get_absolute_url()}",
+            f"{absolute_url(replacement.get_absolute_url())}",
             "",
         ]
     lines += [
-        site + path,
+        absolute_url(path),
         "",
         "You get this because you have access to this product or follow it in the portal.",
     ]

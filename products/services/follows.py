@@ -3,12 +3,12 @@ notification and email). Anyone who can see a product may follow it."""
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Q, QuerySet
 from django.urls import reverse
 
+from portal.links import absolute_url
 from products.choices import PUBLIC_STATUSES
 from products.models import DataProduct, IncidentEvent, ProductFollow
 from products.services.feedback import can_see_product
@@ -106,7 +106,7 @@ def incident_notify_followers(
     if verb == "resolved" and incident.resolution_note:
         lines += [incident.resolution_note, ""]
     lines += [
-        settings.PORTAL_SITE_URL.rstrip("/") + path,
+        absolute_url(path),
         "",
         "You get this because you follow this product in the portal. Unfollow it on its page.",
     ]

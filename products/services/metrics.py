@@ -25,13 +25,13 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from products.choices import NUMERIC_AGGREGATIONS, MetricAggregation, MetricGrain
 from products.connectors import Connector, ConnectorError, RelationMissing
 from products.models import DataProduct, Metric, OutputPort
-from products.permissions import can_edit_product
+from products.permissions import require_product_editor
 from sharing.filters import (
     Clause,
     FilterError,
@@ -199,11 +199,7 @@ def metric_create(
     """Define a metric on `port` (the product's editors). Its key is
     `<domain-slug>.<name>` in the product's domain, e.g. `sales.revenue`."""
     product: DataProduct = port.product
-    if not can_edit_product(user=by, product=product):
-        raise PermissionDenied(
-            f"Only owners and stewards of the {product.domain.name} domain, and admins, "
-            f"define metrics on {product.name}."
-        )
+    require_product_editor(user=by, product=product, action=f"define metrics on {product.name}")
     key = (key or "").strip().lower()
     errors: dict[str, str] = {}
     if not KEY_PATTERN.match(key):

@@ -48,7 +48,7 @@ from products.models import (
     RetirementObjection,
     RetirementProposal,
 )
-from products.permissions import can_edit_product
+from products.permissions import can_edit_product, require_product_editor
 from products.selectors import domain_managers
 from products.services.products import product_deprecate, product_retire
 from products.usage_selectors import products_unused
@@ -193,13 +193,6 @@ def _clean_notice_days(notice_days) -> int:
     return days
 
 
-def _require_editor(*, user, product: DataProduct, what: str) -> None:
-    if not can_edit_product(user=user, product=product):
-        raise PermissionDenied(
-            f"Only owners and stewards of the {product.domain.name} domain, and admins, {what}."
-        )
-
-
 def _locked_or_none(pk: int) -> RetirementProposal | None:
     """The proposal, read again under its row lock (its state may have changed since)."""
     return (
@@ -298,7 +291,7 @@ def retirement_propose(
 ) -> RetirementProposal:
     """Propose to retire a published or deprecated product, with a notice period during
     which its audience may object. Tells the audience."""
-    _require_editor(user=by, product=product, what="propose to retire this product")
+    require_product_editor(user=by, product=product, action="propose to retire this product")
     errors: dict = {}
     cleaned: dict = {}
     for field, clean in (
@@ -392,7 +385,9 @@ def retirement_withdraw(
 ) -> RetirementProposal:
     """Withdraw a proposal in progress (editors). A product already deprecated by it stays
     deprecated: its editors publish it again from its lifecycle if they wish."""
-    _require_editor(user=by, product=proposal.product, what="withdraw a retirement proposal")
+    require_product_editor(
+        user=by, product=proposal.product, action="withdraw a retirement proposal"
+    )
     reason = (reason or "").strip() if isinstance(reason, str) else ""
     now = now or timezone.now()
     with transaction.atomic():
@@ -429,7 +424,9 @@ def retirement_proceed(
     """The editors' answer to objections once the notice period is over: go ahead. The
     product is deprecated at once and retired after the grace period, as without
     objection; the reason is recorded and the audience and objectors are told."""
-    _require_editor(user=by, product=proposal.product, what="decide on a retirement proposal")
+    require_product_editor(
+        user=by, product=proposal.product, action="decide on a retirement proposal"
+    )
     reason = _clean_reason(reason, what="a reason that answers the objections")
     now = now or timezone.now()
     with transaction.atomic():
