@@ -179,7 +179,7 @@ def seed_products(base: dict, start: int, stop: int, rng: random.Random) -> floa
     1-2 owners; then their search documents. Returns the seconds it took."""
     from django.db import connection
 
-    from products.services import product_search_index_update
+    from products.catalog.services.search_index import product_search_index_update
 
     began = time.perf_counter()
     now = datetime.now(UTC).isoformat()
@@ -323,7 +323,7 @@ def measure(base: dict, requests: int) -> dict[str, dict]:
     from django.test import Client
     from django.urls import Resolver404, resolve
 
-    from products.selectors import CatalogFilters, product_facets, product_search
+    from products.catalog.selectors import CatalogFilters, product_facets, product_search
 
     client = Client()
     client.force_login(base["reader"])
@@ -371,7 +371,7 @@ def matches(base: dict) -> dict[str, tuple[int, int]]:
     """Per search term: (products matching, products the search ranks: its window)."""
     from django.contrib.postgres.search import SearchQuery
 
-    from products.selectors import CatalogFilters, product_search, products_visible
+    from products.catalog.selectors import CatalogFilters, product_search, products_visible
 
     found = {}
     for term in (SELECTIVE, NON_SELECTIVE):

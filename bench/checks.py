@@ -253,13 +253,13 @@ def make_catalog(config: dict, sizes: list[int], files: dict[int, str]) -> dict:
     from django.contrib.auth import get_user_model
     from django.utils import timezone
 
+    from products.catalog.services.ports import source_allow, storage_allow
+    from products.catalog.services.products import product_create
+    from products.catalog.services.schema_refresh import schema_apply_columns
     from products.choices import FileFormat, PortKind, SourceKind
     from products.connectors import connector_for_port
     from products.models import DataSource, Domain, OutputPort, PortObservation
-    from products.services import product_create
-    from products.services.checks import check_create
-    from products.services.ports import source_allow, storage_allow
-    from products.services.schema_refresh import schema_apply_columns
+    from products.trust.services.checks import check_create
 
     admin = get_user_model().objects.create_superuser("bench-admin", "bench@example.com", None)
     domain = Domain.objects.create(name="Bench", slug="bench")
@@ -439,7 +439,7 @@ def worker(run_id: int) -> None:
     _django()
     from products.connectors.duckdb import DuckDBConnector
     from products.connectors.postgres import PostgresConnector
-    from products.services.checks import check_run_execute
+    from products.trust.services.checks import check_run_execute
 
     statements: list[tuple[str, float]] = []
 
@@ -534,7 +534,7 @@ def baseline() -> None:
     import duckdb  # noqa: F401
     import psycopg  # noqa: F401
 
-    import products.services.checks  # noqa: F401
+    import products.trust.services.checks  # noqa: F401
 
     _report({})
 

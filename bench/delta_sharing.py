@@ -145,12 +145,12 @@ def make_share(media_root: Path, endpoint: str) -> dict:
     and its profile file."""
     from django.contrib.auth import get_user_model
 
+    from products.catalog.services.products import product_create
+    from products.catalog.services.schema_refresh import schema_apply_columns
     from products.choices import LifecycleStatus, PortKind
     from products.connectors import connector_for_port
     from products.models import DataProduct, Domain, OutputPort
-    from products.services import product_create
-    from products.services.schema_refresh import schema_apply_columns
-    from sharing.services.delta_sharing import (
+    from sharing.delta_sharing.services import (
         delta_profile,
         delta_recipient_create,
         delta_share_create,
@@ -292,7 +292,7 @@ def main() -> None:
         print(f"Reading {TABLE} with {python} ...", flush=True)
         figures = measure(python, shared["profile"], source, server, args.repeat)
 
-        from sharing import delta_sharing_serving as serving
+        from sharing.delta_sharing import protocol as serving
         from sharing.models import AccessEvent
 
         snapshots = sorted(serving.table_cache_dir(shared["table"].pk).glob("v*/manifest.json"))

@@ -10,7 +10,7 @@ as bench/serving.py) and registers it as the product `bench.orders`. Starts a Ce
 worker (`--pool=solo`, on CELERY_BROKER_URL or the embedded broker, its own queue) and
 measures, --repeat times, alternating:
 
-(a) CSV: an export run of every row (`sharing.services.exports.export_run_execute` in the
+(a) CSV: an export run of every row (`sharing.exports.services.runs.export_run_execute` in the
     worker: the read with the creator's access, COPY streamed to a temporary file,
     SHA-256, fsync, rename), its time from the worker's claim to the run's end, against
     `COPY (<the same SELECT>) TO STDOUT WITH (FORMAT csv, HEADER)` with psycopg written
@@ -198,11 +198,11 @@ def duckdb_parquet(config: dict, sql: str, path: Path, source: str) -> float:
 
 
 def export_sql(catalog: dict) -> str:
-    """The SELECT an export run executes (sharing.serving.select_sql of its plan)."""
+    """The SELECT an export run executes (sharing.serving.reads.select_sql of its plan)."""
     from products.connectors import connector_for_port
     from sharing.choices import Channel
-    from sharing.services.exports import EXPORT_MAX_ROWS
-    from sharing.serving import read_plan, select_sql
+    from sharing.exports.services.runs import EXPORT_MAX_ROWS
+    from sharing.serving.reads import read_plan, select_sql
 
     plan = read_plan(
         user=catalog["users"]["admin"],
@@ -363,7 +363,7 @@ def main() -> None:
     from django.core.management import call_command
 
     from portal.celery import app
-    from sharing.services.exports import export_schedule_create
+    from sharing.exports.services.runs import export_schedule_create
 
     worker = None
     try:
@@ -395,7 +395,7 @@ def main() -> None:
         sql = export_sql(catalog)
 
         # Warm-up: imports and connections, then the idle RSS.
-        from sharing.services.exports import export_schedule_update
+        from sharing.exports.services.runs import export_schedule_update
 
         small = export_schedule_create(
             product=catalog["product"],

@@ -154,12 +154,12 @@ def make_catalog(config: dict) -> dict:
     from django.contrib.auth import get_user_model
     from django.utils import timezone
 
+    from products.catalog.services.products import product_create
+    from products.catalog.services.schema_refresh import schema_apply_columns
     from products.choices import LifecycleStatus, PortKind, SourceKind
     from products.connectors import connector_for_port
+    from products.definitions.services.metrics import metric_create
     from products.models import DataProduct, DataSource, Domain, OutputPort
-    from products.services import product_create
-    from products.services.metrics import metric_create
-    from products.services.schema_refresh import schema_apply_columns
     from sharing.models import AccessGrant
 
     users = get_user_model().objects

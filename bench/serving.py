@@ -112,6 +112,8 @@ def make_catalog(config: dict) -> dict:
     from django.utils import timezone
     from knox.models import AuthToken
 
+    from products.catalog.services.products import product_create
+    from products.catalog.services.schema_refresh import schema_apply_columns
     from products.choices import (
         Classification,
         LifecycleStatus,
@@ -121,8 +123,6 @@ def make_catalog(config: dict) -> dict:
     )
     from products.connectors import connector_for_port
     from products.models import DataProduct, DataSource, Domain, DomainMembership, OutputPort
-    from products.services import product_create
-    from products.services.schema_refresh import schema_apply_columns
     from sharing.models import AccessGrant
 
     users = get_user_model().objects
@@ -281,10 +281,10 @@ def api_csv(server: Gunicorn, token: str, rows: int, fmt: str = "csv") -> tuple[
 
 
 def served_sql(catalog: dict, user: str, limit: int, placeholder) -> str:
-    """The SELECT the portal runs for this user's read (sharing.serving.select_sql)."""
+    """The SELECT the portal runs for this user's read (sharing.serving.reads.select_sql)."""
     from products.connectors import connector_for_port
     from sharing.choices import Channel
-    from sharing.serving import read_plan, select_sql
+    from sharing.serving.reads import read_plan, select_sql
 
     plan = read_plan(
         user=catalog["users"][user], product=catalog["product"], channel=Channel.API, limit=limit
@@ -439,9 +439,9 @@ def measure_decision(catalog: dict, calls: int) -> dict:
     from django.test.utils import CaptureQueriesContext
 
     from products.models import DataProduct
-    from sharing.access import access_decide
+    from sharing.access.decision import access_decide
     from sharing.choices import Channel
-    from sharing.serving import read_plan
+    from sharing.serving.reads import read_plan
 
     figures = {}
     product_pk = catalog["product"].pk

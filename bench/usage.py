@@ -96,8 +96,8 @@ def measure(base: dict, requests: int) -> tuple[dict[str, dict], dict[str, int]]
     from django.test.utils import CaptureQueriesContext
 
     from products.models import DataProduct, ProductPageView, ProductUsageSummary
-    from products.services.usage import product_view_record, usage_summaries_refresh
-    from products.usage_selectors import product_usage, products_unused, usage_dashboard
+    from products.usage.selectors import product_usage, products_unused, usage_dashboard
+    from products.usage.services import product_view_record, usage_summaries_refresh
     from sharing.models import AccessEvent
 
     refresh_ms = []

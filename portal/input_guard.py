@@ -17,9 +17,9 @@ The answer is JSON `{"detail": message}` under /api/ (and, for Delta Sharing cli
 /delta-sharing/), a plain page elsewhere.
 
 Multipart bodies are left to their views: parsing them here would read uploads before
-the upload views install their own handlers (products.services.uploads). Their text
+the upload views install their own handlers (products.uploads.services). Their text
 fields go through Django forms and DRF serializers, whose CharFields refuse NUL.
-JSON bodies are bounded by their parser (portal.api.parsers, portal.safe_json).
+JSON bodies are bounded by their parser (portal.api.parsers, portal.core.safe_json).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.utils.html import escape
 
-from portal.safe_json import max_bytes_setting
+from portal.core.safe_json import max_bytes_setting
 
 MAX_PATH_CHARS = 2048
 MAX_QUERY_BYTES = 64 * 1024

@@ -1,5 +1,5 @@
 """Site-wide models: in-portal notifications (the bell in the top bar), and the outbox of
-background work requested by services (portal.task_queue)."""
+background work requested by services (portal.core.task_queue)."""
 
 from django.conf import settings
 from django.db import models
@@ -55,7 +55,7 @@ class QueuedTask(models.Model):
     """A request for background work that has no queued-run row of its own (a
     notification, an announcement's delivery): written in the transaction that asks for
     it, sent to the workers after the commit, re-sent by the reaper when the broker was
-    down. See portal.task_queue."""
+    down. See portal.core.task_queue."""
 
     task = models.CharField(max_length=200, help_text="The Celery task's name.")
     args = models.JSONField(default=list, blank=True)

@@ -76,7 +76,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "portal.task_queue.TaskQueueStatusMiddleware",
+    "portal.core.task_queue.TaskQueueStatusMiddleware",
     "axes.middleware.AxesMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
@@ -94,7 +94,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "portal.task_queue.task_queue",
+                "portal.core.task_queue.task_queue",
             ],
         },
     },
@@ -250,7 +250,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": [  # JSON bounded in size and depth: portal.safe_json
+    "DEFAULT_PARSER_CLASSES": [  # JSON bounded in size and depth: portal.core.safe_json
         "portal.api.parsers.LimitedJSONParser",
         "portal.api.parsers.LimitedFormParser",
         "portal.api.parsers.LimitedMultiPartParser",
@@ -311,7 +311,7 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # these entries into its tables by name at start-up (no duplicates), where admins can
 # see and pause them.
 CELERY_BEAT_SCHEDULE = {
-    # Background work requested while the broker was down (portal.task_queue's outbox).
+    # Background work requested while the broker was down (portal.core.task_queue's outbox).
     "queued-tasks-reaper": {
         "task": "portal.tasks.queued_tasks_reaper",
         "schedule": timedelta(minutes=1),
@@ -385,7 +385,7 @@ LOGGING = {
 # --- share links -----------------------------------------------------------------------
 # Requests to /s/<token>/ per client address (Redis fixed window): "60/min", "1000/hour".
 SHARE_LINK_RATE_LIMIT = os.environ.get("SHARE_LINK_RATE_LIMIT", "60/min")
-# --- scheduled exports (sharing.services.exports) --------------------------------------
+# --- scheduled exports (sharing.exports.services.runs) --------------------------------------
 # A run's worker records a heartbeat this often; a run without one for the timeout lost
 # its worker: the reaper queues it again (up to EXPORT_MAX_ATTEMPTS attempts) or fails it.
 EXPORT_HEARTBEAT_SECONDS = float(os.environ.get("EXPORT_HEARTBEAT_SECONDS", "5"))
@@ -432,7 +432,7 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
     {
         "FileFormatEnum": "products.choices.FileFormat",
         "FormatEnum": "sharing.choices.DataFormat",
-        "ExportFormatEnum": "sharing.api.export_serializers.FORMAT_CHOICES",
+        "ExportFormatEnum": "sharing.exports.api.serializers.FORMAT_CHOICES",
     }
 )
 # --- hardening: CSP, sign-in limits, proxies, logs, metrics, storage (docs/deploy.md) ---

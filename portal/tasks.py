@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from portal.task_queue import queued_tasks_redispatch
+from portal.core.task_queue import queued_tasks_redispatch
 
 
 @shared_task(name="portal.tasks.queued_tasks_reaper")

@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from products.catalog.services.search_index import product_search_index_update
 from products.models import (
     Column,
     DataProduct,
@@ -12,7 +13,6 @@ from products.models import (
     StorageAllowance,
     Tag,
 )
-from products.services import product_search_index_update
 
 
 class DomainMembershipInline(admin.TabularInline):

@@ -3,16 +3,16 @@
 from celery import shared_task
 from django.utils import timezone
 
-from portal.task_queue import enqueue, queued_task_claim
+from portal.core.task_queue import enqueue, queued_task_claim
+from products.catalog.services.schema_refresh import schema_refresh_execute, schema_refresh_reap
+from products.contracts.notifications import contract_breaking_notify as breaking_notify
 from products.models import DataProduct, OutputPort
-from products.services import schema_refresh_execute, schema_refresh_reap
-from products.services.checks import check_run_execute, check_run_for_slot, check_run_reap
-from products.services.contract_notifications import contract_breaking_notify as breaking_notify
-from products.services.monitors import port_observe, ports_to_observe
-from products.services.notifications import incident_event_notify
-from products.services.slos import products_with_slos, slos_evaluate_for_product
-from products.services.trust import trust_after_check_run, trust_after_observation
-from products.services.trust_score import products_for_trust_scores, trust_score_compute
+from products.trust.notifications import incident_event_notify
+from products.trust.services.checks import check_run_execute, check_run_for_slot, check_run_reap
+from products.trust.services.evidence import trust_after_check_run, trust_after_observation
+from products.trust.services.monitors import port_observe, ports_to_observe
+from products.trust.services.slos import products_with_slos, slos_evaluate_for_product
+from products.trust.services.trust_score import products_for_trust_scores, trust_score_compute
 
 
 @shared_task(name="products.tasks.schema_refresh_run", acks_late=True)
@@ -100,7 +100,7 @@ def trust_scores_recompute_all() -> int:
 @shared_task(name="products.tasks.feedback_notify", acks_late=True)
 def feedback_notify(what: str, object_id: int) -> None:
     # Safe to deliver twice: the thread, reply or status change is claimed once.
-    from products.services.feedback_notifications import feedback_notify as notify
+    from products.feedback.notifications import feedback_notify as notify
 
     notify(what=what, object_id=object_id)
 
@@ -108,7 +108,7 @@ def feedback_notify(what: str, object_id: int) -> None:
 @shared_task(name="products.tasks.announcement_deliver", acks_late=True)
 def announcement_deliver(announcement_id: int) -> None:
     # Safe to deliver twice: the announcement is claimed once (delivered_at).
-    from products.services.announcements import announcement_deliver as deliver
+    from products.feedback.services.announcements import announcement_deliver as deliver
 
     deliver(announcement_id=announcement_id)
 
@@ -127,7 +127,7 @@ def contract_breaking_notify(contract_id: int, outbox_id: int | None = None) -> 
 @shared_task(name="products.tasks.retirement_notify", acks_late=True)
 def retirement_notify(event_id: int) -> int:
     # Safe to deliver twice: the event is claimed once (notified_at), then sent.
-    from products.services.retirement_notifications import retirement_event_notify
+    from products.retirement.notifications import retirement_event_notify
 
     return retirement_event_notify(event_id=event_id)
 
@@ -135,7 +135,7 @@ def retirement_notify(event_id: int) -> int:
 @shared_task(name="products.tasks.retirement_flag_unused_daily")
 def retirement_flag_unused_daily() -> int:
     """Beat (daily): email the owners of products unread for 90 days, once per period."""
-    from products.services.retirement import retirement_flag_unused
+    from products.retirement.services import retirement_flag_unused
 
     return retirement_flag_unused()
 
@@ -144,7 +144,7 @@ def retirement_flag_unused_daily() -> int:
 def retirement_advance_due() -> dict:
     """Beat: deprecate at the end of a notice period, retire at the end of the grace
     period (each step once however often this runs)."""
-    from products.services.retirement import retirement_advance
+    from products.retirement.services import retirement_advance
 
     return retirement_advance()
 
@@ -152,6 +152,6 @@ def retirement_advance_due() -> dict:
 @shared_task(name="products.tasks.usage_summaries_refresh_hourly")
 def usage_summaries_refresh_hourly() -> int:
     """Beat (hourly): recompute the usage dashboard's per-product summaries."""
-    from products.services.usage import usage_summaries_refresh
+    from products.usage.services import usage_summaries_refresh
 
     return usage_summaries_refresh().products

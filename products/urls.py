@@ -1,6 +1,10 @@
 from django.urls import path
 
-from products import feedback_views, trust_views, upload_views, usage_views, views
+from products.catalog import views
+from products.feedback import views as feedback_views
+from products.trust import views as trust_views
+from products.uploads import views as upload_views
+from products.usage import views as usage_views
 
 app_name = "products"
 
@@ -151,7 +155,7 @@ urlpatterns = [
 # Contracts (ODCS, ODPS): the Contract tab and its actions, and a product from a contract.
 from django.urls import re_path  # noqa: E402
 
-from products import contract_views  # noqa: E402
+from products.contracts import views as contract_views  # noqa: E402
 
 _contract = product + "contract/"
 _version = r"(?P<version>[0-9A-Za-z][0-9A-Za-z.+-]*)"

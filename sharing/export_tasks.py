@@ -1,5 +1,5 @@
 """Celery entry points of scheduled exports: thin wrappers around
-sharing.services.exports (imported by sharing.tasks, which Celery discovers)."""
+sharing.exports.services.runs (imported by sharing.tasks, which Celery discovers)."""
 
 from dataclasses import asdict
 
@@ -8,15 +8,15 @@ from django.conf import settings
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
-from portal.task_queue import enqueue
-from sharing.models import ExportSchedule
-from sharing.services.exports import (
+from portal.core.task_queue import enqueue
+from sharing.exports.services.runs import (
     export_run_execute,
     export_run_for_slot,
     export_runs_prune,
     export_runs_reap,
     periodic_task_name,
 )
+from sharing.models import ExportSchedule
 
 
 @shared_task(

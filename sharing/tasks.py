@@ -2,14 +2,14 @@
 
 from celery import shared_task
 
-from portal.task_queue import queued_task_claim
-from sharing.models import AccessGrant, AccessRequest
-from sharing.notifications import (
+from portal.core.task_queue import queued_task_claim
+from sharing.access.notifications import (
     access_request_notify_managers,
     access_request_notify_requester,
     grant_expiry_notify,
 )
-from sharing.services import access_review
+from sharing.access.services.grants import access_review
+from sharing.models import AccessGrant, AccessRequest
 
 
 @shared_task(name="sharing.tasks.access_review_daily")

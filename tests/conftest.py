@@ -19,7 +19,7 @@ from django.test import override_settings
 
 from portal.celery import app as celery_app
 from products.choices import Classification, MembershipRole, SourceKind
-from sharing.services.grants import grant_create
+from sharing.access.services.grants import grant_create
 from tests.factories import (
     ColumnFactory,
     DataSourceFactory,

@@ -1,6 +1,7 @@
 import factory
 from django.contrib.auth import get_user_model
 
+from products.catalog.services.search_index import product_search_index_update
 from products.choices import LifecycleStatus, MembershipRole, PortKind, SourceKind
 from products.models import (
     Column,
@@ -13,7 +14,6 @@ from products.models import (
     StorageAllowance,
     Tag,
 )
-from products.services import product_search_index_update
 
 PASSWORD = "correct-horse-battery"
 

@@ -3,7 +3,7 @@
 `LimitedJSONParser` is the API's JSON parser (REST_FRAMEWORK's DEFAULT_PARSER_CLASSES):
 a body larger than settings.JSON_MAX_BYTES or nesting deeper than settings.JSON_MAX_DEPTH,
 or holding a NUL character, answers 400 with a message, on every endpoint, before any
-view code runs (portal.safe_json: the same limits as every other JSON a person sends).
+view code runs (portal.core.safe_json: the same limits as every other JSON a person sends).
 
 `YAMLParser` hands the view the raw bytes of an `application/yaml` body (at most
 `max_bytes`, 413 beyond): the service that takes the document parses it (yaml.SafeLoader
@@ -14,8 +14,8 @@ from rest_framework import status
 from rest_framework.exceptions import APIException, ParseError
 from rest_framework.parsers import BaseParser, FormParser, JSONParser, MultiPartParser
 
-from portal.safe_json import JSONRefused, loads_limited, max_bytes_setting
-from products.services.contract_documents import MAX_CONTRACT_BYTES
+from portal.core.safe_json import JSONRefused, loads_limited, max_bytes_setting
+from products.contracts.services.documents import MAX_CONTRACT_BYTES
 
 
 class PayloadTooLarge(APIException):

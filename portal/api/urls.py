@@ -4,7 +4,7 @@ from rest_framework.routers import SimpleRouter
 
 from portal.api.auth import TokenObtainView
 from portal.api.docs import APIDocsView
-from portal.api.notifications import NotificationViewSet
+from portal.site.api import NotificationViewSet
 
 notifications = SimpleRouter()
 notifications.register("notifications", NotificationViewSet, basename="notification")
@@ -16,5 +16,5 @@ urlpatterns = [
     path("", include("products.api.urls")),
     path("", include("sharing.api.urls")),
     path("", include(notifications.urls)),
-    path("", include("products.api.definitions_urls")),
+    path("", include("products.definitions.api.urls")),
 ]

@@ -6,7 +6,7 @@ from django.templatetags.static import static
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from portal.plotly_assets import ASSET_DIR, manifest
+from portal.core.plotly_assets import ASSET_DIR, manifest
 
 register = template.Library()
 
@@ -15,7 +15,7 @@ register = template.Library()
 def plotly_assets() -> SafeString:
     """plotly.js, the stylesheets that stop it injecting <style> elements, and
     js/charts.js, which draws every `[data-plotly-figure]` chart of the page from its
-    JSON (portal.charts). Once per page, before or after the chart containers."""
+    JSON (portal.core.charts). Once per page, before or after the chart containers."""
     links = format_html_join(
         "\n",
         '<link rel="stylesheet" id="{}"{} href="{}">',

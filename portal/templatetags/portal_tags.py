@@ -5,7 +5,7 @@ from django.utils.html import conditional_escape, format_html
 from django.utils.safestring import mark_safe
 from django.utils.timesince import timesince
 
-from portal.markdown import render_markdown
+from portal.core.markdown import render_markdown
 from products.choices import Classification, LifecycleStatus, RunStatus
 
 register = template.Library()
@@ -13,7 +13,7 @@ register = template.Library()
 
 @register.filter(name="markdown")
 def markdown_filter(text: str | None):
-    """Render Markdown written by people, sanitised (see portal.markdown)."""
+    """Render Markdown written by people, sanitised (see portal.core.markdown)."""
     return render_markdown(text)
 
 

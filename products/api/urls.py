@@ -7,22 +7,7 @@ dot of a product key (`sales.orders`) as a format.
 from django.urls import re_path
 from rest_framework.routers import SimpleRouter
 
-from products.api import usage_views
-from products.api.feedback_views import (
-    AnnouncementViewSet,
-    FeedbackThreadViewSet,
-    FollowViewSet,
-    ProductFeedbackViewSet,
-)
-from products.api.trust_views import (
-    CheckRunViewSet,
-    CheckViewSet,
-    IncidentViewSet,
-    SLOViewSet,
-    TrustView,
-)
-from products.api.upload_views import PortFileReplaceView, PortUploadView
-from products.api.views import (
+from products.catalog.api.views import (
     KEY_REGEX,
     ColumnViewSet,
     DataSourceViewSet,
@@ -31,6 +16,21 @@ from products.api.views import (
     ProductViewSet,
     SchemaRefreshRunViewSet,
 )
+from products.feedback.api.views import (
+    AnnouncementViewSet,
+    FeedbackThreadViewSet,
+    FollowViewSet,
+    ProductFeedbackViewSet,
+)
+from products.trust.api.views import (
+    CheckRunViewSet,
+    CheckViewSet,
+    IncidentViewSet,
+    SLOViewSet,
+    TrustView,
+)
+from products.uploads.api.views import PortFileReplaceView, PortUploadView
+from products.usage.api import views as usage_views
 
 app_name = "products-api"
 
@@ -55,7 +55,7 @@ router.register("sources", DataSourceViewSet, basename="data-source")
 
 urlpatterns = [
     # Before the router: `ports/upload/` would otherwise read as the port "upload"
-    # (a reserved slug, see products.services.ports).
+    # (a reserved slug, see products.catalog.services.ports).
     re_path(rf"^{PRODUCT}/ports/upload/$", PortUploadView.as_view(), name="port-upload"),
     re_path(
         rf"^{PRODUCT}/ports/(?P<port_slug>[-\w]+)/file/$",
@@ -71,8 +71,8 @@ urlpatterns = [
     ),
 ]
 
-# Contracts (ODCS import/export, versions, ODPS): products.api.contract_urls.
-from products.api.contract_urls import urlpatterns as contract_urlpatterns  # noqa: E402
+# Contracts (ODCS import/export, versions, ODPS): products.contracts.api.urls.
+from products.contracts.api.urls import urlpatterns as contract_urlpatterns  # noqa: E402
 
 urlpatterns += contract_urlpatterns
 # usage and retirement

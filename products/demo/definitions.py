@@ -11,14 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from products.models import Domain, GlossaryTerm, Metric, OutputPort
-from products.services.glossary import (
+from products.definitions.services.glossary import (
     term_approve,
     term_create,
     term_link_column,
     term_link_product,
 )
-from products.services.metrics import metric_create
+from products.definitions.services.metrics import metric_create
+from products.models import Domain, GlossaryTerm, Metric, OutputPort
 
 EXCLUDED_STATUSES = ["cancelled", "returned"]
 

@@ -179,7 +179,7 @@ def feedback_seed(
     """Write the demo's threads, announcements, follows and notifications that are
     missing. Returns what it created, and the products whose trust score an overdue
     thread it created should lower (the caller recomputes them)."""
-    from products.services.feedback_notifications import thread_path
+    from products.feedback.notifications import thread_path
 
     now = now or timezone.now()
     result = FeedbackSeedResult()

@@ -32,6 +32,23 @@ from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.utils import timezone
 
+from products.catalog.services.domains import domain_create, domain_member_set
+from products.catalog.services.ports import (
+    column_update,
+    data_source_create,
+    output_port_create,
+    output_port_update,
+    source_allow,
+    storage_allow,
+)
+from products.catalog.services.products import (
+    product_create,
+    product_deprecate,
+    product_publish,
+    product_update,
+)
+from products.catalog.services.schema_refresh import schema_apply_columns
+from products.catalog.services.search_index import product_search_index_update
 from products.choices import (
     UNRESOLVED_INCIDENT_STATUSES,
     LifecycleStatus,
@@ -80,23 +97,8 @@ from products.models import (
     SourceAllowance,
     StorageAllowance,
 )
-from products.services import (
-    column_update,
-    data_source_create,
-    domain_create,
-    domain_member_set,
-    output_port_create,
-    output_port_update,
-    product_create,
-    product_deprecate,
-    product_publish,
-    product_search_index_update,
-    product_update,
-)
-from products.services.ports import source_allow, storage_allow
-from products.services.schema_refresh import schema_apply_columns
-from products.services.trust import trust_after_check_run
-from products.services.trust_score import trust_scores_latest_for
+from products.trust.services.evidence import trust_after_check_run
+from products.trust.services.trust_score import trust_scores_latest_for
 
 WAREHOUSE_DUCKDB = "duckdb"
 WAREHOUSE_POSTGRESQL = "postgresql"
@@ -250,7 +252,7 @@ def demo_seed(
     if usage_events:
         result.created["usage events (demo)"] += usage_events
     from products.models import UsageSummaryRun
-    from products.services.usage import usage_summaries_refresh
+    from products.usage.services import usage_summaries_refresh
 
     if usage_events or not UsageSummaryRun.objects.exists():
         usage_summaries_refresh()  # the usage dashboard's figures, without waiting an hour
@@ -349,7 +351,7 @@ def _seed_feedback(users: dict, result: DemoSeedResult, log: Callable[[str], Non
     """Feedback threads, announcements and follows (see products.demo.feedback); a
     product given an overdue thread gets a fresh trust score showing it."""
     from products.demo.feedback import feedback_seed
-    from products.services.trust_score import trust_score_compute
+    from products.trust.services.trust_score import trust_score_compute
 
     seeded = feedback_seed(users=users, log=log)
     for what, n in seeded.created.items():

@@ -60,7 +60,7 @@ from products.models import (
     OutputPort,
     PortObservation,
 )
-from products.services.checks import (
+from products.trust.services.checks import (
     VOLUME_WINDOW_DEFAULT,
     check_create,
     check_run_execute,
@@ -68,8 +68,8 @@ from products.services.checks import (
     check_update,
     cron_previous_fire,
 )
-from products.services.incidents import cause_key_for_check
-from products.services.slos import slo_create, slo_update
+from products.trust.services.incidents import cause_key_for_check
+from products.trust.services.slos import slo_create, slo_update
 
 ERROR, WARN = Severity.ERROR, Severity.WARN
 HISTORY_DAYS = 30

@@ -3,7 +3,7 @@ PostgreSQL only, and created with SQL so that the models' state is unchanged.
 
 - product_name_search_gin: finds products whose *name* matches the search text, so a
   broad search (thousands of matches) always includes them in the ranked window
-  (products.selectors._text_match).
+  (products.catalog.selectors._text_match).
 - product_domain_name_idx: a domain's products in name order (domain pages, the domain
   facet) without sorting the domain's whole list.
 - product_visibility_idx: status and domain are what DataProduct.objects.visible_to()

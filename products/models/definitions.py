@@ -111,7 +111,7 @@ class Metric(models.Model):
     """One definition of a computation over an output port: a measure (an aggregation of
     a column, or the ratio of two), fixed filters, the dimensions it may be grouped by and
     a time column for day, week and month grains. Evaluated as one SQL query on the
-    port's source (products.services.metrics)."""
+    port's source (products.definitions.services.metrics)."""
 
     key = models.CharField(
         max_length=160, unique=True, help_text="`<domain-slug>.<name>`, e.g. sales.revenue"

@@ -1,7 +1,7 @@
 """Retiring products: a proposal with a notice period, objections, and a log of every
 step (flagged as unused, proposed, objected, withdrawn, deprecated, grants revoked, share
 links revoked, export schedules ended, retired). The workflow is
-products.services.retirement."""
+products.retirement.services."""
 
 from django.conf import settings
 from django.db import models

@@ -11,7 +11,7 @@ class ProductPageView(models.Model):
     """How many times one person opened a product's page on one day (UTC).
 
     One row per (product, day, user), counted up by a single UPSERT per page view
-    (products.services.usage.product_view_record), so the table grows with distinct
+    (products.usage.services.product_view_record), so the table grows with distinct
     daily viewers, not with page loads, and distinct viewers come from it directly."""
 
     product = models.ForeignKey(DataProduct, on_delete=models.CASCADE, related_name="page_views")
@@ -39,7 +39,7 @@ class ProductUsageSummary(models.Model):
     `computed_at`: what the usage dashboard ranks and lists, so that it reads a few
     indexed rows instead of aggregating millions of audit events per request.
 
-    Rewritten by products.services.usage.usage_summaries_refresh (a periodic task): one
+    Rewritten by products.usage.services.usage_summaries_refresh (a periodic task): one
     row per product with a read or a page view in the window, or unused; no row means
     no use and not unused (a draft, a new product)."""
 
@@ -56,7 +56,7 @@ class ProductUsageSummary(models.Model):
     use = models.PositiveIntegerField(default=0)
     growth = models.IntegerField(default=0)
     last_read_at = models.DateTimeField(null=True, blank=True)
-    # products.usage_selectors.products_unused's rule, at computed_at.
+    # products.usage.selectors.products_unused's rule, at computed_at.
     unused = models.BooleanField(default=False)
     computed_at = models.DateTimeField()
 

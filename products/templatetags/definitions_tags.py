@@ -7,9 +7,9 @@ from decimal import Decimal
 from django import template
 
 from portal.templatetags.portal_tags import choice_badge
-from products import definitions_selectors as selectors
 from products.choices import TermStatus
-from products.definitions_forms import TermLinkForm
+from products.definitions import selectors
+from products.definitions.forms import TermLinkForm
 
 register = template.Library()
 

@@ -50,7 +50,7 @@ def hours_since(later, earlier):
 @register.inclusion_tag("products/_announcement_banner.html")
 def announcement_banner(product):
     """The product's active announcements, most urgent first."""
-    from products.services.announcements import announcements_active
+    from products.feedback.services.announcements import announcements_active
 
     return {"product": product, "announcements": announcements_active(product=product)}
 
@@ -58,8 +58,8 @@ def announcement_banner(product):
 @register.inclusion_tag("products/_feedback_card.html", takes_context=True)
 def feedback_card(context, product):
     """The overview's card: follow the product, ask or report, how fast the team answers."""
-    from products.services.feedback import feedback_summary
-    from products.services.follows import product_follow_state
+    from products.feedback.services.feedback import feedback_summary
+    from products.feedback.services.follows import product_follow_state
 
     request = context["request"]
     return {

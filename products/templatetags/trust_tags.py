@@ -12,7 +12,7 @@ from products.choices import (
     IncidentStatus,
     Severity,
 )
-from products.trust_selectors import trust_level
+from products.trust.selectors import trust_level
 
 register = template.Library()
 

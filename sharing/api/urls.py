@@ -1,9 +1,9 @@
 from django.urls import include, path
 
 urlpatterns = [
-    path("", include("sharing.api.access_urls")),
-    path("", include("sharing.api.data_urls")),
-    path("", include("sharing.api.share_link_urls")),
-    path("", include("sharing.api.delta_share_urls")),
+    path("", include("sharing.access.api.urls")),
+    path("", include("sharing.serving.api.urls")),
+    path("", include("sharing.share_links.api.urls")),
+    path("", include("sharing.delta_sharing.api.urls")),
 ]
-urlpatterns += [path("", include("sharing.api.export_urls"))]
+urlpatterns += [path("", include("sharing.exports.api.urls"))]

@@ -12,8 +12,8 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from products.choices import ContractStatus
+from products.contracts.services.documents import odcs_validate
 from products.models import Contract
-from products.services.contract_documents import odcs_validate
 from sharing.models import AccessGrant
 from tests.factories import PASSWORD, OutputPortFactory, ProductFactory, UserFactory
 from tests.products.contracts.helpers import contract_yaml

@@ -13,13 +13,18 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from portal.plotly_assets import collect_injected_styles, manifest, output_dir, plotly_js_version
+from portal.core.plotly_assets import (
+    collect_injected_styles,
+    manifest,
+    output_dir,
+    plotly_js_version,
+)
 from products.choices import MembershipRole
 from products.models import PortObservation, TrustScore
-from products.services.checks import check_create, check_run_execute, check_run_request
-from products.services.slos import slo_create
+from products.trust.services.checks import check_create, check_run_execute, check_run_request
+from products.trust.services.slos import slo_create
+from sharing.access.services.requests import access_request_create
 from sharing.models import AccessGrant
-from sharing.services.requests import access_request_create
 from tests.factories import PASSWORD, MembershipFactory, UserFactory, parquet_product
 from tests.urlwalk import routes
 

@@ -10,9 +10,9 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from products.definitions.services.glossary import term_create
+from products.definitions.services.metrics import metric_create
 from products.models import GlossaryTerm
-from products.services.glossary import term_create
-from products.services.metrics import metric_create
 from sharing.models import AccessEvent, AccessGrant
 from tests.factories import PASSWORD, UserFactory
 from tests.products.definitions.metric_data import orders_product

@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 
 from products.choices import CheckRunStatus, IncidentStatus
 from products.models import Check, CheckRun, Incident, PortObservation, TrustScore
-from products.services.slos import slo_create
+from products.trust.services.slos import slo_create
 from tests.factories import PASSWORD, ColumnFactory, FilePortFactory, ProductFactory
 
 

@@ -28,7 +28,7 @@ import pytest
 
 from products.choices import CheckOutcome, CheckRunStatus
 from products.models import CheckRun
-from products.services.checks import check_create
+from products.trust.services.checks import check_create
 from tests.conftest import require_service, subprocess_env, wait_for
 from tests.factories import PASSWORD, FilePortFactory, ProductFactory
 from tests.portal.helpers import metric_value

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from products.choices import CheckKind, CheckRunStatus, CheckTrigger, SourceKind
 from products.models import CheckRun
-from products.services.checks import check_create, check_run_reap
+from products.trust.services.checks import check_create, check_run_reap
 from tests.conftest import require_service, subprocess_env, wait_for
 from tests.factories import (
     PASSWORD,
@@ -212,7 +212,7 @@ import pyarrow as pa, pyarrow.parquet as pq
 from django.conf import settings
 from pathlib import Path
 from products.choices import CheckKind, LifecycleStatus, MembershipRole
-from products.services.checks import check_create
+from products.trust.services.checks import check_create
 from tests.factories import DomainFactory, FilePortFactory, MembershipFactory, ProductFactory
 path = Path(settings.MEDIA_ROOT) / "restart" / "emails.parquet"
 path.parent.mkdir(parents=True, exist_ok=True)

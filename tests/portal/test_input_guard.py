@@ -5,7 +5,7 @@
   file): a NUL byte in the path, in a query parameter, in a form field, and over-long
   parameters answer 400 (414 for an over-long address) with a message, without a single
   database query.
-- JSON bounded in size and depth (portal.safe_json): deep (10,000 levels) and large
+- JSON bounded in size and depth (portal.core.safe_json): deep (10,000 levels) and large
   (3 MB) JSON posted to every API write operation of the OpenAPI schema, as a JSON body
   and as form fields, and sent as the data API's `filter`, metric filters, share links,
   exports, the token endpoint and Delta Sharing's query: 400 with a message.
@@ -28,16 +28,16 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from portal.safe_json import JSONRefused, loads_limited, nesting_depth
-from products.services.metrics import metric_create
-from sharing.filters import Clause, FilterError, clauses_typed, parse_filter
-from sharing.models import AccessGrant
-from sharing.services.common import clean_row_filter
-from sharing.services.delta_sharing import (
+from portal.core.safe_json import JSONRefused, loads_limited, nesting_depth
+from products.definitions.services.metrics import metric_create
+from sharing.access.filters import Clause, FilterError, clauses_typed, parse_filter
+from sharing.access.services.common import clean_row_filter
+from sharing.delta_sharing.services import (
     delta_recipient_create,
     delta_share_create,
     delta_share_table_add,
 )
+from sharing.models import AccessGrant
 from tests.factories import parquet_product
 from tests.urlwalk import Route, routes
 

@@ -4,7 +4,7 @@
 from django.urls import reverse
 from rest_framework.test import APIRequestFactory
 
-from portal.links import absolute_url, api_url
+from portal.core.links import absolute_url, api_url
 
 
 def test_a_path_on_the_public_address_has_one_slash(settings):

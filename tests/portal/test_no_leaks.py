@@ -38,8 +38,8 @@ from django.utils import timezone
 
 from products.choices import LifecycleStatus, MembershipRole, RunStatus
 from products.models import DataProduct, Incident, SchemaRefreshRun
-from products.services.checks import check_create, check_run_execute, check_run_request
-from products.services.slos import slo_create
+from products.trust.services.checks import check_create, check_run_execute, check_run_request
+from products.trust.services.slos import slo_create
 from sharing.models import AccessEvent, AccessGrant, AccessRequest
 from tests.factories import (
     DomainFactory,

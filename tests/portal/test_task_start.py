@@ -1,4 +1,4 @@
-"""One way to start background work (portal.task_queue): services ask for a task by
+"""One way to start background work (portal.core.task_queue): services ask for a task by
 name; the request is saved in the same transaction (a queued run, or an outbox row for
 work without one), sent after the commit, and sent again by a reaper when the broker was
 down. Task names are explicit, so that beat rows and messages in flight keep resolving."""
@@ -14,11 +14,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from portal.celery import app
+from portal.core.task_queue import queued_tasks_redispatch
 from portal.models import Notification, QueuedTask
-from portal.task_queue import queued_tasks_redispatch
 from products.choices import FeedbackKind
-from products.services.feedback import feedback_thread_create
-from sharing.services import access_request_create
+from products.feedback.services.feedback import feedback_thread_create
+from sharing.access.services.requests import access_request_create
 from tests.conftest import wait_for
 from tests.factories import ProductFactory, UserFactory
 from tests.processes import free_port

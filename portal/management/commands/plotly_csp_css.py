@@ -1,4 +1,4 @@
-"""Write the CSS plotly.js would inject, as static files (see portal.plotly_assets).
+"""Write the CSS plotly.js would inject, as static files (see portal.core.plotly_assets).
 
 Run after upgrading plotly; needs Playwright and Debian's chromium (the dev extra).
 """
@@ -7,7 +7,7 @@ import os
 
 from django.core.management.base import BaseCommand
 
-from portal.plotly_assets import collect_injected_styles, plotly_js_version, write_assets
+from portal.core.plotly_assets import collect_injected_styles, plotly_js_version, write_assets
 
 
 class Command(BaseCommand):

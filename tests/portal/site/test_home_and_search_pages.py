@@ -230,8 +230,8 @@ def test_every_script_and_stylesheet_is_our_own(client, outsider):
 def test_browse_facet_counts_are_cached_per_visibility(client, domain, outsider, owner):
     """Facet counts of the unfiltered catalog are cached briefly; people who see
     different products never share an entry."""
+    from products.catalog.selectors import CatalogFilters, product_facets
     from products.choices import LifecycleStatus
-    from products.selectors import CatalogFilters, product_facets
     from tests.factories import ProductFactory
 
     ProductFactory(domain=domain, status=LifecycleStatus.PUBLISHED)

@@ -6,9 +6,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from products.catalog.services.schema_refresh import schema_refresh_execute
 from products.choices import Classification, LifecycleStatus, RunStatus
 from products.models import DataProduct, SchemaRefreshRun
-from products.services import schema_refresh_execute
 from tests.factories import (
     ColumnFactory,
     DataSourceFactory,

@@ -6,9 +6,9 @@ checks it accepts the standard's own examples and refuses what breaks the schema
 import pytest
 import yaml
 
-from products.services.contract_documents import document_dump, document_parse, odps_validate
-from products.services.contracts import contract_export, contract_import, contract_publish
-from products.services.odps import product_odps
+from products.contracts.services.contracts import contract_export, contract_import, contract_publish
+from products.contracts.services.documents import document_dump, document_parse, odps_validate
+from products.contracts.services.odps import product_odps
 from tests.factories import OutputPortFactory, ProductFactory
 from tests.products.contracts.helpers import ODPS_EXAMPLES, contract_yaml, documented_product
 

@@ -5,7 +5,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from portal.markdown import render_markdown
+from portal.core.markdown import render_markdown
 from products.choices import Classification, LifecycleStatus, MembershipRole
 from tests.factories import (
     ColumnFactory,

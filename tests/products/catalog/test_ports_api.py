@@ -7,9 +7,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from products.catalog.services.schema_refresh import schema_refresh_execute
 from products.choices import Classification, LifecycleStatus, SourceKind
 from products.models import DataSource, OutputPort, SchemaRefreshRun
-from products.services import schema_refresh_execute
 from tests.conftest import wait_for
 from tests.factories import (
     ColumnFactory,

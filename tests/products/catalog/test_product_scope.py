@@ -1,4 +1,4 @@
-"""One product scope for pages (products.product_scope): every page of a product answers a
+"""One product scope for pages (products.catalog.scope): every page of a product answers a
 hidden product exactly like a missing one, refuses its edit pages to non-managers in the
 same words, and shows the same header; one rule picks a product's port ("the named port,
 or the first by name") for pages, the API and services."""
@@ -8,9 +8,9 @@ import re
 import pytest
 from django.urls import reverse
 
+from products.catalog.permissions import managers_only_message
+from products.catalog.selectors import port_for
 from products.choices import LifecycleStatus
-from products.permissions import managers_only_message
-from products.selectors import port_for
 from tests.factories import OutputPortFactory, ProductFactory
 
 pytestmark = pytest.mark.django_db

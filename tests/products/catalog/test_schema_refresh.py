@@ -6,9 +6,13 @@ import pyarrow.parquet as pq
 import pytest
 from django.utils import timezone
 
+from products.catalog.services.schema_refresh import (
+    schema_refresh_execute,
+    schema_refresh_reap,
+    schema_refresh_request,
+)
 from products.choices import Classification, RunStatus, SourceKind
 from products.models import SchemaRefreshRun
-from products.services import schema_refresh_execute, schema_refresh_reap, schema_refresh_request
 from tests.conftest import wait_for
 from tests.factories import (
     ColumnFactory,

@@ -1,9 +1,9 @@
-"""The API's `q` ranks like `/search/`: both call products.selectors.product_search, on
+"""The API's `q` ranks like `/search/`: both call products.catalog.selectors.product_search, on
 PostgreSQL full-text search weighted name > summary and tags > description > columns."""
 
 import pytest
 
-from products.selectors import CatalogFilters, product_search
+from products.catalog.selectors import CatalogFilters, product_search
 from tests.factories import ColumnFactory, OutputPortFactory, ProductFactory
 
 
@@ -32,7 +32,7 @@ def catalog(postgres, domain):
     )
     port = OutputPortFactory(product=in_column)
     ColumnFactory(port=port, name="return_rate", description="Share of returns")
-    from products.services import product_search_index_update
+    from products.catalog.services.search_index import product_search_index_update
 
     product_search_index_update(product_ids=[in_column.pk])
     ProductFactory(domain=domain, name="Web sessions", slug="sessions", description="Clicks.")

@@ -1,11 +1,11 @@
-"""A broad search does bounded work (products.selectors.SEARCH_WINDOW): it ranks, counts
+"""A broad search does bounded work (products.catalog.selectors.SEARCH_WINDOW): it ranks, counts
 and facets the newest matches plus every product whose name matches, so a product named
 after the search text is never lost however many products mention it."""
 
 import pytest
 
-from products import selectors
-from products.selectors import CatalogFilters, product_facets, product_search
+from products.catalog import selectors
+from products.catalog.selectors import CatalogFilters, product_facets, product_search
 from tests.factories import DomainFactory, OutputPortFactory, ProductFactory
 
 
@@ -69,10 +69,10 @@ def test_the_window_respects_visibility_and_facet_filters(ledgers, outsider, mon
 
 
 def test_page_and_api_say_when_a_count_is_a_lower_bound(ledgers, outsider, client, monkeypatch):
-    import portal.views
-    import products.api.views
+    import portal.site.views
+    import products.catalog.api.views
 
-    for module in (selectors, portal.views, products.api.views):
+    for module in (selectors, portal.site.views, products.catalog.api.views):
         monkeypatch.setattr(module, "SEARCH_WINDOW", 3)
     client.force_login(outsider)
     page = client.get("/search/?q=ledger").content.decode()
@@ -91,7 +91,7 @@ def test_searches_are_cached_within_the_catalogs_generation(
     changes: a new, edited, published or retired product is found, or no longer found, by
     the very next search; a product hidden behind the services' back is still never shown;
     someone who joins a domain searches its drafts at once."""
-    from products.services import (
+    from products.catalog.services.products import (
         product_deprecate,
         product_publish,
         product_retire,

@@ -3,17 +3,16 @@
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
-from products.choices import LifecycleStatus, MembershipRole
-from products.models import DataProduct
-from products.services import (
-    data_source_create,
-    output_port_create,
+from products.catalog.services.ports import data_source_create, output_port_create
+from products.catalog.services.products import (
     product_create,
     product_deprecate,
     product_publish,
     product_retire,
     product_update,
 )
+from products.choices import LifecycleStatus, MembershipRole
+from products.models import DataProduct
 from tests.factories import (
     DataSourceFactory,
     DomainFactory,
@@ -190,7 +189,7 @@ def test_data_source_takes_a_variable_name_never_a_password(admin_user, owner):
 def test_product_check_schedule_is_a_cron_and_moves_beat_tasks(domain, owner):
     from django_celery_beat.models import PeriodicTask
 
-    from products.services.checks import check_create
+    from products.trust.services.checks import check_create
 
     product = _draft(domain, owner)
     with pytest.raises(ValidationError) as error:

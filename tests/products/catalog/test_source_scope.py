@@ -8,12 +8,17 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection
 
+from products.catalog.services.ports import (
+    output_port_create,
+    output_port_update,
+    source_is_metadata_database,
+    storage_allow,
+)
+from products.catalog.services.schema_refresh import schema_refresh_execute
 from products.choices import MembershipRole, RunStatus, SourceKind
+from products.contracts.services.contracts import contract_import
+from products.contracts.services.documents import ContractInvalid
 from products.models import OutputPort, SchemaRefreshRun, SourceAllowance
-from products.services import output_port_create, output_port_update, schema_refresh_execute
-from products.services.contract_documents import ContractInvalid
-from products.services.contracts import contract_import
-from products.services.ports import source_is_metadata_database, storage_allow
 from tests.factories import (
     DataSourceFactory,
     DomainFactory,

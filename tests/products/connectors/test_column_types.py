@@ -1,4 +1,4 @@
-"""The one reading of a declared column type (products.services.column_types): every
+"""The one reading of a declared column type (products.connectors.column_types): every
 spelling a source gives (PostgreSQL, DuckDB, Spark, Arrow and Parquet), with sizes,
 precisions, arrays and time zones, and what the three rules built on it make of it:
 the family checks compare by, the value a filter binds, the Arrow type of an empty read."""
@@ -12,7 +12,7 @@ from decimal import Decimal
 import pyarrow as pa
 import pytest
 
-from products.services.column_types import (
+from products.connectors.column_types import (
     ColumnType,
     column_type,
     is_single_precision,
@@ -21,8 +21,8 @@ from products.services.column_types import (
     type_family,
     typed_value,
 )
-from sharing.arrow_values import declared_arrow_type
-from sharing.filters import FilterError, clauses_typed, parse_filter, value_converter
+from sharing.access.filters import FilterError, clauses_typed, parse_filter, value_converter
+from sharing.serving.arrow_values import declared_arrow_type
 
 READS = [
     # decimals: precision and scale, unconstrained, every engine's spelling

@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from products.choices import CheckKind, Classification, Severity, SLOKind
+from products.feedback.services.support import support_channels_set
 from products.models import Check, Column, ServiceLevelObjective, SupportChannel
-from products.services.checks import check_create
-from products.services.slos import slo_create
-from products.services.support import support_channels_set
+from products.trust.services.checks import check_create
+from products.trust.services.slos import slo_create
 from tests.factories import ColumnFactory, DataSourceFactory, OutputPortFactory, ProductFactory
 
 STANDARDS = Path(__file__).resolve().parents[2] / "standards"

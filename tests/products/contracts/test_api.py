@@ -13,9 +13,9 @@ from django.core import mail
 from django.utils import timezone
 
 from products.choices import ContractStatus, LifecycleStatus
+from products.contracts.services.contracts import contract_import, contract_publish
+from products.contracts.services.documents import odcs_validate, odps_validate
 from products.models import Contract, DataProduct
-from products.services.contract_documents import odcs_validate, odps_validate
-from products.services.contracts import contract_import, contract_publish
 from sharing.models import AccessGrant
 from tests.factories import DataSourceFactory, ProductFactory, UserFactory
 from tests.products.contracts.helpers import contract_yaml, documented_product

@@ -5,13 +5,13 @@ with a warning kept in the version's notes (service, API, page)."""
 import duckdb
 import pytest
 
-from products.models import Contract, OutputPort
-from products.services.contract_documents import ContractInvalid
-from products.services.contracts import (
+from products.contracts.services.contracts import (
     contract_import,
     contract_publish,
     product_create_from_contract,
 )
+from products.contracts.services.documents import ContractInvalid
+from products.models import Contract, OutputPort
 from tests.factories import DataSourceFactory, ProductFactory, source_allowance
 from tests.products.contracts.helpers import contract_yaml
 

@@ -7,10 +7,7 @@ import yaml
 from django.core.exceptions import PermissionDenied
 
 from products.choices import CheckKind, ContractStatus, SLOKind
-from products.models import Contract, DataProduct, StorageAllowance
-from products.services.contract_documents import document_parse, odcs_validate
-from products.services.contract_mapping import contract_map
-from products.services.contracts import (
+from products.contracts.services.contracts import (
     BreakingChangesUnconfirmed,
     ContractInvalid,
     ContractTooLarge,
@@ -19,6 +16,9 @@ from products.services.contracts import (
     contract_publish,
     product_create_from_contract,
 )
+from products.contracts.services.documents import document_parse, odcs_validate
+from products.contracts.services.mapping import contract_map
+from products.models import Contract, DataProduct, StorageAllowance
 from tests.factories import (
     DataSourceFactory,
     DomainFactory,

@@ -11,14 +11,14 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from products.choices import ContractChangeKind, ContractStatus
-from products.services.contract_documents import document_parse, semver_key
-from products.services.contracts import (
+from products.contracts.services.contracts import (
     BreakingChangesUnconfirmed,
     contract_current,
     contract_diff,
     contract_import,
     contract_publish,
 )
+from products.contracts.services.documents import document_parse, semver_key
 from sharing.models import AccessGrant
 from tests.factories import UserFactory
 from tests.products.contracts.helpers import contract_yaml

@@ -17,9 +17,9 @@ import psycopg
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from products.catalog.services.schema_refresh import schema_apply_columns
 from products.choices import Classification, SourceKind
 from products.connectors import connector_for_port
-from products.services.schema_refresh import schema_apply_columns
 from tests.factories import DataSourceFactory, FilePortFactory, OutputPortFactory, ProductFactory
 
 PG_SCHEMA = "metrics_test"

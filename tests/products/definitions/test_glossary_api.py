@@ -4,8 +4,8 @@ of callers, bad input answered 400 naming the field."""
 
 import pytest
 
+from products.definitions.services.glossary import term_approve, term_create
 from products.models import GlossaryTerm
-from products.services.glossary import term_approve, term_create
 from tests.factories import ColumnFactory, OutputPortFactory, ProductFactory
 
 LIST = "/api/v1/glossary/terms/"

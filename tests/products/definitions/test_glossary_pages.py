@@ -6,8 +6,8 @@ import re
 
 import pytest
 
+from products.definitions.services.glossary import term_approve, term_create, term_link_column
 from products.models import GlossaryTerm
-from products.services.glossary import term_approve, term_create, term_link_column
 from tests.factories import ColumnFactory, OutputPortFactory, ProductFactory
 
 URL = "/glossary/sales/net-revenue/"

@@ -6,16 +6,10 @@ name, synonym and definition."""
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
-from portal.markdown import render_markdown
+from portal.core.markdown import render_markdown
 from products.choices import MembershipRole, TermStatus
-from products.definitions_selectors import (
-    TermFilters,
-    term_search,
-    term_usage,
-    terms_of_product,
-)
-from products.models import GlossaryTerm
-from products.services.glossary import (
+from products.definitions.selectors import TermFilters, term_search, term_usage, terms_of_product
+from products.definitions.services.glossary import (
     term_approve,
     term_create,
     term_deprecate,
@@ -24,6 +18,7 @@ from products.services.glossary import (
     term_unlink_product,
     term_update,
 )
+from products.models import GlossaryTerm
 from tests.factories import (
     ColumnFactory,
     DomainFactory,

@@ -9,11 +9,11 @@ from django.utils import timezone
 from knox.models import AuthToken
 
 from portal_client import Portal, PortalPermissionError, PortalRequestError
+from products.catalog.services.schema_refresh import schema_apply_columns
 from products.choices import LifecycleStatus
 from products.connectors import connector_for_port
+from products.definitions.services.metrics import metric_create
 from products.models import Metric
-from products.services.metrics import metric_create
-from products.services.schema_refresh import schema_apply_columns
 from sharing.models import AccessEvent, AccessGrant
 from tests.factories import FilePortFactory, ProductFactory
 from tests.products.definitions.metric_data import PARQUET_PATH, hand_sql, orders_product

@@ -7,9 +7,9 @@ import pyarrow.parquet as pq
 import pytest
 from django.core.exceptions import ValidationError
 
+from products.catalog.services.schema_refresh import schema_apply_columns
 from products.connectors import connector_for_port
-from products.services.metrics import metric_create, metric_evaluate
-from products.services.schema_refresh import schema_apply_columns
+from products.definitions.services.metrics import metric_create, metric_evaluate
 from sharing.choices import Channel
 from tests.factories import FilePortFactory, ProductFactory
 

@@ -8,7 +8,7 @@ from datetime import date
 
 import pytest
 
-from products.services.metrics import metric_create, metric_evaluate
+from products.definitions.services.metrics import metric_create, metric_evaluate
 from sharing.choices import Channel
 from sharing.models import AccessEvent
 from tests.products.definitions.metric_data import ROWS, hand_sql, orders_product

@@ -7,9 +7,9 @@ import pytest
 from portal.models import Notification
 from products.choices import LifecycleStatus
 from products.demo.feedback import feedback_seed
+from products.feedback.services.announcements import announcements_active
+from products.feedback.services.feedback import feedback_overdue
 from products.models import Announcement, FeedbackThread, ProductFollow
-from products.services.announcements import announcements_active
-from products.services.feedback import feedback_overdue
 from tests.factories import DomainFactory, ProductFactory, UserFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]

@@ -9,9 +9,9 @@ from django.core.management import call_command
 from django.db import connection
 
 from products.connectors import connector_for_port
+from products.definitions.services.metrics import MetricRefused, metric_evaluate
 from products.demo.definitions import METRICS, TERMS
 from products.models import GlossaryTerm, Metric
-from products.services.metrics import MetricRefused, metric_evaluate
 from sharing.choices import Channel
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
 from products.models import ProductPageView, UsageSummaryRun
-from products.usage_selectors import usage_dashboard
+from products.usage.selectors import usage_dashboard
 from sharing.models import AccessEvent
 
 pytestmark = pytest.mark.usefixtures("demo_settings")

@@ -11,12 +11,12 @@ from django.core import mail
 
 from portal.models import Notification
 from products.choices import LifecycleStatus
+from products.feedback.services.announcements import announcement_create, announcement_recipients
+from products.feedback.services.follows import product_follow
 from products.models import Announcement
-from products.services.announcements import announcement_create, announcement_recipients
-from products.services.follows import product_follow
 from products.tasks import announcement_deliver
+from sharing.access.services.grants import grant_create, grant_revoke
 from sharing.models import AccessGrant
-from sharing.services import grant_create, grant_revoke
 from tests.conftest import wait_for
 from tests.factories import ProductFactory, UserFactory
 from tests.products.feedback.helpers import login, product_url

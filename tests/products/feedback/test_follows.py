@@ -6,18 +6,18 @@ import pytest
 from django.core import mail
 from django.urls import reverse
 
-from portal.models import Notification
-from portal.notifications import (
+from portal.core.notifications import (
     notification_create,
     notifications_create,
     notifications_mark_read,
     notifications_unread_count,
 )
+from portal.models import Notification
 from products.choices import IncidentEventKind, LifecycleStatus
+from products.feedback.services.follows import product_follow
 from products.models import IncidentEvent, ProductFollow
-from products.services.follows import product_follow
-from products.services.incidents import incident_open, incident_resolve
 from products.tasks import incident_notify
+from products.trust.services.incidents import incident_open, incident_resolve
 from tests.factories import ProductFactory, UserFactory
 from tests.products.feedback.helpers import login, product_url
 

@@ -7,8 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from products.models import FeedbackThread
-from products.services.feedback import (
+from products.feedback.services.feedback import (
     business_days_late,
     feedback_comment_create,
     feedback_overdue,
@@ -17,7 +16,8 @@ from products.services.feedback import (
     feedback_thread_create,
     response_due_date,
 )
-from products.services.trust_score import trust_score_compute, trust_score_latest
+from products.models import FeedbackThread
+from products.trust.services.trust_score import trust_score_compute, trust_score_latest
 from tests.factories import UserFactory
 from tests.products.feedback.helpers import login, product_url
 

@@ -9,15 +9,15 @@ from django.urls import reverse
 
 from portal.models import Notification
 from products.choices import FeedbackKind, FeedbackStatus, LifecycleStatus
-from products.models import FeedbackComment, FeedbackStatusChange, FeedbackThread
-from products.services.feedback import (
+from products.feedback.services.feedback import (
     MAX_BODY_LENGTH,
     feedback_comment_create,
     feedback_status_change,
     feedback_thread_create,
 )
-from products.services.incidents import incident_open
+from products.models import FeedbackComment, FeedbackStatusChange, FeedbackThread
 from products.tasks import feedback_notify
+from products.trust.services.incidents import incident_open
 from tests.factories import ProductFactory, UserFactory
 from tests.products.feedback.helpers import login, product_url, thread_url
 

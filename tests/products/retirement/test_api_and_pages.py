@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from products.choices import LifecycleStatus
 from products.models import DataProduct, RetirementEvent, RetirementObjection, RetirementProposal
-from products.services.retirement import retirement_propose
+from products.retirement.services import retirement_propose
 from sharing.models import AccessGrant
 from tests.factories import DomainFactory, ProductFactory, UserFactory
 

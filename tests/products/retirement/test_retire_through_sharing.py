@@ -10,7 +10,7 @@ from django_celery_beat.models import PeriodicTask
 
 from products.choices import LifecycleStatus
 from products.models import DataProduct
-from products.services.retirement import retirement_advance, retirement_propose
+from products.retirement.services import retirement_advance, retirement_propose
 from sharing.choices import AuditAction, ExportStatus
 from sharing.models import AccessEvent, AccessGrant, ExportRun, ExportSchedule, ShareLink
 from tests.factories import ProductFactory, UserFactory

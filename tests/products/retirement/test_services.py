@@ -12,10 +12,11 @@ from django.core import mail
 from django.core.exceptions import PermissionDenied, ValidationError
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
+from products.catalog.services.products import product_publish
 from products.choices import LifecycleStatus, MembershipRole
 from products.models import DataProduct, DomainMembership, RetirementEvent, RetirementProposal
-from products.services.products import product_publish
-from products.services.retirement import (
+from products.retirement.notifications import retirement_event_notify
+from products.retirement.services import (
     retirement_advance,
     retirement_audience,
     retirement_flag_unused,
@@ -24,8 +25,7 @@ from products.services.retirement import (
     retirement_propose,
     retirement_withdraw,
 )
-from products.services.retirement_notifications import retirement_event_notify
-from products.usage_selectors import products_unused
+from products.usage.selectors import products_unused
 from sharing.choices import AuditAction, Channel
 from sharing.models import AccessEvent, AccessGrant, ExportSchedule, ShareLink
 from tests.factories import DomainFactory, OutputPortFactory, ProductFactory, UserFactory

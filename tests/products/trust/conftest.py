@@ -4,7 +4,7 @@ tests/products/trust/helpers.py."""
 
 import pytest
 
-from products.services.checks import check_create
+from products.trust.services.checks import check_create
 
 
 @pytest.fixture

@@ -6,9 +6,9 @@ import time
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from products.services.checks import check_run_execute
-from products.services.checks import check_run_request as _request
-from products.services.trust import trust_after_check_run
+from products.trust.services.checks import check_run_execute
+from products.trust.services.checks import check_run_request as _request
+from products.trust.services.evidence import trust_after_check_run
 from tests.factories import FilePortFactory, ProductFactory
 
 # 10 customers, 2 without an email.

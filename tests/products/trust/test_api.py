@@ -11,11 +11,11 @@ from django.test.utils import CaptureQueriesContext
 
 from products.choices import CheckRunStatus, IncidentCause, IncidentStatus, LifecycleStatus
 from products.models import Check, CheckRun, Incident, ServiceLevelObjective
-from products.services.checks import check_create, check_run_execute, check_run_request
-from products.services.incidents import incident_open
-from products.services.slos import slo_create
-from products.services.trust import trust_after_check_run
-from products.services.trust_score import trust_score_compute
+from products.trust.services.checks import check_create, check_run_execute, check_run_request
+from products.trust.services.evidence import trust_after_check_run
+from products.trust.services.incidents import incident_open
+from products.trust.services.slos import slo_create
+from products.trust.services.trust_score import trust_score_compute
 from tests.conftest import wait_for
 from tests.factories import ColumnFactory, FilePortFactory, ProductFactory, UserFactory
 

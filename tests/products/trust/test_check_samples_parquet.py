@@ -10,8 +10,8 @@ import pyarrow.parquet as pq
 
 from products.choices import CheckKind, CheckOutcome, CheckRunStatus
 from products.connectors import connector_for_port
-from products.services.check_sql import SAMPLE_ROWS, CheckSQL, SampleRequest
-from products.services.checks import check_create, check_run_execute, check_run_request
+from products.trust.services.check_sql import SAMPLE_ROWS, CheckSQL, SampleRequest
+from products.trust.services.checks import check_create, check_run_execute, check_run_request
 from tests.factories import FilePortFactory, ProductFactory
 
 ROWS = 6000

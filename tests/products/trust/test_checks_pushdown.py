@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from products.choices import CheckKind, CheckOutcome, CheckRunStatus, Severity, SourceKind
 from products.models import CheckRun, PortObservation
-from products.services.checks import check_create, check_run_execute, check_run_request
+from products.trust.services.checks import check_create, check_run_execute, check_run_request
 from tests.factories import (
     ColumnFactory,
     DataSourceFactory,
@@ -423,14 +423,14 @@ def test_schedules_become_one_beat_task_per_port_and_cron(domain, owner):
         )
     )
     assert names == {f"checks:port:{port.pk}:0 * * * *", f"checks:port:{port.pk}:30 6 * * *"}
-    from products.services.checks import check_delete
+    from products.trust.services.checks import check_delete
 
     check_delete(check=c, by=owner)
     assert PeriodicTask.objects.filter(name__startswith=f"checks:port:{port.pk}:").count() == 1
 
 
 def test_a_schedule_slot_runs_once(domain, owner):
-    from products.services.checks import check_run_for_slot
+    from products.trust.services.checks import check_run_for_slot
 
     port = OutputPortFactory(product=ProductFactory(domain=domain, check_schedule="0 * * * *"))
     check_create(port=port, by=owner, name="a", kind=CheckKind.ROW_COUNT, params={"min": 1})
@@ -442,7 +442,7 @@ def test_a_schedule_slot_runs_once(domain, owner):
 
 
 def test_cron_next_and_previous_fire_times():
-    from products.services.checks import cron_next_runs, cron_previous_fire
+    from products.trust.services.checks import cron_next_runs, cron_previous_fire
 
     saturday = datetime(2026, 11, 21, 3, 7, tzinfo=UTC)
     assert cron_next_runs("*/15 * * * 1-5", after=saturday) == [

@@ -22,11 +22,11 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from products.catalog.services.ports import columns_declare
+from products.catalog.services.schema_refresh import schema_refresh_execute, schema_refresh_request
 from products.choices import SourceKind
-from products.services.ports import columns_declare
-from products.services.schema_refresh import schema_refresh_execute, schema_refresh_request
 from products.tasks import check_run
-from sharing.services.common import clean_columns
+from sharing.access.services.common import clean_columns
 from tests.factories import (
     DataSourceFactory,
     FilePortFactory,

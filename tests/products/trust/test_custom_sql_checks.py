@@ -18,10 +18,10 @@ from django.utils.html import escape
 
 from products.choices import CheckKind, CheckOutcome, CheckRunStatus, Classification, Severity
 from products.models import Check, CheckRun
-from products.services import checks as check_services
-from products.services.check_details import FAILED_MESSAGE, SHAPE_MESSAGE
-from products.services.checks import check_create, check_run_execute, check_run_request
-from products.services.trust import trust_after_check_run
+from products.trust.services import checks as check_services
+from products.trust.services.check_details import FAILED_MESSAGE, SHAPE_MESSAGE
+from products.trust.services.checks import check_create, check_run_execute, check_run_request
+from products.trust.services.evidence import trust_after_check_run
 from sharing.models import AccessGrant
 from tests.factories import (
     ColumnFactory,
@@ -354,7 +354,7 @@ def test_a_check_saved_under_older_rules_is_refused_when_it_runs(port, owner):
 
 
 def test_a_contract_import_refuses_a_query_outside_the_port(domain, owner):
-    from products.services.contracts import ContractInvalid, contract_import
+    from products.contracts.services.contracts import ContractInvalid, contract_import
     from tests.products.contracts.helpers import contract_yaml, documented_product
 
     product = documented_product(domain=domain, owner=owner)

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from products.services.custom_sql import (
+from products.trust.services.custom_sql import (
     SHAPE_MESSAGE,
     CustomSQLRefused,
     custom_sql_columns_read,

@@ -20,8 +20,9 @@ from products.choices import (
     Severity,
 )
 from products.models import Incident, PortObservation
-from products.services.checks import check_create, check_delete
-from products.services.incidents import (
+from products.trust.services.checks import check_create, check_delete
+from products.trust.services.evidence import trust_after_observation
+from products.trust.services.incidents import (
     MAX_COMMENT_LENGTH,
     incident_acknowledge,
     incident_comment,
@@ -30,8 +31,7 @@ from products.services.incidents import (
     incidents_for_product,
     products_with_open_incidents,
 )
-from products.services.monitors import port_observe
-from products.services.trust import trust_after_observation
+from products.trust.services.monitors import port_observe
 from tests.factories import ProductFactory
 from tests.products.trust.helpers import CLEAN, DIRTY, customers_port, run_checks, write_emails
 

@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from products.choices import LifecycleStatus, SourceKind
-from products.services.monitors import port_observe, ports_to_observe
+from products.trust.services.monitors import port_observe, ports_to_observe
 from tests.factories import DataSourceFactory, FilePortFactory, OutputPortFactory, ProductFactory
 
 

@@ -15,10 +15,14 @@ from django.core import mail
 
 from products.choices import CheckKind, IncidentEventKind, IncidentStatus
 from products.models import Incident, IncidentEvent
-from products.services.checks import check_create, check_run_request
-from products.services.incidents import incident_acknowledge, incident_comment, incident_resolve
-from products.services.notifications import webhook_post
 from products.tasks import incident_notify
+from products.trust.notifications import webhook_post
+from products.trust.services.checks import check_create, check_run_request
+from products.trust.services.incidents import (
+    incident_acknowledge,
+    incident_comment,
+    incident_resolve,
+)
 from tests.conftest import wait_for
 from tests.products.trust.helpers import CLEAN, customers_port, run_checks, write_emails
 
@@ -156,7 +160,7 @@ def test_a_failing_webhook_is_logged_and_the_email_still_goes(port, receiver, ow
     receiver.status = 500
     run_checks(port, owner)
     opened = _events(IncidentEventKind.OPENED).get()
-    with caplog.at_level(logging.WARNING, logger="products.services.notifications"):
+    with caplog.at_level(logging.WARNING, logger="products.trust.notifications"):
         incident_notify(opened.pk)
     assert len(receiver.received) == 1  # tried once, not retried into a storm
     assert len(mail.outbox) == 1
@@ -172,7 +176,7 @@ def test_an_unreachable_webhook_does_not_raise(port, owner, domain, caplog):
     domain.incident_webhook_url = f"http://127.0.0.1:{closed}/hook"
     domain.save()
     run_checks(port, owner)
-    with caplog.at_level(logging.WARNING, logger="products.services.notifications"):
+    with caplog.at_level(logging.WARNING, logger="products.trust.notifications"):
         incident_notify(_events(IncidentEventKind.OPENED).get().pk)
     assert "webhook POST to 127.0.0.1" in caplog.text
     assert len(mail.outbox) == 1

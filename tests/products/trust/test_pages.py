@@ -16,11 +16,11 @@ from django.utils import timezone
 
 from products.choices import CheckRunStatus, IncidentCause, IncidentStatus, LifecycleStatus
 from products.models import Check, CheckRun, Incident, PortObservation, TrustScore
-from products.services.checks import check_create, check_run_execute, check_run_request
-from products.services.incidents import incident_open
-from products.services.slos import slo_create
-from products.services.trust import trust_after_check_run
-from products.services.trust_score import trust_score_compute
+from products.trust.services.checks import check_create, check_run_execute, check_run_request
+from products.trust.services.evidence import trust_after_check_run
+from products.trust.services.incidents import incident_open
+from products.trust.services.slos import slo_create
+from products.trust.services.trust_score import trust_score_compute
 from tests.factories import ColumnFactory, FilePortFactory, ProductFactory
 
 pytestmark = pytest.mark.django_db
@@ -296,7 +296,7 @@ def test_overview_shows_the_trust_badge_and_breakdown(client, product, port, not
 
 
 def test_trust_score_docs_page_renders_the_formula_safely(client, outsider, tmp_path, monkeypatch):
-    from products import trust_views
+    from products.trust import views as trust_views
 
     client.force_login(outsider)
     content = _content(client, "/trust-score/")

@@ -12,14 +12,14 @@ import pytest
 from django.urls import reverse
 
 from products.choices import IncidentCause, SourceKind
+from products.feedback.services.follows import product_follow
 from products.models import Incident
-from products.services.checks import check_run_execute, check_run_request
-from products.services.follows import product_follow
-from products.services.incidents import incident_detail_for
-from products.services.monitors import port_observe
-from products.services.notifications import incident_event_notify
-from products.services.trust import trust_after_check_run, trust_after_observation
-from sharing.services.grants import grant_create
+from products.trust.notifications import incident_event_notify
+from products.trust.services.checks import check_run_execute, check_run_request
+from products.trust.services.evidence import trust_after_check_run, trust_after_observation
+from products.trust.services.incidents import incident_detail_for
+from products.trust.services.monitors import port_observe
+from sharing.access.services.grants import grant_create
 from tests.factories import DataSourceFactory, OutputPortFactory, UserFactory
 
 DATABASE = "hidden_warehouse_db"

@@ -17,7 +17,8 @@ from products.choices import (
     SLOKind,
 )
 from products.models import Check, CheckResult, CheckRun, Incident, PortObservation
-from products.services.slos import (
+from products.trust.services.evidence import trust_after_observation
+from products.trust.services.slos import (
     product_slo_report,
     slo_attainment,
     slo_create,
@@ -25,7 +26,6 @@ from products.services.slos import (
     slo_evaluate,
     slo_update,
 )
-from products.services.trust import trust_after_observation
 from tests.factories import OutputPortFactory, ProductFactory
 
 NOW = timezone.now()

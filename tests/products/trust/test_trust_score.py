@@ -25,9 +25,9 @@ from products.models import (
     ServiceLevelObjective,
     TrustScore,
 )
-from products.services.checks import check_create
-from products.services.trust import trust_after_observation
-from products.services.trust_score import (
+from products.trust.services.checks import check_create
+from products.trust.services.evidence import trust_after_observation
+from products.trust.services.trust_score import (
     trust_score_compute,
     trust_score_history,
     trust_score_latest,

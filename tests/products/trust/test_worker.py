@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from products.choices import CheckKind, CheckOutcome, CheckRunStatus, CheckTrigger
 from products.models import CheckRun
-from products.services.checks import check_create, check_run_reap, check_run_request
+from products.trust.services.checks import check_create, check_run_reap, check_run_request
 from tests.conftest import ROOT, subprocess_env, wait_for
 from tests.factories import FilePortFactory, ProductFactory
 

@@ -32,6 +32,8 @@ from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
+from products.catalog.services.ports import output_port_create
+from products.catalog.services.schema_refresh import schema_refresh_execute, schema_refresh_request
 from products.choices import (
     CheckKind,
     CheckOutcome,
@@ -41,11 +43,10 @@ from products.choices import (
     RunStatus,
     SourceKind,
 )
-from products.file_probe import FileRefused
+from products.connectors.file_probe import FileRefused
 from products.models import Column, OutputPort, StorageAllowance
-from products.services import output_port_create, schema_refresh_execute, schema_refresh_request
-from products.services.checks import check_create, check_run_execute, check_run_request
-from products.services.uploads import UploadTooLarge, file_check, port_file_upload
+from products.trust.services.checks import check_create, check_run_execute, check_run_request
+from products.uploads.services import UploadTooLarge, file_check, port_file_upload
 from tests.factories import (
     ColumnFactory,
     DataSourceFactory,

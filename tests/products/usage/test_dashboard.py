@@ -10,9 +10,9 @@ from django.utils import timezone
 
 from products.choices import LifecycleStatus, MembershipRole
 from products.models import DataProduct, ProductUsageSummary, UsageSummaryRun
-from products.services.retirement import retirement_propose
-from products.services.usage import product_view_record, usage_summaries_refresh
-from products.usage_selectors import products_unused, usage_dashboard
+from products.retirement.services import retirement_propose
+from products.usage.selectors import products_unused, usage_dashboard
+from products.usage.services import product_view_record, usage_summaries_refresh
 from sharing.choices import AuditAction, Channel
 from sharing.models import AccessEvent
 from tests.factories import DomainFactory, MembershipFactory, ProductFactory, UserFactory

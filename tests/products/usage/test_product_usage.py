@@ -10,8 +10,8 @@ from django.utils import timezone
 
 from products.choices import LifecycleStatus
 from products.models import ProductPageView
-from products.services.usage import product_view_record
-from products.usage_selectors import product_usage, usage_chart_data
+from products.usage.selectors import product_usage, usage_chart_data
+from products.usage.services import product_view_record
 from sharing.choices import AuditAction, Channel
 from sharing.models import AccessEvent
 from tests.factories import DomainFactory, ProductFactory, UserFactory

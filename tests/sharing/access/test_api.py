@@ -6,9 +6,10 @@ import pytest
 from django.contrib.auth.models import Group
 
 from products.choices import Classification, LifecycleStatus
+from sharing.access.services.grants import grant_create
+from sharing.access.services.requests import access_request_create
 from sharing.choices import RequestStatus
 from sharing.models import AccessEvent, AccessGrant, AccessRequest
-from sharing.services import access_request_create, grant_create
 from tests.factories import ColumnFactory, OutputPortFactory, ProductFactory, UserFactory
 
 BASE = "/api/v1"

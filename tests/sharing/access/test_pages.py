@@ -8,9 +8,10 @@ import pytest
 from django.urls import reverse
 
 from products.choices import Classification
+from sharing.access.services.grants import grant_create
+from sharing.access.services.requests import access_request_create
 from sharing.choices import RequestStatus
 from sharing.models import AccessEvent, AccessGrant, AccessRequest
-from sharing.services import access_request_create, grant_create
 from tests.factories import PASSWORD, ColumnFactory, OutputPortFactory, ProductFactory, UserFactory
 
 

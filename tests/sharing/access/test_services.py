@@ -10,20 +10,22 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
 from products.choices import LifecycleStatus
-from sharing.choices import AuditAction, Channel, RequestStatus
-from sharing.models import AccessEvent, AccessGrant, AccessRequest
-from sharing.selectors import grants_unused
-from sharing.services import (
-    access_request_approve,
-    access_request_cancel,
-    access_request_create,
-    access_request_deny,
+from sharing.access.selectors import grants_unused
+from sharing.access.services.grants import (
     access_review,
     grant_create,
     grant_revoke,
     grants_revoke_for_user,
 )
-from sharing.serving import ReadRefused, read_plan, read_rows
+from sharing.access.services.requests import (
+    access_request_approve,
+    access_request_cancel,
+    access_request_create,
+    access_request_deny,
+)
+from sharing.choices import AuditAction, Channel, RequestStatus
+from sharing.models import AccessEvent, AccessGrant, AccessRequest
+from sharing.serving.reads import ReadRefused, read_plan, read_rows
 from tests.factories import (
     ProductFactory,
     UserFactory,

@@ -65,7 +65,7 @@ class Recipient:
 
     def __init__(self, *, share, by, live_server, tmp_path, python, expires_at=None):
         # Imported here: bench/delta_sharing.py imports this module before Django is set up.
-        from sharing.services.delta_sharing import delta_profile, delta_recipient_create
+        from sharing.delta_sharing.services import delta_profile, delta_recipient_create
 
         self.model, token = delta_recipient_create(
             share=share, by=by, name="Acme", expires_at=expires_at

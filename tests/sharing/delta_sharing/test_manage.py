@@ -17,9 +17,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from products.choices import MembershipRole
-from sharing.delta_sharing_serving import Conformer, delta_type_for_name
+from sharing.delta_sharing.protocol import Conformer, delta_type_for_name
+from sharing.delta_sharing.services import delta_share_create, delta_share_table_add
 from sharing.models import DeltaRecipient, DeltaShare, DeltaShareTable
-from sharing.services.delta_sharing import delta_share_create, delta_share_table_add
 from tests.factories import PASSWORD, DomainFactory, MembershipFactory, parquet_product
 
 ROWS = {

@@ -19,17 +19,17 @@ import pytest
 from django.core import signing
 from django.utils import timezone
 
+from products.catalog.services.schema_refresh import schema_apply_columns
 from products.choices import MembershipRole
 from products.connectors import connector_for_port
 from products.models import DomainMembership
-from products.services.schema_refresh import schema_apply_columns
 from sharing.choices import AuditAction, Channel
-from sharing.models import AccessEvent, AccessGrant, DeltaRecipient
-from sharing.services.delta_sharing import (
+from sharing.delta_sharing.services import (
     delta_recipient_revoke,
     delta_share_create,
     delta_share_table_add,
 )
+from sharing.models import AccessEvent, AccessGrant, DeltaRecipient
 from tests.conftest import wait_for
 from tests.factories import (
     DomainFactory,

@@ -20,13 +20,13 @@ from django.utils import timezone
 from products.choices import MembershipRole
 from products.models import DomainMembership
 from sharing.choices import AuditAction, Channel
-from sharing.delta_sharing_serving import FILE_SALT, URL_MAX_AGE
-from sharing.models import AccessEvent, AccessGrant
-from sharing.services.delta_sharing import (
+from sharing.delta_sharing.protocol import FILE_SALT, URL_MAX_AGE
+from sharing.delta_sharing.services import (
     delta_recipient_revoke,
     delta_share_create,
     delta_share_table_add,
 )
+from sharing.models import AccessEvent, AccessGrant
 from tests.factories import DomainFactory, MembershipFactory
 from tests.sharing.delta_sharing.recipient import Recipient, fetch
 

@@ -10,8 +10,8 @@ import pytest
 from django.utils import timezone
 
 from sharing.choices import Channel, ExportStatus
+from sharing.exports.services.runs import export_run_execute, export_runs_prune
 from sharing.models import AccessEvent, AccessGrant, ExportRun, ExportSchedule
-from sharing.services.exports import export_run_execute, export_runs_prune
 from tests.sharing.exports.helpers import files_of, grant, orders_product
 
 BASE = "/api/v1"
@@ -158,7 +158,7 @@ def grantee_run(orders, outsider):
     """A run of a schedule created by a grantee (every column, email unmasked by name,
     no row filter), executed."""
     access = grant(orders, outsider, columns=["order_id", "country", "email", "amount"])
-    from sharing.services.exports import export_run_request, export_schedule_create
+    from sharing.exports.services.runs import export_run_request, export_schedule_create
 
     schedule = export_schedule_create(
         product=orders, by=outsider, name="Grantee's", cron="0 6 * * *", format="csv"

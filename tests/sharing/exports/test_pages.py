@@ -9,12 +9,12 @@ import pytest
 from django.urls import reverse
 
 from sharing.choices import Channel, ExportStatus
-from sharing.models import AccessEvent, ExportRun, ExportSchedule
-from sharing.services.exports import (
+from sharing.exports.services.runs import (
     export_run_execute,
     export_run_request,
     export_schedule_create,
 )
+from sharing.models import AccessEvent, ExportRun, ExportSchedule
 from tests.factories import PASSWORD
 from tests.sharing.exports.helpers import grant, orders_product
 

@@ -22,10 +22,9 @@ from django_celery_beat.models import PeriodicTask
 
 from products.choices import CheckKind, Severity
 from products.models import CheckRun
-from products.services.checks import check_create
+from products.trust.services.checks import check_create
 from sharing.choices import XLSX_MAX_ROWS, Channel, ExportStatus
-from sharing.models import AccessEvent, ExportRun
-from sharing.services.exports import (
+from sharing.exports.services.runs import (
     export_run_execute,
     export_run_for_slot,
     export_run_request,
@@ -37,6 +36,7 @@ from sharing.services.exports import (
     temp_folder,
     temp_name,
 )
+from sharing.models import AccessEvent, ExportRun
 from tests.factories import parquet_product
 from tests.sharing.exports.helpers import ROWS, files_of, grant, orders_product, read_back
 

@@ -20,17 +20,17 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from products.choices import CheckKind
-from products.services.checks import check_create
+from products.trust.services.checks import check_create
 from sharing.choices import ExportStatus, ExportTrigger
 from sharing.export_tasks import export_run, export_schedule_fire
-from sharing.models import ExportRun
-from sharing.services.exports import (
+from sharing.exports.services.runs import (
     PARTIAL_SUFFIX,
     export_run_for_slot,
     export_run_request,
     export_runs_reap,
     export_schedule_create,
 )
+from sharing.models import ExportRun
 from tests.conftest import ROOT, subprocess_env, wait_for
 from tests.factories import parquet_product
 from tests.sharing.exports.helpers import ROWS, files_of, grant, orders_product, read_back

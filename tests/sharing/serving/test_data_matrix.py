@@ -286,7 +286,7 @@ def test_negative_limit_is_400(narrow):
 
 
 def test_limit_above_the_maximum_is_clamped_and_said_in_a_header(narrow):
-    from sharing.serving import MAX_ROWS
+    from sharing.serving.reads import MAX_ROWS
 
     response, _, rows = read(narrow, "api-json", limit=str(MAX_ROWS * 10))
     assert response.status_code == 200

@@ -14,12 +14,12 @@ import pandas as pd
 import pytest
 from django.core.files.storage import default_storage
 
-from sharing.arrow_values import neutralise_formula
 from sharing.choices import ExportStatus
+from sharing.exports.services.runs import export_run_execute, export_run_request
+from sharing.exports.services.schedules import export_schedule_create
 from sharing.models import ExportSchedule, ShareLink
-from sharing.services.export_schedules import export_schedule_create
-from sharing.services.exports import export_run_execute, export_run_request
-from sharing.services.share_links import share_link_create
+from sharing.serving.arrow_values import neutralise_formula
+from sharing.share_links.services import share_link_create
 from tests.factories import parquet_product
 from tests.sharing.serving.typed_tables import typed_product
 

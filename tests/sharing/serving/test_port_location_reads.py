@@ -9,7 +9,7 @@ import pytest
 
 from products.choices import CheckRunStatus, MembershipRole, PortKind
 from products.models import OutputPort, SourceAllowance
-from products.services.checks import check_create, check_run_execute, check_run_request
+from products.trust.services.checks import check_create, check_run_execute, check_run_request
 from tests.factories import (
     ColumnFactory,
     DataSourceFactory,

@@ -25,15 +25,15 @@ from knox.models import AuthToken
 
 from portal_client import Portal
 from sharing.choices import ExportStatus
-from sharing.delta_sharing_serving import ProtocolError, table_query
-from sharing.services.delta_sharing import (
+from sharing.delta_sharing.protocol import ProtocolError, table_query
+from sharing.delta_sharing.services import (
     delta_recipient_create,
     delta_share_create,
     delta_share_table_add,
 )
-from sharing.services.export_schedules import export_schedule_create
-from sharing.services.exports import export_run_execute, export_run_request
-from sharing.services.share_links import share_link_create
+from sharing.exports.services.runs import export_run_execute, export_run_request
+from sharing.exports.services.schedules import export_schedule_create
+from sharing.share_links.services import share_link_create
 from tests.conftest import require_service
 from tests.sharing.serving.typed_tables import COLUMNS, EXPECTED, SCHEMA, TABLE, typed_product
 

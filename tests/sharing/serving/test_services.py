@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from sharing.choices import Channel
 from sharing.models import AccessEvent, AccessGrant
-from sharing.serving import ReadRefused, read_plan, read_rows, read_stream
+from sharing.serving.reads import ReadRefused, read_plan, read_rows, read_stream
 from tests.factories import parquet_product
 from tests.sharing.readers import SERVING_ROWS as ROWS
 
@@ -181,7 +181,7 @@ def test_xlsx_holds_the_rows_under_a_header(product, outsider):
 
 
 def test_xlsx_beyond_a_sheet_is_refused_before_writing(domain, media_root, member, monkeypatch):
-    import sharing.serving as serving
+    import sharing.serving.reads as serving
 
     monkeypatch.setattr(serving, "XLSX_MAX_ROWS", 3)  # a sheet of three rows, for the test
     product = parquet_product(

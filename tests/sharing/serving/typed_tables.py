@@ -14,9 +14,9 @@ from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
+from products.catalog.services.schema_refresh import schema_apply_columns
 from products.connectors import connector_for_port
 from products.models import DataProduct
-from products.services.schema_refresh import schema_apply_columns
 from tests.factories import OutputPortFactory, ProductFactory, metadata_db_source
 
 SCHEMA = "rt_types"

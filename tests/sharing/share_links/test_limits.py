@@ -14,8 +14,8 @@ from django.conf import settings as django_settings
 
 from sharing.choices import AuditAction
 from sharing.models import AccessEvent, ShareLink
-from sharing.ratelimit import KEY_PREFIX, _redis
-from sharing.services.share_links import share_link_create
+from sharing.serving.ratelimit import KEY_PREFIX, _redis
+from sharing.share_links.services import share_link_create
 from tests.conftest import require_service
 
 CLIENTS = 12

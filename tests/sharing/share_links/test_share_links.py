@@ -24,11 +24,7 @@ from products.choices import MembershipRole
 from products.models import DomainMembership
 from sharing.choices import AuditAction, ExportStatus
 from sharing.models import AccessEvent, AccessGrant, ExportRun, ExportSchedule, ShareLink
-from sharing.services.share_links import (
-    share_link_consume,
-    share_link_create,
-    share_link_resolve,
-)
+from sharing.share_links.services import share_link_consume, share_link_create, share_link_resolve
 from tests.factories import MembershipFactory, UserFactory
 from tests.sharing.readers import NARROW_COLUMNS, NARROW_FILTER, ROWS, grant
 

@@ -1,0 +1,36 @@
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from portal.site import notification_views, views
+
+app_name = "portal"
+
+urlpatterns = [
+    path("", views.CatalogView.as_view(is_home=True), name="home"),
+    path("search/", views.CatalogView.as_view(), name="search"),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(
+            template_name="portal/login.html", redirect_authenticated_user=True
+        ),
+        name="login",
+    ),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("my/products/", views.MyProductsView.as_view(), name="my-products"),
+    path("notifications/", notification_views.NotificationListView.as_view(), name="notifications"),
+    path(
+        "notifications/read/",
+        notification_views.NotificationMarkReadView.as_view(),
+        name="notifications-read",
+    ),
+    path(
+        "notifications/badge/",
+        notification_views.NotificationBadgeView.as_view(),
+        name="notifications-badge",
+    ),
+    path(
+        "notifications/<int:notification_id>/",
+        notification_views.NotificationOpenView.as_view(),
+        name="notification-open",
+    ),
+]

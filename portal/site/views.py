@@ -1,0 +1,136 @@
+"""The site shell: catalog home and search, "My products"."""
+
+from urllib.parse import urlencode
+
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.paginator import Paginator
+from django.views.generic import TemplateView
+
+from portal.core.forms import CatalogSearchForm
+from products.catalog.permissions import managed_domains
+from products.catalog.selectors import (
+    SEARCH_WINDOW,
+    CatalogFilters,
+    catalog_search,
+    products_managed_by,
+)
+from products.definitions.selectors import TermFilters, term_search
+from products.trust.services.incidents import products_with_open_incidents
+from products.trust.services.trust_score import trust_scores_latest_for
+
+PAGE_SIZE = 20
+FACET_SHOWN = 8  # values shown per facet before "Show N more"
+FACETS = (("domain", "Domain"), ("tag", "Tag"), ("status", "Status"))
+GLOSSARY_SHOWN = 5  # glossary terms shown above the results of a search
+
+
+def _query_string(filters: CatalogFilters, **changes: str) -> str:
+    """`?…` for the catalog with the given filters changed (an empty value removes one).
+    The page number is dropped: new filters start on page one."""
+    params = {"q": filters.q, "domain": filters.domain, "tag": filters.tag}
+    params["status"] = filters.status
+    params.update(changes)
+    return "?" + urlencode({key: value for key, value in params.items() if value})
+
+
+class CatalogView(LoginRequiredMixin, TemplateView):
+    """Home (`/`) and search (`/search/`): one page, ranked results and facet counts from
+    the same selectors as the API's `q`, `domain`, `tag` and `status` filters."""
+
+    template_name = "portal/catalog.html"
+    is_home = False
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        user = self.request.user
+        form = CatalogSearchForm(self.request.GET)
+        filters = form.filters()
+        results, facets = catalog_search(user=user, filters=filters)
+        page = Paginator(results, PAGE_SIZE).get_page(self.request.GET.get("page"))
+        products = list(page.object_list)
+        # Each result's trust badge and incident marker: two queries for the whole page.
+        ids = [product.pk for product in products]
+        scores = trust_scores_latest_for(ids)
+        with_incidents = products_with_open_incidents(ids)
+        for product in products:
+            product.trust = scores.get(product.pk)
+            product.has_open_incident = product.pk in with_incidents
+
+        facet_groups = []
+        for name, label in FACETS:
+            current = getattr(filters, name)
+            values = [
+                {
+                    **value,
+                    "active": value["slug"] == current,
+                    # A click on the active value removes it; on another, selects it.
+                    "url": _query_string(
+                        filters, **{name: "" if value["slug"] == current else value["slug"]}
+                    ),
+                }
+                for value in facets[name]
+            ]
+            # Long lists show their most common values; the rest fold away, except an
+            # active value, which always stays in sight.
+            shown = [v for i, v in enumerate(values) if i < FACET_SHOWN or v["active"]]
+            more = [v for i, v in enumerate(values) if i >= FACET_SHOWN and not v["active"]]
+            facet_groups.append({"name": name, "label": label, "values": shown, "more": more})
+
+        active_filters = [
+            {
+                "name": label,
+                "value": getattr(filters, name),
+                "remove_url": _query_string(filters, **{name: ""}),
+            }
+            for name, label in FACETS
+            if getattr(filters, name)
+        ]
+        has_filters = bool(filters.q or active_filters)
+        # A broad search ranks a bounded window of matches (SEARCH_WINDOW): its count is
+        # then a lower bound, shown as "1,000+".
+        count_is_lower_bound = bool(filters.q) and page.paginator.count >= SEARCH_WINDOW
+        context.update(
+            form=form,
+            filters=filters,
+            page_obj=page,
+            products=products,
+            facet_groups=facet_groups,
+            active_filters=active_filters,
+            has_filters=has_filters,
+            keep_query=_query_string(filters)[1:],
+            is_home=self.is_home,
+            count_is_lower_bound=count_is_lower_bound,
+        )
+        if filters.q:
+            # Glossary terms matching the search, above the products (one query).
+            context["glossary_terms"] = list(
+                term_search(user=user, filters=TermFilters(q=filters.q))[:GLOSSARY_SHOWN]
+            )
+        if page.paginator.count == 0 and not has_filters:
+            # An empty catalog: tell the people who can fill it how.
+            context["can_create"] = managed_domains(user=user).exists()
+        return context
+
+
+class MyProductsView(LoginRequiredMixin, TemplateView):
+    """The products of the domains the user belongs to, grouped by domain."""
+
+    template_name = "portal/my_products.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        user = self.request.user
+        domains = list(managed_domains(user=user).order_by("name"))
+        groups: dict[int, dict] = {}
+        for product in products_managed_by(user=user):
+            group = groups.setdefault(
+                product.domain_id, {"domain": product.domain, "products": [], "can_create": False}
+            )
+            group["products"].append(product)
+        for domain in domains:
+            groups.setdefault(domain.pk, {"domain": domain, "products": []})["can_create"] = True
+        context.update(
+            groups=sorted(groups.values(), key=lambda group: group["domain"].name),
+            managed_domains=domains,
+        )
+        return context

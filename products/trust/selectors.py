@@ -1,0 +1,298 @@
+"""Reads of a product's trust evidence for its pages and API: checks with their latest
+result, check runs, the latest run per port, and the series its charts draw.
+
+Every function takes a product already fetched through the visibility rule
+(`product_get_visible`), and costs a fixed number of queries however many checks, runs,
+results or observations there are: the series are aggregated by the database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.db.models import Count, Max, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import TruncDay, TruncHour
+from django.utils import timezone
+
+from products.choices import CheckOutcome
+from products.models import (
+    Check,
+    CheckResult,
+    CheckRun,
+    DataProduct,
+    OutputPort,
+    PortObservation,
+)
+
+CHART_DAYS = 30
+
+
+def checks_for_product(
+    *, product: DataProduct, port: OutputPort | None = None, check_ids: list[int] | None = None
+) -> list[Check]:
+    """The product's checks (or one port's, or the given ones), each with `latest_result`
+    (a CheckResult without its sample, or None). Two queries."""
+    latest = CheckResult.objects.filter(quality_check_id=OuterRef("pk")).order_by(
+        "-evaluated_at", "-pk"
+    )
+    qs = Check.objects.filter(port__product=product)
+    if port is not None:
+        qs = qs.filter(port=port)
+    if check_ids is not None:
+        qs = qs.filter(pk__in=check_ids)
+    checks = list(
+        qs.select_related("port")
+        .annotate(latest_result_id=Subquery(latest.values("pk")[:1]))
+        .order_by("port__name", "name", "pk")
+    )
+    ids = [check.latest_result_id for check in checks if check.latest_result_id]
+    results = CheckResult.objects.defer("sample").in_bulk(ids) if ids else {}
+    for check in checks:
+        check.port.product = product
+        check.latest_result = results.get(check.latest_result_id)
+        if check.latest_result is not None:
+            check.latest_result.quality_check = check
+    return checks
+
+
+def check_get(*, product: DataProduct, check_id: int) -> Check:
+    """One check of the product; Check.DoesNotExist otherwise."""
+    check = Check.objects.select_related("port").get(pk=check_id, port__product=product)
+    check.port.product = product
+    return check
+
+
+def check_runs_for_product(*, product: DataProduct) -> QuerySet[CheckRun]:
+    return (
+        CheckRun.objects.filter(port__product=product)
+        .select_related("port", "requested_by")
+        .order_by("-created_at", "-pk")
+    )
+
+
+def check_run_get(*, product: DataProduct, run_id: int) -> CheckRun:
+    """One run of the product's ports with its results (`run.result_list`, ordered by
+    check name); CheckRun.DoesNotExist otherwise. Two queries."""
+    run = check_runs_for_product(product=product).get(pk=run_id)
+    run.port.product = product
+    run.result_list = list(
+        run.results.select_related("quality_check").order_by("quality_check__name", "pk")
+    )
+    return run
+
+
+def port_latest_check_runs(*, product: DataProduct) -> dict[int, CheckRun]:
+    """The latest check run of each of the product's ports, keyed by port id (one
+    query, bounded by the number of ports)."""
+    latest_run = CheckRun.objects.filter(port_id=OuterRef("pk")).order_by("-created_at", "-pk")
+    latest_ids = (
+        OutputPort.objects.filter(product=product)
+        .annotate(latest_run_id=Subquery(latest_run.values("pk")[:1]))
+        .values("latest_run_id")
+    )
+    return {run.port_id: run for run in CheckRun.objects.filter(pk__in=latest_ids)}
+
+
+def results_of_runs(*, runs) -> dict[int, list[CheckResult]]:
+    """The results of the given finished runs, keyed by run id and ordered by check name
+    (one query, for the latest run of every port at once)."""
+    finished = [run.pk for run in runs if run.is_finished]
+    by_run: dict[int, list[CheckResult]] = {pk: [] for pk in finished}
+    if finished:
+        for result in (
+            CheckResult.objects.filter(run_id__in=finished)
+            .select_related("quality_check")
+            .order_by("quality_check__name", "pk")
+        ):
+            by_run[result.run_id].append(result)
+    return by_run
+
+
+# --- chart series ----------------------------------------------------------------------
+
+
+@dataclass
+class Series:
+    """One line of a chart: x (times) and y (values), with a name for the legend."""
+
+    name: str
+    x: list[datetime] = field(default_factory=list)
+    y: list[float | None] = field(default_factory=list)
+
+
+def observation_series(
+    *, product: DataProduct, days: int = CHART_DAYS, now: datetime | None = None
+) -> dict[str, list[Series]]:
+    """Row count and freshness lag (hours) of each port over the last `days` days, one
+    point per port and hour (its highest reading: the worst lag). One aggregate query."""
+    since = (now or timezone.now()) - timedelta(days=days)
+    rows = (
+        PortObservation.objects.filter(
+            port__product=product, observed_at__gte=since, available=True
+        )
+        .annotate(hour=TruncHour("observed_at"))
+        .values("port__name", "hour")
+        .annotate(rows=Max("row_count"), lag=Max("freshness_lag_seconds"))
+        .order_by("port__name", "hour")
+        .values_list("port__name", "hour", "rows", "lag")
+    )
+    rows_by_port: dict[str, Series] = {}
+    lag_by_port: dict[str, Series] = {}
+    for port_name, hour, row_count, lag in rows:
+        if row_count is not None:
+            series = rows_by_port.setdefault(port_name, Series(name=port_name))
+            series.x.append(hour)
+            series.y.append(row_count)
+        if lag is not None:
+            series = lag_by_port.setdefault(port_name, Series(name=port_name))
+            series.x.append(hour)
+            series.y.append(round(lag / 3600, 2))
+    return {"row_count": list(rows_by_port.values()), "freshness": list(lag_by_port.values())}
+
+
+def check_pass_rate_by_day(
+    *, product: DataProduct, days: int = CHART_DAYS, now: datetime | None = None
+) -> Series:
+    """Share of check evaluations that passed, per day (results that could not be
+    evaluated count as not passed). One aggregate query."""
+    since = (now or timezone.now()) - timedelta(days=days)
+    rows = (
+        CheckResult.objects.filter(port__product=product, evaluated_at__gte=since)
+        .annotate(day=TruncDay("evaluated_at"))
+        .values("day")
+        .annotate(total=Count("pk"), passed=Count("pk", filter=Q(outcome=CheckOutcome.PASS)))
+        .order_by("day")
+    )
+    series = Series(name="Checks passing")
+    for row in rows:
+        series.x.append(row["day"])
+        series.y.append(round(row["passed"] / row["total"] * 100.0, 2) if row["total"] else None)
+    return series
+
+
+# --- the trust score, explained ---------------------------------------------------------
+
+# The four components (docs/trust-score.md), what each measures, and where on the quality
+# page its evidence is.
+TRUST_COMPONENTS = (
+    ("quality", "Quality", "Check results passing, weighted by severity", "checks"),
+    ("reliability", "Reliability", "SLO attainment over 30 days", "slos"),
+    ("documentation", "Documentation", "Description, owners, columns described, contract", ""),
+    (
+        "support",
+        "Support",
+        "Open incidents and how long they have been open; feedback answered in time",
+        "incidents",
+    ),
+)
+TRUST_HISTORY_DAYS = 30
+
+
+@dataclass
+class TrustComponent:
+    name: str
+    label: str
+    help: str
+    score: float | None
+    evidence: dict
+    page_url: str  # where its evidence is shown (a page and anchor)
+
+
+@dataclass
+class TrustSummary:
+    latest: object  # TrustScore | None
+    components: list[TrustComponent]
+    history: list[dict]  # oldest first
+    how_computed_url: str
+
+    @property
+    def score(self) -> float | None:
+        return self.latest.score if self.latest is not None else None
+
+
+def trust_level(score: float | None) -> str:
+    """The badge colour of a score: good (80+), fair (60+), poor, or none (no score; a
+    template passes "" for a missing one)."""
+    if isinstance(score, bool) or not isinstance(score, int | float):
+        return "none"
+    if score >= 80:
+        return "good"
+    if score >= 60:
+        return "fair"
+    return "poor"
+
+
+def trust_summary(*, product: DataProduct, history_days: int = TRUST_HISTORY_DAYS) -> TrustSummary:
+    """The latest score, each component with its evidence and where to see it, and the
+    history of the last `history_days` days. Two queries."""
+    from django.urls import reverse
+
+    from products.trust.services.trust_score import trust_score_history, trust_score_latest
+
+    latest = trust_score_latest(product=product)
+    quality = quality_url(product)
+    evidence = latest.evidence if latest is not None and isinstance(latest.evidence, dict) else {}
+    components = []
+    for name, label, help_text, anchor in TRUST_COMPONENTS:
+        page_url = (
+            f"{quality}#{anchor}" if anchor else f"{product.get_absolute_url()}#documentation"
+        )
+        part = evidence.get(name)
+        components.append(
+            TrustComponent(
+                name=name,
+                label=label,
+                help=help_text,
+                score=getattr(latest, name) if latest is not None else None,
+                evidence=part if isinstance(part, dict) else {},
+                page_url=page_url,
+            )
+        )
+    history = [
+        {
+            "computed_at": point.computed_at,
+            "score": point.score,
+            "quality": point.quality,
+            "reliability": point.reliability,
+            "documentation": point.documentation,
+            "support": point.support,
+        }
+        for point in sorted(
+            trust_score_history(product=product, days=history_days),
+            key=lambda point: point.computed_at,
+        )
+    ]
+    return TrustSummary(
+        latest=latest,
+        components=components,
+        history=history,
+        how_computed_url=reverse("products:trust-score-docs"),
+    )
+
+
+def quality_url(product: DataProduct, anchor: str = "") -> str:
+    """The product's quality tab (with an anchor: one of its sections)."""
+    from django.urls import reverse
+
+    url = reverse(
+        "products:product-quality",
+        kwargs={"domain_slug": product.domain.slug, "product_slug": product.slug},
+    )
+    return f"{url}#{anchor}" if anchor else url
+
+
+def trust_header_context(*, product: DataProduct, latest=None) -> dict:
+    """What the header of every page of a product shows: its trust score (badge) and the
+    banner of unresolved incidents. Two queries (one when `latest` is given)."""
+    from products.trust.services.incidents import incidents_for_product
+    from products.trust.services.trust_score import trust_score_latest
+
+    if latest is None:
+        latest = trust_score_latest(product=product)
+    return {
+        "trust_score": latest,
+        "trust_level": trust_level(latest.score if latest is not None else None),
+        "open_incidents": list(incidents_for_product(product=product, status="unresolved")),
+        "quality_url": quality_url(product),
+    }

@@ -1,0 +1,53 @@
+"""What happens after new evidence arrives (a check run, a monitor observation):
+incidents open or resolve, SLOs are re-evaluated, the trust score is recomputed, in that
+order. Both hooks are safe to call twice: incidents open once per cause and resolve once,
+and a second snapshot of the same evidence holds the same numbers."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from products.models import CheckRun, PortObservation, TrustScore
+from products.trust.services.incidents import (
+    incidents_reconcile_availability,
+    incidents_reconcile_check_run,
+)
+from products.trust.services.slos import slos_evaluate_for_product
+from products.trust.services.trust_score import trust_score_compute
+
+
+def trust_after_check_run(*, run: CheckRun) -> None:
+    """Reconcile incidents with a finished run, re-evaluate SLOs, record a trust score."""
+    if not run.is_finished:
+        return
+    product = run.port.product
+    incidents_reconcile_check_run(run=run)
+    slos_evaluate_for_product(product=product)
+    trust_score_compute(product=product)
+
+
+def trust_after_observation(*, observation: PortObservation) -> None:
+    """Reconcile the port's availability incident with a monitor observation, re-evaluate
+    SLOs, and record a trust score.
+
+    Monitors observe every port every few minutes; a snapshot per observation would
+    bury the history. So the score is recorded when an incident changed state, or when the
+    product's latest snapshot is older than settings.TRUST_SCORE_OBSERVATION_INTERVAL."""
+    port = observation.port
+    product = port.product
+    changed = incidents_reconcile_availability(
+        port=port,
+        available=observation.available,
+        at=observation.observed_at,
+        detail=observation.error,
+    )
+    changed |= slos_evaluate_for_product(product=product)
+    interval: timedelta = settings.TRUST_SCORE_OBSERVATION_INTERVAL
+    recent = TrustScore.objects.filter(
+        product=product, computed_at__gt=timezone.now() - interval
+    ).exists()
+    if changed or not recent:
+        trust_score_compute(product=product)

@@ -1,0 +1,49 @@
+"""Observability monitors: an availability probe, and the row count (volume) and newest
+timestamp (freshness) of each port, on a schedule, kept as history."""
+
+from __future__ import annotations
+
+from django.utils import timezone
+
+from products.catalog.services.ports import port_connector
+from products.connectors import ConnectorError
+from products.models import OutputPort, PortObservation
+from products.trust.services.check_sql import CheckSQL
+from products.trust.services.checks import as_aware
+
+
+def port_observe(*, port: OutputPort) -> PortObservation:
+    """Probe the port: is the source reachable and the relation readable; how many rows;
+    how old is the newest value of its freshness column. One aggregate statement."""
+    now = timezone.now()
+    try:
+        with port_connector(port) as connector:
+            freshness_column = port.freshness_column or None
+            if freshness_column:
+                known = {column.name for column in connector.describe()}
+                if freshness_column not in known:
+                    freshness_column = None
+            plan = CheckSQL(connector).aggregate_plan([], extra_max_column=freshness_column)
+            row = connector.fetch(plan.sql, plan.params)[0]
+    except ConnectorError as exc:
+        return PortObservation.objects.create(
+            port=port, observed_at=now, available=False, error=exc.technical[:2000]
+        )
+    newest = as_aware(row[-1]) if freshness_column else None
+    return PortObservation.objects.create(
+        port=port,
+        observed_at=now,
+        available=True,
+        row_count=int(row[0]),
+        newest_at=newest,
+        freshness_lag_seconds=(now - newest).total_seconds() if newest else None,
+    )
+
+
+def ports_to_observe():
+    """Every port of a product that is not retired."""
+    from products.choices import LifecycleStatus
+
+    return OutputPort.objects.exclude(product__status=LifecycleStatus.RETIRED).values_list(
+        "pk", flat=True
+    )

@@ -1,0 +1,344 @@
+"""Service level objectives: define them, measure their attainment over rolling windows
+(with the error budget left), and open or resolve an incident when the 7-day attainment
+falls below the target or recovers.
+
+Definitions (each an aggregate query over the window, never a loop over rows):
+
+- availability: share of the product's port observations (monitor probes and check runs)
+  that found the source reachable;
+- freshness: share of reachable observations with a known lag whose lag was at most
+  `threshold_hours`;
+- quality: share of the product's check results that passed, among passed and failed
+  (results that could not be evaluated are left out).
+
+Error budget: the target allows (100 - target)% of the window's events to be bad; the
+budget spent is bad / allowed, the budget remaining 100% minus that (never below 0).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from products.catalog.permissions import can_edit_product
+from products.choices import (
+    DECLARED_SLO_KINDS,
+    MEASURED_SLO_KINDS,
+    CheckOutcome,
+    IncidentCause,
+    Severity,
+    SLOKind,
+)
+from products.models import CheckResult, DataProduct, PortObservation, ServiceLevelObjective
+from products.trust.services.incidents import cause_key_for_slo, incident_open, incident_recover
+
+SLO_FIELDS = ("kind", "target_percent", "threshold_hours", "description", "value", "unit")
+# The window a breach is judged on, and the windows reported.
+BREACH_WINDOW_DAYS = 7
+REPORT_WINDOWS_DAYS = (7, 30)
+
+
+@dataclass(frozen=True)
+class SLOAttainment:
+    window_days: int
+    good: int
+    total: int
+    attainment_percent: float | None  # None: no data in the window
+    target_percent: float
+    met: bool | None  # None: no data in the window
+    error_budget_remaining_percent: float  # 0 to 100
+    budget_spent_percent: float  # may exceed 100 (400 = four times the budget)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class SLOReport:
+    slo: ServiceLevelObjective
+    windows: dict[int, SLOAttainment]  # days -> attainment
+
+    @property
+    def attainment_7d(self) -> SLOAttainment:
+        return self.windows[7]
+
+    @property
+    def attainment_30d(self) -> SLOAttainment:
+        return self.windows[30]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.slo.pk,
+            "kind": self.slo.kind,
+            "target_percent": self.slo.target_percent,
+            "threshold_hours": self.slo.threshold_hours,
+            "description": self.slo.description,
+            "windows": {f"{days}d": att.as_dict() for days, att in self.windows.items()},
+        }
+
+
+# --- definitions -------------------------------------------------------------------------
+
+
+def _validate(slo: ServiceLevelObjective) -> None:
+    errors: dict[str, str] = {}
+    if slo.kind not in SLOKind.values:
+        errors["kind"] = f"Choose one of {', '.join(SLOKind.values)}."
+    slo.value = str(slo.value or "").strip()
+    slo.unit = str(slo.unit or "").strip()
+    if slo.kind in DECLARED_SLO_KINDS:
+        # Declared, not measured: the promise is its value (and unit) as written.
+        slo.target_percent = 100.0
+        if not slo.value:
+            errors["value"] = f"A {SLOKind(slo.kind).label.lower()} SLO needs a value."
+        elif len(slo.value) > 100:
+            errors["value"] = "At most 100 characters."
+        if len(slo.unit) > 20:
+            errors["unit"] = "At most 20 characters."
+    target = slo.target_percent
+    if isinstance(target, bool) or not isinstance(target, int | float) or not 0 < target <= 100:
+        errors["target_percent"] = "A target is a percentage above 0 and at most 100."
+    if slo.kind == SLOKind.FRESHNESS:
+        hours = slo.threshold_hours
+        if isinstance(hours, bool) or not isinstance(hours, int | float) or hours <= 0:
+            errors["threshold_hours"] = "A freshness SLO needs threshold_hours, above 0."
+    else:
+        slo.threshold_hours = None
+    slo.description = (slo.description or "").strip()
+    if len(slo.description) > 300:
+        errors["description"] = "At most 300 characters."
+    if (
+        "kind" not in errors
+        and ServiceLevelObjective.objects.filter(product_id=slo.product_id, kind=slo.kind)
+        .exclude(pk=slo.pk)
+        .exists()
+    ):
+        errors["kind"] = f"This product already has a {slo.kind} SLO."
+    if errors:
+        raise ValidationError(errors)
+
+
+def _after_change(product: DataProduct) -> None:
+    from products.trust.services.trust_score import trust_score_compute
+
+    trust_score_compute(product=product)
+
+
+@transaction.atomic
+def slo_create(
+    *,
+    product: DataProduct,
+    by,
+    kind: str,
+    target_percent: float,
+    threshold_hours: float | None = None,
+    description: str = "",
+    value: str = "",
+    unit: str = "",
+) -> ServiceLevelObjective:
+    if not can_edit_product(user=by, product=product):
+        raise PermissionDenied("Only the domain's owners and stewards define SLOs.")
+    slo = ServiceLevelObjective(
+        product=product,
+        kind=kind,
+        target_percent=target_percent,
+        threshold_hours=threshold_hours,
+        description=description,
+        value=value,
+        unit=unit,
+    )
+    _validate(slo)
+    slo.save()
+    slo_evaluate(slo=slo)
+    _after_change(product)
+    return slo
+
+
+@transaction.atomic
+def slo_update(*, slo: ServiceLevelObjective, by, **fields: Any) -> ServiceLevelObjective:
+    if not can_edit_product(user=by, product=slo.product):
+        raise PermissionDenied("Only the domain's owners and stewards change SLOs.")
+    unknown = set(fields) - set(SLO_FIELDS)
+    if unknown:
+        raise ValidationError({field: "This field cannot be changed." for field in unknown})
+    for name, value in fields.items():
+        setattr(slo, name, value)
+    _validate(slo)
+    slo.save()
+    slo_evaluate(slo=slo)
+    _after_change(slo.product)
+    return slo
+
+
+@transaction.atomic
+def slo_delete(*, slo: ServiceLevelObjective, by) -> None:
+    """Delete the SLO; its unresolved breach incident is resolved (nothing else would)."""
+    if not can_edit_product(user=by, product=slo.product):
+        raise PermissionDenied("Only the domain's owners and stewards delete SLOs.")
+    product = slo.product
+    incident_recover(cause_key=cause_key_for_slo(slo.pk), note="Resolved: the SLO was deleted.")
+    slo.delete()
+    _after_change(product)
+
+
+# --- measurement -------------------------------------------------------------------------
+
+
+def _counts(slo: ServiceLevelObjective, windows: tuple[int, ...], now: datetime):
+    """(good, total) per window, all windows in one aggregate query."""
+    longest = max(windows)
+    start_of = {days: now - timedelta(days=days) for days in windows}
+    if slo.kind == SLOKind.QUALITY:
+        qs = CheckResult.objects.filter(
+            port__product_id=slo.product_id,
+            evaluated_at__gt=start_of[longest],
+            evaluated_at__lte=now,
+            outcome__in=(CheckOutcome.PASS, CheckOutcome.FAIL),
+        )
+        time_field, good = "evaluated_at", Q(outcome=CheckOutcome.PASS)
+    else:
+        qs = PortObservation.objects.filter(
+            port__product_id=slo.product_id,
+            observed_at__gt=start_of[longest],
+            observed_at__lte=now,
+        )
+        time_field = "observed_at"
+        if slo.kind == SLOKind.AVAILABILITY:
+            good = Q(available=True)
+        else:
+            qs = qs.filter(available=True, freshness_lag_seconds__isnull=False)
+            good = Q(freshness_lag_seconds__lte=float(slo.threshold_hours or 0) * 3600)
+    aggregates = {}
+    for days in windows:
+        in_window = Q(**{f"{time_field}__gt": start_of[days]})
+        aggregates[f"total_{days}"] = Count("pk", filter=in_window)
+        aggregates[f"good_{days}"] = Count("pk", filter=in_window & good)
+    row = qs.aggregate(**aggregates)
+    return {days: (row[f"good_{days}"], row[f"total_{days}"]) for days in windows}
+
+
+def _attainment(slo: ServiceLevelObjective, days: int, good: int, total: int) -> SLOAttainment:
+    target = float(slo.target_percent)
+    if not total:
+        return SLOAttainment(
+            window_days=days,
+            good=0,
+            total=0,
+            attainment_percent=None,
+            target_percent=target,
+            met=None,
+            error_budget_remaining_percent=100.0,
+            budget_spent_percent=0.0,
+        )
+    attainment = round(good / total * 100.0, 4)
+    bad = total - good
+    allowed = total * (100.0 - target) / 100.0
+    if bad == 0:
+        spent = 0.0
+    elif allowed <= 0:  # a 100% target has no budget: any bad event spends all of it
+        spent = 100.0
+    else:
+        spent = round(bad / allowed * 100.0, 2)
+    return SLOAttainment(
+        window_days=days,
+        good=good,
+        total=total,
+        attainment_percent=attainment,
+        target_percent=target,
+        met=attainment >= target,
+        error_budget_remaining_percent=max(0.0, round(100.0 - spent, 2)),
+        budget_spent_percent=spent,
+    )
+
+
+def slo_attainment(
+    *, slo: ServiceLevelObjective, days: int, now: datetime | None = None
+) -> SLOAttainment:
+    """The SLO's attainment over the `days` days before `now`."""
+    now = now or timezone.now()
+    good, total = _counts(slo, (days,), now)[days]
+    return _attainment(slo, days, good, total)
+
+
+def slo_attainments(
+    *, slo: ServiceLevelObjective, windows: tuple[int, ...] = REPORT_WINDOWS_DAYS, now=None
+) -> dict[int, SLOAttainment]:
+    """Attainment over several windows at once (one query)."""
+    now = now or timezone.now()
+    counts = _counts(slo, windows, now)
+    return {days: _attainment(slo, days, *counts[days]) for days in windows}
+
+
+def product_slo_report(*, product: DataProduct, now: datetime | None = None) -> list[SLOReport]:
+    """Each measured SLO of the product with its 7- and 30-day attainment (one query per
+    SLO). Declared SLOs (frequency, retention, time of availability) have none."""
+    now = now or timezone.now()
+    return [
+        SLOReport(slo=slo, windows=slo_attainments(slo=slo, now=now))
+        for slo in product.slos.filter(kind__in=MEASURED_SLO_KINDS).order_by("kind")
+    ]
+
+
+# --- breaches ----------------------------------------------------------------------------
+
+
+def _breach_title(slo: ServiceLevelObjective, attainment: SLOAttainment) -> str:
+    return (
+        f"{slo.get_kind_display()} SLO breached on {slo.product.name}: "
+        f"{attainment.attainment_percent:.2f}% over {attainment.window_days} days "
+        f"(target {slo.target_percent:g}%)"
+    )
+
+
+def slo_evaluate(*, slo: ServiceLevelObjective, now: datetime | None = None) -> bool:
+    """Open the SLO's incident when its 7-day attainment is below target, resolve it when
+    it is met again; no data changes nothing. Returns whether an incident changed state."""
+    if slo.kind not in MEASURED_SLO_KINDS:
+        return False
+    attainment = slo_attainment(slo=slo, days=BREACH_WINDOW_DAYS, now=now)
+    key = cause_key_for_slo(slo.pk)
+    if attainment.met is None:
+        return False
+    if attainment.met:
+        note = (
+            f"Recovered: {attainment.attainment_percent:.2f}% over {attainment.window_days} "
+            f"days meets the target of {slo.target_percent:g}%."
+        )
+        return incident_recover(cause_key=key, note=note) is not None
+    _, opened = incident_open(
+        product=slo.product,
+        cause=IncidentCause.SLO,
+        cause_key=key,
+        title=_breach_title(slo, attainment),
+        severity=Severity.ERROR,
+        body=(
+            f"{attainment.good:,} good of {attainment.total:,} over {attainment.window_days} "
+            f"days; error budget spent {attainment.budget_spent_percent:g}%."
+        ),
+    )
+    return opened
+
+
+def slos_evaluate_for_product(*, product: DataProduct, now: datetime | None = None) -> bool:
+    changed = False
+    for slo in product.slos.filter(kind__in=MEASURED_SLO_KINDS).select_related("product"):
+        changed |= slo_evaluate(slo=slo, now=now)
+    return changed
+
+
+def products_with_slos():
+    """Ids of the products that have SLOs and are not retired (the periodic evaluation)."""
+    from products.choices import LifecycleStatus
+
+    return (
+        DataProduct.objects.filter(slos__kind__in=MEASURED_SLO_KINDS)
+        .exclude(status=LifecycleStatus.RETIRED)
+        .values_list("pk", flat=True)
+        .distinct()
+    )

@@ -1,0 +1,206 @@
+"""Grants: direct grants by admins and domain owners, revocation (one or every grant of
+a person), and the daily access review (expiry notices). Revocation and expiry count
+from the very next read: access_decide reads the grants each time."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from portal.core.task_queue import enqueue_on_commit
+from products.catalog.permissions import managers_only_message, user_is_admin
+from products.choices import MembershipRole
+from products.models import DataProduct, DomainMembership
+from sharing.access.services.common import (
+    audit,
+    can_grant_directly,
+    can_manage_access,
+    clean_columns,
+    clean_duration,
+    clean_reason,
+    clean_row_filter,
+    expiry_after,
+)
+from sharing.choices import AuditAction
+from sharing.models import AccessGrant
+
+EXPIRY_NOTICE_DAYS = 14
+
+
+def grant_create(
+    *,
+    product: DataProduct,
+    by,
+    user=None,
+    group: Group | None = None,
+    columns: list[str] | None = None,
+    row_filter: list | str | None = None,
+    duration_days: int | None = None,
+    reason: str,
+    shareable: bool = False,
+) -> AccessGrant:
+    """Grant read access without a request: admins and the domain's owners only."""
+    if not can_grant_directly(user=by, product=product):
+        raise PermissionDenied(
+            f"Only owners of the {product.domain.name} domain, and admins, grant access "
+            "directly. Stewards approve requests."
+        )
+    errors: dict = {}
+    if (user is None) == (group is None):
+        errors["user"] = ["Give exactly one of a user or a group."]
+    cleaned: dict = {}
+    for field, clean in (
+        ("columns", lambda: clean_columns(product=product, columns=columns)),
+        ("row_filter", lambda: clean_row_filter(product=product, row_filter=row_filter)),
+        (
+            "duration_days",
+            lambda: clean_duration(
+                duration_days=duration_days,
+                longest=product.access_max_days,
+                longest_why="this product's maximum",
+            ),
+        ),
+        ("reason", lambda: clean_reason(reason)),
+    ):
+        try:
+            cleaned[field] = clean()
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+    if errors:
+        raise ValidationError(errors)
+    reason = cleaned["reason"]
+    with transaction.atomic():
+        grant = AccessGrant.objects.create(
+            product=product,
+            user=user,
+            group=group,
+            columns=cleaned["columns"],
+            row_filter=cleaned["row_filter"],
+            expires_at=expiry_after(cleaned["duration_days"]),
+            reason=reason,
+            granted_by=by,
+            shareable=bool(shareable),
+        )
+        audit(
+            action=AuditAction.GRANT,
+            by=by,
+            product=product,
+            grant=grant,
+            columns=grant.columns,
+            row_filter=grant.row_filter,
+            detail={
+                "grantee": grant.principal_label,
+                "expires_at": grant.expires_at.isoformat(),
+                "reason": reason,
+            },
+            at=grant.created_at,
+        )
+    return grant
+
+
+def _revoke(*, grant: AccessGrant, by, reason: str, now: datetime) -> bool:
+    """Revoke one grant and audit it; False when it was already revoked."""
+    updated = AccessGrant.objects.filter(pk=grant.pk, revoked_at__isnull=True).update(
+        revoked_at=now, revoked_by=by, revoke_reason=reason
+    )
+    if not updated:
+        return False
+    grant.revoked_at, grant.revoked_by, grant.revoke_reason = now, by, reason
+    audit(
+        action=AuditAction.REVOKE,
+        by=by,
+        product=grant.product,
+        grant=grant,
+        columns=grant.columns,
+        row_filter=grant.row_filter,
+        detail={"grantee": grant.principal_label, "reason": reason},
+        at=now,
+    )
+    return True
+
+
+def grant_revoke(
+    *, grant: AccessGrant, by, reason: str, now: datetime | None = None
+) -> AccessGrant:
+    """Revoke a grant at once (owners, stewards, admins). Revoking twice is an error."""
+    if not can_manage_access(user=by, product=grant.product):
+        raise PermissionDenied(managers_only_message(grant.product.domain, "revoke access"))
+    reason = clean_reason(reason)
+    with transaction.atomic():
+        if not _revoke(grant=grant, by=by, reason=reason, now=now or timezone.now()):
+            raise ValidationError("This grant is already revoked.")
+    return grant
+
+
+def grants_revoke_for_user(*, user, by, reason: str) -> int:
+    """Revoke every active grant of a person (for example one who left) on the products
+    `by` manages (admins: every product). One audit event per grant revoked."""
+    if not user_is_admin(by):
+        domains = list(
+            DomainMembership.objects.filter(user_id=by.pk, role=MembershipRole.OWNER).values_list(
+                "domain_id", flat=True
+            )
+        )
+        if not domains:
+            raise PermissionDenied("Only admins and domain owners revoke access in bulk.")
+    reason = clean_reason(reason)
+    grants = AccessGrant.objects.filter(
+        user=user, revoked_at__isnull=True, expires_at__gt=timezone.now()
+    ).select_related("product__domain", "user")
+    if not user_is_admin(by):
+        grants = grants.filter(product__domain_id__in=domains)
+    now = timezone.now()
+    count = 0
+    with transaction.atomic():
+        for grant in grants.select_for_update(of=("self",)):
+            count += _revoke(grant=grant, by=by, reason=reason, now=now)
+    return count
+
+
+def grants_expiring(*, within_days: int = EXPIRY_NOTICE_DAYS, now: datetime | None = None):
+    """Active grants ending within `within_days` whose notice is not sent yet."""
+    now = now or timezone.now()
+    return AccessGrant.objects.filter(
+        revoked_at__isnull=True,
+        expires_at__gt=now,
+        expires_at__lte=now + timedelta(days=within_days),
+        expiry_notified_at__isnull=True,
+    )
+
+
+def grant_expiry_notice(*, grant_id: int, now: datetime | None = None) -> bool:
+    """Claim the grant's expiry notice (a conditional UPDATE), then email the grantee and
+    the domain's owners and audit it. Running twice sends once."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        claimed = grants_expiring(now=now).filter(pk=grant_id).update(expiry_notified_at=now)
+        if not claimed:
+            return False
+        grant = AccessGrant.objects.select_related("product__domain", "user", "group").get(
+            pk=grant_id
+        )
+        audit(
+            action=AuditAction.EXPIRY_NOTICE,
+            by=None,
+            product=grant.product,
+            grant=grant,
+            detail={
+                "grantee": grant.principal_label,
+                "expires_at": grant.expires_at.isoformat(),
+            },
+            at=now,
+        )
+        # Emailed from a worker after the commit (sharing.tasks.grant_expiry_notify).
+        enqueue_on_commit("sharing.tasks.grant_expiry_notify", grant.pk, once=True)
+    return True
+
+
+def access_review(*, now: datetime | None = None) -> int:
+    """The daily review: send the expiry notices that are due. Returns how many."""
+    now = now or timezone.now()
+    ids = list(grants_expiring(now=now).values_list("pk", flat=True))
+    return sum(grant_expiry_notice(grant_id=pk, now=now) for pk in ids)
