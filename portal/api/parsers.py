@@ -15,7 +15,6 @@ from rest_framework.exceptions import APIException, ParseError
 from rest_framework.parsers import BaseParser, FormParser, JSONParser, MultiPartParser
 
 from portal.core.safe_json import JSONRefused, loads_limited, max_bytes_setting
-from products.contracts.services.documents import MAX_CONTRACT_BYTES
 
 
 class PayloadTooLarge(APIException):
@@ -81,9 +80,13 @@ class LimitedMultiPartParser(MultiPartParser):
         return result
 
 
+# The largest YAML body (a data contract) the API reads.
+MAX_YAML_BYTES = 1024 * 1024
+
+
 class YAMLParser(BaseParser):
     media_type = "application/yaml"
-    max_bytes = MAX_CONTRACT_BYTES
+    max_bytes = MAX_YAML_BYTES
 
     def parse(self, stream, media_type=None, parser_context=None) -> bytes:
         request = (parser_context or {}).get("request")

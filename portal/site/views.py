@@ -6,7 +6,7 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.paginator import Paginator
 from django.views.generic import TemplateView
 
-from portal.core.forms import CatalogSearchForm
+from portal.site.forms import CatalogSearchForm
 from products.catalog.permissions import managed_domains
 from products.catalog.selectors import (
     SEARCH_WINDOW,

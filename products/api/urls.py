@@ -8,7 +8,7 @@ from django.urls import re_path
 from rest_framework.routers import SimpleRouter
 
 from products.catalog.api.views import (
-    KEY_REGEX,
+    PRODUCT,
     ColumnViewSet,
     DataSourceViewSet,
     DomainViewSet,
@@ -34,7 +34,6 @@ from products.usage.api import views as usage_views
 
 app_name = "products-api"
 
-PRODUCT = rf"products/(?P<product_key>{KEY_REGEX})"
 
 router = SimpleRouter()
 router.register("domains", DomainViewSet, basename="domain")

@@ -74,12 +74,3 @@ def managed_domains(*, user: User):
     return Domain.objects.filter(
         memberships__user_id=user.pk, memberships__role__in=MANAGING_ROLES
     ).distinct()
-
-
-def can_read_rows(*, user: User, product: DataProduct) -> bool:
-    """Whether the user may see raw rows of every column (failing-row samples of checks):
-    the access decision says they read every column unmasked and unfiltered (admins and
-    the owning domain's members)."""
-    from sharing.access.decision import reads_everything
-
-    return reads_everything(user=user, product=product)

@@ -21,8 +21,8 @@ whose own comparison is not the exact text's) is compared as text, as the source
     typed_value("5", "numeric(12,2)")       # Decimal("5")
     typed_value("abc", "DOUBLE")            # ValueError: 'abc' is not a number
 
-Import-light on purpose (no pyarrow, no duckdb): sharing.access.filters and sharing.serving.arrow_values
-read it in processes that never load those.
+Import-light on purpose (no pyarrow, no duckdb): sharing.access.filters and
+sharing.serving.arrow_values read it in processes that never load those.
 """
 
 from __future__ import annotations

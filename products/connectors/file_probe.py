@@ -1,8 +1,8 @@
 """Check an uploaded CSV or Parquet file before the portal stores it.
 
-It runs in a child process (`python -m products.connectors.file_probe '<request JSON>'`) whose address
-space is capped with RLIMIT_AS, so a hostile file (a decompression bomb, a huge value) can
-exhaust only that child, never the web process. It reads the file through the same
+It runs in a child process (`python -m products.connectors.file_probe '<request JSON>'`)
+whose address space is capped with RLIMIT_AS, so a hostile file (a decompression bomb, a
+huge value) can exhaust only that child, never the web process. It reads the file through the same
 DuckDB connector that will serve it (memory_limit, no external access), so a file that
 passes here is a file the portal can serve. It prints one JSON object:
 `{"ok": true, "format", "rows", "columns": [{"name", "type"}], "notes"}` or

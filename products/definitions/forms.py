@@ -1,6 +1,7 @@
 """Forms of the glossary and metric pages. They parse input; the services in
-products.definitions.services.glossary and products.definitions.services.metrics decide what is allowed and save
-it (their ValidationErrors are attached with portal.core.forms.add_service_errors)."""
+products.definitions.services.glossary and products.definitions.services.metrics decide
+what is allowed and save it (their ValidationErrors are attached with
+portal.core.forms.add_service_errors)."""
 
 from __future__ import annotations
 

@@ -25,7 +25,7 @@ from django.views.generic import TemplateView
 
 from portal.core.forms import add_service_errors
 from portal.core.markdown import render_markdown
-from products.catalog.permissions import can_edit_product, can_read_rows, require_product_editor
+from products.catalog.permissions import can_edit_product, require_product_editor
 from products.catalog.scope import (
     QUEUED_TOO_LONG_SECONDS,
     product_header,
@@ -91,6 +91,7 @@ from products.trust.services.incidents import (
     incidents_for_product,
 )
 from products.trust.services.slos import product_slo_report, slo_create, slo_delete, slo_update
+from sharing.access.decision import reads_everything
 
 # After a run finishes, its effects (incidents, SLOs, the trust score) follow within
 # moments; the page keeps polling until the score is recomputed, at most this long.
@@ -176,7 +177,7 @@ class ProductQualityView(LoginRequiredMixin, TemplateView):
         user = self.request.user
         product = product_page(self.request, kwargs["domain_slug"], kwargs["product_slug"])
         can_edit = can_edit_product(user=user, product=product)
-        show_rows = can_read_rows(user=user, product=product)
+        show_rows = reads_everything(user=user, product=product)
 
         ports = list(product_ports(product=product))
         checks = checks_for_product(product=product)
@@ -275,7 +276,7 @@ class PortChecksView(LoginRequiredMixin, View):
             run=run,
             results=results,
             can_edit=can_edit_product(user=request.user, product=product),
-            show_rows=can_read_rows(user=request.user, product=product),
+            show_rows=reads_everything(user=request.user, product=product),
             settling=settling,
         )
         return render(request, "products/_port_checks.html", context)
@@ -316,7 +317,7 @@ class CheckRunDetailView(LoginRequiredMixin, TemplateView):
             run=run,
             results=run.result_list,
             can_edit=can_edit_product(user=user, product=product),
-            show_rows=can_read_rows(user=user, product=product),
+            show_rows=reads_everything(user=user, product=product),
         )
         return context
 

@@ -130,3 +130,12 @@ def access_decide(
         row_filter=tuple(parse_filter(grant.row_filter)),
         grant=grant,
     )
+
+
+def share_decision(*, user, product: DataProduct) -> AccessDecision:
+    """What `user` may share of the product (or why not)."""
+    return access_decide(user=user, product=product, shareable_only=True)
+
+
+def can_share(*, user, product: DataProduct) -> bool:
+    return share_decision(user=user, product=product).allowed

@@ -22,6 +22,7 @@ from products.catalog.scope import product_header, product_page
 from products.catalog.selectors import product_ports
 from products.connectors import ConnectorError, RelationMissing
 from products.models import DataProduct
+from sharing.access.decision import can_share
 from sharing.access.filters import Clause
 from sharing.choices import Channel, DataFormat
 from sharing.serving.reads import (
@@ -36,7 +37,6 @@ from sharing.serving.reads import (
     read_stream,
 )
 from sharing.serving.source_errors import DATA_MISSING, shows_source_detail, source_error_message
-from sharing.share_links.services import can_share
 
 DOWNLOAD_FORMATS = (DataFormat.CSV, DataFormat.PARQUET)
 

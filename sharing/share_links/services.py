@@ -32,7 +32,7 @@ from django.utils.dateparse import parse_datetime
 
 from products.catalog.selectors import port_for
 from products.models import DataProduct, OutputPort
-from sharing.access.decision import AccessDecision, access_decide
+from sharing.access.decision import AccessDecision, share_decision
 from sharing.access.filters import FilterError, clauses_typed, parse_filter, unknown_columns
 from sharing.access.services.common import audit, can_manage_access
 from sharing.choices import FILE_FORMATS, AuditAction, Channel, ExportStatus
@@ -54,15 +54,6 @@ def token_digest(token: str) -> str:
 
 def token_new() -> str:
     return secrets.token_urlsafe(TOKEN_BYTES)
-
-
-def share_decision(*, user, product: DataProduct) -> AccessDecision:
-    """What `user` may share of the product (or why not)."""
-    return access_decide(user=user, product=product, shareable_only=True)
-
-
-def can_share(*, user, product: DataProduct) -> bool:
-    return share_decision(user=user, product=product).allowed
 
 
 # --- create ---------------------------------------------------------------------------

@@ -79,6 +79,8 @@ COLUMN_NAME = OpenApiParameter("name", OpenApiTypes.STR, OpenApiParameter.PATH)
 # Any product key, including malformed ones: those answer a JSON 404 from the view rather
 # than an HTML 404 from the URL resolver.
 KEY_REGEX = r"[^/]+"
+# The route prefix of everything under one product, shared by every feature's API routes.
+PRODUCT = rf"products/(?P<product_key>{KEY_REGEX})"
 
 
 def _product_or_404(*, user, key: str) -> DataProduct:

@@ -23,12 +23,14 @@ import jsonschema
 import yaml
 from jsonschema.exceptions import best_match
 
-STANDARDS_DIR = Path(__file__).resolve().parent.parent / "standards"
+from portal.api.parsers import MAX_YAML_BYTES
+
+STANDARDS_DIR = Path(__file__).resolve().parents[2] / "standards"
 ODCS_SCHEMA_PATH = STANDARDS_DIR / "odcs" / "odcs-json-schema-v3.1.0.json"
 ODPS_SCHEMA_PATH = STANDARDS_DIR / "odps" / "odps-json-schema-v1.0.0.json"
 
 # An upload larger than this is refused (413 from the API, a form error on the page).
-MAX_CONTRACT_BYTES = 1024 * 1024
+MAX_CONTRACT_BYTES = MAX_YAML_BYTES
 MAX_NODES = 200_000
 MAX_DEPTH = 64
 # At most this many problems are listed; the last one says how many more there were.

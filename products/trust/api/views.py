@@ -20,7 +20,7 @@ from rest_framework.response import Response
 
 from portal.core.links import api_url
 from products.catalog.api.views import PRODUCT_KEY_PARENT, ProductScopedMixin
-from products.catalog.permissions import can_edit_product, can_read_rows
+from products.catalog.permissions import can_edit_product
 from products.choices import IncidentStatus
 from products.models import Check, CheckRun, Incident, OutputPort, ServiceLevelObjective
 from products.trust.api.serializers import (
@@ -61,6 +61,7 @@ from products.trust.services.incidents import (
     incidents_for_product,
 )
 from products.trust.services.slos import product_slo_report, slo_create, slo_delete, slo_update
+from sharing.access.decision import reads_everything
 
 ID = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH)
 INCIDENT_STATUS = OpenApiParameter(
@@ -95,7 +96,7 @@ class TrustScopedViewSet(ProductScopedMixin, viewsets.GenericViewSet):
             product = self.get_product()
             user = self.request.user
             context["can_edit"] = can_edit_product(user=user, product=product)
-            context["can_read_rows"] = can_read_rows(user=user, product=product)
+            context["can_read_rows"] = reads_everything(user=user, product=product)
         return context
 
     def object_id(self) -> int:

@@ -15,7 +15,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from portal.core.task_queue import enqueue_on_commit
-from products.catalog.permissions import can_edit_product, can_read_rows
+from products.catalog.permissions import can_edit_product
 from products.choices import (
     UNRESOLVED_INCIDENT_STATUSES,
     CheckOutcome,
@@ -35,6 +35,7 @@ from products.models import (
     OutputPort,
     PortObservation,
 )
+from sharing.access.decision import reads_everything
 
 MAX_COMMENT_LENGTH = 20_000
 # Event kinds that are state changes people are told about (email, webhook).
@@ -96,7 +97,7 @@ def incident_events(*, incident: Incident) -> QuerySet[IncidentEvent]:
 def incident_detail_for(*, incident: Incident, user) -> str:
     """The incident's technical detail for the domain's members and admins, "" for
     everyone else (a reader never sees a source's address or a driver's error)."""
-    if not incident.detail or not can_read_rows(user=user, product=incident.product):
+    if not incident.detail or not reads_everything(user=user, product=incident.product):
         return ""
     return incident.detail
 

@@ -3,7 +3,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from products.api.urls import PRODUCT
+from products.catalog.api.views import PRODUCT
 from sharing.access.api.views import (
     AccessEventListView,
     AccessRequestViewSet,

@@ -2,7 +2,7 @@
 
 from rest_framework.routers import SimpleRouter
 
-from products.api.urls import PRODUCT
+from products.catalog.api.views import PRODUCT
 from sharing.exports.api.views import (
     ExportRunViewSet,
     ExportScheduleViewSet,
