@@ -112,7 +112,7 @@ class Worker:
 def run_export(worker: Worker, schedule, timeout: float = 3600) -> dict:
     """Queue a run of the schedule on the bench worker's queue, wait for its end."""
     from sharing.choices import ExportStatus, ExportTrigger
-    from sharing.export_tasks import export_run
+    from sharing.exports.tasks import export_run
     from sharing.models import ExportRun
 
     run = ExportRun.objects.create(schedule=schedule, trigger=ExportTrigger.MANUAL)

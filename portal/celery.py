@@ -1,6 +1,7 @@
 """The Celery application, configured from Django settings (CELERY_ namespace)."""
 
 import os
+from pathlib import Path
 
 from celery import Celery, signals
 
@@ -10,9 +11,29 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 # for nothing. They run at release (`manage.py migrate` runs them) and in CI instead.
 os.environ.setdefault("CELERY_SKIP_CHECKS", "1")
 
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _has_tasks(package: str) -> bool:
+    return (ROOT / package.replace(".", "/") / "tasks.py").exists()
+
+
 app = Celery("portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks()
+# One tasks.py per feature package; each task names itself explicitly
+# (`name="products.tasks.check_run"`), so beat rows and messages in flight outlive moves.
+TASK_PACKAGES = [
+    "portal",
+    "products.catalog",
+    "products.contracts",
+    "products.feedback",
+    "products.retirement",
+    "products.trust",
+    "products.usage",
+    "sharing.access",
+    "sharing.exports",
+]
+app.autodiscover_tasks(lambda: [p for p in TASK_PACKAGES if _has_tasks(p)])
 
 
 @signals.import_modules.connect  # sent early by both workers and beat, before any DB use

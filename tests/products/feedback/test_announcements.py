@@ -13,8 +13,8 @@ from portal.models import Notification
 from products.choices import LifecycleStatus
 from products.feedback.services.announcements import announcement_create, announcement_recipients
 from products.feedback.services.follows import product_follow
+from products.feedback.tasks import announcement_deliver
 from products.models import Announcement
-from products.tasks import announcement_deliver
 from sharing.access.services.grants import grant_create, grant_revoke
 from sharing.models import AccessGrant
 from tests.conftest import wait_for

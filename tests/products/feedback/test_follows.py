@@ -16,8 +16,8 @@ from portal.models import Notification
 from products.choices import IncidentEventKind, LifecycleStatus
 from products.feedback.services.follows import product_follow
 from products.models import IncidentEvent, ProductFollow
-from products.tasks import incident_notify
 from products.trust.services.incidents import incident_open, incident_resolve
+from products.trust.tasks import incident_notify
 from tests.factories import ProductFactory, UserFactory
 from tests.products.feedback.helpers import login, product_url
 

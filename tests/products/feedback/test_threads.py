@@ -15,8 +15,8 @@ from products.feedback.services.feedback import (
     feedback_status_change,
     feedback_thread_create,
 )
+from products.feedback.tasks import feedback_notify
 from products.models import FeedbackComment, FeedbackStatusChange, FeedbackThread
-from products.tasks import feedback_notify
 from products.trust.services.incidents import incident_open
 from tests.factories import ProductFactory, UserFactory
 from tests.products.feedback.helpers import login, product_url, thread_url

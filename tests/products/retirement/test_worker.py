@@ -11,7 +11,11 @@ from django.utils import timezone
 from products.choices import LifecycleStatus
 from products.models import DataProduct, RetirementEvent, RetirementProposal
 from products.retirement.services import retirement_propose
-from products.tasks import retirement_advance_due, retirement_flag_unused_daily, retirement_notify
+from products.retirement.tasks import (
+    retirement_advance_due,
+    retirement_flag_unused_daily,
+    retirement_notify,
+)
 from sharing.models import AccessGrant
 from tests.conftest import wait_for
 from tests.factories import ProductFactory, UserFactory

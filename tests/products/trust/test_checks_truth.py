@@ -25,7 +25,7 @@ from django.utils import timezone
 from products.catalog.services.ports import columns_declare
 from products.catalog.services.schema_refresh import schema_refresh_execute, schema_refresh_request
 from products.choices import SourceKind
-from products.tasks import check_run
+from products.trust.tasks import check_run
 from sharing.access.services.common import clean_columns
 from tests.factories import (
     DataSourceFactory,

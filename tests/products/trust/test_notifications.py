@@ -15,7 +15,6 @@ from django.core import mail
 
 from products.choices import CheckKind, IncidentEventKind, IncidentStatus
 from products.models import Incident, IncidentEvent
-from products.tasks import incident_notify
 from products.trust.notifications import webhook_post
 from products.trust.services.checks import check_create, check_run_request
 from products.trust.services.incidents import (
@@ -23,6 +22,7 @@ from products.trust.services.incidents import (
     incident_comment,
     incident_resolve,
 )
+from products.trust.tasks import incident_notify
 from tests.conftest import wait_for
 from tests.products.trust.helpers import CLEAN, customers_port, run_checks, write_emails
 

@@ -255,7 +255,7 @@ def test_unused_grants_are_proposed_for_revocation(product, outsider, owner):
 def test_daily_review_task_is_scheduled_and_idempotent(
     product, outsider, owner, settings, django_capture_on_commit_callbacks
 ):
-    from sharing.tasks import access_review_daily
+    from sharing.access.tasks import access_review_daily
 
     entry = settings.CELERY_BEAT_SCHEDULE["access-review-daily"]
     assert entry["task"] == access_review_daily.name

@@ -22,7 +22,6 @@ from django.utils import timezone
 from products.choices import CheckKind
 from products.trust.services.checks import check_create
 from sharing.choices import ExportStatus, ExportTrigger
-from sharing.export_tasks import export_run, export_schedule_fire
 from sharing.exports.services.runs import (
     PARTIAL_SUFFIX,
     export_run_for_slot,
@@ -30,6 +29,7 @@ from sharing.exports.services.runs import (
     export_runs_reap,
     export_schedule_create,
 )
+from sharing.exports.tasks import export_run, export_schedule_fire
 from sharing.models import ExportRun
 from tests.conftest import ROOT, subprocess_env, wait_for
 from tests.factories import parquet_product

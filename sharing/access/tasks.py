@@ -1,4 +1,6 @@
-"""Celery entry points of access: thin wrappers around services."""
+"""Background work of access: the daily review, notices."""
+
+from __future__ import annotations
 
 from celery import shared_task
 
@@ -50,11 +52,3 @@ def grant_expiry_notify_task(grant_id: int, outbox_id: int | None = None) -> boo
     if grant is None:
         return False
     return grant_expiry_notify(grant=grant)
-
-
-from sharing.export_tasks import (  # noqa: E402, F401 - scheduled exports' tasks, discovered here
-    export_run,
-    export_runs_pruner,
-    export_runs_reaper,
-    export_schedule_fire,
-)

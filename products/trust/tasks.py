@@ -1,11 +1,11 @@
-"""Celery entry points: receive ids, call services, return quietly when a row is gone."""
+"""Background work of trust: check runs, monitors, SLOs, incidents, trust scores."""
+
+from __future__ import annotations
 
 from celery import shared_task
 from django.utils import timezone
 
-from portal.core.task_queue import enqueue, queued_task_claim
-from products.catalog.services.schema_refresh import schema_refresh_execute, schema_refresh_reap
-from products.contracts.notifications import contract_breaking_notify as breaking_notify
+from portal.core.task_queue import enqueue
 from products.models import DataProduct, OutputPort
 from products.trust.notifications import incident_event_notify
 from products.trust.services.checks import check_run_execute, check_run_for_slot, check_run_reap
@@ -13,17 +13,6 @@ from products.trust.services.evidence import trust_after_check_run, trust_after_
 from products.trust.services.monitors import port_observe, ports_to_observe
 from products.trust.services.slos import products_with_slos, slos_evaluate_for_product
 from products.trust.services.trust_score import products_for_trust_scores, trust_score_compute
-
-
-@shared_task(name="products.tasks.schema_refresh_run", acks_late=True)
-def schema_refresh_run(run_id: int) -> None:
-    # Safe to deliver twice: the service claims the run once.
-    schema_refresh_execute(run_id=run_id)
-
-
-@shared_task(name="products.tasks.schema_refresh_reaper")
-def schema_refresh_reaper() -> int:
-    return schema_refresh_reap()
 
 
 @shared_task(name="products.tasks.check_run", acks_late=True)
@@ -95,63 +84,3 @@ def trust_scores_recompute_all() -> int:
         trust_score_compute(product=product)
         count += 1
     return count
-
-
-@shared_task(name="products.tasks.feedback_notify", acks_late=True)
-def feedback_notify(what: str, object_id: int) -> None:
-    # Safe to deliver twice: the thread, reply or status change is claimed once.
-    from products.feedback.notifications import feedback_notify as notify
-
-    notify(what=what, object_id=object_id)
-
-
-@shared_task(name="products.tasks.announcement_deliver", acks_late=True)
-def announcement_deliver(announcement_id: int) -> None:
-    # Safe to deliver twice: the announcement is claimed once (delivered_at).
-    from products.feedback.services.announcements import announcement_deliver as deliver
-
-    deliver(announcement_id=announcement_id)
-
-
-@shared_task(name="products.tasks.contract_breaking_notify", acks_late=True)
-def contract_breaking_notify(contract_id: int, outbox_id: int | None = None) -> int:
-    # Safe to deliver twice: the outbox row is claimed once, then the emails are sent.
-    if not queued_task_claim(outbox_id):
-        return 0
-    return breaking_notify(contract_id=contract_id)
-
-
-# --- usage and retirement ---------------------------------------------------------------
-
-
-@shared_task(name="products.tasks.retirement_notify", acks_late=True)
-def retirement_notify(event_id: int) -> int:
-    # Safe to deliver twice: the event is claimed once (notified_at), then sent.
-    from products.retirement.notifications import retirement_event_notify
-
-    return retirement_event_notify(event_id=event_id)
-
-
-@shared_task(name="products.tasks.retirement_flag_unused_daily")
-def retirement_flag_unused_daily() -> int:
-    """Beat (daily): email the owners of products unread for 90 days, once per period."""
-    from products.retirement.services import retirement_flag_unused
-
-    return retirement_flag_unused()
-
-
-@shared_task(name="products.tasks.retirement_advance_due")
-def retirement_advance_due() -> dict:
-    """Beat: deprecate at the end of a notice period, retire at the end of the grace
-    period (each step once however often this runs)."""
-    from products.retirement.services import retirement_advance
-
-    return retirement_advance()
-
-
-@shared_task(name="products.tasks.usage_summaries_refresh_hourly")
-def usage_summaries_refresh_hourly() -> int:
-    """Beat (hourly): recompute the usage dashboard's per-product summaries."""
-    from products.usage.services import usage_summaries_refresh
-
-    return usage_summaries_refresh().products

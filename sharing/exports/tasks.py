@@ -1,5 +1,6 @@
-"""Celery entry points of scheduled exports: thin wrappers around
-sharing.exports.services.runs (imported by sharing.tasks, which Celery discovers)."""
+"""Background work of exports: runs, schedules, reaper, pruner."""
+
+from __future__ import annotations
 
 from dataclasses import asdict
 
