@@ -23,6 +23,7 @@ from django.utils import timezone
 from django.views import View
 from django.views.generic import TemplateView
 
+from portal.core.cron import cron_next_runs
 from portal.core.forms import add_service_errors
 from portal.core.markdown import render_markdown
 from products.catalog.permissions import can_edit_product, require_product_editor
@@ -80,7 +81,6 @@ from products.trust.services.checks import (
     check_effective_schedule,
     check_run_request,
     check_update,
-    cron_next_runs,
 )
 from products.trust.services.incidents import (
     incident_acknowledge,

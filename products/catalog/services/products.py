@@ -50,7 +50,7 @@ def _set_tags(product: DataProduct, tags: Iterable[str]) -> None:
 
 
 def _validate_check_schedule(product: DataProduct) -> None:
-    from products.trust.services.checks import cron_parse
+    from portal.core.cron import cron_parse
 
     try:
         cron_parse(product.check_schedule)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from portal.core.cron import cron_next_runs
 from portal.core.links import api_url
 from products.catalog.api.serializers import InputSerializer, enum_field
 from products.choices import (
@@ -39,7 +40,7 @@ from products.trust.services.check_details import (
     MEMBER_MESSAGE,
     MEMBER_ONLY_DETAILS,
 )
-from products.trust.services.checks import check_effective_schedule, cron_next_runs
+from products.trust.services.checks import check_effective_schedule
 from products.trust.services.incidents import incident_detail_for
 
 CheckKindField = enum_field(CheckKind)

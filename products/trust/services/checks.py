@@ -10,7 +10,6 @@ import statistics
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from celery.schedules import crontab
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
@@ -18,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from portal.core import json_values
+from portal.core.cron import cron_fires_at, cron_parse
 from portal.core.task_queue import enqueue_run_on_commit, redispatch_unclaimed
 from products.catalog.permissions import can_edit_product
 from products.catalog.services.ports import port_connector
@@ -59,64 +59,6 @@ VOLUME_WINDOW_DEFAULT = 7
 
 
 # --- schedules -------------------------------------------------------------------------
-
-
-def cron_parse(expression: str) -> crontab:
-    """A 5-field cron expression (minute hour day-of-month month day-of-week) as a
-    Celery crontab. Raises ValueError with a reason."""
-    fields = (expression or "").split()
-    if len(fields) != 5:
-        raise ValueError(
-            "Write 5 fields: minute hour day-of-month month day-of-week, e.g. '0 6 * * *'."
-        )
-    minute, hour, day_of_month, month_of_year, day_of_week = fields
-    try:
-        return crontab(
-            minute=minute,
-            hour=hour,
-            day_of_month=day_of_month,
-            month_of_year=month_of_year,
-            day_of_week=day_of_week,
-        )
-    except Exception as exc:  # celery raises ValueError or its own ParseException
-        raise ValueError(f"The cron expression {expression!r} does not parse: {exc}") from exc
-
-
-def cron_next_runs(expression: str, *, count: int = 3, after: datetime | None = None):
-    """The next `count` times (UTC) the cron expression fires, for people to check their
-    expression by."""
-    schedule = cron_parse(expression)
-    moment = (after or timezone.now()).replace(second=0, microsecond=0)
-    times: list[datetime] = []
-    while len(times) < count:
-        moment = _next_fire(schedule, moment)
-        times.append(moment)
-    return times
-
-
-def _fires_at(schedule: crontab, moment: datetime, *, any_minute: bool = False) -> bool:
-    """Whether the schedule fires at `moment` (a minute), or in its hour at all."""
-    return (
-        (any_minute or moment.minute in schedule.minute)
-        and moment.hour in schedule.hour
-        and moment.day in schedule.day_of_month
-        and moment.month in schedule.month_of_year
-        and (moment.isoweekday() % 7) in schedule.day_of_week  # crontab: Sunday is 0
-    )
-
-
-def _next_fire(schedule: crontab, after: datetime) -> datetime:
-    """The first time after `after` (a minute boundary) that the schedule fires."""
-    candidate = after + timedelta(minutes=1)
-    # Skip whole hours that cannot match, then walk the minutes of a matching hour.
-    for _ in range(366 * 24 * 60):
-        if _fires_at(schedule, candidate):
-            return candidate
-        if not _fires_at(schedule, candidate.replace(minute=0), any_minute=True):
-            candidate = (candidate + timedelta(hours=1)).replace(minute=0)
-        else:
-            candidate += timedelta(minutes=1)
-    raise ValueError("The cron expression never fires.")
 
 
 def check_effective_schedule(check: Check) -> str:
@@ -345,7 +287,7 @@ def cron_previous_fire(expression: str, *, at: datetime) -> datetime:
     schedule = cron_parse(expression)
     candidate = at.replace(second=0, microsecond=0)
     for _ in range(366 * 24 * 60):
-        if _fires_at(schedule, candidate):
+        if cron_fires_at(schedule, candidate):
             return candidate
         candidate -= timedelta(minutes=1)
     raise ValueError("The cron expression never fires.")

@@ -13,10 +13,10 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from portal.core.cron import cron_next_runs, cron_parse
 from products.catalog.permissions import can_edit_product
 from products.catalog.selectors import port_for
 from products.models import DataProduct, OutputPort
-from products.trust.services.checks import cron_next_runs, cron_parse
 from sharing.access.decision import access_decide, reads_everything
 from sharing.access.filters import FilterError, clauses_typed, parse_filter, unknown_columns
 from sharing.choices import (

@@ -442,7 +442,8 @@ def test_a_schedule_slot_runs_once(domain, owner):
 
 
 def test_cron_next_and_previous_fire_times():
-    from products.trust.services.checks import cron_next_runs, cron_previous_fire
+    from portal.core.cron import cron_next_runs
+    from products.trust.services.checks import cron_previous_fire
 
     saturday = datetime(2026, 11, 21, 3, 7, tzinfo=UTC)
     assert cron_next_runs("*/15 * * * 1-5", after=saturday) == [
