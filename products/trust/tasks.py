@@ -8,7 +8,12 @@ from django.utils import timezone
 from portal.core.task_queue import enqueue
 from products.models import DataProduct, OutputPort
 from products.trust.notifications import incident_event_notify
-from products.trust.services.checks import check_run_execute, check_run_for_slot, check_run_reap
+from products.trust.services.checks import (
+    check_run_execute,
+    check_run_for_slot,
+    check_run_reap,
+    check_schedules_sync,
+)
 from products.trust.services.evidence import trust_after_check_run, trust_after_observation
 from products.trust.services.monitors import port_observe, ports_to_observe
 from products.trust.services.slos import products_with_slos, slos_evaluate_for_product
@@ -33,6 +38,14 @@ def checks_run_scheduled(port_id: int, cron: str) -> None:
     if run is not None:
         # A lost message leaves the run queued: the check-run reaper sends it again.
         enqueue("products.tasks.check_run", run.pk)
+
+
+@shared_task(name="products.tasks.check_schedules_sync")
+def check_schedules_sync_for_product(product_id: int) -> None:
+    """The beat schedules of a product's checks follow its check schedule (asked for by the
+    catalog when the product's schedule changes). Safe twice: it writes what should be."""
+    for port in OutputPort.objects.filter(product_id=product_id):
+        check_schedules_sync(port=port)
 
 
 @shared_task(name="products.tasks.check_run_reaper")
@@ -73,6 +86,15 @@ def slos_evaluate_all() -> int:
             trust_score_compute(product=product)
         count += 1
     return count
+
+
+@shared_task(name="products.tasks.trust_score_recompute")
+def trust_score_recompute(product_id: int) -> None:
+    """A new snapshot of one product's trust score, asked for by a feature below trust
+    (feedback answered an overdue thread). Safe twice: the same evidence, the same numbers."""
+    product = DataProduct.objects.filter(pk=product_id).first()
+    if product is not None:
+        trust_score_compute(product=product)
 
 
 @shared_task(name="products.tasks.trust_scores_recompute_all")

@@ -6,6 +6,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from portal.core.task_queue import enqueue_on_commit
 from products.catalog.permissions import can_edit_product, can_manage_domain, managers_only_message
 from products.catalog.services.search_index import catalog_changed, product_search_index_update
 from products.choices import LIFECYCLE_TRANSITIONS, LifecycleStatus
@@ -128,10 +129,8 @@ def product_update(
     _validate_check_schedule(product)
     product.save()
     if product.check_schedule != schedule_before:
-        from products.trust.services.checks import check_schedules_sync
-
-        for port in product.ports.all():
-            check_schedules_sync(port=port)
+        # The checks' beat schedules belong to trust (a feature above the catalog).
+        enqueue_on_commit("products.tasks.check_schedules_sync", product.pk)
     if tags is not None:
         _set_tags(product, tags)
     if owners is not None:

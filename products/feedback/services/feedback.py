@@ -393,9 +393,9 @@ def _was_overdue(thread: FeedbackThread, now: datetime) -> bool:
 
 
 def _recompute_trust(product: DataProduct) -> None:
-    from products.trust.services.trust_score import trust_score_compute
-
-    trust_score_compute(product=product)
+    """The trust score's support component counts overdue threads: ask trust (a feature
+    above feedback) for a new snapshot once this answer commits, by task name."""
+    enqueue_on_commit("products.tasks.trust_score_recompute", product.pk)
 
 
 def feedback_comment_create(*, thread: FeedbackThread, by, body: str) -> FeedbackComment:

@@ -2,6 +2,7 @@
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django_celery_beat.models import PeriodicTask
 
 from products.catalog.services.ports import data_source_create, output_port_create
 from products.catalog.services.products import (
@@ -13,6 +14,7 @@ from products.catalog.services.products import (
 )
 from products.choices import LifecycleStatus, MembershipRole
 from products.models import DataProduct
+from products.trust.services.checks import check_create
 from tests.factories import (
     DataSourceFactory,
     DomainFactory,
@@ -186,10 +188,10 @@ def test_data_source_takes_a_variable_name_never_a_password(admin_user, owner):
     assert source.password_env == "WAREHOUSE_PASSWORD"
 
 
-def test_product_check_schedule_is_a_cron_and_moves_beat_tasks(domain, owner):
-    from django_celery_beat.models import PeriodicTask
-
-    from products.trust.services.checks import check_create
+@pytest.mark.usefixtures("eager_tasks")
+def test_product_check_schedule_is_a_cron_and_moves_beat_tasks(
+    domain, owner, django_capture_on_commit_callbacks
+):
 
     product = _draft(domain, owner)
     with pytest.raises(ValidationError) as error:
@@ -197,7 +199,8 @@ def test_product_check_schedule_is_a_cron_and_moves_beat_tasks(domain, owner):
     assert "check_schedule" in error.value.message_dict
     port = OutputPortFactory(product=product)
     check_create(port=port, by=owner, name="rows", kind="row_count", params={"min": 1})
-    product_update(product=product, by=owner, check_schedule="15 6 * * 1-5")
+    with django_capture_on_commit_callbacks(execute=True):
+        product_update(product=product, by=owner, check_schedule="15 6 * * 1-5")
     assert list(
         PeriodicTask.objects.filter(name__startswith=f"checks:port:{port.pk}:").values_list(
             "name", flat=True

@@ -145,11 +145,15 @@ def test_only_an_answer_by_the_owning_domain_stops_the_clock(product, owner, mem
     assert feedback_overdue(product=product, now=at(days=8)) == []
 
 
-def test_answering_an_overdue_thread_raises_the_score_at_once(product, owner, outsider):
+@pytest.mark.usefixtures("eager_tasks")
+def test_answering_an_overdue_thread_raises_the_score_once_it_commits(
+    product, owner, outsider, django_capture_on_commit_callbacks
+):
     thread = thread_opened(product, outsider, datetime.now(UTC) - timedelta(days=20))
     before = trust_score_compute(product=product)
     assert before.support < 100
-    feedback_comment_create(thread=thread, by=owner, body="Sorry for the wait: fixed.")
+    with django_capture_on_commit_callbacks(execute=True):
+        feedback_comment_create(thread=thread, by=owner, body="Sorry for the wait: fixed.")
     latest = trust_score_latest(product=product)
     assert latest.pk != before.pk and latest.support == 100.0
 
