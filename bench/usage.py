@@ -95,9 +95,10 @@ def measure(base: dict, requests: int) -> tuple[dict[str, dict], dict[str, int]]
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
+    from products.catalog.services.page_views import product_view_record
     from products.models import DataProduct, ProductPageView, ProductUsageSummary
     from products.usage.selectors import product_usage, products_unused, usage_dashboard
-    from products.usage.services import product_view_record, usage_summaries_refresh
+    from products.usage.services import usage_summaries_refresh
     from sharing.models import AccessEvent
 
     refresh_ms = []

@@ -2,6 +2,7 @@ from django.urls import path
 
 from products.catalog import views
 from products.feedback import views as feedback_views
+from products.retirement import views as retirement_views
 from products.trust import views as trust_views
 from products.uploads import views as upload_views
 from products.usage import views as usage_views
@@ -138,13 +139,13 @@ urlpatterns = [
     path(product + "usage/", usage_views.ProductUsageView.as_view(), name="product-usage"),
     path(
         product + "retirement/",
-        usage_views.ProductRetirementView.as_view(),
+        retirement_views.ProductRetirementView.as_view(),
         name="product-retirement",
     ),
     *[
         path(
             product + f"retirement/{action}/",
-            usage_views.ProductRetirementView.as_view(action=action),
+            retirement_views.ProductRetirementView.as_view(action=action),
             name=f"retirement-{action}",
         )
         for action in ("propose", "object", "withdraw", "proceed")

@@ -22,6 +22,7 @@ from products.feedback.api.views import (
     FollowViewSet,
     ProductFeedbackViewSet,
 )
+from products.retirement.api import views as retirement_views
 from products.trust.api.views import (
     CheckRunViewSet,
     CheckViewSet,
@@ -80,22 +81,22 @@ urlpatterns += [
     re_path(r"^usage/$", usage_views.UsageDashboardView.as_view(), name="usage-dashboard"),
     re_path(
         rf"^{PRODUCT}/retirement/$",
-        usage_views.RetirementView.as_view(),
+        retirement_views.RetirementView.as_view(),
         name="product-retirement",
     ),
     re_path(
         rf"^{PRODUCT}/retirement/objections/$",
-        usage_views.RetirementObjectionsView.as_view(),
+        retirement_views.RetirementObjectionsView.as_view(),
         name="product-retirement-objections",
     ),
     re_path(
         rf"^{PRODUCT}/retirement/withdraw/$",
-        usage_views.RetirementWithdrawView.as_view(),
+        retirement_views.RetirementWithdrawView.as_view(),
         name="product-retirement-withdraw",
     ),
     re_path(
         rf"^{PRODUCT}/retirement/proceed/$",
-        usage_views.RetirementProceedView.as_view(),
+        retirement_views.RetirementProceedView.as_view(),
         name="product-retirement-proceed",
     ),
 ]

@@ -6,8 +6,8 @@ its header from here. API views have the same in products.catalog.api.views.Prod
   is a 404, exactly like a missing one. With `edit=True`, a 403 for someone who may not
   change it (products.catalog.permissions says who may and in which words).
 - `product_page_port`: one of its output ports, or a 404.
-- `product_header`: what templates/products/_product_header.html shows (breadcrumb, tabs,
-  trust badge, banner of unresolved incidents).
+- `product_header`: what templates/products/_product_header.html needs from the view
+  (breadcrumb, tabs); the trust badge and incident banner come from a template tag.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from django.http import Http404, HttpRequest
 from products.catalog.permissions import require_product_editor
 from products.catalog.selectors import port_for, product_get_visible
 from products.models import DataProduct, OutputPort
-from products.trust.selectors import trust_header_context
 
 PRODUCT_NOT_FOUND = "No such product, or you may not see it."
 
@@ -56,13 +55,13 @@ def product_header(
     active_tab: str | None = None,
     crumb: str | None = None,
     can_edit: bool | None = None,
-    latest=None,
 ) -> dict:
-    """The context of a product page's header: the product, the tab it is on and the last
-    crumb of its breadcrumb, its trust score (badge) and its unresolved incidents (banner
-    and tab alert). `can_edit` shows the "Edit product" button on the overview; `latest`,
-    the trust score when the page has read it already. Two queries (one with `latest`)."""
-    context = {"product": product, **trust_header_context(product=product, latest=latest)}
+    """The context of a product page's header (templates/products/_product_header.html):
+    the product, the tab it is on and the last crumb of its breadcrumb; `can_edit` shows
+    the "Edit product" button on the overview. The header's trust score (badge) and
+    unresolved incidents (banner, tab alert) come from the `product_trust` template tag,
+    so that pages of features below trust show them without importing trust."""
+    context = {"product": product}
     if active_tab is not None:
         context["active_tab"] = active_tab
     if crumb is not None:

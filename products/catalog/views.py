@@ -38,6 +38,7 @@ from products.catalog.selectors import (
     product_ports,
     product_search,
 )
+from products.catalog.services.page_views import product_view_record
 from products.catalog.services.ports import column_update, output_port_create, output_port_update
 from products.catalog.services.products import (
     product_create,
@@ -50,8 +51,6 @@ from products.catalog.services.products import (
 from products.catalog.services.schema_refresh import schema_refresh_request
 from products.choices import LIFECYCLE_TRANSITIONS, LifecycleStatus, RunStatus
 from products.models import Column, DataProduct, Domain, OutputPort
-from products.retirement.selectors import retirement_banner
-from products.usage.services import product_view_record
 
 LIFECYCLE_ACTIONS = {
     "publish": (product_publish, LifecycleStatus.PUBLISHED),
@@ -128,7 +127,6 @@ class ProductDetailView(LoginRequiredMixin, TemplateView):
             lifecycle_actions=actions,
             publish_blockers=blockers,
             **product_header(product=product, active_tab="overview", can_edit=can_edit),
-            **retirement_banner(product=product, can_edit=can_edit),
         )
         return context
 

@@ -47,6 +47,7 @@ from products.contracts.services.mapping import SLA_PROPERTY_OF
 from products.contracts.services.odps import product_odps
 from products.feedback.services.support import support_channels_of
 from products.models import Contract, DataProduct
+from products.trust.selectors import quality_url
 
 YAML = "application/yaml; charset=utf-8"
 
@@ -129,6 +130,7 @@ def _render_contract_tab(request, product: DataProduct, *, status: int = 200, **
         "diff_from": diff_from,
         "diff_to": diff_to,
         "slos": _slo_rows(product.slos.order_by("kind")),
+        "quality_url": quality_url(product),
         "support_channels": list(support_channels_of(product=product)),
         "import_form": ContractImportForm() if can_edit else None,
         **extra,

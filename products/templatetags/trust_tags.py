@@ -1,4 +1,5 @@
-"""Template helpers of the trust pages: the trust badge, outcome and incident badges."""
+"""Template helpers of the trust pages: the trust badge, outcome and incident badges, and
+the trust part of every product page's header."""
 
 from django import template
 from django.utils.html import format_html
@@ -12,11 +13,31 @@ from products.choices import (
     IncidentStatus,
     Severity,
 )
-from products.trust.selectors import trust_level
+from products.trust.selectors import trust_header_context, trust_level
 
 register = template.Library()
 
 LEVEL_LABELS = {"good": "good", "fair": "fair", "poor": "poor", "none": "not scored yet"}
+
+
+TRUST_HEADER_KEYS = ("trust_score", "trust_level", "open_incidents", "quality_url")
+
+
+@register.simple_tag(takes_context=True)
+def product_trust(context, product) -> dict:
+    """The trust part of every product page's header, read here (the template layer) so
+    that pages of features below trust show it without importing trust: the trust score
+    (badge), the unresolved incidents (banner, tab alert) and the Quality tab's address.
+    Two queries, once per page: a page that read them already (the Quality tab) has them in
+    its context, and a second use on the same page (the overview's trust card) reuses the
+    first."""
+    if all(key in context for key in TRUST_HEADER_KEYS):
+        return {key: context[key] for key in TRUST_HEADER_KEYS}
+    cached = getattr(product, "_page_trust", None)
+    if cached is None:
+        cached = trust_header_context(product=product)
+        product._page_trust = cached
+    return cached
 
 
 @register.filter(name="trust_level")

@@ -73,6 +73,7 @@ from products.trust.selectors import (
     port_latest_check_runs,
     quality_url,
     results_of_runs,
+    trust_header_context,
     trust_summary,
 )
 from products.trust.services.checks import (
@@ -90,7 +91,8 @@ from products.trust.services.incidents import (
     incident_resolve,
     incidents_for_product,
 )
-from products.trust.services.slos import product_slo_report, slo_create, slo_delete, slo_update
+from products.trust.services.slo_measures import product_slo_report
+from products.trust.services.slos import slo_create, slo_delete, slo_update
 from sharing.access.decision import reads_everything
 
 # After a run finishes, its effects (incidents, SLOs, the trust score) follow within
@@ -200,9 +202,11 @@ class ProductQualityView(LoginRequiredMixin, TemplateView):
             )
 
         summary = trust_summary(product=product)
-        header = product_header(
-            product=product, active_tab="quality", can_edit=can_edit, latest=summary.latest
-        )
+        header = {
+            **product_header(product=product, active_tab="quality", can_edit=can_edit),
+            # the header's trust part too: its template tag finds it here and reads nothing
+            **trust_header_context(product=product, latest=summary.latest),
+        }
         # Every unresolved incident (one per cause at most), then the latest resolved ones.
         unresolved = header["open_incidents"]
         resolved = list(
@@ -556,7 +560,8 @@ class IncidentDetailView(LoginRequiredMixin, View):
         can_edit = can_edit_product(user=request.user, product=product)
         forms = forms or {}
         context = {
-            **product_header(product=product),
+            "product": product,
+            "quality_url": quality_url(product),
             "incident": incident,
             "events": list(incident_events(incident=incident)),
             "can_edit": can_edit,

@@ -53,7 +53,6 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from django.conf import settings
 from django.core import signing
 from django.db import transaction
 from django.utils import timezone
@@ -68,7 +67,7 @@ from products.connectors import (
 )
 from products.models import OutputPort
 from sharing.choices import AuditAction, Channel
-from sharing.delta_sharing.services import token_hash
+from sharing.delta_sharing.services import table_cache_dir, token_hash
 from sharing.models import AccessEvent, DeltaRecipient, DeltaShare, DeltaShareTable
 from sharing.serving.arrow_values import decimal_array, numeric_decimal_type
 from sharing.serving.reads import (
@@ -92,7 +91,6 @@ DEFAULT_PAGE = 500
 LAST_USED_EVERY = timedelta(minutes=1)  # last_used_at is written at most this often
 FILE_SALT = "sharing.delta_sharing.file"
 PAGE_SALT = "sharing.delta_sharing.page"
-CACHE_FOLDER = "delta-sharing"
 ID_NAMESPACE = uuid.UUID("6f1b1f5e-3c9a-4d55-9a53-0d3c2a8e7b41")
 SNAPSHOT_NAME = re.compile(r"^v\d+-[0-9a-f]{20}$")
 PART_NAME = re.compile(r"^part-\d{5}\.parquet$")
@@ -593,14 +591,6 @@ def table_snapshot(
 
 
 # --- files ------------------------------------------------------------------------------------
-
-
-def cache_root() -> Path:
-    return Path(settings.MEDIA_ROOT) / CACHE_FOLDER
-
-
-def table_cache_dir(table_pk: int) -> Path:
-    return cache_root() / f"table-{int(table_pk)}"
 
 
 @dataclass

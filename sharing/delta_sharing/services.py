@@ -20,7 +20,9 @@ import re
 import secrets
 import shutil
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Q, QuerySet
@@ -33,6 +35,10 @@ from sharing.access.filters import FilterError, clauses_typed, parse_filter, unk
 from sharing.access.services.common import can_manage_access
 from sharing.choices import Channel
 from sharing.models import DeltaRecipient, DeltaShare, DeltaShareTable
+from sharing.serving.reads import (
+    ReadRefused,
+    read_plan,
+)
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
 NAME_RULE = (
@@ -155,8 +161,6 @@ def delta_share_delete(*, share: DeltaShare, by) -> None:
 
 
 def _remove_cached_files(table_ids: list[int]) -> None:
-    from sharing.delta_sharing.protocol import table_cache_dir
-
     for table_id in table_ids:
         shutil.rmtree(table_cache_dir(table_id), ignore_errors=True)
 
@@ -217,7 +221,6 @@ def delta_share_table_add(
 ) -> DeltaShareTable:
     """Expose a product's port as `<share>.<schema>.<name>`, optionally narrowed to some
     columns and rows. Refused when the share's creator could not read it now."""
-    from sharing.serving.reads import ReadRefused, read_plan
 
     _require_manager(user=by, share=share)
     if not can_manage_access(user=by, product=product):
@@ -346,3 +349,14 @@ def delta_profile(*, recipient: DeltaRecipient, token: str, endpoint: str) -> di
         "bearerToken": token,
         "expirationTime": expires.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
     }
+
+
+CACHE_FOLDER = "delta-sharing"
+
+
+def cache_root() -> Path:
+    return Path(settings.MEDIA_ROOT) / CACHE_FOLDER
+
+
+def table_cache_dir(table_pk: int) -> Path:
+    return cache_root() / f"table-{int(table_pk)}"

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from products.connectors import column_types
-from sharing.serving.reads import ReadRefused
+from sharing.serving.refusals import ReadRefused
 
 # --- types --------------------------------------------------------------------------------
 #

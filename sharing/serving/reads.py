@@ -41,6 +41,7 @@ from sharing.access.filters import (
 )
 from sharing.choices import XLSX_MAX_ROWS, AuditAction, DataFormat
 from sharing.models import AccessEvent, AccessGrant
+from sharing.serving.refusals import ReadRefused
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -77,15 +78,6 @@ EXTENSIONS = {
     DataFormat.JSONL: "jsonl",
     DataFormat.XLSX: "xlsx",
 }
-
-
-class ReadRefused(Exception):
-    """A read that cannot be served: `status` is the HTTP status (400, 403, 404)."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 @dataclass

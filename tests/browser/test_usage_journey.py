@@ -10,8 +10,9 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from products.catalog.services.page_views import product_view_record
 from products.models import DataProduct, RetirementObjection, RetirementProposal
-from products.usage.services import product_view_record, usage_summaries_refresh
+from products.usage.services import usage_summaries_refresh
 from sharing.choices import AuditAction, Channel
 from sharing.models import AccessEvent, AccessGrant
 from tests.factories import PASSWORD, ProductFactory, UserFactory

@@ -60,7 +60,8 @@ from products.trust.services.incidents import (
     incident_resolve,
     incidents_for_product,
 )
-from products.trust.services.slos import product_slo_report, slo_create, slo_delete, slo_update
+from products.trust.services.slo_measures import product_slo_report
+from products.trust.services.slos import slo_create, slo_delete, slo_update
 from sharing.access.decision import reads_everything
 
 ID = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH)

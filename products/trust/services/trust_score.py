@@ -112,7 +112,7 @@ def _quality(product: DataProduct) -> tuple[float, dict[str, Any]]:
 
 def _reliability(product: DataProduct, now: datetime) -> tuple[float, dict[str, Any]]:
     from products.choices import MEASURED_SLO_KINDS
-    from products.trust.services.slos import slo_attainment
+    from products.trust.services.slo_measures import slo_attainment
 
     slos = list(product.slos.filter(kind__in=MEASURED_SLO_KINDS).order_by("kind"))
     rows, contributions = [], []

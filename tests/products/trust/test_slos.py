@@ -18,9 +18,8 @@ from products.choices import (
 )
 from products.models import Check, CheckResult, CheckRun, Incident, PortObservation
 from products.trust.services.evidence import trust_after_observation
+from products.trust.services.slo_measures import product_slo_report, slo_attainment
 from products.trust.services.slos import (
-    product_slo_report,
-    slo_attainment,
     slo_create,
     slo_delete,
     slo_evaluate,

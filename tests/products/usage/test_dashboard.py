@@ -8,11 +8,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.utils import timezone
 
+from products.catalog.services.page_views import product_view_record
 from products.choices import LifecycleStatus, MembershipRole
 from products.models import DataProduct, ProductUsageSummary, UsageSummaryRun
 from products.retirement.services import retirement_propose
 from products.usage.selectors import products_unused, usage_dashboard
-from products.usage.services import product_view_record, usage_summaries_refresh
+from products.usage.services import usage_summaries_refresh
 from sharing.choices import AuditAction, Channel
 from sharing.models import AccessEvent
 from tests.factories import DomainFactory, MembershipFactory, ProductFactory, UserFactory

@@ -8,10 +8,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from products.catalog.services.page_views import product_view_record
 from products.choices import LifecycleStatus
 from products.models import ProductPageView
 from products.usage.selectors import product_usage, usage_chart_data
-from products.usage.services import product_view_record
 from sharing.choices import AuditAction, Channel
 from sharing.models import AccessEvent
 from tests.factories import DomainFactory, ProductFactory, UserFactory

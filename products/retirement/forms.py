@@ -1,6 +1,6 @@
-"""Forms of the usage and retirement pages. They parse input; the retirement services
-decide what is allowed (their ValidationErrors are attached with
-portal.core.forms.add_service_errors)."""
+"""Forms of the retirement page. They parse input; the retirement services decide."""
+
+from __future__ import annotations
 
 from django import forms
 
