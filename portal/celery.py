@@ -5,6 +5,8 @@ from pathlib import Path
 
 from celery import Celery, signals
 
+from portal.startup import MISSING_SECRET_KEY, secret_key_is_set
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 # Celery's Django fixup runs Django's system checks when a worker starts; their URL check
 # imports every view (plotly, pyarrow, xlsxwriter...): ~50 MB a worker then holds idle
@@ -38,7 +40,6 @@ app.autodiscover_tasks(lambda: [p for p in TASK_PACKAGES if _has_tasks(p)])
 
 @signals.import_modules.connect  # sent early by both workers and beat, before any DB use
 def _refuse_without_secret_key(**kwargs) -> None:
-    from portal.startup import MISSING_SECRET_KEY, secret_key_is_set
 
     if not secret_key_is_set():
         # SystemExit, not an exception: Celery logs and ignores exceptions of signal handlers.

@@ -9,6 +9,15 @@ import logging.config
 import os
 
 from celery import signals
+from django.conf import settings
+
+from portal.logs import current_request_id, request_id_var
+from portal.metrics import (
+    reset_multiprocess_dir,
+    start_worker_exporter,
+    task_finished,
+    task_started,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -20,7 +29,6 @@ def _logging_from_django_settings(**kwargs) -> None:
     stdout, with task ids) instead of Celery's own format. Connecting a receiver to
     setup_logging is how Celery is told to leave logging alone, so it is connected only
     then; in the plain format Celery sets up its logging as before."""
-    from django.conf import settings
 
     logging.config.dictConfig(settings.LOGGING)
 
@@ -31,7 +39,6 @@ if os.environ.get("LOG_FORMAT", "").strip().lower() == "json":
 
 @signals.before_task_publish.connect
 def _carry_request_id(headers=None, **kwargs) -> None:
-    from portal.logs import current_request_id
 
     request_id = current_request_id()
     if request_id and headers is not None:
@@ -40,8 +47,6 @@ def _carry_request_id(headers=None, **kwargs) -> None:
 
 @signals.task_prerun.connect
 def _task_prerun(task_id=None, task=None, **kwargs) -> None:
-    from portal.logs import request_id_var
-    from portal.metrics import task_started
 
     task_started(task_id)
     request_id = getattr(task.request, REQUEST_ID_HEADER, None) or (
@@ -52,8 +57,6 @@ def _task_prerun(task_id=None, task=None, **kwargs) -> None:
 
 @signals.task_postrun.connect
 def _task_postrun(task_id=None, task=None, state=None, **kwargs) -> None:
-    from portal.logs import request_id_var
-    from portal.metrics import task_finished
 
     task_finished(task_id, task.name, state)
     request_id_var.set("")
@@ -63,7 +66,6 @@ def _task_postrun(task_id=None, task=None, state=None, **kwargs) -> None:
 def _worker_init(**kwargs) -> None:
     """In the worker's main process, before its pool starts: empty its metrics directory
     and serve /metrics on CELERY_METRICS_PORT when set."""
-    from portal.metrics import reset_multiprocess_dir, start_worker_exporter
 
     reset_multiprocess_dir()
     port = os.environ.get("CELERY_METRICS_PORT", "")
@@ -77,6 +79,7 @@ def _worker_init(**kwargs) -> None:
 @signals.worker_process_shutdown.connect
 def _worker_process_shutdown(pid=None, **kwargs) -> None:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Lazy: prometheus_client only where metrics are exported.
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(pid or os.getpid())

@@ -17,6 +17,7 @@ import time
 import uuid
 from contextvars import ContextVar
 
+from celery._state import get_current_task
 from django.conf import settings
 
 request_id_var: ContextVar[str] = ContextVar("request_id", default="")
@@ -42,8 +43,6 @@ class ContextFilter(logging.Filter):
             record.request_id = request_id_var.get()
         task_id, task_name = "", ""
         try:
-            from celery._state import get_current_task
-
             task = get_current_task()
             if task is not None and task.request.id:
                 task_id, task_name = task.request.id, task.name

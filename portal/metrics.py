@@ -23,6 +23,10 @@ import time
 from collections.abc import Iterable
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+import redis
+from django.conf import settings
+from kombu.exceptions import ChannelError
+from kombu.transport.redis import Channel
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -51,7 +55,6 @@ TASK_DURATION = Histogram(
 
 def scrape_allowed(*, remote_addr: str, authorization: str) -> bool:
     """A bearer token equal to METRICS_TOKEN, or a client in METRICS_ALLOWED_NETWORKS."""
-    from django.conf import settings
 
     token = settings.METRICS_TOKEN
     if token and authorization.startswith("Bearer "):
@@ -80,16 +83,12 @@ def queue_lengths() -> dict[str, int]:
     priority lists, as kombu's Redis transport names them); any other transport (AMQP,
     the embedded filesystem broker): a passive declare. Raises the broker's error when it
     cannot be reached."""
-    from kombu.exceptions import ChannelError
-
+    # Not at the top: portal.celery loads this module (through portal.celery_ops).
     from portal.celery import app
 
     names = celery_queue_names()
     url = app.conf.broker_url or ""
     if url.startswith(("redis://", "rediss://")):
-        import redis
-        from kombu.transport.redis import Channel
-
         options = app.conf.broker_transport_options or {}
         steps = [0, *sorted(set(options.get("priority_steps", [3, 6, 9])))]
         client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
@@ -119,6 +118,7 @@ def queue_lengths() -> dict[str, int]:
 
 
 def celery_queue_names() -> list[str]:
+    # Not at the top: portal.celery loads this module (through portal.celery_ops).
     from portal.celery import app
 
     names = {app.conf.task_default_queue}

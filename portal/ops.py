@@ -17,8 +17,12 @@ from __future__ import annotations
 import logging
 import uuid
 
+from django.core.cache import cache
 from django.db import connections
 from django.http import HttpResponse, JsonResponse
+
+from portal.celery import app
+from portal.metrics import metrics_payload, scrape_allowed
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +36,6 @@ def check_database() -> None:
 
 
 def check_cache() -> None:
-    from django.core.cache import cache
 
     # A key per probe: concurrent probes (several balancers, threads) must not read each
     # other's value and report the cache broken.
@@ -45,7 +48,6 @@ def check_cache() -> None:
 
 
 def check_broker() -> None:
-    from portal.celery import app
 
     with app.connection_for_write() as connection:
         connection.ensure_connection(
@@ -82,9 +84,8 @@ def readyz_response() -> HttpResponse:
 
 
 def metrics_response(request) -> HttpResponse:
+    # Lazy: prometheus_client only where metrics are exported.
     from prometheus_client import CONTENT_TYPE_LATEST
-
-    from portal.metrics import metrics_payload, scrape_allowed
 
     if not scrape_allowed(
         remote_addr=request.META.get("REMOTE_ADDR", ""),

@@ -1,8 +1,12 @@
 """What a production process checks before it starts serving."""
 
+from pathlib import Path
+
 from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
+from django.template import engines
+from django.urls import get_resolver
 
 MISSING_SECRET_KEY = (
     "SECRET_KEY is not set. Set SECRET_KEY in the environment (production), "
@@ -35,12 +39,9 @@ def warm_up() -> None:
     runs once, in the master: every worker, and every one recycled after
     GUNICORN_MAX_REQUESTS, starts with it in memory it shares (a fresh worker's first data
     preview took 660 ms, then 60; its first API list 230 ms, then 35)."""
-    from pathlib import Path
 
     import adbc_driver_postgresql.dbapi  # noqa: F401 - Arrow reads of PostgreSQL ports
     import pandas  # noqa: F401 - previews, XLSX
-    from django.template import engines
-    from django.urls import get_resolver
 
     def populate(resolver) -> None:
         # Building a resolver's tables for reverse() cost the first API list 100 ms.

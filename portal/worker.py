@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import sys
 
+from celery.bin.base import CLIContext
+from celery.bin.worker import worker
+
+from portal.celery import app
+
 
 def main(argv: list[str] | None = None) -> None:
-    from celery.bin.base import CLIContext
-    from celery.bin.worker import worker
-
-    from portal.celery import app
 
     # What `celery -A portal worker` does before it runs the worker command.
     worker.params.extend(app.user_options.get("worker", []))

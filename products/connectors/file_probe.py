@@ -17,10 +17,13 @@ import codecs
 import csv
 import json
 import os
+import resource
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from products.connectors.base import ConnectorError
 
 PARQUET_MAGIC = b"PAR1"
 CHUNK_BYTES = 1 << 20
@@ -273,6 +276,7 @@ def _check_csv_structure(path: Path, limits: ProbeLimits) -> tuple[list[str], in
 def _check_parquet_footer(path: Path, limits: ProbeLimits) -> tuple[list[str], int]:
     """Read the footer only (no data page is decompressed): refuse what it declares
     beyond the limits. Returns the column names and the declared row count."""
+    # Lazy: pyarrow (~40 MB) only where Arrow or Parquet is served.
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -349,10 +353,11 @@ def _is_memory_error(exc: BaseException) -> bool:
 def _scan(path: Path, fmt: str) -> tuple[list[dict[str, str]], int, dict[str, dict[str, int]]]:
     """Every row, read in small batches through the connector that will serve the file:
     its columns, the row count, and the NaN / infinite values per float column."""
+    # Lazy: pyarrow (~40 MB) only where Arrow or Parquet is served.
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from products.connectors.base import ConnectorError
+    # Lazy: this module imports duckdb.
     from products.connectors.duckdb import DuckDBConnector
 
     connector = DuckDBConnector(
@@ -453,7 +458,6 @@ def own_peak_rss() -> int:
                     return int(line.split()[1]) * 1024
     except OSError:
         pass
-    import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
@@ -462,8 +466,6 @@ def main(argv: list[str]) -> int:
     request = json.loads(argv[1])
     memory = int(request.get("memory_bytes") or 0)
     if memory:
-        import resource
-
         # Before pyarrow and DuckDB are imported: every allocation of this process counts.
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     limits = ProbeLimits(**request.get("limits", {}))

@@ -38,6 +38,7 @@ _adbc_templates_pid = os.getpid()
 def _adbc_connect(uri: str):
     """A new ADBC connection to `uri` (close it after use), cloned from this process's
     template connection to the same address."""
+    # Lazy: the ADBC driver only where Arrow is read from PostgreSQL.
     import adbc_driver_postgresql.dbapi as adbc
 
     global _adbc_templates_pid
@@ -132,6 +133,7 @@ class PostgresConnector(Connector):
     def arrow_batches(self, sql: str, params: Sequence[Any], *, batch_rows: int) -> Iterator[Any]:
         """Arrow batches straight from PostgreSQL's binary COPY protocol (ADBC), in a
         read-only session with a statement timeout."""
+        # Lazy: the ADBC driver only where Arrow is read from PostgreSQL.
         import adbc_driver_postgresql.dbapi as adbc
 
         info = self._conninfo()

@@ -12,6 +12,8 @@ from django.urls import reverse
 
 from portal.core.links import absolute_url
 from products.models import Contract, DataProduct
+from sharing.access.notifications import grantee_recipients
+from sharing.access.selectors import grants_of_product
 
 logger = logging.getLogger(__name__)
 
@@ -19,8 +21,6 @@ logger = logging.getLogger(__name__)
 def contract_grantee_recipients(*, product: DataProduct) -> list[str]:
     """Email addresses of the people an active grant on the product reaches (a team grant
     reaches its members)."""
-    from sharing.access.notifications import grantee_recipients
-    from sharing.access.selectors import grants_of_product
 
     emails: set[str] = set()
     for grant in grants_of_product(product=product).prefetch_related("group__user_set"):

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from portal.models import Notification
 from products.choices import AnnouncementKind, FeedbackKind, FeedbackStatus
+from products.feedback.notifications import thread_path
 from products.models import (
     Announcement,
     DataProduct,
@@ -179,7 +180,6 @@ def feedback_seed(
     """Write the demo's threads, announcements, follows and notifications that are
     missing. Returns what it created, and the products whose trust score an overdue
     thread it created should lower (the caller recomputes them)."""
-    from products.feedback.notifications import thread_path
 
     now = now or timezone.now()
     result = FeedbackSeedResult()

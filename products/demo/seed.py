@@ -67,6 +67,7 @@ from products.demo.catalog import (
 )
 from products.demo.data import DEFAULT_SEED, generate_tables
 from products.demo.definitions import definitions_seed
+from products.demo.feedback import feedback_seed
 from products.demo.trust import (
     TRUST,
     checks_run_now,
@@ -75,6 +76,7 @@ from products.demo.trust import (
     history_seed,
     incidents_backdate,
 )
+from products.demo.usage import usage_seed
 from products.demo.warehouse import (
     READER_PASSWORD_ENV,
     build_id,
@@ -96,9 +98,11 @@ from products.models import (
     OutputPort,
     SourceAllowance,
     StorageAllowance,
+    UsageSummaryRun,
 )
 from products.trust.services.evidence import trust_after_check_run
-from products.trust.services.trust_score import trust_scores_latest_for
+from products.trust.services.trust_score import trust_score_compute, trust_scores_latest_for
+from products.usage.services import usage_summaries_refresh
 
 WAREHOUSE_DUCKDB = "duckdb"
 WAREHOUSE_POSTGRESQL = "postgresql"
@@ -242,8 +246,6 @@ def demo_seed(
             count=lambda what, created, changed: _count(result, what, created, changed),
         )
 
-    from products.demo.usage import usage_seed
-
     usage_events = usage_seed(
         products={key: port.product for key, port in ports.items()},
         users=users,
@@ -251,8 +253,6 @@ def demo_seed(
     )
     if usage_events:
         result.created["usage events (demo)"] += usage_events
-    from products.models import UsageSummaryRun
-    from products.usage.services import usage_summaries_refresh
 
     if usage_events or not UsageSummaryRun.objects.exists():
         usage_summaries_refresh()  # the usage dashboard's figures, without waiting an hour
@@ -350,8 +350,6 @@ def _seed_trust(
 def _seed_feedback(users: dict, result: DemoSeedResult, log: Callable[[str], None]) -> None:
     """Feedback threads, announcements and follows (see products.demo.feedback); a
     product given an overdue thread gets a fresh trust score showing it."""
-    from products.demo.feedback import feedback_seed
-    from products.trust.services.trust_score import trust_score_compute
 
     seeded = feedback_seed(users=users, log=log)
     for what, n in seeded.created.items():

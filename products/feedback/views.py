@@ -10,6 +10,8 @@ and redirect like any form.
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -17,6 +19,7 @@ from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 
@@ -76,7 +79,6 @@ def _page(request, queryset):
 
 
 def _filter_query(values: dict, **changes) -> str:
-    from urllib.parse import urlencode
 
     params = {**values, **changes}
     return "?" + urlencode({k: v for k, v in params.items() if v})
@@ -357,7 +359,6 @@ class AnnouncementListView(LoginRequiredMixin, View):
     def get(self, request, domain_slug: str, product_slug: str):
         product = product_page(request, domain_slug, product_slug)
         announcements = list(announcements_for_product(product=product)[:100])
-        from django.utils import timezone
 
         now = timezone.now()
         for item in announcements:

@@ -5,9 +5,10 @@ output port, evaluated by the same code for the page, the API and the notebook).
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.urls import reverse
 
 from products.choices import PUBLIC_TERM_STATUSES, MetricAggregation, TermStatus
-from products.models.domains import Domain
+from products.models.domains import Domain, DomainMembership
 from products.models.ports import Column, OutputPort
 from products.models.products import DataProduct
 
@@ -20,7 +21,6 @@ class GlossaryTermQuerySet(models.QuerySet):
             return self.none()
         if user.is_staff:
             return self
-        from products.models.domains import DomainMembership
 
         member_domains = DomainMembership.objects.filter(user_id=user.pk).values("domain_id")
         return self.filter(Q(status__in=PUBLIC_TERM_STATUSES) | Q(domain_id__in=member_domains))
@@ -69,7 +69,6 @@ class GlossaryTerm(models.Model):
         return self.name
 
     def get_absolute_url(self) -> str:
-        from django.urls import reverse
 
         return reverse(
             "definitions:term-detail",
@@ -143,7 +142,6 @@ class Metric(models.Model):
         return self.key
 
     def get_absolute_url(self) -> str:
-        from django.urls import reverse
 
         return reverse("definitions:metric-detail", kwargs={"key": self.key})
 

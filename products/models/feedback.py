@@ -5,7 +5,12 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from products.choices import AnnouncementKind, FeedbackKind, FeedbackStatus
+from products.choices import (
+    CLOSED_FEEDBACK_STATUSES,
+    AnnouncementKind,
+    FeedbackKind,
+    FeedbackStatus,
+)
 from products.models.products import DataProduct
 from products.models.trust import Incident
 
@@ -66,7 +71,6 @@ class FeedbackThread(models.Model):
 
     @property
     def is_closed(self) -> bool:
-        from products.choices import CLOSED_FEEDBACK_STATUSES
 
         return self.status in CLOSED_FEEDBACK_STATUSES
 

@@ -3,9 +3,10 @@ from django.contrib.postgres.search import SearchVectorField
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.urls import reverse
 
 from products.choices import PUBLIC_STATUSES, Audience, LifecycleStatus
-from products.models.domains import Domain
+from products.models.domains import Domain, DomainMembership
 
 
 class Tag(models.Model):
@@ -29,7 +30,6 @@ class DataProductQuerySet(models.QuerySet):
             return self.none()
         if user.is_staff:
             return self
-        from products.models.domains import DomainMembership
 
         member_domains = DomainMembership.objects.filter(user_id=user.pk).values("domain_id")
         return self.filter(Q(status__in=PUBLIC_STATUSES) | Q(domain_id__in=member_domains))
@@ -110,7 +110,6 @@ class DataProduct(models.Model):
         return self.name
 
     def get_absolute_url(self) -> str:
-        from django.urls import reverse
 
         return reverse(
             "products:product-detail",

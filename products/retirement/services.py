@@ -47,14 +47,16 @@ from products.choices import (
 )
 from products.models import (
     DataProduct,
+    ProductFollow,
     RetirementEvent,
     RetirementObjection,
     RetirementProposal,
 )
 from products.usage.selectors import products_unused
 from sharing.access.services.grants import grant_revoke
+from sharing.choices import AuditAction
 from sharing.exports.services.schedules import export_schedule_end
-from sharing.models import AccessGrant, ExportSchedule
+from sharing.models import AccessEvent, AccessGrant, ExportSchedule
 from sharing.share_links.services import share_links_revoke_for_product
 
 NOTICE_DAYS_DEFAULT = 30
@@ -79,7 +81,6 @@ def retirement_audience(*, product: DataProduct, now: datetime | None = None) ->
 
     Active users holding an active grant on the product, directly or through a team
     (group) grant, and the product's followers."""
-    from products.models import ProductFollow
 
     now = now or timezone.now()
     grants = AccessGrant.objects.filter(
@@ -257,8 +258,6 @@ def retirement_flag_unused(*, now: datetime | None = None) -> int:
             ).exists()
             if product is None or already:
                 continue
-            from sharing.choices import AuditAction
-            from sharing.models import AccessEvent
 
             last_read = (
                 AccessEvent.objects.filter(product=product, action=AuditAction.READ)

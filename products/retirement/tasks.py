@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from products.retirement.services import retirement_advance, retirement_flag_unused
+
 
 @shared_task(name="products.tasks.retirement_notify", acks_late=True)
 def retirement_notify(event_id: int) -> int:
@@ -16,7 +18,6 @@ def retirement_notify(event_id: int) -> int:
 @shared_task(name="products.tasks.retirement_flag_unused_daily")
 def retirement_flag_unused_daily() -> int:
     """Beat (daily): email the owners of products unread for 90 days, once per period."""
-    from products.retirement.services import retirement_flag_unused
 
     return retirement_flag_unused()
 
@@ -25,6 +26,5 @@ def retirement_flag_unused_daily() -> int:
 def retirement_advance_due() -> dict:
     """Beat: deprecate at the end of a notice period, retire at the end of the grace
     period (each step once however often this runs)."""
-    from products.retirement.services import retirement_advance
 
     return retirement_advance()

@@ -6,6 +6,9 @@ from django import template
 
 from portal.templatetags.portal_tags import choice_badge
 from products.choices import AnnouncementKind, FeedbackKind, FeedbackStatus
+from products.feedback.services.announcements import announcements_active
+from products.feedback.services.feedback import feedback_summary
+from products.feedback.services.follows import product_follow_state
 
 register = template.Library()
 
@@ -50,7 +53,6 @@ def hours_since(later, earlier):
 @register.inclusion_tag("products/_announcement_banner.html")
 def announcement_banner(product):
     """The product's active announcements, most urgent first."""
-    from products.feedback.services.announcements import announcements_active
 
     return {"product": product, "announcements": announcements_active(product=product)}
 
@@ -58,8 +60,6 @@ def announcement_banner(product):
 @register.inclusion_tag("products/_feedback_card.html", takes_context=True)
 def feedback_card(context, product):
     """The overview's card: follow the product, ask or report, how fast the team answers."""
-    from products.feedback.services.feedback import feedback_summary
-    from products.feedback.services.follows import product_follow_state
 
     request = context["request"]
     return {

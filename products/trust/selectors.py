@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from django.db.models import Count, Max, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import TruncDay, TruncHour
+from django.urls import reverse
 from django.utils import timezone
 
 from products.choices import CheckOutcome
@@ -24,6 +25,8 @@ from products.models import (
     OutputPort,
     PortObservation,
 )
+from products.trust.services.incidents import incidents_for_product
+from products.trust.services.trust_score import trust_score_history, trust_score_latest
 
 CHART_DAYS = 30
 
@@ -226,9 +229,6 @@ def trust_level(score: float | None) -> str:
 def trust_summary(*, product: DataProduct, history_days: int = TRUST_HISTORY_DAYS) -> TrustSummary:
     """The latest score, each component with its evidence and where to see it, and the
     history of the last `history_days` days. Two queries."""
-    from django.urls import reverse
-
-    from products.trust.services.trust_score import trust_score_history, trust_score_latest
 
     latest = trust_score_latest(product=product)
     quality = quality_url(product)
@@ -273,7 +273,6 @@ def trust_summary(*, product: DataProduct, history_days: int = TRUST_HISTORY_DAY
 
 def quality_url(product: DataProduct, anchor: str = "") -> str:
     """The product's quality tab (with an anchor: one of its sections)."""
-    from django.urls import reverse
 
     url = reverse(
         "products:product-quality",
@@ -285,8 +284,6 @@ def quality_url(product: DataProduct, anchor: str = "") -> str:
 def trust_header_context(*, product: DataProduct, latest=None) -> dict:
     """What the header of every page of a product shows: its trust score (badge) and the
     banner of unresolved incidents. Two queries (one when `latest` is given)."""
-    from products.trust.services.incidents import incidents_for_product
-    from products.trust.services.trust_score import trust_score_latest
 
     if latest is None:
         latest = trust_score_latest(product=product)

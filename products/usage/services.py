@@ -12,6 +12,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from products.models import DataProduct, ProductPageView, ProductUsageSummary, UsageSummaryRun
+from products.usage.selectors import DASHBOARD_WINDOW_DAYS, dashboard_windows, unused_among
 from sharing.choices import AuditAction
 from sharing.models import AccessEvent
 
@@ -26,7 +27,6 @@ def usage_summaries_refresh(*, now: datetime | None = None) -> UsageSummaryRun:
     (products_unused's rule). Its cost grows with the events in the window, paid once per run
     (a periodic task) instead of by every dashboard request. Safe to run twice: each run
     rewrites every row."""
-    from products.usage.selectors import DASHBOARD_WINDOW_DAYS, dashboard_windows, unused_among
 
     started = time.monotonic()
     now = now or timezone.now()

@@ -19,6 +19,7 @@ from products.usage.selectors import (
     usage_chart_data,
     usage_dashboard,
 )
+from sharing.choices import Channel
 
 
 class ProductUsageView(LoginRequiredMixin, TemplateView):
@@ -47,7 +48,6 @@ class ProductUsageView(LoginRequiredMixin, TemplateView):
 
 
 def _channel_labels():
-    from sharing.choices import Channel
 
     return Channel.choices
 

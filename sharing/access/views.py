@@ -6,6 +6,7 @@ and the audit with its CSV export. Views parse input, call a service or selector
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Iterator
 
 from django.contrib import messages
@@ -313,7 +314,6 @@ AUDIT_CSV_HEADER = [
 
 
 def audit_csv_rows(events) -> Iterator[str]:
-    import json
 
     writer = csv.writer(_Echo())
     yield writer.writerow(AUDIT_CSV_HEADER)

@@ -5,6 +5,7 @@ with json_script; static/js/exports.js draws it with plotly.js from our static f
 from __future__ import annotations
 
 import json
+from zoneinfo import ZoneInfo
 
 import plotly.graph_objects as go
 import plotly.io as pio
@@ -26,7 +27,6 @@ def export_runs_chart(runs: list[ExportRun], *, tz: str) -> dict | None:
     ][:CHART_RUNS]
     if len(done) < 2:
         return None
-    from zoneinfo import ZoneInfo
 
     zone = ZoneInfo(tz)
     done.reverse()

@@ -3,6 +3,7 @@ rules and names each bad field (its messages go beside the field)."""
 
 from __future__ import annotations
 
+import json
 import zoneinfo
 
 from django import forms
@@ -108,7 +109,6 @@ class ExportScheduleForm(forms.Form):
 
     @classmethod
     def initial_for(cls, schedule: ExportSchedule, columns: list[str]) -> dict:
-        import json
 
         return {
             "name": schedule.name,

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from functools import lru_cache
 
+import redis
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
@@ -47,7 +48,6 @@ def parse_rate(text: str) -> RateLimit:
 
 @lru_cache(maxsize=4)
 def _redis(url: str):
-    import redis
 
     return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
 

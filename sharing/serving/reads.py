@@ -322,6 +322,7 @@ def _encode_xlsx(plan: ReadPlan, connector: Connector, counter: _Served) -> Iter
     # what it imports idle (xlsxwriter ~10 MB, pyarrow ~40 MB) until a read needs it.
     import xlsxwriter
 
+    # Lazy: this module imports pyarrow.
     from sharing.serving.arrow_values import python_columns
 
     with tempfile.TemporaryDirectory(prefix="portal-xlsx-") as folder:
@@ -372,6 +373,7 @@ def _write_row_group(writer: pq.ParquetWriter, batches: list[pa.RecordBatch]) ->
 
 
 def _json_rows(batch: pa.RecordBatch) -> Iterator[str]:
+    # Lazy: this module imports pyarrow.
     from sharing.serving.arrow_values import (
         python_columns,  # pyarrow: see sharing.serving.arrow_values
     )
@@ -407,6 +409,7 @@ def _encode(
     import pyarrow.csv as pa_csv
     import pyarrow.parquet as pq
 
+    # Lazy: this module imports pyarrow.
     from sharing.serving.arrow_values import (
         arrow_decimals,
         declared_arrow_type,
@@ -539,6 +542,7 @@ def read_stream(
 
 def read_rows(plan: ReadPlan, *, client_address: str | None = None) -> tuple[list[str], list]:
     """The plan's rows as Python values (the page preview): small reads only."""
+    # Lazy: this module imports pyarrow.
     from sharing.serving.arrow_values import (
         python_columns,  # pyarrow: see sharing.serving.arrow_values
     )

@@ -6,6 +6,7 @@ Run after upgrading plotly; needs Playwright and Debian's chromium (the dev extr
 import os
 
 from django.core.management.base import BaseCommand
+from playwright.sync_api import sync_playwright
 
 from portal.core.plotly_assets import collect_injected_styles, plotly_js_version, write_assets
 
@@ -14,7 +15,6 @@ class Command(BaseCommand):
     help = "Extract the styles plotly.js injects into static/vendor/plotly-csp/ (strict CSP)."
 
     def handle(self, *args, **options):
-        from playwright.sync_api import sync_playwright
 
         chromium = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
         with sync_playwright() as playwright:

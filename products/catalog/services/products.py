@@ -6,6 +6,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from portal.core.cron import cron_parse
 from portal.core.task_queue import enqueue_on_commit
 from products.catalog.permissions import can_edit_product, can_manage_domain, managers_only_message
 from products.catalog.services.search_index import catalog_changed, product_search_index_update
@@ -51,7 +52,6 @@ def _set_tags(product: DataProduct, tags: Iterable[str]) -> None:
 
 
 def _validate_check_schedule(product: DataProduct) -> None:
-    from portal.core.cron import cron_parse
 
     try:
         cron_parse(product.check_schedule)

@@ -29,10 +29,18 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from django.utils.text import slugify
 
 from portal.core.task_queue import enqueue_on_commit
 from products.catalog.permissions import can_edit_product
-from products.catalog.services.ports import port_default_schema
+from products.catalog.services.ports import (
+    columns_declare,
+    output_port_create,
+    output_port_update,
+    port_default_schema,
+)
+from products.catalog.services.products import product_create, product_update
+from products.catalog.services.search_index import product_search_index_update
 from products.choices import (
     BREAKING_CHANGE_KINDS,
     ROW_LEVEL_CHECKS,
@@ -66,6 +74,7 @@ from products.contracts.services.mapping import (
     quality_rule,
     sla_property,
 )
+from products.feedback.services.support import support_channels_of, support_channels_set
 from products.models import (
     Contract,
     DataProduct,
@@ -74,6 +83,8 @@ from products.models import (
     OutputPort,
     ServiceLevelObjective,
 )
+from products.trust.services.checks import check_create, check_update
+from products.trust.services.slos import slo_create, slo_delete, slo_update
 
 __all__ = [
     "BreakingChangesUnconfirmed",
@@ -290,15 +301,6 @@ def _apply(
     everything back when there is one. A new table port whose relation does not exist on
     its source is a problem, unless `allow_missing_relations` (True, or the JSON paths of
     the schema objects allowed) makes it a warning note."""
-    from products.catalog.services.ports import (
-        columns_declare,
-        output_port_create,
-        output_port_update,
-    )
-    from products.catalog.services.products import product_update
-    from products.feedback.services.support import support_channels_set
-    from products.trust.services.checks import check_create, check_update
-    from products.trust.services.slos import slo_create, slo_delete, slo_update
 
     problems: list[Problem] = []
     notes: list[Problem] = []
@@ -393,8 +395,6 @@ def _apply(
             attempt(action, lambda field, m=mapped: m.path)
 
     if mapping.ports:
-        from products.catalog.services.search_index import product_search_index_update
-
         product_search_index_update(product_ids=[product.pk])
 
     if mapping.support is not None:
@@ -666,7 +666,6 @@ def contract_publish_baseline(*, product: DataProduct, new: dict) -> dict:
     """What publishing `new` is compared with when the product has no contract yet: the
     catalog as it is, limited to the output ports `new` names (it leaves the others
     alone). A first contract that drops columns consumers read breaks them too."""
-    from django.utils.text import slugify
 
     document = contract_export(product=product)
     named = {slugify(str(obj.get("name") or ""))[:80] for obj in new.get("schema") or []}
@@ -722,7 +721,6 @@ def product_create_from_contract(
     columns, checks, SLOs and support channels. The contract becomes its first published
     version. A port on a relation its source lacks is refused unless
     `allow_missing_relations` (then it is added with a warning in the version's notes)."""
-    from products.catalog.services.products import product_create
 
     document, mapping = _parse_and_map(text)
     mapping.name = mapping.name or (name or "").strip()
@@ -1076,7 +1074,6 @@ def _server(port: OutputPort) -> dict[str, Any]:
 def contract_export(*, product: DataProduct) -> dict[str, Any]:
     """The catalog's state of the product as an ODCS v3.1.0 document (valid against the
     schema; importing it gives back the same mapped fields)."""
-    from products.feedback.services.support import support_channels_of
 
     current = contract_current(product=product)
     document: dict[str, Any] = {

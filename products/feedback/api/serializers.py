@@ -22,6 +22,7 @@ from products.choices import (
     FeedbackKind,
     FeedbackStatus,
 )
+from products.feedback.notifications import thread_path
 from products.feedback.services.announcements import TITLE_REQUIRED
 from products.feedback.services.feedback import business_days_late
 from products.models import Announcement, FeedbackComment, FeedbackStatusChange, FeedbackThread
@@ -111,7 +112,6 @@ class FeedbackThreadSerializer(_HtmlMixin, serializers.ModelSerializer):
         )
 
     def get_page_url(self, thread: FeedbackThread) -> str:
-        from products.feedback.notifications import thread_path
 
         request = self.context.get("request")
         path = thread_path(thread)

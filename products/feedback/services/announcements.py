@@ -20,11 +20,14 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from portal.core.links import absolute_url
+from portal.core.notifications import emails_send, notifications_create
 from portal.core.task_queue import enqueue_on_commit
 from products.catalog.permissions import can_edit_product
 from products.choices import AnnouncementKind, LifecycleStatus
 from products.feedback.services.feedback import MAX_BODY_LENGTH, can_see_product
+from products.feedback.services.follows import product_followers
 from products.models import Announcement, DataProduct
+from sharing.models import AccessGrant
 
 MAX_TITLE_LENGTH = Announcement._meta.get_field("title").max_length
 TITLE_REQUIRED = "Give the announcement a title: what changes, in a line."
@@ -176,8 +179,6 @@ def announcement_recipients(*, announcement: Announcement, now: datetime | None 
     """Active users holding a current grant on the product (directly or through a group)
     or following it, without the author. Followers who can no longer see the product are
     left out."""
-    from products.feedback.services.follows import product_followers
-    from sharing.models import AccessGrant
 
     now = now or timezone.now()
     product = announcement.product
@@ -204,7 +205,6 @@ def announcement_path(announcement: Announcement) -> str:
 def announcement_deliver(*, announcement_id: int) -> bool:
     """Deliver once (claimed by a conditional UPDATE of `delivered_at`): an in-portal
     notification and an email to each recipient. Returns whether this call delivered."""
-    from portal.core.notifications import emails_send, notifications_create
 
     claimed = Announcement.objects.filter(pk=announcement_id, delivered_at__isnull=True).update(
         delivered_at=timezone.now()

@@ -3,12 +3,14 @@ notification and email). Anyone who can see a product may follow it."""
 
 from __future__ import annotations
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Q, QuerySet
 from django.urls import reverse
 
 from portal.core.links import absolute_url
+from portal.core.notifications import emails_send, notifications_create
 from products.choices import PUBLIC_STATUSES
 from products.feedback.services.feedback import can_see_product
 from products.models import DataProduct, IncidentEvent, ProductFollow
@@ -57,7 +59,6 @@ def product_followers(*, product: DataProduct) -> list:
     `DataProduct.objects.visible_to` read the other way round: everyone sees published
     and deprecated products; drafts and retired ones only admins and the domain's
     members."""
-    from django.contrib.auth import get_user_model
 
     users = get_user_model().objects.filter(product_follows__product=product, is_active=True)
     if product.status not in PUBLIC_STATUSES:
@@ -74,7 +75,6 @@ def incident_notify_followers(
     notification and an email (unless the incident email reached them already as the
     domain's owners or stewards). Once per event and person. Returns how many were
     newly notified."""
-    from portal.core.notifications import emails_send, notifications_create
 
     incident = event.incident
     product = incident.product

@@ -15,6 +15,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from portal.core import json_values
 from portal.core.cron import cron_fires_at, cron_parse
@@ -68,7 +69,6 @@ def check_effective_schedule(check: Check) -> str:
 def check_schedules_sync(*, port: OutputPort) -> None:
     """One django-celery-beat periodic task per (port, cron) among the port's enabled
     checks; tasks for schedules no check uses any more are removed. Idempotent."""
-    from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
     prefix = f"checks:port:{port.pk}:"
     wanted: dict[str, str] = {}

@@ -35,6 +35,7 @@ from products.models import (
     OutputPort,
     PortObservation,
 )
+from products.trust.services.trust_score import trust_score_compute
 from sharing.access.decision import reads_everything
 
 MAX_COMMENT_LENGTH = 20_000
@@ -204,7 +205,6 @@ def _clean_text(value: str, *, field: str, empty_message: str) -> str:
 
 
 def _recompute_trust(product: DataProduct) -> None:
-    from products.trust.services.trust_score import trust_score_compute
 
     trust_score_compute(product=product)
 

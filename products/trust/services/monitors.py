@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.utils import timezone
 
 from products.catalog.services.ports import port_connector
+from products.choices import LifecycleStatus
 from products.connectors import ConnectorError
 from products.models import OutputPort, PortObservation
 from products.trust.services.check_sql import CheckSQL
@@ -42,7 +43,6 @@ def port_observe(*, port: OutputPort) -> PortObservation:
 
 def ports_to_observe():
     """Every port of a product that is not retired."""
-    from products.choices import LifecycleStatus
 
     return OutputPort.objects.exclude(product__status=LifecycleStatus.RETIRED).values_list(
         "pk", flat=True

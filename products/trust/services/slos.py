@@ -28,12 +28,14 @@ from products.choices import (
     DECLARED_SLO_KINDS,
     MEASURED_SLO_KINDS,
     IncidentCause,
+    LifecycleStatus,
     Severity,
     SLOKind,
 )
 from products.models import DataProduct, ServiceLevelObjective
 from products.trust.services.incidents import cause_key_for_slo, incident_open, incident_recover
 from products.trust.services.slo_measures import SLOAttainment, slo_attainment
+from products.trust.services.trust_score import trust_score_compute
 
 SLO_FIELDS = ("kind", "target_percent", "threshold_hours", "description", "value", "unit")
 # The window a breach is judged on, and the windows reported.
@@ -82,7 +84,6 @@ def _validate(slo: ServiceLevelObjective) -> None:
 
 
 def _after_change(product: DataProduct) -> None:
-    from products.trust.services.trust_score import trust_score_compute
 
     trust_score_compute(product=product)
 
@@ -196,7 +197,6 @@ def slos_evaluate_for_product(*, product: DataProduct, now: datetime | None = No
 
 def products_with_slos():
     """Ids of the products that have SLOs and are not retired (the periodic evaluation)."""
-    from products.choices import LifecycleStatus
 
     return (
         DataProduct.objects.filter(slos__kind__in=MEASURED_SLO_KINDS)

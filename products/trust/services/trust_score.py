@@ -23,7 +23,14 @@ from typing import Any
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
-from products.choices import UNRESOLVED_INCIDENT_STATUSES, CheckOutcome, Severity
+from products.choices import (
+    MEASURED_SLO_KINDS,
+    UNRESOLVED_INCIDENT_STATUSES,
+    CheckOutcome,
+    LifecycleStatus,
+    Severity,
+)
+from products.feedback.services.feedback import feedback_overdue
 from products.models import (
     Check,
     CheckResult,
@@ -32,6 +39,7 @@ from products.models import (
     Incident,
     TrustScore,
 )
+from products.trust.services.slo_measures import slo_attainment
 
 WEIGHTS = {"quality": 0.35, "reliability": 0.25, "documentation": 0.20, "support": 0.20}
 SEVERITY_WEIGHTS = {Severity.ERROR: 2, Severity.WARN: 1}
@@ -111,8 +119,6 @@ def _quality(product: DataProduct) -> tuple[float, dict[str, Any]]:
 
 
 def _reliability(product: DataProduct, now: datetime) -> tuple[float, dict[str, Any]]:
-    from products.choices import MEASURED_SLO_KINDS
-    from products.trust.services.slo_measures import slo_attainment
 
     slos = list(product.slos.filter(kind__in=MEASURED_SLO_KINDS).order_by("kind"))
     rows, contributions = [], []
@@ -197,7 +203,6 @@ def _support(product: DataProduct, now: datetime) -> tuple[float, dict[str, Any]
             }
         )
     oldest = max((row["age_days"] for row in rows), default=0)
-    from products.feedback.services.feedback import feedback_overdue
 
     overdue = feedback_overdue(product=product, now=now)
     most_late = max((row["business_days_overdue"] for row in overdue), default=0)
@@ -269,7 +274,6 @@ def trust_score_compute(*, product: DataProduct, now: datetime | None = None) ->
 
 def products_for_trust_scores() -> QuerySet[DataProduct]:
     """Products whose score is kept up to date (every product not retired)."""
-    from products.choices import LifecycleStatus
 
     return DataProduct.objects.exclude(status=LifecycleStatus.RETIRED).order_by("pk")
 

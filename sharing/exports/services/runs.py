@@ -36,7 +36,8 @@ from products.catalog.selectors import port_for
 from products.choices import CheckOutcome, CheckRunStatus, CheckTrigger, Severity
 from products.connectors import ConnectorError
 from products.models import CheckRun, OutputPort
-from products.trust.services.checks import cron_previous_fire
+from products.trust.services.checks import check_run_execute, cron_previous_fire
+from products.trust.services.evidence import trust_after_check_run
 from sharing.choices import (
     FINISHED_EXPORT_STATUSES,
     Channel,
@@ -204,8 +205,6 @@ def _quality_gate(run: ExportRun, port: OutputPort) -> dict:
     """Run the port's enabled checks now, in this worker (a real check run, with its
     incidents and trust score). Raises _Stop(HELD) listing the error-severity checks that
     failed or could not run."""
-    from products.trust.services.checks import check_run_execute
-    from products.trust.services.evidence import trust_after_check_run
 
     if not port.checks.filter(enabled=True).exists():
         return {"checks": 0, "note": "The port has no enabled checks: nothing to gate on."}

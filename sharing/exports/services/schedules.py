@@ -8,10 +8,12 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from celery.schedules import crontab
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from portal.core.cron import cron_next_runs, cron_parse
 from products.catalog.permissions import can_edit_product
@@ -83,15 +85,12 @@ def export_schedules_see_all(*, user, product: DataProduct) -> bool:
 
 def cron_check(expression: str) -> None:
     """Raise ValidationError on `cron` naming which of the five fields is wrong."""
-    from django_celery_beat.models import CrontabSchedule
 
     try:
         cron_parse(expression)
     except ValueError as exc:
         parts = (expression or "").split()
         if len(parts) == 5:
-            from celery.schedules import crontab
-
             for name, value in zip(CRON_FIELDS, parts, strict=True):
                 try:
                     crontab(**{name: value})
@@ -266,7 +265,6 @@ def periodic_task_name(schedule_id: int) -> str:
 def export_schedule_sync(*, schedule: ExportSchedule) -> None:
     """Keep the schedule's django-celery-beat task: one per active schedule, with its
     cron in its time zone; none when paused or ended. Idempotent."""
-    from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
     name = periodic_task_name(schedule.pk)
     if not schedule.enabled or schedule.ended_at is not None:
