@@ -19,7 +19,7 @@ from products.retirement.services import (
     retirement_propose,
     retirement_withdraw,
 )
-from products.usage.api.serializers import (
+from products.retirement.api.serializers import (
     RetirementObjectionSerializer,
     RetirementProposalSerializer,
     RetirementProposeSerializer,
