@@ -26,9 +26,8 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Count, Q, QuerySet
@@ -53,6 +52,9 @@ from products.models import (
     FeedbackThread,
     Incident,
 )
+
+if TYPE_CHECKING:
+    import numpy as np
 
 MAX_BODY_LENGTH = 20_000
 MAX_TITLE_LENGTH = FeedbackThread._meta.get_field("title").max_length
@@ -135,17 +137,26 @@ def _notify_after_commit(what: str, object_id: int) -> None:
 
 
 def _day(moment: datetime) -> np.datetime64:
+    # Lazy: numpy (~20 MB) only where response times are counted in business days.
+    import numpy as np
+
     return np.datetime64(timezone.localtime(moment).date(), "D")
 
 
 def response_due_date(*, opened_at: datetime, days: int) -> date:
     """The last day on which an answer is in time: `days` business days after the day the
     thread was opened (a thread opened on a weekend counts from the next Monday)."""
+    # Lazy: numpy (~20 MB) only where response times are counted in business days.
+    import numpy as np
+
     return np.busday_offset(_day(opened_at), days, roll="forward").astype(date)
 
 
 def _late(opened: np.ndarray | np.datetime64, days: int, today: np.datetime64):
     """Business days after the due date, up to and including today (negative: not due)."""
+    # Lazy: numpy (~20 MB) only where response times are counted in business days.
+    import numpy as np
+
     due = np.busday_offset(opened, days, roll="forward")
     one = np.timedelta64(1, "D")
     return np.busday_count(due + one, today + one), due
@@ -162,6 +173,9 @@ def business_days_late(*, opened_at: datetime, days: int, now: datetime) -> int:
 def feedback_overdue(*, product: DataProduct, now: datetime | None = None) -> list[dict[str, Any]]:
     """Open or acknowledged threads of the product without an answer past the response
     objective, most overdue first (the trust score's evidence). One query."""
+    # Lazy: numpy (~20 MB) only where response times are counted in business days.
+    import numpy as np
+
     now = now or timezone.now()
     days = product.feedback_response_days
     # N business days are at least N calendar days: older threads are the only candidates.

@@ -12,19 +12,19 @@ from rest_framework.response import Response
 from products.catalog.api.views import PRODUCT_KEY_PARENT, ProductScopedMixin
 from products.catalog.permissions import can_edit_product
 from products.models import RetirementProposal
-from products.retirement.services import (
-    retirement_object,
-    retirement_open_proposal,
-    retirement_proceed,
-    retirement_propose,
-    retirement_withdraw,
-)
 from products.retirement.api.serializers import (
     RetirementObjectionSerializer,
     RetirementProposalSerializer,
     RetirementProposeSerializer,
     RetirementReasonSerializer,
     RetirementWithdrawSerializer,
+)
+from products.retirement.services import (
+    retirement_object,
+    retirement_open_proposal,
+    retirement_proceed,
+    retirement_propose,
+    retirement_withdraw,
 )
 
 

@@ -93,8 +93,11 @@ def test_every_tab_shows_the_product_header(client, published, owner, name, tab)
     context = response.context
     assert context["product"] == published
     assert context["active_tab"] == tab
-    assert {"trust_score", "trust_level", "open_incidents", "quality_url"} <= set(context.keys())
-    assert '<nav class="tabs" aria-label="Product sections">' in response.content.decode()
+    html = response.content.decode()
+    assert '<nav class="tabs" aria-label="Product sections">' in html
+    # The trust badge links to the Quality tab (from the header's product_trust tag).
+    quality = reverse("products:product-quality", args=[published.domain.slug, published.slug])
+    assert f'<a class="trust-link" href="{quality}#trust"><span class="trust-badge' in html
 
 
 def test_an_unknown_port_of_a_page_is_a_404(client, published, owner):
