@@ -32,6 +32,7 @@ test: $(VENV)/.dev-deps chromium delta-sharing-client client-compat
 	SECRET_KEY=$${SECRET_KEY:-insecure-test-only-key} $(BIN)/python manage.py check
 	SECRET_KEY=$${SECRET_KEY:-insecure-test-only-key} $(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	SECRET_KEY=$${SECRET_KEY:-insecure-test-only-key} $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 chromium:
@@ -41,6 +42,7 @@ chromium:
 
 lint: $(VENV)/.dev-deps
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/ruff format --check .
 
 ## bench: the benchmarks, each on its own PostgreSQL database named *bench* (DATABASE_URL)
