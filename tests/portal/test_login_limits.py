@@ -28,11 +28,6 @@ def redis_cache():
     return redis.Redis.from_url(django_settings.CACHES["default"]["LOCATION"])
 
 
-@pytest.fixture
-def user(db):
-    return UserFactory(username="dana")
-
-
 def sign_in(client, username, password, *, address="10.0.0.1", **headers):
     return client.post(
         "/login/", {"username": username, "password": password}, REMOTE_ADDR=address, **headers

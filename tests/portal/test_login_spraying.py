@@ -13,7 +13,7 @@ from django.test import Client
 
 from portal.login_limits import address_lockout_clear
 from tests.conftest import require_service
-from tests.factories import PASSWORD, UserFactory
+from tests.factories import PASSWORD
 
 ADDRESS_LIMIT = 20
 PERSON_MESSAGE = (
@@ -28,11 +28,6 @@ def redis_cache():
         require_service("Redis", "REDIS_URL is not set: the cache is not Redis")
     assert django_settings.LOGIN_ADDRESS_FAILURE_LIMIT == ADDRESS_LIMIT
     assert django_settings.LOGIN_ADDRESS_WINDOW == timedelta(minutes=15)
-
-
-@pytest.fixture
-def user(db):
-    return UserFactory(username="dana")
 
 
 def sign_in(username, password, *, address="10.0.0.1"):

@@ -20,7 +20,7 @@ from products.choices import FeedbackKind
 from products.feedback.services.feedback import feedback_thread_create
 from sharing.access.services.requests import access_request_create
 from tests.conftest import wait_for
-from tests.factories import ProductFactory, UserFactory
+from tests.factories import UserFactory
 from tests.processes import free_port
 
 # Every task name the portal registers. Beat rows (CELERY_BEAT_SCHEDULE, the per-schedule
@@ -84,11 +84,6 @@ def broker_down():
         yield
     finally:
         reconnect(before)
-
-
-@pytest.fixture
-def product(domain, owner):
-    return ProductFactory(domain=domain, name="Orders", slug="orders", owners=[owner])
 
 
 @pytest.mark.django_db(transaction=True)

@@ -27,7 +27,6 @@ from tests.factories import (
     ColumnFactory,
     FilePortFactory,
     OutputPortFactory,
-    ProductFactory,
     UserFactory,
     metadata_db_connect,
     metadata_db_source,
@@ -74,11 +73,6 @@ def _parquet_port(media_root, product):
         path,
     )
     return FilePortFactory(product=product, file_path="custom-sql/orders.parquet")
-
-
-@pytest.fixture
-def product(domain, owner):
-    return ProductFactory(domain=domain, name="Orders", slug="orders", owners=[owner])
 
 
 @pytest.fixture(params=["postgresql", "duckdb"])

@@ -12,14 +12,9 @@ from django.utils import timezone
 from sharing.choices import Channel, ExportStatus
 from sharing.exports.services.runs import export_run_execute, export_runs_prune
 from sharing.models import AccessEvent, AccessGrant, ExportRun, ExportSchedule
-from tests.sharing.exports.helpers import files_of, grant, orders_product
+from tests.sharing.exports.helpers import files_of, grant
 
 BASE = "/api/v1"
-
-
-@pytest.fixture
-def orders(domain, media_root):
-    return orders_product(domain=domain, media_root=media_root)
 
 
 def _create(api_client, user, **body):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from django.urls import reverse
 
 from sharing.choices import Channel, ExportStatus
@@ -16,12 +15,7 @@ from sharing.exports.services.runs import (
 )
 from sharing.models import AccessEvent, ExportRun, ExportSchedule
 from tests.factories import PASSWORD
-from tests.sharing.exports.helpers import grant, orders_product
-
-
-@pytest.fixture
-def orders(domain, media_root):
-    return orders_product(domain=domain, media_root=media_root)
+from tests.sharing.exports.helpers import grant
 
 
 def _login(client, user):

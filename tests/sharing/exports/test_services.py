@@ -38,12 +38,7 @@ from sharing.exports.services.runs import (
 )
 from sharing.models import AccessEvent, ExportRun
 from tests.factories import parquet_product
-from tests.sharing.exports.helpers import ROWS, files_of, grant, orders_product, read_back
-
-
-@pytest.fixture
-def orders(domain, media_root):
-    return orders_product(domain=domain, media_root=media_root)
+from tests.sharing.exports.helpers import ROWS, files_of, grant, read_back
 
 
 def _schedule(product, by, **fields):

@@ -33,14 +33,9 @@ from sharing.exports.tasks import export_run, export_schedule_fire
 from sharing.models import ExportRun
 from tests.conftest import ROOT, subprocess_env, wait_for
 from tests.factories import parquet_product
-from tests.sharing.exports.helpers import ROWS, files_of, grant, orders_product, read_back
+from tests.sharing.exports.helpers import ROWS, files_of, grant, read_back
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def orders(domain, media_root):
-    return orders_product(domain=domain, media_root=media_root)
 
 
 def _finished(run: ExportRun):

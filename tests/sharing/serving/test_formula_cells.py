@@ -21,7 +21,6 @@ from sharing.models import ExportSchedule, ShareLink
 from sharing.serving.arrow_values import neutralise_formula
 from sharing.share_links.services import share_link_create
 from tests.factories import parquet_product
-from tests.sharing.serving.typed_tables import typed_product
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -56,12 +55,6 @@ def cells(domain, media_root):
         name="Cells",
         slug="cells",
     )
-
-
-@pytest.fixture
-def readings(postgres, domain):
-    with typed_product(postgres, domain) as product:
-        yield product
 
 
 def _body(response) -> bytes:

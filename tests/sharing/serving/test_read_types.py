@@ -89,12 +89,6 @@ JSON_ROWS = [
 ]
 
 
-@pytest.fixture
-def readings(postgres, domain):
-    with typed_product(postgres, domain) as product:
-        yield product
-
-
 def _arrow_rows(table: pa.Table) -> list[dict]:
     """Rows with each decimal compared by value and scale as the column's type gives."""
     return sorted(table.to_pylist(), key=lambda row: row["id"])
