@@ -1071,20 +1071,9 @@ def _server(port: OutputPort) -> dict[str, Any]:
     return server
 
 
-def contract_export(*, product: DataProduct) -> dict[str, Any]:
-    """The catalog's state of the product as an ODCS v3.1.0 document (valid against the
-    schema; importing it gives back the same mapped fields)."""
-
-    current = contract_current(product=product)
-    document: dict[str, Any] = {
-        "apiVersion": ODCS_API_VERSION,
-        "kind": "DataContract",
-        "id": contract_id_for(product=product),
-        "name": product.name,
-        "version": product.version,
-        "status": LIFECYCLE_TO_ODCS.get(product.status, str(product.status)),
-        "domain": product.domain.slug,
-    }
+def product_description(*, product: DataProduct) -> dict[str, Any]:
+    """The product's purpose as ODCS and ODPS both write it (`description`: purpose, usage,
+    and the rest as customProperties); empty when nothing is documented."""
     description: dict[str, Any] = {}
     if product.description:
         description["purpose"] = product.description
@@ -1101,6 +1090,24 @@ def contract_export(*, product: DataProduct) -> dict[str, Any]:
     ]
     if custom:
         description["customProperties"] = custom
+    return description
+
+
+def contract_export(*, product: DataProduct) -> dict[str, Any]:
+    """The catalog's state of the product as an ODCS v3.1.0 document (valid against the
+    schema; importing it gives back the same mapped fields)."""
+
+    current = contract_current(product=product)
+    document: dict[str, Any] = {
+        "apiVersion": ODCS_API_VERSION,
+        "kind": "DataContract",
+        "id": contract_id_for(product=product),
+        "name": product.name,
+        "version": product.version,
+        "status": LIFECYCLE_TO_ODCS.get(product.status, str(product.status)),
+        "domain": product.domain.slug,
+    }
+    description = product_description(product=product)
     if description:
         document["description"] = description
     tags = [tag.name for tag in product.tags.all()]

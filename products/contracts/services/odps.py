@@ -8,7 +8,11 @@ from datetime import UTC
 from typing import Any
 
 from portal.core.links import absolute_url
-from products.contracts.services.contracts import contract_id_for, product_uuid
+from products.contracts.services.contracts import (
+    contract_id_for,
+    product_description,
+    product_uuid,
+)
 from products.contracts.services.documents import odps_validate
 from products.contracts.services.mapping import LIFECYCLE_TO_ODCS
 from products.feedback.services.support import support_channels_of
@@ -30,22 +34,7 @@ def product_odps(*, product: DataProduct) -> dict[str, Any]:
         "status": LIFECYCLE_TO_ODCS.get(product.status, str(product.status)),
         "domain": product.domain.name,
     }
-    description: dict[str, Any] = {}
-    if product.description:
-        description["purpose"] = product.description
-    if product.purpose_use_case:
-        description["usage"] = product.purpose_use_case
-    custom = [
-        {"property": prop, "value": getattr(product, field_name)}
-        for prop, field_name in (
-            ("summary", "summary"),
-            ("intendedUsers", "purpose_intended_users"),
-            ("expectedOutcome", "purpose_expected_outcome"),
-        )
-        if getattr(product, field_name)
-    ]
-    if custom:
-        description["customProperties"] = custom
+    description = product_description(product=product)
     if description:
         document["description"] = description
     document["authoritativeDefinitions"] = [
