@@ -64,6 +64,31 @@ def _source_connections_closed_at_end(django_db_setup):
     from products.connectors.postgres import adbc_templates_close
 
     adbc_templates_close()
+    _stray_sessions_closed()
+
+
+def _stray_sessions_closed() -> None:
+    """Close what tests left connected to the test database (a live-server request thread
+    still streaming to a client that went away holds its connection past the server's
+    stop), so that it can be dropped; say which, so that the test can be mended."""
+    if connection.vendor != "postgresql":
+        return
+    connection.close()
+    connection.close_pool()  # the pool's idle connections are ours, not strays
+    with psycopg.connect(_database_url_for_subprocess(), autocommit=True) as admin:
+        rows = admin.execute(
+            "SELECT pg_terminate_backend(pid), application_name, state, left(query, 80)"
+            " FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid()"
+        ).fetchall()
+    if rows:
+        import warnings
+
+        warnings.warn(
+            f"closed {len(rows)} connection(s) tests left open on the test database: "
+            + "; ".join(f"{app or '?'} ({state}): {query}" for _, app, state, query in rows),
+            stacklevel=1,
+        )
 
 
 @pytest.fixture(scope="session")
