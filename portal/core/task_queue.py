@@ -68,10 +68,6 @@ QUEUE_UNAVAILABLE_MESSAGE = (
 )
 
 
-def _task_name(task: str | Task) -> str:
-    return task if isinstance(task, str) else task.name
-
-
 def _registered(name: str) -> Task:
     """The task named `name`. Web processes have not imported the task modules: the first
     lookup runs Celery's autodiscovery, as a worker does when it starts."""
@@ -80,12 +76,10 @@ def _registered(name: str) -> Task:
     return app.tasks[name]
 
 
-def enqueue(task: str | Task, *args, **kwargs) -> bool:
-    """Send the task named `task` with `args` to the workers now. Returns False (and
-    logs) when the broker cannot be reached, instead of raising. (A task object is
-    accepted too, for callers not moved to names yet.)"""
+def enqueue(name: str, *args, **kwargs) -> bool:
+    """Send the task named `name` with `args` to the workers now. Returns False (and
+    logs) when the broker cannot be reached, instead of raising."""
     global _last_failure
-    name = _task_name(task)
     try:
         # Through the registered task, so that eager mode (tests) runs it in-process.
         _registered(name).apply_async(
@@ -100,19 +94,18 @@ def enqueue(task: str | Task, *args, **kwargs) -> bool:
     return True
 
 
-def enqueue_run_on_commit(task: str | Task, run_id: int) -> None:
-    """Send `task(run_id)` once the current transaction commits (so the worker sees the
-    run). For work recorded as a queued run, which its reaper re-sends when lost."""
-    name = _task_name(task)
+def enqueue_run_on_commit(name: str, run_id: int) -> None:
+    """Send the task `name`(run_id) once the current transaction commits (so the worker
+    sees the run). For work recorded as a queued run, which its reaper re-sends when lost."""
     transaction.on_commit(lambda: enqueue(name, run_id))
 
 
-def enqueue_on_commit(task: str | Task, *args, once: bool = False) -> QueuedTask:
-    """Ask for `task(*args)` durably: an outbox row written in the current transaction,
+def enqueue_on_commit(name: str, *args, once: bool = False) -> QueuedTask:
+    """Ask for the task `name`(*args) durably: an outbox row written in the current transaction,
     sent once it commits, re-sent by the reaper when the broker was down. `args` must be
     JSON values (ids, short strings). `once=True`: the task gets `outbox_id` and claims
     the row first (`queued_task_claim`)."""
-    queued = QueuedTask.objects.create(task=_task_name(task), args=list(args), once=once)
+    queued = QueuedTask.objects.create(task=name, args=list(args), once=once)
     transaction.on_commit(lambda: queued_task_send(queued=queued))
     return queued
 
@@ -222,8 +215,8 @@ def queue_depth() -> int | None:
         return None
 
 
-def redispatch_unclaimed(runs, task: str | Task, *, limit: int = 500) -> int:
-    """Send the task named `task` again, with the run's id, for runs (a queryset of queued
+def redispatch_unclaimed(runs, name: str, *, limit: int = 500) -> int:
+    """Send the task named `name` again, with the run's id, for runs (a queryset of queued
     runs old enough to have started) whose message was lost, typically because the broker
     was down when they were queued. Only when the queue is empty: a queue with messages
     means the workers are busy, not that the message is lost. Returns how many were
@@ -231,4 +224,4 @@ def redispatch_unclaimed(runs, task: str | Task, *, limit: int = 500) -> int:
     ids = list(runs.order_by("pk").values_list("pk", flat=True)[:limit])
     if not ids or queue_depth() != 0:
         return 0
-    return sum(1 for pk in ids if enqueue(task, pk))
+    return sum(1 for pk in ids if enqueue(name, pk))
