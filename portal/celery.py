@@ -40,7 +40,6 @@ app.autodiscover_tasks(lambda: [p for p in TASK_PACKAGES if _has_tasks(p)])
 
 @signals.import_modules.connect  # sent early by both workers and beat, before any DB use
 def _refuse_without_secret_key(**kwargs) -> None:
-
     if not secret_key_is_set():
         # SystemExit, not an exception: Celery logs and ignores exceptions of signal handlers.
         raise SystemExit(MISSING_SECRET_KEY)

@@ -39,7 +39,6 @@ if os.environ.get("LOG_FORMAT", "").strip().lower() == "json":
 
 @signals.before_task_publish.connect
 def _carry_request_id(headers=None, **kwargs) -> None:
-
     request_id = current_request_id()
     if request_id and headers is not None:
         headers.setdefault(REQUEST_ID_HEADER, request_id)

@@ -48,7 +48,6 @@ def check_cache() -> None:
 
 
 def check_broker() -> None:
-
     with app.connection_for_write() as connection:
         connection.ensure_connection(
             max_retries=1, interval_start=0, interval_step=0, timeout=BROKER_TIMEOUT

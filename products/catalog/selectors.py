@@ -275,7 +275,6 @@ def product_facets(
 def _product_facets(
     *, user, filters: CatalogFilters, windows: SearchWindows
 ) -> dict[str, list[dict]]:
-
     def facet(skip: str) -> QuerySet:
         # Counted under every filter but its own: with none set, the facets and the page
         # share one window.

@@ -79,7 +79,6 @@ def _page(request, queryset):
 
 
 def _filter_query(values: dict, **changes) -> str:
-
     params = {**values, **changes}
     return "?" + urlencode({k: v for k, v in params.items() if v})
 

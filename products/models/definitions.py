@@ -69,7 +69,6 @@ class GlossaryTerm(models.Model):
         return self.name
 
     def get_absolute_url(self) -> str:
-
         return reverse(
             "definitions:term-detail",
             kwargs={"domain_slug": self.domain.slug, "term_slug": self.slug},
@@ -142,7 +141,6 @@ class Metric(models.Model):
         return self.key
 
     def get_absolute_url(self) -> str:
-
         return reverse("definitions:metric-detail", kwargs={"key": self.key})
 
     @property

@@ -71,7 +71,6 @@ class FeedbackThread(models.Model):
 
     @property
     def is_closed(self) -> bool:
-
         return self.status in CLOSED_FEEDBACK_STATUSES
 
 

@@ -110,7 +110,6 @@ class DataProduct(models.Model):
         return self.name
 
     def get_absolute_url(self) -> str:
-
         return reverse(
             "products:product-detail",
             kwargs={"domain_slug": self.domain.slug, "product_slug": self.slug},

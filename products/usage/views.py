@@ -48,7 +48,6 @@ class ProductUsageView(LoginRequiredMixin, TemplateView):
 
 
 def _channel_labels():
-
     return Channel.choices
 
 

@@ -314,7 +314,6 @@ AUDIT_CSV_HEADER = [
 
 
 def audit_csv_rows(events) -> Iterator[str]:
-
     writer = csv.writer(_Echo())
     yield writer.writerow(AUDIT_CSV_HEADER)
     for event in events.iterator(chunk_size=2000):

@@ -109,7 +109,6 @@ class ExportScheduleForm(forms.Form):
 
     @classmethod
     def initial_for(cls, schedule: ExportSchedule, columns: list[str]) -> dict:
-
         return {
             "name": schedule.name,
             "port": schedule.port.slug if schedule.port else "",

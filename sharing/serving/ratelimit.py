@@ -48,7 +48,6 @@ def parse_rate(text: str) -> RateLimit:
 
 @lru_cache(maxsize=4)
 def _redis(url: str):
-
     return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
 
 

@@ -15,7 +15,6 @@ class Command(BaseCommand):
     help = "Extract the styles plotly.js injects into static/vendor/plotly-csp/ (strict CSP)."
 
     def handle(self, *args, **options):
-
         chromium = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(

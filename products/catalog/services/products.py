@@ -52,7 +52,6 @@ def _set_tags(product: DataProduct, tags: Iterable[str]) -> None:
 
 
 def _validate_check_schedule(product: DataProduct) -> None:
-
     try:
         cron_parse(product.check_schedule)
     except ValueError as exc:

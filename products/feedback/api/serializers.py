@@ -112,7 +112,6 @@ class FeedbackThreadSerializer(_HtmlMixin, serializers.ModelSerializer):
         )
 
     def get_page_url(self, thread: FeedbackThread) -> str:
-
         request = self.context.get("request")
         path = thread_path(thread)
         return request.build_absolute_uri(path) if request is not None else path

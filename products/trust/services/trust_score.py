@@ -119,7 +119,6 @@ def _quality(product: DataProduct) -> tuple[float, dict[str, Any]]:
 
 
 def _reliability(product: DataProduct, now: datetime) -> tuple[float, dict[str, Any]]:
-
     slos = list(product.slos.filter(kind__in=MEASURED_SLO_KINDS).order_by("kind"))
     rows, contributions = [], []
     for slo in slos:
