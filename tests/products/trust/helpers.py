@@ -28,6 +28,23 @@ def write_emails(media_root, name: str, emails: list[str | None]) -> None:
     pq.write_table(table, path)
 
 
+def orders_parquet(media_root, name: str, emails: list[str | None]) -> str:
+    """A Parquet file of orders (order_id 1..n, email) under the media root; its path as a
+    file port names it."""
+    path = media_root / "trust-orders" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(
+        pa.table(
+            {
+                "order_id": pa.array(list(range(1, len(emails) + 1)), pa.int64()),
+                "email": pa.array(emails, pa.string()),
+            }
+        ),
+        path,
+    )
+    return f"trust-orders/{name}"
+
+
 def customers_port(media_root, domain, emails=DIRTY, name=None, **product):
     name = name or f"customers-{time.monotonic_ns()}.parquet"
     if emails is not None:

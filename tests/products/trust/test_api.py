@@ -3,8 +3,6 @@ each endpoint anonymous (401), signed in without permission (404 for a product t
 not see, 403 for a write), and with permission; failing-row samples only for people who
 may read rows; bad input answered 400 on its field; list query counts pinned."""
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -17,41 +15,13 @@ from products.trust.services.incidents import incident_open
 from products.trust.services.slos import slo_create
 from products.trust.services.trust_score import trust_score_compute
 from tests.conftest import wait_for
-from tests.factories import ColumnFactory, FilePortFactory, ProductFactory, UserFactory
+from tests.factories import FilePortFactory, ProductFactory, UserFactory
+from tests.products.trust.helpers import orders_parquet
 
 pytestmark = pytest.mark.django_db
 
 API = "/api/v1/products/sales.orders"
 DRAFT_API = "/api/v1/products/sales.returns"
-
-
-def _parquet(media_root, name: str, emails: list) -> str:
-    path = media_root / "trust-api" / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(
-        pa.table(
-            {
-                "order_id": pa.array(list(range(1, len(emails) + 1)), pa.int64()),
-                "email": pa.array(emails, pa.string()),
-            }
-        ),
-        path,
-    )
-    return f"trust-api/{name}"
-
-
-@pytest.fixture
-def port(product, media_root):
-    """A Parquet file with 2 null emails in 5 rows."""
-    port = FilePortFactory(
-        product=product,
-        name="Orders file",
-        slug="orders-file",
-        file_path=_parquet(media_root, "orders.parquet", ["a@x", None, "c@x", None, "e@x"]),
-    )
-    ColumnFactory(port=port, name="order_id", data_type="BIGINT", position=0)
-    ColumnFactory(port=port, name="email", data_type="VARCHAR", position=1)
-    return port
 
 
 @pytest.fixture
@@ -64,7 +34,7 @@ def draft(domain):
 @pytest.fixture
 def draft_port(draft, media_root, owner):
     port = FilePortFactory(
-        product=draft, slug="returns-file", file_path=_parquet(media_root, "r.parquet", ["x"])
+        product=draft, slug="returns-file", file_path=orders_parquet(media_root, "r.parquet", ["x"])
     )
     check_create(port=port, by=owner, kind="row_count", params={"min": 1})
     return port

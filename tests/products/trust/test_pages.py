@@ -7,8 +7,6 @@ query counts that do not grow with the evidence."""
 import re
 from datetime import timedelta
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -21,41 +19,14 @@ from products.trust.services.evidence import trust_after_check_run
 from products.trust.services.incidents import incident_open
 from products.trust.services.slos import slo_create
 from products.trust.services.trust_score import trust_score_compute
-from tests.factories import ColumnFactory, FilePortFactory, ProductFactory
+from tests.factories import FilePortFactory, ProductFactory
+from tests.products.trust.helpers import orders_parquet
 
 pytestmark = pytest.mark.django_db
 
 PAGE = "/products/sales/orders/"
 QUALITY = PAGE + "quality/"
 HX = {"HTTP_HX_REQUEST": "true"}
-
-
-def _parquet(media_root, name: str, emails: list) -> str:
-    path = media_root / "trust-pages" / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(
-        pa.table(
-            {
-                "order_id": pa.array(list(range(1, len(emails) + 1)), pa.int64()),
-                "email": pa.array(emails, pa.string()),
-            }
-        ),
-        path,
-    )
-    return f"trust-pages/{name}"
-
-
-@pytest.fixture
-def port(product, media_root):
-    port = FilePortFactory(
-        product=product,
-        name="Orders file",
-        slug="orders-file",
-        file_path=_parquet(media_root, "orders.parquet", ["a@x", None, "c@x", None, "e@x"]),
-    )
-    ColumnFactory(port=port, name="order_id", data_type="BIGINT", position=0)
-    ColumnFactory(port=port, name="email", data_type="VARCHAR", position=1)
-    return port
 
 
 def _finished_run(port, owner) -> CheckRun:
@@ -208,7 +179,9 @@ def test_charts_draw_observations_and_pass_rates(client, product, port, not_null
 
 def test_a_hidden_product_is_404_on_every_trust_page(client, domain, owner, outsider, media_root):
     draft = ProductFactory(domain=domain, slug="draft", status=LifecycleStatus.DRAFT)
-    port = FilePortFactory(product=draft, slug="p", file_path=_parquet(media_root, "d.pq", ["x"]))
+    port = FilePortFactory(
+        product=draft, slug="p", file_path=orders_parquet(media_root, "d.pq", ["x"])
+    )
     check = check_create(port=port, by=owner, kind="row_count", params={"min": 1})
     run = _finished_run(port, owner)
     incident, _ = incident_open(product=draft, cause="slo", cause_key="slo:x", title="Hidden")
