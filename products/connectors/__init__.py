@@ -41,6 +41,7 @@ def connector_for_port(port) -> Connector:
             file_path=str(port_file_path(port.file_path)),
             file_format=port.file_format,
             label=port.file_path,
+            reuse_instance=True,
         )
     source = port.source
     if source is None:

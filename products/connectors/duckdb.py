@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import os
 import tempfile
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +21,8 @@ FILE_VIEW = "port_data"
 NUMBERED_VIEW = "port_data_numbered"
 ROW_NUMBER_COLUMN = "file_row_number"
 MEMORY_LIMIT = "100MB"
+# File instances a process keeps for its connectors that reuse them (see _shared_file_instance).
+SHARED_FILE_INSTANCES = 8
 
 
 def _temp_directory() -> Path:
@@ -43,6 +48,7 @@ class DuckDBConnector(Connector):
         file_format: str = "",
         label: str = "",
         threads: int | None = None,
+        reuse_instance: bool = False,
     ) -> None:
         self.database_path = database_path
         self.schema_name = schema_name or "main"
@@ -51,12 +57,25 @@ class DuckDBConnector(Connector):
         self.file_format = file_format
         self.label = label or (file_path or database_path or "duckdb")
         self.threads = threads  # None: DuckDB's default (one per core)
+        # A file's in-memory DuckDB kept by the process and shared by its connectors
+        # (each with a cursor of its own), instead of one instance per connector.
+        self.reuse_instance = reuse_instance and file_path is not None
         self._conn: duckdb.DuckDBPyConnection | None = None
         self._numbered: bool | None = None  # NUMBERED_VIEW created (None: not tried yet)
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
         if self._conn is not None:
             return self._conn
+        if self.reuse_instance:
+            instance = _shared_file_instance(self)
+            self._conn = instance.conn.cursor()
+            self._numbered = instance.numbered
+            return self._conn
+        self._conn = self._open()
+        return self._conn
+
+    def _open(self, *, numbered: bool = False) -> duckdb.DuckDBPyConnection:
+        """A new DuckDB instance on the port's data, locked down."""
         # Imported here, not at the top: DuckDB (~12 MB) stays out of every process
         # that never opens a DuckDB port (an idle Celery worker, most web requests).
         import duckdb
@@ -71,6 +90,8 @@ class DuckDBConnector(Connector):
                 else:
                     relation = conn.read_parquet(self.file_path)
                 relation.create_view(FILE_VIEW)
+                if numbered:
+                    self._numbered = _create_numbered_view(conn, self.file_path)
                 # Queries (custom SQL included) may read this file and nothing else.
                 conn.execute("SET allowed_paths = ?", [[self.file_path]])
             else:
@@ -88,7 +109,6 @@ class DuckDBConnector(Connector):
             conn.execute("SET lock_configuration = true")
         except duckdb.Error as exc:
             raise ConnectorError(f"Cannot open {self.label}: {_first_line(exc)}") from exc
-        self._conn = conn
         return conn
 
     def relation_sql(self) -> str:
@@ -102,17 +122,9 @@ class DuckDBConnector(Connector):
         # A CSV file is parsed whole whatever is asked of it.
         if self.file_path is None or self.file_format == "csv":
             return None
+        conn = self._connect()
         if self._numbered is None:
-            conn = self._connect()
-            import duckdb  # loaded by _connect() already
-
-            try:
-                relation = conn.read_parquet(self.file_path, file_row_number=True)
-                relation.create_view(NUMBERED_VIEW)
-                self._numbered = True
-            except duckdb.Error:
-                # The file has a column of that name already: samples read FILE_VIEW.
-                self._numbered = False
+            self._numbered = _create_numbered_view(conn, self.file_path)
         if not self._numbered:
             return None
         return self.quote_ident(NUMBERED_VIEW), self.quote_ident(ROW_NUMBER_COLUMN)
@@ -217,6 +229,66 @@ class DuckDBConnector(Connector):
             self._conn.close()
             self._conn = None
             self._numbered = None
+
+
+def _create_numbered_view(conn: duckdb.DuckDBPyConnection, file_path: str) -> bool:
+    """NUMBERED_VIEW over a Parquet file; False when the file has a column of that name
+    already (samples then read FILE_VIEW)."""
+    import duckdb  # loaded by _open() already
+
+    try:
+        conn.read_parquet(file_path, file_row_number=True).create_view(NUMBERED_VIEW)
+    except duckdb.Error:
+        return False
+    return True
+
+
+@dataclass
+class _FileInstance:
+    conn: duckdb.DuckDBPyConnection
+    numbered: bool | None
+
+
+_shared_lock = threading.Lock()
+_shared: OrderedDict[tuple, _FileInstance] = OrderedDict()
+_shared_pid = os.getpid()
+
+
+def _shared_file_instance(connector: DuckDBConnector) -> _FileInstance:
+    """The process's DuckDB instance on the connector's file, created on first use.
+
+    Creating one (an in-memory database, the file's views and metadata, the lock-down)
+    costs 10-20 ms, as much as a check's own query on a small file; a worker running
+    checks, monitors and reads of the same file keeps it instead. The key holds the
+    file's inode, size and modification time, so a replaced file gets a new instance; its
+    allowed_paths stay locked to that one file, so sharing it between the port's readers
+    gives none of them more. Connectors use a cursor each (DuckDB's way to share an
+    instance between threads); the instance's memory limit is shared by them. At most
+    SHARED_FILE_INSTANCES are kept, least recently used first out; a forked child starts
+    with none (an instance does not survive a fork)."""
+    global _shared_pid
+    path = connector.file_path
+    try:
+        stat = Path(path).stat()
+    except OSError:
+        raise RelationMissing(f"The file {connector.label} does not exist.") from None
+    key = (path, connector.file_format, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    with _shared_lock:
+        if _shared_pid != os.getpid():
+            _shared.clear()
+            _shared_pid = os.getpid()
+        instance = _shared.get(key)
+        if instance is not None:
+            _shared.move_to_end(key)
+            return instance
+        for stale in [other for other in _shared if other[0] == path]:
+            del _shared[stale]  # an older version of the file; closed once unused
+        conn = connector._open(numbered=connector.file_format != "csv")
+        instance = _FileInstance(conn=conn, numbered=connector._numbered)
+        _shared[key] = instance
+        while len(_shared) > SHARED_FILE_INSTANCES:
+            _shared.popitem(last=False)
+        return instance
 
 
 def _first_line(exc: Exception) -> str:
