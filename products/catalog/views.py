@@ -24,6 +24,7 @@ from products.catalog.permissions import (
     can_manage_domain,
     managed_domains,
 )
+from products.catalog.personal_data import personal_data_hint
 from products.catalog.scope import (
     QUEUED_TOO_LONG_SECONDS,
     product_header,
@@ -49,7 +50,7 @@ from products.catalog.services.products import (
     publish_blockers,
 )
 from products.catalog.services.schema_refresh import schema_refresh_request
-from products.choices import LIFECYCLE_TRANSITIONS, LifecycleStatus, RunStatus
+from products.choices import LIFECYCLE_TRANSITIONS, Classification, LifecycleStatus, RunStatus
 from products.models import Column, DataProduct, Domain, OutputPort
 
 LIFECYCLE_ACTIONS = {
@@ -287,10 +288,14 @@ class ColumnEditView(LoginRequiredMixin, View):
     def get(self, request, domain_slug: str, product_slug: str, port_slug: str, column_id: int):
         product = product_page(request, domain_slug, product_slug, edit=True)
         column = self._column(product, port_slug, column_id)
+        # A personal-data hint on the schema links here with its suggested classification.
+        suggested = request.GET.get("classification", "")
+        classification = suggested if suggested in Classification.values else column.classification
         form = ColumnForm(
-            initial={"description": column.description, "classification": column.classification}
+            initial={"description": column.description, "classification": classification}
         )
-        context = {"form": form, "product": product, "column": column}
+        hint = personal_data_hint(column.name)
+        context = {"form": form, "product": product, "column": column, "hint": hint}
         return render(request, self.template_name, context)
 
     def post(self, request, domain_slug: str, product_slug: str, port_slug: str, column_id: int):
@@ -305,7 +310,8 @@ class ColumnEditView(LoginRequiredMixin, View):
             else:
                 messages.success(request, f"Saved column {column.name}.")
                 return redirect(f"{product.get_absolute_url()}#port-{column.port.slug}")
-        context = {"form": form, "product": product, "column": column}
+        hint = personal_data_hint(column.name)
+        context = {"form": form, "product": product, "column": column, "hint": hint}
         return render(request, self.template_name, context, status=400)
 
 

@@ -18,6 +18,7 @@ from django.views import View
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
 from portal.core.forms import add_service_errors
+from products.catalog.personal_data import personal_data_message
 from products.catalog.scope import product_page, product_page_port
 from products.connectors.file_probe import size_words
 from products.models import DataProduct, OutputPort
@@ -96,6 +97,9 @@ class _UploadPageView(LoginRequiredMixin, View):
             else:
                 verb = "Added file port" if upload.created else "Stored a new version of"
                 messages.success(request, f"{verb} {upload.port.name} from {upload.summary()}")
+                flagged = personal_data_message(upload.port.columns.all())
+                if flagged:
+                    messages.warning(request, flagged)
                 return redirect(f"{product.get_absolute_url()}#port-{upload.port.slug}")
         return render(
             request, TEMPLATE, _context(product=product, port=port, form=form), status=status
