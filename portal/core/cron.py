@@ -8,6 +8,15 @@ from datetime import datetime, timedelta
 from celery.schedules import crontab
 from django.utils import timezone
 
+# The five fields in order: crontab's argument and what it accepts, in words.
+CRON_FIELDS = (
+    ("minute", "0 to 59, * or a list, range or step such as 0,30 or */15"),
+    ("hour", "0 to 23, * or a list, range or step such as 6-18 or */2"),
+    ("day_of_month", "1 to 31, * or a list, range or step such as 1,15"),
+    ("month_of_year", "1 to 12, * or a list, range or step such as 1-6"),
+    ("day_of_week", "0 to 6 (0 is Sunday), names such as mon-fri, or *"),
+)
+
 
 def cron_parse(expression: str) -> crontab:
     """A 5-field cron expression (minute hour day-of-month month day-of-week) as a
@@ -17,6 +26,16 @@ def cron_parse(expression: str) -> crontab:
         raise ValueError(
             "Write 5 fields: minute hour day-of-month month day-of-week, e.g. '0 6 * * *'."
         )
+    # Each field alone first, so the message names the field that is wrong and its range
+    # instead of the parser's "Invalid end range: 61 > 59".
+    for value, (name, allowed) in zip(fields, CRON_FIELDS, strict=True):
+        try:
+            crontab(**{name: value})
+        except Exception:  # celery raises ValueError or its own ParseException
+            label = name.replace("_", " ").replace("of year", "")
+            raise ValueError(
+                f"The {label.strip()} field {value!r} is not valid: use {allowed}."
+            ) from None
     minute, hour, day_of_month, month_of_year, day_of_week = fields
     try:
         return crontab(
@@ -27,7 +46,7 @@ def cron_parse(expression: str) -> crontab:
             day_of_week=day_of_week,
         )
     except Exception as exc:  # celery raises ValueError or its own ParseException
-        raise ValueError(f"The cron expression {expression!r} does not parse: {exc}") from exc
+        raise ValueError(f"The schedule {expression!r} is not a valid cron expression.") from exc
 
 
 def cron_next_runs(expression: str, *, count: int = 3, after: datetime | None = None):

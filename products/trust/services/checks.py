@@ -154,35 +154,35 @@ def _validate_check(check: Check) -> None:
                     break
     elif kind == CheckKind.RANGE:
         if params.get("min") is None and params.get("max") is None:
-            errors["params"] = "Give params.min, params.max or both."
+            errors["params"] = "Give a minimum, a maximum or both."
         elif (
             isinstance(params.get("min"), int | float)
             and isinstance(params.get("max"), int | float)
             and params["min"] > params["max"]
         ):
-            errors["params"] = "params.min is above params.max."
+            errors["params"] = "The minimum is above the maximum."
     elif kind == CheckKind.PATTERN:
         if not isinstance(params.get("regex"), str) or not params["regex"]:
-            errors["params"] = "Give the regular expression in params.regex."
+            errors["params"] = "Give the regular expression values must match."
     elif kind == CheckKind.ROW_COUNT:
         low, high = params.get("min"), params.get("max")
         if low is None and high is None:
-            errors["params"] = "Give params.min, params.max or both (row counts)."
+            errors["params"] = "Give the fewest rows allowed, the most, or both."
         elif any(v is not None and (not isinstance(v, int) or v < 0) for v in (low, high)):
             errors["params"] = "Row counts are whole numbers, 0 or more."
         elif low is not None and high is not None and low > high:
-            errors["params"] = "params.min is above params.max."
+            errors["params"] = "The minimum is above the maximum."
     elif kind == CheckKind.FRESHNESS:
         hours = params.get("max_age_hours")
         if not isinstance(hours, int | float) or hours <= 0:
-            errors["params"] = "Give params.max_age_hours, a number of hours above 0."
+            errors["params"] = "Give how many hours old the newest value may be: a number above 0."
     elif kind == CheckKind.VOLUME_CHANGE:
         percent = params.get("max_change_percent")
         window = params.get("window", VOLUME_WINDOW_DEFAULT)
         if not isinstance(percent, int | float) or percent <= 0:
-            errors["params"] = "Give params.max_change_percent, a percentage above 0."
+            errors["params"] = "Give how far the row count may move, as a percentage above 0."
         elif not isinstance(window, int) or not 1 <= window <= 90:
-            errors["params"] = "params.window is the number of past days, 1 to 90."
+            errors["params"] = "Compare with 1 to 90 past row counts."
     elif kind == CheckKind.CUSTOM_SQL:
         # Here, not at the top: custom SQL is parsed with sqlglot (~7 MB), which a worker
         # that runs no custom check does without.

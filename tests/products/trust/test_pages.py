@@ -331,8 +331,8 @@ def test_owner_adds_a_not_null_check(client, port, owner):
             "accepted_values",
             "accepted values",
         ),
-        ({"kind": "range", "column": "order_id"}, "range_min", "params.min"),
-        ({"kind": "freshness", "column": "email"}, "max_age_hours", "max_age_hours"),
+        ({"kind": "range", "column": "order_id"}, "range_min", "a minimum, a maximum or both"),
+        ({"kind": "freshness", "column": "email"}, "max_age_hours", "hours old"),
         ({"kind": "row_count", "row_count_min": "-3"}, "row_count_min", ""),
     ],
 )
