@@ -32,6 +32,7 @@ urlpatterns = [
         name="product-retire",
     ),
     path(product + "ports/new/", views.OutputPortCreateView.as_view(), name="port-create"),
+    path(product + "ports/relations/", views.PortRelationsView.as_view(), name="port-relations"),
     path(port + "edit/", views.OutputPortEditView.as_view(), name="port-edit"),
     path(port + "schema/", views.PortSchemaView.as_view(), name="port-schema"),
     path(port + "refresh/", views.PortRefreshView.as_view(), name="port-refresh"),

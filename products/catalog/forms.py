@@ -148,8 +148,19 @@ class OutputPortForm(forms.Form):
         help_text="Sources are registered by admins, who make each available to domains and "
         "schemas: a port may name only a table its domain was allowed.",
     )
-    schema_name = forms.CharField(label="Schema", max_length=120, required=False)
-    table_name = forms.CharField(label="Table or view", max_length=120, required=False)
+    schema_name = forms.CharField(
+        label="Schema",
+        max_length=120,
+        required=False,
+        widget=forms.TextInput(attrs={"list": "schema-options", "autocomplete": "off"}),
+    )
+    table_name = forms.CharField(
+        label="Table or view",
+        max_length=120,
+        required=False,
+        widget=forms.TextInput(attrs={"list": "table-options", "autocomplete": "off"}),
+        help_text="The tables your domain may use on the chosen source are offered as you type.",
+    )
     file_path = forms.CharField(
         label="Path in storage",
         max_length=500,
@@ -171,10 +182,30 @@ class OutputPortForm(forms.Form):
         "(monitors and freshness SLOs read it).",
     )
 
+    save_anyway = forms.BooleanField(
+        label="Save even if the table or file is not there yet",
+        required=False,
+        help_text="The portal checks that the table or file exists when you save; tick this "
+        "to declare a port whose data is still being built.",
+    )
+
     FIELDS = PORT_FIELDS  # what output_port_create / output_port_update take
+    LOCATION_FIELDS = ("kind", "source", "schema_name", "table_name", "file_path", "file_format")
 
     def service_fields(self) -> dict:
         return {name: self.cleaned_data[name] for name in self.FIELDS}
+
+    def relation_must_exist(self, port=None) -> bool:
+        """Check the table or file on save unless "save anyway" is ticked, and, for an
+        existing port, only when its location changed (a description edit on a port whose
+        table is gone still saves)."""
+        if self.cleaned_data.get("save_anyway"):
+            return False
+        if port is None:
+            return True
+        return any(
+            self.cleaned_data.get(name) != getattr(port, name) for name in self.LOCATION_FIELDS
+        )
 
     @classmethod
     def initial_for(cls, port) -> dict:

@@ -9,7 +9,7 @@ is a 403).
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpResponseRedirect
+from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -40,7 +40,12 @@ from products.catalog.selectors import (
     product_search,
 )
 from products.catalog.services.page_views import product_view_record
-from products.catalog.services.ports import column_update, output_port_create, output_port_update
+from products.catalog.services.ports import (
+    column_update,
+    output_port_create,
+    output_port_update,
+    source_relations,
+)
 from products.catalog.services.products import (
     product_create,
     product_deprecate,
@@ -51,7 +56,7 @@ from products.catalog.services.products import (
 )
 from products.catalog.services.schema_refresh import schema_refresh_request
 from products.choices import LIFECYCLE_TRANSITIONS, Classification, LifecycleStatus, RunStatus
-from products.models import Column, DataProduct, Domain, OutputPort
+from products.models import Column, DataProduct, DataSource, Domain, OutputPort
 
 LIFECYCLE_ACTIONS = {
     "publish": (product_publish, LifecycleStatus.PUBLISHED),
@@ -238,7 +243,12 @@ class OutputPortCreateView(LoginRequiredMixin, View):
         form = OutputPortForm(request.POST)
         if form.is_valid():
             try:
-                port = output_port_create(product=product, by=request.user, **form.service_fields())
+                port = output_port_create(
+                    product=product,
+                    by=request.user,
+                    relation_must_exist=form.relation_must_exist(),
+                    **form.service_fields(),
+                )
             except ValidationError as exc:
                 add_service_errors(form, exc)
             else:
@@ -266,7 +276,12 @@ class OutputPortEditView(LoginRequiredMixin, View):
         form = OutputPortForm(request.POST)
         if form.is_valid():
             try:
-                output_port_update(port=port, by=request.user, **form.service_fields())
+                output_port_update(
+                    port=port,
+                    by=request.user,
+                    relation_must_exist=form.relation_must_exist(port),
+                    **form.service_fields(),
+                )
             except ValidationError as exc:
                 add_service_errors(form, exc)
             else:
@@ -274,6 +289,21 @@ class OutputPortEditView(LoginRequiredMixin, View):
                 return redirect(f"{product.get_absolute_url()}#port-{port.slug}")
         context = {"form": form, "product": product, "port": port}
         return render(request, self.template_name, context, status=400)
+
+
+class PortRelationsView(LoginRequiredMixin, View):
+    """GET ?source=<id>&schema=<name>: the schemas and tables a port of this product may
+    name on the source (JSON), for the port form's suggestions. Editors only."""
+
+    def get(self, request, domain_slug: str, product_slug: str):
+        product = product_page(request, domain_slug, product_slug, edit=True)
+        try:
+            source = DataSource.objects.get(pk=int(request.GET.get("source", "")))
+        except (ValueError, DataSource.DoesNotExist):
+            return JsonResponse({"detail": "Choose a data source."}, status=400)
+        schema = request.GET.get("schema", "").strip()[:120]
+        found = source_relations(source=source, domain=product.domain, schema_name=schema)
+        return JsonResponse(found)
 
 
 class ColumnEditView(LoginRequiredMixin, View):

@@ -89,6 +89,15 @@ class Connector(ABC):
     def arrow_placeholder(index: int) -> str:
         return "?"
 
+    def relations(self, schema_name: str) -> list[str]:
+        """The tables and views of a schema of the source, by name (for people choosing
+        one). Sources without schemas (a file) have none."""
+        return []
+
+    def schemas(self) -> list[str]:
+        """The schemas of the source, by name."""
+        return []
+
     def numbered_relation(self) -> tuple[str, str] | None:
         """(relation SQL, position column): the port's rows with each row's position in
         the source, to read a few rows by position; None when the source has none."""

@@ -1,3 +1,4 @@
+import difflib
 import ipaddress
 import re
 import socket
@@ -17,6 +18,7 @@ from products.connectors import (
     Connector,
     ConnectorError,
     LocationRefused,
+    RelationMissing,
     connector_for_port,
     port_file_path,
 )
@@ -29,6 +31,7 @@ from products.models import (
     SourceAllowance,
     StorageAllowance,
 )
+from products.models.ports import ANY_SCHEMA
 
 ENV_VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Port slugs that would collide with API routes (`/ports/upload/`).
@@ -324,8 +327,88 @@ def storage_allow(*, domain: Domain, by, path: str) -> StorageAllowance:
     return allowance
 
 
+def port_relation_problem(port: OutputPort) -> str:
+    """Why the port's table or file is not where it says, in words ("" when it is there):
+    for people saving a port, before consumers meet "could not run". The port's location
+    is valid already (_validate_port)."""
+    if port.kind == PortKind.FILE:
+        try:
+            exists = port_file_path(port.file_path).is_file()
+        except ConnectorError as exc:
+            return str(exc)
+        return "" if exists else f"There is no file {port.file_path} in the portal's storage."
+    source = port.source
+    schema = port.schema_name or port_default_schema(source)
+    try:
+        with connector_for_port(port) as connector:
+            connector.describe()
+            return ""
+    except RelationMissing:
+        pass
+    except ConnectorError as exc:
+        return f"The data source {source.name!r} could not be reached to check the table: {exc}"
+    allowed = source_relations(source=source, domain=_domain_of(port), schema_name=schema)
+    message = (
+        f"There is no table or view {schema}.{port.table_name} on data source {source.name!r}."
+    )
+    close = difflib.get_close_matches(port.table_name, allowed["tables"], n=3, cutoff=0.6)
+    if close:
+        message += " Did you mean " + " or ".join(close) + "?"
+    return message
+
+
+def source_relations(*, source: DataSource, domain: Domain, schema_name: str = "") -> dict:
+    """What a port of `domain` may name on `source`, for people choosing: the schemas it
+    may use, and the tables and views of `schema_name` (the source's default schema when
+    empty) it may use. Nothing when the source is not available to the domain or cannot
+    be reached. Raises nothing."""
+    allowances = list(SourceAllowance.objects.filter(source=source, domain=domain))
+    schema = schema_name or port_default_schema(source)
+    found: dict = {"schemas": [], "tables": [], "schema": schema}
+    if not allowances:
+        return found
+    probe = OutputPort(kind=PortKind.TABLE, source=source, schema_name=schema, table_name="")
+    forbidden = {*SYSTEM_SCHEMAS.get(source.kind, set())}
+    if source_is_metadata_database(source):
+        if source.kind == SourceKind.DUCKDB:
+            return found
+        forbidden |= metadata_schemas()
+    try:
+        with connector_for_port(probe) as connector:
+            if any(a.schema_name == ANY_SCHEMA for a in allowances):
+                schemas = connector.schemas()
+            else:
+                schemas = sorted({a.schema_name for a in allowances})
+            found["schemas"] = [
+                name
+                for name in schemas
+                if name not in forbidden and not name.startswith(SYSTEM_SCHEMA_PREFIXES)
+            ]
+            if schema in found["schemas"]:
+                found["tables"] = [
+                    table
+                    for table in connector.relations(schema)
+                    if any(a.allows(schema_name=schema, table_name=table) for a in allowances)
+                ]
+    except ConnectorError:
+        return found
+    return found
+
+
+def _require_relation(port: OutputPort) -> None:
+    problem = port_relation_problem(port)
+    if problem:
+        field = "file_path" if port.kind == PortKind.FILE else "table_name"
+        raise ValidationError({field: problem})
+
+
 @transaction.atomic
-def output_port_create(*, product: DataProduct, by, name: str, **fields) -> OutputPort:
+def output_port_create(
+    *, product: DataProduct, by, name: str, relation_must_exist: bool = False, **fields
+) -> OutputPort:
+    """A new port. `relation_must_exist`: refuse a table or file that is not there (the
+    page asks unless its "save anyway" is ticked; the API does not, so ports can be
+    declared before their table is built)."""
     if not can_edit_product(user=by, product=product):
         raise PermissionDenied("Only the domain's owners and stewards add output ports.")
     unknown = set(fields) - set(PORT_FIELDS)
@@ -333,12 +416,14 @@ def output_port_create(*, product: DataProduct, by, name: str, **fields) -> Outp
         raise ValidationError({field: "This field cannot be set." for field in unknown})
     port = OutputPort(product=product, name=(name or "").strip(), **fields)
     _validate_port(port)
+    if relation_must_exist:
+        _require_relation(port)
     port.save()
     return port
 
 
 @transaction.atomic
-def output_port_update(*, port: OutputPort, by, **fields) -> OutputPort:
+def output_port_update(*, port: OutputPort, by, relation_must_exist: bool = False, **fields):
     if not can_edit_product(user=by, product=port.product):
         raise PermissionDenied("Only the domain's owners and stewards change output ports.")
     unknown = set(fields) - set(PORT_FIELDS)
@@ -347,6 +432,8 @@ def output_port_update(*, port: OutputPort, by, **fields) -> OutputPort:
     for field, value in fields.items():
         setattr(port, field, value)
     _validate_port(port)
+    if relation_must_exist:
+        _require_relation(port)
     port.save()
     return port
 

@@ -225,6 +225,7 @@ def test_owner_adds_a_file_port_and_a_table_port(client, product, owner):
             "kind": "file",
             "file_path": "uploads/sales/orders.parquet",
             "file_format": "parquet",
+            "save_anyway": "on",  # the file comes later
         },
     )
     assert response.status_code == 302
@@ -235,7 +236,13 @@ def test_owner_adds_a_file_port_and_a_table_port(client, product, owner):
     source = DataSourceFactory(name="warehouse")
     client.post(
         "/products/sales/orders/ports/new/",
-        {"name": "Orders table", "kind": "table", "source": source.pk, "table_name": "orders"},
+        {
+            "name": "Orders table",
+            "kind": "table",
+            "source": source.pk,
+            "table_name": "orders",
+            "save_anyway": "on",
+        },
     )
     assert product.ports.get(slug="orders-table").location == "warehouse: orders"
 
@@ -270,6 +277,7 @@ def test_owner_edits_a_port(client, parquet_port, owner):
             "kind": "file",
             "file_path": "uploads/sales/x.csv",
             "file_format": "csv",
+            "save_anyway": "on",  # x.csv comes later
         },
     )
     parquet_port.refresh_from_db()
