@@ -8,14 +8,27 @@ from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 
 from portal.api.tokens import TokenRefused, api_token_create, api_token_revoke, api_tokens_of
 from portal.site.token_forms import ApiTokenForm
 
 
+def _back_url(request) -> str:
+    """Where the person came from (`?next=`, kept through the form): a path of this
+    portal only, never another site."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target.startswith("/") and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return ""
+
+
 def _page(request, form: ApiTokenForm, *, created=None, secret: str = "", status: int = 200):
     context = {
+        "back_url": _back_url(request),
         "form": form,
         "tokens": list(api_tokens_of(user=request.user)),
         "created": created,
@@ -30,7 +43,8 @@ def _page(request, form: ApiTokenForm, *, created=None, secret: str = "", status
 
 class ApiTokenListView(LoginRequiredMixin, View):
     """GET: the person's tokens and the form for a new one (its name may come from
-    `?name=`, as the Data tab's "Create a token" link sets it). POST: create one and show
+    `?name=`, as the Data tab's "Create a token" link sets it, with `?next=` for the way
+    back). POST: create one and show
     it, this once."""
 
     def get(self, request):

@@ -157,7 +157,7 @@ def _notebook_card(request, plan: ReadPlan, *, several_ports: bool) -> dict:
         ),
         "token_create_url": reverse("portal:my-tokens")
         + "?"
-        + urlencode({"name": f"Notebook: {product.name}"}),
+        + urlencode({"name": f"Notebook: {product.name}", "next": request.get_full_path()}),
     }
 
 

@@ -96,6 +96,8 @@ def test_a_grantee_copies_the_code_and_creates_a_token(
     assert page.evaluate("navigator.clipboard.readText()") == token
     page.screenshot(path=str(screenshot_dir / "portal-token-created.png"), full_page=True)
     assert api_status(live_server.url, token) == 200
+    page.get_by_role("link", name="Back to the data").click()
+    expect(page).to_have_url(re.compile(r"/products/sales/orders/data/$"))
 
     # Back through the user menu: listed, never shown again.
     page.locator("details.user-menu summary").click()

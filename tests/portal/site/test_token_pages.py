@@ -180,5 +180,16 @@ def test_the_name_can_be_suggested_by_a_link(alice):
     assert 'value="Notebook: Orders"' in page
 
 
+def test_the_way_back_is_kept_and_only_within_the_portal(alice):
+    client = signed_in(alice)
+    back = "/products/sales/orders/data/"
+    assert f'name="next" value="{back}"' in client.get(PAGE, {"next": back}).content.decode()
+    created = client.post(PAGE, {"name": "N", "lifetime_days": "7", "next": back})
+    assert f'<a class="button" href="{back}">Back to the data</a>' in created.content.decode()
+    for elsewhere in ("https://evil.example/", "//evil.example/", "javascript:alert(1)"):
+        page = client.get(PAGE, {"next": elsewhere}).content.decode()
+        assert "evil" not in page and "javascript:" not in page
+
+
 def test_the_user_menu_links_to_the_tokens(alice):
     assert f'href="{PAGE}"' in signed_in(alice).get("/my/products/").content.decode()

@@ -49,7 +49,10 @@ def test_a_narrowed_grantee_gets_their_columns_and_filter(client, orders):
     )
     page = shown["page"]
     assert 'data-copy-from="notebook-snippet"' in page and "js/copy.js" in page
-    assert 'href="/my/tokens/?name=Notebook%3A+Orders">Create a token</a>' in page
+    assert (
+        'href="/my/tokens/?name=Notebook%3A+Orders&amp;next=%2Fproducts%2Fsales%2Forders%2Fdata%2F">'
+        "Create a token</a>"
+    ) in page
 
 
 def test_a_full_grant_reads_every_column_and_is_told_of_masking(client, orders):
