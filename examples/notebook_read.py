@@ -1,7 +1,7 @@
 """Read a data product into pandas with the notebook client.
 
     export PORTAL_URL=https://portal.example.com
-    export PORTAL_TOKEN=...   # POST /api/v1/auth/token/, see portal_client/README.md
+    export PORTAL_TOKEN=...   # from "API tokens" in the user menu (/my/tokens/)
     python examples/notebook_read.py sales.orders
 
 The same lines work in a notebook cell. No password here: the token comes from the

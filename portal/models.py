@@ -80,3 +80,21 @@ class QueuedTask(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task}{tuple(self.args)!r}"
+
+
+class ApiToken(models.Model):
+    """The portal's record of one API token (a django-rest-knox AuthToken, itself stored
+    only as a digest): the name its holder gave it and when it last signed a request in.
+    Deleted with its token, so revoking or expiring the token removes it too."""
+
+    token = models.OneToOneField(
+        "knox.AuthToken", on_delete=models.CASCADE, related_name="portal_record"
+    )
+    name = models.CharField(max_length=100)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-pk"]
+
+    def __str__(self) -> str:
+        return self.name

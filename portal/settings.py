@@ -246,7 +246,7 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 # --- REST API --------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "knox.auth.TokenAuthentication",
+        "portal.api.tokens.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -267,6 +267,10 @@ REST_KNOX = {
     "AUTH_HEADER_PREFIX": "Token",
     "TOKEN_LIMIT_PER_USER": 20,
 }
+# Named tokens people create on /my/tokens/ live 7, 30 or 90 days, never longer than this
+# (API_TOKEN_MAX_DAYS); a token from POST /api/v1/auth/token/ lives REST_KNOX's TOKEN_TTL.
+KNOX_TOKEN_MODEL = "knox.AuthToken"  # named so migrations can refer to it (portal.ApiToken)
+API_TOKEN_MAX_TTL = timedelta(days=int(os.environ.get("API_TOKEN_MAX_DAYS") or 90))
 SPECTACULAR_SETTINGS = {
     "TITLE": "Data-product portal API",
     "DESCRIPTION": "Catalog, trust, access and serving of data products.",

@@ -153,9 +153,10 @@ class Portal:
     """A connection to the portal's API with your token.
 
     `url` and `token` default to the PORTAL_URL and PORTAL_TOKEN environment variables.
-    Get a token with `POST /api/v1/auth/token/` (username and password, outside the
-    notebook) and keep it in the environment, never in the notebook: it expires, and it
-    reads what you may read.
+    Create a token on the portal's API tokens page (`/my/tokens/`, in the user menu; or
+    `POST /api/v1/auth/token/` with a username and password, outside the notebook) and
+    keep it in the environment, never in the notebook: it expires, and it reads what you
+    may read.
 
     Metrics: `portal.metric("sales.revenue", grain="month")`, the same numbers as the
     metric's page and the API.
@@ -186,9 +187,9 @@ class Portal:
             )
         if not token:
             raise PortalConfigError(
-                "No API token: set PORTAL_TOKEN (or pass Portal(token=...)). Get one with "
-                "POST /api/v1/auth/token/ and your username and password, outside the "
-                "notebook; never write a password in code."
+                "No API token: set PORTAL_TOKEN (or pass Portal(token=...)). Create one on "
+                "the portal's API tokens page (/my/tokens/, in the user menu), outside the "
+                "notebook; never write a password or a token in code."
             )
         base = url.rstrip("/")
         if base.endswith(API_PREFIX):

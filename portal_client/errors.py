@@ -46,7 +46,8 @@ def error_for_status(status: int, detail: str, *, what: str) -> PortalError:
     if status == 401:
         return PortalAuthError(
             f"The portal did not accept your token while {what}: {detail} "
-            "Get a new token (POST /api/v1/auth/token/) and set PORTAL_TOKEN.",
+            "Create a new token on the portal's API tokens page (/my/tokens/) and set "
+            "PORTAL_TOKEN.",
             status=status,
             detail=detail,
         )

@@ -1,20 +1,21 @@
 """`POST /api/v1/auth/token/`: username and password in, an expiring token out.
 
 Tokens are django-rest-knox tokens: only a digest is stored, each expires
-(REST_KNOX["TOKEN_TTL"]), and they are sent as `Authorization: Token <token>`.
+(REST_KNOX["TOKEN_TTL"]), and they are sent as `Authorization: Token <token>`. They are
+created, listed and revoked through portal.api.tokens, like the named tokens of /my/tokens/.
 Failed attempts count towards the sign-in limit (portal.login_limits): 429 when locked out.
 """
 
 from django.contrib.auth import authenticate
-from django.utils import timezone
+from drf_spectacular.contrib.knox_auth_token import KnoxTokenScheme
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
-from knox.models import AuthToken
 from knox.settings import knox_settings
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from portal.api.tokens import PASSWORD_TOKEN_NAME, TokenRefused, api_token_create
 from portal.login_limits import lockout_response, request_locked_out
 
 
@@ -57,17 +58,16 @@ class TokenObtainView(APIView):
                 {"detail": "Unable to sign in with the username and password given."},
                 status=status.HTTP_400_BAD_REQUEST,
             )
-        limit = knox_settings.TOKEN_LIMIT_PER_USER
-        if limit is not None:
-            tokens = AuthToken.objects.filter(user=user)
-            tokens.filter(expiry__lt=timezone.now()).delete()
-            if tokens.count() >= limit:
-                return Response(
-                    {
-                        "detail": f"You already hold {limit} valid tokens, the most allowed. "
-                        "Wait for one to expire, or ask an admin to remove old ones."
-                    },
-                    status=status.HTTP_403_FORBIDDEN,
-                )
-        instance, token = AuthToken.objects.create(user)
-        return Response({"token": token, "expiry": instance.expiry})
+        try:
+            record, token = api_token_create(
+                user=user, name=PASSWORD_TOKEN_NAME, lifetime=knox_settings.TOKEN_TTL
+            )
+        except TokenRefused as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_403_FORBIDDEN)
+        return Response({"token": token, "expiry": record.token.expiry})
+
+
+class PortalTokenScheme(KnoxTokenScheme):
+    """The OpenAPI security scheme of the portal's token authentication (knox's)."""
+
+    target_class = "portal.api.tokens.TokenAuthentication"

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from portal.site import notification_views, views
+from portal.site import client_package, notification_views, token_views, views
 
 app_name = "portal"
 
@@ -17,6 +17,17 @@ urlpatterns = [
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("my/products/", views.MyProductsView.as_view(), name="my-products"),
+    path(
+        f"client/{client_package.client_wheel_filename()}",
+        client_package.ClientWheelView.as_view(),
+        name="client-wheel",
+    ),
+    path("my/tokens/", token_views.ApiTokenListView.as_view(), name="my-tokens"),
+    path(
+        "my/tokens/<int:token_id>/revoke/",
+        token_views.ApiTokenRevokeView.as_view(),
+        name="my-token-revoke",
+    ),
     path("notifications/", notification_views.NotificationListView.as_view(), name="notifications"),
     path(
         "notifications/read/",

@@ -1,5 +1,6 @@
 """Data pages of a product: the Data tab (a preview of the first rows the reader may see,
-download buttons, or why not and how to ask) and the streaming download.
+download buttons, the "Use in Python" card, or why not and how to ask) and the streaming
+download.
 
 Like every data path, they go through sharing.serving.reads: `read_plan` asks the one access
 decision which columns and rows may be read, and `read_stream` / `read_rows` serve them
@@ -9,6 +10,7 @@ and write one audit event per read.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from urllib.parse import urlencode
 
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied
@@ -25,6 +27,7 @@ from products.models import DataProduct
 from sharing.access.decision import can_share
 from sharing.access.filters import Clause
 from sharing.choices import Channel, DataFormat
+from sharing.serving.notebook import notebook_read_snippet
 from sharing.serving.reads import (
     CONTENT_TYPES,
     EXTENSIONS,
@@ -135,6 +138,29 @@ def _data_url(product: DataProduct) -> str:
     )
 
 
+def _notebook_card(request, plan: ReadPlan, *, several_ports: bool) -> dict:
+    """The "Use in Python" card: the client's install line, this reader's read of this
+    port as code, and a link to create a token named for it."""
+    product = plan.product
+    base_url = request.build_absolute_uri("/").rstrip("/")
+    wheel_url = request.build_absolute_uri(reverse("portal:client-wheel"))
+    return {
+        "client_install": f"pip install {wheel_url}",
+        "notebook_snippet": notebook_read_snippet(
+            base_url=base_url,
+            product_key=product.key,
+            product_slug=product.slug,
+            columns=plan.columns if plan.decision.columns is not None else None,
+            port_slug=plan.port.slug if several_ports else None,
+            row_filter_words=[clause_in_words(c) for c in plan.decision.row_filter],
+            masked=[name for name in plan.columns if name in plan.masked],
+        ),
+        "token_create_url": reverse("portal:my-tokens")
+        + "?"
+        + urlencode({"name": f"Notebook: {product.name}", "next": request.get_full_path()}),
+    }
+
+
 class ProductDataView(LoginRequiredMixin, TemplateView):
     """The Data tab: the first rows the reader may see, their masking and row filter, and
     the download buttons; or why the reader may not read them and where to ask."""
@@ -180,6 +206,7 @@ class ProductDataView(LoginRequiredMixin, TemplateView):
             download_formats=[(fmt.value, fmt.label) for fmt in DOWNLOAD_FORMATS],
             all_column_count=port_columns.get(plan.port.pk),
         )
+        context.update(_notebook_card(request, plan, several_ports=len(ports) > 1))
         if can_share(user=request.user, product=product):
             context["share_url"] = reverse(
                 "sharing:share-link-create",

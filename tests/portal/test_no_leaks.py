@@ -59,6 +59,7 @@ PUBLIC_ROUTES = {
     "api-token": "POST /api/v1/auth/token/ exchanges a username and password for a token",
     "api-schema": "the OpenAPI schema describes the API, no data (drf-spectacular's default)",
     "api-docs": "Swagger UI over that schema",
+    "portal:client-wheel": "the notebook client's wheel, for pip (which cannot sign in); no data",
 }
 
 # Query strings tried on every list: filters that point at the draft product.

@@ -275,3 +275,32 @@ def test_configured_from_the_environment_only(live_server, orders, member, monke
     assert len(Portal().read("sales.orders", columns=["order_id"])) == 4
     # A token, never a password: nothing in the client takes one.
     assert not any("password" in name for name in inspect.signature(Portal).parameters)
+
+
+@live
+def test_decimals_read_through_duckdb_arrive_as_numbers(live_server, domain, media_root, member):
+    """The embedded default's path (DuckDB over a file, the demo's DECIMAL(12,2)): a
+    decimal column is an Arrow decimal on the wire and float64 in pandas, not `object`;
+    `decimals="decimal"` keeps exact values."""
+    import pyarrow as pa
+
+    parquet_product(
+        media_root=media_root,
+        domain=domain,
+        rows={
+            "line_id": [1, 2, 3],
+            "net_amount": pa.array(
+                [Decimal("12.50"), None, Decimal("-0.05")], type=pa.decimal128(12, 2)
+            ),
+        },
+        file_path="client/decimal-lines.parquet",
+        name="Lines",
+        slug="lines",
+    )
+    portal = _portal(live_server, member)
+    assert portal.read_arrow("sales.lines").schema.field("net_amount").type == pa.decimal128(12, 2)
+    frame = portal.read("sales.lines").sort_values("line_id")
+    assert str(frame["net_amount"].dtype) == "float64"
+    assert frame["net_amount"].sum() == pytest.approx(12.45)
+    exact = portal.read("sales.lines", decimals="decimal").sort_values("line_id")
+    assert exact["net_amount"].tolist()[0] == Decimal("12.50")
