@@ -16,6 +16,7 @@ from products.choices import (
     Severity,
     SLOKind,
 )
+from products.models import Column
 from products.trust.services.checks import VOLUME_WINDOW_DEFAULT
 
 TEXTAREA_SMALL = forms.Textarea(attrs={"rows": 3})
@@ -174,6 +175,7 @@ class CheckForm(forms.Form):
     def __init__(self, *args, ports, default_schedule: str, editing: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["port"].queryset = ports
+        self._offer_known_columns(ports)
         if editing or len(ports) <= 1:
             # A check stays on its port; a product with one port needs no choice.
             self.fields["port"].required = False
@@ -182,6 +184,19 @@ class CheckForm(forms.Form):
             "When it runs: a cron expression of 5 fields (minute hour day month weekday), "
             f"in UTC. Empty: the product's default, {default_schedule}."
         )
+
+    def _offer_known_columns(self, ports) -> None:
+        """The column is picked from the ports' known columns when there are some (a typo
+        cannot be saved to fail at its first run); free text while no schema is known. A
+        column no longer in the schema stays choosable, marked, so an edit shows it."""
+        names = sorted(set(Column.objects.filter(port__in=ports).values_list("name", flat=True)))
+        if not names:
+            return
+        current = (self.data.get("column") if self.is_bound else self.initial.get("column")) or ""
+        choices = [("", "Choose a column"), *((name, name) for name in names)]
+        if current and current not in names:
+            choices.append((current, f"{current} (not in the schema)"))
+        self.fields["column"].widget = forms.Select(choices=choices)
 
     @property
     def kind_help(self) -> dict[str, str]:
