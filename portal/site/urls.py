@@ -17,6 +17,8 @@ urlpatterns = [
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("my/products/", views.MyProductsView.as_view(), name="my-products"),
+    path("my/work/", views.WorkView.as_view(), name="my-work"),
+    path("my/work/badge/", views.WorkBadgeView.as_view(), name="my-work-badge"),
     path("notifications/", notification_views.NotificationListView.as_view(), name="notifications"),
     path(
         "notifications/read/",
