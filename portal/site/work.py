@@ -80,6 +80,7 @@ class WorkItem:
     product: DataProduct
     detail: str = ""
     since: datetime | None = None  # when it started waiting
+    since_label: str = "since"  # "asked", "opened", "proposed"
     ends_at: datetime | None = None  # grants: when the access ends
     action: str = "Open"
 
@@ -251,6 +252,7 @@ def work_inbox(*, user, now: datetime | None = None) -> list[WorkGroup]:
                     url=_product_url(r.product, "sharing:product-access", "#pending"),
                     product=r.product,
                     since=r.created_at,
+                    since_label="asked",
                     action="Decide",
                 )
                 for r in requests.order_by("created_at", "pk")[:ITEMS_SHOWN]
@@ -283,6 +285,7 @@ def work_inbox(*, user, now: datetime | None = None) -> list[WorkGroup]:
                     url=_product_url(t.product, "products:feedback-detail", thread_id=t.pk),
                     product=t.product,
                     since=t.created_at,
+                    since_label="opened",
                     action="Answer",
                 )
                 for t in threads
@@ -302,6 +305,7 @@ def work_inbox(*, user, now: datetime | None = None) -> list[WorkGroup]:
                     url=_product_url(i.product, "products:incident-detail", incident_id=i.pk),
                     product=i.product,
                     since=i.opened_at,
+                    since_label="opened",
                     action="Handle",
                 )
                 for i in incidents.order_by("opened_at", "pk")[:ITEMS_SHOWN]
@@ -326,6 +330,7 @@ def work_inbox(*, user, now: datetime | None = None) -> list[WorkGroup]:
                     url=_product_url(p.product, "products:product-retirement"),
                     product=p.product,
                     since=p.proposed_at,
+                    since_label="proposed",
                     action="Decide",
                 )
                 for p in proposals.order_by("proposed_at", "pk")[:ITEMS_SHOWN]
