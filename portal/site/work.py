@@ -26,8 +26,10 @@ from django.db.models import (
     CharField,
     Count,
     DateTimeField,
+    Exists,
     F,
     IntegerField,
+    OuterRef,
     Q,
     QuerySet,
     Value,
@@ -168,18 +170,42 @@ def retirements_objected(*, user) -> QuerySet[RetirementProposal]:
 
 
 def grants_ending_mine(*, user, now: datetime) -> QuerySet[AccessGrant]:
-    """The user's grants (their own and their teams') ending within the notice window."""
-    teams = user.groups.values("pk")
-    return AccessGrant.objects.filter(_ending_window(now)).filter(
-        Q(user_id=user.pk) | Q(group_id__in=teams)
+    """The user's grants (their own and their teams') ending within the notice window,
+    unless they already asked again or hold a grant on the product that lasts longer."""
+    mine = Q(user_id=user.pk) | Q(group_id__in=user.groups.values("pk"))
+    renewed = AccessGrant.objects.filter(
+        mine,
+        product_id=OuterRef("product_id"),
+        revoked_at__isnull=True,
+        expires_at__gt=now + timedelta(days=EXPIRY_NOTICE_DAYS),
+    )
+    asked_again = AccessRequest.objects.filter(
+        product_id=OuterRef("product_id"), requester_id=user.pk, status=RequestStatus.PENDING
+    )
+    return (
+        AccessGrant.objects.filter(_ending_window(now))
+        .filter(mine)
+        .exclude(Exists(renewed))
+        .exclude(Exists(asked_again))
     )
 
 
 def grants_ending_managed(*, user, now: datetime) -> QuerySet[AccessGrant]:
     """Grants ending within the notice window on the products of the domains the user
-    owns (who grant again, as the expiry email tells them)."""
-    return AccessGrant.objects.filter(_ending_window(now)).filter(
-        product__domain_id__in=_owned_domains(user)
+    owns (who grant again, as the expiry email tells them), unless the grantee already
+    holds a grant on the product that lasts longer."""
+    # The same grantee: a grant has a user or a group, and NULL equals nothing.
+    same_grantee = Q(user_id=OuterRef("user_id")) | Q(group_id=OuterRef("group_id"))
+    renewed = AccessGrant.objects.filter(
+        same_grantee,
+        product_id=OuterRef("product_id"),
+        revoked_at__isnull=True,
+        expires_at__gt=now + timedelta(days=EXPIRY_NOTICE_DAYS),
+    )
+    return (
+        AccessGrant.objects.filter(_ending_window(now))
+        .filter(product__domain_id__in=_owned_domains(user))
+        .exclude(Exists(renewed))
     )
 
 

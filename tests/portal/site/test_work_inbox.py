@@ -78,7 +78,8 @@ def _thread(product, *, author, days_ago: int, **fields) -> FeedbackThread:
 @pytest.fixture
 def work(product, owner, steward, reader):
     """One item of every kind on the Sales product, and what must stay out."""
-    request = access_request_create(product=product, by=reader, purpose="Churn study")
+    analyst = UserFactory(username="analyst")
+    request = access_request_create(product=product, by=analyst, purpose="Churn study")
     overdue = _thread(product, author=reader, days_ago=10)
     # Not work: answered, praise, or too fresh to be late.
     _thread(
@@ -142,7 +143,7 @@ def _kinds(user) -> dict[str, list[str]]:
 def test_each_kind_reaches_the_people_who_do_it(work, owner, steward, reader, other_steward):
     owner_work = _kinds(owner)
     assert set(owner_work) == ALL_KINDS
-    assert owner_work[REQUESTS] == ["reader asks to read Customer orders"]
+    assert owner_work[REQUESTS] == ["analyst asks to read Customer orders"]
     assert owner_work[OVERDUE_THREADS] == ["Where are the refunds?"]
     assert owner_work[INCIDENTS] == ["Orders arrive late"]
     assert owner_work[OBJECTIONS] == ["Retirement of Customer orders"]
@@ -283,3 +284,21 @@ def test_my_products_shows_what_waits_on_each_product(
     assert "1 pending request<" in html
     assert "1 overdue thread<" in html
     assert "1 open incident<" in html
+
+
+def test_access_renewed_or_asked_again_is_no_longer_work(work, product, owner, reader):
+    assert MY_GRANTS_ENDING in _kinds(reader) and GRANTS_ENDING in _kinds(owner)
+    # The owner grants again for longer: neither the reader nor the owner has to act.
+    grant_create(product=product, by=owner, user=reader, reason="Audit", duration_days=60)
+    assert MY_GRANTS_ENDING not in _kinds(reader)
+    assert GRANTS_ENDING not in _kinds(owner)
+    assert work_count(user=reader) == 0
+
+
+def test_asking_again_takes_ones_ending_access_off_the_list(product, owner, reader):
+    grant_create(product=product, by=owner, user=reader, reason="Audit", duration_days=5)
+    assert work_count(user=reader) == 1
+    access_request_create(product=product, by=reader, purpose="Another quarter")
+    assert _kinds(reader) == {}
+    assert work_count(user=reader) == 0
+    assert _kinds(owner)[REQUESTS] == ["reader asks to read Customer orders"]
