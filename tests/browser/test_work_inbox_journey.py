@@ -68,6 +68,16 @@ def test_a_request_reaches_the_owners_inbox_and_its_decision_the_analysts_bell(
         expect(requests).to_contain_text("Access requests to decide")
         expect(requests).to_contain_text("Ana Lyst asks to read Customer orders")
         owner_page.screenshot(path=str(screenshot_dir / "work-inbox-owner.png"), full_page=True)
+
+        # My products says the same, per product.
+        owner_page.locator(".user-menu summary").click()
+        owner_page.get_by_role("link", name="My products").click()
+        row = owner_page.get_by_role("row", name=re.compile("Customer orders"))
+        expect(row).to_contain_text("1 pending request")
+        owner_page.screenshot(path=str(screenshot_dir / "work-inbox-my-products.png"))
+
+        owner_page.locator("a.inbox-link").click()
+        requests = owner_page.locator("#work-requests")
         requests.get_by_role("link", name=re.compile("^Decide")).click()
 
         expect(owner_page).to_have_url(re.compile(r"/customer-orders/access/#pending$"))
