@@ -6,9 +6,10 @@ item linking to the page where it is done.
 - unresolved incidents, same products;
 - retirement proposals held by objections (waiting for the owners), same products;
 - their own grants ending within the expiry notice's window (their user grants and the
-  grants of their teams): request again in time;
+  grants of their teams): request again in time (no longer work once asked again, or
+  once a longer grant is held);
 - grants ending within that window on the products of the domains they own: the owners
-  renew them (a direct grant) or let them end.
+  renew them (a direct grant) or let them end (no longer work once renewed).
 
 "Products I manage" are those of the domains where the person is an owner or a steward,
 the people who decide requests, answer feedback and handle incidents. Admins see the work
@@ -141,8 +142,8 @@ def requests_to_decide(*, user) -> QuerySet[AccessRequest]:
 
 def _threads_waiting(*, user, now: datetime) -> QuerySet[FeedbackThread]:
     """Threads that expect an answer and have none, old enough to be late (a response
-    objective is at least one business day, so at least one calendar day): the candidates
-    of `threads_overdue`, decided in business days."""
+    objective is at least one business day, so at least one calendar day). Which of them
+    are overdue is decided in business days (`_is_overdue`), per product's objective."""
     return FeedbackThread.objects.filter(
         product__domain_id__in=_managed_domains(user),
         kind__in=ANSWER_EXPECTED_KINDS,
