@@ -28,6 +28,8 @@ urlpatterns = [
         token_views.ApiTokenRevokeView.as_view(),
         name="my-token-revoke",
     ),
+    path("my/work/", views.WorkView.as_view(), name="my-work"),
+    path("my/work/badge/", views.WorkBadgeView.as_view(), name="my-work-badge"),
     path("notifications/", notification_views.NotificationListView.as_view(), name="notifications"),
     path(
         "notifications/read/",

@@ -1,12 +1,15 @@
-"""The site shell: catalog home and search, "My products"."""
+"""The site shell: catalog home and search, "My products", the work inbox."""
 
 from urllib.parse import urlencode
 
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.paginator import Paginator
+from django.shortcuts import render
+from django.views import View
 from django.views.generic import TemplateView
 
 from portal.site.forms import CatalogSearchForm
+from portal.site.work import work_by_product, work_count, work_inbox
 from products.catalog.permissions import managed_domains
 from products.catalog.selectors import (
     SEARCH_WINDOW,
@@ -122,7 +125,12 @@ class MyProductsView(LoginRequiredMixin, TemplateView):
         user = self.request.user
         domains = list(managed_domains(user=user).order_by("name"))
         groups: dict[int, dict] = {}
-        for product in products_managed_by(user=user):
+        products = list(products_managed_by(user=user))
+        # What waits on each product (pending requests, overdue threads, open incidents):
+        # three queries for the whole page.
+        work = work_by_product(product_ids=[product.pk for product in products])
+        for product in products:
+            product.work = work[product.pk]
             group = groups.setdefault(
                 product.domain_id, {"domain": product.domain, "products": [], "can_create": False}
             )
@@ -134,3 +142,24 @@ class MyProductsView(LoginRequiredMixin, TemplateView):
             managed_domains=domains,
         )
         return context
+
+
+class WorkView(LoginRequiredMixin, TemplateView):
+    """/my/work/: what waits on the user, grouped by kind, each item linking to where it
+    is done (portal.site.work)."""
+
+    template_name = "portal/work.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        groups = work_inbox(user=self.request.user)
+        context.update(groups=groups, total=sum(group.count for group in groups))
+        return context
+
+
+class WorkBadgeView(LoginRequiredMixin, View):
+    """The inbox's count in the top bar (an HTMX fragment, polled like the bell's)."""
+
+    def get(self, request):
+        count = work_count(user=request.user)
+        return render(request, "portal/_work_badge.html", {"work_count": count})

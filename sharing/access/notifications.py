@@ -1,6 +1,11 @@
 """Telling people about access: a request to the domain's owners and stewards, a decision
-to the requester, an approaching expiry to the grantee and the domain's owners. Plain
-emails in the style of incident notifications; a delivery failure is logged, never
+to the requester, a revocation to the grantee, an approaching expiry to the grantee and
+the domain's owners.
+
+Two channels: an in-portal notification (the bell), written by the service in the same
+transaction as the change, once per person and event (`key`), so it shows at once and
+never for a change that was rolled back; and a plain email in the style of incident
+notifications, sent from a worker after the commit, whose failure is logged, never
 raised (a broken SMTP server must not undo an approval)."""
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from django.core.mail import EmailMessage
 from django.urls import reverse
 
 from portal.core.links import absolute_url
+from portal.core.notifications import notifications_create
 from products.catalog.selectors import domain_managers
 from products.choices import MANAGING_ROLES, MembershipRole
 from products.models import DataProduct
@@ -34,6 +40,22 @@ def access_tab_url(product: DataProduct) -> str:
 
 def my_access_url() -> str:
     return absolute_url(reverse("sharing:my-access"))
+
+
+def _product_path(product: DataProduct, name: str, anchor: str = "") -> str:
+    path = reverse(name, kwargs={"domain_slug": product.domain.slug, "product_slug": product.slug})
+    return path + anchor
+
+
+def _person(user) -> str:
+    return user.get_full_name() or user.username
+
+
+def _grantees(grant: AccessGrant) -> list:
+    """The people a grant lets read: its user, or the active members of its group."""
+    if grant.user_id:
+        return [grant.user]
+    return list(grant.group.user_set.filter(is_active=True).order_by("pk"))
 
 
 def domain_recipients(*, product: DataProduct, roles: Iterable[str]) -> list[str]:
@@ -147,3 +169,81 @@ def grant_expiry_notify(*, grant: AccessGrant) -> bool:
         f"expiry of grant {grant.pk} (owners)",
     )
     return sent or owners_sent
+
+
+# --- in-portal notifications (the bell), written by the services ---------------------------
+
+
+def access_request_notice_managers(*, request: AccessRequest) -> list:
+    """A new request, to the domain's owners and stewards: where to decide it."""
+    product = request.product
+    columns = ", ".join(request.columns) if request.columns else "all columns"
+    return notifications_create(
+        users=domain_managers(domain_id=product.domain_id),
+        title=f"{_person(request.requester)} asks to read {product.name}",
+        body=f"{request.purpose} ({columns}, {request.duration_days} days)",
+        url=_product_path(product, "sharing:product-access", "#pending"),
+        product=product,
+        key=f"access-request:{request.pk}",
+    )
+
+
+def access_request_notice_requester(*, request: AccessRequest, grant: AccessGrant | None) -> list:
+    """The decision, to the person who asked: approved (with until when) or denied (why)."""
+    product = request.product
+    if grant is not None:
+        title = f"Your access to {product.name} is approved"
+        body = f"You may read it until {grant.expires_at:%Y-%m-%d}."
+        if request.decision_reason:
+            body += f" Note: {request.decision_reason}"
+        url = _product_path(product, "sharing:product-data")
+    else:
+        title = f"Your request to read {product.name} was denied"
+        body = f"Reason: {request.decision_reason}"
+        url = _product_path(product, "sharing:product-access", "#your-access")
+    return notifications_create(
+        users=[request.requester],
+        title=title,
+        body=body,
+        url=url,
+        product=product,
+        key=f"access-decision:{request.pk}",
+    )
+
+
+def grant_revoke_notice(*, grant: AccessGrant) -> list:
+    """A revocation, to the people the grant let read."""
+    product = grant.product
+    return notifications_create(
+        users=_grantees(grant),
+        title=f"Your access to {product.name} was revoked",
+        body=f"Reason: {grant.revoke_reason}" if grant.revoke_reason else "",
+        url=_product_path(product, "sharing:product-access", "#your-access"),
+        product=product,
+        key=f"grant-revoked:{grant.pk}",
+    )
+
+
+def grant_expiry_notice_in_app(*, grant: AccessGrant) -> list:
+    """An approaching expiry, to the grantees (request again) and the domain's owners
+    (review who has access), like the emails."""
+    product = grant.product
+    when = f"{grant.expires_at:%Y-%m-%d}"
+    key = f"grant-expiry:{grant.pk}"
+    grantees = notifications_create(
+        users=_grantees(grant),
+        title=f"Your access to {product.name} ends on {when}",
+        body="Still need it? Request access again from the product's Access tab.",
+        url=_product_path(product, "sharing:product-access", "#your-access"),
+        product=product,
+        key=key,
+    )
+    owners = notifications_create(
+        users=domain_managers(domain_id=product.domain_id, roles=[MembershipRole.OWNER]),
+        title=f"Access of {grant.principal_label} to {product.name} ends on {when}",
+        body="Review who has access on the product's Access tab.",
+        url=_product_path(product, "sharing:product-access", "#grants"),
+        product=product,
+        key=key,
+    )
+    return grantees + owners

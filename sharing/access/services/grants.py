@@ -15,6 +15,7 @@ from portal.core.task_queue import enqueue_on_commit
 from products.catalog.permissions import managers_only_message, user_is_admin
 from products.choices import MembershipRole
 from products.models import DataProduct, DomainMembership
+from sharing.access.notifications import grant_expiry_notice_in_app, grant_revoke_notice
 from sharing.access.services.common import (
     audit,
     can_grant_directly,
@@ -103,7 +104,8 @@ def grant_create(
 
 
 def _revoke(*, grant: AccessGrant, by, reason: str, now: datetime) -> bool:
-    """Revoke one grant and audit it; False when it was already revoked."""
+    """Revoke one grant, audit it and tell its grantees in the portal; False when it was
+    already revoked."""
     updated = AccessGrant.objects.filter(pk=grant.pk, revoked_at__isnull=True).update(
         revoked_at=now, revoked_by=by, revoke_reason=reason
     )
@@ -120,6 +122,7 @@ def _revoke(*, grant: AccessGrant, by, reason: str, now: datetime) -> bool:
         detail={"grantee": grant.principal_label, "reason": reason},
         at=now,
     )
+    grant_revoke_notice(grant=grant)
     return True
 
 
@@ -173,8 +176,9 @@ def grants_expiring(*, within_days: int = EXPIRY_NOTICE_DAYS, now: datetime | No
 
 
 def grant_expiry_notice(*, grant_id: int, now: datetime | None = None) -> bool:
-    """Claim the grant's expiry notice (a conditional UPDATE), then email the grantee and
-    the domain's owners and audit it. Running twice sends once."""
+    """Claim the grant's expiry notice (a conditional UPDATE), then notify (in the portal,
+    and by email) the grantee and the domain's owners and audit it. Running twice sends
+    once."""
     now = now or timezone.now()
     with transaction.atomic():
         claimed = grants_expiring(now=now).filter(pk=grant_id).update(expiry_notified_at=now)
@@ -194,6 +198,7 @@ def grant_expiry_notice(*, grant_id: int, now: datetime | None = None) -> bool:
             },
             at=now,
         )
+        grant_expiry_notice_in_app(grant=grant)
         # Emailed from a worker after the commit (sharing.tasks.grant_expiry_notify).
         enqueue_on_commit("sharing.tasks.grant_expiry_notify", grant.pk, once=True)
     return True

@@ -12,6 +12,10 @@ from products.catalog.permissions import managers_only_message
 from products.choices import PUBLIC_STATUSES
 from products.models import DataProduct
 from sharing.access.decision import reads_everything
+from sharing.access.notifications import (
+    access_request_notice_managers,
+    access_request_notice_requester,
+)
 from sharing.access.services.common import (
     AUTO_APPROVE_CLASSIFICATIONS,
     audit,
@@ -31,7 +35,8 @@ AUTO_APPROVE_REASON = "Auto-approved: public and internal columns only"
 
 def _notify(request: AccessRequest, to: str) -> None:
     """Email the domain's managers (a new request) or the requester (a decision), from a
-    worker after the commit (sharing.tasks.access_request_notify)."""
+    worker after the commit (sharing.tasks.access_request_notify). Their in-portal
+    notifications are written with the change itself (sharing.access.notifications)."""
     enqueue_on_commit("sharing.tasks.access_request_notify", request.pk, to, once=True)
 
 
@@ -112,7 +117,7 @@ def access_request_create(
                 detail={"purpose": purpose, "duration_days": days},
             )
             if auto:
-                _approve(
+                grant = _approve(
                     request=request,
                     by=None,
                     columns=columns,
@@ -120,6 +125,9 @@ def access_request_create(
                     days=days,
                     reason=AUTO_APPROVE_REASON,
                 )
+                access_request_notice_requester(request=request, grant=grant)
+            else:
+                access_request_notice_managers(request=request)
     except IntegrityError:  # a concurrent request won the one-pending constraint
         raise ValidationError(pending_message) from None
     _notify(request, "requester" if auto else "managers")
@@ -237,6 +245,7 @@ def access_request_approve(
             days=cleaned["duration_days"],
             reason=(reason or "").strip(),
         )
+        access_request_notice_requester(request=request, grant=grant)
     _notify(request, "requester")
     return grant
 
@@ -262,6 +271,7 @@ def access_request_deny(*, request: AccessRequest, by, reason: str) -> AccessReq
             detail={"requester": request.requester.username, "reason": reason},
             at=request.decided_at,
         )
+        access_request_notice_requester(request=request, grant=None)
     _notify(request, "requester")
     return request
 

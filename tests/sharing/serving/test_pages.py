@@ -87,8 +87,9 @@ def test_data_tab_query_count_is_pinned(
 ):
     client.force_login(make_reader(kind, orders))
     client.get(PAGE)  # warm the session
-    # 19: the product header also shows active announcements (one query), since issue 7.
-    with django_assert_max_num_queries(19):
+    # 19: the product header also shows active announcements (one query), since issue 7;
+    # 20: and its deciders' count of pending requests on the Access tab, since issue 15.
+    with django_assert_max_num_queries(20):
         assert client.get(PAGE).status_code == 200
 
 
