@@ -64,9 +64,8 @@ from products.definitions.services.metrics import (
     port_column_types,
 )
 from products.models import Column, Domain, GlossaryTerm, Metric, OutputPort
-from sharing.access.filters import parse_filter
+from sharing.access.filters import filter_phrases
 from sharing.choices import Channel
-from sharing.serving.views import clause_in_words
 
 PAGE_SIZE = 25
 TABLE_ROWS = 1000  # rows of a metric's values shown in its page's table
@@ -448,7 +447,7 @@ class MetricDetailView(LoginRequiredMixin, TemplateView):
             metric=metric,
             product=product,
             form=form,
-            fixed_filters=[clause_in_words(c) for c in parse_filter(metric.filters)],
+            fixed_filters=filter_phrases(metric.filters),
             can_edit=can_edit_product(user=request.user, product=product),
             api_url=reverse("definitions-api:metric-values", kwargs={"key": metric.key}),
         )
@@ -478,7 +477,7 @@ class MetricDetailView(LoginRequiredMixin, TemplateView):
             table_rows=result.rows[:TABLE_ROWS],
             dimension_columns=list(result.query.dimensions),
             more_rows=max(0, len(result.rows) - TABLE_ROWS),
-            row_filter_words=[clause_in_words(c) for c in result.row_filter],
+            row_filter_words=filter_phrases(result.row_filter),
             notebook_call=_notebook_call(metric, result),
             query_string=urlencode(
                 [(k, v) for k, values in request.GET.lists() for v in values if v], doseq=False

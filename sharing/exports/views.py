@@ -22,7 +22,7 @@ from portal.core.forms import add_service_errors
 from products.catalog.scope import QUEUED_TOO_LONG_SECONDS, product_header, product_page
 from products.catalog.selectors import product_ports
 from sharing.access.decision import access_decide
-from sharing.access.filters import parse_filter
+from sharing.access.filters import filter_phrases
 from sharing.choices import ExportStatus
 from sharing.exports.charts import export_runs_chart
 from sharing.exports.forms import CRON_PRESETS, ExportScheduleForm
@@ -49,7 +49,7 @@ from sharing.exports.services.runs import (
     export_schedule_update,
 )
 from sharing.models import ExportRun, ExportSchedule
-from sharing.serving.views import clause_in_words, client_address
+from sharing.serving.views import client_address
 
 
 def _slugs(product) -> dict:
@@ -260,7 +260,7 @@ class ExportScheduleDetailView(LoginRequiredMixin, View):
             **runs,
             "chart": export_runs_chart(runs["runs"], tz=schedule.timezone),
             "next_runs": export_schedule_next_runs(schedule),
-            "row_filter_words": [clause_in_words(c) for c in parse_filter(schedule.row_filter)],
+            "row_filter_words": filter_phrases(schedule.row_filter),
         }
         return render(request, "sharing/export_schedule_detail.html", context)
 

@@ -28,13 +28,13 @@ from django.views.decorators.http import require_GET, require_safe
 from portal.core.forms import add_service_errors
 from products.catalog.scope import product_header, product_page
 from products.catalog.selectors import port_for
-from sharing.access.filters import parse_filter
+from sharing.access.filters import filter_phrases
 from sharing.choices import Channel, DataFormat
 from sharing.exports.services.files import ExportFileRefused, export_file_serve_audit
 from sharing.models import ExportRun, ShareLink
 from sharing.serving.ratelimit import parse_rate, rate_limit_hit
 from sharing.serving.reads import ReadRefused
-from sharing.serving.views import clause_in_words, client_address, streaming_read_response
+from sharing.serving.views import client_address, streaming_read_response
 from sharing.share_links.forms import ShareLinkForm
 from sharing.share_links.services import (
     MAX_DAYS,
@@ -201,7 +201,7 @@ def _share_context(request, product, *, port_slug: str | None, run: ExportRun | 
         "run": run,
         "allowed_columns": allowed,
         "masked_columns": sorted(set(allowed) & decision.masked),
-        "row_filter_words": [clause_in_words(c) for c in decision.row_filter],
+        "row_filter_words": filter_phrases(decision.row_filter),
         "max_days": MAX_DAYS,
         "data_url": reverse(
             "sharing:product-data",
@@ -278,7 +278,7 @@ class MyShareLinksView(LoginRequiredMixin, View):
         links = list(share_links_of_user(user=request.user)[:MY_LINKS_ROWS])
         for link in links:
             link.status = share_link_status(link, now=now)
-            link.filter_words = [clause_in_words(c) for c in parse_filter(link.row_filter)]
+            link.filter_words = filter_phrases(link.row_filter)
         return render(
             request,
             "sharing/my_share_links.html",
