@@ -24,6 +24,19 @@ MAX_CLAUSES = 20
 MAX_IN_VALUES = 1000
 NO_VALUE_OPERATORS = ("is null", "is not null")
 LIST_OPERATORS = ("in", "not in")
+# Operators as messages name them (see filter_in_words for whole conditions in words).
+_OP_WORDS = {
+    "=": "is",
+    "!=": "is not",
+    "<": "is less than",
+    "<=": "is at most",
+    ">": "is more than",
+    ">=": "is at least",
+    "in": "is one of",
+    "not in": "is none of",
+    "is null": "has no value",
+    "is not null": "has a value",
+}
 
 
 class FilterError(ValueError):
@@ -89,19 +102,19 @@ def parse_filter(raw: str | list | None) -> list[Clause]:
     if isinstance(raw, dict):
         raw = [raw]
     if not isinstance(raw, list):
-        raise FilterError("The filter must be a list of clauses.")
+        raise FilterError("The filter must be a list of conditions.")
     if len(raw) > MAX_CLAUSES:
-        raise FilterError(f"At most {MAX_CLAUSES} clauses.")
+        raise FilterError(f"A filter has at most {MAX_CLAUSES} conditions.")
     clauses = []
     for index, item in enumerate(raw, start=1):
         if not isinstance(item, dict):
-            raise FilterError(f"Clause {index} must be an object with column, op and value.")
+            raise FilterError(f"Condition {index} must be an object with column, op and value.")
         column, op = item.get("column"), str(item.get("op", "")).strip().lower()
         if not isinstance(column, str) or not column:
-            raise FilterError(f"Clause {index} needs a column name.")
+            raise FilterError(f"Condition {index} needs a column name.")
         if op not in FILTER_OPERATORS:
             raise FilterError(
-                f"Clause {index}: operator {item.get('op')!r} is not one of "
+                f"Condition {index}: {item.get('op')!r} is not an operator; use one of "
                 f"{', '.join(FILTER_OPERATORS)}."
             )
         value = item.get("value")
@@ -110,19 +123,21 @@ def parse_filter(raw: str | list | None) -> list[Clause]:
         elif op in LIST_OPERATORS:
             if not isinstance(value, list) or not value or len(value) > MAX_IN_VALUES:
                 raise FilterError(
-                    f"Clause {index}: '{op}' takes a list of 1 to {MAX_IN_VALUES} values."
+                    f"Condition {index} ({column} {_OP_WORDS[op]}) takes a list of 1 to "
+                    f"{MAX_IN_VALUES} values."
                 )
             if any(isinstance(v, dict | list) for v in value):
-                raise FilterError(f"Clause {index}: values must be numbers, text or booleans.")
+                raise FilterError(f"Condition {index}: values must be numbers, text or booleans.")
             if any(_not_finite(v) for v in value):
-                raise FilterError(f"Clause {index}: {NOT_FINITE}")
+                raise FilterError(f"Condition {index}: {NOT_FINITE}")
             value = tuple(value)
         elif value is None or isinstance(value, dict | list):
             raise FilterError(
-                f"Clause {index}: '{op}' takes one value (a number, text or boolean)."
+                f"Condition {index} ({column} {_OP_WORDS[op]}) takes one value (a number, text "
+                "or boolean)."
             )
         elif _not_finite(value):
-            raise FilterError(f"Clause {index}: {NOT_FINITE}")
+            raise FilterError(f"Condition {index}: {NOT_FINITE}")
         clauses.append(Clause(column=column, op=op, value=value))
     return clauses
 
@@ -368,16 +383,7 @@ def clauses_check_types(clauses: Iterable[Clause], column_types: dict[str, str])
 
 # --- filters in words ------------------------------------------------------------------------
 
-OPERATOR_WORDS = {
-    "=": "is",
-    "!=": "is not",
-    "<": "is less than",
-    "<=": "is at most",
-    ">": "is more than",
-    ">=": "is at least",
-    "is null": "has no value",
-    "is not null": "has a value",
-}
+OPERATOR_WORDS = _OP_WORDS
 WORDS_VALUE_CHARS = 60
 # Text that would read as part of the sentence is put in quotes: empty, with spaces at
 # either end, or holding a comma, a quote or a joining word.
@@ -502,7 +508,7 @@ def filter_builder_config(column_types_by_name: dict[str, str], *, values_url: s
         kind = _BUILDER_KINDS.get(column_types.column_type(data_type or "").kind, "other")
         operators = (*BUILDER_OPERATORS[kind], *NO_VALUE_OPERATORS)
         columns.append({"name": name, "type": data_type, "kind": kind, "ops": operators})
-    words = {**OPERATOR_WORDS, "in": "is one of", "not in": "is none of", "between": "is between"}
+    words = {**OPERATOR_WORDS, "between": "is between"}
     return json.dumps({"columns": columns, "words": words, "valuesUrl": values_url})
 
 

@@ -105,17 +105,30 @@ class _ScheduleFormView(LoginRequiredMixin, View):
     template_name = "sharing/export_schedule_form.html"
 
     @staticmethod
-    def _columns(product, creator) -> tuple[list, list[str]]:
-        """The ports, and the column names the creator may export (in port order)."""
+    def _columns(product, creator) -> tuple[list, dict[str, str], dict[str, str]]:
+        """The ports, the columns the creator may export (in port order) with their
+        declared types, and those of them a row filter may name (masked columns are
+        exported as **** but cannot be filtered on)."""
         ports = list(product_ports(product=product))
         decision = access_decide(user=creator, product=product)
-        names = [
-            column.name
-            for port in ports
-            for column in port.columns.all()
-            if decision.allows_column(column.name)
-        ]
-        return ports, list(dict.fromkeys(names))
+        types: dict[str, str] = {}
+        for port in ports:
+            for column in port.columns.all():
+                if decision.allows_column(column.name):
+                    types.setdefault(column.name, column.data_type)
+        filterable = {name: kind for name, kind in types.items() if name not in decision.masked}
+        return ports, types, filterable
+
+    @staticmethod
+    def _form(product, ports, columns, filterable, data=None, **kwargs) -> ExportScheduleForm:
+        return ExportScheduleForm(
+            data,
+            ports=ports,
+            columns=list(columns),
+            column_types=filterable,
+            values_url=reverse("sharing:product-column-values", kwargs=_slugs(product)),
+            **kwargs,
+        )
 
     def _render(self, request, product, form, schedule=None, status=200):
         context = {
@@ -139,19 +152,19 @@ class ExportScheduleCreateView(_ScheduleFormView):
 
     def get(self, request, domain_slug: str, product_slug: str):
         product = self._product(request, domain_slug, product_slug)
-        ports, columns = self._columns(product, request.user)
+        ports, columns, filterable = self._columns(product, request.user)
         if not ports:
             messages.error(request, "This product has no output port yet: nothing to export.")
             return redirect(exports_url(product))
-        form = ExportScheduleForm(
-            ports=ports, columns=columns, initial={"name": f"{product.name} export"}
+        form = self._form(
+            product, ports, columns, filterable, initial={"name": f"{product.name} export"}
         )
         return self._render(request, product, form)
 
     def post(self, request, domain_slug: str, product_slug: str):
         product = self._product(request, domain_slug, product_slug)
-        ports, columns = self._columns(product, request.user)
-        form = ExportScheduleForm(request.POST, ports=ports, columns=columns)
+        ports, columns, filterable = self._columns(product, request.user)
+        form = self._form(product, ports, columns, filterable, request.POST)
         if form.is_valid():
             try:
                 schedule = export_schedule_create(
@@ -182,18 +195,20 @@ class ExportScheduleEditView(_ScheduleFormView):
 
     def get(self, request, domain_slug: str, product_slug: str, schedule_id: int):
         schedule = self._editable(request, domain_slug, product_slug, schedule_id)
-        ports, columns = self._columns(schedule.product, schedule.created_by)
-        form = ExportScheduleForm(
-            ports=ports,
-            columns=columns,
-            initial=ExportScheduleForm.initial_for(schedule, columns),
+        ports, columns, filterable = self._columns(schedule.product, schedule.created_by)
+        form = self._form(
+            schedule.product,
+            ports,
+            columns,
+            filterable,
+            initial=ExportScheduleForm.initial_for(schedule, list(columns)),
         )
         return self._render(request, schedule.product, form, schedule)
 
     def post(self, request, domain_slug: str, product_slug: str, schedule_id: int):
         schedule = self._editable(request, domain_slug, product_slug, schedule_id)
-        ports, columns = self._columns(schedule.product, schedule.created_by)
-        form = ExportScheduleForm(request.POST, ports=ports, columns=columns)
+        ports, columns, filterable = self._columns(schedule.product, schedule.created_by)
+        form = self._form(schedule.product, ports, columns, filterable, request.POST)
         if form.is_valid():
             try:
                 export_schedule_update(schedule=schedule, by=request.user, **form.service_fields())

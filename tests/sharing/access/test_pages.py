@@ -131,8 +131,10 @@ def test_outsider_cannot_decide_or_revoke(client, product, outsider, owner):
 
 def test_owner_grants_directly_with_errors_beside_fields(client, product, owner, outsider):
     login(client, owner)
+    every = ["order_id", "country", "email"]
     bad = client.post(
-        url("grant-create", product), {"username": "ghost", "reason": "x", "duration_days": 5}
+        url("grant-create", product),
+        {"username": "ghost", "reason": "x", "duration_days": 5, "columns": every},
     )
     assert bad.status_code == 400 and b"No user with this username" in bad.content
     bad = client.post(
@@ -141,12 +143,20 @@ def test_owner_grants_directly_with_errors_beside_fields(client, product, owner,
             "username": "outsider",
             "reason": "x",
             "duration_days": 5,
+            "columns": every,
             "row_filter": '[{"column": "nope", "op": "=", "value": 1}]',
         },
     )
-    assert bad.status_code == 400 and b"nope" in bad.content
-    ok = client.post(
+    assert bad.status_code == 400
+    assert b"The filter names unknown column(s): nope." in bad.content
+    none_ticked = client.post(
         url("grant-create", product), {"username": "outsider", "reason": "x", "duration_days": 5}
+    )
+    assert none_ticked.status_code == 400 and b"Tick at least one column." in none_ticked.content
+    assert not AccessGrant.objects.exists()
+    ok = client.post(
+        url("grant-create", product),
+        {"username": "outsider", "reason": "x", "duration_days": 5, "columns": every},
     )
     assert ok.status_code == 302 and AccessGrant.objects.get().user == outsider
 
