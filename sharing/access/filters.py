@@ -399,6 +399,8 @@ def value_in_words(value: Any) -> str:
         return "no value"
     if isinstance(value, Decimal):
         return format(value, "f")
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:  # noqa: PLR2004
+        return str(int(value))  # 10.0 on a double column reads "10"
     if isinstance(value, int | float):
         return repr(value)
     if isinstance(value, date | time):  # datetime too

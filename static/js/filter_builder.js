@@ -100,6 +100,19 @@
     return typeof value === "string" ? value : JSON.stringify(value);
   }
 
+  // "is BE or NL", "is neither BE nor NL", as the server says it (filter_in_words).
+  function listWords(op, values) {
+    var last = values.length > 1 ? " or " + values[values.length - 1] : "";
+    var listed = (values.length > 1 ? values.slice(0, -1) : values).join(", ") + last;
+    if (op === "in") {
+      return "is " + listed;
+    }
+    if (values.length === 1) {
+      return "is not " + listed;
+    }
+    return values.length === 2 ? "is neither " + values[0] + " nor " + values[1] : "is none of " + listed;
+  }
+
   function Builder(field, config) {
     this.field = field;
     this.config = config;
@@ -171,12 +184,21 @@
   Builder.prototype.showJson = function (json) {
     if (json) {
       this.write();
+      this.help(true);
       this.field.hidden = false;
       this.list.hidden = this.empty.hidden = this.add.hidden = this.words.hidden = true;
       this.toggle.textContent = "Use the builder";
       this.field.focus();
     } else {
       this.load();
+    }
+  };
+
+  // The field's help tells how to write the JSON: shown with the JSON only.
+  Builder.prototype.help = function (show) {
+    var help = this.field.id && document.getElementById(this.field.id + "_help");
+    if (help) {
+      help.hidden = !show;
     }
   };
 
@@ -189,6 +211,7 @@
     this.list.textContent = "";
     if (conditions === null || unknown) {
       // Not something the builder can show (or a column not offered here): as JSON.
+      this.help(true);
       this.field.hidden = false;
       this.list.hidden = this.empty.hidden = this.add.hidden = this.words.hidden = true;
       this.toggle.textContent = "Use the builder";
@@ -203,6 +226,7 @@
     this.loadedOnce = true;
     this.problem.hidden = true;
     this.field.hidden = true;
+    this.help(false);
     this.list.hidden = this.add.hidden = this.words.hidden = false;
     this.toggle.textContent = "Edit as JSON";
     conditions.forEach(function (condition) {
@@ -393,12 +417,35 @@
       .then(function (answer) {
         self.values[name] = Array.isArray(answer.values) ? answer.values : null;
         Array.prototype.forEach.call(self.list.children, function (other) {
-          var typing = other.querySelector('[data-part="holder"]').contains(document.activeElement);
-          if (other.querySelector('[data-part="column"]').value === name && !typing) {
+          if (other.querySelector('[data-part="column"]').value !== name) {
+            return;
+          }
+          if (other.querySelector('[data-part="holder"]').contains(document.activeElement)) {
+            self.suggest(other, name); // typing: keep the field, offer the values under it
+          } else {
             self.fillValue(other, self.read(other));
           }
         });
       });
+  };
+
+  // The column's values as suggestions of a row's typed value(s), without redrawing it.
+  Builder.prototype.suggest = function (row, name) {
+    var known = this.values[name];
+    if (!Array.isArray(known) || !known.length) {
+      return;
+    }
+    row.querySelectorAll('input[data-part="value"], input[data-part="value2"]').forEach(function (input) {
+      if (input.getAttribute("list") || input.type === "date" || input.type === "datetime-local") {
+        return;
+      }
+      var list = make("datalist", { id: input.id + "-values" });
+      known.forEach(function (item) {
+        list.appendChild(make("option", { value: shown(item) }));
+      });
+      input.parentNode.appendChild(list);
+      input.setAttribute("list", list.id);
+    });
   };
 
   // The condition a row shows now.
@@ -503,7 +550,7 @@
           return text + " " + shown(c.value) + " and " + shown(c.value2);
         }
         if (LISTS.indexOf(c.op) >= 0) {
-          return text + " " + (c.value || []).map(shown).join(", ");
+          return c.column + " " + listWords(c.op, (c.value || []).map(shown));
         }
         return NO_VALUE.indexOf(c.op) >= 0 ? text : text + " " + shown(c.value);
       });

@@ -40,6 +40,8 @@ from sharing.access.filters import (
         ),
         ([{"column": "amount", "op": ">=", "value": 10}], "amount is at least 10"),
         ([{"column": "amount", "op": "<", "value": 2.5}], "amount is less than 2.5"),
+        ([{"column": "amount", "op": "<=", "value": 10.0}], "amount is at most 10"),
+        ([{"column": "amount", "op": "<=", "value": 1e20}], "amount is at most 1e+20"),
         ([{"column": "amount", "op": "!=", "value": -3}], "amount is not -3"),
         ([{"column": "email", "op": "is null"}], "email has no value"),
         ([{"column": "email", "op": "is not null", "value": "ignored"}], "email has a value"),
