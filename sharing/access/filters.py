@@ -436,13 +436,13 @@ def clause_in_words(clause: Clause) -> str:
     return f"{words} {value_in_words(clause.value)}"
 
 
-def filter_phrases(raw: str | list | None) -> list[str]:
+def filter_phrases(raw: str | list | tuple | None) -> list[str]:
     """Each condition of a filter in words; a ">=" and a "<=" on one column, one after the
     other (how the filter builder writes "between"), read as one "is between a and b".
     A filter that does not parse (an old row written before a rule) is shown as given."""
     try:
-        if isinstance(raw, list) and all(isinstance(item, Clause) for item in raw):
-            clauses = list(raw)
+        if isinstance(raw, list | tuple) and all(isinstance(item, Clause) for item in raw):
+            clauses = list(raw)  # a decision's row filter, already parsed
         else:
             clauses = parse_filter(raw)
     except FilterError:
@@ -467,7 +467,7 @@ def filter_phrases(raw: str | list | None) -> list[str]:
     return phrases
 
 
-def filter_in_words(raw: str | list | None) -> str:
+def filter_in_words(raw: str | list | tuple | None) -> str:
     """A filter as one sentence: "country is BE or NL and amount is at least 10" ("" for
     no filter). Takes what is stored (a list of clause objects), JSON text, or Clauses."""
     return " and ".join(filter_phrases(raw))

@@ -107,6 +107,7 @@ def test_typed_values_read_as_written():
         Clause("price", "=", Decimal("12.50")),
         Clause("big", "in", (2**63 - 1, Decimal("1E+3"))),
     ]
+    assert filter_phrases(tuple(clauses)) == filter_phrases(clauses)  # a decision's tuple
     assert filter_phrases(clauses) == [
         "day is 2024-02-29",
         "at is at least 2024-02-29T13:05:00",
