@@ -397,8 +397,9 @@
   // Ask the server for the column's distinct values once; redraw the rows using it.
   Builder.prototype.fetchValues = function (name) {
     var self = this;
-    if (!this.config.valuesUrl || name in this.values) {
-      return;
+    var kind = this.kindOf(name);
+    if (!this.config.valuesUrl || name in this.values || (kind !== "text" && kind !== "other")) {
+      return; // numbers and dates are compared, not picked: no read for them
     }
     this.values[name] = "pending";
     var url = this.config.valuesUrl + (this.config.valuesUrl.indexOf("?") < 0 ? "?" : "&");
