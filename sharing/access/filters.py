@@ -114,7 +114,7 @@ def parse_filter(raw: str | list | None) -> list[Clause]:
             raise FilterError(f"Condition {index} needs a column name.")
         if op not in FILTER_OPERATORS:
             raise FilterError(
-                f"Condition {index}: {item.get('op')!r} is not an operator; use one of "
+                f"Condition {index}: the operator {item.get('op')!r} is not one of "
                 f"{', '.join(FILTER_OPERATORS)}."
             )
         value = item.get("value")
