@@ -10,7 +10,14 @@
   var NO_VALUE = ["is null", "is not null"];
   var LISTS = ["in", "not in"];
   var OPERATORS = ["=", "!=", "<", "<=", ">", ">=", "in", "not in", "is null", "is not null"];
-  var INPUT_TYPES = { number: "number", date: "date", timestamp: "datetime-local", time: "time" };
+  // Numbers are typed in text fields (inputmode decimal), so what was typed stays as typed,
+  // even when the server refuses it; dates and times use the browser's pickers.
+  var INPUT_TYPES = { date: "date", timestamp: "datetime-local", time: "time" };
+  var PICKER_FORMS = {
+    date: /^\d{4}-\d{2}-\d{2}$/,
+    timestamp: /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$/,
+    time: /^\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/,
+  };
   var counter = 0;
 
   function make(tag, attrs, text) {
@@ -205,8 +212,18 @@
   Builder.prototype.load = function () {
     var conditions = parseConditions(this.field.value);
     var self = this;
+    // A column not offered here, or a value its picker cannot show: shown as JSON.
     var unknown = (conditions || []).some(function (condition) {
-      return !self.columns[condition.column];
+      if (!self.columns[condition.column]) {
+        return true;
+      }
+      var form = PICKER_FORMS[self.kindOf(condition.column)];
+      var values = [condition.value, condition.value2].filter(function (value) {
+        return value !== undefined && value !== null && LISTS.indexOf(condition.op) < 0;
+      });
+      return form && values.some(function (value) {
+        return !form.test(String(value));
+      });
     });
     this.list.textContent = "";
     if (conditions === null || unknown) {
@@ -318,7 +335,8 @@
       control = make("input", {
         type: INPUT_TYPES[kind] || "text",
         "data-part": part,
-        step: kind === "number" ? "any" : kind === "timestamp" || kind === "time" ? "1" : null,
+        step: kind === "timestamp" || kind === "time" ? "1" : null,
+        inputmode: kind === "number" ? "decimal" : null,
         autocomplete: "off",
       });
       var text = shown(value);
