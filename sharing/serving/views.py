@@ -23,7 +23,7 @@ from products.catalog.selectors import product_ports
 from products.connectors import ConnectorError, RelationMissing
 from products.models import DataProduct
 from sharing.access.decision import can_share
-from sharing.access.filters import filter_phrases
+from sharing.access.filters import clause_in_words
 from sharing.choices import Channel, DataFormat
 from sharing.serving.column_values import column_distinct_values
 from sharing.serving.reads import (
@@ -150,7 +150,7 @@ class ProductDataView(LoginRequiredMixin, TemplateView):
             port=plan.port,
             plan=plan,
             decision=plan.decision,
-            row_filter_words=filter_phrases(plan.decision.row_filter),
+            row_filter_words=[clause_in_words(c) for c in plan.decision.row_filter],
             download_url=reverse(
                 "sharing:product-download",
                 kwargs={"domain_slug": product.domain.slug, "product_slug": product.slug},
