@@ -12,6 +12,7 @@ from django import forms
 from portal.core.safe_json import JSONRefused, loads_limited
 from products.choices import MetricAggregation, MetricGrain, TermStatus
 from products.definitions.services.glossary import MAX_NOTE_LENGTH
+from sharing.access.filters import filter_builder_attrs
 
 NOTE_HELP = "Optional: why you changed it. Shown in the term's history."
 FILTERS_HELP = (
@@ -152,8 +153,19 @@ class MetricForm(forms.Form):
         help_text="A date or timestamp column: the metric then has day, week and month grains.",
     )
 
-    def __init__(self, *args, columns: list[str], **kwargs):
+    def __init__(
+        self,
+        *args,
+        columns: list[str],
+        column_types: dict[str, str] | None = None,
+        values_url: str = "",
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
+        if column_types is not None:
+            filter_builder_attrs(
+                self.fields["filters"].widget.attrs, column_types, values_url=values_url
+            )
         optional = [("", "—"), *[(name, name) for name in columns]]
         for name in ("column", "denominator_column", "time_column"):
             self.fields[name].choices = optional
@@ -175,12 +187,28 @@ class MetricQueryForm(forms.Form):
     filters = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 2, "class": "mono"}),
-        help_text='A JSON list, e.g. [{"column": "country", "op": "in", "value": ["BE", "NL"]}].',
+        label="Only rows where",
+        help_text="Conditions on the metric's dimensions, all of which must hold. Without the "
+        'filter builder, a JSON list, e.g. [{"column": "country", "op": "in", "value": ["BE", '
+        '"NL"]}].',
     )
 
-    def __init__(self, *args, metric, **kwargs):
+    def __init__(
+        self,
+        *args,
+        metric,
+        column_types: dict[str, str] | None = None,
+        values_url: str = "",
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
         self.fields["dimensions"].choices = [(name, name) for name in metric.dimensions]
+        if column_types is not None and metric.dimensions:
+            # The builder offers the dimensions: the columns a reader may filter by.
+            dimension_types = {name: column_types.get(name, "") for name in metric.dimensions}
+            filter_builder_attrs(
+                self.fields["filters"].widget.attrs, dimension_types, values_url=values_url
+            )
         if metric.time_column:
             self.fields["grain"].choices = [("", "Whole period"), *MetricGrain.choices]
         else:

@@ -64,9 +64,8 @@ from products.definitions.services.metrics import (
     port_column_types,
 )
 from products.models import Column, Domain, GlossaryTerm, Metric, OutputPort
-from sharing.access.filters import parse_filter
+from sharing.access.filters import filter_phrases
 from sharing.choices import Channel
-from sharing.serving.views import clause_in_words
 
 PAGE_SIZE = 25
 TABLE_ROWS = 1000  # rows of a metric's values shown in its page's table
@@ -346,6 +345,24 @@ class MetricListView(LoginRequiredMixin, TemplateView):
         return context
 
 
+def _values_url(port: OutputPort) -> str:
+    """Where the filter builder asks for a column's few values (read with the viewer's
+    access, like every read)."""
+    product = port.product
+    url = reverse(
+        "sharing:product-column-values",
+        kwargs={"domain_slug": product.domain.slug, "product_slug": product.slug},
+    )
+    return f"{url}?{urlencode({'port': port.slug})}"
+
+
+def _metric_form(port: OutputPort, data=None, **kwargs) -> MetricForm:
+    types = port_column_types(port)
+    return MetricForm(
+        data, columns=list(types), column_types=types, values_url=_values_url(port), **kwargs
+    )
+
+
 def _editable_ports(user):
     return (
         OutputPort.objects.filter(product__domain__in=managed_domains(user=user))
@@ -402,8 +419,7 @@ class MetricCreateView(LoginRequiredMixin, View):
                 ports = of_product
         if port is None:
             return self._render(request, port=None, form=MetricPortForm(ports=ports))
-        columns = list(port_column_types(port))
-        form = MetricForm(columns=columns, initial={"key": f"{port.product.domain.slug}."})
+        form = _metric_form(port, initial={"key": f"{port.product.domain.slug}."})
         return self._render(request, port=port, form=form)
 
     def post(self, request):
@@ -413,7 +429,7 @@ class MetricCreateView(LoginRequiredMixin, View):
             form = MetricPortForm(request.POST, ports=ports)
             form.is_valid()
             return self._render(request, port=None, form=form, status=400)
-        form = MetricForm(request.POST, columns=list(port_column_types(port)))
+        form = _metric_form(port, request.POST)
         if form.is_valid():
             data = form.cleaned_data
             try:
@@ -443,12 +459,17 @@ class MetricDetailView(LoginRequiredMixin, TemplateView):
         params = request.GET.copy()
         if "grain" not in params and metric.time_column:
             params["grain"] = MetricGrain.MONTH  # a first look: per month
-        form = MetricQueryForm(params, metric=metric)
+        form = MetricQueryForm(
+            params,
+            metric=metric,
+            column_types=port_column_types(metric.port),
+            values_url=_values_url(metric.port),
+        )
         context.update(
             metric=metric,
             product=product,
             form=form,
-            fixed_filters=[clause_in_words(c) for c in parse_filter(metric.filters)],
+            fixed_filters=filter_phrases(metric.filters),
             can_edit=can_edit_product(user=request.user, product=product),
             api_url=reverse("definitions-api:metric-values", kwargs={"key": metric.key}),
         )
@@ -478,7 +499,7 @@ class MetricDetailView(LoginRequiredMixin, TemplateView):
             table_rows=result.rows[:TABLE_ROWS],
             dimension_columns=list(result.query.dimensions),
             more_rows=max(0, len(result.rows) - TABLE_ROWS),
-            row_filter_words=[clause_in_words(c) for c in result.row_filter],
+            row_filter_words=filter_phrases(result.row_filter),
             notebook_call=_notebook_call(metric, result),
             query_string=urlencode(
                 [(k, v) for k, values in request.GET.lists() for v in values if v], doseq=False

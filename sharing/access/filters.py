@@ -24,6 +24,19 @@ MAX_CLAUSES = 20
 MAX_IN_VALUES = 1000
 NO_VALUE_OPERATORS = ("is null", "is not null")
 LIST_OPERATORS = ("in", "not in")
+# Operators as messages name them (see filter_in_words for whole conditions in words).
+_OP_WORDS = {
+    "=": "is",
+    "!=": "is not",
+    "<": "is less than",
+    "<=": "is at most",
+    ">": "is more than",
+    ">=": "is at least",
+    "in": "is one of",
+    "not in": "is none of",
+    "is null": "has no value",
+    "is not null": "has a value",
+}
 
 
 class FilterError(ValueError):
@@ -89,19 +102,19 @@ def parse_filter(raw: str | list | None) -> list[Clause]:
     if isinstance(raw, dict):
         raw = [raw]
     if not isinstance(raw, list):
-        raise FilterError("The filter must be a list of clauses.")
+        raise FilterError("The filter must be a list of conditions.")
     if len(raw) > MAX_CLAUSES:
-        raise FilterError(f"At most {MAX_CLAUSES} clauses.")
+        raise FilterError(f"A filter has at most {MAX_CLAUSES} conditions.")
     clauses = []
     for index, item in enumerate(raw, start=1):
         if not isinstance(item, dict):
-            raise FilterError(f"Clause {index} must be an object with column, op and value.")
+            raise FilterError(f"Condition {index} must be an object with column, op and value.")
         column, op = item.get("column"), str(item.get("op", "")).strip().lower()
         if not isinstance(column, str) or not column:
-            raise FilterError(f"Clause {index} needs a column name.")
+            raise FilterError(f"Condition {index} needs a column name.")
         if op not in FILTER_OPERATORS:
             raise FilterError(
-                f"Clause {index}: operator {item.get('op')!r} is not one of "
+                f"Condition {index}: the operator {item.get('op')!r} is not one of "
                 f"{', '.join(FILTER_OPERATORS)}."
             )
         value = item.get("value")
@@ -110,19 +123,21 @@ def parse_filter(raw: str | list | None) -> list[Clause]:
         elif op in LIST_OPERATORS:
             if not isinstance(value, list) or not value or len(value) > MAX_IN_VALUES:
                 raise FilterError(
-                    f"Clause {index}: '{op}' takes a list of 1 to {MAX_IN_VALUES} values."
+                    f"Condition {index} ({column} {_OP_WORDS[op]}) takes a list of 1 to "
+                    f"{MAX_IN_VALUES} values."
                 )
             if any(isinstance(v, dict | list) for v in value):
-                raise FilterError(f"Clause {index}: values must be numbers, text or booleans.")
+                raise FilterError(f"Condition {index}: values must be numbers, text or booleans.")
             if any(_not_finite(v) for v in value):
-                raise FilterError(f"Clause {index}: {NOT_FINITE}")
+                raise FilterError(f"Condition {index}: {NOT_FINITE}")
             value = tuple(value)
         elif value is None or isinstance(value, dict | list):
             raise FilterError(
-                f"Clause {index}: '{op}' takes one value (a number, text or boolean)."
+                f"Condition {index} ({column} {_OP_WORDS[op]}) takes one value (a number, text "
+                "or boolean)."
             )
         elif _not_finite(value):
-            raise FilterError(f"Clause {index}: {NOT_FINITE}")
+            raise FilterError(f"Condition {index}: {NOT_FINITE}")
         clauses.append(Clause(column=column, op=op, value=value))
     return clauses
 
@@ -364,3 +379,146 @@ def clauses_typed(clauses: Iterable[Clause], column_types: dict[str, str]) -> li
 def clauses_check_types(clauses: Iterable[Clause], column_types: dict[str, str]) -> None:
     """Raise FilterError when a clause's value does not fit its column's type."""
     clauses_typed(clauses, column_types)
+
+
+# --- filters in words ------------------------------------------------------------------------
+
+OPERATOR_WORDS = _OP_WORDS
+WORDS_VALUE_CHARS = 60
+# Text that would read as part of the sentence is put in quotes: empty, with spaces at
+# either end, or holding a comma, a quote or a joining word.
+_NEEDS_QUOTES = re.compile(r"^$|^\s|\s$|[,\"“”]|\b(?:or|and|nor)\b", re.IGNORECASE)
+
+
+def value_in_words(value: Any) -> str:
+    """One filter value as a person reads it: numbers and dates as written (ISO 8601),
+    true/false, text as it is unless it would blur the sentence (then in “quotes”)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "no value"
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:  # noqa: PLR2004
+        return str(int(value))  # 10.0 on a double column reads "10"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, date | time):  # datetime too
+        return value.isoformat()
+    if not isinstance(value, str):
+        return json.dumps(value, default=str)
+    text = value if len(value) <= WORDS_VALUE_CHARS else value[:WORDS_VALUE_CHARS] + "…"
+    return f"“{text}”" if _NEEDS_QUOTES.search(text) else text
+
+
+def _values_in_words(values: Iterable[Any], joiner: str) -> str:
+    words = [value_in_words(value) for value in values]
+    if len(words) == 1:
+        return words[0]
+    return f"{', '.join(words[:-1])} {joiner} {words[-1]}"
+
+
+def clause_in_words(clause: Clause) -> str:
+    """`country in ["BE", "NL"]` as "country is BE or NL"."""
+    if clause.op == "in":
+        return f"{clause.column} is {_values_in_words(clause.value, 'or')}"
+    if clause.op == "not in":
+        values = list(clause.value)
+        if len(values) == 1:
+            return f"{clause.column} is not {value_in_words(values[0])}"
+        if len(values) == 2:  # noqa: PLR2004 - "neither ... nor" takes two
+            first, second = (value_in_words(value) for value in values)
+            return f"{clause.column} is neither {first} nor {second}"
+        return f"{clause.column} is none of {_values_in_words(values, 'or')}"
+    words = f"{clause.column} {OPERATOR_WORDS.get(clause.op, clause.op)}"
+    if clause.op in NO_VALUE_OPERATORS:
+        return words
+    return f"{words} {value_in_words(clause.value)}"
+
+
+def filter_phrases(raw: str | list | tuple | None) -> list[str]:
+    """Each condition of a filter in words; a ">=" and a "<=" on one column, one after the
+    other (how the filter builder writes "between"), read as one "is between a and b".
+    A filter that does not parse (an old row written before a rule) is shown as given."""
+    try:
+        if isinstance(raw, list | tuple) and all(isinstance(item, Clause) for item in raw):
+            clauses = list(raw)  # a decision's row filter, already parsed
+        else:
+            clauses = parse_filter(raw)
+    except FilterError:
+        return [raw if isinstance(raw, str) else json.dumps(raw, default=str)]
+    phrases = []
+    index = 0
+    while index < len(clauses):
+        clause = clauses[index]
+        after = clauses[index + 1] if index + 1 < len(clauses) else None
+        if (
+            after is not None
+            and clause.op == ">="
+            and after.op == "<="
+            and after.column == clause.column
+        ):
+            low, high = value_in_words(clause.value), value_in_words(after.value)
+            phrases.append(f"{clause.column} is between {low} and {high}")
+            index += 2
+            continue
+        phrases.append(clause_in_words(clause))
+        index += 1
+    return phrases
+
+
+def filter_in_words(raw: str | list | tuple | None) -> str:
+    """A filter as one sentence: "country is BE or NL and amount is at least 10" ("" for
+    no filter). Takes what is stored (a list of clause objects), JSON text, or Clauses."""
+    return " and ".join(filter_phrases(raw))
+
+
+# --- the filter builder of pages (static/js/filter_builder.js) -------------------------------
+
+# What the builder offers for a kind of column; "between" is written as ">=" then "<=".
+_ORDERED_OPERATORS = ("=", "!=", "<", "<=", ">", ">=", "between", "in", "not in")
+BUILDER_OPERATORS = {
+    "number": _ORDERED_OPERATORS,
+    "date": _ORDERED_OPERATORS,
+    "timestamp": _ORDERED_OPERATORS,
+    "time": _ORDERED_OPERATORS,
+    "boolean": ("=", "!="),
+    "text": ("=", "!=", "in", "not in", "<", "<=", ">", ">="),
+    "other": ("=", "!=", "in", "not in"),
+}
+_BUILDER_KINDS = {
+    column_types.INTEGER: "number",
+    column_types.DECIMAL: "number",
+    column_types.FLOAT: "number",
+    column_types.DATE: "date",
+    column_types.TIMESTAMP: "timestamp",
+    column_types.TIMESTAMPTZ: "timestamp",
+    column_types.TIME: "time",
+    column_types.TIMETZ: "time",
+    column_types.BOOLEAN_KIND: "boolean",
+    column_types.TEXT_KIND: "text",
+}
+
+
+def filter_builder_config(column_types_by_name: dict[str, str], *, values_url: str = "") -> str:
+    """What the filter builder of a row-filter field needs, as JSON for the field's
+    `data-filter-builder` attribute: each column that may be filtered on with its type and
+    the operators its kind takes, the words of each operator, and where to ask for a
+    column's distinct values (`values_url`, "" for none)."""
+    columns = []
+    for name, data_type in column_types_by_name.items():
+        kind = _BUILDER_KINDS.get(column_types.column_type(data_type or "").kind, "other")
+        operators = (*BUILDER_OPERATORS[kind], *NO_VALUE_OPERATORS)
+        columns.append({"name": name, "type": data_type, "kind": kind, "ops": operators})
+    words = {**OPERATOR_WORDS, "between": "is between"}
+    return json.dumps({"columns": columns, "words": words, "valuesUrl": values_url})
+
+
+def filter_builder_attrs(
+    widget_attrs: dict, column_types_by_name: dict[str, str], *, values_url: str = ""
+) -> None:
+    """Mark a row-filter textarea for the builder (its JSON stays what is posted)."""
+    widget_attrs["data-filter-builder"] = filter_builder_config(
+        column_types_by_name, values_url=values_url
+    )
+    widget_attrs.setdefault("spellcheck", "false")

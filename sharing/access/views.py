@@ -10,9 +10,7 @@ import json
 from collections.abc import Iterator
 
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import redirect, render
@@ -41,7 +39,7 @@ from sharing.access.selectors import (
 from sharing.access.services.common import (
     can_grant_directly,
     can_manage_access,
-    product_column_names,
+    product_columns,
 )
 from sharing.access.services.grants import grant_create, grant_revoke
 from sharing.access.services.requests import (
@@ -50,6 +48,7 @@ from sharing.access.services.requests import (
     access_request_create,
     access_request_deny,
 )
+from sharing.choices import RequestStatus
 from sharing.models import AccessGrant, AccessRequest
 
 AUDIT_PAGE_ROWS = 200
@@ -63,17 +62,55 @@ def _access_url(product: DataProduct) -> str:
     )
 
 
+def _column_types(product: DataProduct) -> dict[str, str]:
+    """The product's column names (every port, in order) with their declared types."""
+    types: dict[str, str] = {}
+    for column in product_columns(product=product):
+        types.setdefault(column.name, column.data_type)
+    return types
+
+
+def _values_url(product: DataProduct) -> str:
+    return reverse(
+        "sharing:product-column-values",
+        kwargs={"domain_slug": product.domain.slug, "product_slug": product.slug},
+    )
+
+
 def _request_form(product, columns, data=None) -> AccessRequestForm:
     return AccessRequestForm(data, columns=columns, max_days=product.access_max_days)
 
 
-def _grant_form(product, columns, data=None) -> GrantForm:
-    return GrantForm(data, columns=columns, max_days=product.access_max_days)
+def _grant_form(product, column_types: dict[str, str], data=None) -> GrantForm:
+    return GrantForm(
+        data,
+        columns=list(column_types),
+        max_days=product.access_max_days,
+        column_types=column_types,
+        values_url=_values_url(product),
+    )
 
 
-def _render_access(request, product: DataProduct, *, status=200, **forms):
+def _approve_form(
+    product, access_request: AccessRequest, column_types: dict[str, str], data=None
+) -> AccessApproveForm:
+    """The decision form of a pending request: the columns asked (all: the product's),
+    a row filter built on them, a duration, a note (the reason when denying)."""
+    columns = access_request.columns or list(column_types)
+    return AccessApproveForm(
+        data,
+        columns=columns,
+        max_days=access_request.duration_days,
+        column_types={name: column_types.get(name, "") for name in columns},
+        values_url=_values_url(product),
+        prefix=f"r{access_request.pk}",
+    )
+
+
+def _render_access(request, product: DataProduct, *, status=200, approve_forms=None, **forms):
     user = request.user
-    columns = product_column_names(product=product)
+    column_types = _column_types(product)
+    columns = list(column_types)
     manages = can_manage_access(user=user, product=product)
     everything = reads_everything(user=user, product=product)
     context = {
@@ -93,10 +130,8 @@ def _render_access(request, product: DataProduct, *, status=200, **forms):
     if manages:
         pending = list(access_requests_pending(product=product))
         for item in pending:
-            item.approve_form = AccessApproveForm(
-                columns=item.columns or columns,
-                max_days=item.duration_days,
-                prefix=f"r{item.pk}",
+            item.approve_form = (approve_forms or {}).get(item.pk) or _approve_form(
+                product, item, column_types
             )
         context.update(
             grants=list(grants_of_product(product=product)),
@@ -104,7 +139,7 @@ def _render_access(request, product: DataProduct, *, status=200, **forms):
             unused=list(grants_unused(product=product)),
             reads=reads_recent(product=product),
             can_grant=can_grant_directly(user=user, product=product),
-            grant_form=forms.get("grant_form") or _grant_form(product, columns),
+            grant_form=forms.get("grant_form") or _grant_form(product, column_types),
             unused_reason=UNUSED_REASON,
         )
     return render(request, "sharing/product_access.html", context, status=status)
@@ -118,7 +153,7 @@ class ProductAccessView(LoginRequiredMixin, View):
 class AccessRequestCreateView(LoginRequiredMixin, View):
     def post(self, request, domain_slug: str, product_slug: str):
         product = product_page(request, domain_slug, product_slug)
-        form = _request_form(product, product_column_names(product=product), request.POST)
+        form = _request_form(product, list(_column_types(product)), request.POST)
         if form.is_valid():
             try:
                 access_request = access_request_create(
@@ -152,43 +187,50 @@ def _refused(request, product, exc: Exception, what: str):
 
 
 class AccessRequestDecideView(LoginRequiredMixin, View):
-    """POST: approve, deny or cancel a request, through its service."""
+    """POST: approve or deny a request (the two buttons of its decision form), or cancel
+    one's own, through its service. A decision that does not hold shows the access tab
+    again with everything entered and the error beside its field."""
 
     action = ""
 
     def post(self, request, domain_slug: str, product_slug: str, request_id: int):
         product = product_page(request, domain_slug, product_slug)
         access_request = _access_request(product, request_id)
+        if self.action == "cancel":
+            return self._cancel(request, product, access_request)
+        if not can_manage_access(user=request.user, product=product):
+            raise PermissionDenied("Only the domain's owners and stewards decide requests.")
+        form = _approve_form(product, access_request, _column_types(product), request.POST)
         who = access_request.requester.username
         try:
             if self.action == "approve":
-                form = AccessApproveForm(
-                    request.POST,
-                    columns=access_request.columns or product_column_names(product=product),
-                    max_days=access_request.duration_days,
-                    prefix=f"r{access_request.pk}",
-                )
-                if not form.is_valid():
-                    raise ValidationError(
-                        [f"{field}: {' '.join(errs)}" for field, errs in form.errors.items()]
+                if form.is_valid():
+                    access_request_approve(
+                        request=access_request, by=request.user, **form.service_kwargs()
                     )
-                access_request_approve(
-                    request=access_request, by=request.user, **form.service_kwargs()
-                )
-                messages.success(request, f"Approved: {who} can read {product.name} now.")
-            elif self.action == "deny":
-                access_request_deny(
-                    request=access_request, by=request.user, reason=request.POST.get("reason", "")
-                )
-                messages.success(request, f"Denied; {who} is told why.")
+                    messages.success(request, f"Approved: {who} can read {product.name} now.")
+                    return redirect(_access_url(product))
             else:
-                access_request_cancel(request=access_request, by=request.user)
-                messages.success(request, "Your request is cancelled.")
-        except PermissionDenied:
-            raise
+                form.is_valid()  # the note is the reason; other fields do not matter here
+                reason = form.cleaned_data.get("reason") or request.POST.get("reason", "")
+                access_request_deny(request=access_request, by=request.user, reason=reason)
+                messages.success(request, f"Denied; {who} is told why.")
+                return redirect(_access_url(product))
         except ValidationError as exc:
-            return _refused(request, product, exc, f"Could not {self.action} the request")
-        if self.action == "cancel" and request.POST.get("next") == "my-access":
+            if access_request.status != RequestStatus.PENDING or not hasattr(exc, "error_dict"):
+                return _refused(request, product, exc, f"Could not {self.action} the request")
+            if self.action == "deny":
+                form.errors.pop("columns", None)  # denying takes no columns
+            add_service_errors(form, exc)
+        return _render_access(request, product, status=400, approve_forms={access_request.pk: form})
+
+    def _cancel(self, request, product, access_request):
+        try:
+            access_request_cancel(request=access_request, by=request.user)
+        except ValidationError as exc:
+            return _refused(request, product, exc, "Could not cancel the request")
+        messages.success(request, "Your request is cancelled.")
+        if request.POST.get("next") == "my-access":
             return redirect("sharing:my-access")
         return redirect(_access_url(product))
 
@@ -196,26 +238,18 @@ class AccessRequestDecideView(LoginRequiredMixin, View):
 class GrantCreateView(LoginRequiredMixin, View):
     def post(self, request, domain_slug: str, product_slug: str):
         product = product_page(request, domain_slug, product_slug)
-        form = _grant_form(product, product_column_names(product=product), request.POST)
+        if not can_grant_directly(user=request.user, product=product):
+            raise PermissionDenied("Only the domain's owners grant access directly.")
+        form = _grant_form(product, _column_types(product), request.POST)
         if form.is_valid():
             data = form.cleaned_data
-            user = group = None
-            if data["username"]:
-                user = get_user_model().objects.filter(username=data["username"]).first()
-                if user is None:
-                    form.add_error("username", "No user with this username.")
-            if data["group"]:
-                group = Group.objects.filter(name=data["group"]).first()
-                if group is None:
-                    form.add_error("group", "No group with this name.")
-        if form.is_valid():
             chosen = data["columns"]
             try:
                 grant = grant_create(
                     product=product,
                     by=request.user,
-                    user=user,
-                    group=group,
+                    user=data["username"],
+                    group=data["group"],
                     columns=[] if set(chosen) >= set(form.all_columns) else chosen,
                     row_filter=data["row_filter"] or None,
                     duration_days=data["duration_days"],

@@ -8,6 +8,7 @@ import zoneinfo
 
 from django import forms
 
+from sharing.access.filters import filter_builder_attrs
 from sharing.choices import FILE_FORMATS, DataFormat
 from sharing.exports.services.schedules import MAX_RETENTION_RUNS
 from sharing.models import ExportSchedule
@@ -55,12 +56,13 @@ class ExportScheduleForm(forms.Form):
         "masked anyway.",
     )
     row_filter = forms.CharField(
-        label="Row filter",
+        label="Only rows where",
         required=False,
         widget=forms.Textarea(
             attrs={"rows": 2, "placeholder": '[{"column": "country", "op": "=", "value": "BE"}]'}
         ),
-        help_text="Optional: only rows matching every clause (op: = != < <= > >= in, "
+        help_text="Optional: only rows meeting every condition. Your own row filter applies "
+        "as well. Without the filter builder, write a JSON list (op: = != < <= > >= in, "
         "not in, is null, is not null).",
     )
     cron = forms.CharField(
@@ -93,9 +95,21 @@ class ExportScheduleForm(forms.Form):
         label="Enabled (runs on its schedule)", required=False, initial=True
     )
 
-    def __init__(self, *args, ports: list, columns: list[str], **kwargs):
+    def __init__(
+        self,
+        *args,
+        ports: list,
+        columns: list[str],
+        column_types: dict[str, str] | None = None,
+        values_url: str = "",
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
         self.all_columns = columns
+        if column_types is not None:
+            filter_builder_attrs(
+                self.fields["row_filter"].widget.attrs, column_types, values_url=values_url
+            )
         self.fields["port"].choices = [(port.slug, port.name) for port in ports]
         if len(ports) == 1:
             self.fields["port"].widget = forms.HiddenInput()

@@ -22,7 +22,7 @@ from portal.core.forms import add_service_errors
 from products.catalog.scope import QUEUED_TOO_LONG_SECONDS, product_header, product_page
 from products.catalog.selectors import product_ports
 from sharing.access.decision import access_decide
-from sharing.access.filters import parse_filter
+from sharing.access.filters import filter_phrases
 from sharing.choices import ExportStatus
 from sharing.exports.charts import export_runs_chart
 from sharing.exports.forms import CRON_PRESETS, ExportScheduleForm
@@ -49,7 +49,7 @@ from sharing.exports.services.runs import (
     export_schedule_update,
 )
 from sharing.models import ExportRun, ExportSchedule
-from sharing.serving.views import clause_in_words, client_address
+from sharing.serving.views import client_address
 
 
 def _slugs(product) -> dict:
@@ -105,17 +105,30 @@ class _ScheduleFormView(LoginRequiredMixin, View):
     template_name = "sharing/export_schedule_form.html"
 
     @staticmethod
-    def _columns(product, creator) -> tuple[list, list[str]]:
-        """The ports, and the column names the creator may export (in port order)."""
+    def _columns(product, creator) -> tuple[list, dict[str, str], dict[str, str]]:
+        """The ports, the columns the creator may export (in port order) with their
+        declared types, and those of them a row filter may name (masked columns are
+        exported as **** but cannot be filtered on)."""
         ports = list(product_ports(product=product))
         decision = access_decide(user=creator, product=product)
-        names = [
-            column.name
-            for port in ports
-            for column in port.columns.all()
-            if decision.allows_column(column.name)
-        ]
-        return ports, list(dict.fromkeys(names))
+        types: dict[str, str] = {}
+        for port in ports:
+            for column in port.columns.all():
+                if decision.allows_column(column.name):
+                    types.setdefault(column.name, column.data_type)
+        filterable = {name: kind for name, kind in types.items() if name not in decision.masked}
+        return ports, types, filterable
+
+    @staticmethod
+    def _form(product, ports, columns, filterable, data=None, **kwargs) -> ExportScheduleForm:
+        return ExportScheduleForm(
+            data,
+            ports=ports,
+            columns=list(columns),
+            column_types=filterable,
+            values_url=reverse("sharing:product-column-values", kwargs=_slugs(product)),
+            **kwargs,
+        )
 
     def _render(self, request, product, form, schedule=None, status=200):
         context = {
@@ -139,19 +152,19 @@ class ExportScheduleCreateView(_ScheduleFormView):
 
     def get(self, request, domain_slug: str, product_slug: str):
         product = self._product(request, domain_slug, product_slug)
-        ports, columns = self._columns(product, request.user)
+        ports, columns, filterable = self._columns(product, request.user)
         if not ports:
             messages.error(request, "This product has no output port yet: nothing to export.")
             return redirect(exports_url(product))
-        form = ExportScheduleForm(
-            ports=ports, columns=columns, initial={"name": f"{product.name} export"}
+        form = self._form(
+            product, ports, columns, filterable, initial={"name": f"{product.name} export"}
         )
         return self._render(request, product, form)
 
     def post(self, request, domain_slug: str, product_slug: str):
         product = self._product(request, domain_slug, product_slug)
-        ports, columns = self._columns(product, request.user)
-        form = ExportScheduleForm(request.POST, ports=ports, columns=columns)
+        ports, columns, filterable = self._columns(product, request.user)
+        form = self._form(product, ports, columns, filterable, request.POST)
         if form.is_valid():
             try:
                 schedule = export_schedule_create(
@@ -182,18 +195,20 @@ class ExportScheduleEditView(_ScheduleFormView):
 
     def get(self, request, domain_slug: str, product_slug: str, schedule_id: int):
         schedule = self._editable(request, domain_slug, product_slug, schedule_id)
-        ports, columns = self._columns(schedule.product, schedule.created_by)
-        form = ExportScheduleForm(
-            ports=ports,
-            columns=columns,
-            initial=ExportScheduleForm.initial_for(schedule, columns),
+        ports, columns, filterable = self._columns(schedule.product, schedule.created_by)
+        form = self._form(
+            schedule.product,
+            ports,
+            columns,
+            filterable,
+            initial=ExportScheduleForm.initial_for(schedule, list(columns)),
         )
         return self._render(request, schedule.product, form, schedule)
 
     def post(self, request, domain_slug: str, product_slug: str, schedule_id: int):
         schedule = self._editable(request, domain_slug, product_slug, schedule_id)
-        ports, columns = self._columns(schedule.product, schedule.created_by)
-        form = ExportScheduleForm(request.POST, ports=ports, columns=columns)
+        ports, columns, filterable = self._columns(schedule.product, schedule.created_by)
+        form = self._form(schedule.product, ports, columns, filterable, request.POST)
         if form.is_valid():
             try:
                 export_schedule_update(schedule=schedule, by=request.user, **form.service_fields())
@@ -260,7 +275,7 @@ class ExportScheduleDetailView(LoginRequiredMixin, View):
             **runs,
             "chart": export_runs_chart(runs["runs"], tz=schedule.timezone),
             "next_runs": export_schedule_next_runs(schedule),
-            "row_filter_words": [clause_in_words(c) for c in parse_filter(schedule.row_filter)],
+            "row_filter_words": filter_phrases(schedule.row_filter),
         }
         return render(request, "sharing/export_schedule_detail.html", context)
 

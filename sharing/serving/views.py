@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.urls import reverse
 from django.views import View
 from django.views.generic import TemplateView
@@ -25,8 +25,9 @@ from products.catalog.selectors import product_ports
 from products.connectors import ConnectorError, RelationMissing
 from products.models import DataProduct
 from sharing.access.decision import can_share
-from sharing.access.filters import Clause
+from sharing.access.filters import clause_in_words
 from sharing.choices import Channel, DataFormat
+from sharing.serving.column_values import column_distinct_values
 from sharing.serving.notebook import notebook_read_snippet
 from sharing.serving.reads import (
     CONTENT_TYPES,
@@ -43,35 +44,12 @@ from sharing.serving.source_errors import DATA_MISSING, shows_source_detail, sou
 
 DOWNLOAD_FORMATS = (DataFormat.CSV, DataFormat.PARQUET)
 
-OPERATOR_WORDS = {
-    "=": "is",
-    "!=": "is not",
-    "<": "is less than",
-    "<=": "is at most",
-    ">": "is more than",
-    ">=": "is at least",
-    "in": "is one of",
-    "not in": "is none of",
-    "is null": "is empty",
-    "is not null": "is not empty",
-}
-
 
 def client_address(request) -> str | None:
     """The address recorded in the audit: the connecting peer (REMOTE_ADDR). Behind a
     reverse proxy that is the proxy's address; X-Forwarded-For is not trusted, since any
     client can send it."""
     return request.META.get("REMOTE_ADDR") or None
-
-
-def clause_in_words(clause: Clause) -> str:
-    """`country in ["BE", "NL"]` as "country is one of BE, NL"."""
-    words = f"{clause.column} {OPERATOR_WORDS.get(clause.op, clause.op)}"
-    if clause.op in ("is null", "is not null"):
-        return words
-    if clause.op in ("in", "not in"):
-        return f"{words} {', '.join(str(value) for value in clause.value)}"
-    return f"{words} {clause.value}"
 
 
 class _Prefetched:
@@ -254,3 +232,26 @@ def _page_refusal(status: int, message: str):
     if status == 404:
         raise Http404(message)
     return HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
+
+
+class ColumnValuesView(LoginRequiredMixin, View):
+    """GET `?column=<name>[&port=<slug>]`: the column's distinct values when few, for the
+    row-filter builder (JSON `{"values": [...]}`, `null` when many or masked). Read with
+    the viewer's access, like every read; a product they may not see is a 404."""
+
+    def get(self, request, domain_slug: str, product_slug: str):
+        product = product_page(request, domain_slug, product_slug)
+        column = request.GET.get("column", "")
+        try:
+            values = column_distinct_values(
+                user=request.user,
+                product=product,
+                column=column,
+                port_slug=request.GET.get("port") or None,
+            )
+        except ReadRefused as exc:
+            return JsonResponse({"error": exc.message}, status=exc.status)
+        try:
+            return JsonResponse({"values": values})
+        except TypeError:  # values JSON cannot carry (bytes): typed by hand
+            return JsonResponse({"values": None})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django import forms
 
+from sharing.access.filters import filter_builder_attrs
 from sharing.choices import FILE_FORMATS, DataFormat
 from sharing.share_links.services import DEFAULT_DAYS, MAX_DAYS, NOTE_MAX_CHARS
 
@@ -21,8 +22,8 @@ class ShareLinkForm(forms.Form):
         required=False,
         label="Only rows where",
         widget=forms.Textarea(attrs={"rows": 2, "placeholder": FILTER_PLACEHOLDER}),
-        help_text="Optional: a list of clauses that must all hold. Your own row filter "
-        "always applies as well.",
+        help_text="Optional: only rows meeting every condition. Your own row filter always "
+        "applies as well. Without the filter builder, write a JSON list of clauses.",
     )
     format = forms.ChoiceField(
         choices=[(value, DataFormat(value).label) for value in FILE_FORMATS],
@@ -54,9 +55,21 @@ class ShareLinkForm(forms.Form):
         help_text=f"Shown on the link's page, as plain text (at most {NOTE_MAX_CHARS} characters).",
     )
 
-    def __init__(self, *args, columns: list[str], export_file: bool = False, **kwargs):
+    def __init__(
+        self,
+        *args,
+        columns: list[str],
+        export_file: bool = False,
+        column_types: dict[str, str] | None = None,
+        values_url: str = "",
+        **kwargs,
+    ):
         kwargs.setdefault("initial", {}).setdefault("columns", columns)
         super().__init__(*args, **kwargs)
+        if column_types is not None and not export_file:
+            filter_builder_attrs(
+                self.fields["row_filter"].widget.attrs, column_types, values_url=values_url
+            )
         self.all_columns = columns
         self.fields["columns"].choices = [(name, name) for name in columns]
         self.fields["columns"].required = bool(columns)

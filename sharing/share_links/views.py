@@ -28,13 +28,13 @@ from django.views.decorators.http import require_GET, require_safe
 from portal.core.forms import add_service_errors
 from products.catalog.scope import product_header, product_page
 from products.catalog.selectors import port_for
-from sharing.access.filters import parse_filter
+from sharing.access.filters import filter_phrases
 from sharing.choices import Channel, DataFormat
 from sharing.exports.services.files import ExportFileRefused, export_file_serve_audit
 from sharing.models import ExportRun, ShareLink
 from sharing.serving.ratelimit import parse_rate, rate_limit_hit
 from sharing.serving.reads import ReadRefused
-from sharing.serving.views import clause_in_words, client_address, streaming_read_response
+from sharing.serving.views import client_address, streaming_read_response
 from sharing.share_links.forms import ShareLinkForm
 from sharing.share_links.services import (
     MAX_DAYS,
@@ -187,12 +187,9 @@ def _share_context(request, product, *, port_slug: str | None, run: ExportRun | 
         )
         if port is None:
             raise Http404("This product has no output port to share.")
-    columns = (
-        [c.name for c in sorted(port.columns.all(), key=lambda c: (c.position, c.name))]
-        if port
-        else []
-    )
-    allowed = [name for name in columns if decision.allows_column(name)]
+    columns = sorted(port.columns.all(), key=lambda c: (c.position, c.name)) if port else []
+    column_types = {c.name: c.data_type for c in columns if decision.allows_column(c.name)}
+    allowed = list(column_types)
     return {
         **product_header(product=product, active_tab="data", crumb="Share"),
         "decision": decision,
@@ -200,8 +197,15 @@ def _share_context(request, product, *, port_slug: str | None, run: ExportRun | 
         "port": port,
         "run": run,
         "allowed_columns": allowed,
+        # The filter builder offers the columns the sharer may filter on (masked ones
+        # cannot be filtered on), with their few values read with the sharer's access.
+        "filter_columns": {
+            name: data_type
+            for name, data_type in column_types.items()
+            if name not in decision.masked
+        },
         "masked_columns": sorted(set(allowed) & decision.masked),
-        "row_filter_words": [clause_in_words(c) for c in decision.row_filter],
+        "row_filter_words": filter_phrases(decision.row_filter),
         "max_days": MAX_DAYS,
         "data_url": reverse(
             "sharing:product-data",
@@ -223,6 +227,20 @@ def _export_run(product, run_id: str | None) -> ExportRun | None:
     return run
 
 
+def _share_form(context: dict, data=None) -> ShareLinkForm:
+    product = context["product"]
+    return ShareLinkForm(
+        data,
+        columns=context["allowed_columns"],
+        export_file=context["run"] is not None,
+        column_types=context["filter_columns"],
+        values_url=reverse(
+            "sharing:product-column-values",
+            kwargs={"domain_slug": product.domain.slug, "product_slug": product.slug},
+        ),
+    )
+
+
 class ShareLinkCreateView(LoginRequiredMixin, View):
     """`?port=<slug>` (a live link) or `?export_run=<id>` (that run's file)."""
 
@@ -234,17 +252,13 @@ class ShareLinkCreateView(LoginRequiredMixin, View):
 
     def get(self, request, domain_slug: str, product_slug: str):
         context = self._context(request, domain_slug, product_slug)
-        context["form"] = ShareLinkForm(
-            columns=context["allowed_columns"], export_file=context["run"] is not None
-        )
+        context["form"] = _share_form(context)
         return render(request, "sharing/share_link_form.html", context)
 
     def post(self, request, domain_slug: str, product_slug: str):
         context = self._context(request, domain_slug, product_slug)
         run, port = context["run"], context["port"]
-        form = ShareLinkForm(
-            request.POST, columns=context["allowed_columns"], export_file=run is not None
-        )
+        form = _share_form(context, request.POST)
         if form.is_valid():
             try:
                 link, token = share_link_create(
@@ -278,7 +292,7 @@ class MyShareLinksView(LoginRequiredMixin, View):
         links = list(share_links_of_user(user=request.user)[:MY_LINKS_ROWS])
         for link in links:
             link.status = share_link_status(link, now=now)
-            link.filter_words = [clause_in_words(c) for c in parse_filter(link.row_filter)]
+            link.filter_words = filter_phrases(link.row_filter)
         return render(
             request,
             "sharing/my_share_links.html",

@@ -74,7 +74,6 @@ def test_an_analyst_finds_a_product_requests_access_and_reads_it_once_approved(
         pending = owner_page.locator("#pending-heading")
         expect(pending).to_contain_text("Pending requests")
         expect(owner_page.get_by_text("Monthly revenue by country")).to_be_visible()
-        owner_page.get_by_text("Approve…").click()  # the approval form, folded
         owner_page.get_by_role("button", name="Approve", exact=True).click()
         expect(owner_page.locator(".message-success")).to_be_visible()
         owner_page.screenshot(path=str(screenshot_dir / "access-approved.png"), full_page=True)

@@ -2,6 +2,7 @@
 a narrowed grant with a column subset and a row filter, a domain member), bad input
 answered 400 naming what is wrong, defining metrics, the audit, the notebook client."""
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -397,3 +398,26 @@ def test_metric_list_page_query_count_is_pinned(
     with django_assert_max_num_queries(5):
         response = client.get("/metrics/")
     assert len(response.context["metrics"]) == 22
+
+
+def _builder_columns(html: str, field: str) -> dict[str, str]:
+    """The columns (name: kind) the filter builder offers on the field named `field`."""
+    tag = html[html.index(f'name="{field}"') :]
+    tag = tag[: tag.index(">")]
+    config = tag.split('data-filter-builder="', 1)[1].split('"', 1)[0].replace("&quot;", '"')
+    return {column["name"]: column["kind"] for column in json.loads(config)["columns"]}
+
+
+def test_metric_filters_are_built_on_their_columns(client, orders, owner, member):
+    client.force_login(member)
+    page = client.get(PAGE).content.decode()
+    assert '<script src="/static/js/filter_builder.js" defer></script>' in page
+    # A reader filters by the metric's dimensions only; the fixed filters read in words.
+    assert _builder_columns(page, "filters") == {"channel": "text", "country": "text"}
+    assert "status is not cancelled" in page
+
+    client.force_login(owner)
+    form = client.get("/metrics/new/", {"port": orders.ports.get().pk}).content.decode()
+    offered = _builder_columns(form, "filters")
+    assert offered["quantity"] == "number" and offered["status"] == "text"
+    assert offered["ordered_at"] == "timestamp"

@@ -3,6 +3,8 @@
 
 import csv
 import io
+import json
+import re
 
 import pytest
 from django.urls import reverse
@@ -131,8 +133,10 @@ def test_outsider_cannot_decide_or_revoke(client, product, outsider, owner):
 
 def test_owner_grants_directly_with_errors_beside_fields(client, product, owner, outsider):
     login(client, owner)
+    every = ["order_id", "country", "email"]
     bad = client.post(
-        url("grant-create", product), {"username": "ghost", "reason": "x", "duration_days": 5}
+        url("grant-create", product),
+        {"username": "ghost", "reason": "x", "duration_days": 5, "columns": every},
     )
     assert bad.status_code == 400 and b"No user with this username" in bad.content
     bad = client.post(
@@ -141,12 +145,20 @@ def test_owner_grants_directly_with_errors_beside_fields(client, product, owner,
             "username": "outsider",
             "reason": "x",
             "duration_days": 5,
+            "columns": every,
             "row_filter": '[{"column": "nope", "op": "=", "value": 1}]',
         },
     )
-    assert bad.status_code == 400 and b"nope" in bad.content
-    ok = client.post(
+    assert bad.status_code == 400
+    assert b"The filter names unknown column(s): nope." in bad.content
+    none_ticked = client.post(
         url("grant-create", product), {"username": "outsider", "reason": "x", "duration_days": 5}
+    )
+    assert none_ticked.status_code == 400 and b"Tick at least one column." in none_ticked.content
+    assert not AccessGrant.objects.exists()
+    ok = client.post(
+        url("grant-create", product),
+        {"username": "outsider", "reason": "x", "duration_days": 5, "columns": every},
     )
     assert ok.status_code == 302 and AccessGrant.objects.get().user == outsider
 
@@ -203,3 +215,146 @@ def test_audit_page_scoping_and_csv_export(
     assert elsewhere.key.encode() in page.content and product.key.encode() not in page.content
     body = b"".join(client.get(reverse("sharing:audit-export")).streaming_content).decode()
     assert len(list(csv.DictReader(io.StringIO(body)))) == AccessEvent.objects.count() == 2
+
+
+def _decision_form(html: str, request_id: int) -> str:
+    """The decision form of one pending request, from its article to the next."""
+    start = html.index(f'id="request-{request_id}"')
+    return html[start : html.index("</article>", start)]
+
+
+def test_invalid_filter_on_approve_keeps_everything_and_says_why_beside_it(
+    client, product, outsider, owner
+):
+    request = access_request_create(product=product, by=outsider, purpose="Churn")
+    login(client, owner)
+    page = client.get(url("product-access", product)).content.decode()
+    form = _decision_form(page, request.pk)
+    assert "<details" not in form  # no disclosure triangles: the form is open
+    assert '<button type="submit" class="button button-primary">Approve</button>' in form
+    assert "formaction=" in form and ">Deny</button>" in form
+    assert "data-filter-builder=" in form  # the builder's columns ride on the JSON field
+    typed_filter = '[{"column": "order_id", "op": ">=", "value": "ten"}]'
+    response = client.post(
+        url("access-request-approve", product, request_id=request.pk),
+        {
+            f"r{request.pk}-columns": ["order_id", "country"],  # email unticked
+            f"r{request.pk}-row_filter": typed_filter,
+            f"r{request.pk}-duration_days": 7,
+            f"r{request.pk}-reason": "Only recent orders",
+        },
+    )
+    assert response.status_code == 400
+    form = _decision_form(response.content.decode(), request.pk)
+    # The error beside the filter field, in words, and everything as entered.
+    filter_field = form[form.index(f'id="id_r{request.pk}-row_filter"') :]
+    filter_field = filter_field[: filter_field.index('<div class="field')]
+    assert "The filter on order_id needs a whole number (INTEGER); &#x27;ten&#x27; is not one." in (
+        filter_field
+    )
+    assert "&quot;ten&quot;" in filter_field  # the JSON as typed
+    boxes = re.findall(rf'<input type="checkbox" name="r{request.pk}-columns"[^>]*>', form)
+    assert [re.search(r'value="(\w+)"', box)[1] for box in boxes] == [
+        "order_id",
+        "country",
+        "email",
+    ]
+    assert [box.endswith(" checked>") for box in boxes] == [True, True, False]  # as they were
+    assert 'value="Only recent orders"' in form and 'value="7"' in form
+    assert not AccessGrant.objects.exists()
+    request.refresh_from_db()
+    assert request.status == RequestStatus.PENDING
+
+
+def test_approve_with_no_column_ticked_is_refused(client, product, outsider, owner):
+    request = access_request_create(product=product, by=outsider, purpose="Churn")
+    login(client, owner)
+    response = client.post(
+        url("access-request-approve", product, request_id=request.pk),
+        {f"r{request.pk}-duration_days": 7},
+    )
+    assert response.status_code == 400
+    assert "Tick at least one column. To refuse the request, deny it." in (
+        _decision_form(response.content.decode(), request.pk)
+    )
+    assert not AccessGrant.objects.exists()
+
+
+def test_deny_without_a_reason_says_so_beside_the_note(client, product, outsider, owner):
+    request = access_request_create(product=product, by=outsider, purpose="Churn")
+    login(client, owner)
+    response = client.post(
+        url("access-request-deny", product, request_id=request.pk),
+        {f"r{request.pk}-columns": ["order_id"], f"r{request.pk}-reason": ""},
+    )
+    assert response.status_code == 400
+    form = _decision_form(response.content.decode(), request.pk)
+    note = form[form.index(f'id="id_r{request.pk}-reason"') :]
+    assert "Give a reason, so the requester knows what to change." in note
+    request.refresh_from_db()
+    assert request.status == RequestStatus.PENDING
+    response = client.post(
+        url("access-request-deny", product, request_id=request.pk),
+        {f"r{request.pk}-reason": "Use the aggregated product"},
+    )
+    assert response.status_code == 302
+    request.refresh_from_db()
+    assert request.status == RequestStatus.DENIED
+    assert request.decision_reason == "Use the aggregated product"
+
+
+def test_approve_with_a_filter_shows_the_grant_in_words(client, product, outsider, owner):
+    request = access_request_create(product=product, by=outsider, purpose="Churn")
+    login(client, owner)
+    response = client.post(
+        url("access-request-approve", product, request_id=request.pk),
+        {
+            f"r{request.pk}-columns": ["order_id", "country"],
+            f"r{request.pk}-row_filter": json.dumps(
+                [
+                    {"column": "country", "op": "in", "value": [32, 31]},
+                    {"column": "order_id", "op": ">=", "value": 10},
+                    {"column": "order_id", "op": "<=", "value": 99},
+                ]
+            ),
+            f"r{request.pk}-duration_days": 7,
+        },
+    )
+    assert response.status_code == 302
+    words = "Rows where country is 32 or 31 and order_id is between 10 and 99"
+    assert words in client.get(url("product-access", product)).content.decode()
+    client.logout()
+    login(client, outsider)
+    assert words in client.get(reverse("sharing:my-access")).content.decode()
+    assert words in client.get(url("product-access", product)).content.decode()
+
+
+def test_access_request_names_its_columns_or_all_of_them(client, product, outsider):
+    login(client, outsider)
+    page = client.get(url("product-access", product)).content.decode()
+    assert "All columns, including ones added later" in page
+    refused = client.post(
+        url("access-request-create", product),
+        {"purpose": "Churn", "column_choice": "some", "duration_days": 30},
+    )
+    assert refused.status_code == 400
+    assert "Tick the columns you need, or choose “All columns” above." in (refused.content.decode())
+    assert 'value="Churn"' not in refused.content.decode()  # a textarea: its text
+    assert "Churn</textarea>" in refused.content.decode()  # kept as typed
+    # No choice and nothing ticked (a page or script from before): refused too.
+    refused = client.post(
+        url("access-request-create", product), {"purpose": "Churn", "duration_days": 30}
+    )
+    assert refused.status_code == 400 and not AccessRequest.objects.exists()
+    ok = client.post(
+        url("access-request-create", product),
+        {"purpose": "Churn", "column_choice": "some", "columns": ["country"], "duration_days": 9},
+    )
+    assert ok.status_code == 302
+    assert AccessRequest.objects.get().columns == ["country"]
+    AccessRequest.objects.all().delete()
+    ok = client.post(
+        url("access-request-create", product),
+        {"purpose": "Churn", "column_choice": "all", "duration_days": 9},
+    )
+    assert ok.status_code == 302 and AccessRequest.objects.get().columns == []

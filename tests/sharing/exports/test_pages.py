@@ -203,3 +203,56 @@ def test_the_schedule_page_charts_sizes_and_durations_from_two_runs(client, orde
     runs = ExportRun.objects.order_by("pk")
     assert sizes["customdata"] == [[run.pk, 6] for run in runs]
     assert figure["layout"]["xaxis"]["title"]["text"] == "America/New_York"
+
+
+def test_a_filter_value_of_the_wrong_type_keeps_the_form_and_says_why_beside_it(
+    client, orders, owner
+):
+    _login(client, owner)
+    page = client.get(_url("export-schedule-create")).content.decode()
+    builder = json.loads(
+        page.split('data-filter-builder="', 1)[1].split('"', 1)[0].replace("&quot;", '"')
+    )
+    assert {c["name"]: c["kind"] for c in builder["columns"]} == {
+        "order_id": "number",
+        "country": "text",
+        "email": "text",
+        "amount": "number",
+    }
+    typed = json.dumps(
+        [
+            {"column": "country", "op": "=", "value": "BE"},
+            {"column": "amount", "op": ">=", "value": "lots"},
+        ]
+    )
+    response = client.post(
+        _url("export-schedule-create"),
+        _form(columns=["order_id", "country"], row_filter=typed, name="Belgian orders"),
+    )
+    assert response.status_code == 400 and not ExportSchedule.objects.exists()
+    html = response.content.decode()
+    field = html[html.index('id="id_row_filter"') :]
+    field = field[: field.index("</div>")]
+    assert "The filter on amount needs a number (DOUBLE); &#x27;lots&#x27; is not one." in field
+    assert "&quot;lots&quot;" in field  # the filter as entered
+    assert 'value="Belgian orders"' in html
+    assert 'name="columns" value="email" id="id_columns_2">' in html  # still unticked
+    assert 'name="columns" value="country" id="id_columns_1" checked>' in html
+
+
+def test_the_schedule_page_says_its_filter_in_words(client, orders, owner):
+    _login(client, owner)
+    schedule = _schedule(
+        orders,
+        owner,
+        row_filter=[
+            {"column": "country", "op": "in", "value": ["BE", "NL"]},
+            {"column": "amount", "op": ">=", "value": 10},
+            {"column": "amount", "op": "<=", "value": 50},
+        ],
+    )
+    html = client.get(_url("export-schedule-detail", schedule_id=schedule.pk)).content.decode()
+    assert (
+        "only where <strong>country is BE or NL</strong> and "
+        "<strong>amount is between 10 and 50</strong>"
+    ) in html

@@ -669,3 +669,32 @@ def test_the_share_form_shares_an_export_file(client, orders, owner, export_run)
     link = ShareLink.objects.get()
     assert (link.export_run, link.format, link.note) == (export_run, "parquet", "Nightly")
     assert client.get(SHARE_PAGE, {"export_run": 999}).status_code == 404
+
+
+def test_the_share_form_offers_the_filter_builder_and_keeps_a_bad_filter(client, orders):
+    client.force_login(sharer("narrow_shareable_grant", orders))
+    html = client.get(SHARE_PAGE, {"port": "orders"}).content.decode()
+    assert '<script src="/static/js/filter_builder.js" defer></script>' in html
+    config = html.split('data-filter-builder="', 1)[1].split('"', 1)[0].replace("&quot;", '"')
+    offered = [column["name"] for column in json.loads(config)["columns"]]
+    assert offered == NARROW_COLUMNS  # within the grant: not iban
+    bad_filter = json.dumps([{"column": "order_id", "op": "in", "value": []}])
+    response = client.post(
+        SHARE_PAGE,
+        {
+            "port": "orders",
+            "columns": ["order_id"],
+            "row_filter": bad_filter,
+            "format": "csv",
+            "expires_in_days": "3",
+            "note": "For Ann",
+        },
+    )
+    assert response.status_code == 400 and not ShareLink.objects.exists()
+    html = response.content.decode()
+    field = html[html.index('id="id_row_filter"') :]
+    field = field[: field.index("</div>")]
+    assert "Condition 1 (order_id is one of) takes a list of 1 to 1000 values." in field
+    assert "[]" in field  # as entered
+    assert 'name="columns" value="country" id="id_columns_1">' in html  # still unticked
+    assert "For Ann</textarea>" in html
