@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from django import forms
 
-from sharing.access.selectors import AuditFilters
-from sharing.choices import AuditAction, Channel
-
 
 def _column_choices(names: list[str]) -> list[tuple[str, str]]:
     return [(name, name) for name in names]
@@ -103,30 +100,3 @@ class GrantForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.all_columns = columns
         self.fields["columns"].choices = _column_choices(columns)
-
-
-class AuditFilterForm(forms.Form):
-    """The audit page's query string; invalid values are left out rather than refused."""
-
-    product = forms.CharField(required=False, label="Product key")
-    user = forms.CharField(required=False, label="Username")
-    action = forms.ChoiceField(required=False, choices=[("", "Any"), *AuditAction.choices])
-    channel = forms.ChoiceField(required=False, choices=[("", "Any"), *Channel.choices])
-    date_from = forms.DateField(
-        required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
-    )
-    date_to = forms.DateField(
-        required=False, label="To", widget=forms.DateInput(attrs={"type": "date"})
-    )
-
-    def filters(self) -> AuditFilters:
-        self.is_valid()
-        data = self.cleaned_data
-        return AuditFilters(
-            product=(data.get("product") or "").strip(),
-            user=(data.get("user") or "").strip(),
-            action=data.get("action") or "",
-            channel=data.get("channel") or "",
-            date_from=data.get("date_from"),
-            date_to=data.get("date_to"),
-        )

@@ -16,6 +16,7 @@ from rest_framework.response import Response
 
 from products.catalog.api.views import PRODUCT_KEY_PARENT, ProductScopedMixin
 from products.catalog.permissions import managers_only_message
+from sharing.access.admin_forms import AuditFilterForm
 from sharing.access.api.serializers import (
     AccessEventSerializer,
     AccessRequestApproveSerializer,
@@ -28,13 +29,10 @@ from sharing.access.api.serializers import (
     RevokeForUserResultSerializer,
     RevokeForUserSerializer,
 )
-from sharing.access.forms import AuditFilterForm
+from sharing.access.audit_selectors import AuditFilters, access_events, can_view_audit
 from sharing.access.selectors import (
-    AuditFilters,
-    access_events,
     access_requests_for,
     access_requests_of_user,
-    can_view_audit,
     grants_of_product,
     grants_of_user,
 )
