@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
-from django.db.models import OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import CharField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce, Concat
 from django.utils import timezone
 
@@ -63,7 +63,9 @@ def grants_across_products(
     )
     if filters.product:
         qs = qs.annotate(
-            product_key=Concat("product__domain__slug", Value("."), "product__slug")
+            product_key=Concat(
+                "product__domain__slug", Value("."), "product__slug", output_field=CharField()
+            )
         ).filter(
             Q(product__name__icontains=filters.product) | Q(product_key__icontains=filters.product)
         )
