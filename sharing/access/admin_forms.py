@@ -56,7 +56,7 @@ class GrantsRevokeForm(forms.Form):
     reason = forms.CharField(
         label="Reason",
         max_length=500,
-        error_messages={"required": "Give a reason: the people who lose access read it."},
+        error_messages={"required": "Give a reason: it is kept with each revoked grant and in the audit."},
     )
 
     def __init__(self, *args, **kwargs):
@@ -81,7 +81,7 @@ class PersonRevokeForm(forms.Form):
         label="Reason",
         required=False,
         max_length=500,
-        help_text="Required to revoke; the person is told.",
+        help_text="Required to revoke; kept with each grant and in the audit.",
     )
 
     def clean_person(self):

@@ -81,7 +81,7 @@ def _render_grants(request, *, status=200, revoke_form=None):
             "query": request.GET.urlencode(),
             "revoke_form": revoke_form or GrantsRevokeForm(),
             "selected": set(revoke_form.data.getlist("grants")) if revoke_form else set(),
-            "person_form": PersonRevokeForm(),
+            "person_form": PersonRevokeForm(auto_id="revoke_%s"),  # ids apart from the filters
             "is_admin": user_is_admin(request.user),
             "revokes_in_bulk": can_revoke_in_bulk(user=request.user),
             "now": timezone.now(),
