@@ -56,7 +56,9 @@ class GrantsRevokeForm(forms.Form):
     reason = forms.CharField(
         label="Reason",
         max_length=500,
-        error_messages={"required": "Give a reason: it is kept with each revoked grant and in the audit."},
+        error_messages={
+            "required": "Give a reason: it is kept with each revoked grant and in the audit."
+        },
     )
 
     def __init__(self, *args, **kwargs):
