@@ -29,6 +29,7 @@ from sharing.access.admin_forms import (
     audit_cursors,
 )
 from sharing.access.admin_selectors import (
+    GrantFilters,
     can_administer_grants,
     grants_across_products,
     grants_in_scope,
@@ -62,48 +63,49 @@ def _plural(count: int, word: str) -> str:
     return f"{count:,} {word}" if count == 1 else f"{count:,} {word}s"
 
 
-def _render_grants(request, *, status=200, revoke_form=None):
-    filter_form = GrantFilterForm(request.GET)
+def _render_grants(request, query: QueryDict, *, status=200, revoke_form=None):
+    """The grants page for the filters and page in `query` (after a refused POST: the
+    query string the page was posted from)."""
+    filter_form = GrantFilterForm(query)
+    filters = filter_form.filters()
     page = Paginator(
-        grants_across_products(user=request.user, filters=filter_form.filters()),
-        GRANTS_PAGE_ROWS,
-    ).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
+        grants_across_products(user=request.user, filters=filters), GRANTS_PAGE_ROWS
+    ).get_page(query.get("page"))
+    without_page = query.copy()
+    without_page.pop("page", None)
     return render(
         request,
         "sharing/grants_admin.html",
         {
             "filter_form": filter_form,
-            "filtered": any(filter_form.filters().__dict__.values()),
+            "filtered": filters != GrantFilters(),
             "page": page,
-            "page_query": f"?{query.urlencode()}" if query else "?",
-            "query": request.GET.urlencode(),
+            "page_query": f"?{without_page.urlencode()}" if without_page else "?",
+            "query": query.urlencode(),
             "revoke_form": revoke_form or GrantsRevokeForm(),
             "selected": set(revoke_form.data.getlist("grants")) if revoke_form else set(),
             "person_form": PersonRevokeForm(auto_id="revoke_%s"),  # ids apart from the filters
             "is_admin": user_is_admin(request.user),
             "revokes_in_bulk": can_revoke_in_bulk(user=request.user),
-            "now": timezone.now(),
         },
         status=status,
     )
 
 
 class GrantsAdminView(LoginRequiredMixin, View):
-    """GET: the grants, filtered and paged. POST: revoke the ticked ones."""
+    """GET: the grants, filtered and paged. POST: revoke the ticked ones, with a reason,
+    all or none; an id outside the user's scope answers 404 and revokes nothing."""
 
     def get(self, request):
         _require_grants_admin(request)
-        return _render_grants(request)
+        return _render_grants(request, request.GET)
 
     def post(self, request):
         _require_grants_admin(request)
         form = GrantsRevokeForm(request.POST)
         back = request.POST.get("next_query", "")
         if not form.is_valid():
-            request.GET = QueryDict(back)
-            return _render_grants(request, status=400, revoke_form=form)
+            return _render_grants(request, QueryDict(back), status=400, revoke_form=form)
         ids = set(form.cleaned_data["grants"])
         grants = list(
             grants_in_scope(user=request.user)
@@ -118,12 +120,11 @@ class GrantsAdminView(LoginRequiredMixin, View):
             )
         except ValidationError as exc:
             add_service_errors(form, exc)
-            request.GET = QueryDict(back)
-            return _render_grants(request, status=400, revoke_form=form)
+            return _render_grants(request, QueryDict(back), status=400, revoke_form=form)
         skipped = len(grants) - count
         text = f"Revoked {_plural(count, 'grant')}: access ends now."
         if skipped:
-            text += f" {_plural(skipped, 'grant')} had already ended."
+            text += f" {_plural(skipped, 'grant')} had already been revoked."
         messages.success(request, text)
         return redirect(_grants_url(back))
 

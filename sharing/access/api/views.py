@@ -36,6 +36,7 @@ from sharing.access.api.serializers import (
 )
 from sharing.access.audit_selectors import (
     AUDIT_PAGE_ROWS,
+    AuditCursor,
     AuditFilters,
     access_events,
     audit_page,
@@ -316,10 +317,11 @@ class AccessEventListView(GenericAPIView):
         form = AuditFilterForm(request.query_params)
         if not form.is_valid():
             raise ValidationError({f: list(errs) for f, errs in form.errors.items()})
-        after, before = audit_cursors(request.query_params)
         for name in ("after", "before"):
-            if request.query_params.get(name) and (after or before) is None:
+            raw = request.query_params.get(name)
+            if raw and AuditCursor.decode(raw) is None:
                 raise ValidationError({name: ["This cursor is not one the audit gave."]})
+        after, before = audit_cursors(request.query_params)
         filters: AuditFilters = form.filters()
         page = audit_page(
             access_events(user=request.user, filters=filters),
