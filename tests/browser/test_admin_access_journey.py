@@ -117,4 +117,15 @@ def test_an_admin_revokes_selected_grants_and_pages_through_the_audit(
     page.get_by_role("button", name="Revoke 1 grant").click()
     expect(page.locator(".message-success")).to_contain_text("Revoked 1 grant of Carol Dubois.")
     assert not AccessGrant.objects.filter(user=carol, revoked_at__isnull=True).exists()
+
+    # On a phone, the tables scroll inside their box, not the page.
+    page.set_viewport_size({"width": 390, "height": 844})
+    for link in ("Grants", "Audit"):
+        page.goto("/")
+        page.get_by_role("navigation", name="Main").get_by_role("link", name=link).click()
+        width = page.evaluate("document.documentElement.scrollWidth")
+        page.screenshot(path=str(screenshot_dir / f"admin-{link.lower()}-390.png"), full_page=True)
+        page.locator("table").first.scroll_into_view_if_needed()
+        page.screenshot(path=str(screenshot_dir / f"admin-{link.lower()}-390-table.png"))
+        assert width <= 390, f"{link}: the page is {width}px wide at 390px"
     assert page.console_errors == []
