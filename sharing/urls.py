@@ -3,6 +3,7 @@ from django.urls import include, path
 app_name = "sharing"
 urlpatterns = [
     path("", include("sharing.access.urls")),
+    path("", include("sharing.access.admin_urls")),
     path("", include("sharing.serving.urls")),
     path("", include("sharing.share_links.urls")),
     path("", include("sharing.delta_sharing.urls")),

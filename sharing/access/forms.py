@@ -7,8 +7,6 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
 from sharing.access.filters import filter_builder_attrs
-from sharing.access.selectors import AuditFilters
-from sharing.choices import AuditAction, Channel
 
 ALL_COLUMNS, SOME_COLUMNS = "all", "some"
 ROW_FILTER_HELP = (
@@ -198,30 +196,3 @@ class GrantForm(forms.Form):
         if group is None:
             raise forms.ValidationError("No group with this name.")
         return group
-
-
-class AuditFilterForm(forms.Form):
-    """The audit page's query string; invalid values are left out rather than refused."""
-
-    product = forms.CharField(required=False, label="Product key")
-    user = forms.CharField(required=False, label="Username")
-    action = forms.ChoiceField(required=False, choices=[("", "Any"), *AuditAction.choices])
-    channel = forms.ChoiceField(required=False, choices=[("", "Any"), *Channel.choices])
-    date_from = forms.DateField(
-        required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
-    )
-    date_to = forms.DateField(
-        required=False, label="To", widget=forms.DateInput(attrs={"type": "date"})
-    )
-
-    def filters(self) -> AuditFilters:
-        self.is_valid()
-        data = self.cleaned_data
-        return AuditFilters(
-            product=(data.get("product") or "").strip(),
-            user=(data.get("user") or "").strip(),
-            action=data.get("action") or "",
-            channel=data.get("channel") or "",
-            date_from=data.get("date_from"),
-            date_to=data.get("date_to"),
-        )

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import timedelta
 
 from django.db.models import Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from products.catalog.permissions import user_is_admin
-from products.choices import MembershipRole
-from products.models import DataProduct, Domain
+from products.models import DataProduct
 from sharing.access.services.common import can_manage_access
 from sharing.choices import AuditAction, RequestStatus
 from sharing.models import AccessEvent, AccessGrant, AccessRequest
@@ -90,60 +87,3 @@ def reads_recent(*, product: DataProduct, limit: int = RECENT_READS) -> list[Acc
             :limit
         ]
     )
-
-
-# --- the audit -------------------------------------------------------------------------
-
-
-def audit_domains(*, user) -> QuerySet[Domain] | None:
-    """Domains whose audit the user sees: None for admins (every event), the domains they
-    own otherwise (possibly none)."""
-    if user_is_admin(user):
-        return None
-    if not user.is_authenticated:
-        return Domain.objects.none()
-    return Domain.objects.filter(
-        memberships__user_id=user.pk, memberships__role=MembershipRole.OWNER
-    )
-
-
-def can_view_audit(*, user) -> bool:
-    domains = audit_domains(user=user)
-    return domains is None or domains.exists()
-
-
-@dataclass(frozen=True)
-class AuditFilters:
-    product: str = ""  # product key
-    user: str = ""  # username
-    action: str = ""
-    channel: str = ""
-    date_from: date | None = None
-    date_to: date | None = None  # inclusive
-
-
-def _day_start(day: date) -> datetime:
-    return timezone.make_aware(datetime.combine(day, time.min), timezone.get_current_timezone())
-
-
-def access_events(*, user, filters: AuditFilters | None = None) -> QuerySet[AccessEvent]:
-    """The audit: every event for admins, the events of their domains' products for
-    domain owners, nothing for anyone else."""
-    filters = filters or AuditFilters()
-    qs = AccessEvent.objects.select_related("user", "product__domain")
-    domains = audit_domains(user=user)
-    if domains is not None:
-        qs = qs.filter(product__domain__in=domains)
-    if filters.product:
-        qs = qs.filter(product_key=filters.product)
-    if filters.user:
-        qs = qs.filter(user__username=filters.user)
-    if filters.action:
-        qs = qs.filter(action=filters.action)
-    if filters.channel:
-        qs = qs.filter(channel=filters.channel)
-    if filters.date_from:
-        qs = qs.filter(at__gte=_day_start(filters.date_from))
-    if filters.date_to:
-        qs = qs.filter(at__lt=_day_start(filters.date_to + timedelta(days=1)))
-    return qs.order_by("-at", "-pk")

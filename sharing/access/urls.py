@@ -26,6 +26,4 @@ urlpatterns = [
         name="grant-revoke",
     ),
     path("my/access/", access_views.MyAccessView.as_view(), name="my-access"),
-    path("audit/", access_views.AuditView.as_view(), name="audit"),
-    path("audit/export.csv", access_views.AuditExportView.as_view(), name="audit-export"),
 ]

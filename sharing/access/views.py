@@ -1,18 +1,15 @@
 """Access pages: a product's Access tab (request access; for its managers, who has
-access, pending requests, grants proposed for revocation, recent reads), "My access",
-and the audit with its CSV export. Views parse input, call a service or selector, render.
+access, pending requests, grants proposed for revocation, recent reads) and "My access".
+Views parse input, call a service or selector, render. (The pages of admins and domain
+managers, grants across products and the audit, are in admin_views.py.)
 """
 
 from __future__ import annotations
 
-import csv
-import json
-from collections.abc import Iterator
-
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, StreamingHttpResponse
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -24,13 +21,11 @@ from products.catalog.scope import product_header, product_page
 from products.choices import PUBLIC_STATUSES
 from products.models import DataProduct
 from sharing.access.decision import grants_active_for, reads_everything
-from sharing.access.forms import AccessApproveForm, AccessRequestForm, AuditFilterForm, GrantForm
+from sharing.access.forms import AccessApproveForm, AccessRequestForm, GrantForm
 from sharing.access.selectors import (
-    access_events,
     access_request_pending_of,
     access_requests_of_user,
     access_requests_pending,
-    can_view_audit,
     grants_of_product,
     grants_of_user,
     grants_unused,
@@ -51,7 +46,6 @@ from sharing.access.services.requests import (
 from sharing.choices import RequestStatus
 from sharing.models import AccessGrant, AccessRequest
 
-AUDIT_PAGE_ROWS = 200
 UNUSED_REASON = "Unused for 60 days (access review)."
 
 
@@ -299,85 +293,3 @@ class MyAccessView(LoginRequiredMixin, View):
                 "requests": list(access_requests_of_user(user=request.user)[:100]),
             },
         )
-
-
-def _audit_events(request):
-    if not can_view_audit(user=request.user):
-        raise PermissionDenied("The audit is for admins and domain owners.")
-    form = AuditFilterForm(request.GET)
-    return form, access_events(user=request.user, filters=form.filters())
-
-
-class AuditView(LoginRequiredMixin, View):
-    def get(self, request):
-        form, events = _audit_events(request)
-        rows = list(events[: AUDIT_PAGE_ROWS + 1])
-        return render(
-            request,
-            "sharing/audit.html",
-            {
-                "form": form,
-                "events": rows[:AUDIT_PAGE_ROWS],
-                "more": len(rows) > AUDIT_PAGE_ROWS,
-                "page_rows": AUDIT_PAGE_ROWS,
-                "query": request.GET.urlencode(),
-            },
-        )
-
-
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
-AUDIT_CSV_HEADER = [
-    "at",
-    "action",
-    "user",
-    "product",
-    "channel",
-    "columns",
-    "row_filter",
-    "rows",
-    "bytes",
-    "client_address",
-    "grant_id",
-    "request_id",
-    "detail",
-]
-
-
-def audit_csv_rows(events) -> Iterator[str]:
-    writer = csv.writer(_Echo())
-    yield writer.writerow(AUDIT_CSV_HEADER)
-    for event in events.iterator(chunk_size=2000):
-        yield writer.writerow(
-            [
-                event.at.isoformat(),
-                event.action,
-                event.user.username if event.user else "",
-                event.product_key,
-                event.channel,
-                " ".join(event.columns),
-                json.dumps(event.row_filter) if event.row_filter else "",
-                "" if event.rows is None else event.rows,
-                "" if event.bytes is None else event.bytes,
-                event.client_address or "",
-                event.grant_id or "",
-                event.request_id or "",
-                json.dumps(event.detail, sort_keys=True) if event.detail else "",
-            ]
-        )
-
-
-class AuditExportView(LoginRequiredMixin, View):
-    """The filtered audit as CSV, streamed (any number of rows, bounded memory)."""
-
-    def get(self, request):
-        _, events = _audit_events(request)
-        response = StreamingHttpResponse(
-            audit_csv_rows(events), content_type="text/csv; charset=utf-8"
-        )
-        stamp = timezone.now().strftime("%Y%m%d-%H%M")
-        response["Content-Disposition"] = f'attachment; filename="access-audit-{stamp}.csv"'
-        return response

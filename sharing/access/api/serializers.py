@@ -4,6 +4,7 @@ only parse a body, and the view hands the values to a service, which holds the r
 from rest_framework import serializers
 
 from products.catalog.api.serializers import InputSerializer, enum_field
+from sharing.access.audit_words import event_in_words
 from sharing.choices import AuditAction, RequestStatus
 from sharing.models import AccessEvent, AccessGrant, AccessRequest
 
@@ -145,6 +146,7 @@ class AccessEventSerializer(serializers.ModelSerializer):
     columns = serializers.ListField(child=serializers.CharField(trim_whitespace=False))
     row_filter = serializers.JSONField()
     detail = serializers.JSONField()
+    summary = serializers.SerializerMethodField(help_text="What happened, in words.")
 
     class Meta:
         model = AccessEvent
@@ -163,5 +165,9 @@ class AccessEventSerializer(serializers.ModelSerializer):
             "grant",
             "request",
             "detail",
+            "summary",
         ]
         read_only_fields = fields
+
+    def get_summary(self, event: AccessEvent) -> str:
+        return event_in_words(event)

@@ -7,8 +7,13 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
-from rest_framework import status, viewsets
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
+from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.generics import GenericAPIView
@@ -16,6 +21,7 @@ from rest_framework.response import Response
 
 from products.catalog.api.views import PRODUCT_KEY_PARENT, ProductScopedMixin
 from products.catalog.permissions import managers_only_message
+from sharing.access.admin_forms import AuditFilterForm, audit_cursors
 from sharing.access.api.serializers import (
     AccessEventSerializer,
     AccessRequestApproveSerializer,
@@ -28,13 +34,17 @@ from sharing.access.api.serializers import (
     RevokeForUserResultSerializer,
     RevokeForUserSerializer,
 )
-from sharing.access.forms import AuditFilterForm
-from sharing.access.selectors import (
+from sharing.access.audit_selectors import (
+    AUDIT_PAGE_ROWS,
+    AuditCursor,
     AuditFilters,
     access_events,
+    audit_page,
+    can_view_audit,
+)
+from sharing.access.selectors import (
     access_requests_for,
     access_requests_of_user,
-    can_view_audit,
     grants_of_product,
     grants_of_user,
 )
@@ -50,6 +60,7 @@ from sharing.choices import AuditAction, Channel
 from sharing.models import AccessEvent, AccessGrant, AccessRequest
 
 ID = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH)
+AUDIT_API_MAX_PAGE = 200
 
 
 def _user_by_username(username: str, field: str = "username"):
@@ -245,25 +256,60 @@ class MyAccessView(GenericAPIView):
 
 
 AUDIT_PARAMETERS = [
-    OpenApiParameter("product", OpenApiTypes.STR, description="Product key."),
-    OpenApiParameter("user", OpenApiTypes.STR, description="Username of the actor or reader."),
+    OpenApiParameter(
+        "product", OpenApiTypes.STR, description="Part of a product's name or key, any case."
+    ),
+    OpenApiParameter(
+        "person",
+        OpenApiTypes.STR,
+        description="Part of the actor's or reader's username, name or e-mail, any case "
+        "(`user` is read too, as before).",
+    ),
     OpenApiParameter("action", OpenApiTypes.STR, enum=AuditAction.values),
     OpenApiParameter("channel", OpenApiTypes.STR, enum=Channel.values),
-    OpenApiParameter("date_from", OpenApiTypes.DATE, description="From this day (UTC)."),
+    OpenApiParameter("date_from", OpenApiTypes.DATE, description="From this day."),
     OpenApiParameter("date_to", OpenApiTypes.DATE, description="Up to this day, included."),
+    OpenApiParameter(
+        "after", OpenApiTypes.STR, description="A cursor: the page after it (older events)."
+    ),
+    OpenApiParameter(
+        "before", OpenApiTypes.STR, description="A cursor: the page before it (newer events)."
+    ),
+    OpenApiParameter(
+        "page_size",
+        OpenApiTypes.INT,
+        description=f"Events a page, 1 to {AUDIT_API_MAX_PAGE} (default {AUDIT_PAGE_ROWS}).",
+    ),
 ]
+
+
+def _page_size(raw: str | None) -> int:
+    try:
+        return min(max(int(raw), 1), AUDIT_API_MAX_PAGE) if raw else AUDIT_PAGE_ROWS
+    except ValueError:
+        raise ValidationError({"page_size": ["Give a whole number of events."]}) from None
 
 
 class AccessEventListView(GenericAPIView):
     serializer_class = AccessEventSerializer
     queryset = AccessEvent.objects.none()  # for the schema; access_events scopes reads
     filter_backends: list = []
+    pagination_class = None
 
     @extend_schema(
         parameters=AUDIT_PARAMETERS,
-        responses=AccessEventSerializer(many=True),
-        description="The audit: every read and access decision. Admins see all; domain "
-        "owners see their domains' products.",
+        responses=inline_serializer(
+            "AccessEventPage",
+            {
+                "next": serializers.CharField(allow_null=True, help_text="Older events."),
+                "previous": serializers.CharField(allow_null=True, help_text="Newer events."),
+                "results": AccessEventSerializer(many=True),
+            },
+        ),
+        description="The audit, newest first: every read and access decision. Admins see "
+        "all; domain owners see their domains' products. Paged by cursor: follow `next` "
+        "(older events) and `previous` (newer ones); pages do not shift as events are "
+        "written, and their cost does not grow with depth. Times are ISO 8601.",
     )
     def get(self, request):
         if not can_view_audit(user=request.user):
@@ -271,6 +317,32 @@ class AccessEventListView(GenericAPIView):
         form = AuditFilterForm(request.query_params)
         if not form.is_valid():
             raise ValidationError({f: list(errs) for f, errs in form.errors.items()})
+        for name in ("after", "before"):
+            raw = request.query_params.get(name)
+            if raw and AuditCursor.decode(raw) is None:
+                raise ValidationError({name: ["This cursor is not one the audit gave."]})
+        after, before = audit_cursors(request.query_params)
         filters: AuditFilters = form.filters()
-        page = self.paginate_queryset(access_events(user=request.user, filters=filters))
-        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+        page = audit_page(
+            access_events(user=request.user, filters=filters),
+            after=after,
+            before=before,
+            size=_page_size(request.query_params.get("page_size")),
+        )
+
+        def link(name: str, cursor) -> str | None:
+            if cursor is None:
+                return None
+            query = request.query_params.copy()
+            query.pop("after", None)
+            query.pop("before", None)
+            query[name] = cursor.encode()
+            return request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
+
+        return Response(
+            {
+                "next": link("after", page.older),
+                "previous": link("before", page.newer),
+                "results": self.get_serializer(page.events, many=True).data,
+            }
+        )

@@ -4,11 +4,13 @@ from the very next read: access_decide reads the grants each time."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from portal.core.task_queue import enqueue_on_commit
@@ -139,23 +141,60 @@ def grant_revoke(
     return grant
 
 
-def grants_revoke_for_user(*, user, by, reason: str) -> int:
-    """Revoke every active grant of a person (for example one who left) on the products
-    `by` manages (admins: every product). One audit event per grant revoked."""
-    if not user_is_admin(by):
-        domains = list(
-            DomainMembership.objects.filter(user_id=by.pk, role=MembershipRole.OWNER).values_list(
-                "domain_id", flat=True
-            )
-        )
-        if not domains:
-            raise PermissionDenied("Only admins and domain owners revoke access in bulk.")
+def grants_revoke_selected(*, grants: Iterable[AccessGrant], by, reason: str) -> int:
+    """Revoke the grants chosen on a page, with one reason, all or none: every grant is
+    checked (the domain's owners and stewards, admins) before any is revoked. Grants
+    already revoked are skipped. Returns how many were revoked; one audit event each."""
+    grants = list(grants)
+    checked = {grant.product.domain_id: grant.product for grant in grants}  # once a domain
+    for product in checked.values():
+        if not can_manage_access(user=by, product=product):
+            raise PermissionDenied(managers_only_message(product.domain, "revoke access"))
     reason = clean_reason(reason)
+    now = timezone.now()
+    with transaction.atomic():
+        return sum(_revoke(grant=grant, by=by, reason=reason, now=now) for grant in grants)
+
+
+def _bulk_revoke_domains(by) -> list[int] | None:
+    """The domains whose grants `by` revokes in bulk: None for admins (every domain), the
+    domains they own otherwise (possibly none)."""
+    if user_is_admin(by):
+        return None
+    if not getattr(by, "is_authenticated", False):
+        return []
+    return list(
+        DomainMembership.objects.filter(user_id=by.pk, role=MembershipRole.OWNER).values_list(
+            "domain_id", flat=True
+        )
+    )
+
+
+def can_revoke_in_bulk(*, user) -> bool:
+    """Admins and domain owners revoke everything a person holds at once."""
+    return _bulk_revoke_domains(user) != []
+
+
+def grants_revocable_for_user(*, user, by) -> QuerySet[AccessGrant]:
+    """The active grants of a person that `by` may revoke at once with
+    grants_revoke_for_user: on every product for admins, on the products of the domains
+    they own for domain owners. Anyone else is refused (PermissionDenied)."""
+    domains = _bulk_revoke_domains(by)
+    if domains == []:
+        raise PermissionDenied("Only admins and domain owners revoke access in bulk.")
     grants = AccessGrant.objects.filter(
         user=user, revoked_at__isnull=True, expires_at__gt=timezone.now()
     ).select_related("product__domain", "user")
-    if not user_is_admin(by):
+    if domains is not None:
         grants = grants.filter(product__domain_id__in=domains)
+    return grants.order_by("product__name", "pk")
+
+
+def grants_revoke_for_user(*, user, by, reason: str) -> int:
+    """Revoke every active grant of a person (for example one who left) on the products
+    `by` manages (admins: every product). One audit event per grant revoked."""
+    grants = grants_revocable_for_user(user=user, by=by)
+    reason = clean_reason(reason)
     now = timezone.now()
     count = 0
     with transaction.atomic():

@@ -286,10 +286,38 @@ def test_audit_filters_and_query_count(
     as_user(api_client, admin_user)
     with django_assert_max_num_queries(4):
         body = api_client.get(f"{BASE}/audit/events/", {"action": "grant", "page_size": 50}).json()
-    assert body["count"] == 10 and {e["action"] for e in body["results"]} == {"grant"}
-    assert api_client.get(f"{BASE}/audit/events/", {"product": "sales.nope"}).json()["count"] == 0
+    assert len(body["results"]) == 10 and {e["action"] for e in body["results"]} == {"grant"}
+    assert body["next"] is None and body["previous"] is None
+    assert body["results"][0]["summary"].startswith("Granted ")
+    assert (
+        api_client.get(f"{BASE}/audit/events/", {"product": "sales.nope"}).json()["results"] == []
+    )
+    # The product by part of its name, any case; the person by part of their username.
+    assert len(api_client.get(f"{BASE}/audit/events/", {"product": "ORDE"}).json()["results"]) == 11
+    assert {
+        e["user"]
+        for e in api_client.get(f"{BASE}/audit/events/", {"person": "wne"}).json()["results"]
+    } == {"owner"}
     bad = api_client.get(f"{BASE}/audit/events/", {"date_from": "yesterday"})
     assert bad.status_code == 400 and "date_from" in bad.json()
+    bad = api_client.get(f"{BASE}/audit/events/", {"after": "not-a-cursor"})
+    assert bad.status_code == 400 and "after" in bad.json()
+
+
+def test_audit_events_paged_by_cursor(api_client, product, owner, admin_user):
+    for _ in range(5):
+        grant_create(product=product, by=owner, user=UserFactory(), reason="x")
+    AccessEvent.objects.update(at=AccessEvent.objects.first().at)  # one timestamp for all
+    as_user(api_client, admin_user)
+    first = api_client.get(f"{BASE}/audit/events/", {"page_size": 2}).json()
+    second = api_client.get(first["next"]).json()
+    third = api_client.get(second["next"]).json()
+    ids = [e["id"] for page in (first, second, third) for e in page["results"]]
+    assert ids == sorted(AccessEvent.objects.values_list("pk", flat=True), reverse=True)
+    assert third["next"] is None and first["previous"] is None
+    back = api_client.get(second["previous"]).json()
+    assert [e["id"] for e in back["results"]] == [e["id"] for e in first["results"]]
+    assert first["results"][0]["at"].endswith(("Z", "+00:00"))  # ISO 8601
 
 
 def test_list_query_counts_are_pinned(api_client, product, owner, django_assert_max_num_queries):

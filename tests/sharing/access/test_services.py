@@ -16,6 +16,7 @@ from sharing.access.services.grants import (
     grant_create,
     grant_revoke,
     grants_revoke_for_user,
+    grants_revoke_selected,
 )
 from sharing.access.services.requests import (
     access_request_approve,
@@ -222,6 +223,25 @@ def test_bulk_revoke_for_a_person_who_left(product, outsider, owner, admin_user,
     assert grants_revoke_for_user(user=outsider, by=admin_user, reason="Left") == 0
     assert AccessGrant.objects.get(pk=untouched.pk).revoked_at is None
     assert AccessEvent.objects.filter(action="revoke").count() == 3
+
+
+def test_revoke_selected_is_all_or_none(product, outsider, owner, steward, admin_user):
+    """One grant outside the steward's domains refuses the whole selection; within them,
+    every grant is revoked with the one reason, and one already revoked is skipped."""
+    elsewhere = ProductFactory()  # another domain
+    mine = grant_create(product=product, by=owner, user=outsider, reason="a")
+    theirs = grant_create(product=elsewhere, by=admin_user, user=outsider, reason="b")
+    with pytest.raises(PermissionDenied):
+        grants_revoke_selected(grants=[mine, theirs], by=steward, reason="cleanup")
+    assert not AccessGrant.objects.filter(revoked_at__isnull=False).exists()
+    with pytest.raises(ValidationError, match="reason"):
+        grants_revoke_selected(grants=[mine], by=steward, reason=" ")
+    second = grant_create(product=product, by=owner, user=UserFactory(), reason="c")
+    grant_revoke(grant=second, by=owner, reason="earlier")
+    assert grants_revoke_selected(grants=[mine, second], by=steward, reason="cleanup") == 1
+    mine.refresh_from_db()
+    assert mine.revoke_reason == "cleanup" and mine.revoked_by == steward
+    assert AccessEvent.objects.filter(action="revoke", grant=mine).count() == 1
 
 
 def test_expiry_notice_sent_once(product, outsider, owner, django_capture_on_commit_callbacks):
