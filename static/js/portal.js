@@ -77,4 +77,31 @@
       }
     });
   });
+
+  // Phones: the menu button opens and closes the navigation (and search) of the top bar.
+  function setMenuOpen(toggle, open) {
+    var header = toggle.closest(".topbar");
+    toggle.setAttribute("aria-expanded", open ? "true" : "false");
+    if (header) {
+      header.classList.toggle("is-open", open);
+    }
+  }
+
+  document.addEventListener("click", function (event) {
+    var toggle = event.target.closest && event.target.closest("[data-nav-toggle]");
+    if (toggle) {
+      setMenuOpen(toggle, toggle.getAttribute("aria-expanded") !== "true");
+    }
+  });
+
+  // Escape closes the open menu and gives the focus back to its button.
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") {
+      return;
+    }
+    document.querySelectorAll('[data-nav-toggle][aria-expanded="true"]').forEach(function (toggle) {
+      setMenuOpen(toggle, false);
+      toggle.focus();
+    });
+  });
 })();
