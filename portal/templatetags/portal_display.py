@@ -22,7 +22,7 @@ from products.models import DomainMembership
 
 register = template.Library()
 
-EXACT_DATETIME = "j M Y, H:i T"  # 5 Dec 2026, 14:03 UTC
+EXACT_DATETIME = "D j M Y, H:i T"  # Sat 5 Dec 2026, 14:03 UTC
 EXACT_DATE = "j M Y"  # 5 Dec 2026
 
 
