@@ -78,6 +78,28 @@
     });
   });
 
+  // A box that scrolls sideways (a wide table, a code snippet) takes the keyboard focus,
+  // so it can be scrolled without a mouse.
+  var SCROLL_BOXES = ".table-wrap, .card > .table, .table-scroll, pre, .code-snippet, .tabs";
+
+  function focusableScrollBoxes() {
+    document.querySelectorAll(SCROLL_BOXES).forEach(function (box) {
+      var scrolls = box.scrollWidth > box.clientWidth + 1;
+      if (scrolls && !box.hasAttribute("tabindex")) {
+        box.setAttribute("tabindex", "0");
+        box.setAttribute("data-scroll-focus", "");
+      } else if (!scrolls && box.hasAttribute("data-scroll-focus")) {
+        box.removeAttribute("tabindex");
+        box.removeAttribute("data-scroll-focus");
+      }
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", focusableScrollBoxes);
+  window.addEventListener("load", focusableScrollBoxes);
+  window.addEventListener("resize", focusableScrollBoxes);
+  document.addEventListener("htmx:afterSettle", focusableScrollBoxes);
+
   // Phones: the menu button opens and closes the navigation (and search) of the top bar.
   function setMenuOpen(toggle, open) {
     var header = toggle.closest(".topbar");
