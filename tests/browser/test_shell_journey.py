@@ -309,3 +309,23 @@ def test_an_unknown_address_shows_a_page_that_helps(browser, live_server, world,
         page.screenshot(path=str(screenshot_dir / "not-found.png"))
     finally:
         context.close()
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_the_api_docs_open_inside_the_portal(browser, live_server, world, screenshot_dir):
+    context = signed_in_context(browser, live_server, "reader", DESKTOP)
+    page = context.new_page()
+    try:
+        page.goto("/")
+        page.locator(".user-menu summary").click()
+        page.get_by_role("link", name="API docs").click()
+        expect(page.locator(".swagger-ui .info")).to_be_visible()
+        expect(page.get_by_role("navigation", name="Main")).to_be_visible()
+        page.screenshot(path=str(screenshot_dir / "api-docs.png"))
+        page.get_by_role("navigation", name="Breadcrumb").get_by_role(
+            "link", name="Catalog"
+        ).click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Find data you can trust")
+    finally:
+        context.close()
