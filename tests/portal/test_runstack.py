@@ -97,11 +97,13 @@ def test_runstack_serves_and_ctrl_c_stops_everything(media_root, tmp_path):
         time.sleep(1)  # the web server's lines of the requests above
         output = log_path.read_text()
         assert "Ctrl-C stops" in output, output
-        # The banner after the worker's start-up output, ending on the hint line.
+        # The banner after the worker's and the web server's start-up output, ending on
+        # the hint line.
         ready = re.search(r"celery@\S+ ready\.", output)
         assert ready, output
         banner_at = output.index("Demo logins")
         assert banner_at > ready.start(), output
+        assert banner_at > output.index("Starting development server at"), output
         hint = next(line for line in output.splitlines() if "Ctrl-C stops" in line)
         assert f"http://127.0.0.1:{port}/" in hint and "portal-demo" in hint
         assert f"http://127.0.0.1:{port}/" in output[banner_at - 200 :]

@@ -33,8 +33,13 @@ DEMO_PASSWORD = "portal-demo"
 READY_TIMEOUT = 30  # seconds to wait for the worker's "ready" before printing the banner
 # runserver's access log line of a static file (or the favicon): not worth a line each.
 STATIC_REQUEST = re.compile(r'"(?:GET|HEAD) /(?:static/|favicon\.ico)[^"]*" \d{3}')
-# The worker's "celery@host ready." line, the last of its start-up output.
+# The worker's "celery@host ready." line, the last of its start-up output, and the web
+# server's line saying it listens.
 WORKER_READY = re.compile(r"celery@\S+ ready\.")
+WEB_READY = re.compile(r"Starting development server at|Listening at")
+# Once the start-up burst has settled (no line for this long), the hint line is printed
+# again if anything came after the banner, so the address is the last thing on screen.
+SETTLED_SECONDS = 2.0
 # runserver's own Ctrl-C line: here Ctrl-C stops all three, the hint line says so.
 RUNSERVER_QUIT = "Quit the server with CONTROL-C."
 
@@ -115,7 +120,9 @@ class Command(BaseCommand):
         broker = "embedded filesystem broker (var/broker)" if embedded else "Redis"
         url = f"http://{host}:{port}/"
         worker_ready = threading.Event()
+        web_ready = threading.Event()
         write_lock = threading.Lock()
+        last_line = {"at": time.monotonic(), "after_banner": False}
 
         def relay(name: str, stream) -> None:
             """Copy a process's output, prefixed with its name, static requests left out."""
@@ -123,9 +130,13 @@ class Command(BaseCommand):
                 line = raw.rstrip("\n")
                 if name == "worker" and WORKER_READY.search(line):
                     worker_ready.set()
+                if name == "web" and WEB_READY.search(line):
+                    web_ready.set()
                 if show_line(line):
                     with write_lock:
                         self.stdout.write(f"{name:<6} | {line}")
+                        last_line["at"] = time.monotonic()
+                        last_line["after_banner"] = True
             stream.close()
 
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -147,16 +158,25 @@ class Command(BaseCommand):
             relays.append(relay_thread)
 
         deadline = time.monotonic() + READY_TIMEOUT
-        while not stopping and not worker_ready.is_set() and time.monotonic() < deadline:
+        while not stopping and time.monotonic() < deadline:
+            if worker_ready.is_set() and web_ready.is_set():
+                break
             if any(process.poll() is not None for process in processes.values()):
                 break
-            worker_ready.wait(0.2)
+            time.sleep(0.2)
         if not stopping:
             with write_lock:
                 self.stdout.write(banner(url=url, db=db, broker=broker))
+                last_line["after_banner"] = False
+        hint_repeated = False
 
         exit_code = 0
         while not stopping:
+            settled = time.monotonic() - last_line["at"] > SETTLED_SECONDS
+            if not hint_repeated and last_line["after_banner"] and settled:
+                with write_lock:
+                    self.stdout.write(hint_line(url=url))
+                hint_repeated = True
             for name, process in processes.items():
                 if process.poll() is not None:
                     self.stderr.write(f"{name} exited with code {process.returncode}; stopping.")
