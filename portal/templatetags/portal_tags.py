@@ -79,7 +79,8 @@ def run_badge(status: str):
 
 @register.filter
 def ago(value):
-    """'just now' for the last minute, else '3 minutes ago' ('0 minutes ago' reads badly)."""
+    """'just now' for the last minute, else '3 minutes ago' ('0 minutes ago' reads badly).
+    Pages show moments with `|when` (portal_display): relative, the exact time on hover."""
     if not value:
         return ""
     if (timezone.now() - value).total_seconds() < 60:
