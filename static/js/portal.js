@@ -95,6 +95,17 @@
     });
   }
 
+  // Tabs wider than the screen: the current tab is scrolled into view.
+  function revealCurrentTab() {
+    document.querySelectorAll(".tabs").forEach(function (tabs) {
+      var current = tabs.querySelector('[aria-current="page"]');
+      if (current && tabs.scrollWidth > tabs.clientWidth) {
+        tabs.scrollLeft = Math.max(0, current.offsetLeft - tabs.clientWidth / 2 + current.offsetWidth / 2);
+      }
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", revealCurrentTab);
   document.addEventListener("DOMContentLoaded", focusableScrollBoxes);
   window.addEventListener("load", focusableScrollBoxes);
   window.addEventListener("resize", focusableScrollBoxes);

@@ -260,6 +260,9 @@ def test_a_phone_journey_through_the_menu(browser, live_server, world, screensho
         page.screenshot(path=str(screenshot_dir / "phone-product.png"), full_page=True)
         page.goto(world.get_absolute_url() + "data/")
         assert page_overflow(page) <= 0
+        current = page.locator('nav.tabs [aria-current="page"]')
+        expect(current).to_have_text("Data")
+        expect(current).to_be_in_viewport(ratio=0.9)  # the tabs scrolled to the current one
         page.screenshot(path=str(screenshot_dir / "phone-data.png"), full_page=True)
     finally:
         context.close()
