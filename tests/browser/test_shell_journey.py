@@ -264,6 +264,12 @@ def test_a_phone_journey_through_the_menu(browser, live_server, world, screensho
         expect(current).to_have_text("Data")
         expect(current).to_be_in_viewport(ratio=0.9)  # the tabs scrolled to the current one
         page.screenshot(path=str(screenshot_dir / "phone-data.png"), full_page=True)
+
+        # The smallest phones in use (360 px): the main pages still fit.
+        page.set_viewport_size({"width": 360, "height": 780})
+        for path in ("/", "/search/?q=orders", world.get_absolute_url(), "/my/access/"):
+            page.goto(path)
+            assert page_overflow(page) <= 0, path
     finally:
         context.close()
 
