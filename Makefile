@@ -21,9 +21,12 @@ $(VENV)/.dev-deps: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $@ $(VENV)/.run-deps
 
-## run: install, migrate, seed the demo, start web + Celery worker + beat (Ctrl-C stops all)
+## run: install, migrate, seed the demo, start web + Celery worker + beat (Ctrl-C stops all).
+## The address and demo logins come last. DEBUG=1 here shows the portal's own 404/500
+## pages; DEBUG_PAGES=1 make run shows Django's debug pages instead.
 run: $(VENV)/.run-deps
-	DEBUG=$${DEBUG-1} $(BIN)/python manage.py migrate --noinput
+	@echo "Preparing the database and the demo data…"
+	DEBUG=$${DEBUG-1} $(BIN)/python manage.py migrate --noinput -v 0
 	DEBUG=$${DEBUG-1} $(BIN)/python manage.py seed_demo
 	DEBUG=$${DEBUG-1} exec $(BIN)/python manage.py runstack --port $(PORT)
 

@@ -29,6 +29,9 @@ def env_list(name: str, default: str) -> list[str]:
 
 
 DEBUG = env_bool("DEBUG", False)
+# Django's debug pages (the 404 listing every route, the 500 traceback) only when asked
+# for: under DEBUG alone the portal's own 404 and 500 pages show (portal.error_pages).
+DEBUG_PAGES = DEBUG and env_bool("DEBUG_PAGES", False)
 
 # Without SECRET_KEY and DEBUG=0 the settings still load, so that offline commands
 # (makemigrations, collectstatic...) work; what serves or signs refuses to start:
@@ -79,6 +82,7 @@ MIDDLEWARE = [
     "portal.core.task_queue.TaskQueueStatusMiddleware",
     "axes.middleware.AxesMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
+    "portal.error_pages.FriendlyErrorPagesMiddleware",  # our 404/500 pages under DEBUG too
 ]
 
 ROOT_URLCONF = "portal.urls"

@@ -129,3 +129,21 @@ def routes() -> list[Route]:
 
     walk(get_resolver().url_patterns, [], [])
     return found
+
+
+def page_routes(values: dict[str, str]) -> list[tuple[Route, str]]:
+    """The page routes (not the API, not the admin, answering GET, not signing in or out)
+    whose path can be built from `values` (kwarg name -> value), with that path. The
+    browser walks (CSP, accessibility, phone width) open each; a caller still checks the
+    answer is an HTML page, since downloads and HTMX fragments share these routes."""
+    found = []
+    for route in routes():
+        if route.is_api or route.is_admin or "get" not in route.methods():
+            continue
+        if not set(route.kwargs) <= set(values):
+            continue
+        path = route.path({name: values[name] for name in route.kwargs})
+        if path is None or path.startswith(("/logout", "/login", "/delta-sharing/")):
+            continue
+        found.append((route, path))
+    return found

@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 from django import template
 from django.utils import timezone
 from django.utils.formats import localize
@@ -9,6 +11,9 @@ from portal.core.markdown import render_markdown
 from products.choices import Classification, LifecycleStatus, RunStatus
 
 register = template.Library()
+
+# Values a data table right-aligns (bool is an int, but reads as a word).
+NUMBERS = (int, float, Decimal)
 
 
 @register.filter(name="markdown")
@@ -39,7 +44,11 @@ def data_rows(context, rows, null_class: str = "muted"):
             + "".join(
                 null
                 if value is None
-                else "<td>"
+                else (
+                    '<td class="num">'
+                    if isinstance(value, NUMBERS) and not isinstance(value, bool)
+                    else "<td>"
+                )
                 + conditional_escape(
                     localize(timezone.template_localtime(value, use_tz=context.use_tz))
                 )
@@ -70,7 +79,8 @@ def run_badge(status: str):
 
 @register.filter
 def ago(value):
-    """'just now' for the last minute, else '3 minutes ago' ('0 minutes ago' reads badly)."""
+    """'just now' for the last minute, else '3 minutes ago' ('0 minutes ago' reads badly).
+    Pages show moments with `|when` (portal_display): relative, the exact time on hover."""
     if not value:
         return ""
     if (timezone.now() - value).total_seconds() < 60:

@@ -77,4 +77,64 @@
       }
     });
   });
+
+  // A box that scrolls sideways (a wide table, a code snippet) takes the keyboard focus,
+  // so it can be scrolled without a mouse.
+  var SCROLL_BOXES = ".table-wrap, .card > .table, .table-scroll, pre, .code-snippet, .tabs";
+
+  function focusableScrollBoxes() {
+    document.querySelectorAll(SCROLL_BOXES).forEach(function (box) {
+      var scrolls = box.scrollWidth > box.clientWidth + 1;
+      if (scrolls && !box.hasAttribute("tabindex")) {
+        box.setAttribute("tabindex", "0");
+        box.setAttribute("data-scroll-focus", "");
+      } else if (!scrolls && box.hasAttribute("data-scroll-focus")) {
+        box.removeAttribute("tabindex");
+        box.removeAttribute("data-scroll-focus");
+      }
+    });
+  }
+
+  // Tabs wider than the screen: the current tab is scrolled into view.
+  function revealCurrentTab() {
+    document.querySelectorAll(".tabs").forEach(function (tabs) {
+      var current = tabs.querySelector('[aria-current="page"]');
+      if (current && tabs.scrollWidth > tabs.clientWidth) {
+        tabs.scrollLeft = Math.max(0, current.offsetLeft - tabs.clientWidth / 2 + current.offsetWidth / 2);
+      }
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", revealCurrentTab);
+  document.addEventListener("DOMContentLoaded", focusableScrollBoxes);
+  window.addEventListener("load", focusableScrollBoxes);
+  window.addEventListener("resize", focusableScrollBoxes);
+  document.addEventListener("htmx:afterSettle", focusableScrollBoxes);
+
+  // Phones: the menu button opens and closes the navigation (and search) of the top bar.
+  function setMenuOpen(toggle, open) {
+    var header = toggle.closest(".topbar");
+    toggle.setAttribute("aria-expanded", open ? "true" : "false");
+    if (header) {
+      header.classList.toggle("is-open", open);
+    }
+  }
+
+  document.addEventListener("click", function (event) {
+    var toggle = event.target.closest && event.target.closest("[data-nav-toggle]");
+    if (toggle) {
+      setMenuOpen(toggle, toggle.getAttribute("aria-expanded") !== "true");
+    }
+  });
+
+  // Escape closes the open menu and gives the focus back to its button.
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") {
+      return;
+    }
+    document.querySelectorAll('[data-nav-toggle][aria-expanded="true"]').forEach(function (toggle) {
+      setMenuOpen(toggle, false);
+      toggle.focus();
+    });
+  });
 })();

@@ -23,7 +23,10 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-SCREENSHOT_DIR = Path(os.environ.get("SCREENSHOT_DIR", "/tmp"))
+# Where journeys write their screenshots: var/screenshots/ of the checkout (gitignored).
+SCREENSHOT_DIR = Path(
+    os.environ.get("SCREENSHOT_DIR") or Path(__file__).resolve().parents[2] / "var" / "screenshots"
+)
 
 
 @pytest.fixture(scope="session")

@@ -1,12 +1,16 @@
 """`make run` starts the web server, a Celery worker and beat with `manage.py runstack`;
-Ctrl-C (SIGINT) stops every process it started."""
+Ctrl-C (SIGINT) stops every process it started. What a newcomer needs comes last: the
+address and demo logins after the worker's start-up output, a hint line to copy, no line
+per static file, and the portal's own 404 page under DEBUG=1 (no route listing)."""
 
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -75,9 +79,37 @@ def test_runstack_serves_and_ctrl_c_stops_everything(media_root, tmp_path):
         assert status == 200, log_path.read_text()
         children = _children(process.pid)
         assert len(children) == 3, f"expected web, worker and beat: {children}"
+        base = f"http://127.0.0.1:{port}"
+        with urllib.request.urlopen(f"{base}/static/css/portal.css", timeout=5) as r:
+            assert r.status == 200
+        with urllib.request.urlopen(f"{base}/login/", timeout=5) as r:
+            assert r.status == 200
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            urllib.request.urlopen(f"{base}/no-such-page/", timeout=5)
+        assert missing.value.code == 404
+        not_found = missing.value.read().decode()
+        assert "We can’t find that page" in not_found
+        assert "Using the URLconf" not in not_found and "DEBUG = True" not in not_found
+
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and "Ctrl-C stops" not in log_path.read_text():
+            time.sleep(0.5)
+        time.sleep(1)  # the web server's lines of the requests above
         output = log_path.read_text()
-        assert f"http://127.0.0.1:{port}/" in output
-        assert "portal-demo" in output
+        assert "Ctrl-C stops" in output, output
+        # The banner after the worker's and the web server's start-up output, ending on
+        # the hint line.
+        ready = re.search(r"celery@\S+ ready\.", output)
+        assert ready, output
+        banner_at = output.index("Demo logins")
+        assert banner_at > ready.start(), output
+        assert banner_at > output.index("Starting development server at"), output
+        hint = next(line for line in output.splitlines() if "Ctrl-C stops" in line)
+        assert f"http://127.0.0.1:{port}/" in hint and "portal-demo" in hint
+        assert f"http://127.0.0.1:{port}/" in output[banner_at - 200 :]
+        # Pages are logged, static files are not.
+        assert '"GET /login/' in output, output
+        assert "/static/" not in output, output
 
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 0

@@ -3,11 +3,19 @@
 `make run` calls this after migrating and seeding. With no environment set everything is
 embedded (SQLite, a filesystem broker under var/); with DATABASE_URL, CELERY_BROKER_URL
 and REDIS_URL set the same processes run on PostgreSQL and Redis.
+
+What a newcomer needs comes last: the processes' output goes through this command, each
+line prefixed with its process's name, requests for static files left out, and the
+address and demo logins are printed once the worker says it is ready (or after
+READY_TIMEOUT seconds), ending on one line to copy: the URL, a login, Ctrl-C to stop.
 """
 
+import os
+import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 from django.conf import settings
@@ -21,6 +29,47 @@ DEMO_LOGINS = [
     ("analyst", "signed-in analyst: browse and search published products"),
     ("viewer", "signed-in viewer: browse and search published products"),
 ]
+DEMO_PASSWORD = "portal-demo"
+READY_TIMEOUT = 30  # seconds to wait for the worker's "ready" before printing the banner
+# runserver's access log line of a static file (or the favicon): not worth a line each.
+STATIC_REQUEST = re.compile(r'"(?:GET|HEAD) /(?:static/|favicon\.ico)[^"]*" \d{3}')
+# The worker's "celery@host ready." line, the last of its start-up output, and the web
+# server's line saying it listens.
+WORKER_READY = re.compile(r"celery@\S+ ready\.")
+WEB_READY = re.compile(r"Starting development server at|Listening at")
+# Once the start-up burst has settled (no line for this long), the hint line is printed
+# again if anything came after the banner, so the address is the last thing on screen.
+SETTLED_SECONDS = 2.0
+# runserver's own Ctrl-C line: here Ctrl-C stops all three, the hint line says so.
+RUNSERVER_QUIT = "Quit the server with CONTROL-C."
+
+
+def show_line(line: str) -> bool:
+    """Whether a line of a process's output is worth showing."""
+    return not STATIC_REQUEST.search(line) and RUNSERVER_QUIT not in line
+
+
+def banner(*, url: str, db: str, broker: str) -> str:
+    return "\n".join(
+        [
+            "",
+            "=" * 72,
+            f"  Data-product portal: {url}",
+            f"  metadata: {db}; tasks: Celery worker + beat on the {broker}",
+            f"  Demo logins (password: {DEMO_PASSWORD}):",
+            *[f"    {user:<8} {what}" for user, what in DEMO_LOGINS],
+            "=" * 72,
+            hint_line(url=url),
+            "",
+        ]
+    )
+
+
+def hint_line(*, url: str) -> str:
+    return (
+        f"Open {url} and sign in as owner / {DEMO_PASSWORD} (or admin, analyst...)."
+        " Ctrl-C stops the web server, the worker and beat."
+    )
 
 
 class Command(BaseCommand):
@@ -67,26 +116,67 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
-        for name, command in commands.items():
-            processes[name] = subprocess.Popen(command, start_new_session=True)
-
         db = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
         broker = "embedded filesystem broker (var/broker)" if embedded else "Redis"
-        lines = [
-            "",
-            "=" * 72,
-            f"  Data-product portal: http://{host}:{port}/",
-            f"  metadata: {db}; tasks: Celery worker + beat on the {broker}",
-            "  Demo logins (password: portal-demo):",
-            *[f"    {user:<8} {what}" for user, what in DEMO_LOGINS],
-            "  Ctrl-C stops the web server, the worker and beat.",
-            "=" * 72,
-            "",
-        ]
-        self.stdout.write("\n".join(lines))
+        url = f"http://{host}:{port}/"
+        worker_ready = threading.Event()
+        web_ready = threading.Event()
+        write_lock = threading.Lock()
+        last_line = {"at": time.monotonic(), "after_banner": False}
+
+        def relay(name: str, stream) -> None:
+            """Copy a process's output, prefixed with its name, static requests left out."""
+            for raw in iter(stream.readline, ""):
+                line = raw.rstrip("\n")
+                if name == "worker" and WORKER_READY.search(line):
+                    worker_ready.set()
+                if name == "web" and WEB_READY.search(line):
+                    web_ready.set()
+                if show_line(line):
+                    with write_lock:
+                        self.stdout.write(f"{name:<6} | {line}")
+                        last_line["at"] = time.monotonic()
+                        last_line["after_banner"] = True
+            stream.close()
+
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        relays = []
+        for name, command in commands.items():
+            processes[name] = subprocess.Popen(
+                command,
+                start_new_session=True,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                bufsize=1,
+                env=env,
+            )
+            relay_thread = threading.Thread(
+                target=relay, args=(name, processes[name].stdout), daemon=True
+            )
+            relay_thread.start()
+            relays.append(relay_thread)
+
+        deadline = time.monotonic() + READY_TIMEOUT
+        while not stopping and time.monotonic() < deadline:
+            if worker_ready.is_set() and web_ready.is_set():
+                break
+            if any(process.poll() is not None for process in processes.values()):
+                break
+            time.sleep(0.2)
+        if not stopping:
+            with write_lock:
+                self.stdout.write(banner(url=url, db=db, broker=broker))
+                last_line["after_banner"] = False
+        hint_repeated = False
 
         exit_code = 0
         while not stopping:
+            settled = time.monotonic() - last_line["at"] > SETTLED_SECONDS
+            if not hint_repeated and last_line["after_banner"] and settled:
+                with write_lock:
+                    self.stdout.write(hint_line(url=url))
+                hint_repeated = True
             for name, process in processes.items():
                 if process.poll() is not None:
                     self.stderr.write(f"{name} exited with code {process.returncode}; stopping.")
@@ -104,5 +194,7 @@ class Command(BaseCommand):
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 process.kill()
+        for relay_thread in relays:
+            relay_thread.join(timeout=2)
         self.stdout.write("Stopped the web server, the worker and beat.")
         sys.exit(exit_code)

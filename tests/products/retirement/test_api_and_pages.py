@@ -191,7 +191,7 @@ def test_retirement_page_object_and_withdraw(client, product, owner, grantee, ou
     assert client.post(url + "withdraw/", {"reason": "It stays."}).status_code == 302
     assert RetirementProposal.objects.get().status == "withdrawn"
     html = client.get(url).content.decode()
-    assert "Withdrawn on" in html and 'id="propose"' in html
+    assert "Withdrawn <time" in html and 'id="propose"' in html
     assert client.post(url + "withdraw/", {}).status_code == 302  # nothing in progress: said so
 
 

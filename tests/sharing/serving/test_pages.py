@@ -88,8 +88,9 @@ def test_data_tab_query_count_is_pinned(
     client.force_login(make_reader(kind, orders))
     client.get(PAGE)  # warm the session
     # 19: the product header also shows active announcements (one query), since issue 7;
-    # 20: and its deciders' count of pending requests on the Access tab, since issue 15.
-    with django_assert_max_num_queries(20):
+    # 20: and its deciders' count of pending requests on the Access tab, since issue 15;
+    # 21: the top bar's links by what the person can use (portal_display.main_nav).
+    with django_assert_max_num_queries(21):
         assert client.get(PAGE).status_code == 200
 
 
@@ -111,11 +112,15 @@ def test_data_rows_render_each_value_as_the_template_would(settings):
             "a&b",
         ),
     ]
+    # Numbers right-aligned (class "num"): 3.5, 12.30 and 7 here.
+    numbers = {3.5, Decimal("12.30"), 7}
+    cells = [[(value, value in numbers) for value in row] for row in rows]
     loop = Template(
-        "{% for row in rows %}<tr>{% for value in row %}<td>{% if value is None %}"
+        "{% for row in cells %}<tr>{% for value, num in row %}"
+        '<td{% if num %} class="num"{% endif %}>{% if value is None %}'
         '<span class="muted">null</span>{% else %}{{ value }}{% endif %}</td>{% endfor %}'
         "</tr>{% endfor %}"
-    ).render(Context({"rows": rows}))
+    ).render(Context({"cells": cells}))
     tag = Template("{% load portal_tags %}{% data_rows rows %}").render(Context({"rows": rows}))
     assert tag.replace("\n", "") == loop
     assert "&lt;b&gt;bold&lt;/b&gt;" in tag and "a&amp;b" in tag
