@@ -86,7 +86,6 @@ def test_a_request_reaches_the_owners_inbox_and_its_decision_the_analysts_bell(
         owner_page.locator(".tabs").screenshot(
             path=str(screenshot_dir / "work-inbox-access-tab.png")
         )
-        owner_page.get_by_text("Approve…").click()
         owner_page.get_by_role("button", name="Approve", exact=True).click()
         expect(owner_page.locator(".message-success")).to_be_visible()
         expect(owner_page.locator(".tabs .tab-count")).to_have_count(0)
