@@ -230,24 +230,30 @@ class ProductQualityView(LoginRequiredMixin, TemplateView):
             can_add_slo=can_edit and len(slo_reports) < len(MEASURED_SLO_KINDS),
             unresolved_incidents=unresolved,
             resolved_incidents=resolved,
-            charts=self._charts(summary, series, pass_rate),
+            charts=self._charts(summary, series, pass_rate, [report.slo for report in slo_reports]),
         )
         return context
 
     @staticmethod
-    def _charts(summary, series, pass_rate) -> dict:
+    def _charts(summary, series, pass_rate, slos) -> dict:
         now = timezone.now()
-        # A little past now, so that today's point is not cut in half at the edge.
+        # The whole window, and a little past now so today's point is not cut at the edge.
         span = (now - timedelta(days=CHART_DAYS), now + timedelta(hours=12))
+        targets = trust_charts.slo_target_lines(slos)
         return {
             "trust": trust_charts.trust_history_chart(summary.history, x_range=span),
             "row_count": trust_charts.lines_chart(
                 series["row_count"], y_title="rows", x_range=span
             ),
             "freshness": trust_charts.lines_chart(
-                series["freshness"], y_title="hours behind", x_range=span
+                series["freshness"],
+                y_title="hours behind",
+                x_range=span,
+                target=targets.get(SLOKind.FRESHNESS),
             ),
-            "pass_rate": trust_charts.pass_rate_chart(pass_rate, x_range=span),
+            "pass_rate": trust_charts.pass_rate_chart(
+                pass_rate, x_range=span, target=targets.get(SLOKind.QUALITY)
+            ),
         }
 
 
