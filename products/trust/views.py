@@ -23,7 +23,7 @@ from django.utils import timezone
 from django.views import View
 from django.views.generic import TemplateView
 
-from portal.core.cron import cron_next_runs
+from portal.core.cron import cron_describe, cron_next_runs
 from portal.core.forms import add_service_errors
 from portal.core.markdown import render_markdown
 from products.catalog.permissions import can_edit_product, require_product_editor
@@ -150,6 +150,7 @@ def port_checks_context(
     for check in checks:
         check.next_runs = next_runs(check)
         check.effective_schedule = check_effective_schedule(check)
+        check.schedule_in_words = cron_describe(check.effective_schedule)
     failing = [r for r in (results or []) if r.outcome != CheckOutcome.PASS]
     return {
         "product": product,
