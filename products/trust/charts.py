@@ -14,15 +14,22 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.core.cache import cache
 from django.template.defaultfilters import floatformat
+from django.utils import timezone
 from django.utils.safestring import SafeString
 
 from portal.core.charts import figure_html, target_line
 from products.choices import SLOKind
-from products.models import ServiceLevelObjective
-from products.trust.selectors import Series
+from products.models import ServiceLevelObjective, TrustScore
+from products.trust.selectors import (
+    CHART_DAYS,
+    TRUST_FIGURES_CACHE_SECONDS,
+    Series,
+    TrustFigures,
+)
 
 HEIGHT = 240
 TRUST_HEIGHT = 330
@@ -42,6 +49,38 @@ class TargetLine:
 
     y: float
     label: str
+
+
+def quality_charts(
+    *, figures: TrustFigures, history: list[dict], latest: TrustScore | None
+) -> dict[str, SafeString | None]:
+    """The quality tab's four charts over the last CHART_DAYS days (each None when there
+    is nothing to draw), kept in the cache with the figures they draw (and the latest
+    trust score, the last point of its history)."""
+    score = (latest.pk, latest.computed_at.isoformat()) if latest is not None else None
+    key = f"trust-charts:{figures.version}:{score}"
+    charts = cache.get(key)
+    if charts is not None:
+        return charts
+    now = timezone.now()
+    # The whole window, and a little past now so today's point is not cut at the edge.
+    span = (now - timedelta(days=CHART_DAYS), now + timedelta(hours=12))
+    targets = slo_target_lines(report.slo for report in figures.slo_reports)
+    charts = {
+        "trust": trust_history_chart(history, x_range=span),
+        "row_count": lines_chart(figures.series["row_count"], y_title="rows", x_range=span),
+        "freshness": lines_chart(
+            figures.series["freshness"],
+            y_title="hours behind",
+            x_range=span,
+            target=targets.get(SLOKind.FRESHNESS),
+        ),
+        "pass_rate": pass_rate_chart(
+            figures.pass_rate, x_range=span, target=targets.get(SLOKind.QUALITY)
+        ),
+    }
+    cache.set(key, charts, TRUST_FIGURES_CACHE_SECONDS)
+    return charts
 
 
 def slo_target_lines(slos: Iterable[ServiceLevelObjective]) -> dict[str, TargetLine]:

@@ -9,7 +9,6 @@ what is valid (errors beside their field).
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -63,16 +62,14 @@ from products.trust.forms import (
     attach_service_errors,
 )
 from products.trust.selectors import (
-    CHART_DAYS,
     check_get,
-    check_pass_rate_by_day,
     check_run_get,
     check_runs_for_product,
     checks_for_product,
-    observation_series,
     port_latest_check_runs,
     quality_url,
     results_of_runs,
+    trust_figures,
     trust_header_context,
     trust_summary,
 )
@@ -91,7 +88,6 @@ from products.trust.services.incidents import (
     incident_resolve,
     incidents_for_product,
 )
-from products.trust.services.slo_measures import product_slo_report
 from products.trust.services.slos import slo_create, slo_delete, slo_update
 from sharing.access.decision import reads_everything
 
@@ -215,9 +211,9 @@ class ProductQualityView(LoginRequiredMixin, TemplateView):
                 :RESOLVED_INCIDENTS_SHOWN
             ]
         )
-        slo_reports = product_slo_report(product=product)
-        series = observation_series(product=product)
-        pass_rate = check_pass_rate_by_day(product=product)
+        # SLO attainment and the 30-day series, cached while their evidence is unchanged.
+        figures = trust_figures(product=product, latest_runs=latest_runs)
+        slo_reports = figures.slo_reports
         recent_runs = list(check_runs_for_product(product=product)[:RECENT_RUNS])
 
         context.update(
@@ -231,31 +227,11 @@ class ProductQualityView(LoginRequiredMixin, TemplateView):
             can_add_slo=can_edit and len(slo_reports) < len(MEASURED_SLO_KINDS),
             unresolved_incidents=unresolved,
             resolved_incidents=resolved,
-            charts=self._charts(summary, series, pass_rate, [report.slo for report in slo_reports]),
+            charts=trust_charts.quality_charts(
+                figures=figures, history=summary.history, latest=summary.latest
+            ),
         )
         return context
-
-    @staticmethod
-    def _charts(summary, series, pass_rate, slos) -> dict:
-        now = timezone.now()
-        # The whole window, and a little past now so today's point is not cut at the edge.
-        span = (now - timedelta(days=CHART_DAYS), now + timedelta(hours=12))
-        targets = trust_charts.slo_target_lines(slos)
-        return {
-            "trust": trust_charts.trust_history_chart(summary.history, x_range=span),
-            "row_count": trust_charts.lines_chart(
-                series["row_count"], y_title="rows", x_range=span
-            ),
-            "freshness": trust_charts.lines_chart(
-                series["freshness"],
-                y_title="hours behind",
-                x_range=span,
-                target=targets.get(SLOKind.FRESHNESS),
-            ),
-            "pass_rate": trust_charts.pass_rate_chart(
-                pass_rate, x_range=span, target=targets.get(SLOKind.QUALITY)
-            ),
-        }
 
 
 class PortChecksView(LoginRequiredMixin, View):
