@@ -157,7 +157,7 @@ def _days_in_words(day_of_month: str, day_of_week: str) -> str | None:
 
 
 def _weekdays(field: str) -> list[int] | None:
-    """The days of week of a field ("1-5", "mon,thu", "0", "7" for Sunday), sorted from
+    """The days of week of a field ("1-5", "mon,thu", "0" for Sunday), sorted from
     Monday; None when it is not a plain list or range."""
     days: set[int] = set()
     for part in field.lower().split(","):
@@ -171,19 +171,17 @@ def _weekdays(field: str) -> list[int] | None:
             days.add(values[0])
         else:
             first, last = values
-            if last == 0 and first > 0:  # "1-7" and "mon-sun" run to Sunday
-                last = 7
             if first > last:
                 return None
-            days.update(day % 7 for day in range(first, last + 1))
+            days.update(range(first, last + 1))
     return sorted(days, key=lambda day: (day == 0, day))  # Monday first, Sunday last
 
 
 def _weekday(value: str) -> int | None:
     if value in DAY_ABBREVIATIONS:
         return DAY_ABBREVIATIONS[value]
-    if _NUMBER.fullmatch(value) and int(value) <= 7:
-        return int(value) % 7
+    if _NUMBER.fullmatch(value) and int(value) <= 6:  # Celery's crontab knows no 7
+        return int(value)
     return None
 
 

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.core.cache import cache
-from django.template.defaultfilters import floatformat
 from django.utils import timezone
 from django.utils.safestring import SafeString
 
@@ -88,9 +87,9 @@ def slo_target_lines(slos: Iterable[ServiceLevelObjective]) -> dict[str, TargetL
     freshness-lag chart (hours), quality on the pass-rate chart (% passing)."""
     lines = {}
     for slo in slos:
-        target = floatformat(slo.target_percent, "-2")
+        target = f"{slo.target_percent:g}"  # 99, 97.5, 99.95
         if slo.kind == SLOKind.FRESHNESS and slo.threshold_hours is not None:
-            hours = floatformat(slo.threshold_hours, "-1")
+            hours = f"{slo.threshold_hours:g}"
             lines[slo.kind] = TargetLine(
                 y=float(slo.threshold_hours),
                 label=f"SLO: at most {hours} h behind, {target}% of the time",
