@@ -87,7 +87,7 @@ def test_checks_before_their_first_run(client, port, not_null, owner, outsider):
     assert "Run checks" in content
     # Each check's schedule, and its next three times.
     # In words, with the cron expression for the people who edit it.
-    assert "Every hour</span> <span class=\"muted small\">(product default)</span>" in content
+    assert 'Every hour</span> <span class="muted small">(product default)</span>' in content
     assert '<code class="small">0 * * * *</code>' in content
     assert "Every Monday at 06:30 UTC</span>" in content
     assert '<code class="small">30 6 * * 1</code>' in content

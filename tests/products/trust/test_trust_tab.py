@@ -2,8 +2,6 @@
 drawn on them, counts in words ("1 unresolved incident"), schedules in words, the figures
 kept while their evidence is unchanged, and plotly.js as a small bundle kept for good."""
 
-import json
-import re
 from datetime import datetime, timedelta
 
 import pytest
@@ -16,26 +14,12 @@ from products.trust.services.evidence import trust_after_check_run
 from products.trust.services.incidents import incident_open, incident_resolve
 from products.trust.services.slos import slo_create, slo_update
 from products.trust.services.trust_score import trust_score_backfill, trust_score_compute
+from tests.products.trust.helpers import figures
 
 pytestmark = pytest.mark.django_db
 
 QUALITY = "/products/sales/orders/quality/"
 DAY = timedelta(days=1)
-
-
-def figures(content: str) -> dict[str, dict]:
-    """Each chart of the page (its container's figure: data, layout, config), by the
-    heading of the card it is in."""
-    charts = {}
-    pattern = re.compile(
-        r'<h3 class="card-title">([^<]+)</h3>\s*<div class="plotly-graph-div plotly-chart" '
-        r'data-plotly-figure="([^"]+)"></div><script id="\2" type="application/json">(.*?)'
-        r"</script>",
-        re.S,
-    )
-    for title, _, payload in pattern.findall(content):
-        charts[title] = json.loads(payload)
-    return charts
 
 
 def observe(port, *, days: int = 30, lag_hours=lambda day: 2):
