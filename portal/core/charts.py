@@ -44,8 +44,10 @@ def figure_html(figure: dict, *, config: dict | None = None) -> SafeString:
 
 
 def target_line(*, y: float, label: str, color: str = "#7c3aed") -> tuple[dict, dict]:
-    """A horizontal line across the whole plot at `y` (an SLO target), with its label at
-    the right end: a layout shape and a layout annotation."""
+    """A dashed horizontal line across the whole plot at `y` (an SLO target), and its
+    label: a layout shape and a layout annotation. The label sits above the plot, at its
+    right end, drawn with a dashed sample of the line, so it never hides a data point
+    (a layout using it leaves TARGET_LABEL_MARGIN at the top)."""
     shape = {
         "type": "line",
         "xref": "paper",
@@ -55,18 +57,20 @@ def target_line(*, y: float, label: str, color: str = "#7c3aed") -> tuple[dict, 
         "y0": y,
         "y1": y,
         "line": {"color": color, "width": 1.5, "dash": "dash"},
-        "layer": "below",
+        "layer": "above",
     }
     annotation = {
         "xref": "paper",
         "x": 1,
         "xanchor": "right",
-        "yref": "y",
-        "y": y,
+        "yref": "paper",
+        "y": 1,
         "yanchor": "bottom",
-        "text": label,
+        "text": f"- - {label}",
         "showarrow": False,
         "font": {"color": color, "size": 11},
-        "bgcolor": "rgba(255,255,255,0.8)",
     }
     return shape, annotation
+
+
+TARGET_LABEL_MARGIN = 22  # pixels above the plot for a target's label

@@ -20,7 +20,7 @@ from django.core.cache import cache
 from django.utils import timezone
 from django.utils.safestring import SafeString
 
-from portal.core.charts import figure_html, target_line
+from portal.core.charts import TARGET_LABEL_MARGIN, figure_html, target_line
 from products.choices import SLOKind
 from products.models import ServiceLevelObjective, TrustScore
 from products.trust.selectors import (
@@ -137,6 +137,7 @@ def _layout(
         shape, annotation = target_line(y=target.y, label=target.label, color=TARGET_COLOR)
         layout["shapes"] = [shape]
         layout["annotations"] = [annotation]
+        layout["margin"]["t"] = TARGET_LABEL_MARGIN
     return layout
 
 

@@ -98,7 +98,7 @@ def test_demo_trust_history_follows_its_check_history_and_fills_the_chart(
     assert first - start < timedelta(days=1) and end - start >= timedelta(days=days)
     freshness = charts["Freshness lag"]["layout"]
     assert freshness["shapes"][0]["y0"] == 6.0  # the orders' freshness SLO: 6 hours
-    assert freshness["annotations"][0]["text"] == "SLO: at most 6 h behind, 99% of the time"
+    assert freshness["annotations"][0]["text"] == "- - SLO: at most 6 h behind, 99% of the time"
     assert charts["Check pass rate"]["layout"]["shapes"][0]["y0"] == 95.0
     # Words, not internals.
     assert re.search(r"\d+ unresolved incidents?\.", content)

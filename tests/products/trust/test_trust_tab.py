@@ -87,14 +87,15 @@ def test_slo_targets_are_drawn_as_labelled_lines(client, product, port, owner, o
     assert line["type"] == "line" and line["y0"] == line["y1"] == 6.0
     assert (line["xref"], line["x0"], line["x1"]) == ("paper", 0, 1)  # across the whole plot
     (label,) = layout["annotations"]
-    assert label["y"] == 6.0 and label["text"] == "SLO: at most 6 h behind, 95% of the time"
+    assert label["text"] == "- - SLO: at most 6 h behind, 95% of the time"
+    assert (label["yref"], label["y"], label["yanchor"]) == ("paper", 1, "bottom")  # above
     assert "shapes" not in charts["Row count"]["layout"]  # no SLO measures the row count
 
     # The target moves with the SLO (the cached charts are not kept past a change).
     slo_update(slo=freshness, by=owner, target_percent=99, threshold_hours=12)
     layout = figures(content_as(client, outsider))["Freshness lag"]["layout"]
     assert layout["shapes"][0]["y0"] == 12.0
-    assert layout["annotations"][0]["text"] == "SLO: at most 12 h behind, 99% of the time"
+    assert layout["annotations"][0]["text"] == "- - SLO: at most 12 h behind, 99% of the time"
 
 
 def test_the_pass_rate_chart_shows_the_quality_slo(client, product, port, not_null, owner):
@@ -103,7 +104,7 @@ def test_the_pass_rate_chart_shows_the_quality_slo(client, product, port, not_nu
     trust_after_check_run(run=run)
     layout = figures(content_as(client, owner))["Check pass rate"]["layout"]
     assert layout["shapes"][0]["y0"] == 97.5
-    assert layout["annotations"][0]["text"] == "SLO: 97.5% of evaluations passing"
+    assert layout["annotations"][0]["text"] == "- - SLO: 97.5% of evaluations passing"
 
 
 def test_new_evidence_reaches_the_cached_charts(client, product, port, outsider):
