@@ -26,6 +26,7 @@ from products.models import ServiceLevelObjective, TrustScore
 from products.trust.selectors import (
     CHART_DAYS,
     TRUST_FIGURES_CACHE_SECONDS,
+    TRUST_FIGURES_FORMAT,
     Series,
     TrustFigures,
 )
@@ -57,7 +58,7 @@ def quality_charts(
     is nothing to draw), kept in the cache with the figures they draw (and the latest
     trust score, the last point of its history)."""
     score = (latest.pk, latest.computed_at.isoformat()) if latest is not None else None
-    key = f"trust-charts:{figures.version}:{score}"
+    key = f"trust-charts:{TRUST_FIGURES_FORMAT}:{figures.version}:{score}"
     charts = cache.get(key)
     if charts is not None:
         return charts

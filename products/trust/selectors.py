@@ -182,6 +182,7 @@ def check_pass_rate_by_day(
 # The windows slide with time even when nothing new is recorded: figures are recomputed
 # at least this often.
 TRUST_FIGURES_CACHE_SECONDS = 300
+TRUST_FIGURES_FORMAT = 1  # in the cache keys: change it when TrustFigures or Series change
 
 
 @dataclass
@@ -226,7 +227,7 @@ def trust_figures(
         ],
     ]
     version = hashlib.sha256(repr(evidence).encode()).hexdigest()[:32]
-    key = f"trust-figures:{version}"
+    key = f"trust-figures:{TRUST_FIGURES_FORMAT}:{version}"
     figures = cache.get(key)
     if figures is None:
         now = now or timezone.now()
