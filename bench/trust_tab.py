@@ -147,6 +147,7 @@ def main() -> None:
     # Here, not at the top: the measuring processes import this module inside another
     # tree, whose code must be the only portal code on their path.
     sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")  # drop_database
     from bench import common
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -189,6 +190,7 @@ def main() -> None:
         print(f"  seeded in {time.monotonic() - started:.0f} s", flush=True)
 
     figures: dict[str, list[float]] = {"after": [], "before": [], "baseline": []}
+    rounds: list[str] = []
     with tempfile.TemporaryDirectory(prefix="trust-tab-before-") as tmp:
         before_tree = export_tree(before_ref, Path(tmp))
         for number in range(args.rounds):
@@ -197,12 +199,13 @@ def main() -> None:
             figures["after"] += after["trust"]
             figures["before"] += before["trust"]
             figures["baseline"] += after["overview"]
-            print(
-                f"  round {number + 1}: trust tab {statistics.median(after['trust']):.0f} ms "
+            rounds.append(
+                f"round {number + 1}: trust tab {statistics.median(after['trust']):.0f} ms "
                 f"(before {statistics.median(before['trust']):.0f} ms), overview "
-                f"{statistics.median(after['overview']):.0f} ms",
-                flush=True,
+                f"{statistics.median(after['overview']):.0f} ms, load average "
+                f"{os.getloadavg()[0]:.1f}"
             )
+            print("  " + rounds[-1], flush=True)
         bundle_before = plotly_bundle(before_tree, env)
         bundle_after = plotly_bundle(ROOT, env)
     load = os.getloadavg()
@@ -235,6 +238,7 @@ def main() -> None:
         f"- trust tab after / before (median): **{after_median / before_median:.2f}x**; "
         f"after / overview: {after_median / baseline_median:.2f}x. Goal: <= 150 ms.",
         f"- page size: {before['trust_bytes']:,} bytes before, {after['trust_bytes']:,} after.",
+        f"- medians by round (the machine's load varies): {'; '.join(rounds)}.",
         f"- plotly.js: before `{bundle_before[0]}` {bundle_before[1]:,} bytes "
         f"({bundle_before[2]:,} gzip); after `{bundle_after[0]}` {bundle_after[1]:,} bytes "
         f"({bundle_after[2]:,} gzip), cached for good (versioned name). Goal: <= ~1.5 MB.",
@@ -244,7 +248,6 @@ def main() -> None:
     print(body)
     if args.write_results:
         common.write_results(SECTION, body)
-        print(f"\nWritten to {common.RESULTS.relative_to(ROOT)}.")
 
 
 if __name__ == "__main__":
