@@ -28,6 +28,7 @@ from products.choices import (
     MEASURED_SLO_KINDS,
     UNRESOLVED_INCIDENT_STATUSES,
     CheckOutcome,
+    IncidentStatus,
     LifecycleStatus,
     Severity,
 )
@@ -201,16 +202,22 @@ def _support(
             product=product, status__in=UNRESOLVED_INCIDENT_STATUSES
         )
     incidents = list(
-        unresolved.order_by("opened_at", "pk").values("pk", "title", "status", "cause", "opened_at")
+        unresolved.order_by("opened_at", "pk").values(
+            "pk", "title", "status", "cause", "opened_at", "acknowledged_at"
+        )
     )
     rows = []
     for incident in incidents:
         age_days = max(0, (now - incident["opened_at"]).days)
+        status = incident["status"]
+        if past:  # its status then
+            acknowledged = incident["acknowledged_at"] and incident["acknowledged_at"] <= now
+            status = IncidentStatus.ACKNOWLEDGED if acknowledged else IncidentStatus.OPEN
         rows.append(
             {
                 "id": incident["pk"],
                 "title": incident["title"],
-                "status": incident["status"],
+                "status": str(status),
                 "cause": incident["cause"],
                 "opened_at": incident["opened_at"].isoformat(),
                 "age_days": age_days,
@@ -263,7 +270,7 @@ def _support(
 
 
 def _counted(singular: str, plural: str, count: int) -> str:
-    """ "1 day", "2 days": the singular or plural form for `count`, with the count."""
+    """The singular or plural form for `count` with the count: "1 day", "2 days"."""
     return ngettext(singular, plural, count) % {"count": count}
 
 

@@ -169,6 +169,7 @@ def test_a_past_snapshot_counts_only_what_was_known_then(product, port, owner):
     assert before.support == 100 and after.support == 100
     # Open for 2 days then: 100 - 20 - 2 x 2.
     assert during.support == 76
+    assert [row["status"] for row in during.evidence["support"]["incidents"]] == ["open"]
     assert during.evidence["support"]["note"].startswith(
         "1 unresolved incident, the oldest 2 days old;"
     )
