@@ -41,6 +41,18 @@ USER = "owner"
 # --- in a measuring process (either tree) ------------------------------------------------
 
 
+def only_this_tree() -> None:
+    """Import the portal from the working directory's tree only: an editable install of
+    the project in the virtualenv would otherwise supply, from its own checkout, the
+    modules this tree does not have (Django finds template tag libraries by importing
+    `<app>.templatetags`)."""
+    sys.meta_path[:] = [
+        finder
+        for finder in sys.meta_path
+        if "__editable__" not in (getattr(finder, "__module__", "") or "")
+    ]
+
+
 def measure(requests: int, warmup: int) -> dict:
     """Time the trust tab and the overview page of PRODUCT in this process's tree."""
     import django
@@ -100,16 +112,19 @@ def export_tree(ref: str, into: Path) -> Path:
     return into
 
 
+def python_in(tree: Path, code: str, env: dict, **kwargs) -> subprocess.CompletedProcess:
+    """Python `code` run in `tree`, with that tree's portal code only (and this module)."""
+    prelude = (
+        f"import sys; sys.path[:0] = [{str(tree)!r}, {str(ROOT / 'bench')!r}];"
+        "import trust_tab; trust_tab.only_this_tree();"
+    )
+    return subprocess.run([sys.executable, "-c", prelude + code], cwd=tree, env=env, **kwargs)
+
+
 def run_in(tree: Path, requests: int, warmup: int, env: dict) -> dict:
     """One measuring process in `tree` (its code and settings, this script's timing)."""
-    code = (
-        "import sys; sys.path.insert(0, {tree!r}); sys.path.insert(1, {here!r});"
-        "import json, trust_tab;"
-        "print('RESULT' + json.dumps(trust_tab.measure({requests}, {warmup})))"
-    ).format(tree=str(tree), here=str(ROOT / "bench"), requests=requests, warmup=warmup)
-    done = subprocess.run(
-        [sys.executable, "-c", code], cwd=tree, env=env, capture_output=True, text=True
-    )
+    code = f"import json; print('RESULT' + json.dumps(trust_tab.measure({requests}, {warmup})))"
+    done = python_in(tree, code, env, capture_output=True, text=True)
     for line in done.stdout.splitlines():
         if line.startswith("RESULT"):
             return json.loads(line[len("RESULT") :])
@@ -127,9 +142,7 @@ def plotly_bundle(tree: Path, env: dict) -> tuple[str, int, int]:
         "import re; path = re.search(r'/static/(vendor/plotly/[^\"]+)', html).group(1);"
         "print('RESULT' + path + ' ' + finders.find(path))"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], cwd=tree, env=env, capture_output=True, text=True
-    )
+    done = python_in(tree, code, env, capture_output=True, text=True)
     line = next((x for x in done.stdout.splitlines() if x.startswith("RESULT")), None)
     if line is None:
         sys.exit(f"finding plotly.js in {tree} failed:\n{done.stderr[-3000:]}")
@@ -179,12 +192,10 @@ def main() -> None:
         common.recreate_database(config)
         print(f"Seeding the demo into {config['NAME']}...", flush=True)
         started = time.monotonic()
-        subprocess.run(
-            [sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True
-        )
-        subprocess.run(
-            [sys.executable, "manage.py", "seed_demo", "-v0"], cwd=ROOT, env=env, check=True
-        )
+        for command in ("migrate", "seed_demo"):
+            manage = "from django.core.management import execute_from_command_line;"
+            manage += f"execute_from_command_line(['manage.py', {command!r}, '-v0'])"
+            python_in(ROOT, manage, env, check=True)
         with common.connect(config, autocommit=True) as conn:
             conn.execute("VACUUM (ANALYZE)")
         print(f"  seeded in {time.monotonic() - started:.0f} s", flush=True)
