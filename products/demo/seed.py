@@ -249,6 +249,13 @@ def demo_seed(
             result.created["trust snapshots (history)"] += trust_history_backfill(
                 product=ports[key].product, as_of=as_of.replace(tzinfo=UTC)
             )
+    if with_history:  # today's scores were recomputed with them
+        latest = trust_scores_latest_for([port.product_id for port in ports.values()])
+        result.trust_scores = {
+            key: latest[port.product_id].score
+            for key, port in ports.items()
+            if port.product_id in latest
+        }
     log(f"Trust score history in {time.monotonic() - clock:.1f} s.")
     with transaction.atomic():  # glossary terms and metrics, when missing
         definitions_seed(

@@ -76,7 +76,7 @@ from products.trust.services.checks import (
 )
 from products.trust.services.incidents import cause_key_for_check
 from products.trust.services.slos import slo_create, slo_update
-from products.trust.services.trust_score import trust_score_backfill
+from products.trust.services.trust_score import trust_score_backfill, trust_score_compute
 
 ERROR, WARN = Severity.ERROR, Severity.WARN
 HISTORY_DAYS = 30
@@ -857,6 +857,10 @@ def incidents_backdate(*, history: History, since: datetime) -> int:
 
 def trust_history_backfill(*, product: DataProduct, as_of: datetime) -> int:
     """One trust snapshot a day for the HISTORY_DAYS before `as_of` (the oldest inside the
-    window the page draws), from the seeded history as it stood then. Returns how many."""
+    window the page draws), from the seeded history as it stood then, and today's again:
+    the one the real check run recorded counted its incidents before they were moved back
+    to when their failures began (incidents_backdate). Returns how many were backfilled."""
     moments = [as_of - timedelta(days=days) for days in range(HISTORY_DAYS - 1, 0, -1)]
-    return len(trust_score_backfill(product=product, moments=moments))
+    backfilled = trust_score_backfill(product=product, moments=moments)
+    trust_score_compute(product=product)
+    return len(backfilled)
