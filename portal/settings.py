@@ -5,7 +5,6 @@ broker and a local-memory cache, all under `var/`. Production refuses to start w
 real SECRET_KEY.
 """
 
-import importlib.util
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -185,15 +184,10 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"  # filled by collectstatic; WhiteNoise also serves from finders
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
-STATICFILES_DIRS = [
-    BASE_DIR / "static",
-    # plotly.js as shipped inside the plotly package: charts work on a closed network.
-    # Located without importing plotly, which processes that draw no chart never need.
-    (
-        "vendor/plotly",
-        Path(importlib.util.find_spec("plotly").submodule_search_locations[0]) / "package_data",
-    ),
-]
+STATICFILES_DIRS = [BASE_DIR / "static"]
+# plotly.js is a partial bundle under static/vendor/plotly/ with its version in its name
+# (portal.core.plotly_assets): browsers keep it for good instead of asking again each minute.
+WHITENOISE_IMMUTABLE_FILE_TEST = r"^/static/vendor/plotly/plotly-basic-[0-9.]+\.min\.js$"
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", str(VAR_DIR / "media")))
 STORAGES = {

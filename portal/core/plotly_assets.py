@@ -7,10 +7,19 @@ rules and expects them from a stylesheet of the page; a bundled CSS block (the M
 styles) is likewise skipped when an element with its id exists. So we serve those rules
 as static files and link them with those ids before plotly.min.js runs.
 
-plotly.js ships no such stylesheet with the Python package, so `python manage.py
-plotly_csp_css` extracts them from the installed plotly.min.js in a real browser and
-writes them with a manifest under static/vendor/plotly-csp/. The browser test
-tests/browser/test_csp.py fails when they no longer match the installed plotly.js.
+plotly.js ships no such stylesheet, so `python manage.py plotly_csp_css` extracts them
+from our plotly.js bundle in a real browser and writes them with a manifest under
+static/vendor/plotly-csp/. The browser test tests/browser/test_csp.py fails when they no
+longer match the bundle.
+
+The bundle is plotly.js's partial "basic" build (scatter, bar and pie traces: every chart
+of the portal is a scatter or a bar; 1.2 MB instead of the full 4.8 MB), from the npm
+package plotly.js-basic-dist-min, at the plotly.js version of the Python plotly package
+(whose figures, export runs', it draws), with its licence, under static/vendor/plotly/.
+Its version is in its name, so browsers may keep it for good (portal/settings.py).
+To upgrade: `npm pack plotly.js-basic-dist-min@<version>`, copy plotly-basic.min.js to
+static/vendor/plotly/plotly-basic-<version>.min.js, set PLOTLY_VERSION, run
+`python manage.py plotly_csp_css`.
 """
 
 from __future__ import annotations
@@ -20,10 +29,11 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-import plotly
 from django.conf import settings
 
-PLOTLY_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
+PLOTLY_VERSION = "4.1.1"
+PLOTLY_BUNDLE = f"vendor/plotly/plotly-basic-{PLOTLY_VERSION}.min.js"  # a static path
+PLOTLY_JS = Path(settings.BASE_DIR) / "static" / PLOTLY_BUNDLE
 ASSET_DIR = "vendor/plotly-csp"
 GLOBAL_ID = "plotly.js-style-global"
 
@@ -35,7 +45,8 @@ def output_dir() -> Path:
 def plotly_js_version() -> str:
     with open(PLOTLY_JS, encoding="utf-8") as handle:
         head = handle.read(300)
-    match = re.search(r"plotly\.js v(\S+)", head)
+    # "plotly.js v4.1.1", or for a partial bundle "plotly.js (basic - minified) v4.1.1"
+    match = re.search(r"plotly\.js (?:\([^)]*\) )?v(\S+)", head)
     return match.group(1) if match else "unknown"
 
 

@@ -6,7 +6,7 @@ from django.templatetags.static import static
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from portal.core.plotly_assets import ASSET_DIR, manifest
+from portal.core.plotly_assets import ASSET_DIR, PLOTLY_BUNDLE, manifest
 
 register = template.Library()
 
@@ -31,7 +31,7 @@ def plotly_assets() -> SafeString:
     return format_html(
         '{}\n<script src="{}" defer></script>\n<script src="{}" defer></script>',
         links,
-        static("vendor/plotly/plotly.min.js"),
+        static(PLOTLY_BUNDLE),
         static("js/charts.js"),
     )
 

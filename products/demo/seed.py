@@ -75,6 +75,7 @@ from products.demo.trust import (
     ensure_slos,
     history_seed,
     incidents_backdate,
+    trust_history_backfill,
 )
 from products.demo.usage import usage_seed
 from products.demo.warehouse import (
@@ -237,8 +238,25 @@ def demo_seed(
         if (spec.port.file_path in result.files_written)
         or (not spec.port.file_format and result.warehouse_rebuilt)
     }
-    _seed_trust(ports, frames, as_of.replace(tzinfo=UTC), written, admin, result, log)
+    with_history = _seed_trust(
+        ports, frames, as_of.replace(tzinfo=UTC), written, admin, result, log
+    )
     _seed_feedback(users, result, log)
+    # Last, once every kind of evidence is in: the trust score's days, from that history.
+    clock = time.monotonic()
+    with transaction.atomic():
+        for key in sorted(with_history):
+            result.created["trust snapshots (history)"] += trust_history_backfill(
+                product=ports[key].product, as_of=as_of.replace(tzinfo=UTC)
+            )
+    if with_history:  # today's scores were recomputed with them
+        latest = trust_scores_latest_for([port.product_id for port in ports.values()])
+        result.trust_scores = {
+            key: latest[port.product_id].score
+            for key, port in ports.items()
+            if port.product_id in latest
+        }
+    log(f"Trust score history in {time.monotonic() - clock:.1f} s.")
     with transaction.atomic():  # glossary terms and metrics, when missing
         definitions_seed(
             users=users,
@@ -269,8 +287,9 @@ def _seed_trust(
     admin,
     result: DemoSeedResult,
     log: Callable[[str], None],
-) -> None:
-    """Checks, SLOs and history, then one real check run per port that needs one."""
+) -> set[str]:
+    """Checks, SLOs and history, then one real check run per port that needs one. Returns
+    the keys of the products whose history this seeding wrote."""
     began, clock = timezone.now(), time.monotonic()
     specs = {spec.key: spec for spec in PRODUCTS}
 
@@ -345,6 +364,7 @@ def _seed_trust(
     result.open_incidents = Incident.objects.filter(
         product_id__in=product_ids, status__in=UNRESOLVED_INCIDENT_STATUSES
     ).count()
+    return new
 
 
 def _seed_feedback(users: dict, result: DemoSeedResult, log: Callable[[str], None]) -> None:

@@ -20,6 +20,11 @@ hours 12 days ago (table ports unreachable). Check results are derived from the 
 run's (same tolerance words) and written once: only for a port with no check run yet.
 Monitors really probe every 15 minutes; the history keeps one probe an hour.
 
+Trust score history: one snapshot a day over the same 30 days (at the `as_of` hour),
+computed by the real formula from that history as it stood then (the check results
+evaluated by then, SLO attainment over the 30 days before, the incidents open then), so
+the trust chart tells the same story as the checks; written once, with the history.
+
 Real runs: after seeding, each port whose data this seeding wrote, or that has no run
 since `as_of`, runs its checks once, synchronously (check_run_request by the admin, then
 check_run_execute, then trust_after_check_run: incidents open, SLOs are evaluated and the
@@ -55,6 +60,7 @@ from products.models import (
     Check,
     CheckResult,
     CheckRun,
+    DataProduct,
     Incident,
     IncidentEvent,
     OutputPort,
@@ -70,6 +76,7 @@ from products.trust.services.checks import (
 )
 from products.trust.services.incidents import cause_key_for_check
 from products.trust.services.slos import slo_create, slo_update
+from products.trust.services.trust_score import trust_score_backfill, trust_score_compute
 
 ERROR, WARN = Severity.ERROR, Severity.WARN
 HISTORY_DAYS = 30
@@ -846,3 +853,14 @@ def incidents_backdate(*, history: History, since: datetime) -> int:
             )
             moved += 1
     return moved
+
+
+def trust_history_backfill(*, product: DataProduct, as_of: datetime) -> int:
+    """One trust snapshot a day for the HISTORY_DAYS before `as_of` (the oldest inside the
+    window the page draws), from the seeded history as it stood then, and today's again:
+    the one the real check run recorded counted its incidents before they were moved back
+    to when their failures began (incidents_backdate). Returns how many were backfilled."""
+    moments = [as_of - timedelta(days=days) for days in range(HISTORY_DAYS - 1, 0, -1)]
+    backfilled = trust_score_backfill(product=product, moments=moments)
+    trust_score_compute(product=product)
+    return len(backfilled)

@@ -8,15 +8,17 @@ results or observations there are: the series are aggregated by the database.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.core.cache import cache
 from django.db.models import Count, Max, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import TruncDay, TruncHour
 from django.urls import reverse
 from django.utils import timezone
 
-from products.choices import CheckOutcome
+from products.choices import MEASURED_SLO_KINDS, CheckOutcome
 from products.models import (
     Check,
     CheckResult,
@@ -26,6 +28,7 @@ from products.models import (
     PortObservation,
 )
 from products.trust.services.incidents import incidents_for_product
+from products.trust.services.slo_measures import SLOReport, slo_attainments
 from products.trust.services.trust_score import trust_score_history, trust_score_latest
 
 CHART_DAYS = 30
@@ -172,6 +175,78 @@ def check_pass_rate_by_day(
         series.x.append(row["day"])
         series.y.append(round(row["passed"] / row["total"] * 100.0, 2) if row["total"] else None)
     return series
+
+
+# --- the quality tab's figures, kept while their evidence is unchanged ---------------------
+
+# The windows slide with time even when nothing new is recorded: figures are recomputed
+# at least this often.
+TRUST_FIGURES_CACHE_SECONDS = 300
+TRUST_FIGURES_FORMAT = 1  # in the cache keys: change it when TrustFigures or Series change
+
+
+@dataclass
+class TrustFigures:
+    """What the quality tab measures over 30 days: each measured SLO's attainment, the
+    row count and freshness series, the daily check pass rate. `version` names the
+    evidence they come from (charts drawn from them are kept under it too)."""
+
+    slo_reports: list[SLOReport]
+    series: dict[str, list[Series]]
+    pass_rate: Series
+    version: str
+
+
+def trust_figures(
+    *, product: DataProduct, latest_runs: dict[int, CheckRun], now: datetime | None = None
+) -> TrustFigures:
+    """The product's TrustFigures, from the cache while their evidence has not changed:
+    the same SLOs (and targets), the same latest check run of each port in the same state
+    (`latest_runs`, from port_latest_check_runs), the same latest observation of each
+    port; recomputed after TRUST_FIGURES_CACHE_SECONDS at the latest. Two queries when
+    cached; one per SLO and two more when not."""
+    slos = list(product.slos.filter(kind__in=MEASURED_SLO_KINDS).order_by("kind", "pk"))
+    last_observed = (
+        PortObservation.objects.filter(port_id=OuterRef("pk"))
+        .order_by("-observed_at")
+        .values("observed_at")[:1]
+    )
+    ports = (
+        OutputPort.objects.filter(product=product)
+        .annotate(last_observed=Subquery(last_observed))
+        .order_by("pk")
+        .values_list("pk", "last_observed")
+    )
+    evidence = [
+        product.pk,
+        product.created_at,
+        [(slo.pk, slo.kind, slo.target_percent, slo.threshold_hours) for slo in slos],
+        [
+            (pk, observed, _run_state(latest_runs.get(pk)))
+            for pk, observed in ports  # one query
+        ],
+    ]
+    version = hashlib.sha256(repr(evidence).encode()).hexdigest()[:32]
+    key = f"trust-figures:{TRUST_FIGURES_FORMAT}:{version}"
+    figures = cache.get(key)
+    if figures is None:
+        now = now or timezone.now()
+        figures = TrustFigures(
+            slo_reports=[
+                SLOReport(slo=slo, windows=slo_attainments(slo=slo, now=now)) for slo in slos
+            ],
+            series=observation_series(product=product, now=now),
+            pass_rate=check_pass_rate_by_day(product=product, now=now),
+            version=version,
+        )
+        cache.set(key, figures, TRUST_FIGURES_CACHE_SECONDS)
+    return figures
+
+
+def _run_state(run: CheckRun | None) -> tuple | None:
+    if run is None:
+        return None
+    return (run.pk, run.status, run.finished_at)
 
 
 # --- the trust score, explained ---------------------------------------------------------

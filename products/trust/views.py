@@ -9,7 +9,6 @@ what is valid (errors beside their field).
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -23,7 +22,7 @@ from django.utils import timezone
 from django.views import View
 from django.views.generic import TemplateView
 
-from portal.core.cron import cron_next_runs
+from portal.core.cron import cron_describe, cron_next_runs
 from portal.core.forms import add_service_errors
 from portal.core.markdown import render_markdown
 from products.catalog.permissions import can_edit_product, require_product_editor
@@ -63,16 +62,14 @@ from products.trust.forms import (
     attach_service_errors,
 )
 from products.trust.selectors import (
-    CHART_DAYS,
     check_get,
-    check_pass_rate_by_day,
     check_run_get,
     check_runs_for_product,
     checks_for_product,
-    observation_series,
     port_latest_check_runs,
     quality_url,
     results_of_runs,
+    trust_figures,
     trust_header_context,
     trust_summary,
 )
@@ -91,7 +88,6 @@ from products.trust.services.incidents import (
     incident_resolve,
     incidents_for_product,
 )
-from products.trust.services.slo_measures import product_slo_report
 from products.trust.services.slos import slo_create, slo_delete, slo_update
 from sharing.access.decision import reads_everything
 
@@ -150,6 +146,7 @@ def port_checks_context(
     for check in checks:
         check.next_runs = next_runs(check)
         check.effective_schedule = check_effective_schedule(check)
+        check.schedule_in_words = cron_describe(check.effective_schedule)
     failing = [r for r in (results or []) if r.outcome != CheckOutcome.PASS]
     return {
         "product": product,
@@ -214,9 +211,9 @@ class ProductQualityView(LoginRequiredMixin, TemplateView):
                 :RESOLVED_INCIDENTS_SHOWN
             ]
         )
-        slo_reports = product_slo_report(product=product)
-        series = observation_series(product=product)
-        pass_rate = check_pass_rate_by_day(product=product)
+        # SLO attainment and the 30-day series, cached while their evidence is unchanged.
+        figures = trust_figures(product=product, latest_runs=latest_runs)
+        slo_reports = figures.slo_reports
         recent_runs = list(check_runs_for_product(product=product)[:RECENT_RUNS])
 
         context.update(
@@ -230,25 +227,11 @@ class ProductQualityView(LoginRequiredMixin, TemplateView):
             can_add_slo=can_edit and len(slo_reports) < len(MEASURED_SLO_KINDS),
             unresolved_incidents=unresolved,
             resolved_incidents=resolved,
-            charts=self._charts(summary, series, pass_rate),
+            charts=trust_charts.quality_charts(
+                figures=figures, history=summary.history, latest=summary.latest
+            ),
         )
         return context
-
-    @staticmethod
-    def _charts(summary, series, pass_rate) -> dict:
-        now = timezone.now()
-        # A little past now, so that today's point is not cut in half at the edge.
-        span = (now - timedelta(days=CHART_DAYS), now + timedelta(hours=12))
-        return {
-            "trust": trust_charts.trust_history_chart(summary.history, x_range=span),
-            "row_count": trust_charts.lines_chart(
-                series["row_count"], y_title="rows", x_range=span
-            ),
-            "freshness": trust_charts.lines_chart(
-                series["freshness"], y_title="hours behind", x_range=span
-            ),
-            "pass_rate": trust_charts.pass_rate_chart(pass_rate, x_range=span),
-        }
 
 
 class PortChecksView(LoginRequiredMixin, View):

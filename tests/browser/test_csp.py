@@ -259,8 +259,8 @@ def test_pages_render_within_the_content_security_policy(live_server, page, worl
 
 @pytest.mark.browser
 def test_the_plotly_stylesheets_match_the_installed_plotly_js(browser):
-    """static/vendor/plotly-csp holds exactly what the installed plotly.min.js would
-    inject; after a plotly upgrade, run `python manage.py plotly_csp_css`."""
+    """static/vendor/plotly-csp holds exactly what our plotly.js bundle would
+    inject; after upgrading it, run `python manage.py plotly_csp_css`."""
     page = browser.new_page()
     try:
         styles = collect_injected_styles(page)

@@ -10,6 +10,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from portal.core.plotly_assets import PLOTLY_BUNDLE
 from products.definitions.services.glossary import term_create
 from products.definitions.services.metrics import metric_create
 from products.models import GlossaryTerm
@@ -114,5 +115,5 @@ def test_glossary_approval_and_the_metric_chart(
     assert set(AccessEvent.objects.values_list("channel", flat=True)) == {"web"}
     outside = [url for url in page.requested_urls if not url.startswith(live_server.url)]
     assert outside == []
-    assert any(url.endswith("/static/vendor/plotly/plotly.min.js") for url in page.requested_urls)
+    assert any(url.endswith("/static/" + PLOTLY_BUNDLE) for url in page.requested_urls)
     assert page.console_errors == []

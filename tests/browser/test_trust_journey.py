@@ -12,6 +12,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from portal.core.plotly_assets import PLOTLY_BUNDLE
 from products.choices import CheckRunStatus, IncidentStatus
 from products.models import Check, CheckRun, Incident, PortObservation, TrustScore
 from products.trust.services.slos import slo_create
@@ -190,7 +191,7 @@ def test_owner_adds_a_check_runs_it_and_sees_the_failure_and_the_incident(
     # Every script, plotly.js included, came from the portal itself.
     outside = [url for url in page.requested_urls if not url.startswith(live_server.url)]
     assert outside == []
-    assert any(url.endswith("/static/vendor/plotly/plotly.min.js") for url in page.requested_urls)
+    assert any(url.endswith("/static/" + PLOTLY_BUNDLE) for url in page.requested_urls)
     # The one error is the form's answer to the impossible tolerance: a 400 with the page.
     assert page.console_errors == [
         "Failed to load resource: the server responded with a status of 400 (Bad Request)"

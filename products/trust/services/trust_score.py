@@ -22,11 +22,13 @@ from typing import Any
 
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
+from django.utils.translation import ngettext
 
 from products.choices import (
     MEASURED_SLO_KINDS,
     UNRESOLVED_INCIDENT_STATUSES,
     CheckOutcome,
+    IncidentStatus,
     LifecycleStatus,
     Severity,
 )
@@ -59,12 +61,12 @@ def _r1(value: float) -> float:
 # --- components ----------------------------------------------------------------------------
 
 
-def _quality(product: DataProduct) -> tuple[float, dict[str, Any]]:
-    latest = (
-        CheckResult.objects.filter(quality_check=OuterRef("pk"))
-        .order_by("-evaluated_at", "-pk")
-        .values("pk")[:1]
-    )
+def _quality(product: DataProduct, until: datetime | None = None) -> tuple[float, dict[str, Any]]:
+    """`until`: the latest result of each check evaluated by then (a past snapshot)."""
+    results_by_then = CheckResult.objects.filter(quality_check=OuterRef("pk"))
+    if until is not None:
+        results_by_then = results_by_then.filter(evaluated_at__lte=until)
+    latest = results_by_then.order_by("-evaluated_at", "-pk").values("pk")[:1]
     checks = list(
         Check.objects.filter(port__product=product, enabled=True)
         .annotate(latest_result_id=Subquery(latest))
@@ -144,7 +146,11 @@ def _reliability(product: DataProduct, now: datetime) -> tuple[float, dict[str, 
     elif not contributions:
         note = f"no data in the last {RELIABILITY_WINDOW_DAYS} days for any SLO"
     else:
-        note = f"mean of {len(contributions)} SLO(s) over {RELIABILITY_WINDOW_DAYS} days" + (
+        note = ngettext(
+            "mean of %(count)d SLO over %(days)d days",
+            "mean of %(count)d SLOs over %(days)d days",
+            len(contributions),
+        ) % {"count": len(contributions), "days": RELIABILITY_WINDOW_DAYS} + (
             f"; {len(slos) - len(contributions)} without data left out"
             if len(contributions) < len(slos)
             else ""
@@ -182,20 +188,36 @@ def _documentation(product: DataProduct) -> tuple[float, dict[str, Any]]:
     }
 
 
-def _support(product: DataProduct, now: datetime) -> tuple[float, dict[str, Any]]:
+def _support(
+    product: DataProduct, now: datetime, *, past: bool = False
+) -> tuple[float, dict[str, Any]]:
+    """`past`: the incidents unresolved at `now` (opened by then, resolved after it or
+    not yet), for a past snapshot; otherwise those unresolved today."""
+    if past:
+        unresolved = Incident.objects.filter(product=product, opened_at__lte=now).filter(
+            Q(resolved_at__isnull=True) | Q(resolved_at__gt=now)
+        )
+    else:
+        unresolved = Incident.objects.filter(
+            product=product, status__in=UNRESOLVED_INCIDENT_STATUSES
+        )
     incidents = list(
-        Incident.objects.filter(product=product, status__in=UNRESOLVED_INCIDENT_STATUSES)
-        .order_by("opened_at", "pk")
-        .values("pk", "title", "status", "cause", "opened_at")
+        unresolved.order_by("opened_at", "pk").values(
+            "pk", "title", "status", "cause", "opened_at", "acknowledged_at"
+        )
     )
     rows = []
     for incident in incidents:
         age_days = max(0, (now - incident["opened_at"]).days)
+        status = incident["status"]
+        if past:  # its status then
+            acknowledged = incident["acknowledged_at"] and incident["acknowledged_at"] <= now
+            status = IncidentStatus.ACKNOWLEDGED if acknowledged else IncidentStatus.OPEN
         rows.append(
             {
                 "id": incident["pk"],
                 "title": incident["title"],
-                "status": incident["status"],
+                "status": str(status),
                 "cause": incident["cause"],
                 "opened_at": incident["opened_at"].isoformat(),
                 "age_days": age_days,
@@ -216,15 +238,23 @@ def _support(product: DataProduct, now: datetime) -> tuple[float, dict[str, Any]
         )
     )
     note = (
-        f"{len(rows)} unresolved incident(s), the oldest {oldest} day(s) old"
+        _counted("%(count)d unresolved incident", "%(count)d unresolved incidents", len(rows))
+        + ", the oldest "
+        + _counted("%(count)d day old", "%(count)d days old", oldest)
         if rows
         else "no unresolved incidents"
     )
     days = product.feedback_response_days
     if overdue:
         note += (
-            f"; {len(overdue)} feedback thread(s) unanswered past the {days}-business-day "
-            f"response objective, the most overdue {most_late} business day(s) late"
+            "; "
+            + _counted(
+                "%(count)d feedback thread unanswered",
+                "%(count)d feedback threads unanswered",
+                len(overdue),
+            )
+            + f" past the {days}-business-day response objective, the most overdue "
+            + _counted("%(count)d business day late", "%(count)d business days late", most_late)
         )
     else:
         note += "; feedback answered within the response objective"
@@ -239,16 +269,33 @@ def _support(product: DataProduct, now: datetime) -> tuple[float, dict[str, Any]
     }
 
 
+def _counted(singular: str, plural: str, count: int) -> str:
+    """The singular or plural form for `count` with the count: "1 day", "2 days"."""
+    return ngettext(singular, plural, count) % {"count": count}
+
+
 # --- writes --------------------------------------------------------------------------------
 
 
 def trust_score_compute(*, product: DataProduct, now: datetime | None = None) -> TrustScore:
     """Compute the product's trust score from the evidence now and record a snapshot."""
-    now = now or timezone.now()
-    quality, quality_ev = _quality(product)
+    return _snapshot(product=product, now=now or timezone.now(), past=False)
+
+
+def trust_score_backfill(*, product: DataProduct, moments: Iterable[datetime]) -> list[TrustScore]:
+    """Record the snapshots the product would have had at each of `moments` (past times),
+    by the same formula from the evidence as it stood then: the latest check results
+    evaluated by then, SLO attainment over the 30 days before, the incidents unresolved
+    then, feedback overdue then. Documentation is today's (its history is not kept).
+    For a history recorded after the fact (a demo, an import of past check runs)."""
+    return [_snapshot(product=product, now=moment, past=True) for moment in sorted(moments)]
+
+
+def _snapshot(*, product: DataProduct, now: datetime, past: bool) -> TrustScore:
+    quality, quality_ev = _quality(product, until=now if past else None)
     reliability, reliability_ev = _reliability(product, now)
     documentation, documentation_ev = _documentation(product)
-    support, support_ev = _support(product, now)
+    support, support_ev = _support(product, now, past=past)
     components = {
         "quality": quality,
         "reliability": reliability,

@@ -109,7 +109,7 @@ def test_an_overdue_unanswered_thread_lowers_support_with_its_evidence(product, 
         }
     ]
     assert (
-        "1 feedback thread(s) unanswered past the 3-business-day response objective"
+        "1 feedback thread unanswered past the 3-business-day response objective"
         in (support["note"])
     )
 

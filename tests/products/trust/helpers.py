@@ -1,6 +1,8 @@
 """Plain helpers of the trust tests: customers in a Parquet file (two without an email),
-and a check run executed as the check_run task does."""
+a check run executed as the check_run task does, the charts of a page."""
 
+import json
+import re
 import time
 
 import pyarrow as pa
@@ -58,3 +60,18 @@ def run_checks(port, by):
     run = check_run_execute(run_id=_request(port=port, by=by).pk)
     trust_after_check_run(run=run)
     return run
+
+
+def figures(content: str) -> dict[str, dict]:
+    """Each chart of the page (its container's figure: data, layout, config), by the
+    heading of the card it is in."""
+    charts = {}
+    pattern = re.compile(
+        r'<h3 class="card-title">([^<]+)</h3>\s*<div class="plotly-graph-div plotly-chart" '
+        r'data-plotly-figure="([^"]+)"></div><script id="\2" type="application/json">(.*?)'
+        r"</script>",
+        re.S,
+    )
+    for title, _, payload in pattern.findall(content):
+        charts[title] = json.loads(payload)
+    return charts

@@ -12,6 +12,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from portal.core.plotly_assets import PLOTLY_BUNDLE
 from products.choices import CheckRunStatus, IncidentCause, IncidentStatus, LifecycleStatus
 from products.models import Check, CheckRun, Incident, PortObservation, TrustScore
 from products.trust.services.checks import check_create, check_run_execute, check_run_request
@@ -54,7 +55,7 @@ def test_quality_tab_without_a_port(client, product, owner, outsider):
     assert "No incidents — nothing has broken." in content
     assert "Not computed yet." in content
     assert "No history yet" in content
-    assert "plotly.min.js" not in content  # no chart, no 4 MB script
+    assert "vendor/plotly/" not in content  # no chart, no plotly.js
 
     client.force_login(outsider)
     content = _content(client, QUALITY)
@@ -85,8 +86,11 @@ def test_checks_before_their_first_run(client, port, not_null, owner, outsider):
     assert content.count("Not run yet") == 2
     assert "Run checks" in content
     # Each check's schedule, and its next three times.
-    assert '<code>0 * * * *</code> <span class="muted small">(product default)</span>' in content
-    assert "<code>30 6 * * 1</code>" in content
+    # In words, with the cron expression for the people who edit it.
+    assert 'Every hour</span> <span class="muted small">(product default)</span>' in content
+    assert '<code class="small">0 * * * *</code>' in content
+    assert "Every Monday at 06:30 UTC</span>" in content
+    assert '<code class="small">30 6 * * 1</code>' in content
     next_runs = re.findall(r'<span class="next-runs small">Next: (.*?)</span>', content, re.S)
     assert len(next_runs) == 2
     assert all(len(re.findall(r"<time ", times)) == 3 for times in next_runs)
@@ -100,6 +104,7 @@ def test_checks_before_their_first_run(client, port, not_null, owner, outsider):
     assert "Email set" in content
     assert "No run yet. They run on their schedule" in content
     assert "Run checks" not in content and "/edit/" not in content
+    assert "Every Monday at 06:30 UTC" in content and "30 6 * * 1" not in content
 
 
 def test_quality_tab_with_results_slos_incidents_and_charts(
@@ -137,7 +142,7 @@ def test_quality_tab_with_results_slos_incidents_and_charts(
     assert "Check &#x27;Email set&#x27; failing on Orders" in content
     assert "badge-incident-open" in content
     # Charts, drawn by plotly.js from our own static files.
-    assert '<script src="/static/vendor/plotly/plotly.min.js" defer></script>' in content
+    assert f'<script src="/static/{PLOTLY_BUNDLE}" defer></script>' in content
     assert content.count("data-plotly-figure=") == 3  # drawn by js/charts.js, no inline code
     # The file has no freshness column: no lag to draw, and the page says why.
     assert "the lag is measured on a port's freshness column" in content
@@ -152,7 +157,7 @@ def test_quality_tab_with_results_slos_incidents_and_charts(
 
 def test_plotly_is_served_from_our_static_files(client, outsider):
     client.force_login(outsider)
-    response = client.get("/static/vendor/plotly/plotly.min.js")
+    response = client.get("/static/" + PLOTLY_BUNDLE)
     assert response.status_code == 200
     head = b"".join(response.streaming_content)[:2000] if response.streaming else response.content
     assert b"plotly" in head.lower()

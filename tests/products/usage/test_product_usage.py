@@ -8,6 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from portal.core.plotly_assets import PLOTLY_BUNDLE
 from products.catalog.services.page_views import product_view_record
 from products.choices import LifecycleStatus
 from products.models import ProductPageView
@@ -159,7 +160,7 @@ def test_usage_tab_shows_totals_and_chart_names_only_to_editors(client, product,
     assert response.status_code == 200
     html = response.content.decode()
     assert 'id="usage-chart-data" type="application/json"' in html
-    assert "vendor/plotly/plotly.min.js" in html and "js/usage.js" in html
+    assert PLOTLY_BUNDLE in html and "js/usage.js" in html
     assert "reader-one" not in html  # names are for editors
     assert response.context["usage"].reads == 1
     # No inline code: every <script> either loads a file or carries JSON.

@@ -7,6 +7,7 @@ import json
 
 from django.urls import reverse
 
+from portal.core.plotly_assets import PLOTLY_BUNDLE
 from sharing.choices import Channel, ExportStatus
 from sharing.exports.services.runs import (
     export_run_execute,
@@ -194,7 +195,7 @@ def test_the_schedule_page_charts_sizes_and_durations_from_two_runs(client, orde
     assert "export-runs-chart-data" not in client.get(url).content.decode()  # one run
     export_run_execute(run_id=export_run_request(schedule=schedule, by=owner).pk)
     html = client.get(url).content.decode()
-    assert 'id="export-runs-chart-data"' in html and "vendor/plotly/plotly.min.js" in html
+    assert 'id="export-runs-chart-data"' in html and PLOTLY_BUNDLE in html
     figure = json.loads(
         html.split('id="export-runs-chart-data" type="application/json">')[1].split("</script>")[0]
     )
