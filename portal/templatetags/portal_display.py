@@ -17,6 +17,7 @@ from django.utils.dateformat import format as date_format
 from django.utils.html import format_html
 from django.utils.timesince import timesince, timeuntil
 
+from portal.core.cron import cron_describe
 from products.choices import MANAGING_ROLES
 from products.models import DomainMembership
 
@@ -115,3 +116,13 @@ def main_nav(context) -> dict[str, bool]:
     if request is not None:
         request._main_nav = nav
     return nav
+
+
+@register.filter
+def schedule_in_words(expression: str, tz: str = "UTC"):
+    """A cron schedule in words ("every weekday at 07:30 Europe/Brussels"), with the
+    expression itself on hover; a shape it cannot say is shown as written."""
+    words = cron_describe(expression, tz=tz or "UTC")
+    if words == expression:
+        return format_html("<code>{}</code> in {}", expression, tz or "UTC")
+    return format_html('<span title="cron: {}">{}</span>', expression, words)

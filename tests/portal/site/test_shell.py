@@ -9,6 +9,7 @@ import pytest
 from django.template import Context, Template
 from django.utils import timezone
 
+from portal.templatetags.portal_display import schedule_in_words
 from products.choices import MembershipRole
 from tests.factories import MembershipFactory, ProductFactory, UserFactory
 
@@ -130,3 +131,11 @@ def test_a_server_error_shows_the_portal_500_under_debug(client, settings, outsi
     html = response.content.decode()
     assert "Something went wrong on our side" in html
     assert "Traceback" not in html and "DEBUG = True" not in html
+
+
+def test_export_schedules_read_in_words_with_the_cron_on_hover():
+    assert str(schedule_in_words("30 7 * * 1-5", "Europe/Brussels")) == (
+        '<span title="cron: 30 7 * * 1-5">every weekday at 07:30 Europe/Brussels</span>'
+    )
+    # A shape with no sentence is shown as written, never described wrongly.
+    assert str(schedule_in_words("0 6-9 * * *", "UTC")) == "<code>0 6-9 * * *</code> in UTC"
