@@ -383,13 +383,14 @@ def _plain_search(user, term: str):
     """The search as it was before issue 15 (every word must match, no typo, no reasons):
     one websearch query over the newest SEARCH_WINDOW matches and the name matches, ranked
     by ts_rank. Kept here to print the ratio of the forgiving search against it."""
-    from django.contrib.postgres.search import SearchQuery, SearchRank
+    from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVectorField
     from django.db.models import F, Func
 
     from products.catalog.selectors import SEARCH_WINDOW, products_visible
 
     class NameDocument(Func):
         template = "to_tsvector('english'::regconfig, %(expressions)s)"
+        output_field = SearchVectorField()
 
     query = SearchQuery(term, search_type="websearch", config="english")
     matches = products_visible(user=user).filter(search_vector=query)

@@ -205,38 +205,64 @@ class RankedProduct:
         return (-self.words_matched, self.tier, -self.score, self.name.casefold(), self.pk)
 
 
-def _word_match(
-    word: str, correction: str, field_name: str, detail: str, words: set[str], singulars: set[str]
-) -> FieldMatch | None:
-    if singular(word) in singulars:
-        return FieldMatch(field_name, word, Quality.FULL, detail)
-    if any(candidate.startswith(word) for candidate in words):
-        return FieldMatch(field_name, word, Quality.PARTIAL, detail)
-    if correction and singular(correction) in singulars:
-        return FieldMatch(field_name, word, Quality.CLOSE, detail, corrected_to=correction)
+@dataclass(frozen=True)
+class _Term:
+    """A query word prepared once per search: its fragment, singular and correction."""
+
+    word: str
+    fragment: str
+    singular: str
+    correction: str = ""
+    correction_fragment: str = ""
+    correction_singular: str = ""
+
+    @classmethod
+    def of(cls, word: str, correction: str) -> "_Term":
+        if not correction:
+            return cls(word, contained_fragment(word), singular(word))
+        return cls(
+            word,
+            contained_fragment(word),
+            singular(word),
+            correction,
+            contained_fragment(correction),
+            singular(correction),
+        )
+
+
+def _word_match(term: _Term, field_name: str, detail: str, text: str) -> FieldMatch | None:
+    """How the term's word (or its correction) matches the lower-case `text`, if at all.
+    Only the words of the text starting with the word's fragment can match, and the text
+    must contain it: most fields are ruled out without splitting them into words."""
+    if term.fragment in text:
+        starting = [w for w in _WORD.findall(text) if w.startswith(term.fragment)]
+        if any(singular(w) == term.singular for w in starting):
+            return FieldMatch(field_name, term.word, Quality.FULL, detail)
+        if any(w.startswith(term.word) for w in starting):
+            return FieldMatch(field_name, term.word, Quality.PARTIAL, detail)
+    if term.correction and term.correction_fragment in text:
+        fragment = term.correction_fragment
+        starting = [w for w in _WORD.findall(text) if w.startswith(fragment)]
+        if any(singular(w) == term.correction_singular for w in starting):
+            return FieldMatch(
+                field_name, term.word, Quality.CLOSE, detail, corrected_to=term.correction
+            )
     return None
 
 
-def rank_candidate(
-    candidate: Candidate, words: list[str], corrections: dict[str, str]
-) -> RankedProduct | None:
-    """The candidate's place in the ranking, with the best match of each query word; None
-    when no word matches it."""
+def _rank_candidate(candidate: Candidate, terms: list[_Term]) -> RankedProduct | None:
     best: dict[str, FieldMatch] = {}
     for field_name, detail, text in candidate.fields():
         if not text:
             continue
-        found = set(text_words(text))
-        singulars = {singular(w) for w in found}
-        for word in words:
-            match = _word_match(
-                word, corrections.get(word, ""), field_name, detail, found, singulars
-            )
-            if match and (word not in best or match.weight > best[word].weight):
-                best[word] = match
+        text = text.casefold()
+        for term in terms:
+            match = _word_match(term, field_name, detail, text)
+            if match and (term.word not in best or match.weight > best[term.word].weight):
+                best[term.word] = match
     if not best:
         return None
-    matches = tuple(best[word] for word in words if word in best)
+    matches = tuple(best[term.word] for term in terms if term.word in best)
     return RankedProduct(
         pk=candidate.pk,
         words_matched=len(matches),
@@ -247,11 +273,20 @@ def rank_candidate(
     )
 
 
+def rank_candidate(
+    candidate: Candidate, words: list[str], corrections: dict[str, str]
+) -> RankedProduct | None:
+    """The candidate's place in the ranking, with the best match of each query word; None
+    when no word matches it."""
+    return _rank_candidate(candidate, [_Term.of(w, corrections.get(w, "")) for w in words])
+
+
 def rank(
     candidates: Iterable[Candidate], words: list[str], corrections: dict[str, str]
 ) -> list[RankedProduct]:
     """The candidates that match, best first."""
-    ranked = [rank_candidate(candidate, words, corrections) for candidate in candidates]
+    terms = [_Term.of(word, corrections.get(word, "")) for word in words]
+    ranked = [_rank_candidate(candidate, terms) for candidate in candidates]
     return sorted((r for r in ranked if r is not None), key=RankedProduct.sort_key)
 
 
