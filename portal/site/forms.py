@@ -2,7 +2,7 @@
 
 from django import forms
 
-from products.catalog.selectors import MAX_QUERY_LENGTH, CatalogFilters
+from products.catalog.selectors import MAX_QUERY_LENGTH, SORTS, CatalogFilters
 from products.choices import LifecycleStatus
 
 
@@ -14,6 +14,7 @@ class CatalogSearchForm(forms.Form):
     domain = forms.SlugField(required=False)
     tag = forms.SlugField(required=False)
     status = forms.ChoiceField(required=False, choices=[("", "Any"), *LifecycleStatus.choices])
+    sort = forms.ChoiceField(required=False, choices=SORTS)
 
     def clean_q(self) -> str:
         return " ".join(self.cleaned_data["q"].split())[:MAX_QUERY_LENGTH]
@@ -26,4 +27,5 @@ class CatalogSearchForm(forms.Form):
             domain=data.get("domain") or "",
             tag=data.get("tag") or "",
             status=data.get("status") or "",
+            sort=data.get("sort") or "",
         )

@@ -11,8 +11,12 @@ from django.views.generic import TemplateView
 from portal.site.forms import CatalogSearchForm
 from portal.site.work import work_by_product, work_count, work_inbox
 from products.catalog.permissions import managed_domains
+from products.catalog.search import Field, FieldMatch, Quality
 from products.catalog.selectors import (
     SEARCH_WINDOW,
+    SORT_NAME,
+    SORT_RELEVANCE,
+    SORTS,
     CatalogFilters,
     catalog_search,
     products_managed_by,
@@ -25,6 +29,7 @@ PAGE_SIZE = 20
 FACET_SHOWN = 8  # values shown per facet before "Show N more"
 FACETS = (("domain", "Domain"), ("tag", "Tag"), ("status", "Status"))
 GLOSSARY_SHOWN = 5  # glossary terms shown above the results of a search
+MATCHES_SHOWN = 4  # reasons shown under a result ("Matched name · column churn_score")
 
 
 def _query_string(filters: CatalogFilters, **changes: str) -> str:
@@ -32,8 +37,29 @@ def _query_string(filters: CatalogFilters, **changes: str) -> str:
     The page number is dropped: new filters start on page one."""
     params = {"q": filters.q, "domain": filters.domain, "tag": filters.tag}
     params["status"] = filters.status
+    params["sort"] = filters.sort
     params.update(changes)
     return "?" + urlencode({key: value for key, value in params.items() if value})
+
+
+def _match_reasons(matches: tuple[FieldMatch, ...]) -> list[dict]:
+    """Why a product matched, in words: one entry per field (the best word match there),
+    e.g. {"where": "column", "detail": "churn_score", "note": ""} or a note saying the word
+    matched the start of a word or a close spelling."""
+    reasons: dict[tuple[str, str], dict] = {}
+    for match in matches:
+        key = (match.field, match.detail)
+        if key in reasons:
+            continue
+        if match.quality == Quality.CLOSE:
+            note = f"“{match.corrected_to}”, close to “{match.word}”"
+        elif match.quality == Quality.PARTIAL:
+            note = f"starts with “{match.word}”"
+        else:
+            note = ""
+        where = "description of column" if match.field == Field.COLUMN_DESCRIPTION else match.field
+        reasons[key] = {"where": where, "detail": match.detail, "note": note}
+    return list(reasons.values())[:MATCHES_SHOWN]
 
 
 class CatalogView(LoginRequiredMixin, TemplateView):
@@ -48,8 +74,9 @@ class CatalogView(LoginRequiredMixin, TemplateView):
         user = self.request.user
         form = CatalogSearchForm(self.request.GET)
         filters = form.filters()
-        results, facets = catalog_search(user=user, filters=filters)
-        page = Paginator(results, PAGE_SIZE).get_page(self.request.GET.get("page"))
+        search = catalog_search(user=user, filters=filters)
+        facets = search.facets
+        page = Paginator(search.products, PAGE_SIZE).get_page(self.request.GET.get("page"))
         products = list(page.object_list)
         # Each result's trust badge and incident marker: two queries for the whole page.
         ids = [product.pk for product in products]
@@ -58,6 +85,7 @@ class CatalogView(LoginRequiredMixin, TemplateView):
         for product in products:
             product.trust = scores.get(product.pk)
             product.has_open_incident = product.pk in with_incidents
+            product.match_reasons = _match_reasons(search.matches.get(product.pk, ()))
 
         facet_groups = []
         for name, label in FACETS:
@@ -92,8 +120,23 @@ class CatalogView(LoginRequiredMixin, TemplateView):
         # A broad search ranks a bounded window of matches (SEARCH_WINDOW): its count is
         # then a lower bound, shown as "1,000+".
         count_is_lower_bound = bool(filters.q) and page.paginator.count >= SEARCH_WINDOW
+        # Sorting: relevance only means something with search text.
+        current_sort = filters.sort or (SORT_RELEVANCE if filters.q else SORT_NAME)
+        sorts = [
+            {
+                "label": label,
+                "active": value == current_sort,
+                "url": _query_string(filters, sort=value),
+            }
+            for value, label in SORTS
+            if filters.q or value != SORT_RELEVANCE
+        ]
         context.update(
             form=form,
+            sorts=sorts,
+            corrections=search.corrections,
+            suggestion=search.suggestion,
+            suggestion_url=_query_string(filters, q=search.suggestion) if search.suggestion else "",
             filters=filters,
             page_obj=page,
             products=products,

@@ -1,20 +1,27 @@
 """Reads of the catalog that carry rules: visibility, search and ranking, facets.
 
-`/search/`, the home page and the API's `q` filter all call product_search.
+`/search/`, the home page and the API's `q` filter all call product_search. Its rules
+(which words match where, the order, typo corrections) are products.catalog.search, the
+same on PostgreSQL and SQLite; this module reads the candidates they rank.
 """
 
 import hashlib
+import operator
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from functools import reduce
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVectorField
+from django.contrib.postgres.search import (
+    SearchQuery,
+    SearchVectorField,
+    TrigramWordSimilarity,
+)
 from django.core.cache import cache
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import (
     BooleanField,
-    Case,
     Count,
     Exists,
     F,
@@ -25,9 +32,21 @@ from django.db.models import (
     QuerySet,
     Subquery,
     Value,
-    When,
 )
 
+from products.catalog.search import (
+    CLOSE_ENOUGH,
+    MAX_CORRECTIONS,
+    Candidate,
+    FieldMatch,
+    closest_word,
+    contained_fragment,
+    query_words,
+    rank,
+    suggestion,
+    text_words,
+    words_found,
+)
 from products.choices import MANAGING_ROLES, LifecycleStatus
 from products.models import (
     Column,
@@ -43,6 +62,18 @@ MAX_QUERY_LENGTH = 200
 # A search ranks, counts and facets at most this many of its newest matches, plus the
 # products whose name matches (see _text_match). Counts at or above it mean "at least".
 SEARCH_WINDOW = 1000
+# Catalog words read per source (names, tags, column names) to correct a word nothing
+# contains, closest first (PostgreSQL).
+CLOSE_WORDS_READ = 30
+
+SORT_RELEVANCE = "relevance"
+SORT_NAME = "name"
+SORT_UPDATED = "updated"
+SORTS = (
+    (SORT_RELEVANCE, "Relevance"),
+    (SORT_NAME, "Name, A to Z"),
+    (SORT_UPDATED, "Recently updated"),
+)
 
 
 @dataclass(frozen=True)
@@ -51,6 +82,7 @@ class CatalogFilters:
     domain: str = ""  # domain slug
     tag: str = ""
     status: str = ""
+    sort: str = ""  # one of SORTS; "" is relevance with search text, name without
 
 
 def products_visible(*, user) -> QuerySet[DataProduct]:
@@ -90,27 +122,69 @@ class _EqualsAny(Func):
     output_field = BooleanField()
 
 
+class _PositionIn(Func):
+    """The 1-based position of `<expression>` in a list of ids: the ranking's order."""
+
+    output_field = IntegerField()
+
+    def __init__(self, expression, ids: list[int]) -> None:
+        self.ids = ids
+        super().__init__(expression)
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        sql, params = compiler.compile(self.source_expressions[0])
+        literal = "{" + ",".join(str(pk) for pk in self.ids) + "}"
+        return f"array_position(%s::bigint[], {sql})", [literal, *params]
+
+    def as_sql(self, compiler, connection, **extra_context):
+        # SQLite (the embedded default, small catalogs): one CASE over the ranked ids.
+        sql, params = compiler.compile(self.source_expressions[0])
+        if not self.ids:
+            return "0", []
+        whens = " ".join(f"WHEN {int(pk)} THEN {i}" for i, pk in enumerate(self.ids, 1))
+        return f"CASE {sql} {whens} END", params
+
+
+@dataclass(frozen=True)
+class SearchRanking:
+    """What a search found, for one set of filters: the matching products best first,
+    why each matched, and the corrections of words nothing contained."""
+
+    ids: list[int]
+    matches: dict[int, tuple[FieldMatch, ...]]
+    corrections: dict[str, str]
+    suggestion: str  # the search text with the corrections: "did you mean …"
+
+
+_NO_RANKING = SearchRanking(ids=[], matches={}, corrections={}, suggestion="")
+
+
 class SearchWindows:
-    """The windows of matches of one catalog request, by the filters each was read for: a
-    search page needs the same window for its page, its count and (with no facet filter)
-    every facet. Shared between requests through the cache for SEARCH_CACHE_SECONDS,
-    keyed by the catalog's generation (products.catalog.services.search_index.catalog_changed:
+    """The rankings of one catalog request, by the filters each was read for: a search
+    page needs the same ranking for its page, its count and (with no facet filter) every
+    facet. Shared between requests through the cache for SEARCH_CACHE_SECONDS, keyed by
+    the catalog's generation (products.catalog.services.search_index.catalog_changed:
     every change of a product's text, tags, columns or lifecycle starts a new one) and by
     who sees which products."""
 
     def __init__(self, user) -> None:
         self.user = user
-        self._ids: dict[CatalogFilters, list[int]] = {}
+        self._rankings: dict[CatalogFilters, SearchRanking] = {}
         self._key_prefix = ""
 
     def known(self, filters: CatalogFilters) -> list[int] | None:
-        return self._ids.get(filters)
+        ranking = self._rankings.get(replace(filters, sort=""))
+        return ranking.ids if ranking else None
 
-    def ids(self, filters: CatalogFilters, read: Callable[[], list[int]]) -> list[int]:
-        """The window for `filters`: from this request, the cache, or `read()`."""
-        if filters not in self._ids:
-            self._ids[filters] = self.cached("catalog-window", filters, read)
-        return self._ids[filters]
+    def ranking(
+        self, filters: CatalogFilters, compute: Callable[[], SearchRanking]
+    ) -> SearchRanking:
+        """The ranking for `filters` (their sort aside): from this request, the cache, or
+        `compute()`."""
+        filters = replace(filters, sort="")
+        if filters not in self._rankings:
+            self._rankings[filters] = self.cached("catalog-ranking", filters, compute)
+        return self._rankings[filters]
 
     def cached(self, kind: str, filters: CatalogFilters, compute: Callable):
         """`compute()`, kept in the cache under this user's key for it when searches are
@@ -131,8 +205,8 @@ class SearchWindows:
         if not self._key_prefix:
             generation = cache.get(CATALOG_GENERATION_KEY) or 0
             self._key_prefix = f"{generation}|{_visibility_class(self.user)}"
-        raw = f"{self._key_prefix}|{filters!r}"
-        return f"{kind}:v1:" + hashlib.sha256(raw.encode()).hexdigest()
+        raw = f"{self._key_prefix}|{replace(filters, sort='')!r}"
+        return f"{kind}:v2:" + hashlib.sha256(raw.encode()).hexdigest()
 
 
 def _in_window(field: str, ids: list[int]) -> _EqualsAny:
@@ -140,92 +214,230 @@ def _in_window(field: str, ids: list[int]) -> _EqualsAny:
     return _EqualsAny(F(field), Value("{" + ",".join(str(pk) for pk in ids) + "}"))
 
 
-def _window_ids(qs: QuerySet, query: SearchQuery) -> list[int]:
-    """Ids of the window a search ranks: at most SEARCH_WINDOW of the newest matches,
-    plus up to as many products whose name matches (one query)."""
-    matches = qs.filter(search_vector=query)
-    newest = matches.order_by("-pk").values("pk")[:SEARCH_WINDOW]
-    named = (
-        matches.alias(name_document=_NameDocument("name"))
-        .filter(name_document=query)
-        .order_by("-pk")
-        .values("pk")[:SEARCH_WINDOW]
+def _in_ids(field: str, ids: list[int]) -> Q | _EqualsAny:
+    """`<field>` is one of `ids`, written the way each database answers fastest."""
+    if connection.vendor == "postgresql":
+        return _in_window(field, ids)
+    return Q(**{f"{field}__in": ids})
+
+
+def _prefix_query(terms: Iterable[str]) -> SearchQuery:
+    """Any of the terms, each as a whole word or the start of one. The terms are words
+    of letters and digits only (products.catalog.search.text_words), so they cannot
+    carry tsquery syntax."""
+    raw = " | ".join(f"{term}:*" for term in terms)
+    return SearchQuery(raw, search_type="raw", config="english")
+
+
+def _window_ids(qs: QuerySet, terms: list[str]) -> list[int]:
+    """Ids of the candidates a search ranks: products containing any of the terms, at
+    most SEARCH_WINDOW of the newest, plus up to as many whose name contains one (one
+    query). PostgreSQL reads them from the full-text index; SQLite scans with LIKE."""
+    if connection.vendor == "postgresql":
+        query = _prefix_query(terms)
+        matches = qs.filter(search_vector=query)
+        named = matches.alias(name_document=_NameDocument("name")).filter(name_document=query)
+    else:
+        contains = Q()
+        for term in map(contained_fragment, terms):
+            in_columns = Column.objects.filter(port__product_id=OuterRef("pk")).filter(
+                Q(name__icontains=term) | Q(description__icontains=term)
+            )
+            in_tags = Tag.products.through.objects.filter(
+                dataproduct_id=OuterRef("pk"), tag__name__icontains=term
+            )
+            contains |= (
+                Q(name__icontains=term)
+                | Q(summary__icontains=term)
+                | Q(description__icontains=term)
+                | Q(purpose_use_case__icontains=term)
+                | Q(domain__name__icontains=term)
+                | Exists(in_columns)
+                | Exists(in_tags)
+            )
+        matches = qs.filter(contains)
+        named = matches.filter(
+            reduce(operator.or_, (Q(name__icontains=contained_fragment(t)) for t in terms))
+        )
+    newest = matches.order_by("-pk").values_list("pk", flat=True)[:SEARCH_WINDOW]
+    named = named.order_by("-pk").values_list("pk", flat=True)[:SEARCH_WINDOW]
+    if connection.vendor == "postgresql":
+        return list(newest.union(named))
+    # SQLite allows no LIMIT inside a UNION: two queries.
+    return list(dict.fromkeys([*newest, *named]))
+
+
+def _candidates(ids: list[int], terms: list[str]) -> list[Candidate]:
+    """The searchable text of the candidate products (three queries). Only the columns
+    that contain a term are read: a product's other columns cannot match."""
+    if not ids:
+        return []
+    rows = DataProduct.objects.filter(_in_ids("pk", ids)).values_list(
+        "pk", "name", "status", "summary", "description", "purpose_use_case", "domain__name"
     )
-    return [row["pk"] for row in newest.union(named)]
+    candidates = {
+        pk: Candidate(pk, name, status, summary, description, use_case, domain)
+        for pk, name, status, summary, description, use_case, domain in rows.order_by()
+    }
+    tag_links = Tag.products.through.objects.filter(_in_ids("dataproduct_id", ids))
+    for product_id, tag in tag_links.values_list("dataproduct_id", "tag__name").order_by():
+        # Tags are written with hyphens ("personal-data"): their words are searched.
+        candidates[product_id].tags.append(tag)
+    contains = reduce(
+        operator.or_,
+        (
+            Q(name__icontains=fragment) | Q(description__icontains=fragment)
+            for fragment in map(contained_fragment, terms)
+        ),
+    )
+    columns = Column.objects.filter(_in_ids("port__product_id", ids)).filter(contains)
+    for product_id, name, description in columns.values_list(
+        "port__product_id", "name", "description"
+    ).order_by("port_id", "position"):
+        candidates[product_id].columns.append((name, description))
+    return list(candidates.values())
+
+
+def _catalog_words_close_to(qs: QuerySet, word: str) -> set[str]:
+    """Words of the names, tags and column names of the products in `qs` that may be
+    close to `word`: every such word on SQLite (the embedded default holds small
+    catalogs), on PostgreSQL only those pg_trgm's indexes find at least CLOSE_ENOUGH
+    similar (a word-similarity threshold no higher than the similarity
+    products.catalog.search.closest_word then asks of each word, so nothing it would pick
+    is left out)."""
+    product_ids = qs.order_by().values("pk")
+    tags = Tag.objects.filter(products__in=product_ids)
+    columns = Column.objects.filter(port__product__in=product_ids)
+    if connection.vendor == "postgresql":
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT set_config('pg_trgm.word_similarity_threshold', %s, true)",
+                [str(CLOSE_ENOUGH)],
+            )
+            texts = []
+            for source in (qs.order_by(), tags, columns):
+                texts += list(
+                    source.filter(name__trigram_word_similar=word)
+                    .annotate(closeness=TrigramWordSimilarity(Value(word), "name"))
+                    .order_by("-closeness", "name")
+                    .values_list("name", flat=True)[:CLOSE_WORDS_READ]
+                )
+    else:
+        texts = [
+            *qs.order_by().values_list("name", flat=True).distinct(),
+            *tags.values_list("name", flat=True).distinct(),
+            *columns.values_list("name", flat=True).distinct(),
+        ]
+    return {w for text in texts for w in text_words(text)}
+
+
+def _rank(qs: QuerySet, q: str) -> SearchRanking:
+    """Match and rank the products of `qs` for the search text (products.catalog.search has
+    the rules). Words no candidate contains are corrected against the catalog's words and
+    searched as corrected too."""
+    words = query_words(q)
+    if not words:
+        return _NO_RANKING
+    candidates = _candidates(_window_ids(qs, words), words)
+    ranked = rank(candidates, words, {})
+    unknown = [w for w in words if w not in words_found(ranked) and len(w) >= 3]
+    corrections = {}
+    for word in unknown[:MAX_CORRECTIONS]:
+        corrected = closest_word(word, _catalog_words_close_to(qs, word))
+        if corrected:
+            corrections[word] = corrected
+    if corrections:
+        seen = {candidate.pk for candidate in candidates}
+        more = [pk for pk in _window_ids(qs, list(corrections.values())) if pk not in seen]
+        terms = [*words, *corrections.values()]
+        candidates += _candidates(more, terms)
+        ranked = rank(candidates, words, corrections)
+    return SearchRanking(
+        ids=[r.pk for r in ranked],
+        matches={r.pk: r.matches for r in ranked},
+        corrections=corrections,
+        suggestion=suggestion(q, corrections),
+    )
+
+
+def _ordered(qs: QuerySet, sort: str, ranked_ids: list[int] | None) -> QuerySet:
+    """`qs` in the order the person chose; relevance (the ranking) when searching."""
+    if sort == SORT_UPDATED:
+        return qs.order_by("-updated_at", "pk")
+    if ranked_ids is None or sort == SORT_NAME:
+        # Name order is what an index gives (product_name_idx, product_domain_name_idx).
+        return qs.order_by("name", "pk")
+    return qs.annotate(rank=_PositionIn(F("pk"), ranked_ids)).order_by("rank")
+
+
+def _ranking(qs: QuerySet, filters: CatalogFilters, windows: SearchWindows) -> SearchRanking:
+    """The ranking of the search text among the products of `qs` (which carries every
+    filter in `filters`), computed once per request and filters."""
+    q = filters.q.strip()[:MAX_QUERY_LENGTH]
+    return windows.ranking(filters, lambda: _rank(qs, q))
 
 
 def _text_match(qs: QuerySet, filters: CatalogFilters, windows: SearchWindows) -> QuerySet:
-    """Filter by the search text and annotate `rank`; ordered best first.
+    """Filter by the search text, in the order of filters.sort (relevance by default).
 
-    On PostgreSQL the work is bounded however broad the text: at most SEARCH_WINDOW of
-    the newest matches, plus up to as many products whose name matches, are ranked,
-    counted and faceted. A text matching fewer products than that (nearly every real
-    search) is ranked over all its matches; a text matching half the catalog is ranked
-    over a window instead of tens of thousands of rows (bench/catalog.py). The window is
-    read once (`windows` keeps it for the request, and the cache for a while) and the
-    queries that count, rank and facet it look its ids up by primary key."""
-    q = filters.q.strip()[:MAX_QUERY_LENGTH]
-    if not q:
-        # Name order is what an index gives (product_name_idx, product_domain_name_idx).
-        return qs.annotate(rank=Value(0.0)).order_by("name", "pk")
-    if connection.vendor == "postgresql":
-        query = SearchQuery(q, search_type="websearch", config="english")
-        # The window is read with every filter of qs (visibility, facets); they apply
-        # again to its rows, so a window cached a moment ago never shows more.
-        ids = windows.ids(filters, lambda: _window_ids(qs, query))
-        return (
-            qs.filter(_in_window("pk", ids))
-            .annotate(rank=SearchRank(F("search_vector"), query))
-            .order_by("-rank", "name", "pk")
-        )
-    # SQLite fallback: every word must appear somewhere; name hits rank first.
-    for word in q.split():
-        in_columns = Exists(
-            Column.objects.filter(port__product_id=OuterRef("pk")).filter(
-                Q(name__icontains=word) | Q(description__icontains=word)
-            )
-        )
-        in_tags = Exists(
-            Tag.products.through.objects.filter(
-                dataproduct_id=OuterRef("pk"), tag__name__icontains=word
-            )
-        )
-        qs = qs.filter(
-            Q(name__icontains=word)
-            | Q(summary__icontains=word)
-            | Q(description__icontains=word)
-            | in_columns
-            | in_tags
-        )
-    first = q.split()[0]
-    return qs.annotate(
-        rank=Case(
-            When(name__icontains=first, then=Value(3)),
-            When(summary__icontains=first, then=Value(2)),
-            When(description__icontains=first, then=Value(1)),
-            default=Value(0),
-            output_field=IntegerField(),
-        )
-    ).order_by("-rank", "name", "pk")
+    The work is bounded however broad the text: at most SEARCH_WINDOW of the newest
+    products containing a word, plus up to as many whose name contains one, are ranked,
+    counted and faceted (bench/catalog.py). The ranking is computed once (`windows` keeps
+    it for the request, and the cache for a while) and the queries that count, list and
+    facet it look its ids up by primary key."""
+    if not filters.q.strip():
+        return _ordered(qs, filters.sort, None)
+    ranking = _ranking(qs, filters, windows)
+    # The ranking was read with every filter of qs (visibility, facets); they apply
+    # again to its rows, so a ranking cached a moment ago never shows more.
+    return _ordered(qs.filter(_in_ids("pk", ranking.ids)), filters.sort, ranking.ids)
 
 
 def product_search(
     *, user, filters: CatalogFilters, windows: SearchWindows | None = None
 ) -> QuerySet[DataProduct]:
-    """Products the user may see that match the text and facets, most relevant first."""
+    """Products the user may see that match the text and facets, most relevant first
+    (or in the order filters.sort asks for)."""
     qs = _apply_facet_filters(products_visible(user=user), filters)
     qs = _text_match(qs, filters, windows or SearchWindows(user))
     return qs.select_related("domain").prefetch_related("tags")
 
 
-def catalog_search(
-    *, user, filters: CatalogFilters
-) -> tuple[QuerySet[DataProduct], dict[str, list[dict]]]:
-    """The search page's results and facet counts; they share the window of matches they
-    rank and count, read once."""
+@dataclass(frozen=True)
+class CatalogSearch:
+    """The search page's answer: the products, why each matched, "did you mean", facets."""
+
+    products: QuerySet[DataProduct]
+    facets: dict[str, list[dict]]
+    matches: dict[int, tuple[FieldMatch, ...]]
+    corrections: dict[str, str]
+    suggestion: str
+
+
+def product_search_explained(
+    *, user, filters: CatalogFilters, windows: SearchWindows | None = None
+) -> tuple[QuerySet[DataProduct], SearchRanking]:
+    """product_search with its ranking: why each product matched, and the corrections."""
+    windows = windows or SearchWindows(user)
+    products = product_search(user=user, filters=filters, windows=windows)
+    if not filters.q.strip():
+        return products, _NO_RANKING
+    qs = _apply_facet_filters(products_visible(user=user), filters)
+    return products, _ranking(qs, filters, windows)
+
+
+def catalog_search(*, user, filters: CatalogFilters) -> CatalogSearch:
+    """The search page's results, their reasons and facet counts; they share the ranking,
+    read once."""
     windows = SearchWindows(user)
-    results = product_search(user=user, filters=filters, windows=windows)
-    return results, product_facets(user=user, filters=filters, windows=windows)
+    products, ranking = product_search_explained(user=user, filters=filters, windows=windows)
+    return CatalogSearch(
+        products=products,
+        facets=product_facets(user=user, filters=filters, windows=windows),
+        matches=ranking.matches,
+        corrections=ranking.corrections,
+        suggestion=ranking.suggestion,
+    )
 
 
 # Facet counts of a catalog browsed without search text aggregate every visible product
@@ -281,7 +493,8 @@ def _product_facets(
         others = replace(filters, **{skip: ""})
         qs = _apply_facet_filters(products_visible(user=user), others)
         if filters.q.strip():
-            qs = _text_match(qs, others, windows)
+            # Counted, not listed: no order needed (name order adds no annotation).
+            qs = _text_match(qs, replace(others, sort=SORT_NAME), windows)
         return qs.order_by()
 
     # `slug` would clash with DataProduct.slug as an annotation name: rename afterwards.
@@ -306,7 +519,7 @@ def _product_facets(
         # The window's ids go straight to the links' index: joined to the products, the
         # links would be scanned whole (300,000 rows at 100,000 products).
         links = Tag.products.through.objects.filter(
-            _in_window("dataproduct_id", window),
+            _in_ids("dataproduct_id", window),
             dataproduct__in=tagged.values("pk"),
         )
     else:

@@ -485,3 +485,19 @@ def run_error_for(*, user, run: SchemaRefreshRun) -> str:
     if not run.error or can_edit_product(user=user, product=run.port.product):
         return run.error
     return "The refresh failed. The product's owners and stewards can see why."
+
+
+def search_matches(matches) -> list[dict]:
+    """A search result's reasons (products.catalog.search.FieldMatch) for the API: the
+    field, the column or tag, how the word matched (`full`, `partial` or `close`, a typo
+    corrected to `corrected_to`)."""
+    return [
+        {
+            "word": match.word,
+            "field": match.field,
+            "detail": match.detail,
+            "quality": match.quality.name.lower(),
+            "corrected_to": match.corrected_to,
+        }
+        for match in matches
+    ]

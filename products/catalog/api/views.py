@@ -31,6 +31,7 @@ from products.catalog.api.serializers import (
     ProductSerializer,
     ProductUpdateSerializer,
     SchemaRefreshRunSerializer,
+    search_matches,
 )
 from products.catalog.permissions import user_is_admin
 from products.catalog.selectors import (
@@ -180,9 +181,15 @@ class ProductViewSet(viewsets.GenericViewSet):
         return Response(data, status=status_code, headers=headers)
 
     def list(self, request):
-        products = self.filter_queryset(self.get_queryset()).prefetch_related("owners")
-        page = self.paginate_queryset(products)
-        response = self.get_paginated_response(self.get_serializer(page, many=True).data)
+        products, ranking = CatalogSearchFilterBackend().search(request, self.get_queryset(), self)
+        page = self.paginate_queryset(products.prefetch_related("owners"))
+        items = self.get_serializer(page, many=True).data
+        if request.query_params.get("q", "").strip():
+            # Why each product matched: the reasons the search page shows under a result.
+            for product, item in zip(page, items, strict=True):
+                item["search_matches"] = search_matches(ranking.matches.get(product.pk, ()))
+        response = self.get_paginated_response(items)
+        response.data["did_you_mean"] = ranking.suggestion or None
         # A broad `q` ranks a bounded window of matches: its count is then "at least".
         response.data["count_is_lower_bound"] = (
             bool(request.query_params.get("q", "").strip())

@@ -1,7 +1,9 @@
 """Keeps each product's weighted full-text document up to date (PostgreSQL).
 
-Weights: A name; B summary, tags and domain; C description; D column names and
-descriptions. Every service that changes one of these calls product_search_index_update.
+Weights: A name; B summary, tags and domain; C description and use case; D column names
+and descriptions. The document finds the candidates of a search on PostgreSQL; their ranking
+is products.catalog.search, the same on SQLite. Every service that changes one of these
+calls product_search_index_update.
 """
 
 import time
@@ -21,7 +23,8 @@ UPDATE products_dataproduct AS p SET search_vector =
             FROM products_tag t
             JOIN products_dataproduct_tags pt ON pt.tag_id = t.id
             WHERE pt.dataproduct_id = p.id), '')), 'B')
- || setweight(to_tsvector('english', coalesce(p.description, '')), 'C')
+ || setweight(to_tsvector('english', coalesce(p.description, '') || ' '
+        || coalesce(p.purpose_use_case, '')), 'C')
  || setweight(to_tsvector('english', coalesce((
             SELECT string_agg(c.name || ' ' || c.description, ' ')
             FROM products_column c
@@ -52,7 +55,7 @@ def product_search_index_update(*, product_ids: Iterable[int] | None = None) -> 
     """Rebuild the search documents of the given products (all when None)."""
     catalog_changed()
     if connection.vendor != "postgresql":
-        return  # SQLite searches with a simple LIKE fallback (products.catalog.selectors).
+        return  # SQLite finds candidates with LIKE (products.catalog.selectors._window_ids).
     with connection.cursor() as cursor:
         if product_ids is None:
             cursor.execute(_UPDATE_SQL)

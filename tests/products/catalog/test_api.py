@@ -146,9 +146,9 @@ def test_list_queries_do_not_grow_with_products(
     assert count == 30
     assert queries_at_30 == queries_at_5
 
-    # the viewer's domains (the window's cache key), the window of matches, count, page,
-    # tags, owners
-    with django_assert_max_num_queries(6):
+    # the viewer's domains (the ranking's cache key), the candidates (their ids, text,
+    # tags and matching columns), count, page, tags, owners
+    with django_assert_max_num_queries(9):
         client.get(LIST, {"page_size": 50, "q": "product", "tag": "shared"})
 
 

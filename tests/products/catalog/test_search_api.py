@@ -1,9 +1,12 @@
 """The API's `q` ranks like `/search/`: both call products.catalog.selectors.product_search, on
 PostgreSQL full-text search weighted name > summary and tags > description > columns."""
 
+from datetime import timedelta
+
 import pytest
 
 from products.catalog.selectors import CatalogFilters, product_search
+from products.models import DataProduct
 from tests.factories import ColumnFactory, OutputPortFactory, ProductFactory
 
 
@@ -78,3 +81,45 @@ def test_a_search_text_that_is_too_long_is_400(api_client, outsider):
     response = api_client.get("/api/v1/products/", {"q": "x" * 201})
     assert response.status_code == 400
     assert "q" in response.json()
+
+
+def test_the_api_says_why_each_product_matched_and_offers_a_correction(
+    api_client, catalog, outsider
+):
+    api_client.force_authenticate(outsider)
+    body = api_client.get("/api/v1/products/", {"q": "retrns"}).json()
+    assert body["did_you_mean"] == "returns"
+    assert body["results"][0]["key"] == "sales.returns"
+    assert body["results"][0]["search_matches"] == [
+        {
+            "word": "retrns",
+            "field": "name",
+            "detail": "",
+            "quality": "close",
+            "corrected_to": "returns",
+        }
+    ]
+    body = api_client.get("/api/v1/products/", {"q": "share"}).json()
+    assert body["did_you_mean"] is None
+    (item,) = body["results"]
+    assert item["key"] == "sales.supplier-quality"
+    assert item["search_matches"][0]["field"] == "column description"
+    assert item["search_matches"][0]["detail"] == "return_rate"
+
+
+def test_the_api_sorts_by_name_or_recent_update(api_client, catalog, outsider):
+    in_name, in_description, in_column = catalog
+    api_client.force_authenticate(outsider)
+    later = in_column.updated_at + timedelta(minutes=5)
+    DataProduct.objects.filter(pk=in_description.pk).update(updated_at=later)
+    by_name = api_client.get("/api/v1/products/", {"q": "returns", "sort": "name"}).json()
+    assert [i["key"] for i in by_name["results"]] == [
+        "sales.churn",
+        "sales.returns",
+        "sales.supplier-quality",
+    ]
+    recent = api_client.get("/api/v1/products/", {"q": "returns", "sort": "updated"}).json()
+    assert recent["results"][0]["key"] == "sales.churn"
+    refused = api_client.get("/api/v1/products/", {"sort": "popularity"})
+    assert refused.status_code == 400
+    assert "sort" in refused.json()
