@@ -91,12 +91,21 @@ class Connector(ABC):
 
     def relations(self, schema_name: str) -> list[str]:
         """The tables and views of a schema of the source, by name (for people choosing
-        one). Sources without schemas (a file) have none."""
-        return []
+        one; at most 1,000), from the information schema both engines have."""
+        rows = self.fetch(
+            "SELECT table_name FROM information_schema.tables "
+            f"WHERE table_schema = {self.paramstyle} ORDER BY table_name LIMIT 1000",
+            [schema_name],
+        )
+        return [row[0] for row in rows]
 
     def schemas(self) -> list[str]:
-        """The schemas of the source, by name."""
-        return []
+        """The schemas of the source that hold tables or views, by name."""
+        rows = self.fetch(
+            "SELECT DISTINCT table_schema FROM information_schema.tables "
+            "ORDER BY table_schema LIMIT 1000"
+        )
+        return [row[0] for row in rows]
 
     def numbered_relation(self) -> tuple[str, str] | None:
         """(relation SQL, position column): the port's rows with each row's position in

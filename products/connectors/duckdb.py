@@ -129,21 +129,6 @@ class DuckDBConnector(Connector):
             return None
         return self.quote_ident(NUMBERED_VIEW), self.quote_ident(ROW_NUMBER_COLUMN)
 
-    def relations(self, schema_name: str) -> list[str]:
-        rows = self.fetch(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = ? "
-            "ORDER BY table_name LIMIT 1000",
-            [schema_name],
-        )
-        return [row[0] for row in rows]
-
-    def schemas(self) -> list[str]:
-        rows = self.fetch(
-            "SELECT DISTINCT table_schema FROM information_schema.tables "
-            "ORDER BY table_schema LIMIT 1000"
-        )
-        return [row[0] for row in rows]
-
     def describe(self) -> list[ColumnInfo]:
         conn = self._connect()
         import duckdb  # loaded by _connect() already

@@ -192,21 +192,6 @@ class PostgresConnector(Connector):
     def relation_sql(self) -> str:
         return f"{self.quote_ident(self.schema_name)}.{self.quote_ident(self.table_name)}"
 
-    def relations(self, schema_name: str) -> list[str]:
-        rows = self.fetch(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s "
-            "ORDER BY table_name LIMIT 1000",
-            [schema_name],
-        )
-        return [row[0] for row in rows]
-
-    def schemas(self) -> list[str]:
-        rows = self.fetch(
-            "SELECT DISTINCT table_schema FROM information_schema.tables "
-            "ORDER BY table_schema LIMIT 1000"
-        )
-        return [row[0] for row in rows]
-
     def describe(self) -> list[ColumnInfo]:
         rows = self.fetch(
             "SELECT a.attname, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull, a.attnum "

@@ -6,7 +6,12 @@ import pytest
 
 from products.choices import FileFormat, PortKind, SourceKind
 from products.connectors import Connector, ConnectorError, connector_for_port
-from tests.factories import DataSourceFactory, OutputPortFactory, metadata_db_source
+from tests.factories import (
+    DataSourceFactory,
+    OutputPortFactory,
+    metadata_db_connect,
+    metadata_db_source,
+)
 
 
 def test_quote_ident_doubles_quotes():
@@ -138,3 +143,27 @@ def test_arrow_reads_share_one_kept_connection_and_survive_its_loss(postgres, mo
     assert [t for _, t in pg_connector._adbc_templates.values()] != [template]
     pg_connector.adbc_templates_close()
     assert pg_connector._adbc_templates == {}
+
+
+def test_both_engines_list_schemas_and_relations_for_the_table_browser(tmp_path, postgres):
+    with metadata_db_connect() as conn:
+        conn.execute('DROP SCHEMA IF EXISTS "browse me" CASCADE')
+        conn.execute('CREATE SCHEMA "browse me"')
+        conn.execute('CREATE TABLE "browse me"."Orders" (id int)')
+        conn.execute('CREATE VIEW "browse me".recent AS SELECT 1 AS id')
+    pg_port = OutputPortFactory(source=metadata_db_source(), schema_name="browse me")
+    path = tmp_path / "browse.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute('CREATE SCHEMA "browse me"')
+        con.execute('CREATE TABLE "browse me"."Orders" (id int)')
+        con.execute('CREATE VIEW "browse me".recent AS SELECT 1 AS id')
+    duck_port = OutputPortFactory(
+        source=DataSourceFactory(kind=SourceKind.DUCKDB, path=str(path)), schema_name="browse me"
+    )
+    for port in (pg_port, duck_port):
+        with connector_for_port(port) as connector:
+            assert "browse me" in connector.schemas()
+            assert connector.relations("browse me") == ["Orders", "recent"]
+            assert connector.relations("'; DROP SCHEMA x; --") == []
+    with metadata_db_connect() as conn:
+        conn.execute('DROP SCHEMA "browse me" CASCADE')
