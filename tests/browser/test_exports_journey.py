@@ -52,7 +52,7 @@ def test_owner_schedules_an_export_runs_it_and_downloads_the_file(
     page.get_by_role("button", name="Schedule the export").click()
 
     expect(page.locator(".message-success")).to_contain_text("Export “Finance weekdays” scheduled")
-    expect(page.locator(".export-facts")).to_contain_text("0 6 * * 1-5 in Europe/Paris")
+    expect(page.locator(".export-facts")).to_contain_text("every weekday at 06:00 Europe/Paris")
     schedule = ExportSchedule.objects.get()
     assert (schedule.cron, schedule.timezone, schedule.format) == (
         "0 6 * * 1-5",
