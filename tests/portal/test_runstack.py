@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from portal.management.commands.runstack import show_line
 from tests.conftest import ROOT, require_service, subprocess_env
 
 
@@ -122,3 +123,16 @@ def test_runstack_serves_and_ctrl_c_stops_everything(media_root, tmp_path):
             process.kill()
         for pid in _children(process.pid):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_housekeeping_lines_are_left_out_and_real_work_is_shown():
+    beat = "beat   | [2026-12-05 05:49:55,653: INFO/MainProcess] Scheduler: Sending due task "
+    worker = "worker | [2026-12-05 05:49:55,925: INFO/ForkPoolWorker-1] Task "
+    assert not show_line(beat + "queued-tasks-reaper (portal.tasks.queued_tasks_reaper)")
+    assert not show_line(worker + "portal.tasks.queued_tasks_reaper[d0d9f725-10fc] received")
+    assert not show_line(
+        worker + "sharing.export_tasks.export_runs_pruner[40a0c203] succeeded in 0.006s: 0"
+    )
+    assert show_line(worker + "products.tasks.check_run[00673b68] succeeded in 0.45s: None")
+    assert show_line(beat + "checks-run-scheduled (products.tasks.checks_run_scheduled)")
+    assert show_line(worker + "products.tasks.check_run_reaper[1769001c] failed: boom")

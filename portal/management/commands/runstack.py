@@ -44,9 +44,21 @@ SETTLED_SECONDS = 2.0
 RUNSERVER_QUIT = "Quit the server with CONTROL-C."
 
 
+# The beat's housekeeping (reapers and pruners every minute or so) sent, received and
+# done: ten lines a minute that would push the address off screen and say nothing.
+HOUSEKEEPING = re.compile(
+    r"Sending due task \S+-(?:reaper|pruner)\b|Task \S+_(?:reaper|pruner)\[\S+\] "
+    r"(?:received|succeeded)"
+)
+
+
 def show_line(line: str) -> bool:
     """Whether a line of a process's output is worth showing."""
-    return not STATIC_REQUEST.search(line) and RUNSERVER_QUIT not in line
+    return (
+        not STATIC_REQUEST.search(line)
+        and RUNSERVER_QUIT not in line
+        and not HOUSEKEEPING.search(line)
+    )
 
 
 def banner(*, url: str, db: str, broker: str) -> str:
