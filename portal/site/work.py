@@ -38,6 +38,7 @@ from django.db.models import (
 from django.urls import reverse
 from django.utils import timezone
 
+from portal.core.people import display_name
 from products.choices import (
     ANSWER_EXPECTED_KINDS,
     MANAGING_ROLES,
@@ -127,7 +128,7 @@ def _product_url(product: DataProduct, name: str, anchor: str = "", **kwargs) ->
 
 
 def _person(user) -> str:
-    return (user.get_full_name() or user.username) if user is not None else "Someone"
+    return display_name(user, nobody="Someone")
 
 
 # --- the querysets, one per kind ------------------------------------------------------------

@@ -18,6 +18,7 @@ from django.utils.html import format_html
 from django.utils.timesince import timesince, timeuntil
 
 from portal.core.cron import cron_describe
+from portal.core.people import display_name
 from products.choices import MANAGING_ROLES
 from products.models import DomainMembership
 
@@ -84,10 +85,7 @@ def when(value, style: str = "relative"):
 def person(user) -> str:
     """A person's display name: their full name, else their username; "" for nobody
     (so `|default:"a former member"` reads naturally)."""
-    if user is None:
-        return ""
-    full_name = (user.get_full_name() or "").strip() if hasattr(user, "get_full_name") else ""
-    return full_name or getattr(user, "username", "") or ""
+    return display_name(user)
 
 
 @register.simple_tag(takes_context=True)

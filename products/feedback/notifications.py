@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from portal.core.links import absolute_url
 from portal.core.notifications import emails_send, notifications_create
+from portal.core.people import display_name
 from products.catalog.selectors import domain_managers
 from products.choices import FeedbackStatus
 from products.models import FeedbackComment, FeedbackStatusChange, FeedbackThread
@@ -37,9 +38,7 @@ def thread_path(thread: FeedbackThread) -> str:
 
 
 def _name(user) -> str:
-    if user is None:
-        return "Someone"
-    return user.get_full_name() or user.username
+    return display_name(user, nobody="Someone")
 
 
 def product_team_recipients(*, thread: FeedbackThread) -> list:

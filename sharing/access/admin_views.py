@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.views import View
 
 from portal.core.forms import add_service_errors
+from portal.core.people import display_name
 from products.catalog.permissions import user_is_admin
 from sharing.access.admin_forms import (
     AuditFilterForm,
@@ -169,7 +170,7 @@ class GrantsRevokePersonView(LoginRequiredMixin, View):
             except ValidationError as exc:
                 add_service_errors(form, exc)
             else:
-                name = person.get_full_name() or person.username
+                name = display_name(person)
                 text = f"Revoked {_plural(count, 'grant')} of {name}."
                 if expected.isdigit() and int(expected) != count:
                     text += f" ({expected} were listed: the others ended meanwhile or were added.)"

@@ -18,6 +18,7 @@ from django.urls import reverse
 
 from portal.core.links import absolute_url
 from portal.core.notifications import notifications_create
+from portal.core.people import display_name
 from products.catalog.selectors import domain_managers
 from products.choices import MANAGING_ROLES, MembershipRole
 from products.models import DataProduct
@@ -48,7 +49,7 @@ def _product_path(product: DataProduct, name: str, anchor: str = "") -> str:
 
 
 def _person(user) -> str:
-    return user.get_full_name() or user.username
+    return display_name(user)
 
 
 def _grantees(grant: AccessGrant) -> list:
