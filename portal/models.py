@@ -98,3 +98,76 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Event(models.Model):
+    """One thing that happened in the portal, as a CloudEvents 1.0 envelope: the outbox of
+    events (portal.core.events). Written in the transaction of the change it records, so a
+    committed change always has its event and a rolled-back one never does. Every way of
+    following events (the replay API, Server-Sent Events, webhooks, NATS) reads this table
+    after an `id`, so each is resumable from the last id it handled.
+
+    Who may see it (`audience`) is decided when it is written, from what it is about:
+    `catalog` (whoever may see the product's metadata), `domain` (the product's domain
+    only: a draft's events), `people` (the people listed plus the product's managers:
+    access events)."""
+
+    AUDIENCE_CATALOG = "catalog"
+    AUDIENCE_DOMAIN = "domain"
+    AUDIENCE_PEOPLE = "people"
+    AUDIENCES = [
+        (AUDIENCE_CATALOG, "whoever may see the product"),
+        (AUDIENCE_DOMAIN, "the product's domain"),
+        (AUDIENCE_PEOPLE, "the people involved and the product's managers"),
+    ]
+
+    id = models.BigAutoField(primary_key=True)
+    event_id = models.UUIDField(unique=True, help_text="CloudEvents `id`.")
+    type = models.CharField(max_length=100, help_text="CloudEvents `type`, portal.<thing>.<what>.")
+    source = models.CharField(max_length=200, help_text="CloudEvents `source`.")
+    subject = models.CharField(max_length=200, blank=True, help_text="The product's key.")
+    time = models.DateTimeField(default=timezone.now)
+    data = models.JSONField(default=dict, blank=True)
+    product = models.ForeignKey(
+        "products.DataProduct",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_constraint=False,
+    )
+    domain = models.ForeignKey(
+        "products.Domain",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_constraint=False,
+    )
+    audience = models.CharField(max_length=10, choices=AUDIENCES, default=AUDIENCE_CATALOG)
+    people = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+")
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["type", "id"], name="event_type_idx"),
+            models.Index(fields=["product", "id"], name="event_product_idx"),
+            models.Index(fields=["domain", "id"], name="event_domain_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.id} {self.type} {self.subject}"
+
+
+class EventCursor(models.Model):
+    """How far one reader of the outbox that runs in the background (the NATS publisher,
+    the webhook fan-out, the OpenLineage sender) has handled events: the last `Event.id`
+    it finished. Read and advanced under its row lock, so two workers never handle the
+    same events at once and the order is kept."""
+
+    name = models.CharField(max_length=50, unique=True)
+    last_event_id = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} @ {self.last_event_id}"

@@ -372,6 +372,18 @@ CHECK_RUN_TIMEOUT = timedelta(minutes=20)
 # row (portal.models.QueuedTask) still unsent after this long, once the broker answers.
 TASK_REDISPATCH_AFTER = timedelta(seconds=int(os.environ.get("TASK_REDISPATCH_SECONDS", "60")))
 
+# --- events (portal.core.events): the outbox and who follows it ------------------------
+# Tasks woken after each commit that wrote events; each reads the outbox after its own
+# cursor (portal.models.EventCursor) and also runs periodically to catch up.
+EVENT_CONSUMER_TASKS: list[str] = []
+# The NATS server (JetStream) events are published to, as portal.events.<type>; `make run`
+# starts its own when none is given. Empty: events are not published to NATS.
+NATS_URL = os.environ.get("NATS_URL", "")
+# Webhook targets on loopback or private networks are refused unless this is set.
+WEBHOOKS_ALLOW_PRIVATE_TARGETS = env_bool("WEBHOOKS_ALLOW_PRIVATE_TARGETS")
+# An OpenLineage HTTP endpoint (e.g. Marquez's /api/v1/lineage); empty: none.
+OPENLINEAGE_URL = os.environ.get("OPENLINEAGE_URL", "")
+
 # --- the demo warehouse (embedded mode) ------------------------------------------------
 DEMO_DUCKDB_PATH = Path(os.environ.get("DEMO_DUCKDB_PATH") or VAR_DIR / "warehouse.duckdb")
 

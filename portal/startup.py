@@ -50,6 +50,10 @@ def warm_up() -> None:
             populate(namespace)
 
     populate(get_resolver())
+    # The task modules, so that a page's first enqueue finds its task registered.
+    from portal.celery import app  # noqa: PLC0415 - portal.celery imports this module
+
+    app.loader.import_default_modules()
     for engine in engines.all():
         for directory in settings.TEMPLATES[0]["DIRS"]:
             for path in sorted(Path(directory).rglob("*.html")):

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import threading
 import time
 from datetime import datetime, timedelta
 
@@ -68,11 +69,17 @@ QUEUE_UNAVAILABLE_MESSAGE = (
 )
 
 
+_discovery_lock = threading.Lock()
+
+
 def _registered(name: str) -> Task:
-    """The task named `name`. Web processes have not imported the task modules: the first
-    lookup runs Celery's autodiscovery, as a worker does when it starts."""
+    """The task named `name`. Web processes import the task modules at start-up
+    (portal.startup.warm_up); otherwise the first lookup runs Celery's autodiscovery, as a
+    worker does when it starts: under a lock, because a second thread of the process
+    asking meanwhile found the registry half-filled (NotRegistered, a 500 after commit)."""
     if name not in app.tasks:
-        app.loader.import_default_modules()
+        with _discovery_lock:
+            app.loader.import_default_modules()
     return app.tasks[name]
 
 

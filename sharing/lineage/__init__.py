@@ -1,0 +1,1 @@
+"""OpenLineage run events for check runs and export runs, from the outbox."""

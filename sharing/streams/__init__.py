@@ -1,0 +1,1 @@
+"""Streaming data products: output ports on NATS JetStream streams, served governed."""

@@ -1,0 +1,1 @@
+"""Webhook subscriptions: signed, ordered, retried deliveries of the outbox events."""
