@@ -501,6 +501,11 @@ class MetricDetailView(LoginRequiredMixin, TemplateView):
             more_rows=max(0, len(result.rows) - TABLE_ROWS),
             row_filter_words=filter_phrases(result.row_filter),
             notebook_call=_notebook_call(metric, result),
+            client_install="pip install "
+            + request.build_absolute_uri(reverse("portal:client-wheel")),
+            token_create_url=reverse("portal:my-tokens")
+            + "?"
+            + urlencode({"name": f"Notebook: {metric.name}", "next": request.get_full_path()}),
             query_string=urlencode(
                 [(k, v) for k, values in request.GET.lists() for v in values if v], doseq=False
             ),

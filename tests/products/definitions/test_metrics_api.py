@@ -289,6 +289,9 @@ def test_metric_page_four_ways(client, orders, outsider, member, media_root):
     assert [[r["period"].isoformat(), r["channel"], r["value"]] for r in rows] == expected
     content = response.content.decode()
     assert 'id="metric-figure"' in content and "country is BE" in content
+    # The notebook path from the page: the client's install line and a token to create.
+    assert "pip install http://testserver/client/" in content
+    assert '<a href="/my/tokens/?name=Notebook' in content
     assert "<script>" not in content.replace('<script type="application/json"', "")
 
     client.force_login(member)
