@@ -25,6 +25,12 @@ from typing import Any
 NAN = "NaN"
 INFINITY = "Infinity"
 NEGATIVE_INFINITY = "-Infinity"
+# Data values shown as numbers (right-aligned in tables); bool is an int but reads as a word.
+NUMBER_TYPES = (int, float, Decimal)
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, NUMBER_TYPES) and not isinstance(value, bool)
 
 
 def non_finite_as_text(value: Any) -> Any:

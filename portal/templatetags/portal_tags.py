@@ -1,5 +1,3 @@
-from decimal import Decimal
-
 from django import template
 from django.utils import timezone
 from django.utils.formats import localize
@@ -7,13 +5,11 @@ from django.utils.html import conditional_escape, format_html
 from django.utils.safestring import mark_safe
 from django.utils.timesince import timesince
 
+from portal.core.json_values import is_number
 from portal.core.markdown import render_markdown
 from products.choices import Classification, LifecycleStatus, RunStatus
 
 register = template.Library()
-
-# Values a data table right-aligns (bool is an int, but reads as a word).
-NUMBERS = (int, float, Decimal)
 
 
 @register.filter(name="markdown")
@@ -44,11 +40,7 @@ def data_rows(context, rows, null_class: str = "muted"):
             + "".join(
                 null
                 if value is None
-                else (
-                    '<td class="num">'
-                    if isinstance(value, NUMBERS) and not isinstance(value, bool)
-                    else "<td>"
-                )
+                else ('<td class="num">' if is_number(value) else "<td>")
                 + conditional_escape(
                     localize(timezone.template_localtime(value, use_tz=context.use_tz))
                 )

@@ -19,7 +19,7 @@ from django.urls import reverse
 from django.views import View
 from django.views.generic import TemplateView
 
-from portal.core.json_values import non_finite_as_text
+from portal.core.json_values import is_number, non_finite_as_text
 from products.catalog.scope import product_header, product_page
 from products.catalog.selectors import product_ports
 from products.connectors import ConnectorError, RelationMissing
@@ -116,6 +116,11 @@ def _data_url(product: DataProduct) -> str:
     )
 
 
+def _numeric_columns(rows, width: int) -> list[bool]:
+    """Which columns hold numbers (their headers align right, as their cells do)."""
+    return [any(is_number(row[i]) for row in rows) for i in range(width)]
+
+
 def _notebook_card(request, plan: ReadPlan, *, several_ports: bool) -> dict:
     """The "Use in Python" card: the client's install line, this reader's read of this
     port as code, and a link to create a token named for it."""
@@ -196,7 +201,10 @@ class ProductDataView(LoginRequiredMixin, TemplateView):
             context["problem"] = source_error_message(user=request.user, product=product, exc=exc)
             return context
         context.update(
-            columns=[{"name": name, "masked": name in plan.masked} for name in columns],
+            columns=[
+                {"name": name, "masked": name in plan.masked, "numeric": numeric}
+                for name, numeric in zip(columns, _numeric_columns(rows, len(columns)), strict=True)
+            ],
             # NaN and infinities read as in the JSON reads: NaN, Infinity, -Infinity.
             rows=[tuple(non_finite_as_text(value) for value in row) for row in rows],
         )

@@ -42,6 +42,10 @@ def test_member_reads_everything_and_is_told_so(client, orders, member):
     assert "Member of the Sales domain." in html
     assert "You read every column and every row, unmasked." in html
     assert 'pill">masked' not in html
+    # Number columns' headers align right, as their cells do; text columns' do not.
+    assert '<th scope="col" class="num"><code>order_id</code></th>' in html
+    assert '<th scope="col" class="num"><code>amount</code></th>' in html
+    assert '<th scope="col"><code>country</code></th>' in html
 
 
 def test_no_access_says_why_and_where_to_ask(client, orders):
