@@ -57,6 +57,7 @@ from products.choices import (
 )
 from products.connectors import connector_for_port
 from products.demo import catalog
+from products.demo.access import access_seed
 from products.demo.catalog import (
     DUCKDB_SCHEMA,
     FILES_DIR,
@@ -242,6 +243,8 @@ def demo_seed(
         ports, frames, as_of.replace(tzinfo=UTC), written, admin, result, log
     )
     _seed_feedback(users, result, log)
+    for what, n in access_seed(users=users, log=log).items():
+        result.created[what] += n
     # Last, once every kind of evidence is in: the trust score's days, from that history.
     clock = time.monotonic()
     with transaction.atomic():

@@ -335,3 +335,25 @@ def test_history_covers_30_days_and_is_written_once():
     again = demo_seed(warehouse="duckdb", rows_scale=0.05, as_of=as_of)
     assert catalog_state() == state
     assert again.check_runs == {} and not again.created
+
+
+def test_a_fresh_demo_has_access_work_waiting():
+    """The owner's work inbox has a request to decide (the analyst's, on a confidential
+    column) and the viewer holds a narrowed grant that ends within the week; seeding
+    again writes neither twice."""
+    from portal.site.work import requests_to_decide
+    from sharing.models import AccessGrant, AccessRequest
+
+    seed("--rows-scale", "0.05")
+    users = {u.username: u for u in get_user_model().objects.all()}
+    pending = list(requests_to_decide(user=users["owner"]))
+    assert [(r.requester.username, r.product.key) for r in pending] == [
+        ("analyst", "sales.customers")
+    ]
+    assert "email" in pending[0].columns
+    grant = AccessGrant.objects.get(user=users["viewer"], revoked_at=None)
+    assert grant.product.key == "sales.orders" and grant.row_filter
+    assert timezone.now() < grant.expires_at <= timezone.now() + timedelta(days=5)
+
+    seed("--rows-scale", "0.05")
+    assert AccessRequest.objects.count() == 1 and AccessGrant.objects.count() == 1
