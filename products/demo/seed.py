@@ -244,7 +244,8 @@ def demo_seed(
     )
     _seed_feedback(users, result, log)
     for what, n in access_seed(users=users, log=log).items():
-        result.created[what] += n
+        if n:
+            result.created[what] += n
     # Last, once every kind of evidence is in: the trust score's days, from that history.
     clock = time.monotonic()
     with transaction.atomic():
