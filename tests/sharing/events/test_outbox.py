@@ -98,7 +98,7 @@ def test_who_sees_which_event(domain, owner, steward, member, outsider, admin_us
     assert seen(None) == set()
 
 
-def test_positions_follow_commits_not_inserts(product):
+def test_positions_follow_commits_not_inserts(product, postgres):
     """A transaction that inserts its event first but commits last gets the later
     position: a consumer past the first committed event still sees the late one."""
     import threading
