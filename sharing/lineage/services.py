@@ -54,6 +54,17 @@ RESPONSE_EXCERPT_CHARS = 300
 PAGE_SIZE = 500
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """Redirects are not followed: urllib would resend the API key to the new address
+    (another host, perhaps) and turn the POST into a GET without its body."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None  # urllib then raises HTTPError with the 3xx
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
 @dataclass
 class LineageSendReport:
     """What one run of the sender did."""
@@ -177,9 +188,16 @@ def _post(run_event: dict) -> _Delivery:
         method="POST",
     )
     try:
-        with urllib.request.urlopen(request, timeout=settings.OPENLINEAGE_TIMEOUT_SECONDS):
+        with _OPENER.open(request, timeout=settings.OPENLINEAGE_TIMEOUT_SECONDS):
             return _Delivery(ok=True, retry=False, detail="")
     except urllib.error.HTTPError as exc:
+        if 300 <= exc.code < 400:
+            # A moved endpoint is a setting to mend, not a refusal: hold until it is.
+            where = exc.headers.get("Location", "?")
+            detail = (
+                f"HTTP {exc.code}: the endpoint redirects to {where}; set OPENLINEAGE_URL to it"
+            )
+            return _Delivery(ok=False, retry=True, detail=detail)
         body = exc.read(RESPONSE_EXCERPT_CHARS).decode("utf-8", "replace")
         retry = exc.code >= 500 or exc.code in RETRY_STATUSES
         return _Delivery(ok=False, retry=retry, detail=f"HTTP {exc.code}: {body}".strip())

@@ -17,9 +17,10 @@ SCHEMA_DIR = Path(__file__).resolve().parents[3] / "sharing" / "lineage" / "sche
 
 @pytest.fixture
 def receiver():
-    """An OpenLineage endpoint: `received` holds each body (JSON) and its headers; it
-    answers `statuses.pop(0)` while there are some, then 201."""
-    state = SimpleNamespace(received=[], headers=[], statuses=[])
+    """An OpenLineage endpoint: `received` holds each accepted body (JSON) and `headers`
+    its headers, `paths` every request's path; it answers `statuses.pop(0)` while there
+    are some (a 3xx with a Location), then 201. It has no GET: a followed redirect fails."""
+    state = SimpleNamespace(received=[], headers=[], statuses=[], paths=[])
     lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
@@ -30,7 +31,10 @@ def receiver():
                 if status < 300:
                     state.received.append(json.loads(body))
                     state.headers.append(dict(self.headers))
+                state.paths.append(self.path)
             self.send_response(status)
+            if 300 <= status < 400:
+                self.send_header("Location", state.url.replace("/lineage", "/moved"))
             self.send_header("Content-Type", "application/json")
             self.end_headers()
             self.wfile.write(b'{"error": "refused by the test receiver"}' if status >= 300 else b"")

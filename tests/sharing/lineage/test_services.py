@@ -177,6 +177,21 @@ def test_a_refused_event_is_passed_over(product, receiver, lineage_settings):
     assert cursor_at() == Event.objects.latest("id").id
 
 
+def test_a_redirect_is_not_followed_and_the_event_waits(
+    product, receiver, lineage_settings, monkeypatch
+):
+    monkeypatch.setenv("OPENLINEAGE_API_KEY", "k-123")
+    check_started(product, 1)
+    receiver.statuses = [302]
+
+    report = lineage_events_send()
+
+    assert "redirects to" in report.stopped and receiver.received == []
+    assert receiver.paths == ["/api/v1/lineage"]  # the key went nowhere else
+    lineage_events_send()
+    assert [summary(body)[0] for body in receiver.received] == ["START"]
+
+
 def test_no_endpoint_sends_nothing_and_configuring_one_does_not_replay(
     product, receiver, lineage_settings
 ):
