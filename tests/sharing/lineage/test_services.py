@@ -265,16 +265,19 @@ def test_a_real_check_run_reports_each_check_and_no_data_values(
     run = run_checks(port, owner)
     product = port.product
     key = f"{product.domain.slug}.{product.slug}"
-    check_finished(
-        product, run.pk, outcome="failed", counts=(run.passed, run.failed, 0), port=port.name
-    )
+    if not Event.objects.filter(type="portal.check_run.finished").exists():
+        # Until check runs write their own events (the emitters' change), as they will.
+        check_finished(
+            product, run.pk, outcome="failed", counts=(run.passed, run.failed, 0), port=port.slug
+        )
 
     lineage_events_send()
 
-    (body,) = receiver.received
+    body = receiver.received[-1]
+    assert body["eventType"] == "COMPLETE"
     assert spec_errors(body) == []
     dataset = body["inputs"][0]
-    assert dataset["name"] == f"{key}.{port.name}"
+    assert dataset["name"] == f"{key}.{port.slug}"
     assertions = dataset["inputFacets"]["dataQualityAssertions"]["assertions"]
     assert assertions[1] == {
         "assertion": "not_null",
