@@ -7,9 +7,10 @@ event holds the sender and tells the admins; no endpoint, nothing sent and no re
 from __future__ import annotations
 
 import socket
+import threading
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 
 from portal.celery import app as celery_app
 from portal.core.events import event_emit
@@ -320,3 +321,33 @@ def test_a_committed_run_event_wakes_the_sender(product, receiver, lineage_setti
 
     assert [summary(body)[0] for body in receiver.received] == ["START"]
     assert openlineage_send()["sent"] == 0  # the beat's run finds nothing left
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_second_sender_leaves_while_the_first_holds_the_cursor(
+    product, receiver, lineage_settings
+):
+    """Two workers never send the same events: the one that finds the cursor locked
+    leaves it to the holder."""
+    check_started(product, 1)
+    EventCursor.objects.create(name=CURSOR_NAME)
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_the_cursor():
+        with transaction.atomic():
+            EventCursor.objects.select_for_update().get(name=CURSOR_NAME)
+            locked.set()
+            release.wait(timeout=60)
+        connection.close()
+
+    holder = threading.Thread(target=hold_the_cursor)
+    holder.start()
+    try:
+        assert locked.wait(timeout=60)
+        report = lineage_events_send()
+    finally:
+        release.set()
+        holder.join()
+
+    assert report.stopped == "another run is sending" and receiver.received == []
+    assert lineage_events_send().sent == 1
