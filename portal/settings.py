@@ -384,6 +384,21 @@ WEBHOOKS_ALLOW_PRIVATE_TARGETS = env_bool("WEBHOOKS_ALLOW_PRIVATE_TARGETS")
 # An OpenLineage HTTP endpoint (e.g. Marquez's /api/v1/lineage); empty: none.
 OPENLINEAGE_URL = os.environ.get("OPENLINEAGE_URL", "")
 
+# --- OpenLineage (sharing.lineage, docs/openlineage.md) ---------------------------------
+# The environment variable holding the endpoint's API key, sent as a Bearer token (the
+# key itself stays out of settings, pages and logs); unset or empty: no Authorization.
+OPENLINEAGE_API_KEY_ENV = os.environ.get("OPENLINEAGE_API_KEY_ENV", "OPENLINEAGE_API_KEY")
+# The namespace of the portal's jobs and datasets in the lineage graph.
+OPENLINEAGE_NAMESPACE = os.environ.get("OPENLINEAGE_NAMESPACE", "portal")
+# The run events' `producer` URI: the software that produced them.
+OPENLINEAGE_PRODUCER = os.environ.get("OPENLINEAGE_PRODUCER", "") or PORTAL_SITE_URL
+OPENLINEAGE_TIMEOUT_SECONDS = float(os.environ.get("OPENLINEAGE_TIMEOUT_SECONDS", "10"))
+EVENT_CONSUMER_TASKS.append("sharing.lineage.tasks.openlineage_send")
+CELERY_BEAT_SCHEDULE["openlineage-send"] = {
+    "task": "sharing.lineage.tasks.openlineage_send",
+    "schedule": timedelta(seconds=10),
+}
+
 # --- the demo warehouse (embedded mode) ------------------------------------------------
 DEMO_DUCKDB_PATH = Path(os.environ.get("DEMO_DUCKDB_PATH") or VAR_DIR / "warehouse.duckdb")
 

@@ -51,6 +51,7 @@ TASK_NAMES = {
     "sharing.export_tasks.export_runs_pruner",
     "sharing.export_tasks.export_runs_reaper",
     "sharing.export_tasks.export_schedule_fire",
+    "sharing.lineage.tasks.openlineage_send",
     "sharing.tasks.access_request_notify",
     "sharing.tasks.access_review_daily",
     "sharing.tasks.grant_expiry_notify",
