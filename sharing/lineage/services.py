@@ -38,6 +38,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
+from portal.core.events import events_sequence, events_sequenced
 from portal.core.notifications import notifications_create
 from portal.models import Event, EventCursor
 from sharing.lineage.openlineage import LINEAGE_TYPES, LineageEventInvalid, run_event_for
@@ -87,6 +88,7 @@ def lineage_events_send() -> LineageSendReport:
     caught up, an event must wait (endpoint down, invalid event) or the run's time budget
     is spent. Safe to run concurrently: a second run finds the cursor locked and leaves."""
     report = LineageSendReport()
+    events_sequence()  # events committed since the last wake-up get their positions
     EventCursor.objects.get_or_create(name=CURSOR_NAME)
     deadline = time.monotonic() + RUN_BUDGET_SECONDS
     while time.monotonic() < deadline:
@@ -110,12 +112,11 @@ def lineage_events_send() -> LineageSendReport:
 
 
 def _pass_over_everything(cursor: EventCursor, report: LineageSendReport) -> None:
-    last_id = Event.objects.order_by("-id").values_list("id", flat=True).first() or 0
-    if last_id > cursor.last_event_id:
-        report.passed_over += Event.objects.filter(
-            id__gt=cursor.last_event_id, id__lte=last_id
-        ).count()
-        _advance(cursor, last_id)
+    after = events_sequenced(after=cursor.last_event_id)
+    last = after.order_by("-position").values_list("position", flat=True).first() or 0
+    if last > cursor.last_event_id:
+        report.passed_over += after.filter(position__lte=last).count()
+        _advance(cursor, last)
 
 
 def _send_next(cursor: EventCursor, report: LineageSendReport) -> bool:
@@ -124,9 +125,7 @@ def _send_next(cursor: EventCursor, report: LineageSendReport) -> bool:
     # One read of what follows the cursor, so that an event committed meanwhile is never
     # passed over unseen.
     following = list(
-        Event.objects.filter(id__gt=cursor.last_event_id)
-        .order_by("id")
-        .values_list("id", "type")[:PAGE_SIZE]
+        events_sequenced(after=cursor.last_event_id).values_list("position", "type")[:PAGE_SIZE]
     )
     if not following:
         return False
@@ -136,8 +135,8 @@ def _send_next(cursor: EventCursor, report: LineageSendReport) -> bool:
         _advance(cursor, following[-1][0])
         return len(following) == PAGE_SIZE
     report.passed_over += sum(1 for pk, _ in following if pk < lineage_id)
-    _advance(cursor, lineage_id - 1)
-    event = Event.objects.get(pk=lineage_id)
+    _advance(cursor, lineage_id - 1)  # positions follow each other without gaps
+    event = Event.objects.get(position=lineage_id)
     try:
         run_event = run_event_for(event)
     except LineageEventInvalid as exc:
@@ -165,13 +164,13 @@ def _send_next(cursor: EventCursor, report: LineageSendReport) -> bool:
             delivery.detail,
         )
         report.refused += 1
-    _advance(cursor, event.id)
+    _advance(cursor, event.position)
     return True
 
 
-def _advance(cursor: EventCursor, last_id: int) -> None:
-    if last_id > cursor.last_event_id:
-        cursor.last_event_id = last_id
+def _advance(cursor: EventCursor, position: int) -> None:
+    if position > cursor.last_event_id:
+        cursor.last_event_id = position
         cursor.save(update_fields=["last_event_id", "updated_at"])
 
 

@@ -81,6 +81,11 @@ def cursor_at() -> int:
     return EventCursor.objects.get(name=CURSOR_NAME).last_event_id
 
 
+def position(event: Event) -> int:
+    """The event's position, given after its commit (the cursor counts positions)."""
+    return Event.objects.get(pk=event.pk).position
+
+
 def summary(body) -> tuple[str, str]:
     return body["eventType"], body["job"]["name"]
 
@@ -132,7 +137,7 @@ def test_runs_arrive_in_order_as_valid_run_events(product, receiver, lineage_set
     assert bodies[7]["run"]["facets"]["errorMessage"]["message"] == "Disk full."
 
     assert (report.sent, report.passed_over, report.refused) == (8, 1, 0)
-    assert cursor_at() == last.id
+    assert cursor_at() == position(last)
     # Caught up: a second run sends nothing again.
     assert lineage_events_send().sent == 0
     assert len(receiver.received) == 8
@@ -150,14 +155,14 @@ def test_endpoint_down_then_up_loses_nothing(product, receiver, lineage_settings
     report = lineage_events_send()
     assert report.sent == 0 and "unreachable" in report.stopped
     first_lineage = Event.objects.get(type="portal.check_run.started")
-    assert cursor_at() == first_lineage.id - 1  # passed over what came before, no further
+    assert cursor_at() == position(first_lineage) - 1  # passed over what came before, no further
 
     # Back, but overloaded: a 503, then a 429: still nothing is passed over.
     lineage_settings.OPENLINEAGE_URL = receiver.url
     receiver.statuses = [503, 429]
     assert lineage_events_send().stopped.startswith("HTTP 503")
     assert lineage_events_send().stopped.startswith("HTTP 429")
-    assert receiver.received == [] and cursor_at() == first_lineage.id - 1
+    assert receiver.received == [] and cursor_at() == position(first_lineage) - 1
 
     export_started(product, 5)  # emitted while the endpoint was failing
     report = lineage_events_send()
@@ -175,7 +180,7 @@ def test_a_refused_event_is_passed_over(product, receiver, lineage_settings):
 
     assert report.refused == 1 and report.sent == 1
     assert [summary(body)[0] for body in receiver.received] == ["COMPLETE"]
-    assert cursor_at() == Event.objects.latest("id").id
+    assert cursor_at() == Event.objects.latest("position").position
 
 
 def test_a_redirect_is_not_followed_and_the_event_waits(
@@ -203,7 +208,7 @@ def test_no_endpoint_sends_nothing_and_configuring_one_does_not_replay(
     report = lineage_events_send()
 
     assert receiver.received == [] and report.sent == 0 and report.passed_over == 2
-    assert cursor_at() == Event.objects.latest("id").id
+    assert cursor_at() == Event.objects.latest("position").position
 
     lineage_settings.OPENLINEAGE_URL = receiver.url
     check_started(product, 2)
@@ -221,7 +226,7 @@ def test_an_invalid_event_holds_the_sender_until_fixed_and_admins_are_told(
     first = lineage_events_send()
     lineage_events_send()  # tried again at the next beat: still held, told once
 
-    assert receiver.received == [] and cursor_at() == started.id - 1
+    assert receiver.received == [] and cursor_at() == position(started) - 1
     assert "producer" in first.stopped
     notices = Notification.objects.filter(title__startswith="OpenLineage sending is held")
     assert list(notices.values_list("user__username", flat=True)) == ["admin"]
@@ -240,7 +245,7 @@ def test_an_event_lacking_its_data_is_held_not_sent(product, receiver, lineage_s
 
     report = lineage_events_send()
 
-    assert receiver.received == [] and cursor_at() == broken.id - 1
+    assert receiver.received == [] and cursor_at() == position(broken) - 1
     assert "outcome" in report.stopped
 
 
