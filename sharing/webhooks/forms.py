@@ -9,8 +9,8 @@ from sharing.webhooks.selectors import event_type_groups
 
 def event_type_choices() -> list[tuple[str, str]]:
     choices: list[tuple[str, str]] = []
-    for group, types in event_type_groups():
-        choices.append((f"portal.{group}.*", f"Every {group.replace('_', ' ')} event"))
+    for group, words, types in event_type_groups():
+        choices.append((f"portal.{group}.*", f"Every {words} event"))
         choices.extend(types)
     return choices
 

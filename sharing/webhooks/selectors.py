@@ -62,11 +62,11 @@ def webhook_health(*, subscriptions) -> dict[int, dict]:
     return health
 
 
-def event_type_groups() -> list[tuple[str, list[tuple[str, str]]]]:
-    """The event types grouped by what they are about (product, access, export...), for
-    the form's checkboxes: [(group, [(type, description), ...]), ...]."""
+def event_type_groups() -> list[tuple[str, str, list[tuple[str, str]]]]:
+    """The event types grouped by what they are about (product, access, export run...),
+    for the form's checkboxes: [(group, its name in words, [(type, description), ...])]."""
     groups: dict[str, list[tuple[str, str]]] = {}
     for event_type, description in EVENT_TYPES.items():
         group = event_type.split(".")[1]
         groups.setdefault(group, []).append((event_type, description))
-    return list(groups.items())
+    return [(group, group.replace("_", " "), types) for group, types in groups.items()]
