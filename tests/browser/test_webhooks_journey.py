@@ -10,9 +10,16 @@ from playwright.sync_api import expect
 
 from sharing.webhooks.services import webhook_deliveries_send
 from tests.factories import PASSWORD
-from tests.sharing.webhooks.receiver import verified
+from tests.sharing.webhooks.receiver import Receiver, verified
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def receiver():
+    started = Receiver().start()
+    yield started
+    started.stop()
 
 
 def test_create_a_subscription_and_send_a_test_event(
@@ -27,8 +34,8 @@ def test_create_a_subscription_and_send_a_test_event(
     expect(page.get_by_text("You have no webhook subscriptions")).to_be_visible()
     page.get_by_role("link", name="New subscription").first.click()
 
-    page.get_by_label("Name", exact=True).fill("Incidents to on-call")
-    page.get_by_label("Target URL").fill(receiver.url)
+    page.get_by_role("textbox", name="Name", exact=True).fill("Incidents to on-call")
+    page.get_by_role("textbox", name="Target URL").fill(receiver.url)
     page.get_by_label(re.compile("Every access event")).check()
     page.get_by_label(re.compile("An incident was opened")).check()
     page.screenshot(path=str(screenshot_dir / "portal-webhook-form.png"), full_page=True)
