@@ -563,3 +563,11 @@ CELERY_BEAT_SCHEDULE["webhooks-due-wake"] = {
     "task": "sharing.webhooks.tasks.webhooks_due_wake",
     "schedule": timedelta(seconds=5),
 }
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
+    {
+        "WebhookStatusEnum": "sharing.models.webhooks.WebhookStatus",
+        "WebhookDeliveryStatusEnum": "sharing.models.webhooks.DeliveryStatus",
+        # Named now that webhooks' "status" fields made the generator's own name collide.
+        "ShareLinkStatusEnum": "sharing.share_links.api.serializers.STATUSES",
+    }
+)
