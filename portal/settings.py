@@ -554,6 +554,10 @@ WEBHOOKS_PAUSE_AFTER_SECONDS = float(os.environ.get("WEBHOOKS_PAUSE_AFTER_SECOND
 # A gap in event ids is waited for this long (a transaction still committing) before it
 # is taken for a rolled-back one.
 WEBHOOKS_GAP_WAIT_SECONDS = float(os.environ.get("WEBHOOKS_GAP_WAIT_SECONDS", "10"))
+# A sender woken and not started yet is not woken again for this long (shared cache only).
+WEBHOOKS_WAKE_COALESCE_SECONDS = int(
+    os.environ.get("WEBHOOKS_WAKE_COALESCE_SECONDS") or (10 if REDIS_URL else 0)
+)
 WEBHOOKS_MAX_PER_OWNER = int(os.environ.get("WEBHOOKS_MAX_PER_OWNER", "25"))
 CELERY_BEAT_SCHEDULE["webhooks-fan-out"] = {
     "task": "sharing.webhooks.tasks.webhooks_fan_out",

@@ -33,6 +33,7 @@ from datetime import datetime, timedelta
 
 import urllib3
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Min
@@ -333,8 +334,25 @@ def webhooks_fan_out(*, batch: int = FAN_OUT_BATCH) -> int:
         if len(events) < batch:
             break
     for subscription_id in sorted(woken):
-        enqueue(DELIVER_TASK, subscription_id)
+        _sender_wake(subscription_id)
     return written
+
+
+def _wake_key(subscription_id: int) -> str:
+    return f"webhooks:sender-woken:{subscription_id}"
+
+
+def _sender_wake(subscription_id: int) -> None:
+    """Wake the subscription's sender unless a wake-up is already queued: at 50 events/s
+    each commit's fan-out would otherwise queue one sender task per event, each finding
+    at most one delivery. The sender clears the mark when it starts, before it reads, so
+    a delivery written after that wakes it again. Only with a cache every process shares
+    (WEBHOOKS_WAKE_COALESCE_SECONDS, 0 without REDIS_URL); a mark whose message was lost
+    (a killed worker) expires, and webhooks_due_wake catches up meanwhile."""
+    ttl = settings.WEBHOOKS_WAKE_COALESCE_SECONDS
+    if ttl and cache.add(_wake_key(subscription_id), 1, timeout=ttl) is False:
+        return
+    enqueue(DELIVER_TASK, subscription_id)
 
 
 def _deliveries_for(events: list[Event], woken: set[int]) -> list[WebhookDelivery]:
@@ -610,6 +628,8 @@ def webhook_deliveries_send(*, subscription_id: int, limit: int = 100) -> SendRo
     paused or gone, or when the head delivery waits for its retry (`retry_in` is set only
     by the round that scheduled it)."""
     outcome = SendRound()
+    if settings.WEBHOOKS_WAKE_COALESCE_SECONDS:
+        cache.delete(_wake_key(subscription_id))
     while outcome.sent < limit:
         with transaction.atomic():
             subscription = (
