@@ -24,7 +24,7 @@ from sharing.webhooks.services import (
     webhooks_due_wake,
     webhooks_fan_out,
 )
-from tests.factories import DomainFactory, ProductFactory
+from tests.factories import DomainFactory, ProductFactory, UserFactory
 from tests.sharing.webhooks.receiver import Answer, verified
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("allow_loopback")]
@@ -234,3 +234,26 @@ def test_a_gap_in_event_ids_is_waited_for_then_passed(owner, product, receiver, 
             "message_id", flat=True
         )
     ) == [first.event_id, after_gap.event_id]
+
+
+def test_access_events_go_to_the_people_involved_and_managers_only(
+    owner, outsider, product, receiver
+):
+    """A grant to someone else is none of an outsider's business, even with a wildcard
+    subscription; the grantee and the product's managers get it."""
+    grantee = UserFactory(username="grantee")
+    subscribed = {
+        person.username: _subscribe(person, receiver, event_types=["portal.access.*"])
+        for person in (owner, outsider, grantee)
+    }
+    granted = event_emit("portal.access.granted", product=product, people=[grantee])
+    webhooks_fan_out()
+    got = {
+        name: list(
+            WebhookDelivery.objects.filter(subscription=created.subscription).values_list(
+                "message_id", flat=True
+            )
+        )
+        for name, created in subscribed.items()
+    }
+    assert got == {"owner": [granted.event_id], "outsider": [], "grantee": [granted.event_id]}
