@@ -22,6 +22,7 @@ Delivery, from the outbox (portal.core.events) to the receiver:
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import json
 import logging
@@ -35,7 +36,7 @@ import urllib3
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Min
 from django.utils import timezone
 
@@ -584,17 +585,11 @@ def _record(delivery: WebhookDelivery, result: SendResult, started_at: datetime)
             _pause_failing(subscription, now)
             wait = None
     delivery.save()
-    subscription.save(
-        update_fields=[
-            "last_attempt_at",
-            "last_success_at",
-            "failing_since",
-            "status",
-            "paused_reason",
-            "paused_at",
-            "updated_at",
-        ]
-    )
+    # Only what the sender owns: a pause or resume by the owner meanwhile stays.
+    fields = ["last_attempt_at", "last_success_at", "failing_since", "updated_at"]
+    if subscription.status == WebhookStatus.PAUSED:
+        fields += ["status", "paused_reason", "paused_at"]
+    subscription.save(update_fields=fields)
     return wait
 
 
@@ -622,44 +617,74 @@ class SendRound:
     more: bool = False  # stopped at the batch limit with deliveries due
 
 
+# Session-level advisory locks of senders: (this namespace << 32) | subscription id.
+SENDER_LOCK_NAMESPACE = 0x5745_4248  # "WEBH"
+CHUNK = 20
+
+
+@contextlib.contextmanager
+def _sender_lock(subscription_id: int):
+    """One sender per subscription: a PostgreSQL advisory lock held for the round (not a
+    row lock: each try commits on its own, and nobody else's write waits for a POST). It
+    goes with the connection when a worker dies. Elsewhere (SQLite, the embedded mode's
+    single worker) there is no second sender to keep out."""
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    key = (SENDER_LOCK_NAMESPACE << 32) | subscription_id
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
+        locked = cursor.fetchone()[0]
+    try:
+        yield locked
+    finally:
+        if locked:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+
+
 def webhook_deliveries_send(*, subscription_id: int, limit: int = 100) -> SendRound:
-    """Send the subscription's due deliveries in order, up to `limit` tries. Returns
-    quietly when another worker is sending them (the row lock), when the subscription is
-    paused or gone, or when the head delivery waits for its retry (`retry_in` is set only
-    by the round that scheduled it)."""
+    """Send the subscription's due deliveries in order, up to `limit` tries, each try
+    committed with its outcome before the next. Returns quietly when another worker is
+    sending them (the sender lock), when the subscription is paused or gone (checked
+    every CHUNK deliveries), or when the head delivery waits for its retry (`retry_in` is
+    set only by the round that scheduled it)."""
     outcome = SendRound()
     if settings.WEBHOOKS_WAKE_COALESCE_SECONDS:
         cache.delete(_wake_key(subscription_id))
-    while outcome.sent < limit:
-        with transaction.atomic():
+    with _sender_lock(subscription_id) as locked:
+        if not locked:
+            return outcome
+        while outcome.sent < limit:
             subscription = (
-                # NO KEY UPDATE: the fan-out's inserts (a KEY SHARE on this row) go on.
-                WebhookSubscription.objects.select_for_update(
-                    skip_locked=True, no_key=True, of=("self",)
-                )
-                .select_related("owner")
+                WebhookSubscription.objects.select_related("owner")
                 .filter(pk=subscription_id, status=WebhookStatus.ACTIVE)
                 .first()
             )
             if subscription is None:
                 return outcome
-            delivery = (
+            chunk = list(
                 WebhookDelivery.objects.filter(
                     subscription=subscription, status=DeliveryStatus.PENDING
                 )
                 .select_related("event")
-                .order_by("id")
-                .first()
+                .order_by("id")[: min(CHUNK, limit - outcome.sent)]
             )
-            if delivery is None or delivery.next_attempt_at > timezone.now():
+            if not chunk:
                 return outcome
-            delivery.subscription = subscription
-            started_at = timezone.now()
-            result = delivery_send_once(delivery)
-            wait = _record(delivery, result, started_at)
-            outcome.sent += 1
-        if wait is not None:
-            outcome.retry_in = wait
-            return outcome
+            for delivery in chunk:
+                if delivery.next_attempt_at > timezone.now():
+                    return outcome
+                delivery.subscription = subscription
+                started_at = timezone.now()
+                result = delivery_send_once(delivery)
+                with transaction.atomic():
+                    wait = _record(delivery, result, started_at)
+                outcome.sent += 1
+                if wait is not None:
+                    outcome.retry_in = wait
+                    return outcome
+                if subscription.status != WebhookStatus.ACTIVE:  # paused for failing
+                    return outcome
     outcome.more = True
     return outcome
