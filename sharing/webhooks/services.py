@@ -320,7 +320,15 @@ def webhooks_fan_out(*, batch: int = FAN_OUT_BATCH) -> int:
     woken: set[int] = set()
     while True:
         with transaction.atomic():
-            cursor = EventCursor.objects.select_for_update().get(name=CURSOR_NAME)
+            # Another fan-out holding the cursor reads again after its commit (the loop),
+            # so it sees what this one was woken for: no need to wait for it.
+            cursor = (
+                EventCursor.objects.select_for_update(skip_locked=True)
+                .filter(name=CURSOR_NAME)
+                .first()
+            )
+            if cursor is None:
+                break
             events = _settled(
                 list(Event.objects.filter(id__gt=cursor.last_event_id).order_by("id")[:batch]),
                 cursor.last_event_id,
@@ -332,10 +340,9 @@ def webhooks_fan_out(*, batch: int = FAN_OUT_BATCH) -> int:
             written += len(rows)
             cursor.last_event_id = events[-1].id
             cursor.save(update_fields=["last_event_id", "updated_at"])
-        if len(events) < batch:
-            break
-    for subscription_id in sorted(woken):
-        _sender_wake(subscription_id)
+        for subscription_id in sorted(woken):  # after each commit, not after the loop
+            _sender_wake(subscription_id)
+        woken.clear()
     return written
 
 
