@@ -11,12 +11,12 @@ Delivery, from the outbox (portal.core.events) to the receiver:
    (sharing.events.selectors.events_visible_to), in event order, then wakes the
    subscriptions' senders. Paused subscriptions still get their deliveries, which wait.
 2. `webhook_deliveries_send` sends a subscription's pending deliveries in order, one at a
-   time under the subscription's row lock: the next waits until the current succeeded or
-   was dead-lettered. A failed try is retried after an exponential back-off with jitter
-   (or the receiver's Retry-After on 429/503); after WEBHOOKS_MAX_ATTEMPTS tries the
-   delivery is dead-lettered and the next one goes. At least once: a worker killed while
-   sending leaves the delivery pending, and it is sent again (the receiver de-duplicates
-   by `webhook-id`, the event's id).
+   time under the subscription's sender lock (an advisory lock): the next waits until the
+   current succeeded or was dead-lettered. A failed try is retried after an exponential
+   back-off with jitter (or the receiver's Retry-After on 429/503); after
+   WEBHOOKS_MAX_ATTEMPTS tries the delivery is dead-lettered and the next one goes.
+   At least once: a worker killed while sending leaves the delivery pending, and it is
+   sent again (the receiver de-duplicates by `webhook-id`, the event's id).
 3. A subscription failing for WEBHOOKS_PAUSE_AFTER_SECONDS (a day) is paused and its owner
    told; resuming sends what waited."""
 
