@@ -14,6 +14,7 @@ from django.utils import timezone
 from portal.core.events import event_emit
 from portal.models import Event, Notification
 from products.choices import LifecycleStatus
+from products.models import DomainMembership
 from sharing.models import WebhookAttempt, WebhookDelivery
 from sharing.models.webhooks import DeliveryStatus, WebhookStatus
 from sharing.webhooks.services import (
@@ -257,3 +258,19 @@ def test_access_events_go_to_the_people_involved_and_managers_only(
         for name, created in subscribed.items()
     }
     assert got == {"owner": [granted.event_id], "outsider": [], "grantee": [granted.event_id]}
+
+
+def test_a_member_who_leaves_the_domain_stops_getting_its_drafts_events(member, domain, receiver):
+    """Visibility is the owner's when each event is fanned out, not when they subscribed."""
+    draft = ProductFactory(domain=domain, slug="plans", status=LifecycleStatus.DRAFT)
+    created = _subscribe(member, receiver)
+    before = event_emit("portal.product.created", product=draft)
+    webhooks_fan_out()
+    DomainMembership.objects.filter(user=member).delete()
+    event_emit("portal.product.version_changed", product=draft)
+    webhooks_fan_out()
+    assert list(
+        WebhookDelivery.objects.filter(subscription=created.subscription).values_list(
+            "message_id", flat=True
+        )
+    ) == [before.event_id]
