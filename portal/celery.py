@@ -35,6 +35,7 @@ TASK_PACKAGES = [
     "sharing.access",
     "sharing.exports",
     "sharing.lineage",
+    "sharing.webhooks",
 ]
 app.autodiscover_tasks(lambda: [p for p in TASK_PACKAGES if _has_tasks(p)])
 

@@ -552,3 +552,38 @@ if os.environ.get("STORAGE_BACKEND", "").strip().lower() == "s3":
             # (or the machine's role), read by boto3 itself; never in settings.
         },
     }
+
+# --- webhooks (sharing.webhooks, docs/webhooks.md) ---------------------------------------
+EVENT_CONSUMER_TASKS.append("sharing.webhooks.tasks.webhooks_fan_out")
+# Signing secrets are stored encrypted with a key derived from this (SECRET_KEY when unset).
+WEBHOOK_SECRET_KEY = os.environ.get("WEBHOOK_SECRET_KEY", "")
+# One request's connect and read timeout.
+WEBHOOKS_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOKS_TIMEOUT_SECONDS", "10"))
+# Tries of one delivery before it is dead-lettered (~4 h with the defaults below).
+WEBHOOKS_MAX_ATTEMPTS = int(os.environ.get("WEBHOOKS_MAX_ATTEMPTS", "10"))
+# Back-off: base * 2^(tries - 1) seconds, at most the max, half of it random (jitter).
+WEBHOOKS_RETRY_BASE_SECONDS = float(os.environ.get("WEBHOOKS_RETRY_BASE_SECONDS", "15"))
+WEBHOOKS_RETRY_MAX_SECONDS = float(os.environ.get("WEBHOOKS_RETRY_MAX_SECONDS", "3600"))
+# A subscription failing this long is paused and its owner told (a day).
+WEBHOOKS_PAUSE_AFTER_SECONDS = float(os.environ.get("WEBHOOKS_PAUSE_AFTER_SECONDS", "86400"))
+# A sender woken and not started yet is not woken again for this long (shared cache only).
+WEBHOOKS_WAKE_COALESCE_SECONDS = int(
+    os.environ.get("WEBHOOKS_WAKE_COALESCE_SECONDS") or (10 if REDIS_URL else 0)
+)
+WEBHOOKS_MAX_PER_OWNER = int(os.environ.get("WEBHOOKS_MAX_PER_OWNER", "25"))
+CELERY_BEAT_SCHEDULE["webhooks-fan-out"] = {
+    "task": "sharing.webhooks.tasks.webhooks_fan_out",
+    "schedule": timedelta(seconds=5),
+}
+CELERY_BEAT_SCHEDULE["webhooks-due-wake"] = {
+    "task": "sharing.webhooks.tasks.webhooks_due_wake",
+    "schedule": timedelta(seconds=5),
+}
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
+    {
+        "WebhookStatusEnum": "sharing.models.webhooks.WebhookStatus",
+        "WebhookDeliveryStatusEnum": "sharing.models.webhooks.DeliveryStatus",
+        # Named now that webhooks' "status" fields made the generator's own name collide.
+        "ShareLinkStatusEnum": "sharing.share_links.api.serializers.STATUSES",
+    }
+)

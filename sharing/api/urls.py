@@ -7,3 +7,4 @@ urlpatterns = [
     path("", include("sharing.delta_sharing.api.urls")),
 ]
 urlpatterns += [path("", include("sharing.exports.api.urls"))]
+urlpatterns += [path("", include("sharing.webhooks.api.urls"))]
