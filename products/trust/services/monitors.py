@@ -6,8 +6,9 @@ from __future__ import annotations
 from django.utils import timezone
 
 from products.catalog.services.ports import port_connector
-from products.choices import LifecycleStatus
+from products.choices import LifecycleStatus, PortKind
 from products.connectors import ConnectorError
+from products.connectors.nats_stream import port_stream_facts
 from products.models import OutputPort, PortObservation
 from products.trust.services.check_sql import CheckSQL
 from products.trust.services.checks import as_aware
@@ -15,8 +16,11 @@ from products.trust.services.checks import as_aware
 
 def port_observe(*, port: OutputPort) -> PortObservation:
     """Probe the port: is the source reachable and the relation readable; how many rows;
-    how old is the newest value of its freshness column. One aggregate statement."""
+    how old is the newest value of its freshness column. One aggregate statement. A
+    stream port: is its stream readable, how many messages it holds, when the last came."""
     now = timezone.now()
+    if port.kind == PortKind.STREAM:
+        return _stream_observe(port=port, now=now)
     try:
         with port_connector(port) as connector:
             freshness_column = port.freshness_column or None
@@ -38,6 +42,26 @@ def port_observe(*, port: OutputPort) -> PortObservation:
         row_count=int(row[0]),
         newest_at=newest,
         freshness_lag_seconds=(now - newest).total_seconds() if newest else None,
+    )
+
+
+def _stream_observe(*, port: OutputPort, now) -> PortObservation:
+    facts = port_stream_facts(port)
+    if facts is None:
+        return PortObservation.objects.create(
+            port=port,
+            observed_at=now,
+            available=False,
+            error=f"The stream {port.stream_name} could not be read on the NATS server.",
+        )
+    newest = facts.last_time
+    return PortObservation.objects.create(
+        port=port,
+        observed_at=now,
+        available=True,
+        row_count=facts.messages,
+        newest_at=newest,
+        freshness_lag_seconds=max((now - newest).total_seconds(), 0) if newest else None,
     )
 
 
