@@ -384,6 +384,16 @@ WEBHOOKS_ALLOW_PRIVATE_TARGETS = env_bool("WEBHOOKS_ALLOW_PRIVATE_TARGETS")
 # An OpenLineage HTTP endpoint (e.g. Marquez's /api/v1/lineage); empty: none.
 OPENLINEAGE_URL = os.environ.get("OPENLINEAGE_URL", "")
 
+# --- stream ports (sharing/streams): governed reads of NATS JetStream streams -----------
+# Messages fetched (and served after one access decision) at a time.
+STREAM_BATCH_MESSAGES = int(os.environ.get("STREAM_BATCH_MESSAGES", "500"))
+# A following subscription with nothing to send sends a keep-alive this often, and decides
+# access again then (a revoked grant is cut off even on a quiet stream).
+STREAM_KEEPALIVE_SECONDS = float(os.environ.get("STREAM_KEEPALIVE_SECONDS", "15"))
+# A subscription ends after this long (the client resumes from its last sequence, SSE's
+# Last-Event-ID): a long-lived read holds one web worker thread.
+STREAM_MAX_SECONDS = int(os.environ.get("STREAM_MAX_SECONDS", "3600"))
+
 # --- the demo warehouse (embedded mode) ------------------------------------------------
 DEMO_DUCKDB_PATH = Path(os.environ.get("DEMO_DUCKDB_PATH") or VAR_DIR / "warehouse.duckdb")
 
