@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import nats
 import pytest
@@ -37,11 +38,14 @@ class TestStream:
         self.name = f"SALES_STREAMSTEST_{token}"
         self.subject = f"streamstest.{token}.orders"
         self._loop = asyncio.new_event_loop()
-        self._nc = self._loop.run_until_complete(nats.connect(url, connect_timeout=3))
+        # Its own thread: a browser test's thread runs Playwright's event loop already.
+        self._thread = ThreadPoolExecutor(max_workers=1)
+        self._nc = self._run(nats.connect(url, connect_timeout=3))
         self._js = self._nc.jetstream()
-        self._loop.run_until_complete(
-            self._js.add_stream(StreamConfig(name=self.name, subjects=[self.subject]))
-        )
+        self._run(self._js.add_stream(StreamConfig(name=self.name, subjects=[self.subject])))
+
+    def _run(self, coroutine):
+        return self._thread.submit(self._loop.run_until_complete, coroutine).result()
 
     def publish(self, *messages) -> list[int]:
         """Publish each message (a dict as JSON, bytes as they are); their sequences."""
@@ -54,12 +58,13 @@ class TestStream:
                 seqs.append(ack.seq)
             return seqs
 
-        return self._loop.run_until_complete(send())
+        return self._run(send())
 
     def close(self) -> None:
-        self._loop.run_until_complete(self._js.delete_stream(self.name))
-        self._loop.run_until_complete(self._nc.close())
-        self._loop.close()
+        self._run(self._js.delete_stream(self.name))
+        self._run(self._nc.close())
+        self._thread.submit(self._loop.close).result()
+        self._thread.shutdown()
 
 
 def open_stream(settings):
