@@ -60,9 +60,7 @@ class StreamFacts:
         parts = [f"{self.retention} retention"]
         if self.max_age_seconds:
             hours = self.max_age_seconds / 3600
-            parts.append(
-                f"messages kept {hours:g} h" if hours < 48 else f"kept {hours / 24:g} days"
-            )
+            parts.append(f"kept {hours:g} h" if hours < 48 else f"kept {hours / 24:g} days")
         if self.max_messages:
             parts.append(f"at most {self.max_messages:,} messages")
         if self.max_bytes:

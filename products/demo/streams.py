@@ -24,7 +24,7 @@ COLUMNS = (
     ("placed_at", "timestamptz", False, Classification.INTERNAL, "When the order was placed."),
     ("country", "text", False, Classification.PUBLIC, "Shipping country, ISO 3166 code."),
     ("channel", "text", False, Classification.PUBLIC, "web, app or store."),
-    ("amount", "double precision", False, Classification.INTERNAL, "Order total in EUR."),
+    ("amount", "double", False, Classification.INTERNAL, "Order total in EUR."),
     ("customer_email", "text", True, Classification.CONFIDENTIAL, "The buyer's e-mail."),
 )
 
