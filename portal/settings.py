@@ -393,6 +393,9 @@ STREAM_KEEPALIVE_SECONDS = float(os.environ.get("STREAM_KEEPALIVE_SECONDS", "15"
 # A subscription ends after this long (the client resumes from its last sequence, SSE's
 # Last-Event-ID): a long-lived read holds one web worker thread.
 STREAM_MAX_SECONDS = int(os.environ.get("STREAM_MAX_SECONDS", "3600"))
+# The monitors emit portal.stream.lag_breached when a stream port's last message is older
+# than this (its producer stopped), once until it recovers.
+STREAM_LAG_LIMIT_SECONDS = int(os.environ.get("STREAM_LAG_LIMIT_SECONDS", "300"))
 
 # --- the demo warehouse (embedded mode) ------------------------------------------------
 DEMO_DUCKDB_PATH = Path(os.environ.get("DEMO_DUCKDB_PATH") or VAR_DIR / "warehouse.duckdb")

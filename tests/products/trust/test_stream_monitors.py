@@ -2,9 +2,12 @@
 messages it holds and how old its subject's last message is (freshness), so freshness
 and availability SLOs and incidents work for streams as for tables."""
 
+from datetime import timedelta
+
 import pytest
 from django.utils import timezone
 
+from portal.models import Event
 from products.choices import PortKind
 from products.models import OutputPort
 from products.trust.services.monitors import port_observe
@@ -46,3 +49,24 @@ def test_a_stream_that_is_gone_is_unavailable(stream_port):
     observation = port_observe(port=stream_port)
     assert not observation.available
     assert "SALES_STREAMSTEST_GONE" in observation.error
+
+
+def test_a_stream_whose_producer_stopped_emits_lag_breached_once_per_stall(
+    stream_port, nats_stream, settings
+):
+    settings.STREAM_LAG_LIMIT_SECONDS = 300
+    start = timezone.now()
+    nats_stream.publish(order(1))
+    port_observe(port=stream_port, now=start + timedelta(seconds=60))
+    assert not Event.objects.filter(type="portal.stream.lag_breached").exists()
+
+    port_observe(port=stream_port, now=start + timedelta(minutes=10))
+    port_observe(port=stream_port, now=start + timedelta(minutes=11))
+    (event,) = Event.objects.filter(type="portal.stream.lag_breached")
+    assert event.subject == "sales.live-orders" and event.product_id == stream_port.product_id
+    assert event.data["port"] == "orders" and event.data["messages"] == 1
+    assert event.data["lag_seconds"] >= 600
+
+    nats_stream.publish(order(2))  # the producer came back, then stopped again
+    port_observe(port=stream_port, now=start + timedelta(minutes=30))
+    assert Event.objects.filter(type="portal.stream.lag_breached").count() == 2
