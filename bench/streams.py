@@ -244,7 +244,7 @@ def main() -> None:
         print("\n".join(lines))
         if args.write_results:
             common.write_results(
-                "Stream ports (bench/streams.py)", "\n".join(f"- {line}" for line in lines)
+                "## Stream ports (bench/streams.py)", "\n".join(f"- {line}" for line in lines)
             )
     finally:
         asyncio.run(drop(url, stream))
