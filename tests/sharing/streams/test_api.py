@@ -203,3 +203,26 @@ def test_the_limit_ends_a_following_subscription(stream_product, nats_stream, ow
     nats_stream.publish(*(order(n) for n in range(1, 4)))
     lines = ndjson(client_as(owner).get(URL, {"follow": "1", "limit": "2"}))
     assert [line["seq"] for line in lines] == [1, 2]
+
+
+def test_a_reader_whose_access_narrows_mid_stream_is_cut_off_too(
+    stream_product, nats_stream, owner, client_as
+):
+    reader = UserFactory(username="reader")
+    wide = grant_create(product=stream_product, by=owner, user=reader, reason="all orders")
+    grant_create(
+        product=stream_product,
+        by=owner,
+        user=reader,
+        row_filter=[{"column": "country", "op": "=", "value": "NL"}],
+        reason="Dutch orders only, from next week",
+    )
+    nats_stream.publish(order(1))
+    response = client_as(reader).get(URL, {"follow": "1"})
+    chunks = iter(response.streaming_content)
+    assert json.loads(next(chunks))["data"]["country"] == "BE"
+
+    grant_revoke(grant=wide, by=owner, reason="narrowed to NL")
+    nats_stream.publish(order(2))
+    rest = [json.loads(line) for chunk in chunks for line in chunk.splitlines() if line.strip()]
+    assert rest == [{"error": "Your access to this product changed: subscribe again."}]
