@@ -45,3 +45,22 @@ def test_someone_without_access_is_told_to_ask(client, stream_product, outsider)
     page = client.get(PAGE).content.decode()
     assert "You cannot read this product’s rows" in page
     assert "data-stream-tail" not in page
+
+
+def test_the_overview_and_the_port_form_show_the_stream(client, stream_product, nats_stream, owner):
+    client.force_login(owner)
+    overview = client.get("/products/sales/live-orders/").content.decode()
+    assert f"stream {nats_stream.name}: {nats_stream.subject}" in overview
+    form = client.get("/products/sales/live-orders/ports/orders/edit/").content.decode()
+    assert f'value="{nats_stream.name}"' in form and f'value="{nats_stream.subject}"' in form
+    response = client.post(
+        "/products/sales/live-orders/ports/orders/edit/",
+        {
+            "name": "Orders",
+            "kind": "stream",
+            "stream_name": "MARKETING_CLICKS",
+            "stream_subject": nats_stream.subject,
+        },
+    )
+    assert response.status_code == 400  # the form again, saying why
+    assert "starts with SALES_" in response.content.decode()
