@@ -384,6 +384,21 @@ WEBHOOKS_ALLOW_PRIVATE_TARGETS = env_bool("WEBHOOKS_ALLOW_PRIVATE_TARGETS")
 # An OpenLineage HTTP endpoint (e.g. Marquez's /api/v1/lineage); empty: none.
 OPENLINEAGE_URL = os.environ.get("OPENLINEAGE_URL", "")
 
+# --- OpenLineage (sharing.lineage, docs/openlineage.md) ---------------------------------
+# The environment variable holding the endpoint's API key, sent as a Bearer token (the
+# key itself stays out of settings, pages and logs); unset or empty: no Authorization.
+OPENLINEAGE_API_KEY_ENV = os.environ.get("OPENLINEAGE_API_KEY_ENV", "OPENLINEAGE_API_KEY")
+# The namespace of the portal's jobs and datasets in the lineage graph.
+OPENLINEAGE_NAMESPACE = os.environ.get("OPENLINEAGE_NAMESPACE", "portal")
+# The run events' `producer` URI: the software that produced them.
+OPENLINEAGE_PRODUCER = os.environ.get("OPENLINEAGE_PRODUCER", "") or PORTAL_SITE_URL
+OPENLINEAGE_TIMEOUT_SECONDS = float(os.environ.get("OPENLINEAGE_TIMEOUT_SECONDS", "10"))
+EVENT_CONSUMER_TASKS.append("sharing.lineage.tasks.openlineage_send")
+CELERY_BEAT_SCHEDULE["openlineage-send"] = {
+    "task": "sharing.lineage.tasks.openlineage_send",
+    "schedule": timedelta(seconds=10),
+}
+
 # --- stream ports (sharing/streams): governed reads of NATS JetStream streams -----------
 # Messages fetched (and served after one access decision) at a time.
 STREAM_BATCH_MESSAGES = int(os.environ.get("STREAM_BATCH_MESSAGES", "500"))
@@ -394,7 +409,7 @@ STREAM_KEEPALIVE_SECONDS = float(os.environ.get("STREAM_KEEPALIVE_SECONDS", "15"
 # Last-Event-ID): a long-lived read holds one web worker thread.
 STREAM_MAX_SECONDS = int(os.environ.get("STREAM_MAX_SECONDS", "3600"))
 # The monitors emit portal.stream.lag_breached when a stream port's last message is older
-# than this (its producer stopped), once until it recovers.
+# than this (its producer stopped): once per stall.
 STREAM_LAG_LIMIT_SECONDS = int(os.environ.get("STREAM_LAG_LIMIT_SECONDS", "300"))
 
 # --- the demo warehouse (embedded mode) ------------------------------------------------

@@ -248,7 +248,8 @@ def demo_seed(
         _count(result, "stream ports", created, created)
     _seed_feedback(users, result, log)
     for what, n in access_seed(users=users, log=log).items():
-        result.created[what] += n
+        if n:
+            result.created[what] += n
     # Last, once every kind of evidence is in: the trust score's days, from that history.
     clock = time.monotonic()
     with transaction.atomic():
