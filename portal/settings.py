@@ -399,6 +399,19 @@ CELERY_BEAT_SCHEDULE["openlineage-send"] = {
     "schedule": timedelta(seconds=10),
 }
 
+# --- stream ports (sharing/streams): governed reads of NATS JetStream streams -----------
+# Messages fetched (and served after one access decision) at a time.
+STREAM_BATCH_MESSAGES = int(os.environ.get("STREAM_BATCH_MESSAGES", "500"))
+# A following subscription with nothing to send sends a keep-alive this often, and decides
+# access again then (a revoked grant is cut off even on a quiet stream).
+STREAM_KEEPALIVE_SECONDS = float(os.environ.get("STREAM_KEEPALIVE_SECONDS", "15"))
+# A subscription ends after this long (the client resumes from its last sequence, SSE's
+# Last-Event-ID): a long-lived read holds one web worker thread.
+STREAM_MAX_SECONDS = int(os.environ.get("STREAM_MAX_SECONDS", "3600"))
+# The monitors emit portal.stream.lag_breached when a stream port's last message is older
+# than this (its producer stopped): once per stall.
+STREAM_LAG_LIMIT_SECONDS = int(os.environ.get("STREAM_LAG_LIMIT_SECONDS", "300"))
+
 # --- the demo warehouse (embedded mode) ------------------------------------------------
 DEMO_DUCKDB_PATH = Path(os.environ.get("DEMO_DUCKDB_PATH") or VAR_DIR / "warehouse.duckdb")
 
