@@ -33,6 +33,7 @@ TASK_PACKAGES = [
     "products.trust",
     "products.usage",
     "sharing.access",
+    "sharing.events",
     "sharing.exports",
 ]
 app.autodiscover_tasks(lambda: [p for p in TASK_PACKAGES if _has_tasks(p)])
