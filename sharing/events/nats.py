@@ -89,12 +89,16 @@ async def _publish(events: list[Event]) -> PublishOutcome:
     """Publish in order, stopping at the first failure; the ids JetStream acknowledged."""
     outcome = PublishOutcome()
     try:
-        client = await nats.connect(
-            servers=[settings.NATS_URL],
-            connect_timeout=NATS_TIMEOUT_SECONDS,
-            allow_reconnect=False,
-            max_reconnect_attempts=0,
-            error_cb=_error_logged,
+        # nats-py retries a refused first connection however it is configured: bound it.
+        client = await asyncio.wait_for(
+            nats.connect(
+                servers=[settings.NATS_URL],
+                connect_timeout=NATS_TIMEOUT_SECONDS,
+                allow_reconnect=False,
+                max_reconnect_attempts=0,
+                error_cb=_error_logged,
+            ),
+            NATS_TIMEOUT_SECONDS,
         )
     except Exception as error:  # noqa: BLE001 - any failure to connect: the cursor stays
         outcome.error = f"cannot connect to NATS: {error!r}"
