@@ -391,9 +391,10 @@ EVENT_CONSUMER_TASKS.append("sharing.events.tasks.events_publish_nats")
 NATS_EVENTS_STREAM = os.environ.get("NATS_EVENTS_STREAM", "PORTAL_EVENTS")
 NATS_EVENTS_SUBJECT_PREFIX = os.environ.get("NATS_EVENTS_SUBJECT_PREFIX", "portal.events")
 NATS_DUPLICATE_WINDOW = timedelta(minutes=int(os.environ.get("NATS_DUPLICATE_MINUTES", "60")))
-# An id still missing this long after a later event was written is a rolled-back
-# transaction's; before that the publisher waits for it (sharing.events.nats).
-NATS_HOLE_WAIT_SECONDS = 5
+# An outbox id still missing this long after a later event was written is a rolled-back
+# transaction's; before that the stream and the NATS publisher wait for it
+# (sharing.events.selectors.outbox_settled_up_to).
+EVENTS_HOLE_WAIT_SECONDS = 5
 CELERY_BEAT_SCHEDULE["events-publish-nats"] = {
     "task": "sharing.events.tasks.events_publish_nats",
     "schedule": timedelta(seconds=5),  # catches up on wake-ups lost while the broker was down

@@ -12,33 +12,37 @@ where it was; the next run publishes that batch again and JetStream drops the du
 (NATS_DUPLICATE_WINDOW).
 
 Ids come from a sequence, so a transaction that began earlier can commit an event with a
-lower id after a later one was published. The publisher stops before a hole in the ids
-until the event after it is NATS_HOLE_WAIT_SECONDS old (a hole that stays is a rolled-back
-transaction's id), so such a late event is not skipped."""
+lower id after a later one was published: the publisher reads only up to where the outbox
+is settled (sharing.events.selectors.outbox_settled_up_to), so such a late event is not
+skipped; it retries for a moment when it stopped at such a hole."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
+import time
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 import nats
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 from nats.js.api import StreamConfig
 from nats.js.errors import NotFoundError
 
 from portal.core.events import event_envelope
 from portal.models import Event, EventCursor
+from sharing.events.selectors import outbox_settled_up_to
 
 logger = logging.getLogger(__name__)
 
 NATS_CURSOR = "nats"
 NATS_BATCH = 500
 NATS_TIMEOUT_SECONDS = 5
+# Stopped before a missing id: look again this often, this many times, then leave it to
+# the next wake-up or beat.
+HOLE_RETRY_SECONDS = 0.05
+HOLE_RETRIES = 20
 
 
 @dataclass
@@ -51,20 +55,6 @@ class PublishOutcome:
 
 def event_subject(event_type: str) -> str:
     return f"{settings.NATS_EVENTS_SUBJECT_PREFIX}.{event_type}"
-
-
-def events_ready(events: list[Event], *, after: int) -> list[Event]:
-    """The events to publish now: in id order, up to a hole in the ids that is still young
-    (its transaction may yet commit)."""
-    hole_deadline = timezone.now() - timedelta(seconds=settings.NATS_HOLE_WAIT_SECONDS)
-    ready: list[Event] = []
-    expected = after + 1 if after else None
-    for event in events:
-        if expected is not None and event.pk != expected and event.time > hole_deadline:
-            break
-        ready.append(event)
-        expected = event.pk + 1
-    return ready
 
 
 async def _stream_ensure(js) -> None:
@@ -135,15 +125,15 @@ def events_publish_to_nats(*, batch: int = NATS_BATCH) -> PublishOutcome:
     if not settings.NATS_URL:
         return total
     EventCursor.objects.get_or_create(name=NATS_CURSOR)
+    hole_retries = HOLE_RETRIES
     while True:
         with transaction.atomic():
             cursor = EventCursor.objects.select_for_update().get(name=NATS_CURSOR)
-            pending = list(Event.objects.filter(pk__gt=cursor.last_event_id).order_by("pk")[:batch])
-            events = events_ready(pending, after=cursor.last_event_id)
-            if not events:
-                total.last_event_id = cursor.last_event_id
-                return total
-            outcome = asyncio.run(_publish(events))
+            settled = outbox_settled_up_to(after=cursor.last_event_id, scan=batch)
+            events = list(
+                Event.objects.filter(pk__gt=cursor.last_event_id, pk__lte=settled).order_by("pk")
+            )
+            outcome = asyncio.run(_publish(events)) if events else PublishOutcome()
             if outcome.acked_ids:
                 cursor.last_event_id = outcome.acked_ids[-1]
                 cursor.save(update_fields=["last_event_id", "updated_at"])
@@ -156,5 +146,13 @@ def events_publish_to_nats(*, batch: int = NATS_BATCH) -> PublishOutcome:
             )
             total.error = outcome.error
             return total
-        if len(events) < len(pending) or len(pending) < batch:
+        if len(events) == batch:
+            continue  # more to publish
+        if not Event.objects.filter(pk__gt=cursor.last_event_id).exists():
             return total
+        # Stopped before a missing id (a transaction about to commit): look again in a
+        # moment, without holding the cursor's lock; then leave it to beat.
+        if hole_retries <= 0:
+            return total
+        hole_retries -= 1
+        time.sleep(HOLE_RETRY_SECONDS)

@@ -4,9 +4,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 from portal.core.events import EVENT_TYPES
 from portal.models import Event
@@ -161,10 +164,14 @@ def event_filters_parse(
     )
 
 
-def events_after(*, user, filters: EventFilters, limit: int | None = None) -> list[Event]:
-    """The events `user` may see after `filters.after` that match the filters, oldest
-    first: one query, on the primary key's index."""
+def events_after(
+    *, user, filters: EventFilters, limit: int | None = None, up_to: int | None = None
+) -> list[Event]:
+    """The events `user` may see after `filters.after` (and up to `up_to`) that match the
+    filters, oldest first: one query, on the primary key's index."""
     events = events_visible_to(user).filter(pk__gt=filters.after or 0)
+    if up_to is not None:
+        events = events.filter(pk__lte=up_to)
     if filters.types:
         by_type = Q()
         for name in filters.types:
@@ -175,6 +182,25 @@ def events_after(*, user, filters: EventFilters, limit: int | None = None) -> li
     if filters.domain_id is not None:
         events = events.filter(domain_id=filters.domain_id)
     return list(events.order_by("pk")[: limit or filters.limit])
+
+
+def outbox_settled_up_to(*, after: int, scan: int = 1000) -> int:
+    """The highest outbox id up to which every event after `after` is there to read.
+
+    Ids come from a sequence taken when an event is written, so a transaction that began
+    earlier can commit a lower id after a higher one is visible. A reader that moved past
+    the higher id would never see the lower one: readers stop before a missing id until the
+    event after it is EVENTS_HOLE_WAIT_SECONDS old (a hole that stays is a rolled-back
+    transaction's id). `after` = 0: from the oldest, no hole before the first."""
+    deadline = timezone.now() - timedelta(seconds=settings.EVENTS_HOLE_WAIT_SECONDS)
+    settled = after
+    expected = after + 1 if after else None
+    rows = Event.objects.filter(pk__gt=after).order_by("pk").values_list("pk", "time")[:scan]
+    for pk, written in rows:
+        if expected is not None and pk != expected and written > deadline:
+            break
+        settled, expected = pk, pk + 1
+    return settled
 
 
 def events_latest_id() -> int:

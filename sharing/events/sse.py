@@ -29,10 +29,17 @@ from django.utils import timezone
 from knox.models import AuthToken
 
 from portal.core.events import event_envelope
-from sharing.events.selectors import EventFilters, events_after, events_latest_id
+from sharing.events.selectors import (
+    EventFilters,
+    events_after,
+    events_latest_id,
+    outbox_settled_up_to,
+)
 
-# Events one read of a stream takes at most (the rest follow at once, in the next read).
+# Events one read of a stream takes at most (the rest follow at once, in the next read),
+# and outbox ids it looks through for missing ones (outbox_settled_up_to).
 STREAM_READ_SIZE = 200
+STREAM_SCAN = 2000
 
 
 class OutboxWatch:
@@ -156,24 +163,35 @@ def event_frames(
     WATCH.stream_opened()
     try:
         seen = WATCH.latest(timeout=keepalive)
-        after = filters.after or 0
+        position = filters.after or 0  # every event up to here was sent or is not for them
         while time.monotonic() < ends:
             try:
                 user = users.filter(pk=user_id, is_active=True).first()
                 if user is None or not still_allowed():
                     return
+                settled = outbox_settled_up_to(after=position, scan=STREAM_SCAN)
                 events = events_after(
-                    user=user, filters=replace(filters, after=after), limit=STREAM_READ_SIZE
+                    user=user,
+                    filters=replace(filters, after=position),
+                    limit=STREAM_READ_SIZE,
+                    up_to=settled,
                 )
             finally:
                 connection.close()  # no connection held while waiting
             for event in events:
                 yield frame(event)
-                after = event.pk
             if events:
                 next_keepalive = time.monotonic() + keepalive
-                if len(events) == STREAM_READ_SIZE:
-                    continue  # more are waiting: read on at once
+            if len(events) == STREAM_READ_SIZE:
+                position = events[-1].pk
+                continue  # more are waiting: read on at once
+            progressed, position = settled > position, settled
+            if seen > settled:
+                # Newer ids exist: past one scan (read on), or behind a missing id whose
+                # transaction has not committed yet (look again after a poll interval).
+                if not progressed:
+                    WATCH.wait_beyond(seen, settings.SSE_POLL_SECONDS)
+                continue
             while True:
                 now = time.monotonic()
                 if now >= ends:

@@ -3,8 +3,10 @@ person may see, resumable with Last-Event-ID, the visibility rule re-checked bef
 read, a bounded number of streams per process (503 + Retry-After beyond)."""
 
 import json
+import threading
 
 import pytest
+from django.db import connection, transaction
 from knox.models import AuthToken
 
 from portal.core.events import event_emit
@@ -184,3 +186,34 @@ def test_bad_filters_and_anonymous_callers_are_refused(client_as, api_client, ow
     assert bad.status_code == 400 and "Known types" in bad.content.decode()
     bad_header = client_as(owner).get(URL, HTTP_LAST_EVENT_ID="x1", HTTP_ACCEPT="text/event-stream")
     assert bad_header.status_code == 400 and "Last-Event-ID" in bad_header.content.decode()
+
+
+def test_an_event_committed_late_with_a_lower_id_is_not_skipped(stream, product, owner, settings):
+    """Ids are taken when events are written, not when they commit: the stream waits at a
+    missing id rather than jumping past an event whose transaction is still open."""
+    settings.SSE_MAX_SECONDS = 30  # a stream that skipped it ends without it: a failure
+    first = event_emit("portal.product.published", product=product)
+    frames = stream(owner)
+    assert frames.event()["id"] == str(first.pk)
+    written, release, late = threading.Event(), threading.Event(), []
+
+    def slow_transaction():
+        try:
+            with transaction.atomic():
+                late.append(event_emit("portal.check_run.started", product=product))
+                written.set()
+                release.wait(30)
+        finally:
+            connection.close()
+
+    writer = threading.Thread(target=slow_transaction)
+    writer.start()
+    written.wait(30)
+    later = event_emit("portal.check_run.finished", product=product)  # a higher id, committed
+    # The late transaction commits while the stream is reading (whenever that is).
+    threading.Timer(0.5, release.set).start()
+    try:
+        assert [frames.event()["id"], frames.event()["id"]] == [str(late[0].pk), str(later.pk)]
+    finally:
+        release.set()
+        writer.join(30)
