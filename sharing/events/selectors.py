@@ -184,8 +184,9 @@ def events_after(
     return list(events.order_by("pk")[: limit or filters.limit])
 
 
-def outbox_settled_up_to(*, after: int, scan: int = 1000) -> int:
-    """The highest outbox id up to which every event after `after` is there to read.
+def outbox_settled(*, after: int, scan: int = 1000) -> tuple[int, bool]:
+    """The highest outbox id up to which every event after `after` is there to read, and
+    whether it stopped at a missing id (rather than at the end or after `scan` ids).
 
     Ids come from a sequence taken when an event is written, so a transaction that began
     earlier can commit a lower id after a higher one is visible. A reader that moved past
@@ -198,9 +199,18 @@ def outbox_settled_up_to(*, after: int, scan: int = 1000) -> int:
     rows = Event.objects.filter(pk__gt=after).order_by("pk").values_list("pk", "time")[:scan]
     for pk, written in rows:
         if expected is not None and pk != expected and written > deadline:
-            break
+            return settled, True
         settled, expected = pk, pk + 1
-    return settled
+    return settled, False
+
+
+def outbox_settled_up_to(*, after: int, scan: int = 1000) -> int:
+    """outbox_settled's id alone."""
+    return outbox_settled(after=after, scan=scan)[0]
+
+
+def outbox_has_after(*, after: int) -> bool:
+    return Event.objects.filter(pk__gt=after).exists()
 
 
 def events_latest_id() -> int:

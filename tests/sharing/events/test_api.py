@@ -1,10 +1,14 @@
 """The replay API (GET /api/v1/events/): the events a caller may see, in sequence order,
 as CloudEvents envelopes, cursor-paged; bad filters answered 400 with a message."""
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 from knox.models import AuthToken
 
 from portal.core.events import event_emit
+from portal.models import Event
 from products.choices import LifecycleStatus, MembershipRole
 from tests.factories import DomainFactory, MembershipFactory, ProductFactory, UserFactory
 
@@ -145,3 +149,16 @@ def test_the_replay_and_stream_are_in_the_openapi_schema(client_as, owner):
     assert "/api/v1/events/stream/" in schema["paths"]
     parameters = {p["name"] for p in schema["paths"]["/api/v1/events/"]["get"]["parameters"]}
     assert {"after", "type", "product", "domain", "limit"} <= parameters
+
+
+def test_the_replay_waits_at_a_missing_id_until_it_commits_or_is_old(client_as, product, owner):
+    first = event_emit("portal.product.published", product=product)
+    missing = event_emit("portal.check_run.started", product=product)
+    latest = event_emit("portal.check_run.finished", product=product)
+    Event.objects.filter(pk=missing.pk).delete()  # as if its transaction were still open
+    client = client_as(owner)
+    waiting = client.get(URL, {"after": first.pk}).json()
+    assert waiting == {"next": None, "last_sequence": first.pk, "results": []}
+    # Still missing a while later: a rolled-back transaction's id.
+    Event.objects.filter(pk=latest.pk).update(time=timezone.now() - timedelta(minutes=1))
+    assert sequences(client.get(URL, {"after": first.pk}).json()) == [latest.pk]
