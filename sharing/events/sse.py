@@ -142,6 +142,13 @@ def _credentials_check(request) -> Callable[[], bool]:
     return lambda: True
 
 
+def _connection_released() -> None:
+    """Give the thread's connection back to the pool while the stream waits (not inside a
+    transaction: a test's, or a caller's that iterates the stream itself)."""
+    if not connection.in_atomic_block:
+        connection.close()
+
+
 def frame(event) -> str:
     """One event as an SSE frame: `id:` the sequence, `event:` the type, `data:` the envelope."""
     data = json.dumps(event_envelope(event), separators=(",", ":"), ensure_ascii=False)
@@ -164,7 +171,7 @@ def event_frames(
     try:
         seen = WATCH.latest(timeout=keepalive)
         position = filters.after or 0  # every event up to here was sent or is not for them
-        while time.monotonic() < ends:
+        while True:  # at least one read (the backlog after the client's position)
             try:
                 user = users.filter(pk=user_id, is_active=True).first()
                 if user is None or not still_allowed():
@@ -177,11 +184,13 @@ def event_frames(
                     up_to=settled,
                 )
             finally:
-                connection.close()  # no connection held while waiting
+                _connection_released()
             for event in events:
                 yield frame(event)
             if events:
                 next_keepalive = time.monotonic() + keepalive
+            if time.monotonic() >= ends:
+                return  # the client resumes from the last id it got
             if len(events) == STREAM_READ_SIZE:
                 position = events[-1].pk
                 continue  # more are waiting: read on at once
