@@ -150,6 +150,8 @@ def events_publish_to_nats(*, batch: int = NATS_BATCH) -> PublishOutcome:
             continue  # more to publish
         if not Event.objects.filter(pk__gt=cursor.last_event_id).exists():
             return total
+        if events:
+            continue  # more were committed meanwhile
         # Stopped before a missing id (a transaction about to commit): look again in a
         # moment, without holding the cursor's lock; then leave it to beat.
         if hole_retries <= 0:
