@@ -33,6 +33,7 @@ TASK_PACKAGES = [
     "products.trust",
     "products.usage",
     "sharing.access",
+    "sharing.events",
     "sharing.exports",
     "sharing.lineage",
     "sharing.webhooks",

@@ -6,6 +6,7 @@ real SECRET_KEY.
 """
 
 import os
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -411,6 +412,31 @@ STREAM_MAX_SECONDS = int(os.environ.get("STREAM_MAX_SECONDS", "3600"))
 # The monitors emit portal.stream.lag_breached when a stream port's last message is older
 # than this (its producer stopped): once per stall.
 STREAM_LAG_LIMIT_SECONDS = int(os.environ.get("STREAM_LAG_LIMIT_SECONDS", "300"))
+# The NATS publisher (sharing.events.nats): JetStream stream and subject prefix of events,
+# and how long JetStream remembers a message id to drop a re-sent duplicate.
+EVENT_CONSUMER_TASKS.append("sharing.events.tasks.events_publish_nats")
+NATS_EVENTS_STREAM = os.environ.get("NATS_EVENTS_STREAM", "PORTAL_EVENTS")
+NATS_EVENTS_SUBJECT_PREFIX = os.environ.get("NATS_EVENTS_SUBJECT_PREFIX", "portal.events")
+NATS_DUPLICATE_WINDOW = timedelta(minutes=int(os.environ.get("NATS_DUPLICATE_MINUTES", "60")))
+CELERY_BEAT_SCHEDULE["events-publish-nats"] = {
+    "task": "sharing.events.tasks.events_publish_nats",
+    "schedule": timedelta(seconds=5),  # catches up on wake-ups lost while the broker was down
+}
+# Server-Sent Events (sharing.events.sse; docs/deploy.md, "Server-Sent Events"): each open
+# stream holds one web thread, so a process serves at most SSE_MAX_CONNECTIONS streams and
+# answers 503 + Retry-After beyond. Default: under gunicorn half its threads per worker
+# (GUNICORN_THREADS, as deploy/gunicorn.conf.py reads it), so pages keep the other half;
+# under runserver (`make run`, tests' live server), whose threads are not bounded, 64.
+_UNDER_GUNICORN = "gunicorn.app.base" in sys.modules
+SSE_MAX_CONNECTIONS = int(
+    os.environ.get("SSE_MAX_CONNECTIONS")
+    or (max(1, int(os.environ.get("GUNICORN_THREADS") or 4) // 2) if _UNDER_GUNICORN else 64)
+)
+SSE_MAX_SECONDS = int(os.environ.get("SSE_MAX_SECONDS") or 300)  # then the client resumes
+SSE_KEEPALIVE_SECONDS = float(os.environ.get("SSE_KEEPALIVE_SECONDS") or 15)
+SSE_POLL_SECONDS = float(os.environ.get("SSE_POLL_SECONDS") or 0.25)  # newest-id watcher
+SSE_RETRY_SECONDS = 3  # the `retry:` hint: how soon a client reconnects
+SSE_RETRY_AFTER_SECONDS = 30  # Retry-After of the 503 when this process's streams are full
 
 # --- the demo warehouse (embedded mode) ------------------------------------------------
 DEMO_DUCKDB_PATH = Path(os.environ.get("DEMO_DUCKDB_PATH") or VAR_DIR / "warehouse.duckdb")

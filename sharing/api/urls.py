@@ -6,6 +6,7 @@ urlpatterns = [
     path("", include("sharing.share_links.api.urls")),
     path("", include("sharing.delta_sharing.api.urls")),
     path("", include("sharing.streams.api.urls")),
+    path("", include("sharing.events.api.urls")),
 ]
 urlpatterns += [path("", include("sharing.exports.api.urls"))]
 urlpatterns += [path("", include("sharing.webhooks.api.urls"))]

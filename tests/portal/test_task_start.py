@@ -47,6 +47,7 @@ TASK_NAMES = {
     "products.tasks.trust_score_recompute",
     "products.tasks.trust_scores_recompute_all",
     "products.tasks.usage_summaries_refresh_hourly",
+    "sharing.events.tasks.events_publish_nats",
     "sharing.export_tasks.export_run",
     "sharing.export_tasks.export_runs_pruner",
     "sharing.export_tasks.export_runs_reaper",
