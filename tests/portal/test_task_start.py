@@ -54,6 +54,7 @@ TASK_NAMES = {
     "sharing.tasks.access_request_notify",
     "sharing.tasks.access_review_daily",
     "sharing.tasks.grant_expiry_notify",
+    "sharing.tasks.grants_expire",
 }
 
 
