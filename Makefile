@@ -82,6 +82,11 @@ bench-delta-sharing: $(VENV)/.dev-deps delta-sharing-client
 bench: bench-metrics
 bench-metrics: $(VENV)/.dev-deps
 	SECRET_KEY=$${SECRET_KEY:-insecure-bench-only-key} $(BIN)/python bench/metrics.py $(BENCH_ARGS)
+## bench-streams: the governed read of a stream port against a plain nats-py consumer (issue 16)
+.PHONY: bench-streams
+bench: bench-streams
+bench-streams: $(VENV)/.dev-deps
+	SECRET_KEY=$${SECRET_KEY:-insecure-bench-only-key} $(BIN)/python bench/streams.py $(BENCH_ARGS)
 ## client-compat: the notebook client with an older pandas/pyarrow pair (pandas 2.2,
 ## pyarrow 17) in its own virtualenv, var/client-compat: tests read a live portal with it,
 ## so the client keeps working with the previous major versions as well as the pinned ones.

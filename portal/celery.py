@@ -34,6 +34,8 @@ TASK_PACKAGES = [
     "products.usage",
     "sharing.access",
     "sharing.exports",
+    "sharing.lineage",
+    "sharing.webhooks",
 ]
 app.autodiscover_tasks(lambda: [p for p in TASK_PACKAGES if _has_tasks(p)])
 

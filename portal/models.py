@@ -122,6 +122,11 @@ class Event(models.Model):
     ]
 
     id = models.BigAutoField(primary_key=True)
+    # The order consumers follow: given once the event's transaction has committed, in the
+    # order commits are seen (portal.core.events.events_sequence). Not `id`: ids are taken
+    # at insert, so a transaction that commits after another may hold a smaller id, and a
+    # reader past it would never see it.
+    position = models.BigIntegerField(null=True, blank=True, unique=True)
     event_id = models.UUIDField(unique=True, help_text="CloudEvents `id`.")
     type = models.CharField(max_length=100, help_text="CloudEvents `type`, portal.<thing>.<what>.")
     source = models.CharField(max_length=200, help_text="CloudEvents `source`.")
@@ -153,6 +158,9 @@ class Event(models.Model):
             models.Index(fields=["type", "id"], name="event_type_idx"),
             models.Index(fields=["product", "id"], name="event_product_idx"),
             models.Index(fields=["domain", "id"], name="event_domain_idx"),
+            models.Index(
+                fields=["id"], condition=Q(position__isnull=True), name="event_unsequenced_idx"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -161,9 +169,10 @@ class Event(models.Model):
 
 class EventCursor(models.Model):
     """How far one reader of the outbox that runs in the background (the NATS publisher,
-    the webhook fan-out, the OpenLineage sender) has handled events: the last `Event.id`
-    it finished. Read and advanced under its row lock, so two workers never handle the
-    same events at once and the order is kept."""
+    the webhook fan-out, the OpenLineage sender) has handled events: the last
+    `Event.position` it finished (the field keeps its first name). Read and advanced under
+    its row lock, so two workers never handle the same events at once and the order is
+    kept. The row named "sequencer" holds the last position given (events_sequence)."""
 
     name = models.CharField(max_length=50, unique=True)
     last_event_id = models.BigIntegerField(default=0)

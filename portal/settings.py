@@ -389,6 +389,34 @@ WEBHOOKS_ALLOW_PRIVATE_TARGETS = env_bool("WEBHOOKS_ALLOW_PRIVATE_TARGETS")
 # An OpenLineage HTTP endpoint (e.g. Marquez's /api/v1/lineage); empty: none.
 OPENLINEAGE_URL = os.environ.get("OPENLINEAGE_URL", "")
 
+# --- OpenLineage (sharing.lineage, docs/openlineage.md) ---------------------------------
+# The environment variable holding the endpoint's API key, sent as a Bearer token (the
+# key itself stays out of settings, pages and logs); unset or empty: no Authorization.
+OPENLINEAGE_API_KEY_ENV = os.environ.get("OPENLINEAGE_API_KEY_ENV", "OPENLINEAGE_API_KEY")
+# The namespace of the portal's jobs and datasets in the lineage graph.
+OPENLINEAGE_NAMESPACE = os.environ.get("OPENLINEAGE_NAMESPACE", "portal")
+# The run events' `producer` URI: the software that produced them.
+OPENLINEAGE_PRODUCER = os.environ.get("OPENLINEAGE_PRODUCER", "") or PORTAL_SITE_URL
+OPENLINEAGE_TIMEOUT_SECONDS = float(os.environ.get("OPENLINEAGE_TIMEOUT_SECONDS", "10"))
+EVENT_CONSUMER_TASKS.append("sharing.lineage.tasks.openlineage_send")
+CELERY_BEAT_SCHEDULE["openlineage-send"] = {
+    "task": "sharing.lineage.tasks.openlineage_send",
+    "schedule": timedelta(seconds=10),
+}
+
+# --- stream ports (sharing/streams): governed reads of NATS JetStream streams -----------
+# Messages fetched (and served after one access decision) at a time.
+STREAM_BATCH_MESSAGES = int(os.environ.get("STREAM_BATCH_MESSAGES", "500"))
+# A following subscription with nothing to send sends a keep-alive this often, and decides
+# access again then (a revoked grant is cut off even on a quiet stream).
+STREAM_KEEPALIVE_SECONDS = float(os.environ.get("STREAM_KEEPALIVE_SECONDS", "15"))
+# A subscription ends after this long (the client resumes from its last sequence, SSE's
+# Last-Event-ID): a long-lived read holds one web worker thread.
+STREAM_MAX_SECONDS = int(os.environ.get("STREAM_MAX_SECONDS", "3600"))
+# The monitors emit portal.stream.lag_breached when a stream port's last message is older
+# than this (its producer stopped): once per stall.
+STREAM_LAG_LIMIT_SECONDS = int(os.environ.get("STREAM_LAG_LIMIT_SECONDS", "300"))
+
 # --- the demo warehouse (embedded mode) ------------------------------------------------
 DEMO_DUCKDB_PATH = Path(os.environ.get("DEMO_DUCKDB_PATH") or VAR_DIR / "warehouse.duckdb")
 
@@ -542,3 +570,38 @@ if os.environ.get("STORAGE_BACKEND", "").strip().lower() == "s3":
             # (or the machine's role), read by boto3 itself; never in settings.
         },
     }
+
+# --- webhooks (sharing.webhooks, docs/webhooks.md) ---------------------------------------
+EVENT_CONSUMER_TASKS.append("sharing.webhooks.tasks.webhooks_fan_out")
+# Signing secrets are stored encrypted with a key derived from this (SECRET_KEY when unset).
+WEBHOOK_SECRET_KEY = os.environ.get("WEBHOOK_SECRET_KEY", "")
+# One request's connect and read timeout.
+WEBHOOKS_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOKS_TIMEOUT_SECONDS", "10"))
+# Tries of one delivery before it is dead-lettered (~4 h with the defaults below).
+WEBHOOKS_MAX_ATTEMPTS = int(os.environ.get("WEBHOOKS_MAX_ATTEMPTS", "10"))
+# Back-off: base * 2^(tries - 1) seconds, at most the max, half of it random (jitter).
+WEBHOOKS_RETRY_BASE_SECONDS = float(os.environ.get("WEBHOOKS_RETRY_BASE_SECONDS", "15"))
+WEBHOOKS_RETRY_MAX_SECONDS = float(os.environ.get("WEBHOOKS_RETRY_MAX_SECONDS", "3600"))
+# A subscription failing this long is paused and its owner told (a day).
+WEBHOOKS_PAUSE_AFTER_SECONDS = float(os.environ.get("WEBHOOKS_PAUSE_AFTER_SECONDS", "86400"))
+# A sender woken and not started yet is not woken again for this long (shared cache only).
+WEBHOOKS_WAKE_COALESCE_SECONDS = int(
+    os.environ.get("WEBHOOKS_WAKE_COALESCE_SECONDS") or (10 if REDIS_URL else 0)
+)
+WEBHOOKS_MAX_PER_OWNER = int(os.environ.get("WEBHOOKS_MAX_PER_OWNER", "25"))
+CELERY_BEAT_SCHEDULE["webhooks-fan-out"] = {
+    "task": "sharing.webhooks.tasks.webhooks_fan_out",
+    "schedule": timedelta(seconds=5),
+}
+CELERY_BEAT_SCHEDULE["webhooks-due-wake"] = {
+    "task": "sharing.webhooks.tasks.webhooks_due_wake",
+    "schedule": timedelta(seconds=5),
+}
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
+    {
+        "WebhookStatusEnum": "sharing.models.webhooks.WebhookStatus",
+        "WebhookDeliveryStatusEnum": "sharing.models.webhooks.DeliveryStatus",
+        # Named now that webhooks' "status" fields made the generator's own name collide.
+        "ShareLinkStatusEnum": "sharing.share_links.api.serializers.STATUSES",
+    }
+)

@@ -149,6 +149,59 @@ def _detail(body: bytes) -> str:
     return str(data)
 
 
+class MessageStream:
+    """The messages of `Portal.stream`, read line by line from the open response (one
+    `{"seq": n, "data": {...}}` per line; an empty line is the portal's keep-alive)."""
+
+    def __init__(self, response, *, what: str, batch_size: int | None) -> None:
+        self._response = response
+        self._what = what
+        self._batch_size = batch_size
+        self.last_seq: int | None = None
+        self._items = self._batches() if batch_size else self._messages(keepalives=False)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return next(self._items)
+
+    def __enter__(self) -> MessageStream:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._response.close()
+
+    def _messages(self, *, keepalives: bool):
+        with self._response:
+            for line in self._response:
+                if not line.strip():
+                    if keepalives:
+                        yield None
+                    continue
+                item = json.loads(line)
+                if "error" in item:
+                    raise error_for_status(403, item["error"], what=self._what)
+                self.last_seq = item["seq"]
+                yield item["data"]
+
+    def _batches(self):
+        import pandas as pd  # only the DataFrame form needs pandas
+
+        rows: list[dict] = []
+        for message in self._messages(keepalives=True):
+            if message is not None:
+                rows.append(message)
+            if rows and (message is None or len(rows) >= self._batch_size):
+                yield pd.DataFrame.from_records(rows)
+                rows = []
+        if rows:
+            yield pd.DataFrame.from_records(rows)
+
+
 class Portal:
     """A connection to the portal's API with your token.
 
@@ -340,6 +393,54 @@ class Portal:
             raise ValueError(f"decimals must be one of {', '.join(DECIMALS)}, not {decimals!r}.")
         table = self.read_arrow(product, columns=columns, filters=filters, limit=limit, port=port)
         return frame_from_arrow(table, decimals=decimals)
+
+    # --- streams --------------------------------------------------------------------------
+
+    def stream(
+        self,
+        product: str,
+        *,
+        columns: Sequence[str] | None = None,
+        filters: Iterable[Filter] | None = None,
+        from_: int | str | datetime | None = None,
+        follow: bool = True,
+        limit: int | None = None,
+        port: str | None = None,
+        batch_size: int | None = None,
+    ) -> MessageStream:
+        """A stream port's messages as they arrive: an iterator of dicts (column -> value),
+        or with `batch_size` of pandas DataFrames of up to that many messages (a smaller
+        one when the stream goes quiet).
+
+        `from_`: a message's sequence number, a datetime (or ISO text), "-n" for the last
+        n messages, "new" for only new ones; default the oldest message kept. `follow`:
+        keep waiting for new messages (default) or end at the stream's last message.
+        `columns`, `filters`, `limit`, `port` as for `read`. Masked columns come as
+        "****". The iterator's `last_seq` is the sequence of the last message received:
+        pass `from_=it.last_seq + 1` to resume. When your access is revoked mid-stream,
+        the iterator raises PortalPermissionError at the next message.
+        """
+        if not isinstance(product, str) or "." not in product:
+            raise ValueError(f"A product is named by its key 'domain.product', not {product!r}.")
+        if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
+            raise ValueError(f"batch_size must be a whole number, 1 or more, not {batch_size!r}.")
+        if isinstance(columns, str):
+            columns = [columns]
+        clauses = filter_clauses(filters)
+        start = from_.isoformat() if isinstance(from_, datetime) else from_
+        params = {
+            "format": "ndjson",
+            "from": start,
+            "follow": "1" if follow else "0",
+            "columns": ",".join(columns) if columns else None,
+            "filter": json.dumps(clauses, separators=(",", ":")) if clauses else None,
+            "limit": limit,
+            "port": port,
+        }
+        what = f"streaming {product}"
+        path = f"/products/{urllib.parse.quote(product, safe='.')}/stream/"
+        response = self._open(path, params, accept="application/x-ndjson", what=what)
+        return MessageStream(response, what=what, batch_size=batch_size)
 
     # --- metrics --------------------------------------------------------------------------
 

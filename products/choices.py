@@ -45,6 +45,7 @@ class SourceKind(models.TextChoices):
 class PortKind(models.TextChoices):
     TABLE = "table", "Table or view on a data source"
     FILE = "file", "File in portal storage"
+    STREAM = "stream", "NATS JetStream stream"
 
 
 class FileFormat(models.TextChoices):

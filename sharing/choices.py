@@ -19,6 +19,7 @@ class Channel(models.TextChoices):
     EXPORT = "export", "Export"
     DELTA_SHARING = "delta_sharing", "Delta Sharing"
     WEB = "web", "Web"
+    STREAM = "stream", "Stream"
 
 
 class AuditAction(models.TextChoices):

@@ -9,3 +9,4 @@ urlpatterns = [
     path("", include("sharing.delta_sharing.urls")),
 ]
 urlpatterns += [path("", include("sharing.exports.urls"))]
+urlpatterns += [path("", include("sharing.webhooks.urls"))]

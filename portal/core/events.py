@@ -7,11 +7,14 @@ A service records a change and its event together:
         product.save(update_fields=["status"])
         event_emit("portal.product.published", product=product, data={"version": "1.2.0"})
 
-A committed change always has its event, a rolled-back one never does. After the commit,
-each task named in settings.EVENT_CONSUMER_TASKS (the NATS publisher, the webhook
-fan-out, the OpenLineage sender...) is woken through portal.core.task_queue; each keeps
-its own cursor (`EventCursor`), and its periodic run catches up on what a lost wake-up
-missed. The replay API and Server-Sent Events read the table after an id.
+A committed change always has its event, a rolled-back one never does. After the commit
+the event is given its `position` (`events_sequence`): consumers follow positions, never
+ids, because ids are taken at insert and transactions commit in another order (a reader
+past id 11 would never see id 10 committed a second later). Then each task named in
+settings.EVENT_CONSUMER_TASKS (the NATS publisher, the webhook fan-out, the OpenLineage
+sender...) is woken through portal.core.task_queue; each keeps its own cursor
+(`EventCursor`, a position), and its periodic run catches up on what a lost wake-up
+missed. The replay API and Server-Sent Events read `events_sequenced()` after a position.
 
 Event types are listed once, in EVENT_TYPES (type -> what it says); `data` holds JSON
 values only, never secrets, never row values (a check's counts, not its failing rows).
@@ -19,14 +22,18 @@ Who may see an event is decided here, when it is written (`Event.audience`)."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterable
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
 
 from portal.core.task_queue import enqueue
-from portal.models import Event
+from portal.models import Event, EventCursor
+
+logger = logging.getLogger(__name__)
 
 # type -> what it says (the API's documentation and the webhook page's choices use it).
 EVENT_TYPES: dict[str, str] = {
@@ -120,7 +127,51 @@ def event_emit(
     return event
 
 
+SEQUENCER = "sequencer"
+SEQUENCE_BATCH = 1000
+
+
+def events_sequence() -> int:
+    """Give positions to the committed events that have none, in id order, after the last
+    position given; returns how many. Serialised by the sequencer's row (its first
+    statement is an UPDATE: a row lock on PostgreSQL, the write lock on SQLite), so two
+    processes never give the same position; an event whose transaction commits later
+    gets a later position. Cheap when there is nothing to do (a partial index)."""
+    if not Event.objects.filter(position__isnull=True).exists():
+        return 0
+    given = 0
+    with transaction.atomic():
+        EventCursor.objects.get_or_create(name=SEQUENCER)
+        EventCursor.objects.filter(name=SEQUENCER).update(updated_at=timezone.now())
+        last = EventCursor.objects.get(name=SEQUENCER).last_event_id
+        while True:
+            pending = list(
+                Event.objects.filter(position__isnull=True)
+                .order_by("id")
+                .only("id")[:SEQUENCE_BATCH]
+            )
+            if not pending:
+                break
+            for event in pending:
+                last += 1
+                event.position = last
+            Event.objects.bulk_update(pending, ["position"])
+            given += len(pending)
+        EventCursor.objects.filter(name=SEQUENCER).update(last_event_id=last)
+    return given
+
+
+def events_sequenced(after: int = 0):
+    """The events with a position after `after`, in position order: what every consumer
+    reads (after `events_sequence()` has run, which its wake-up does)."""
+    return Event.objects.filter(position__gt=after).order_by("position")
+
+
 def _consumers_wake() -> None:
+    try:
+        events_sequence()
+    except DatabaseError:  # the change is committed: the consumers' next run sequences
+        logger.exception("events could not be sequenced after a commit")
     for name in settings.EVENT_CONSUMER_TASKS:
         enqueue(name)
 
@@ -136,8 +187,8 @@ def _wake_consumers_on_commit() -> None:
 
 def event_envelope(event: Event) -> dict:
     """The CloudEvents 1.0 JSON form of `event` (structured mode), the same on every
-    channel. `sequence` (the CloudEvents sequence extension) is the outbox id: the cursor
-    to resume after."""
+    channel. `sequence` (the CloudEvents sequence extension) is the event's position: the
+    cursor to resume after."""
     envelope = {
         "specversion": "1.0",
         "id": str(event.event_id),
@@ -145,7 +196,7 @@ def event_envelope(event: Event) -> dict:
         "type": event.type,
         "time": event.time.isoformat().replace("+00:00", "Z"),
         "datacontenttype": "application/json",
-        "sequence": str(event.id),
+        "sequence": str(event.position or ""),
         "data": event.data,
     }
     if event.subject:

@@ -173,6 +173,20 @@ class OutputPortForm(forms.Form):
         choices=[("", "Choose a format"), *FileFormat.choices],
         required=False,
     )
+    stream_name = forms.CharField(
+        label="Stream",
+        max_length=120,
+        required=False,
+        help_text="The NATS JetStream stream, as named on the portal's NATS server; it "
+        "starts with your domain's prefix (SALES_ for Sales).",
+    )
+    stream_subject = forms.CharField(
+        label="Subject",
+        max_length=255,
+        required=False,
+        help_text="The subject within the stream whose messages (JSON objects) the port "
+        "serves, for example sales.live-orders.",
+    )
 
     freshness_column = forms.CharField(
         label="Freshness column",
@@ -190,7 +204,16 @@ class OutputPortForm(forms.Form):
     )
 
     FIELDS = PORT_FIELDS  # what output_port_create / output_port_update take
-    LOCATION_FIELDS = ("kind", "source", "schema_name", "table_name", "file_path", "file_format")
+    LOCATION_FIELDS = (
+        "kind",
+        "source",
+        "schema_name",
+        "table_name",
+        "file_path",
+        "file_format",
+        "stream_name",
+        "stream_subject",
+    )
 
     def service_fields(self) -> dict:
         return {name: self.cleaned_data[name] for name in self.FIELDS}

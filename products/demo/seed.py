@@ -69,6 +69,7 @@ from products.demo.catalog import (
 from products.demo.data import DEFAULT_SEED, generate_tables
 from products.demo.definitions import definitions_seed
 from products.demo.feedback import feedback_seed
+from products.demo.streams import live_orders_seed
 from products.demo.trust import (
     TRUST,
     checks_run_now,
@@ -242,9 +243,13 @@ def demo_seed(
     with_history = _seed_trust(
         ports, frames, as_of.replace(tzinfo=UTC), written, admin, result, log
     )
+    with transaction.atomic():  # the stream port (its producer is started by `make run`)
+        _, created = live_orders_seed(domain=domains["sales"], admin=admin, owners=[users["owner"]])
+        _count(result, "stream ports", created, created)
     _seed_feedback(users, result, log)
     for what, n in access_seed(users=users, log=log).items():
-        result.created[what] += n
+        if n:
+            result.created[what] += n
     # Last, once every kind of evidence is in: the trust score's days, from that history.
     clock = time.monotonic()
     with transaction.atomic():

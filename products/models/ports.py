@@ -115,7 +115,8 @@ class StorageAllowance(models.Model):
 
 
 class OutputPort(models.Model):
-    """How a product is served: a table or view on a data source, or a file in storage."""
+    """How a product is served: a table or view on a data source, a file in storage, or
+    a NATS JetStream stream (messages as JSON objects)."""
 
     product = models.ForeignKey(DataProduct, on_delete=models.CASCADE, related_name="ports")
     name = models.CharField(max_length=120)
@@ -131,6 +132,20 @@ class OutputPort(models.Model):
         max_length=500, blank=True, help_text="Path relative to the portal's media storage."
     )
     file_format = models.CharField(max_length=8, choices=FileFormat.choices, blank=True)
+    # Stream ports: a NATS JetStream stream on the portal's NATS server (settings.NATS_URL)
+    # and the subject (a filter within the stream's subjects) whose messages the port serves.
+    stream_name = models.CharField(
+        max_length=120,
+        blank=True,
+        help_text="The JetStream stream, verbatim; it starts with the domain's prefix "
+        "(SALES_ for the sales domain).",
+    )
+    stream_subject = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text="The subject within the stream whose messages the port serves "
+        "(sales.live-orders, or sales.live-orders.> for a hierarchy).",
+    )
     freshness_column = models.CharField(
         max_length=255,
         blank=True,
@@ -153,6 +168,8 @@ class OutputPort(models.Model):
         """Where the data lives, for people (never includes a secret)."""
         if self.kind == PortKind.FILE:
             return f"{self.file_format or 'file'}: {self.file_path}"
+        if self.kind == PortKind.STREAM:
+            return f"stream {self.stream_name}: {self.stream_subject}"
         relation = ".".join(part for part in (self.schema_name, self.table_name) if part)
         return f"{self.source.name if self.source_id else '?'}: {relation}"
 

@@ -5,5 +5,7 @@ urlpatterns = [
     path("", include("sharing.serving.api.urls")),
     path("", include("sharing.share_links.api.urls")),
     path("", include("sharing.delta_sharing.api.urls")),
+    path("", include("sharing.streams.api.urls")),
 ]
 urlpatterns += [path("", include("sharing.exports.api.urls"))]
+urlpatterns += [path("", include("sharing.webhooks.api.urls"))]

@@ -4,6 +4,11 @@ from sharing.models.access import AccessEvent, AccessGrant, AccessRequest
 from sharing.models.delta_sharing import DeltaRecipient, DeltaShare, DeltaShareTable
 from sharing.models.exports import ExportRun, ExportSchedule
 from sharing.models.share_links import ShareLink
+from sharing.models.webhooks import (
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 
 __all__ = [
     "AccessEvent",
@@ -15,4 +20,7 @@ __all__ = [
     "ExportRun",
     "ExportSchedule",
     "ShareLink",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookSubscription",
 ]

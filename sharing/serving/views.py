@@ -22,7 +22,9 @@ from django.views.generic import TemplateView
 from portal.core.json_values import is_number, non_finite_as_text
 from products.catalog.scope import product_header, product_page
 from products.catalog.selectors import product_ports
+from products.choices import PortKind
 from products.connectors import ConnectorError, RelationMissing
+from products.connectors.nats_stream import port_stream_facts
 from products.models import DataProduct
 from sharing.access.decision import can_share
 from sharing.access.filters import clause_in_words
@@ -175,6 +177,19 @@ class ProductDataView(LoginRequiredMixin, TemplateView):
                 context["denied_reason"] = exc.message
             else:
                 context["problem"] = exc.message
+            return context
+        if plan.port.kind == PortKind.STREAM:  # a live tail instead of rows and downloads
+            context.update(
+                port=plan.port,
+                plan=plan,
+                decision=plan.decision,
+                row_filter_words=[clause_in_words(c) for c in plan.decision.row_filter],
+                stream_facts=port_stream_facts(plan.port),
+                stream_url=reverse("api-product-stream", kwargs={"key": product.key})
+                + "?"
+                + urlencode({"format": "sse", "from": "-20", "port": plan.port.slug}),
+                columns=[{"name": name, "masked": name in plan.masked} for name in plan.columns],
+            )
             return context
         port_columns = {port.pk: len(port.columns.all()) for port in ports}
         context.update(

@@ -174,6 +174,16 @@ def test_owner_builds_filters_on_approve_and_on_an_export(
     assert json.loads(field.input_value()) == schedule.row_filter
     page.screenshot(path=str(screenshot_dir / "filter-builder-export-edit.png"), full_page=True)
 
+    # Revoking from the grants table: a reason and a button in the row, no disclosure.
+    page.goto(f"{product.get_absolute_url()}access/")
+    row = page.locator("#grants tbody tr").filter(has_text="analyst")
+    page.once("dialog", lambda dialog: dialog.accept())
+    row.get_by_label("Reason for revoking").fill("Project ended")
+    row.get_by_role("button", name="Revoke").click()
+    expect(page.locator(".message-success")).to_contain_text("Revoked: analyst no longer reads")
+    grant.refresh_from_db()
+    assert grant.revoked_at is not None and grant.revoke_reason == "Project ended"
+
     # The refused approval answered 400 (the page with the error); nothing else failed.
     assert [e for e in page.console_errors if "status of 400" not in e] == []
     outside = [u for u in page.requested_urls if not u.startswith(live_server.url)]

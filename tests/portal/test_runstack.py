@@ -57,6 +57,7 @@ def test_runstack_serves_and_ctrl_c_stops_everything(media_root, tmp_path):
     port = _free_port()
     env = subprocess_env(media_root)
     env["DEBUG"] = "1"
+    env["NATS_URL"] = ""  # as on a bare machine: runstack starts its own NATS server
     log_path = tmp_path / "runstack.log"
     with open(log_path, "w") as log:
         process = subprocess.Popen(
@@ -79,7 +80,9 @@ def test_runstack_serves_and_ctrl_c_stops_everything(media_root, tmp_path):
                 time.sleep(0.5)
         assert status == 200, log_path.read_text()
         children = _children(process.pid)
-        assert len(children) == 3, f"expected web, worker and beat: {children}"
+        assert len(children) == 5, (
+            f"expected nats-server, web, worker, beat and the demo's orders: {children}"
+        )
         base = f"http://127.0.0.1:{port}"
         with urllib.request.urlopen(f"{base}/static/css/portal.css", timeout=5) as r:
             assert r.status == 200
@@ -110,6 +113,8 @@ def test_runstack_serves_and_ctrl_c_stops_everything(media_root, tmp_path):
         assert f"http://127.0.0.1:{port}/" in output[banner_at - 200 :]
         # Pages are logged, static files are not.
         assert '"GET /login/' in output, output
+        # The local NATS server, and the demo's checkout publishing on it.
+        assert "Publishing orders on sales.live-orders" in output, output
         assert "/static/" not in output, output
 
         process.send_signal(signal.SIGINT)

@@ -214,3 +214,19 @@ def test_warm_up_loads_what_first_requests_would(settings):
     assert names and names <= set(loader.get_template_cache)
     assert get_resolver()._populated
     assert {"pandas", "adbc_driver_postgresql.dbapi"} <= set(sys.modules)
+
+
+def test_a_web_process_starts_with_every_task_registered():
+    """A page's first enqueue must not run Celery's task discovery inside a request: a
+    second thread asking meanwhile found the registry half-filled (NotRegistered, a 500
+    after the commit). portal/wsgi.py's warm-up registers them all."""
+    probe = (
+        "import portal.wsgi\n"
+        "from portal.celery import app\n"
+        "names = [n for n in app.tasks if not n.startswith('celery.')]\n"
+        "print(len(names), 'products.tasks.feedback_notify' in names)\n"
+    )
+    result = run_command(sys.executable, "-c", probe, DEBUG="0")
+    assert result.returncode == 0, result.stderr[-2000:]
+    count, found = result.stdout.split()[-2:]
+    assert found == "True" and int(count) > 20

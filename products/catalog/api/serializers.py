@@ -326,6 +326,8 @@ class OutputPortSerializer(serializers.ModelSerializer):
             "table_name",
             "file_path",
             "file_format",
+            "stream_name",
+            "stream_subject",
             "freshness_column",
             "schema_refreshed_at",
             "last_refresh",
@@ -378,6 +380,19 @@ class _PortFieldsSerializer(InputSerializer):
     )
     file_format = serializers.ChoiceField(
         choices=FileFormat.choices, required=False, allow_blank=True
+    )
+    stream_name = serializers.CharField(
+        max_length=120,
+        required=False,
+        allow_blank=True,
+        help_text="The NATS JetStream stream (stream ports); it starts with the domain's "
+        "prefix, SALES_ for the sales domain.",
+    )
+    stream_subject = serializers.CharField(
+        max_length=255,
+        required=False,
+        allow_blank=True,
+        help_text="The subject within the stream the port serves (stream ports).",
     )
     freshness_column = serializers.CharField(max_length=255, required=False, allow_blank=True)
 

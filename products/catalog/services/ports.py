@@ -22,6 +22,7 @@ from products.connectors import (
     connector_for_port,
     port_file_path,
 )
+from products.connectors.nats_stream import StreamReader, stream_location_errors
 from products.models import (
     Column,
     DataProduct,
@@ -36,6 +37,8 @@ from products.models.ports import ANY_SCHEMA
 ENV_VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Port slugs that would collide with API routes (`/ports/upload/`).
 RESERVED_PORT_SLUGS = {"upload"}
+RESERVED_STREAM_PREFIXES = ("PORTAL", "KV_", "OBJ_", "$")
+RESERVED_SUBJECT_PREFIXES = ("portal.", "$", "_INBOX")
 
 PORT_FIELDS = (
     "name",
@@ -46,6 +49,8 @@ PORT_FIELDS = (
     "table_name",
     "file_path",
     "file_format",
+    "stream_name",
+    "stream_subject",
     "freshness_column",
 )
 
@@ -231,9 +236,35 @@ def _file_location_errors(port: OutputPort) -> dict[str, str]:
     }
 
 
+def stream_prefix(domain: Domain) -> str:
+    """What the names of the streams a domain's ports may name start with: SALES_ for
+    the sales domain, SUPPLY_CHAIN_ for supply-chain."""
+    return re.sub(r"[^A-Z0-9]+", "_", domain.slug.upper()).strip("_") + "_"
+
+
+def _stream_location_errors(port: OutputPort) -> dict[str, str]:
+    errors = stream_location_errors(
+        stream_name=port.stream_name,
+        subject=port.stream_subject,
+        prefix=stream_prefix(_domain_of(port)),
+    )
+    # The portal's own streams (its events) and NATS's (key-value and object stores).
+    if port.stream_name.upper().startswith(RESERVED_STREAM_PREFIXES):
+        errors["stream_name"] = "This stream belongs to the portal or to NATS itself."
+    if port.stream_subject.startswith(RESERVED_SUBJECT_PREFIXES):
+        errors["stream_subject"] = "Subjects under portal. belong to the portal's events."
+    return errors
+
+
 def _validate_port(port: OutputPort) -> None:
     errors: dict[str, str] = {}
-    if port.kind == PortKind.TABLE:
+    if port.kind != PortKind.STREAM:
+        port.stream_name, port.stream_subject = "", ""
+    if port.kind == PortKind.STREAM:
+        port.source, port.schema_name, port.table_name = None, "", ""
+        port.file_path, port.file_format = "", ""
+        errors.update(_stream_location_errors(port))
+    elif port.kind == PortKind.TABLE:
         if port.source_id is None:
             errors["source"] = "A table port needs a data source."
         if not port.table_name:
@@ -269,6 +300,8 @@ def port_location_check(*, port: OutputPort) -> None:
         errors = _table_location_errors(port)
     elif port.kind == PortKind.FILE and port.file_path:
         errors = _file_location_errors(port)
+    elif port.kind == PortKind.STREAM:
+        errors = _stream_location_errors(port)
     else:
         errors = {}
     if errors:
@@ -331,6 +364,8 @@ def port_relation_problem(port: OutputPort) -> str:
     """Why the port's table or file is not where it says, in words ("" when it is there):
     for people saving a port, before consumers meet "could not run". The port's location
     is valid already (_validate_port)."""
+    if port.kind == PortKind.STREAM:
+        return stream_problem(port)
     if port.kind == PortKind.FILE:
         try:
             exists = port_file_path(port.file_path).is_file()
@@ -355,6 +390,42 @@ def port_relation_problem(port: OutputPort) -> str:
     if close:
         message += " Did you mean " + " or ".join(close) + "?"
     return message
+
+
+def stream_problem(port: OutputPort) -> str:
+    """Why the port's stream cannot be read, in words ("" when it can)."""
+    if not settings.NATS_URL:
+        return "The portal has no NATS server (NATS_URL) to read streams from."
+    try:
+        with StreamReader(
+            url=settings.NATS_URL, stream=port.stream_name, subject=port.stream_subject
+        ) as reader:
+            facts = reader.facts()
+    except RelationMissing:
+        return f"There is no stream {port.stream_name} on the portal's NATS server."
+    except ConnectorError as exc:
+        return f"The NATS server could not be reached to check the stream: {exc}"
+    if not any(_subject_within(port.stream_subject, pattern) for pattern in facts.subjects):
+        return (
+            f"The stream {port.stream_name} does not carry the subject {port.stream_subject} "
+            f"(it carries {', '.join(facts.subjects)})."
+        )
+    return ""
+
+
+def _subject_within(subject: str, pattern: str) -> bool:
+    """Whether every subject `subject` matches is one `pattern` matches (NATS wildcards)."""
+    tokens, wanted = subject.split("."), pattern.split(".")
+    for index, token in enumerate(wanted):
+        if token == ">":
+            return index < len(tokens)
+        if index >= len(tokens):
+            return False
+        if token != "*" and token != tokens[index]:
+            return False
+        if token == "*" and tokens[index] == ">":
+            return False
+    return len(tokens) == len(wanted)
 
 
 def source_relations(*, source: DataSource, domain: Domain, schema_name: str = "") -> dict:
@@ -398,7 +469,9 @@ def source_relations(*, source: DataSource, domain: Domain, schema_name: str = "
 def _require_relation(port: OutputPort) -> None:
     problem = port_relation_problem(port)
     if problem:
-        field = "file_path" if port.kind == PortKind.FILE else "table_name"
+        field = {PortKind.FILE: "file_path", PortKind.STREAM: "stream_name"}.get(
+            port.kind, "table_name"
+        )
         raise ValidationError({field: problem})
 
 

@@ -18,9 +18,10 @@ from products.catalog.permissions import can_edit_product
 from products.catalog.services.events import product_event_emit
 from products.catalog.services.ports import port_location_check
 from products.catalog.services.search_index import product_search_index_update
-from products.choices import RunStatus
+from products.choices import PortKind, RunStatus
 from products.connectors import ColumnInfo, ConnectorError, connector_for_port
 from products.connectors.file_probe import too_many_columns
+from products.connectors.nats_stream import StreamReader, columns_from_samples
 from products.models import Column, OutputPort, SchemaRefreshRun
 
 logger = logging.getLogger(__name__)
@@ -139,6 +140,24 @@ def _finish(run: SchemaRefreshRun, *, status: str, error: str = "", **fields) ->
     )
 
 
+def stream_columns(port: OutputPort) -> list[ColumnInfo]:
+    """A stream port's columns, from the JSON objects of its last messages. Raises
+    ConnectorError when the stream holds none (its columns are then left as they are)."""
+    if not settings.NATS_URL:
+        raise ConnectorError("The portal has no NATS server (NATS_URL) to read streams from.")
+    with StreamReader(
+        url=settings.NATS_URL, stream=port.stream_name, subject=port.stream_subject
+    ) as reader:
+        columns = columns_from_samples(reader.sample())
+    if not columns:
+        raise ConnectorError(
+            f"The stream {port.stream_name} holds no JSON-object message on "
+            f"{port.stream_subject} to learn the schema from: publish one, or declare the "
+            "columns in the contract."
+        )
+    return columns
+
+
 def schema_refresh_execute(*, run_id: int) -> SchemaRefreshRun | None:
     """Claim and execute a queued run. Returns None when the run is gone or was already
     claimed (a duplicate delivery)."""
@@ -154,8 +173,11 @@ def schema_refresh_execute(*, run_id: int) -> SchemaRefreshRun | None:
         # The same rule as saving the port: a relation the domain may no longer use
         # (its allowance was withdrawn) is not read.
         port_location_check(port=run.port)
-        with connector_for_port(run.port) as connector:
-            columns = connector.describe()
+        if run.port.kind == PortKind.STREAM:
+            columns = stream_columns(run.port)
+        else:
+            with connector_for_port(run.port) as connector:
+                columns = connector.describe()
         if len(columns) > settings.PORT_MAX_COLUMNS:
             # Refused before any Column row is written.
             raise ConnectorError(

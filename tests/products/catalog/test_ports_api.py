@@ -199,7 +199,9 @@ def test_owner_creates_a_file_port(client_as, product, owner):
             "file_path",
         ),  # noqa: E501
         ({"name": "X", "kind": "file", "file_path": "a.csv"}, "file_format"),
-        ({"name": "X", "kind": "stream"}, "kind"),
+        ({"name": "X", "kind": "lake"}, "kind"),
+        ({"name": "X", "kind": "stream", "stream_subject": "sales.x"}, "stream_name"),
+        ({"name": "X", "kind": "stream", "stream_name": "MARKETING_X"}, "stream_name"),
         ({"source": "warehouse", "table_name": "t"}, "name"),
         ({"name": "Orders table", "source": "warehouse", "table_name": "t"}, "name"),  # taken
         ({"name": "X", "source": "warehouse", "table_name": "t", "slug": "y"}, "slug"),

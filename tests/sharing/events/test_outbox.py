@@ -54,13 +54,13 @@ def test_consumers_are_woken_once_per_transaction_after_the_commit(product, sett
 
 def test_the_envelope_is_cloudevents_1_0(product):
     event = event_emit("portal.product.published", product=product, data={"version": "1.0.0"})
-    envelope = event_envelope(event)
+    envelope = event_envelope(Event.objects.get(pk=event.pk))
     assert envelope["specversion"] == "1.0"
     assert envelope["id"] == str(event.event_id)
     assert envelope["type"] == "portal.product.published"
     assert envelope["subject"] == "sales.orders"
     assert envelope["time"].endswith("Z") and "T" in envelope["time"]
-    assert envelope["sequence"] == str(event.id)
+    assert envelope["sequence"] == "1"  # its position, given after the commit
     assert envelope["data"] == {"version": "1.0.0"}
     assert envelope["source"]
 
@@ -96,3 +96,42 @@ def test_who_sees_which_event(domain, owner, steward, member, outsider, admin_us
     assert seen(other_steward) == {public.pk}
     assert seen(outsider) == {public.pk}
     assert seen(None) == set()
+
+
+def test_positions_follow_commits_not_inserts(product, postgres):
+    """A transaction that inserts its event first but commits last gets the later
+    position: a consumer past the first committed event still sees the late one."""
+    import threading
+
+    from django.db import connection
+
+    from portal.core.events import events_sequence, events_sequenced
+
+    inserted, release = threading.Event(), threading.Event()
+
+    def slow_transaction():
+        try:
+            with transaction.atomic():
+                event_emit("portal.product.version_changed", product=product, data={"n": "slow"})
+                inserted.set()
+                release.wait(timeout=30)
+        finally:
+            connection.close()
+
+    slow = threading.Thread(target=slow_transaction)
+    slow.start()
+    assert inserted.wait(timeout=30)
+    fast = event_emit("portal.product.published", product=product, data={"n": "fast"})
+    events_sequence()
+    seen = [e.data["n"] for e in events_sequenced()]
+    assert seen == ["fast"]
+    cursor = events_sequenced().last().position
+    release.set()
+    slow.join(timeout=30)
+    events_sequence()
+    late = list(events_sequenced(after=cursor))
+    assert [e.data["n"] for e in late] == ["slow"]
+    assert late[0].id < fast.id and late[0].position > cursor
+    # Sequencing again changes nothing; every event has exactly one position.
+    assert events_sequence() == 0
+    assert sorted(Event.objects.values_list("position", flat=True)) == [1, 2]
