@@ -343,6 +343,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "sharing.tasks.access_review_daily",
         "schedule": timedelta(days=1),
     },
+    # A grant's end is announced (portal.access.expired) within minutes of its expiry.
+    "grants-expire": {
+        "task": "sharing.tasks.grants_expire",
+        "schedule": timedelta(minutes=5),
+    },
     "retirement-flag-unused": {
         "task": "products.tasks.retirement_flag_unused_daily",
         "schedule": timedelta(days=1),

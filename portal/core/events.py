@@ -61,8 +61,14 @@ EVENT_TYPES: dict[str, str] = {
     "portal.announcement.posted": "An owner posted an announcement.",
     "portal.stream.lag_breached": "A stream port's lag passed its limit.",
 }
-# Events about access go to the people involved and the product's managers only.
-PEOPLE_TYPES = frozenset(t for t in EVENT_TYPES if t.startswith("portal.access."))
+# Events about access go to the people involved and the product's managers only; so do
+# the events of export runs and share links, which only their creator and the product's
+# managers see on pages (sharing.exports.selectors, sharing.share_links).
+PEOPLE_TYPES = frozenset(
+    t
+    for t in EVENT_TYPES
+    if t.startswith(("portal.access.", "portal.export_run.", "portal.share_link."))
+)
 # The statuses whose products' metadata every signed-in person may see (as
 # DataProduct.objects.visible_to): other products' events stay within their domain.
 PUBLIC_STATUSES = frozenset({"published", "deprecated"})

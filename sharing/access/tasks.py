@@ -10,7 +10,7 @@ from sharing.access.notifications import (
     access_request_notify_requester,
     grant_expiry_notify,
 )
-from sharing.access.services.grants import access_review
+from sharing.access.services.grants import access_review, grants_expire
 from sharing.models import AccessGrant, AccessRequest
 
 
@@ -18,6 +18,12 @@ from sharing.models import AccessGrant, AccessRequest
 def access_review_daily() -> int:
     """Expiry notices due today (each sent once, however often this runs)."""
     return access_review()
+
+
+@shared_task(name="sharing.tasks.grants_expire")
+def grants_expire_sweep() -> int:
+    """Beat: announce the grants that ended (the portal.access.expired event, once each)."""
+    return grants_expire()
 
 
 @shared_task(name="sharing.tasks.access_request_notify", acks_late=True)

@@ -31,9 +31,16 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from products.catalog.selectors import port_for
+from products.catalog.services.events import product_event_emit
 from products.models import DataProduct, OutputPort
 from sharing.access.decision import AccessDecision, share_decision
-from sharing.access.filters import FilterError, clauses_typed, parse_filter, unknown_columns
+from sharing.access.filters import (
+    FilterError,
+    clauses_typed,
+    filter_in_words,
+    parse_filter,
+    unknown_columns,
+)
 from sharing.access.services.common import audit, can_manage_access
 from sharing.choices import FILE_FORMATS, AuditAction, Channel, ExportStatus
 from sharing.models import ExportRun, ShareLink
@@ -313,7 +320,30 @@ def share_link_create(
             },
             at=link.created_at,
         )
+        _share_link_event_emit("portal.share_link.created", link)
     return link, token
+
+
+def _share_link_event_emit(type: str, link: ShareLink, **extra: Any) -> None:  # noqa: A002
+    """A link's event, for its creator and the product's managers: what it serves and
+    until when; never its token (nor the token's first characters)."""
+    product_event_emit(
+        type,
+        product=link.product,
+        people=[link.created_by_id],
+        data={
+            "share_link_id": link.pk,
+            "created_by": link.created_by.get_username(),
+            "port": link.port.slug if link.port_id else "",
+            "export_run_id": link.export_run_id,
+            "columns": list(link.columns),
+            "row_filter": filter_in_words(link.row_filter),
+            "format": link.format,
+            "expires_at": link.expires_at.isoformat(),
+            "max_downloads": link.max_downloads,
+            **extra,
+        },
+    )
 
 
 # --- revoke ---------------------------------------------------------------------------
@@ -340,6 +370,12 @@ def _revoke(*, link: ShareLink, by, reason: str, now: datetime) -> bool:
         product=link.product,
         detail={**share_link_detail(link), "reason": reason},
         at=now,
+    )
+    _share_link_event_emit(
+        "portal.share_link.revoked",
+        link,
+        reason=reason,
+        revoked_by=by.get_username() if getattr(by, "is_authenticated", False) else "",
     )
     return True
 
@@ -370,6 +406,7 @@ def share_links_revoke_for_product(
     revoked = []
     with transaction.atomic():
         links = ShareLink.objects.filter(product=product, revoked_at__isnull=True)
+        links = links.select_related("created_by", "port")  # what each event names
         for link in links.select_for_update(of=("self",)).order_by("pk"):
             link.product = product
             if _revoke(link=link, by=by, reason=reason, now=now):

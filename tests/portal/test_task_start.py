@@ -56,6 +56,7 @@ TASK_NAMES = {
     "sharing.tasks.access_request_notify",
     "sharing.tasks.access_review_daily",
     "sharing.tasks.grant_expiry_notify",
+    "sharing.tasks.grants_expire",
     "sharing.webhooks.tasks.webhook_deliver",
     "sharing.webhooks.tasks.webhooks_due_wake",
     "sharing.webhooks.tasks.webhooks_fan_out",

@@ -9,6 +9,7 @@ from django.utils.text import slugify
 from portal.core.cron import cron_parse
 from portal.core.task_queue import enqueue_on_commit
 from products.catalog.permissions import can_edit_product, can_manage_domain, managers_only_message
+from products.catalog.services.events import product_event_emit
 from products.catalog.services.search_index import catalog_changed, product_search_index_update
 from products.choices import LIFECYCLE_TRANSITIONS, LifecycleStatus
 from products.models import DataProduct, Domain, Tag
@@ -104,6 +105,7 @@ def product_create(
     _set_tags(product, tags)
     product.owners.set(_check_owners(owners if owners is not None else [by]))
     product_search_index_update(product_ids=[product.pk])
+    product_event_emit("portal.product.created", product=product)
     return product
 
 
@@ -122,6 +124,7 @@ def product_update(
     if unknown:
         raise ValidationError({field: "This field cannot be changed here." for field in unknown})
     schedule_before = product.check_schedule
+    version_before = product.version
     for field, value in fields.items():
         setattr(product, field, value.strip() if isinstance(value, str) else value)
     product.full_clean()
@@ -138,7 +141,21 @@ def product_update(
             raise ValidationError({"owners": "A published product needs at least one owner."})
         product.owners.set(owners)
     product_search_index_update(product_ids=[product.pk])
+    if product.version != version_before:
+        product_event_emit(
+            "portal.product.version_changed",
+            product=product,
+            data={"previous_version": version_before},
+        )
     return product
+
+
+# The event each lifecycle transition writes (deprecated -> published: published again).
+TRANSITION_EVENTS = {
+    LifecycleStatus.PUBLISHED: "portal.product.published",
+    LifecycleStatus.DEPRECATED: "portal.product.deprecated",
+    LifecycleStatus.RETIRED: "portal.product.retired",
+}
 
 
 def _transition(*, product: DataProduct, by, to: str) -> DataProduct:
@@ -168,6 +185,7 @@ def _transition(*, product: DataProduct, by, to: str) -> DataProduct:
             update_fields=["status", "published_at", "deprecated_at", "retired_at", "updated_at"]
         )
         catalog_changed()  # who may find it has changed
+        product_event_emit(TRANSITION_EVENTS[to], product=product)
     return product
 
 

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from portal.core.task_queue import enqueue_run_on_commit, redispatch_unclaimed
 from products.catalog.permissions import can_edit_product
+from products.catalog.services.events import product_event_emit
 from products.catalog.services.ports import port_location_check
 from products.catalog.services.search_index import product_search_index_update
 from products.choices import PortKind, RunStatus
@@ -57,6 +58,7 @@ def schema_apply_columns(
     existing = {column.name: column for column in port.columns.all()}
     seen = set()
     added, changed, to_create, to_update = [], [], [], []
+    before: dict[str, tuple[str, bool]] = {}  # a changed column's type and nullability
     for info in columns:
         if len(info.data_type) > DATA_TYPE_MAX_LENGTH:  # a long STRUCT(...) type
             info = replace(info, data_type=info.data_type[: DATA_TYPE_MAX_LENGTH - 1] + "…")
@@ -76,6 +78,7 @@ def schema_apply_columns(
             continue
         if column.data_type != info.data_type or column.nullable != info.nullable:
             changed.append(info.name)
+            before[info.name] = (column.data_type, column.nullable)
         column.data_type = info.data_type
         column.nullable = info.nullable
         column.position = info.position
@@ -89,7 +92,46 @@ def schema_apply_columns(
         port.schema_refreshed_at = timezone.now()
         port.save(update_fields=["schema_refreshed_at"])
         product_search_index_update(product_ids=[port.product_id])
+        if added or removed or changed:
+            _schema_changed_emit(
+                port=port,
+                added=[column for column in to_create if column.name in added],
+                removed=[existing[name] for name in removed],
+                changed=[(before[name], existing[name]) for name in changed],
+            )
     return added, removed, changed
+
+
+def _schema_changed_emit(
+    *,
+    port: OutputPort,
+    added: list[Column],
+    removed: list[Column],
+    changed: list[tuple[tuple[str, bool], Column]],
+) -> None:
+    """The event of a schema change: each column by name and type (never a value)."""
+    product_event_emit(
+        "portal.schema.changed",
+        product=port.product,
+        data={
+            "port": port.slug,
+            "port_id": port.pk,
+            "added": [{"name": c.name, "type": c.data_type, "nullable": c.nullable} for c in added],
+            "removed": [
+                {"name": c.name, "type": c.data_type, "nullable": c.nullable} for c in removed
+            ],
+            "changed": [
+                {
+                    "name": c.name,
+                    "type": c.data_type,
+                    "nullable": c.nullable,
+                    "previous_type": previous_type,
+                    "previous_nullable": previous_nullable,
+                }
+                for (previous_type, previous_nullable), c in changed
+            ],
+        },
+    )
 
 
 def _finish(run: SchemaRefreshRun, *, status: str, error: str = "", **fields) -> None:

@@ -33,6 +33,7 @@ from django.utils.text import slugify
 
 from portal.core.task_queue import enqueue_on_commit
 from products.catalog.permissions import can_edit_product
+from products.catalog.services.events import product_event_emit
 from products.catalog.services.ports import (
     columns_declare,
     output_port_create,
@@ -659,6 +660,20 @@ def contract_publish(
         )
         if breaking:
             enqueue_on_commit("products.tasks.contract_breaking_notify", contract.pk, once=True)
+        product_event_emit(
+            "portal.contract.published",
+            product=product,
+            data={
+                "contract_id": contract.pk,
+                "version": contract.version,
+                "breaking": bool(breaking),
+                "breaking_changes": [
+                    {"kind": change.kind, "subject": change.subject, "message": change.message}
+                    for change in breaking
+                ],
+                "published_by": by.get_username() if contract.published_by else "",
+            },
+        )
     return contract
 
 

@@ -23,6 +23,7 @@ from portal.core.links import absolute_url
 from portal.core.notifications import emails_send, notifications_create
 from portal.core.task_queue import enqueue_on_commit
 from products.catalog.permissions import can_edit_product
+from products.catalog.services.events import product_event_emit
 from products.choices import AnnouncementKind, LifecycleStatus
 from products.feedback.services.feedback import MAX_BODY_LENGTH, can_see_product
 from products.feedback.services.follows import product_followers
@@ -156,6 +157,21 @@ def announcement_create(
             created_at=now,
         )
         enqueue_on_commit("products.tasks.announcement_deliver", announcement.pk)
+        product_event_emit(
+            "portal.announcement.posted",
+            product=product,
+            data={
+                "announcement_id": announcement.pk,
+                "kind": announcement.kind,
+                "title": announcement.title,
+                "body": announcement.body,
+                "starts_at": announcement.starts_at.isoformat(),
+                "ends_at": announcement.ends_at.isoformat() if announcement.ends_at else None,
+                "replacement": replacement.key if replacement is not None else "",
+                "announcement_url": absolute_url(announcement_path(announcement)),
+                "posted_by": by.get_username(),
+            },
+        )
     return announcement
 
 

@@ -21,6 +21,7 @@ from portal.core import json_values
 from portal.core.cron import cron_fires_at, cron_parse
 from portal.core.task_queue import enqueue_run_on_commit, redispatch_unclaimed
 from products.catalog.permissions import can_edit_product
+from products.catalog.services.events import product_event_emit
 from products.catalog.services.ports import port_connector
 from products.choices import (
     COLUMN_CHECKS,
@@ -751,12 +752,16 @@ def check_run_execute(*, run_id: int) -> CheckRun | None:
     """Claim and execute a queued run. Returns None when the run is gone or was already
     claimed (a duplicate delivery)."""
     now = timezone.now()
-    claimed = CheckRun.objects.filter(pk=run_id, status=CheckRunStatus.QUEUED).update(
-        status=CheckRunStatus.RUNNING, started_at=now
-    )
-    if not claimed:
-        return None
-    run = CheckRun.objects.select_related("port__source", "port__product__domain").get(pk=run_id)
+    with transaction.atomic():
+        claimed = CheckRun.objects.filter(pk=run_id, status=CheckRunStatus.QUEUED).update(
+            status=CheckRunStatus.RUNNING, started_at=now
+        )
+        if not claimed:
+            return None
+        run = CheckRun.objects.select_related("port__source", "port__product__domain").get(
+            pk=run_id
+        )
+        _check_run_started_emit(run)
     checks = list(run.port.checks.filter(enabled=True).select_related("port").order_by("name"))
     if run.check_ids:
         checks = [check for check in checks if check.pk in set(run.check_ids)]
@@ -772,25 +777,24 @@ def check_run_execute(*, run_id: int) -> CheckRun | None:
                 error=exc.technical[:2000],
                 source="check_run",
             )
-            CheckRun.objects.filter(pk=run.pk, status=CheckRunStatus.RUNNING).update(
-                status=CheckRunStatus.ERROR, error=exc.technical[:2000], finished_at=timezone.now()
-            )
+            _check_run_finish(run, status=CheckRunStatus.ERROR, error=exc.technical[:2000])
     except Exception as exc:  # never leave a run "running"
         logger.exception("check run %s failed", run_id)
-        CheckRun.objects.filter(pk=run.pk, status=CheckRunStatus.RUNNING).update(
-            status=CheckRunStatus.ERROR,
-            error=f"Unexpected error: {exc.__class__.__name__}",
-            finished_at=timezone.now(),
-        )
+        with transaction.atomic():
+            _check_run_finish(
+                run,
+                status=CheckRunStatus.ERROR,
+                error=f"Unexpected error: {exc.__class__.__name__}",
+            )
         raise
     else:
         outcomes = [result.outcome for result in results]
         with transaction.atomic():
             CheckResult.objects.bulk_create(results)
             observation.save()
-            CheckRun.objects.filter(pk=run.pk, status=CheckRunStatus.RUNNING).update(
+            _check_run_finish(
+                run,
                 status=CheckRunStatus.DONE,
-                finished_at=timezone.now(),
                 row_count=row_count,
                 statements=statements,
                 passed=outcomes.count(CheckOutcome.PASS),
@@ -801,16 +805,68 @@ def check_run_execute(*, run_id: int) -> CheckRun | None:
     return run
 
 
+def _check_run_data(run: CheckRun) -> dict[str, Any]:
+    return {
+        "run_id": run.pk,
+        "port": run.port.slug,
+        "port_id": run.port_id,
+        "trigger": run.trigger,
+    }
+
+
+def _check_run_started_emit(run: CheckRun) -> None:
+    product_event_emit(
+        "portal.check_run.started", product=run.port.product, data=_check_run_data(run)
+    )
+
+
+def check_run_outcome(run: CheckRun) -> str:
+    """A finished run in one word: "failed" when a check failed, "error" when the source
+    could not be read or a check could not be evaluated, else "passed"."""
+    if run.status == CheckRunStatus.DONE and run.failed:
+        return "failed"
+    if run.status != CheckRunStatus.DONE or run.errored:
+        return "error"
+    return "passed"
+
+
+def _check_run_finish(run: CheckRun, **values: Any) -> bool:
+    """Record the end of a running run and write its event, in the caller's transaction;
+    False (nothing written) when the run is no longer running (the reaper ended it)."""
+    values.setdefault("finished_at", timezone.now())
+    ended = CheckRun.objects.filter(pk=run.pk, status=CheckRunStatus.RUNNING).update(**values)
+    if ended:
+        _check_run_finished_emit(run, **values)
+    return bool(ended)
+
+
+def _check_run_finished_emit(run: CheckRun, **values: Any) -> None:
+    """The finished event of `run`, from the values its end wrote (the run object itself
+    may not have been read again)."""
+    for field, value in values.items():
+        setattr(run, field, value)
+    product_event_emit(
+        "portal.check_run.finished",
+        product=run.port.product,
+        data={
+            **_check_run_data(run),
+            "outcome": check_run_outcome(run),
+            "counts": {"passed": run.passed, "failed": run.failed, "errored": run.errored},
+            "started_at": run.started_at.isoformat() if run.started_at else None,
+            "finished_at": run.finished_at.isoformat(),
+        },
+    )
+
+
 def check_run_reap(*, now: datetime | None = None) -> int:
     """Fail check runs whose worker died (running past the timeout) and runs no worker
     picked up in an hour; send again queued runs whose message was lost (the broker was
     down). Returns how many runs were ended."""
     now = now or timezone.now()
     timeout = settings.CHECK_RUN_TIMEOUT
-    stuck = CheckRun.objects.filter(
-        status=CheckRunStatus.RUNNING, started_at__lt=now - timeout
-    ).update(
-        status=CheckRunStatus.ERROR,
+    stuck = _check_runs_end(
+        CheckRun.objects.filter(status=CheckRunStatus.RUNNING, started_at__lt=now - timeout),
+        status=CheckRunStatus.RUNNING,
         finished_at=now,
         error=f"The worker stopped before finishing (no result after {timeout}).",
     )
@@ -822,11 +878,29 @@ def check_run_reap(*, now: datetime | None = None) -> int:
         ),
         "products.tasks.check_run",
     )
-    unclaimed = CheckRun.objects.filter(
-        status=CheckRunStatus.QUEUED, created_at__lt=now - timedelta(hours=1)
-    ).update(
-        status=CheckRunStatus.ERROR,
+    unclaimed = _check_runs_end(
+        CheckRun.objects.filter(
+            status=CheckRunStatus.QUEUED, created_at__lt=now - timedelta(hours=1)
+        ),
+        status=CheckRunStatus.QUEUED,
         finished_at=now,
         error="No worker picked this run up. Is a Celery worker running?",
     )
     return stuck + unclaimed
+
+
+def _check_runs_end(runs, *, status: str, finished_at: datetime, error: str) -> int:
+    """End the given runs (still in `status`) as errors, each with its finished event, one
+    transaction per run: a run a worker finished meanwhile is left as it is."""
+    ended = 0
+    for run in runs.select_related("port__product__domain").order_by("pk"):
+        with transaction.atomic():
+            changed = CheckRun.objects.filter(pk=run.pk, status=status).update(
+                status=CheckRunStatus.ERROR, finished_at=finished_at, error=error
+            )
+            if changed:
+                _check_run_finished_emit(
+                    run, status=CheckRunStatus.ERROR, finished_at=finished_at, error=error
+                )
+                ended += 1
+    return ended

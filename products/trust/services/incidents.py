@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from portal.core.task_queue import enqueue_on_commit
 from products.catalog.permissions import can_edit_product
+from products.catalog.services.events import product_event_emit
 from products.choices import (
     UNRESOLVED_INCIDENT_STATUSES,
     CheckOutcome,
@@ -152,6 +153,7 @@ def incident_open(
                 incident=incident, kind=IncidentEventKind.OPENED, body=body
             )
             _notify_after_commit(event)
+            _incident_event_emit("portal.incident.opened", incident)
     except IntegrityError:
         existing = incident_unresolved(cause_key=cause_key)
         if existing is None:  # resolved in between: nothing left to join
@@ -177,8 +179,35 @@ def _resolve(incident: Incident, *, by, note: str, at: datetime | None = None) -
             body=note,
         )
         _notify_after_commit(event)
+        incident.status, incident.resolved_at = IncidentStatus.RESOLVED, at
+        _incident_event_emit(
+            "portal.incident.resolved",
+            incident,
+            resolved_by=by.get_username() if getattr(by, "is_authenticated", False) else "",
+        )
     incident.refresh_from_db()
     return True
+
+
+def _incident_event_emit(type: str, incident: Incident, **extra) -> None:  # noqa: A002
+    """An incident's event: what every reader of the product may know of it (its title,
+    never its technical detail)."""
+    port = incident.port
+    product_event_emit(
+        type,
+        product=incident.product,
+        data={
+            "incident_id": incident.pk,
+            "title": incident.title,
+            "cause": incident.cause,
+            "severity": incident.severity,
+            "port": port.slug if port else "",
+            "port_id": port.pk if port else None,
+            "opened_at": incident.opened_at.isoformat(),
+            "resolved_at": incident.resolved_at.isoformat() if incident.resolved_at else None,
+            **extra,
+        },
+    )
 
 
 def incident_recover(*, cause_key: str, note: str) -> Incident | None:

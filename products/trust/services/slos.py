@@ -24,6 +24,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
 from products.catalog.permissions import can_edit_product
+from products.catalog.services.events import product_event_emit
 from products.choices import (
     DECLARED_SLO_KINDS,
     MEASURED_SLO_KINDS,
@@ -174,17 +175,35 @@ def slo_evaluate(*, slo: ServiceLevelObjective, now: datetime | None = None) -> 
             f"days meets the target of {slo.target_percent:g}%."
         )
         return incident_recover(cause_key=key, note=note) is not None
-    _, opened = incident_open(
-        product=slo.product,
-        cause=IncidentCause.SLO,
-        cause_key=key,
-        title=_breach_title(slo, attainment),
-        severity=Severity.ERROR,
-        body=(
-            f"{attainment.good:,} good of {attainment.total:,} over {attainment.window_days} "
-            f"days; error budget spent {attainment.budget_spent_percent:g}%."
-        ),
-    )
+    with transaction.atomic():
+        incident, opened = incident_open(
+            product=slo.product,
+            cause=IncidentCause.SLO,
+            cause_key=key,
+            title=_breach_title(slo, attainment),
+            severity=Severity.ERROR,
+            body=(
+                f"{attainment.good:,} good of {attainment.total:,} over "
+                f"{attainment.window_days} days; error budget spent "
+                f"{attainment.budget_spent_percent:g}%."
+            ),
+        )
+        if opened:  # a breach is recorded once: with the incident it opens
+            product_event_emit(
+                "portal.slo.breached",
+                product=slo.product,
+                data={
+                    "slo_id": slo.pk,
+                    "kind": slo.kind,
+                    "target_percent": slo.target_percent,
+                    "attainment_percent": attainment.attainment_percent,
+                    "window_days": attainment.window_days,
+                    "good": attainment.good,
+                    "total": attainment.total,
+                    "budget_spent_percent": attainment.budget_spent_percent,
+                    "incident_id": incident.pk,
+                },
+            )
     return opened
 
 

@@ -10,9 +10,16 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from products.catalog.permissions import can_edit_product, domain_role, user_is_admin
+from products.catalog.services.events import product_event_emit
 from products.choices import Classification, MembershipRole
 from products.models import Column, DataProduct
-from sharing.access.filters import FilterError, clauses_typed, parse_filter, unknown_columns
+from sharing.access.filters import (
+    FilterError,
+    clauses_typed,
+    filter_in_words,
+    parse_filter,
+    unknown_columns,
+)
 from sharing.models import AccessEvent, AccessGrant, AccessRequest
 
 # Columns a product may let requests for auto-approve.
@@ -132,4 +139,38 @@ def audit(
         grant=grant,
         request=request,
         detail=detail or {},
+    )
+
+
+def access_event_emit(
+    type: str,  # noqa: A002 - CloudEvents' own name
+    *,
+    product: DataProduct,
+    grant: AccessGrant | None = None,
+    request: AccessRequest | None = None,
+    data: dict[str, Any] | None = None,
+) -> None:
+    """The event of an access decision, in the caller's transaction, for the people it is
+    about (the requester; the grantee, or every member of a granted group) and the
+    product's managers: who, which columns, the row filter in words. Never a row value."""
+    if grant is not None:
+        user, group = grant.user, grant.group
+        columns, row_filter = grant.columns, grant.row_filter
+    else:
+        user, group = request.requester, None
+        columns, row_filter = request.columns, []
+    people = [user] if user is not None else group.user_set.values_list("pk", flat=True)
+    product_event_emit(
+        type,
+        product=product,
+        people=people,
+        data={
+            "grant_id": grant.pk if grant is not None else None,
+            "request_id": request.pk if request is not None else getattr(grant, "request_id", None),
+            "user": user.get_username() if user is not None else "",
+            "group": group.name if group is not None else "",
+            "columns": list(columns),
+            "row_filter": filter_in_words(row_filter),
+            **(data or {}),
+        },
     )

@@ -14,11 +14,13 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from portal.core.task_queue import enqueue_on_commit
+from portal.models import Event
 from products.catalog.permissions import managers_only_message, user_is_admin
 from products.choices import MembershipRole
 from products.models import DataProduct, DomainMembership
 from sharing.access.notifications import grant_expiry_notice_in_app, grant_revoke_notice
 from sharing.access.services.common import (
+    access_event_emit,
     audit,
     can_grant_directly,
     can_manage_access,
@@ -102,6 +104,12 @@ def grant_create(
             },
             at=grant.created_at,
         )
+        access_event_emit(
+            "portal.access.granted",
+            product=product,
+            grant=grant,
+            data={"expires_at": grant.expires_at.isoformat(), "granted_by": by.get_username()},
+        )
     return grant
 
 
@@ -123,6 +131,15 @@ def _revoke(*, grant: AccessGrant, by, reason: str, now: datetime) -> bool:
         row_filter=grant.row_filter,
         detail={"grantee": grant.principal_label, "reason": reason},
         at=now,
+    )
+    access_event_emit(
+        "portal.access.revoked",
+        product=grant.product,
+        grant=grant,
+        data={
+            "reason": reason,
+            "revoked_by": by.get_username() if getattr(by, "is_authenticated", False) else "",
+        },
     )
     grant_revoke_notice(grant=grant)
     return True
@@ -248,3 +265,57 @@ def access_review(*, now: datetime | None = None) -> int:
     now = now or timezone.now()
     ids = list(grants_expiring(now=now).values_list("pk", flat=True))
     return sum(grant_expiry_notice(grant_id=pk, now=now) for pk in ids)
+
+
+# How far back the expiry sweep looks: a grant that ended longer ago (before events were
+# written, or while the sweep was stopped for longer) is not announced any more.
+EXPIRY_EVENT_LOOKBACK = timedelta(days=2)
+
+
+def grants_expire(*, now: datetime | None = None) -> int:
+    """Write the "expired" event of each grant that ended (unrevoked) within the lookback
+    and has none yet. Expiry itself needs no write (access_decide compares expires_at);
+    the outbox's own event is what says it was announced, so running twice, or two
+    sweeps at once, announce each expiry once. Returns how many were announced."""
+    now = now or timezone.now()
+    since = now - EXPIRY_EVENT_LOOKBACK
+    ended = AccessGrant.objects.filter(
+        revoked_at__isnull=True, expires_at__lte=now, expires_at__gt=since
+    )
+    ids = set(ended.values_list("pk", flat=True))
+    if not ids:
+        return 0
+    ids -= _grants_announced_expired(since=since)
+    count = 0
+    for grant_id in sorted(ids):
+        with transaction.atomic():
+            grant = (
+                AccessGrant.objects.select_for_update(of=("self",))
+                .select_related("product__domain", "user", "group")
+                .filter(pk=grant_id, revoked_at__isnull=True, expires_at__lte=now)
+                .first()
+            )
+            if grant is None or _grant_announced_expired(grant):
+                continue  # revoked meanwhile, or announced by a sweep running alongside
+            access_event_emit(
+                "portal.access.expired",
+                product=grant.product,
+                grant=grant,
+                data={"expires_at": grant.expires_at.isoformat()},
+            )
+            count += 1
+    return count
+
+
+def _grants_announced_expired(*, since: datetime) -> set[int]:
+    return set(
+        Event.objects.filter(type="portal.access.expired", time__gte=since).values_list(
+            "data__grant_id", flat=True
+        )
+    )
+
+
+def _grant_announced_expired(grant: AccessGrant) -> bool:
+    return Event.objects.filter(
+        type="portal.access.expired", product_id=grant.product_id, data__grant_id=grant.pk
+    ).exists()

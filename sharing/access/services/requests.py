@@ -18,6 +18,7 @@ from sharing.access.notifications import (
 )
 from sharing.access.services.common import (
     AUTO_APPROVE_CLASSIFICATIONS,
+    access_event_emit,
     audit,
     can_manage_access,
     clean_columns,
@@ -116,6 +117,12 @@ def access_request_create(
                 columns=columns,
                 detail={"purpose": purpose, "duration_days": days},
             )
+            access_event_emit(
+                "portal.access.requested",
+                product=product,
+                request=request,
+                data={"purpose": purpose, "duration_days": days, "auto_approved": auto},
+            )
             if auto:
                 grant = _approve(
                     request=request,
@@ -190,6 +197,16 @@ def _approve(
         row_filter=row_filter,
         detail={"grantee": request.requester.username, "expires_at": grant.expires_at.isoformat()},
         at=now,
+    )
+    access_event_emit(
+        "portal.access.granted",
+        product=request.product,
+        grant=grant,
+        request=request,
+        data={
+            "expires_at": grant.expires_at.isoformat(),
+            "granted_by": by.get_username() if by is not None else "",
+        },
     )
     return grant
 
@@ -270,6 +287,12 @@ def access_request_deny(*, request: AccessRequest, by, reason: str) -> AccessReq
             columns=request.columns,
             detail={"requester": request.requester.username, "reason": reason},
             at=request.decided_at,
+        )
+        access_event_emit(
+            "portal.access.denied",
+            product=product,
+            request=request,
+            data={"reason": reason, "denied_by": by.get_username()},
         )
         access_request_notice_requester(request=request, grant=None)
     _notify(request, "requester")

@@ -33,6 +33,7 @@ from django.utils import timezone
 
 from portal.core.task_queue import enqueue_run_on_commit, redispatch_unclaimed
 from products.catalog.selectors import port_for
+from products.catalog.services.events import product_event_emit
 from products.choices import CheckOutcome, CheckRunStatus, CheckTrigger, Severity
 from products.connectors import ConnectorError
 from products.models import CheckRun, OutputPort
@@ -75,7 +76,7 @@ from sharing.exports.services.schedules import (
 )
 from sharing.models import ExportRun, ExportSchedule
 from sharing.serving.reads import EXTENSIONS, ReadRefused, Served, read_plan, read_stream
-from sharing.serving.source_errors import source_error_message
+from sharing.serving.source_errors import SOURCE_UNREADABLE, source_error_message
 
 logger = logging.getLogger(__name__)
 
@@ -183,21 +184,79 @@ class _Heartbeat:
 
 
 class _Stop(Exception):
-    """The run ends without a file: held by the quality gate, or failed with a reason."""
+    """The run ends without a file: held by the quality gate, or failed with a reason.
+    `public`: the reason as its event says it, when `error` (written for the schedule's
+    creator) may hold a source's technical detail."""
 
-    def __init__(self, status: str, error: str, detail: dict | None = None) -> None:
+    def __init__(
+        self, status: str, error: str, detail: dict | None = None, *, public: str | None = None
+    ) -> None:
         super().__init__(error)
         self.status = status
         self.error = error
         self.detail = detail or {}
+        self.public = error if public is None else public
 
 
-def _finish(run: ExportRun, attempt: int, **values: Any) -> bool:
-    """Record the end of this attempt, unless another attempt took the run over."""
-    return bool(
-        ExportRun.objects.filter(pk=run.pk, status=ExportStatus.RUNNING, attempts=attempt).update(
-            finished_at=timezone.now(), **values
-        )
+def _finish(
+    run: ExportRun, attempt: int, *, public_error: str | None = None, **values: Any
+) -> bool:
+    """Record the end of this attempt and write its event, unless another attempt took
+    the run over. `public_error`: the event's error when the run's own may hold a
+    source's technical detail."""
+    values.setdefault("finished_at", timezone.now())
+    with transaction.atomic():
+        ended = ExportRun.objects.filter(
+            pk=run.pk, status=ExportStatus.RUNNING, attempts=attempt
+        ).update(**values)
+        if ended:
+            error = values.get("error", "") if public_error is None else public_error
+            _export_run_finished_emit(run, values=values, error=error)
+    return bool(ended)
+
+
+def _export_run_data(run: ExportRun) -> dict[str, Any]:
+    schedule = run.schedule
+    return {
+        "run_id": run.pk,
+        "export_id": schedule.pk,
+        "export": schedule.name,
+        "format": schedule.format,
+        "trigger": run.trigger,
+        "attempt": run.attempts,
+    }
+
+
+def _export_run_started_emit(run: ExportRun) -> None:
+    schedule = run.schedule
+    product_event_emit(
+        "portal.export_run.started",
+        product=schedule.product,
+        people=[schedule.created_by_id],
+        data={**_export_run_data(run), "started_at": run.started_at.isoformat()},
+    )
+
+
+def _export_run_finished_emit(run: ExportRun, *, values: dict[str, Any], error: str) -> None:
+    """The finished event of `run` from the values its end wrote: "succeeded", or "failed"
+    (failed or held by the quality gate: `status` tells which) with the reason."""
+    schedule = run.schedule
+    status = values["status"]
+    succeeded = status == ExportStatus.SUCCEEDED
+    product_event_emit(
+        "portal.export_run.finished",
+        product=schedule.product,
+        people=[schedule.created_by_id],
+        data={
+            **_export_run_data(run),
+            "outcome": "succeeded" if succeeded else "failed",
+            "status": status,
+            "rows": values.get("rows") if succeeded else None,
+            "bytes": values.get("bytes") if succeeded else None,
+            "error": "" if succeeded else error,
+            "started_at": run.started_at.isoformat() if run.started_at else None,
+            "finished_at": values["finished_at"].isoformat(),
+        },
     )
 
 
@@ -221,6 +280,7 @@ def _quality_gate(run: ExportRun, port: OutputPort) -> dict:
             ExportStatus.HELD,
             f"Held by the quality gate: the checks could not run ({executed.error}).",
             {"quality_gate": gate},
+            public="Held by the quality gate: the checks could not run.",
         )
     failing = [
         result
@@ -266,21 +326,23 @@ def export_run_execute(*, run_id: int) -> ExportRun | None:
     creator's access, the file under a temporary name, then its final name. Returns None
     when the run is gone or already claimed (a second delivery of its task)."""
     now = timezone.now()
-    claimed = ExportRun.objects.filter(pk=run_id, status=ExportStatus.QUEUED).update(
-        status=ExportStatus.RUNNING,
-        started_at=now,
-        heartbeat_at=now,
-        finished_at=None,
-        attempts=F("attempts") + 1,
-        rows=None,
-        bytes=None,
-        error="",
-    )
-    if not claimed:
-        return None
-    run = ExportRun.objects.select_related(
-        "schedule__product__domain", "schedule__port", "schedule__created_by"
-    ).get(pk=run_id)
+    with transaction.atomic():
+        claimed = ExportRun.objects.filter(pk=run_id, status=ExportStatus.QUEUED).update(
+            status=ExportStatus.RUNNING,
+            started_at=now,
+            heartbeat_at=now,
+            finished_at=None,
+            attempts=F("attempts") + 1,
+            rows=None,
+            bytes=None,
+            error="",
+        )
+        if not claimed:
+            return None
+        run = ExportRun.objects.select_related(
+            "schedule__product__domain", "schedule__port", "schedule__created_by"
+        ).get(pk=run_id)
+        _export_run_started_emit(run)
     attempt = run.attempts
     schedule = run.schedule
     fmt = schedule.format
@@ -297,6 +359,7 @@ def export_run_execute(*, run_id: int) -> ExportRun | None:
             status=stop.status,
             error=stop.error[:4000],
             detail={**run.detail, **stop.detail},
+            public_error=stop.public[:4000],
         )
     except SoftTimeLimitExceeded:
         file.discard()
@@ -310,11 +373,12 @@ def export_run_execute(*, run_id: int) -> ExportRun | None:
         )
     except Exception as exc:
         file.discard()
-        reason = _disk_error(exc) if isinstance(exc, OSError) else None
+        reason = public = _disk_error(exc) if isinstance(exc, OSError) else None
         if reason is None:
             logger.exception("export run %s failed", run_id)
             reason = f"Unexpected error: {exc.__class__.__name__}: {exc}"
-        _finish(run, attempt, status=ExportStatus.FAILED, error=reason[:4000])
+            public = f"Unexpected error: {exc.__class__.__name__}"
+        _finish(run, attempt, status=ExportStatus.FAILED, error=reason[:4000], public_error=public)
         if not isinstance(exc, OSError):
             raise
     else:
@@ -383,7 +447,7 @@ def _export(run: ExportRun, attempt: int, file: ExportFile, served: Served) -> d
     except ConnectorError as exc:
         # The run's creator reads the error: a driver's message only for members/admins.
         message = source_error_message(user=schedule.created_by, product=schedule.product, exc=exc)
-        raise _Stop(ExportStatus.FAILED, message, detail) from exc
+        raise _Stop(ExportStatus.FAILED, message, detail, public=SOURCE_UNREADABLE) from exc
     file.finish()
     final_name = final_name_for(run, fmt)
     values = {
@@ -455,7 +519,7 @@ def export_runs_reap(*, now: datetime | None = None) -> ReapResult:
         Q(heartbeat_at__lt=now - timeout)
         | Q(heartbeat_at__isnull=True, started_at__lt=now - timeout)
     )
-    for run in stale.select_related("schedule"):
+    for run in stale.select_related("schedule__product__domain"):
         _remove_temp(run.schedule_id, run.pk, run.attempts, run.schedule.format)
         lost = [
             *run.detail.get("lost_attempts", []),
@@ -474,9 +538,9 @@ def export_runs_reap(*, now: datetime | None = None) -> ReapResult:
                     export_run_enqueue(run)
                     result.retried += 1
             else:
-                failed = ExportRun.objects.filter(
-                    pk=run.pk, status=ExportStatus.RUNNING, attempts=run.attempts
-                ).update(
+                failed = _finish(
+                    run,
+                    run.attempts,
                     status=ExportStatus.FAILED,
                     finished_at=now,
                     detail={**run.detail, "lost_attempts": lost},
@@ -499,18 +563,21 @@ def export_runs_reap(*, now: datetime | None = None) -> ReapResult:
         ),
         "sharing.export_tasks.export_run",
     )
-    result.unclaimed = (
-        ExportRun.objects.filter(status=ExportStatus.QUEUED)
-        .filter(
-            Q(heartbeat_at__lt=queued_before)
-            | Q(heartbeat_at__isnull=True, created_at__lt=queued_before)
-        )
-        .update(
-            status=ExportStatus.FAILED,
-            finished_at=now,
-            error="No worker picked this run up. Is a Celery worker running?",
-        )
+    unclaimed = ExportRun.objects.filter(status=ExportStatus.QUEUED).filter(
+        Q(heartbeat_at__lt=queued_before)
+        | Q(heartbeat_at__isnull=True, created_at__lt=queued_before)
     )
+    for run in unclaimed.select_related("schedule__product__domain").order_by("pk"):
+        values = {
+            "status": ExportStatus.FAILED,
+            "finished_at": now,
+            "error": "No worker picked this run up. Is a Celery worker running?",
+        }
+        with transaction.atomic():
+            # Each with its event; a run a worker claimed meanwhile is left to it.
+            if ExportRun.objects.filter(pk=run.pk, status=ExportStatus.QUEUED).update(**values):
+                _export_run_finished_emit(run, values=values, error=values["error"])
+                result.unclaimed += 1
     result.temp_files_removed = _remove_orphaned_temp_files(now=now, older_than=timeout)
     return result
 
