@@ -160,6 +160,15 @@ def subprocess_env(media_root: Path) -> dict[str, str]:
     env["MEDIA_ROOT"] = str(media_root)
     env.setdefault("SECRET_KEY", django_settings.SECRET_KEY)
     env["PYTHONUNBUFFERED"] = "1"
+    # Every worker a test starts delivers webhooks alike (loopback receivers, quick
+    # retries): the session's worker shares the queue and may take a webhook test's tasks.
+    env.update(
+        WEBHOOKS_ALLOW_PRIVATE_TARGETS="1",
+        WEBHOOKS_RETRY_BASE_SECONDS="0.2",
+        WEBHOOKS_RETRY_MAX_SECONDS="1",
+        WEBHOOKS_MAX_ATTEMPTS="3",
+        WEBHOOKS_TIMEOUT_SECONDS="5",
+    )
     return env
 
 
