@@ -27,14 +27,9 @@ pytestmark = [
 
 @pytest.fixture
 def worker_env(media_root):
+    """Loopback receivers and quick retries: what every worker tests start gets
+    (tests/conftest.py subprocess_env)."""
     env = subprocess_env(media_root)
-    env.update(
-        WEBHOOKS_ALLOW_PRIVATE_TARGETS="1",
-        WEBHOOKS_RETRY_BASE_SECONDS="0.2",
-        WEBHOOKS_RETRY_MAX_SECONDS="1",
-        WEBHOOKS_MAX_ATTEMPTS="3",
-        WEBHOOKS_TIMEOUT_SECONDS="5",
-    )
     app.control.purge()
     return env
 
