@@ -138,6 +138,13 @@ def test_housekeeping_lines_are_left_out_and_real_work_is_shown():
     assert not show_line(
         worker + "sharing.export_tasks.export_runs_pruner[40a0c203] succeeded in 0.006s: 0"
     )
+    # The event consumers' catch-up runs every few seconds are housekeeping too.
+    assert not show_line(beat + "webhooks-fan-out (sharing.webhooks.tasks.webhooks_fan_out)")
+    assert not show_line(
+        worker + "sharing.events.tasks.events_publish_nats[ea989333] succeeded in 0.007s: 0"
+    )
+    assert not show_line(worker + "sharing.lineage.tasks.openlineage_send[9e67] received")
+    assert show_line(worker + "sharing.webhooks.tasks.webhook_deliver[1a2b] failed: boom")
     assert show_line(worker + "products.tasks.check_run[00673b68] succeeded in 0.45s: None")
     assert show_line(beat + "checks-run-scheduled (products.tasks.checks_run_scheduled)")
     assert show_line(worker + "products.tasks.check_run_reaper[1769001c] failed: boom")

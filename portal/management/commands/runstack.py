@@ -84,10 +84,23 @@ def free_port(preferred: int) -> int:
 RUNSERVER_QUIT = "Quit the server with CONTROL-C."
 
 
-# The beat's housekeeping (reapers and pruners every minute or so) sent, received and
-# done: ten lines a minute that would push the address off screen and say nothing.
+# The beat's housekeeping sent, received and done: the reapers and pruners every minute
+# or so, and the catch-up runs of the event consumers (NATS, webhooks, OpenLineage) and
+# the grant-expiry sweep every few seconds: dozens of lines a minute that would push the
+# address off screen and say nothing (their failures still show).
+_HOUSEKEEPING = (
+    "reaper",
+    "pruner",
+    "publish-nats",
+    "fan-out",
+    "due-wake",
+    "openlineage-send",
+    "grants-expire",
+)
+_BEAT_NAMES = "|".join(_HOUSEKEEPING)
+_TASK_NAMES = "|".join(name.replace("-", "_") for name in _HOUSEKEEPING)
 HOUSEKEEPING = re.compile(
-    r"Sending due task \S+-(?:reaper|pruner)\b|Task \S+_(?:reaper|pruner)\[\S+\] "
+    rf"Sending due task \S*(?:{_BEAT_NAMES})\b|Task \S*(?:{_TASK_NAMES})\[\S+\] "
     r"(?:received|succeeded)"
 )
 
