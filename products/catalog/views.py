@@ -98,7 +98,10 @@ class ProductDetailView(LoginRequiredMixin, TemplateView):
         user = self.request.user
         product = product_page(self.request, kwargs["domain_slug"], kwargs["product_slug"])
         can_edit = can_edit_product(user=user, product=product)
-        product_view_record(product=product, user=user, by_editor=can_edit)
+        if not self.request.headers.get("X-Live-Refresh"):
+            # A page refreshing itself on a live event (static/js/live_events.js) is the
+            # same visit, not another view: counting it would make a product look used.
+            product_view_record(product=product, user=user, by_editor=can_edit)
         runs = port_latest_refresh_runs(product=product)
         ports = []
         for port in product_ports(product=product):

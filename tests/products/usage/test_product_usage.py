@@ -46,6 +46,8 @@ def test_a_page_view_is_one_upsert_and_editors_are_not_counted(
     assert len(writes) == 1 and writes[0].startswith("INSERT")
     assert "ON CONFLICT" in writes[0]
     client.get(url)
+    # The page refreshing itself on a live event is the same visit: not counted again.
+    assert client.get(url, HTTP_X_LIVE_REFRESH="1").status_code == 200
     row = ProductPageView.objects.get()
     assert (row.user, row.views, row.day) == (outsider, 2, timezone.now().date())
 
