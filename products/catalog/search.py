@@ -202,7 +202,16 @@ class RankedProduct:
     matches: tuple[FieldMatch, ...]
 
     def sort_key(self) -> tuple:
-        return (-self.words_matched, self.tier, -self.score, self.name.casefold(), self.pk)
+        # At equal matches, the shorter name first: "orders" finds "Orders" before "Live
+        # orders" (the words typed are more of it).
+        return (
+            -self.words_matched,
+            self.tier,
+            -self.score,
+            len(self.name),
+            self.name.casefold(),
+            self.pk,
+        )
 
 
 @dataclass(frozen=True)

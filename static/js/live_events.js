@@ -4,7 +4,7 @@
    - any event about access, incidents or announcements: the top bar's badges (work inbox,
      notifications) fetch their count again, as their own 60 s polling does;
    - on a product's pages, an event about that product (check runs, incidents, SLOs,
-     announcements): the page's check cards, notices and trust badge are fetched again and
+     announcements): the page's check cards, incidents, notices and trust badge are fetched again and
      swapped in place (the same fragments the server renders; htmx wires them again).
 
    One EventSource per page. It resumes with Last-Event-ID when the server ends a
@@ -57,7 +57,11 @@
       .then(function (html) {
         if (!html) return;
         var doc = new DOMParser().parseFromString(html, "text/html");
-        document.querySelectorAll("section.port-checks[id]").forEach(function (old) {
+        // The check cards and, on the trust tab, its incidents: what a check run changes.
+        document.querySelectorAll("section.port-checks[id], section#incidents").forEach(function (old) {
+          // A card following its own run (polling) reloads the whole page when the run has
+          // settled, charts and incidents included: swapping it would stop that.
+          if (old.hasAttribute("hx-trigger")) return;
           var fresh = doc.getElementById(old.id);
           if (fresh) swapIn(document.importNode(fresh, true), old);
         });

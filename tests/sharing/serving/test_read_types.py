@@ -33,8 +33,9 @@ from sharing.delta_sharing.services import (
 )
 from sharing.exports.services.runs import export_run_execute, export_run_request
 from sharing.exports.services.schedules import export_schedule_create
+from sharing.models import ExportRun
 from sharing.share_links.services import share_link_create
-from tests.conftest import require_service
+from tests.conftest import require_service, wait_for
 from tests.sharing.serving.typed_tables import COLUMNS, EXPECTED, SCHEMA, TABLE, typed_product
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -323,7 +324,17 @@ def _export(product, owner, fmt: str) -> bytes:
     schedule = export_schedule_create(
         product=product, by=owner, name=f"types {fmt}", cron="0 6 * * *", format=fmt
     )
-    run = export_run_execute(run_id=export_run_request(schedule=schedule, by=owner).pk)
+    requested = export_run_request(schedule=schedule, by=owner)
+    run = export_run_execute(run_id=requested.pk)
+    if run is None:  # the session's Celery worker took the run's task first: wait for it
+        wait_for(
+            lambda: (
+                ExportRun.objects.get(pk=requested.pk).status
+                not in (ExportStatus.QUEUED, ExportStatus.RUNNING)
+            ),
+            timeout=60,
+        )
+        run = ExportRun.objects.get(pk=requested.pk)
     assert run.status == ExportStatus.SUCCEEDED, run.error
     with default_storage.open(run.file_name, "rb") as handle:
         return handle.read()
