@@ -29,15 +29,13 @@ from nats.js.errors import NotFoundError
 
 from portal.core.events import event_envelope, events_sequence
 from portal.models import Event, EventCursor
-from sharing.events.selectors import outbox_settled_up_to
+from sharing.events.selectors import events_latest_position
 
 logger = logging.getLogger(__name__)
 
 NATS_CURSOR = "nats"
 NATS_BATCH = 500
 NATS_TIMEOUT_SECONDS = 5
-# Stopped before a missing id: look again this often, this many times, then leave it to
-# the next wake-up or beat.
 
 
 @dataclass
@@ -123,7 +121,7 @@ def events_publish_to_nats(*, batch: int = NATS_BATCH) -> PublishOutcome:
     while True:
         with transaction.atomic():
             cursor = EventCursor.objects.select_for_update().get(name=NATS_CURSOR)
-            settled = outbox_settled_up_to(after=cursor.last_event_id, scan=batch)
+            settled = max(events_latest_position(), cursor.last_event_id)
             events = list(
                 Event.objects.filter(
                     position__gt=cursor.last_event_id, position__lte=settled

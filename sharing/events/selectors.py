@@ -181,29 +181,11 @@ def events_after(
     return list(events.order_by("position")[: limit or filters.limit])
 
 
-def outbox_settled(*, after: int, scan: int = 1000) -> tuple[int, bool]:
-    """The highest position up to which every event after `after` is there to read, and
-    whether a reader must wait at it (never, now: kept for the callers' shape).
-
-    Positions are given after commit, in commit order (portal.core.events.events_sequence,
-    run here first): an event whose transaction commits late gets a later position, so a
-    reader past a position never misses one before it. (Ids are taken at insert: readers
-    of ids had to wait at holes, and lost an event whose transaction took longer.)"""
-    events_sequence()
-    return events_latest_position() if after is not None else 0, False
-
-
-def outbox_settled_up_to(*, after: int, scan: int = 1000) -> int:
-    """outbox_settled's position alone."""
-    return max(outbox_settled(after=after, scan=scan)[0], after or 0)
-
-
-def outbox_has_after(*, after: int) -> bool:
-    return Event.objects.filter(position__gt=after).exists()
-
-
 def events_latest_position() -> int:
-    """The newest event's position (0 when none)."""
+    """The newest position, after giving positions to what has committed
+    (portal.core.events.events_sequence): every event up to it is there to read, in commit
+    order, so a reader past it never misses one committed late. 0 when there are none."""
+    events_sequence()
     return (
         Event.objects.filter(position__isnull=False)
         .order_by("-position")
@@ -211,10 +193,3 @@ def events_latest_position() -> int:
         .first()
         or 0
     )
-
-
-def events_latest_id() -> int:
-    """The newest position, after giving positions to what has committed: what the
-    stream's watcher polls."""
-    events_sequence()
-    return events_latest_position()

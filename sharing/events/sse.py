@@ -32,14 +32,11 @@ from portal.core.events import event_envelope
 from sharing.events.selectors import (
     EventFilters,
     events_after,
-    events_latest_id,
-    outbox_settled_up_to,
+    events_latest_position,
 )
 
-# Events one read of a stream takes at most (the rest follow at once, in the next read),
-# and outbox ids it looks through for missing ones (outbox_settled_up_to).
+# Events one read of a stream takes at most (the rest follow at once, in the next read).
 STREAM_READ_SIZE = 200
-STREAM_SCAN = 2000
 
 
 class OutboxWatch:
@@ -85,7 +82,7 @@ class OutboxWatch:
                         self._latest = -1
                         return
                 try:
-                    latest = events_latest_id()
+                    latest = events_latest_position()
                 except Exception:  # noqa: BLE001 - the database is down: streams wait, we retry
                     latest = None
                 finally:
@@ -176,7 +173,7 @@ def event_frames(
                 user = users.filter(pk=user_id, is_active=True).first()
                 if user is None or not still_allowed():
                     return
-                settled = outbox_settled_up_to(after=position, scan=STREAM_SCAN)
+                settled = max(events_latest_position(), position)
                 events = events_after(
                     user=user,
                     filters=replace(filters, after=position),
@@ -194,13 +191,9 @@ def event_frames(
             if len(events) == STREAM_READ_SIZE:
                 position = events[-1].position
                 continue  # more are waiting: read on at once
-            progressed, position = settled > position, settled
+            position = settled
             if seen > settled:
-                # Newer ids exist: past one scan (read on), or behind a missing id whose
-                # transaction has not committed yet (look again after a poll interval).
-                if not progressed:
-                    WATCH.wait_beyond(seen, settings.SSE_POLL_SECONDS)
-                continue
+                continue  # newer positions were given since this read: read on
             while True:
                 now = time.monotonic()
                 if now >= ends:
@@ -231,7 +224,7 @@ def event_stream_response(*, request, filters: EventFilters):
         return response
     try:
         if filters.after is None:  # no Last-Event-ID, no `after`: live, from the newest on
-            filters = replace(filters, after=events_latest_id())
+            filters = replace(filters, after=events_latest_position())
         still_allowed = _credentials_check(request)
         response = StreamingHttpResponse(
             event_frames(user_id=request.user.pk, filters=filters, still_allowed=still_allowed),

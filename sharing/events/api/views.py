@@ -16,13 +16,11 @@ from sharing.events.selectors import (
     EVENTS_PAGE_MAX,
     event_filters_parse,
     events_after,
-    outbox_has_after,
-    outbox_settled,
+    events_latest_position,
 )
 from sharing.events.sse import event_stream_response
 
 # Outbox ids one replay page looks through (visible to the caller or not).
-REPLAY_SCAN = 5000
 
 FILTER_PARAMETERS = [
     OpenApiParameter(
@@ -79,9 +77,9 @@ class EventListView(GenericAPIView):
     )
     def get(self, request):
         filters = _filters(request)
-        # Up to where the outbox is settled (docs/events.md, "Order, and a late commit"):
-        # a sequence handed out as a cursor never jumps over a transaction still open.
-        settled, at_hole = outbox_settled(after=filters.after or 0, scan=REPLAY_SCAN)
+        # Up to the newest position (docs/events.md, "Order, and a late commit"): positions
+        # follow commits, so a cursor handed out never jumps over a later commit.
+        settled = max(events_latest_position(), filters.after or 0)
         events = events_after(
             user=request.user, filters=filters, limit=filters.limit + 1, up_to=settled
         )
@@ -89,8 +87,7 @@ class EventListView(GenericAPIView):
             events = events[: filters.limit]
             last, more = events[-1].position, True
         else:  # every event up to `settled` was looked at, visible or not
-            last, more = settled, settled > (filters.after or 0) and not at_hole
-            more = more and outbox_has_after(after=settled)
+            last, more = settled, False
         next_url = None
         if more:
             next_url = replace_query_param(request.build_absolute_uri(), "after", last)
