@@ -121,8 +121,11 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Web, worker and beat share one SQLite file in embedded mode: wait for locks.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 30
+    # Web, worker and beat share one SQLite file in embedded mode: wait for locks. A
+    # transaction takes the write lock when it begins (IMMEDIATE), so it waits its turn:
+    # a deferred one that reads, then writes, fails at once with "database is locked"
+    # (beat lost schedule entries that way at start-up, among the event consumers' writes).
+    DATABASES["default"].setdefault("OPTIONS", {}).update(timeout=30, transaction_mode="IMMEDIATE")
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DB_POOL_MAX_SIZE:
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": min(int(os.environ.get("DB_POOL_MIN_SIZE") or 1), DB_POOL_MAX_SIZE),
