@@ -150,6 +150,7 @@ class IncidentCause(models.TextChoices):
     CHECK = "check", "Failing check"
     AVAILABILITY = "availability", "Source unreachable"
     SLO = "slo", "SLO breach"
+    SYNC = "sync", "Sync failed or held"
 
 
 class IncidentEventKind(models.TextChoices):

@@ -20,6 +20,7 @@ class Channel(models.TextChoices):
     DELTA_SHARING = "delta_sharing", "Delta Sharing"
     WEB = "web", "Web"
     STREAM = "stream", "Stream"
+    SYNC = "sync", "Sync (reverse ETL)"
 
 
 class AuditAction(models.TextChoices):

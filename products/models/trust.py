@@ -191,7 +191,7 @@ class Incident(models.Model):
         OutputPort, null=True, blank=True, on_delete=models.CASCADE, related_name="incidents"
     )
     cause = models.CharField(max_length=16, choices=IncidentCause.choices)
-    # "check:<id>", "availability:<port id>", "slo:<id>"
+    # "check:<id>", "availability:<port id>", "slo:<id>", "sync:<id>"
     cause_key = models.CharField(max_length=120)
     title = models.CharField(max_length=300)
     severity = models.CharField(max_length=8, choices=Severity.choices, default=Severity.ERROR)

@@ -4,6 +4,14 @@ from sharing.models.access import AccessEvent, AccessGrant, AccessRequest
 from sharing.models.delta_sharing import DeltaRecipient, DeltaShare, DeltaShareTable
 from sharing.models.exports import ExportRun, ExportSchedule
 from sharing.models.share_links import ShareLink
+from sharing.models.syncs import (
+    Sync,
+    SyncDestination,
+    SyncPlannedChange,
+    SyncRecordState,
+    SyncRejectedRecord,
+    SyncRun,
+)
 from sharing.models.webhooks import (
     WebhookAttempt,
     WebhookDelivery,
@@ -20,6 +28,12 @@ __all__ = [
     "ExportRun",
     "ExportSchedule",
     "ShareLink",
+    "Sync",
+    "SyncDestination",
+    "SyncPlannedChange",
+    "SyncRecordState",
+    "SyncRejectedRecord",
+    "SyncRun",
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookSubscription",

@@ -1,0 +1,1 @@
+"""Reverse ETL: syncs from data products into operational systems (docs/syncs.md)."""
