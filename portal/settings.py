@@ -385,6 +385,12 @@ TASK_REDISPATCH_AFTER = timedelta(seconds=int(os.environ.get("TASK_REDISPATCH_SE
 # Tasks woken after each commit that wrote events; each reads the outbox after its own
 # cursor (portal.models.EventCursor) and also runs periodically to catch up.
 EVENT_CONSUMER_TASKS: list[str] = []
+# A consumer already woken is not woken again until it starts (portal.core.events): the
+# mark lives this many seconds in the shared cache. 0 (the default without REDIS_URL, where
+# the cache is per process): every commit wakes every consumer.
+EVENTS_WAKE_COALESCE_SECONDS = int(
+    os.environ.get("EVENTS_WAKE_COALESCE_SECONDS") or (10 if REDIS_URL else 0)
+)
 # The NATS server (JetStream) events are published to, as portal.events.<type>; `make run`
 # starts its own when none is given. Empty: events are not published to NATS.
 NATS_URL = os.environ.get("NATS_URL", "")

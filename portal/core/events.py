@@ -27,6 +27,7 @@ import uuid
 from collections.abc import Iterable
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
@@ -167,13 +168,35 @@ def events_sequenced(after: int = 0):
     return Event.objects.filter(position__gt=after).order_by("position")
 
 
+def _consumer_wake_key(task_name: str) -> str:
+    return f"events:consumer-woken:{task_name}"
+
+
 def _consumers_wake() -> None:
+    """Sequence what committed, then wake each consumer unless a wake-up of it is already
+    queued: at 50 commits a second each consumer would otherwise get 50 tasks a second,
+    each finding an event or none, and the workers would spend their time starting
+    tasks. The consumer clears its mark when it starts (`event_consumer_started`), before
+    it reads, so an event committed after that wakes it again. Only with a cache every
+    process shares (EVENTS_WAKE_COALESCE_SECONDS, 0 without REDIS_URL); a mark whose
+    task was lost (a killed worker) expires, and the consumers' beat runs catch up."""
     try:
         events_sequence()
     except DatabaseError:  # the change is committed: the consumers' next run sequences
         logger.exception("events could not be sequenced after a commit")
+    ttl = settings.EVENTS_WAKE_COALESCE_SECONDS
     for name in settings.EVENT_CONSUMER_TASKS:
+        # The cache down answers None (IGNORE_EXCEPTIONS): then it is woken anyway.
+        if ttl and cache.add(_consumer_wake_key(name), 1, timeout=ttl) is False:
+            continue
         enqueue(name)
+
+
+def event_consumer_started(task_name: str) -> None:
+    """A consumer's task calls this first, before it reads the outbox: a commit after
+    this point wakes it again (see _consumers_wake)."""
+    if settings.EVENTS_WAKE_COALESCE_SECONDS:
+        cache.delete(_consumer_wake_key(task_name))
 
 
 def _wake_consumers_on_commit() -> None:

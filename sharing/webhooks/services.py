@@ -442,14 +442,12 @@ def delivery_body(delivery: WebhookDelivery) -> str:
     return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False)
 
 
-def _post(target: Target, *, body: str, headers: dict) -> SendResult:
-    """POST to the checked address (never a second DNS answer), TLS checked against the
-    host as written; no redirect followed."""
+def _pool_new(target: Target) -> urllib3.HTTPConnectionPool:
     timeout = urllib3.Timeout(
         connect=settings.WEBHOOKS_TIMEOUT_SECONDS, read=settings.WEBHOOKS_TIMEOUT_SECONDS
     )
     if target.scheme == "https":
-        pool = urllib3.HTTPSConnectionPool(
+        return urllib3.HTTPSConnectionPool(
             target.address,
             target.port,
             timeout=timeout,
@@ -458,10 +456,39 @@ def _post(target: Target, *, body: str, headers: dict) -> SendResult:
             assert_hostname=target.host,
             cert_reqs="CERT_REQUIRED",
         )
-    else:
-        pool = urllib3.HTTPConnectionPool(
-            target.address, target.port, timeout=timeout, retries=False
-        )
+    return urllib3.HTTPConnectionPool(target.address, target.port, timeout=timeout, retries=False)
+
+
+class TargetPools:
+    """The connections of one sending round, per checked address: a round's deliveries
+    go to one target, so they share a kept-alive connection instead of one TCP (and TLS)
+    handshake each. Keyed by the address the target resolved to at each try, so a DNS
+    answer that changed mid-round never reuses the old address."""
+
+    def __init__(self) -> None:
+        self._pools: dict[tuple, urllib3.HTTPConnectionPool] = {}
+
+    def for_target(self, target: Target) -> urllib3.HTTPConnectionPool:
+        key = (target.scheme, target.address, target.port, target.host)
+        if key not in self._pools:
+            self._pools[key] = _pool_new(target)
+        return self._pools[key]
+
+    def close(self) -> None:
+        for pool in self._pools.values():
+            pool.close()
+        self._pools.clear()
+
+
+def _post(
+    target: Target, *, body: str, headers: dict, pools: TargetPools | None = None
+) -> SendResult:
+    """POST to the checked address (never a second DNS answer), TLS checked against the
+    host as written; no redirect followed. `pools`: the round's kept-alive connections
+    (none: a connection for this request only)."""
+    own_pools = pools is None
+    pools = pools or TargetPools()
+    pool = pools.for_target(target)
     default_port = 443 if target.scheme == "https" else 80
     host_header = target.host if target.port == default_port else f"{target.host}:{target.port}"
     if ":" in target.host:  # an IPv6 literal
@@ -482,6 +509,8 @@ def _post(target: Target, *, body: str, headers: dict) -> SendResult:
         try:
             response.read(1024)  # a short look, not a download
         finally:
+            if response.length_remaining != 0:  # more (or unknown) left: not reused
+                response.close()
             response.release_conn()
     except urllib3.exceptions.TimeoutError:
         latency = int((time.monotonic() - started) * 1000)
@@ -497,7 +526,8 @@ def _post(target: Target, *, body: str, headers: dict) -> SendResult:
             ok=False, latency_ms=latency, error=_short(f"Connection failed: {reason}")
         )
     finally:
-        pool.close()
+        if own_pools:
+            pools.close()
     latency = int((time.monotonic() - started) * 1000)
     code = response.status
     if 200 <= code < 300:
@@ -513,7 +543,9 @@ def _post(target: Target, *, body: str, headers: dict) -> SendResult:
     )
 
 
-def delivery_send_once(delivery: WebhookDelivery) -> SendResult:
+def delivery_send_once(
+    delivery: WebhookDelivery, *, pools: TargetPools | None = None
+) -> SendResult:
     """One signed try of `delivery`: the target re-checked and resolved now."""
     subscription = delivery.subscription
     try:
@@ -526,7 +558,7 @@ def delivery_send_once(delivery: WebhookDelivery) -> SendResult:
         secret=secret, message_id=str(delivery.message_id), timestamp=timezone.now(), body=body
     )
     headers.update({"Content-Type": "application/json", "User-Agent": "portal-webhooks/1"})
-    return _post(target, body=body, headers=headers)
+    return _post(target, body=body, headers=headers, pools=pools)
 
 
 def retry_delay(attempts: int, retry_after: float | None = None) -> float:
@@ -644,7 +676,7 @@ def webhook_deliveries_send(*, subscription_id: int, limit: int = 100) -> SendRo
     outcome = SendRound()
     if settings.WEBHOOKS_WAKE_COALESCE_SECONDS:
         cache.delete(_wake_key(subscription_id))
-    with _sender_lock(subscription_id) as locked:
+    with _sender_lock(subscription_id) as locked, contextlib.closing(TargetPools()) as pools:
         if not locked:
             return outcome
         while outcome.sent < limit:
@@ -669,7 +701,7 @@ def webhook_deliveries_send(*, subscription_id: int, limit: int = 100) -> SendRo
                     return outcome
                 delivery.subscription = subscription
                 started_at = timezone.now()
-                result = delivery_send_once(delivery)
+                result = delivery_send_once(delivery, pools=pools)
                 with transaction.atomic():
                     wait = _record(delivery, result, started_at)
                 outcome.sent += 1

@@ -3,12 +3,14 @@ They call sharing.webhooks.services and schedule the next round."""
 
 from celery import shared_task
 
+from portal.core.events import event_consumer_started
 from sharing.webhooks.services import webhook_deliveries_send, webhooks_due_wake, webhooks_fan_out
 
 
 @shared_task(name="sharing.webhooks.tasks.webhooks_fan_out", ignore_result=True)
 def webhooks_fan_out_task() -> int:
     """Woken after each commit that wrote events, and every few seconds (beat)."""
+    event_consumer_started("sharing.webhooks.tasks.webhooks_fan_out")
     return webhooks_fan_out()
 
 

@@ -6,7 +6,7 @@ import pytest
 from django.db import transaction
 
 from portal.celery import app as celery_app
-from portal.core.events import EVENT_TYPES, event_emit, event_envelope
+from portal.core.events import EVENT_TYPES, event_consumer_started, event_emit, event_envelope
 from portal.models import Event
 from products.choices import LifecycleStatus, MembershipRole
 from sharing.events.selectors import events_visible_to
@@ -50,6 +50,24 @@ def test_consumers_are_woken_once_per_transaction_after_the_commit(product, sett
         assert WAKE_UPS == []  # not before the commit
     # Once, after the commit, seeing all three events.
     assert WAKE_UPS == [3]
+
+
+@pytest.mark.usefixtures("eager_tasks")
+def test_a_woken_consumer_is_not_woken_again_until_it_starts(product, settings):
+    """At 50 commits a second, one queued wake-up per consumer is enough: the next
+    commits find it still queued (its mark in the cache) until the consumer starts."""
+    settings.EVENT_CONSUMER_TASKS = ["tests.sharing.events.wake_up_counted"]
+    settings.EVENTS_WAKE_COALESCE_SECONDS = 10
+    WAKE_UPS.clear()
+    for _ in range(3):  # three commits; the task (eager: run at once) never says it started
+        with transaction.atomic():
+            event_emit("portal.product.version_changed", product=product)
+    assert WAKE_UPS == [1]
+
+    event_consumer_started("tests.sharing.events.wake_up_counted")
+    with transaction.atomic():
+        event_emit("portal.product.version_changed", product=product)
+    assert WAKE_UPS == [1, 4]  # woken again, and it reads every event since
 
 
 def test_the_envelope_is_cloudevents_1_0(product):

@@ -19,6 +19,7 @@ class Received:
     body: bytes
     answered: int
     at: float  # time.time() when it arrived
+    client_port: int = 0  # the sender's side of the connection (a kept-alive one repeats)
 
     @property
     def webhook_id(self) -> str:
@@ -55,6 +56,8 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keeps connections alive, as real receivers do
+
             def do_POST(self):  # noqa: N802 - http.server's name
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 with receiver.lock:
@@ -66,6 +69,7 @@ class Receiver:
                             body=body,
                             answered=answer.status,
                             at=time.time(),
+                            client_port=self.client_address[1],
                         )
                     )
                 if answer.hang_seconds:

@@ -70,6 +70,16 @@ def test_events_arrive_signed_in_order_with_the_cloudevents_body(owner, product,
     assert {(a.outcome, a.response_code) for a in log} == {("succeeded", 200)}
 
 
+def test_a_round_keeps_one_connection_to_its_target(owner, product, receiver):
+    created = _subscribe(owner, receiver)
+    for n in range(4):
+        event_emit("portal.product.version_changed", product=product, data={"version": str(n)})
+    webhooks_fan_out()
+    assert webhook_deliveries_send(subscription_id=created.subscription.pk).sent == 4
+    # One TCP connection for the round's four requests, not a handshake each.
+    assert len({r.client_port for r in receiver.delivered()}) == 1
+
+
 def test_a_wrong_secret_does_not_verify(owner, product, receiver):
     created = _subscribe(owner, receiver)
     event_emit("portal.product.published", product=product)
