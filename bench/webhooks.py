@@ -2,7 +2,8 @@
 and a real Celery worker (issue 16).
 
     SECRET_KEY=x DATABASE_URL=postgres://postgres@127.0.0.1:5432/portal_webhooksbench \\
-        CELERY_BROKER_URL=redis://127.0.0.1:6379/5 .venv/bin/python bench/webhooks.py \\
+        CELERY_BROKER_URL=redis://127.0.0.1:6379/5 REDIS_URL=redis://127.0.0.1:6379/5 \\
+        .venv/bin/python bench/webhooks.py \\
         [--seconds 20] [--rates 50,100,200,400] [--workers 1]
 
 - Its own database (dropped and recreated: its name must contain "bench"), migrated; one
