@@ -1,0 +1,264 @@
+"""The stream monitors' own figures, on the real NATS server: messages per minute between
+observations, the lag of the stream's durable consumers, the new messages that do not match
+the port's schema (counted as the governed read counts them), and SLOs on both that open an
+incident and emit portal.slo.breached as other SLOs do. Times are passed as `now`: no test
+waits for a clock."""
+
+from datetime import timedelta
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+from nats.js.api import AckPolicy, ConsumerConfig
+
+from portal.models import Event
+from products.choices import IncidentCause, IncidentStatus, PortKind, SLOKind
+from products.models import Incident, OutputPort
+from products.trust.services import monitors
+from products.trust.services.evidence import trust_after_observation
+from products.trust.services.monitors import port_observe
+from products.trust.services.slos import slo_create
+from sharing.choices import Channel
+from sharing.models import AccessEvent
+from tests.factories import ColumnFactory, ProductFactory
+from tests.sharing.streams.conftest import SCHEMA, open_stream, order
+
+pytestmark = pytest.mark.django_db
+
+# Observations at START + minutes, in the past: SLOs are measured up to the present.
+START = timezone.now().replace(microsecond=0) - timedelta(hours=1)
+
+
+@pytest.fixture
+def nats_stream(settings):
+    yield from open_stream(settings)
+
+
+@pytest.fixture
+def stream_port(nats_stream, domain, owner):
+    """Sales' Live orders (sales.live-orders) with one stream port of the shared schema:
+    order_id bigint not null; country, amount, email, placed_at nullable."""
+    product = ProductFactory(domain=domain, name="Live orders", slug="live-orders", owners=[owner])
+    port = OutputPort.objects.create(
+        product=product,
+        name="Orders",
+        slug="orders",
+        kind=PortKind.STREAM,
+        stream_name=nats_stream.name,
+        stream_subject=nats_stream.subject,
+    )
+    for position, (name, data_type, nullable, classification) in enumerate(SCHEMA):
+        ColumnFactory(
+            port=port,
+            name=name,
+            data_type=data_type,
+            nullable=nullable,
+            classification=classification,
+            position=position,
+        )
+    return port
+
+
+def _observe(port, minutes):
+    observation = port_observe(port=port, now=START + timedelta(minutes=minutes))
+    trust_after_observation(observation=observation)
+    return observation
+
+
+def _durable(stream, name, *, take=0, ack=False):
+    """A durable pull consumer `name` on the stream's subject that fetched `take` messages
+    and acknowledged them (ack) or not."""
+
+    async def consume():
+        subscription = await stream._js.pull_subscribe(
+            stream.subject,
+            durable=name,
+            stream=stream.name,
+            config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT),
+        )
+        if take:
+            for message in await subscription.fetch(take, timeout=2):
+                if ack:
+                    await message.ack_sync()
+
+    stream._run(consume())
+
+
+# --- messages per minute -------------------------------------------------------------------
+
+
+def test_messages_per_minute_comes_from_what_arrived_between_two_observations(
+    stream_port, nats_stream
+):
+    nats_stream.publish(*(order(n) for n in range(3)))
+    first = _observe(stream_port, 0)
+    assert first.messages_per_minute is None  # nothing to measure from yet
+    assert first.stream_last_seq == 3 and first.validated_messages == 3
+
+    nats_stream.publish(*(order(n) for n in range(10)))
+    second = _observe(stream_port, 2)
+    assert second.messages_per_minute == 5.0
+    assert second.stream_last_seq == 13 and second.validated_messages == 10
+
+    third = _observe(stream_port, 7)  # a quiet five minutes
+    assert third.messages_per_minute == 0.0 and third.invalid_per_minute == 0.0
+
+
+def test_messages_on_other_subjects_of_the_stream_are_not_the_ports(
+    stream_port, nats_stream, settings
+):
+    other = f"{nats_stream.subject}-refunds"
+
+    async def widen_and_publish():
+        info = await nats_stream._js.stream_info(nats_stream.name)
+        info.config.subjects = [nats_stream.subject, other]
+        await nats_stream._js.update_stream(info.config)
+        for _ in range(4):
+            await nats_stream._js.publish(other, b'{"refund": 1}')
+
+    _observe(stream_port, 0)
+    nats_stream._run(widen_and_publish())
+    nats_stream.publish(order(1), order(2))
+    observation = _observe(stream_port, 1)
+    assert observation.messages_per_minute == 2.0
+    assert observation.validated_messages == 2 and observation.invalid_messages == 0
+
+
+# --- consumer lag ----------------------------------------------------------------------------
+
+
+def test_consumer_lag_is_the_durable_consumer_furthest_behind(stream_port, nats_stream):
+    nats_stream.publish(*(order(n) for n in range(5)))
+    _durable(nats_stream, "billing", take=2, ack=False)  # 2 unacknowledged, 3 not delivered
+    _durable(nats_stream, "audit", take=5, ack=True)  # all caught up
+    observation = _observe(stream_port, 0)
+    assert observation.consumer_lag == 5 and observation.consumer_lag_name == "billing"
+
+
+def test_a_stream_without_durable_consumers_has_no_consumer_lag(stream_port, nats_stream):
+    nats_stream.publish(order(1))
+    observation = _observe(stream_port, 0)  # the monitor's own consumer is not counted
+    assert observation.consumer_lag is None and observation.consumer_lag_name == ""
+
+
+# --- schema-invalid messages ------------------------------------------------------------------
+
+
+INVALID = [
+    b"not json at all",
+    b"[1, 2, 3]",
+    {**order(7), "order_id": "seven"},  # a bigint column sent a word
+    {"country": "BE", "amount": 3.5},  # order_id (not nullable) missing
+    {**order(8), "amount": "lots"},  # a double column sent a word
+]
+
+
+def test_new_messages_that_do_not_match_the_schema_are_counted_with_a_reason_and_no_value(
+    stream_port, nats_stream
+):
+    _observe(stream_port, 0)
+    nats_stream.publish(
+        order(1),
+        {**order(2), "order_id": "2"},  # a whole number written as text fits a bigint
+        {**order(3), "country": None, "extra": True},  # null where nullable, a key more
+        *INVALID,
+    )
+    observation = _observe(stream_port, 2)
+    assert observation.validated_messages == 8
+    assert observation.invalid_messages == 5
+    assert observation.invalid_per_minute == 2.5
+    assert observation.invalid_example == "message 4: not JSON"
+    later = _observe(stream_port, 3)  # only what is new is checked again
+    assert later.validated_messages == 0 and later.invalid_messages == 0
+
+
+def test_the_monitor_counts_invalid_exactly_the_messages_the_governed_read_does_not_serve(
+    stream_port, nats_stream, owner, client_as
+):
+    nats_stream.publish(order(1), *INVALID, order(2))
+    observation = _observe(stream_port, 0)  # the first observation checks the newest too
+    response = client_as(owner).get("/api/v1/products/sales.live-orders/stream/", {"from": "1"})
+    assert response.status_code == 200
+    b"".join(response.streaming_content)
+    read = AccessEvent.objects.get(channel=Channel.STREAM)
+    assert read.rows == 2
+    assert observation.invalid_messages == read.detail["invalid"] == len(INVALID)
+    assert "seven" not in observation.invalid_example
+
+
+def test_an_observation_checks_only_the_newest_messages_and_estimates_the_rate(
+    stream_port, nats_stream, monkeypatch
+):
+    monkeypatch.setattr(monitors, "STREAM_VALIDATE_MESSAGES", 4)
+    _observe(stream_port, 0)
+    nats_stream.publish(b"old and broken", order(1), b"broken", order(2), order(3), b"[]")
+    observation = _observe(stream_port, 1)
+    assert observation.messages_per_minute == 6.0
+    assert observation.validated_messages == 4  # the newest 4: broken, 2, 3, []
+    assert observation.invalid_messages == 2
+    assert observation.invalid_per_minute == 3.0  # half of the 6 that arrived
+
+
+# --- SLOs and incidents -----------------------------------------------------------------------
+
+
+def test_a_consumer_lag_slo_breach_opens_an_incident_and_recovery_resolves_it(
+    stream_port, nats_stream, owner
+):
+    product = stream_port.product
+    slo = slo_create(
+        product=product, by=owner, kind=SLOKind.CONSUMER_LAG, target_percent=50, value="3"
+    )
+    assert slo.unit == "messages"
+    nats_stream.publish(*(order(n) for n in range(5)))
+    _durable(nats_stream, "billing")  # subscribed, never fetched: 5 behind
+    _observe(stream_port, 0)
+
+    incident = Incident.objects.get(product=product, cause=IncidentCause.SLO)
+    assert incident.status == IncidentStatus.OPEN
+    assert "Consumer lag SLO breached" in incident.title and "at most 3 messages" in incident.title
+    (event,) = Event.objects.filter(type="portal.slo.breached")
+    assert event.data["kind"] == "consumer_lag" and event.data["incident_id"] == incident.pk
+
+    _durable(nats_stream, "billing", take=5, ack=True)
+    _observe(stream_port, 5)
+    _observe(stream_port, 10)  # 2 of 3 observations within 3 messages: 67% >= 50%
+    incident.refresh_from_db()
+    assert incident.status == IncidentStatus.RESOLVED
+    assert Event.objects.filter(type="portal.slo.breached").count() == 1
+
+
+def test_an_invalid_messages_slo_breach_opens_an_incident(stream_port, nats_stream, owner):
+    product = stream_port.product
+    slo_create(
+        product=product, by=owner, kind=SLOKind.INVALID_MESSAGES, target_percent=99, value="1"
+    )
+    _observe(stream_port, 0)
+    nats_stream.publish(order(1), order(2))
+    _observe(stream_port, 1)  # 0 invalid per minute: met
+    assert not Incident.objects.filter(product=product).exists()
+
+    nats_stream.publish(*INVALID)
+    _observe(stream_port, 2)  # 5 invalid per minute
+    incident = Incident.objects.get(product=product, cause=IncidentCause.SLO)
+    assert "Invalid messages SLO breached" in incident.title
+    assert "at most 1 messages/min" in incident.title
+    (event,) = Event.objects.filter(type="portal.slo.breached")
+    assert event.data["kind"] == "invalid_messages" and event.data["good"] == 1
+
+
+def test_stream_slos_need_a_number_and_a_stream_port(stream_port, product, owner):
+    with pytest.raises(ValidationError) as refused:
+        slo_create(
+            product=stream_port.product,
+            by=owner,
+            kind=SLOKind.CONSUMER_LAG,
+            target_percent=99,
+            value="a lot",
+        )
+    assert "largest number of messages" in str(refused.value.message_dict["value"])
+    with pytest.raises(ValidationError) as refused:
+        slo_create(
+            product=product, by=owner, kind=SLOKind.INVALID_MESSAGES, target_percent=99, value="0"
+        )
+    assert "measures stream ports: this product has none" in str(refused.value.message_dict["kind"])
