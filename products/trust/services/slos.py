@@ -22,6 +22,7 @@ budget spent is bad / allowed, the budget remaining 100% minus that (never below
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -177,6 +178,20 @@ def slo_delete(*, slo: ServiceLevelObjective, by) -> None:
     incident_recover(cause_key=cause_key_for_slo(slo.pk), note="Resolved: the SLO was deleted.")
     slo.delete()
     _after_change(product)
+
+
+def slo_kinds_for(
+    *, product: DataProduct, ports: Iterable[OutputPort] | None = None
+) -> tuple[str, ...]:
+    """The measured SLO kinds the product may have: the stream kinds only with a stream
+    port (`ports`: the product's ports when the caller has them, saving a query)."""
+    if ports is not None:
+        has_stream = any(port.kind == PortKind.STREAM for port in ports)
+    else:
+        has_stream = OutputPort.objects.filter(product=product, kind=PortKind.STREAM).exists()
+    if has_stream:
+        return MEASURED_SLO_KINDS
+    return tuple(kind for kind in MEASURED_SLO_KINDS if kind not in STREAM_SLO_KINDS)
 
 
 # --- measurement -------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 """The stream monitors' own figures, on the real NATS server: messages per minute between
 observations, the lag of the stream's durable consumers, the new messages that do not match
-the port's schema (counted as the governed read counts them), and SLOs on both that open an
-incident and emit portal.slo.breached as other SLOs do. Times are passed as `now`: no test
-waits for a clock."""
+the port's schema (counted as the governed read counts them), SLOs on both that open an
+incident and emit portal.slo.breached as other SLOs do; and all of it on the quality tab, the
+SLO form and the API. Times are passed as `now`: no test waits for a clock."""
 
 from datetime import timedelta
 
@@ -24,6 +24,9 @@ from tests.factories import ColumnFactory, ProductFactory
 from tests.sharing.streams.conftest import SCHEMA, open_stream, order
 
 pytestmark = pytest.mark.django_db
+
+PAGE = "/products/sales/live-orders/"
+API = "/api/v1/products/sales.live-orders/slos/"
 
 # Observations at START + minutes, in the past: SLOs are measured up to the present.
 START = timezone.now().replace(microsecond=0) - timedelta(hours=1)
@@ -262,3 +265,85 @@ def test_stream_slos_need_a_number_and_a_stream_port(stream_port, product, owner
             product=product, by=owner, kind=SLOKind.INVALID_MESSAGES, target_percent=99, value="0"
         )
     assert "measures stream ports: this product has none" in str(refused.value.message_dict["kind"])
+
+
+# --- the quality tab, the SLO form and the API ----------------------------------------------
+
+
+@pytest.fixture
+def observed(stream_port, nats_stream):
+    """Two observations a minute apart: 2 valid and 5 invalid messages arrived between
+    them, and a durable consumer `billing` 7 messages behind (1 unacknowledged, 6 not delivered)."""
+    start = timezone.now() - timedelta(hours=1)
+    port_observe(port=stream_port, now=start)
+    nats_stream.publish(order(1), order(2), *INVALID)
+    _durable(nats_stream, "billing", take=1)
+    observation = port_observe(port=stream_port, now=start + timedelta(minutes=1))
+    trust_after_observation(observation=observation)
+    return observation
+
+
+def test_the_quality_tab_shows_each_stream_ports_latest_reading_and_its_charts(
+    client, observed, owner
+):
+    client.force_login(owner)
+    content = client.get(f"{PAGE}quality/").content.decode()
+    row = content[content.index('id="stream-monitor-orders"') :]
+    row = row[: row.index("</tr>")]
+    assert "<td>7</td>" in row and "7 messages" in row and "(billing)" in row
+    assert "5 of 7 checked" in row and "(5 / min)" in row
+    assert "e.g. message 3: not JSON" in row
+    section = content[content.index('id="stream-monitors"') :]
+    section = section[: section.index("</section>")]
+    assert section.count("data-plotly-figure") == 3
+    assert "No rate yet" not in section and "No durable consumers seen" not in section
+
+
+def test_a_product_without_stream_ports_has_no_stream_monitors_nor_stream_slos(
+    client, product, owner
+):
+    client.force_login(owner)
+    assert (
+        'id="stream-monitors"' not in client.get("/products/sales/orders/quality/").content.decode()
+    )
+    form = client.get("/products/sales/orders/slos/new/").context["form"]
+    assert [value for value, _ in form.fields["kind"].choices] == [
+        "freshness",
+        "availability",
+        "quality",
+    ]
+
+
+def test_owner_adds_a_consumer_lag_slo_on_the_page_and_sees_it_breached(client, observed, owner):
+    client.force_login(owner)
+    form = client.get(f"{PAGE}slos/new/").context["form"]
+    assert SLOKind.CONSUMER_LAG in [value for value, _ in form.fields["kind"].choices]
+    response = client.post(
+        f"{PAGE}slos/new/", {"kind": "consumer_lag", "target_percent": "99", "value": "5"}
+    )
+    assert response.status_code == 302
+    slo = observed.port.product.slos.get()
+    assert (slo.kind, slo.value, slo.unit) == ("consumer_lag", "5", "messages")
+    content = client.get(f"{PAGE}quality/").content.decode()
+    assert "durable consumers at most 5 messages behind" in content
+    assert "Consumer lag SLO breached on Live orders" in content
+
+    response = client.post(
+        f"{PAGE}slos/{slo.pk}/edit/",
+        {"kind": "consumer_lag", "target_percent": "99", "value": ""},
+    )
+    assert response.status_code == 400 and "value" in response.context["form"].errors
+
+
+def test_the_api_takes_and_shows_a_stream_slos_threshold(client_as, observed, owner):
+    response = client_as(owner).post(
+        API, {"kind": "invalid_messages", "target_percent": 95, "value": "10"}, format="json"
+    )
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert (body["kind"], body["value"], body["unit"]) == ("invalid_messages", "10", "messages/min")
+    assert body["attainment_7d"]["good"] == 1 and body["attainment_7d"]["total"] == 1
+
+    response = client_as(owner).patch(f"{API}{body['id']}/", {"value": "-2"}, format="json")
+    assert response.status_code == 400
+    assert "largest number of invalid messages per minute" in str(response.json())
