@@ -110,7 +110,7 @@ def _validate_stream_threshold(slo: ServiceLevelObjective, errors: dict[str, str
     if not math.isfinite(threshold) or threshold < 0:
         errors["value"] = f"Give the largest number of {what} allowed (0 or more)."
     else:
-        slo.value = f"{threshold:g}"
+        slo.value = str(int(threshold)) if threshold.is_integer() else repr(threshold)
         slo.unit = STREAM_SLO_UNITS[slo.kind]
     if not OutputPort.objects.filter(product_id=slo.product_id, kind=PortKind.STREAM).exists():
         errors["kind"] = (

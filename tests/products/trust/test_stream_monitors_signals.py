@@ -13,6 +13,8 @@ from nats.js.api import AckPolicy, ConsumerConfig
 
 from portal.models import Event
 from products.choices import IncidentCause, IncidentStatus, PortKind, SLOKind
+from products.contracts.services.contracts import contract_export
+from products.contracts.services.mapping import contract_map
 from products.models import Incident, OutputPort
 from products.trust.services import monitors
 from products.trust.services.evidence import trust_after_observation
@@ -347,3 +349,16 @@ def test_the_api_takes_and_shows_a_stream_slos_threshold(client_as, observed, ow
     response = client_as(owner).patch(f"{API}{body['id']}/", {"value": "-2"}, format="json")
     assert response.status_code == 400
     assert "largest number of invalid messages per minute" in str(response.json())
+
+
+def test_stream_slos_go_out_in_the_contract_and_come_back_from_it(stream_port, owner):
+    product = stream_port.product
+    slo_create(
+        product=product, by=owner, kind=SLOKind.CONSUMER_LAG, target_percent=99.5, value="1e3"
+    )
+    document = contract_export(product=product)  # validated against the ODCS schema
+    assert document["slaProperties"] == [
+        {"property": "consumerLag", "value": 1000, "unit": "messages", "valueExt": 99.5}
+    ]
+    (mapped,) = contract_map(document).slos
+    assert (mapped.kind, mapped.value, mapped.target_percent) == ("consumer_lag", "1000", 99.5)
