@@ -102,6 +102,8 @@ def _stream_observe(*, port: OutputPort, now) -> PortObservation:
             )
     except ConnectorError as exc:
         return _stream_unavailable(port=port, now=now, detail=exc.technical)
+    except TimeoutError as exc:  # the server took too long to answer (nats-py's subclasses it)
+        return _stream_unavailable(port=port, now=now, detail=f"Timed out: {exc!r}")
     newest = facts.last_time
     lag = max((now - newest).total_seconds(), 0) if newest else None
     minutes = (now - before.observed_at).total_seconds() / 60 if before else 0
