@@ -125,6 +125,9 @@ class SLOKind(models.TextChoices):
     FRESHNESS = "freshness", "Freshness"
     AVAILABILITY = "availability", "Availability"
     QUALITY = "quality", "Quality"
+    # Stream ports: measured from the monitors' observations; the threshold is `value`.
+    CONSUMER_LAG = "consumer_lag", "Consumer lag"
+    INVALID_MESSAGES = "invalid_messages", "Invalid messages"
     # Declared in a contract (ODCS slaProperties) and shown, but not measured: the portal
     # observes no signal for them. They carry `value` and `unit` as written.
     FREQUENCY = "frequency", "Update frequency"
@@ -133,7 +136,8 @@ class SLOKind(models.TextChoices):
 
 
 # SLOs measured over rolling windows (attainment, error budget, breach incidents).
-MEASURED_SLO_KINDS = (SLOKind.FRESHNESS, SLOKind.AVAILABILITY, SLOKind.QUALITY)
+STREAM_SLO_KINDS = (SLOKind.CONSUMER_LAG, SLOKind.INVALID_MESSAGES)
+MEASURED_SLO_KINDS = (SLOKind.FRESHNESS, SLOKind.AVAILABILITY, SLOKind.QUALITY, *STREAM_SLO_KINDS)
 DECLARED_SLO_KINDS = (SLOKind.FREQUENCY, SLOKind.RETENTION, SLOKind.TIME_OF_AVAILABILITY)
 
 

@@ -12,6 +12,10 @@ iterator of batches without an async stack:
 Messages are served in stream order from an ephemeral, ack-less pull consumer filtered on
 the port's subject (removed when the reader closes, and by the server after it idles).
 Errors are ConnectorError: a message safe for every reader, the server's words as detail.
+
+`MessageSchema` is the one test of whether a message matches a port's schema: the governed
+read (sharing.streams.reads) serves only the messages it accepts and the monitors
+(products.trust.services.monitors) count the ones it refuses.
 """
 
 from __future__ import annotations
@@ -19,9 +23,10 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import nats
 from nats.errors import Error as NatsError
@@ -35,6 +40,7 @@ CONNECT_TIMEOUT_SECONDS = 3
 # An ephemeral consumer left behind by a killed process is removed by the server after this.
 CONSUMER_IDLE_SECONDS = 60
 SAMPLE_MESSAGES = 200
+CONSUMERS_PAGE = 256  # the server lists a stream's consumers in pages of this many
 # NATS names: a stream name has no spaces, dots, * or >; a subject is dot-separated tokens.
 STREAM_NAME = re.compile(r"[A-Za-z0-9_-]{1,120}")
 SUBJECT = re.compile(r"[A-Za-z0-9_\-*]+(\.[A-Za-z0-9_\-*]+)*(\.>)?|>")
@@ -66,6 +72,17 @@ class StreamFacts:
         if self.max_bytes:
             parts.append(f"at most {self.max_bytes:,} bytes")
         return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class ConsumerLag:
+    """A durable consumer of a stream: `pending` messages it has not been delivered yet,
+    `ack_pending` delivered but not acknowledged; `lag` is both."""
+
+    name: str
+    pending: int
+    ack_pending: int
+    lag: int
 
 
 def stream_location_errors(*, stream_name: str, subject: str, prefix: str) -> dict[str, str]:
@@ -172,7 +189,10 @@ class StreamReader:
 
     def start(self, *, from_seq: int | None = None, from_time: datetime | None = None) -> None:
         """Open the consumer: from a stream sequence, from a time, or from new messages
-        only (neither given)."""
+        only (neither given). Starting again replaces the consumer opened before."""
+        if self._sub is not None:
+            self._run(self._sub.unsubscribe())
+            self._sub = None
         if from_seq is not None:
             policy = {"deliver_policy": DeliverPolicy.BY_START_SEQUENCE, "opt_start_seq": from_seq}
         elif from_time is not None:
@@ -200,6 +220,47 @@ class StreamReader:
         except NatsTimeout:
             return []
         return [(_stream_seq(message.reply), message.data) for message in messages]
+
+    def pending(self) -> int:
+        """The messages on the subject from the started consumer's position to the end of
+        the stream (the server counts them: nothing is fetched)."""
+        return self._run(self._sub.consumer_info()).num_pending or 0
+
+    def consumer_lags(self) -> list[ConsumerLag]:
+        """The stream's durable consumers and how far each is behind, largest lag first.
+        Ephemeral consumers (the portal's own readers) are left out."""
+        lags = []
+        offset = 0
+        while True:
+            page = self._run(self._js.consumers_info(self.stream, offset=offset or None))
+            for info in page:
+                if not info.config.durable_name:
+                    continue
+                pending, unacked = info.num_pending or 0, info.num_ack_pending or 0
+                lags.append(
+                    ConsumerLag(
+                        name=info.config.durable_name,
+                        pending=pending,
+                        ack_pending=unacked,
+                        lag=pending + unacked,
+                    )
+                )
+            if len(page) < CONSUMERS_PAGE:
+                break
+            offset += len(page)
+        return sorted(lags, key=lambda lag: (-lag.lag, lag.name))
+
+    def read_until(self, last_seq: int, *, limit: int) -> list[tuple[int, bytes]]:
+        """After `start`: the messages up to stream sequence `last_seq`, at most `limit`."""
+        messages: list[tuple[int, bytes]] = []
+        while len(messages) < limit:
+            got = self.fetch(batch=min(limit - len(messages), 500), wait_seconds=0.5)
+            if not got:
+                break
+            messages.extend((seq, payload) for seq, payload in got if seq <= last_seq)
+            if got[-1][0] >= last_seq:
+                break
+        return messages[:limit]
 
     def sample(self, count: int = SAMPLE_MESSAGES) -> list[bytes]:
         """The payloads of the stream's last `count` messages on the subject."""
@@ -293,6 +354,72 @@ def columns_from_samples(payloads: Sequence[bytes]) -> list[ColumnInfo]:
         )
         for position, (name, kind) in enumerate(order.items())
     ]
+
+
+# --- messages against the port's schema -----------------------------------------------------
+
+
+class InvalidMessage(Exception):
+    """A message that does not match the port's schema. Its text names the column and
+    what is wrong, never a value (the column may be masked for the reader)."""
+
+
+Converter = Callable[[Any], Any]
+
+
+def _as_given(value: Any) -> Any:
+    return value
+
+
+class MessageSchema:
+    """A port's schema ((name, type, nullable) per column) compiled once. A message
+    matches when it is a JSON object whose columns each convert to their type, and every
+    column that is not nullable has a value (keys outside the schema are ignored).
+
+    `converter(data_type)` gives the function turning a JSON value into a value of the
+    type (raising when it does not fit), or None for types taken as given: the governed
+    read passes the one the SQL channels bind filter values with."""
+
+    def __init__(
+        self,
+        schema: Sequence[tuple[str, str, bool]],
+        *,
+        converter: Callable[[str], Converter | None],
+    ) -> None:
+        self.columns = [
+            (name, converter(data_type) or _as_given, nullable)
+            for name, data_type, nullable in schema
+        ]
+
+    def parse(self, payload: bytes) -> tuple[dict, dict]:
+        """(the message as sent, the schema's columns converted to their types); raises
+        InvalidMessage."""
+        try:
+            message = json.loads(payload)
+        except ValueError:
+            raise InvalidMessage("not JSON") from None
+        if not isinstance(message, dict):
+            raise InvalidMessage("not a JSON object")
+        typed = {}
+        for name, convert, nullable in self.columns:
+            value = message.get(name)
+            if value is None:
+                if not nullable:
+                    raise InvalidMessage(f"{name} is missing")
+                typed[name] = None
+                continue
+            try:
+                typed[name] = convert(value)
+            except Exception:  # noqa: BLE001 - any value its converter refuses
+                raise InvalidMessage(f"{name} does not fit its type") from None
+        return message, typed
+
+
+def port_schema(port) -> list[tuple[str, str, bool]]:
+    """The stream port's columns as (name, type, nullable), in their order."""
+    return list(
+        port.columns.order_by("position", "name").values_list("name", "data_type", "nullable")
+    )
 
 
 def port_stream_facts(port) -> StreamFacts | None:

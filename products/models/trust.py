@@ -149,6 +149,21 @@ class PortObservation(models.Model):
     newest_at = models.DateTimeField(null=True, blank=True)
     freshness_lag_seconds = models.FloatField(null=True, blank=True)
     source = models.CharField(max_length=16, default="monitor")  # monitor | check_run
+    # Stream ports only (products.trust.services.monitors; docs/streams.md "Monitors").
+    # The stream's last sequence when observed: the next observation reads after it.
+    stream_last_seq = models.BigIntegerField(null=True, blank=True)
+    # Messages that arrived on the subject since the previous observation, per minute.
+    messages_per_minute = models.FloatField(null=True, blank=True)
+    # The durable consumer furthest behind: its pending + unacknowledged messages.
+    consumer_lag = models.BigIntegerField(null=True, blank=True)
+    consumer_lag_name = models.CharField(max_length=255, blank=True)
+    # The new messages checked against the port's schema (at most the newest
+    # STREAM_MONITOR_VALIDATE_MESSAGES), how many did not match, the estimated rate of
+    # invalid messages per minute, and why one did not (a column and a reason, no value).
+    validated_messages = models.IntegerField(null=True, blank=True)
+    invalid_messages = models.IntegerField(null=True, blank=True)
+    invalid_per_minute = models.FloatField(null=True, blank=True)
+    invalid_example = models.CharField(max_length=300, blank=True)
 
     class Meta:
         ordering = ["-observed_at"]
@@ -161,7 +176,10 @@ class PortObservation(models.Model):
 class ServiceLevelObjective(models.Model):
     """A promise measured over rolling windows: freshness (data at most `threshold_hours`
     old in `target_percent` of observations), availability (`target_percent` of probes
-    succeed), quality (`target_percent` of check evaluations pass)."""
+    succeed), quality (`target_percent` of check evaluations pass); on stream ports,
+    consumer lag (the furthest durable consumer at most `value` messages behind) and
+    invalid messages (at most `value` per minute), each in `target_percent` of the
+    observations that measured it."""
 
     product = models.ForeignKey(DataProduct, on_delete=models.CASCADE, related_name="slos")
     kind = models.CharField(max_length=24, choices=SLOKind.choices)

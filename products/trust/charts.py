@@ -30,6 +30,7 @@ from products.trust.selectors import (
     Series,
     TrustFigures,
 )
+from products.trust.services.slo_measures import slo_threshold
 
 HEIGHT = 240
 TRUST_HEIGHT = 330
@@ -78,6 +79,22 @@ def quality_charts(
         "pass_rate": pass_rate_chart(
             figures.pass_rate, x_range=span, target=targets.get(SLOKind.QUALITY)
         ),
+        # Stream ports only (None without one): the stream monitors' figures.
+        "messages_per_minute": lines_chart(
+            figures.series["messages_per_minute"], y_title="messages / min", x_range=span
+        ),
+        "consumer_lag": lines_chart(
+            figures.series["consumer_lag"],
+            y_title="messages behind",
+            x_range=span,
+            target=targets.get(SLOKind.CONSUMER_LAG),
+        ),
+        "invalid_per_minute": lines_chart(
+            figures.series["invalid_per_minute"],
+            y_title="invalid / min",
+            x_range=span,
+            target=targets.get(SLOKind.INVALID_MESSAGES),
+        ),
     }
     cache.set(key, charts, TRUST_FIGURES_CACHE_SECONDS)
     return charts
@@ -98,6 +115,16 @@ def slo_target_lines(slos: Iterable[ServiceLevelObjective]) -> dict[str, TargetL
         elif slo.kind == SLOKind.QUALITY:
             lines[slo.kind] = TargetLine(
                 y=float(slo.target_percent), label=f"SLO: {target}% of evaluations passing"
+            )
+        elif slo.kind == SLOKind.CONSUMER_LAG:
+            lines[slo.kind] = TargetLine(
+                y=slo_threshold(slo),
+                label=f"SLO: at most {slo_threshold(slo):g} messages behind, {target}% of the time",
+            )
+        elif slo.kind == SLOKind.INVALID_MESSAGES:
+            lines[slo.kind] = TargetLine(
+                y=slo_threshold(slo),
+                label=f"SLO: at most {slo_threshold(slo):g} invalid / min, {target}% of the time",
             )
     return lines
 

@@ -12,6 +12,7 @@ from products.choices import (
     COLUMN_CHECKS,
     MEASURED_SLO_KINDS,
     ROW_LEVEL_CHECKS,
+    STREAM_SLO_KINDS,
     CheckKind,
     Severity,
     SLOKind,
@@ -297,29 +298,46 @@ class SLOForm(forms.Form):
         widget=forms.NumberInput(attrs={"step": "any", "placeholder": "24"}),
         help_text="Freshness SLOs: data older than this is late.",
     )
+    value = forms.FloatField(
+        required=False,
+        min_value=0,
+        label="Largest value",
+        widget=forms.NumberInput(attrs={"step": "any", "placeholder": "1000"}),
+        help_text="Consumer lag SLOs: the most messages the furthest durable consumer may be "
+        "behind. Invalid messages SLOs: the most invalid messages per minute.",
+    )
     description = forms.CharField(
         max_length=300,
         required=False,
         help_text="How you would say it to a consumer, e.g. “Yesterday's orders by 06:00 UTC”.",
     )
 
-    FIELDS = ("kind", "target_percent", "threshold_hours", "description")
+    FIELDS = ("kind", "target_percent", "threshold_hours", "value", "description")
 
-    def __init__(self, *args, taken_kinds=(), **kwargs):
+    def __init__(self, *args, taken_kinds=(), kinds=MEASURED_SLO_KINDS, **kwargs):
         super().__init__(*args, **kwargs)
         # One SLO per kind: offer only the kinds the product does not have yet.
         self.fields["kind"].choices = [
             (value, label)
             for value, label in SLOKind.choices
-            if value in MEASURED_SLO_KINDS and value not in taken_kinds
+            if value in kinds and value not in taken_kinds
         ]
 
     def service_fields(self) -> dict:
-        return {name: self.cleaned_data.get(name) for name in self.FIELDS}
+        fields = {name: self.cleaned_data.get(name) for name in self.FIELDS}
+        # `value` is the threshold of stream SLOs only; others keep theirs (a contract's).
+        if fields["kind"] not in STREAM_SLO_KINDS:
+            del fields["value"]
+        elif fields["value"] is None:
+            fields["value"] = ""
+        return fields
 
     @classmethod
     def initial_for(cls, slo) -> dict:
-        return {name: getattr(slo, name) for name in cls.FIELDS}
+        initial = {name: getattr(slo, name) for name in cls.FIELDS}
+        if slo.kind not in STREAM_SLO_KINDS:
+            initial["value"] = None  # a contract's value of another kind is not edited here
+        return initial
 
 
 class IncidentAcknowledgeForm(forms.Form):

@@ -9,6 +9,7 @@ results or observations there are: the series are aggregated by the database.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -18,7 +19,7 @@ from django.db.models.functions import TruncDay, TruncHour
 from django.urls import reverse
 from django.utils import timezone
 
-from products.choices import MEASURED_SLO_KINDS, CheckOutcome
+from products.choices import MEASURED_SLO_KINDS, CheckOutcome, PortKind
 from products.models import (
     Check,
     CheckResult,
@@ -32,6 +33,8 @@ from products.trust.services.slo_measures import SLOReport, slo_attainments
 from products.trust.services.trust_score import trust_score_history, trust_score_latest
 
 CHART_DAYS = 30
+# The stream monitors' figures drawn over time (PortObservation fields).
+STREAM_SERIES = ("messages_per_minute", "consumer_lag", "invalid_per_minute")
 
 
 def checks_for_product(
@@ -131,7 +134,9 @@ def observation_series(
     *, product: DataProduct, days: int = CHART_DAYS, now: datetime | None = None
 ) -> dict[str, list[Series]]:
     """Row count and freshness lag (hours) of each port over the last `days` days, one
-    point per port and hour (its highest reading: the worst lag). One aggregate query."""
+    point per port and hour (its highest reading: the worst lag), and for stream ports
+    messages per minute, consumer lag (messages) and invalid messages per minute, each
+    the hour's highest too. One aggregate query."""
     since = (now or timezone.now()) - timedelta(days=days)
     rows = (
         PortObservation.objects.filter(
@@ -139,13 +144,23 @@ def observation_series(
         )
         .annotate(hour=TruncHour("observed_at"))
         .values("port__name", "hour")
-        .annotate(rows=Max("row_count"), lag=Max("freshness_lag_seconds"))
+        .annotate(
+            rows=Max("row_count"),
+            lag=Max("freshness_lag_seconds"),
+            **{name: Max(name) for name in STREAM_SERIES},
+        )
         .order_by("port__name", "hour")
-        .values_list("port__name", "hour", "rows", "lag")
+        .values_list("port__name", "hour", "rows", "lag", *STREAM_SERIES)
     )
     rows_by_port: dict[str, Series] = {}
     lag_by_port: dict[str, Series] = {}
-    for port_name, hour, row_count, lag in rows:
+    stream_by_port: dict[str, dict[str, Series]] = {name: {} for name in STREAM_SERIES}
+    for port_name, hour, row_count, lag, *stream_values in rows:
+        for name, value in zip(STREAM_SERIES, stream_values, strict=True):
+            if value is not None:
+                series = stream_by_port[name].setdefault(port_name, Series(name=port_name))
+                series.x.append(hour)
+                series.y.append(value)
         if row_count is not None:
             series = rows_by_port.setdefault(port_name, Series(name=port_name))
             series.x.append(hour)
@@ -154,7 +169,40 @@ def observation_series(
             series = lag_by_port.setdefault(port_name, Series(name=port_name))
             series.x.append(hour)
             series.y.append(round(lag / 3600, 2))
-    return {"row_count": list(rows_by_port.values()), "freshness": list(lag_by_port.values())}
+    return {
+        "row_count": list(rows_by_port.values()),
+        "freshness": list(lag_by_port.values()),
+        **{name: list(by_port.values()) for name, by_port in stream_by_port.items()},
+    }
+
+
+@dataclass(frozen=True)
+class StreamMonitorReading:
+    """A stream port and its monitor's latest reading (None: not observed yet)."""
+
+    port: OutputPort
+    observation: PortObservation | None
+
+
+def stream_monitor_readings(*, ports: Iterable[OutputPort]) -> list[StreamMonitorReading]:
+    """Each stream port among the product's `ports` with its latest observation. One
+    query (none without a stream port)."""
+    ports = sorted(
+        (port for port in ports if port.kind == PortKind.STREAM),
+        key=lambda port: (port.name, port.pk),
+    )
+    if not ports:
+        return []
+    latest_ids = (
+        PortObservation.objects.filter(port_id=OuterRef("port_id"))
+        .order_by("-observed_at", "-pk")
+        .values("pk")[:1]
+    )
+    latest = {
+        observation.port_id: observation
+        for observation in PortObservation.objects.filter(port__in=ports, pk=Subquery(latest_ids))
+    }
+    return [StreamMonitorReading(port=port, observation=latest.get(port.pk)) for port in ports]
 
 
 def check_pass_rate_by_day(
@@ -182,7 +230,7 @@ def check_pass_rate_by_day(
 # The windows slide with time even when nothing new is recorded: figures are recomputed
 # at least this often.
 TRUST_FIGURES_CACHE_SECONDS = 300
-TRUST_FIGURES_FORMAT = 1  # in the cache keys: change it when TrustFigures or Series change
+TRUST_FIGURES_FORMAT = 2  # in the cache keys: change it when TrustFigures or Series change
 
 
 @dataclass
@@ -220,7 +268,7 @@ def trust_figures(
     evidence = [
         product.pk,
         product.created_at,
-        [(slo.pk, slo.kind, slo.target_percent, slo.threshold_hours) for slo in slos],
+        [(slo.pk, slo.kind, slo.target_percent, slo.threshold_hours, slo.value) for slo in slos],
         [
             (pk, observed, _run_state(latest_runs.get(pk)))
             for pk, observed in ports  # one query

@@ -35,7 +35,6 @@ from products.catalog.scope import (
 from products.catalog.selectors import port_for, product_ports
 from products.choices import (
     COLUMN_CHECKS,
-    MEASURED_SLO_KINDS,
     ROW_LEVEL_CHECKS,
     CheckKind,
     CheckOutcome,
@@ -69,6 +68,7 @@ from products.trust.selectors import (
     port_latest_check_runs,
     quality_url,
     results_of_runs,
+    stream_monitor_readings,
     trust_figures,
     trust_header_context,
     trust_summary,
@@ -88,7 +88,8 @@ from products.trust.services.incidents import (
     incident_resolve,
     incidents_for_product,
 )
-from products.trust.services.slos import slo_create, slo_delete, slo_update
+from products.trust.services.monitors import STREAM_VALIDATE_MESSAGES
+from products.trust.services.slos import slo_create, slo_delete, slo_kinds_for, slo_update
 from sharing.access.decision import reads_everything
 
 # After a run finishes, its effects (incidents, SLOs, the trust score) follow within
@@ -223,8 +224,11 @@ class ProductQualityView(LoginRequiredMixin, TemplateView):
             port_blocks=port_blocks,
             has_checks=bool(checks),
             recent_runs=recent_runs,
+            stream_monitors=stream_monitor_readings(ports=ports),
+            stream_validate_messages=STREAM_VALIDATE_MESSAGES,
             slo_reports=slo_reports,
-            can_add_slo=can_edit and len(slo_reports) < len(MEASURED_SLO_KINDS),
+            can_add_slo=can_edit
+            and len(slo_reports) < len(slo_kinds_for(product=product, ports=ports)),
             unresolved_incidents=unresolved,
             resolved_incidents=resolved,
             charts=trust_charts.quality_charts(
@@ -460,18 +464,21 @@ class SLOCreateView(_SLOFormView):
     def get(self, request, domain_slug: str, product_slug: str):
         product = product_page(request, domain_slug, product_slug, edit=True)
         taken = self._taken(product)
-        free = [kind for kind in MEASURED_SLO_KINDS if kind not in taken]
+        kinds = slo_kinds_for(product=product)
+        free = [kind for kind in kinds if kind not in taken]
         if not free:
             messages.info(request, "This product has an SLO of every kind: edit one instead.")
             return redirect(quality_url(product, "slos"))
         wanted = request.GET.get("kind")
         initial = {"kind": wanted if wanted in free else free[0]}
-        form = SLOForm(initial=initial, taken_kinds=taken)
+        form = SLOForm(initial=initial, taken_kinds=taken, kinds=kinds)
         return self._render(request, product, form)
 
     def post(self, request, domain_slug: str, product_slug: str):
         product = product_page(request, domain_slug, product_slug, edit=True)
-        form = SLOForm(request.POST, taken_kinds=self._taken(product))
+        form = SLOForm(
+            request.POST, taken_kinds=self._taken(product), kinds=slo_kinds_for(product=product)
+        )
         if form.is_valid():
             try:
                 slo = slo_create(product=product, by=request.user, **form.service_fields())
@@ -487,13 +494,21 @@ class SLOEditView(_SLOFormView):
     def get(self, request, domain_slug: str, product_slug: str, slo_id: int):
         product = product_page(request, domain_slug, product_slug, edit=True)
         slo = self._slo(product, slo_id)
-        form = SLOForm(initial=SLOForm.initial_for(slo), taken_kinds=self._taken(product, slo))
+        form = SLOForm(
+            initial=SLOForm.initial_for(slo),
+            taken_kinds=self._taken(product, slo),
+            kinds=slo_kinds_for(product=product),
+        )
         return self._render(request, product, form, slo)
 
     def post(self, request, domain_slug: str, product_slug: str, slo_id: int):
         product = product_page(request, domain_slug, product_slug, edit=True)
         slo = self._slo(product, slo_id)
-        form = SLOForm(request.POST, taken_kinds=self._taken(product, slo))
+        form = SLOForm(
+            request.POST,
+            taken_kinds=self._taken(product, slo),
+            kinds=slo_kinds_for(product=product),
+        )
         if form.is_valid():
             try:
                 slo_update(slo=slo, by=request.user, **form.service_fields())

@@ -33,7 +33,13 @@ from products.catalog.selectors import port_for
 from products.choices import PortKind
 from products.connectors import column_types
 from products.connectors.base import ConnectorError
-from products.connectors.nats_stream import StreamFacts, StreamReader
+from products.connectors.nats_stream import (
+    InvalidMessage,
+    MessageSchema,
+    StreamFacts,
+    StreamReader,
+    port_schema,
+)
 from products.models import DataProduct, OutputPort
 from sharing.access.decision import access_decide
 from sharing.access.filters import (
@@ -51,10 +57,6 @@ STREAM_FORMATS = (NDJSON, SSE)
 CONTENT_TYPES = {NDJSON: "application/x-ndjson", SSE: "text/event-stream"}
 UNLIMITED = 2**62
 _LAST = re.compile(r"-([0-9]{1,9})")
-
-
-class InvalidMessage(Exception):
-    """A message that does not match the port's schema."""
 
 
 # --- where a subscription starts -------------------------------------------------------------
@@ -170,9 +172,8 @@ class MessageShaper:
 
     def __init__(self, plan: ReadPlan, schema: list[tuple[str, str, bool]]) -> None:
         types = {name: data_type for name, data_type, _ in schema}
-        self.converters = [
-            (name, _column_converter(data_type), nullable) for name, data_type, nullable in schema
-        ]
+        # The one schema test (the monitors count what it refuses), with this read's converters.
+        self.parse = MessageSchema(schema, converter=_column_converter).parse
         try:  # the grant's clauses are typed here too: one comparison for both
             clauses = clauses_typed(plan.clauses, types)
             self.tests = [
@@ -186,24 +187,7 @@ class MessageShaper:
         self.served = [(name, name in plan.masked) for name in plan.columns]
 
     def shape(self, payload: bytes) -> dict | None:
-        try:
-            message = json.loads(payload)
-        except ValueError:
-            raise InvalidMessage("not JSON") from None
-        if not isinstance(message, dict):
-            raise InvalidMessage("not a JSON object")
-        typed = {}
-        for name, convert, nullable in self.converters:
-            value = message.get(name)
-            if value is None:
-                if not nullable:
-                    raise InvalidMessage(f"{name} is missing")
-                typed[name] = None
-                continue
-            try:
-                typed[name] = convert(value)
-            except Exception:  # noqa: BLE001 - any value its converter refuses
-                raise InvalidMessage(f"{name} does not fit its type") from None
+        message, typed = self.parse(payload)
         for test in self.tests:
             if not test(typed):
                 return None
@@ -389,12 +373,6 @@ class StreamSubscription:
         )
 
 
-def _schema(port: OutputPort) -> list[tuple[str, str, bool]]:
-    return list(
-        port.columns.order_by("position", "name").values_list("name", "data_type", "nullable")
-    )
-
-
 def stream_subscribe(
     *,
     user,
@@ -427,7 +405,7 @@ def stream_subscribe(
         limit=limit,
         max_rows=UNLIMITED,
     )
-    shaper = MessageShaper(plan, _schema(port))
+    shaper = MessageShaper(plan, port_schema(port))
     if not settings.NATS_URL:
         raise ConnectorError("Streams are not served here: the portal has no NATS server.")
     reader = StreamReader(

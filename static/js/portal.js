@@ -41,12 +41,13 @@
     });
   }
 
-  // SLO form: the threshold is for freshness SLOs only.
+  // SLO form: each threshold is for its kinds only (data-show-for-slo: kinds, spaces between).
   function syncSLOKind(form) {
     var checked = form.querySelector('input[name="kind"]:checked');
     var kind = checked ? checked.value : "";
     form.querySelectorAll("[data-show-for-slo]").forEach(function (section) {
-      section.hidden = kind !== "" && section.getAttribute("data-show-for-slo") !== kind;
+      var kinds = section.getAttribute("data-show-for-slo").split(" ");
+      section.hidden = kind !== "" && kinds.indexOf(kind) === -1;
     });
   }
 

@@ -22,6 +22,7 @@ from products.choices import (
     COLUMN_CHECKS,
     DECLARED_SLO_KINDS,
     ROW_LEVEL_CHECKS,
+    STREAM_SLO_KINDS,
     CheckKind,
     Classification,
     Severity,
@@ -101,6 +102,10 @@ SLA_KINDS = {
     "frequency": SLOKind.FREQUENCY,
     "retention": SLOKind.RETENTION,
     "timeOfAvailability": SLOKind.TIME_OF_AVAILABILITY,
+    # Stream ports (no ODCS name of their own): value = the largest lag / invalid rate,
+    # valueExt = the target share, as for latency.
+    "consumerLag": SLOKind.CONSUMER_LAG,
+    "invalidMessages": SLOKind.INVALID_MESSAGES,
 }
 SLA_PROPERTY_OF = {kind: prop for prop, kind in SLA_KINDS.items()}
 LIFECYCLE_TO_ODCS = {
@@ -628,6 +633,17 @@ class _Reader:
                 return None
             slo.target_percent = target
             slo.value, slo.unit = "", ""
+        elif kind in STREAM_SLO_KINDS:
+            amount = _number(value)
+            if amount is None or amount < 0:
+                self.problem(
+                    path_join(path, "value"),
+                    "Give the largest consumer lag (messages) or invalid messages per minute "
+                    "allowed: a number, 0 or more.",
+                )
+                return None
+            target = _number(item.get("valueExt"))
+            slo.target_percent = target if target is not None else DEFAULT_LATENCY_TARGET
         elif kind in DECLARED_SLO_KINDS and not slo.value:
             self.problem(path_join(path, "value"), "Give the value of this service level.")
             return None
@@ -859,6 +875,11 @@ def sla_property(slo) -> dict:
         item["valueExt"] = _plain_number(slo.target_percent)
     elif slo.kind in (SLOKind.AVAILABILITY, SLOKind.QUALITY):
         item.update(value=_plain_number(slo.target_percent), unit="percent")
+    elif slo.kind in STREAM_SLO_KINDS:
+        item["value"] = _scalar(slo.value)
+        if slo.unit:
+            item["unit"] = slo.unit
+        item["valueExt"] = _plain_number(slo.target_percent)
     else:
         item["value"] = _scalar(slo.value)
         if slo.unit:

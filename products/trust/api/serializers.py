@@ -438,6 +438,8 @@ class SLOSerializer(serializers.ModelSerializer):
             "kind",
             "target_percent",
             "threshold_hours",
+            "value",
+            "unit",
             "description",
             "attainment_7d",
             "attainment_30d",
@@ -471,6 +473,13 @@ class SLOCreateSerializer(InputSerializer):
     threshold_hours = serializers.FloatField(
         required=False, allow_null=True, help_text="Freshness SLOs: the largest lag allowed."
     )
+    value = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=100,
+        help_text="Stream SLOs: the largest consumer lag (messages) or invalid messages per "
+        "minute allowed.",
+    )
     description = serializers.CharField(required=False, allow_blank=True)
 
 
@@ -478,6 +487,7 @@ class SLOUpdateSerializer(InputSerializer):
     kind = SLOKindField(required=False)
     target_percent = serializers.FloatField(required=False)
     threshold_hours = serializers.FloatField(required=False, allow_null=True)
+    value = serializers.CharField(required=False, allow_blank=True, max_length=100)
     description = serializers.CharField(required=False, allow_blank=True)
 
 

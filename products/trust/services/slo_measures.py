@@ -13,12 +13,27 @@ from django.utils import timezone
 
 from products.choices import (
     MEASURED_SLO_KINDS,
+    STREAM_SLO_KINDS,
     CheckOutcome,
     SLOKind,
 )
 from products.models import CheckResult, DataProduct, PortObservation, ServiceLevelObjective
 
 REPORT_WINDOWS_DAYS = (7, 30)
+# The observation field each stream SLO measures, and what its threshold (`value`) counts.
+STREAM_SLO_MEASURE = {
+    SLOKind.CONSUMER_LAG: "consumer_lag",
+    SLOKind.INVALID_MESSAGES: "invalid_per_minute",
+}
+STREAM_SLO_UNITS = {
+    SLOKind.CONSUMER_LAG: "messages",
+    SLOKind.INVALID_MESSAGES: "messages/min",
+}
+
+
+def slo_threshold(slo: ServiceLevelObjective) -> float:
+    """A stream SLO's threshold: its `value` as a number (validated when it was saved)."""
+    return float(slo.value or 0)
 
 
 @dataclass(frozen=True)
@@ -81,6 +96,11 @@ def _counts(slo: ServiceLevelObjective, windows: tuple[int, ...], now: datetime)
         time_field = "observed_at"
         if slo.kind == SLOKind.AVAILABILITY:
             good = Q(available=True)
+        elif slo.kind in STREAM_SLO_KINDS:
+            # Only the observations that measured it: stream ports, after their first.
+            measured = STREAM_SLO_MEASURE[slo.kind]
+            qs = qs.filter(available=True, **{f"{measured}__isnull": False})
+            good = Q(**{f"{measured}__lte": slo_threshold(slo)})
         else:
             qs = qs.filter(available=True, freshness_lag_seconds__isnull=False)
             good = Q(freshness_lag_seconds__lte=float(slo.threshold_hours or 0) * 3600)

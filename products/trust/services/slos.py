@@ -9,7 +9,11 @@ Definitions (each an aggregate query over the window, never a loop over rows):
 - freshness: share of reachable observations with a known lag whose lag was at most
   `threshold_hours`;
 - quality: share of the product's check results that passed, among passed and failed
-  (results that could not be evaluated are left out).
+  (results that could not be evaluated are left out);
+- consumer lag (stream ports): share of the observations that measured it whose furthest
+  durable consumer was at most `value` messages behind;
+- invalid messages (stream ports): share of the observations that measured it with at
+  most `value` messages per minute that do not match the port's schema.
 
 Error budget: the target allows (100 - target)% of the window's events to be bad; the
 budget spent is bad / allowed, the budget remaining 100% minus that (never below 0).
@@ -17,6 +21,8 @@ budget spent is bad / allowed, the budget remaining 100% minus that (never below
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -28,14 +34,21 @@ from products.catalog.services.events import product_event_emit
 from products.choices import (
     DECLARED_SLO_KINDS,
     MEASURED_SLO_KINDS,
+    STREAM_SLO_KINDS,
     IncidentCause,
     LifecycleStatus,
+    PortKind,
     Severity,
     SLOKind,
 )
-from products.models import DataProduct, ServiceLevelObjective
+from products.models import DataProduct, OutputPort, ServiceLevelObjective
 from products.trust.services.incidents import cause_key_for_slo, incident_open, incident_recover
-from products.trust.services.slo_measures import SLOAttainment, slo_attainment
+from products.trust.services.slo_measures import (
+    STREAM_SLO_UNITS,
+    SLOAttainment,
+    slo_attainment,
+    slo_threshold,
+)
 from products.trust.services.trust_score import trust_score_compute
 
 SLO_FIELDS = ("kind", "target_percent", "threshold_hours", "description", "value", "unit")
@@ -64,6 +77,8 @@ def _validate(slo: ServiceLevelObjective) -> None:
     target = slo.target_percent
     if isinstance(target, bool) or not isinstance(target, int | float) or not 0 < target <= 100:
         errors["target_percent"] = "A target is a percentage above 0 and at most 100."
+    if slo.kind in STREAM_SLO_KINDS:
+        _validate_stream_threshold(slo, errors)
     if slo.kind == SLOKind.FRESHNESS:
         hours = slo.threshold_hours
         if isinstance(hours, bool) or not isinstance(hours, int | float) or hours <= 0:
@@ -82,6 +97,25 @@ def _validate(slo: ServiceLevelObjective) -> None:
         errors["kind"] = f"This product already has a {slo.kind} SLO."
     if errors:
         raise ValidationError(errors)
+
+
+def _validate_stream_threshold(slo: ServiceLevelObjective, errors: dict[str, str]) -> None:
+    """A stream SLO's threshold is `value`: a number of messages (consumer lag) or of
+    messages per minute (invalid messages), 0 or more; it measures stream ports only."""
+    what = "messages" if slo.kind == SLOKind.CONSUMER_LAG else "invalid messages per minute"
+    try:
+        threshold = float(slo.value)
+    except ValueError:
+        threshold = -1.0
+    if not math.isfinite(threshold) or threshold < 0:
+        errors["value"] = f"Give the largest number of {what} allowed (0 or more)."
+    else:
+        slo.value = str(int(threshold)) if threshold.is_integer() else repr(threshold)
+        slo.unit = STREAM_SLO_UNITS[slo.kind]
+    if not OutputPort.objects.filter(product_id=slo.product_id, kind=PortKind.STREAM).exists():
+        errors["kind"] = (
+            f"A {SLOKind(slo.kind).label.lower()} SLO measures stream ports: this product has none."
+        )
 
 
 def _after_change(product: DataProduct) -> None:
@@ -146,6 +180,20 @@ def slo_delete(*, slo: ServiceLevelObjective, by) -> None:
     _after_change(product)
 
 
+def slo_kinds_for(
+    *, product: DataProduct, ports: Iterable[OutputPort] | None = None
+) -> tuple[str, ...]:
+    """The measured SLO kinds the product may have: the stream kinds only with a stream
+    port (`ports`: the product's ports when the caller has them, saving a query)."""
+    if ports is not None:
+        has_stream = any(port.kind == PortKind.STREAM for port in ports)
+    else:
+        has_stream = OutputPort.objects.filter(product=product, kind=PortKind.STREAM).exists()
+    if has_stream:
+        return MEASURED_SLO_KINDS
+    return tuple(kind for kind in MEASURED_SLO_KINDS if kind not in STREAM_SLO_KINDS)
+
+
 # --- measurement -------------------------------------------------------------------------
 
 
@@ -153,10 +201,12 @@ def slo_delete(*, slo: ServiceLevelObjective, by) -> None:
 
 
 def _breach_title(slo: ServiceLevelObjective, attainment: SLOAttainment) -> str:
+    # A stream SLO says what it counted: "at most 1000 messages" behind, or per minute.
+    limit = f" at most {slo_threshold(slo):g} {slo.unit}" if slo.kind in STREAM_SLO_KINDS else ""
     return (
         f"{slo.get_kind_display()} SLO breached on {slo.product.name}: "
         f"{attainment.attainment_percent:.2f}% over {attainment.window_days} days "
-        f"(target {slo.target_percent:g}%)"
+        f"(target {slo.target_percent:g}%{limit})"
     )
 
 
