@@ -10,9 +10,8 @@ from zoneinfo import ZoneInfo
 from django.utils.safestring import SafeString
 
 from portal.core.charts import figure_html
-from sharing.models import SyncRun, SyncRunStatus
+from sharing.models.syncs import SyncRun, SyncRunStatus
 
-CHART_RUNS = 30
 SERIES = (
     ("added", "Added", "#3347d1"),
     ("changed", "Changed", "#0f766e"),
@@ -42,26 +41,19 @@ def run_records_per_second(run: SyncRun) -> float | None:
     return round(sent / seconds, 1)
 
 
-def sync_runs_chart(runs: list[SyncRun], *, tz: str = "UTC") -> SafeString | None:
-    """The chart of the finished runs among `runs` (newest first), oldest to newest: its
-    container and figure (portal.core.charts.figure_html); None with fewer than two."""
-    done = [
-        run
-        for run in runs
-        if run.status in (SyncRunStatus.SUCCEEDED, SyncRunStatus.FAILED, SyncRunStatus.HELD)
-        and not run.dry_run
-    ][:CHART_RUNS]
-    if len(done) < 2:
+def sync_runs_chart(rows: list[dict], *, tz: str = "UTC") -> SafeString | None:
+    """The chart of a sync's runs from sync_run_chart_rows (oldest first): its container
+    and figure (portal.core.charts.figure_html); None with fewer than two runs."""
+    if len(rows) < 2:
         return None
     zone = ZoneInfo(tz)
-    done.reverse()
-    when = [run.created_at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S") for run in done]
-    hover = [[run.pk, run.get_status_display()] for run in done]
+    when = [row["at"].astimezone(zone).strftime("%Y-%m-%d %H:%M:%S") for row in rows]
+    hover = [[row["run_id"], SyncRunStatus(row["status"]).label] for row in rows]
     data: list[dict] = [
         {
             "type": "bar",
             "x": when,
-            "y": [getattr(run, field) for run in done],
+            "y": [row[field] for row in rows],
             "name": label,
             "marker": {"color": color},
             "customdata": hover,
@@ -74,7 +66,7 @@ def sync_runs_chart(runs: list[SyncRun], *, tz: str = "UTC") -> SafeString | Non
         {
             "type": "scatter",
             "x": when,
-            "y": [run_records_per_second(run) for run in done],
+            "y": [row["records_per_s"] for row in rows],
             "name": "Records/s",
             "yaxis": "y2",
             "mode": "lines+markers",

@@ -10,7 +10,7 @@ import zoneinfo
 from django import forms
 from django.forms.models import fields_for_model, model_to_dict
 
-from sharing.models import DestinationKind, Sync, SyncDestination, SyncMode, SyncTrigger
+from sharing.models.syncs import DestinationKind, Sync, SyncDestination, SyncMode, SyncTrigger
 
 MAPPING_PREFIX = "map__"
 GUARDRAIL_HELP = {

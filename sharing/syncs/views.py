@@ -27,7 +27,7 @@ from products.catalog.scope import QUEUED_TOO_LONG_SECONDS, product_header, prod
 from products.catalog.selectors import product_ports
 from products.models import Domain
 from sharing.access.decision import access_decide
-from sharing.models import (
+from sharing.models.syncs import (
     ChangeKind,
     Sync,
     SyncDestination,
@@ -40,7 +40,7 @@ from sharing.syncs.charts import run_duration, run_records_per_second, sync_runs
 from sharing.syncs.destinations import destination_writer
 from sharing.syncs.destinations.base import DestinationError
 from sharing.syncs.forms import DestinationForm, SyncForm
-from sharing.syncs.selectors import syncs_for_product
+from sharing.syncs.selectors import sync_run_chart_rows, syncs_for_product
 from sharing.syncs.services.destinations import (
     destination_can_manage,
     destination_create,
@@ -63,6 +63,7 @@ from sharing.syncs.services.syncs import (
     sync_pause,
     sync_resume,
     sync_update,
+    sync_warnings,
 )
 
 RECENT_RUNS = 20
@@ -112,6 +113,20 @@ def sync_next_run(sync: Sync):
         return cron_next_runs(sync.cron, count=1, after=after)[0]
     except (ValueError, KeyError, ZoneInfoNotFoundError):
         return None
+
+
+def _as_form_errors(exc: ValidationError) -> ValidationError:
+    """The services name the port `port_slug`; the form names it `port`."""
+    if not hasattr(exc, "error_dict") or "port_slug" not in exc.error_dict:
+        return exc
+    errors = dict(exc.error_dict)
+    errors["port"] = errors.pop("port_slug")
+    return ValidationError(errors)
+
+
+def _save_warnings(request, sync: Sync) -> None:
+    for warning in sync_warnings(sync):
+        messages.warning(request, warning)
 
 
 def _error_text(exc: ValidationError) -> str:
@@ -253,8 +268,9 @@ class SyncCreateView(_SyncFormView):
                     **form.service_fields(),
                 )
             except ValidationError as exc:
-                add_service_errors(form, exc)
+                add_service_errors(form, _as_form_errors(exc))
             else:
+                _save_warnings(request, sync)
                 messages.success(
                     request,
                     f"Sync “{sync.name}” created. Start with a dry run: it shows what would "
@@ -283,15 +299,16 @@ class SyncEditView(_SyncFormView):
         form = self._form(sync.product, sync.created_by, request.POST)
         if form.is_valid():
             try:
-                sync_update(
+                sync = sync_update(
                     sync=sync,
                     by=request.user,
                     destination=self._destination_of(form, sync.created_by),
                     **form.service_fields(),
                 )
             except ValidationError as exc:
-                add_service_errors(form, exc)
+                add_service_errors(form, _as_form_errors(exc))
             else:
+                _save_warnings(request, sync)
                 messages.success(request, f"Saved “{form.cleaned_data['name']}”.")
                 return redirect(sync_url(sync))
         return self._render(request, sync.product, form, sync, status=400)
@@ -351,7 +368,7 @@ class SyncDetailView(LoginRequiredMixin, View):
         context = {
             **_tab_context(sync.product),
             **runs,
-            "chart": sync_runs_chart(runs["runs"], tz=sync.timezone),
+            "chart": sync_runs_chart(sync_run_chart_rows(sync=sync), tz=sync.timezone),
             "next_run": sync_next_run(sync),
             "rejected": rejected,
             "rejected_total": sync.rejected_records.filter(resolved_at__isnull=True).count(),

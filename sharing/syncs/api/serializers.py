@@ -6,7 +6,7 @@ from rest_framework import serializers
 from rest_framework.reverse import reverse
 
 from products.catalog.api.serializers import InputSerializer, enum_field
-from sharing.models import (
+from sharing.models.syncs import (
     DestinationKind,
     Sync,
     SyncDestination,

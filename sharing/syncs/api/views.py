@@ -5,6 +5,7 @@ same the pages call), and shape output. A sync, run or destination someone may n
 is a 404; who may change what is decided by the services (403)."""
 
 from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -20,8 +21,7 @@ from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.response import Response
 
 from products.catalog.api.views import _product_or_404
-from products.models import Domain
-from sharing.models import Sync, SyncDestination, SyncRun
+from sharing.models.syncs import Sync, SyncDestination, SyncRun
 from sharing.syncs.api.serializers import (
     DeclineInputSerializer,
     SyncDestinationInputSerializer,
@@ -72,13 +72,13 @@ def _error(description: str) -> OpenApiResponse:
     return OpenApiResponse(response=OpenApiTypes.OBJECT, description=description)
 
 
-def _domain_or_400(slug: str | None) -> Domain | None:
-    if not slug:
-        return None
-    domain = Domain.objects.filter(slug=slug).first()
-    if domain is None:
-        raise ValidationError({"domain": [f"There is no domain {slug!r}."]})
-    return domain
+def _api_errors(exc: DjangoValidationError) -> DjangoValidationError:
+    """The services name the port `port_slug`; the API names it `port`."""
+    if not hasattr(exc, "error_dict") or "port_slug" not in exc.error_dict:
+        return exc
+    errors = dict(exc.error_dict)
+    errors["port"] = errors.pop("port_slug")
+    return DjangoValidationError(errors)
 
 
 # --- destinations ----------------------------------------------------------------------
@@ -151,19 +151,16 @@ class SyncDestinationViewSet(viewsets.GenericViewSet):
     def create(self, request):
         body = SyncDestinationInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        fields = dict(body.validated_data)
-        fields["domain"] = _domain_or_400(fields.get("domain"))
-        destination = destination_create(by=request.user, **fields)
+        destination = destination_create(by=request.user, **body.validated_data)
         return Response(self.get_serializer(destination).data, status=status.HTTP_201_CREATED)
 
     def partial_update(self, request, pk: str):
         destination = self._managed()
         body = SyncDestinationInputSerializer(data=request.data, partial=True)
         body.is_valid(raise_exception=True)
-        fields = dict(body.validated_data)
-        if "domain" in fields:
-            fields["domain"] = _domain_or_400(fields["domain"])
-        destination = destination_update(destination=destination, by=request.user, **fields)
+        destination = destination_update(
+            destination=destination, by=request.user, **body.validated_data
+        )
         return Response(self.get_serializer(destination).data)
 
     def destroy(self, request, pk: str):
@@ -284,13 +281,16 @@ class SyncViewSet(viewsets.GenericViewSet):
         fields = dict(body.validated_data)
         product = _product_or_404(user=request.user, key=fields.pop("product"))
         destination = self._destination(fields.pop("destination"))
-        sync = sync_create(
-            by=request.user,
-            product=product,
-            destination=destination,
-            port_slug=fields.pop("port", None),
-            **fields,
-        )
+        try:
+            sync = sync_create(
+                by=request.user,
+                product=product,
+                destination=destination,
+                port_slug=fields.pop("port", None),
+                **fields,
+            )
+        except DjangoValidationError as exc:
+            raise _api_errors(exc) from None
         return Response(self.get_serializer(sync).data, status=status.HTTP_201_CREATED)
 
     def _destination(self, destination_id: int) -> SyncDestination:
@@ -311,7 +311,10 @@ class SyncViewSet(viewsets.GenericViewSet):
             fields["destination"] = self._destination(fields["destination"])
         if "port" in fields:
             fields["port_slug"] = fields.pop("port")
-        sync = sync_update(sync=sync, by=request.user, **fields)
+        try:
+            sync = sync_update(sync=sync, by=request.user, **fields)
+        except DjangoValidationError as exc:
+            raise _api_errors(exc) from None
         return Response(self.get_serializer(sync).data)
 
     def destroy(self, request, pk: str):
