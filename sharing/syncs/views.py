@@ -325,7 +325,11 @@ def runs_context(*, request, sync: Sync) -> dict:
             :RECENT_RUNS
         ]
     )
+    approvals = dict(
+        SyncRun.objects.filter(sync=sync, approves__isnull=False).values_list("approves_id", "pk")
+    )
     for run in runs:
+        run.approved_in = approvals.get(run.pk)
         run.duration = run_duration(run)
         run.rate = run_records_per_second(run)
         run.elapsed = (timezone.now() - run.started_at).total_seconds() if run.started_at else None
@@ -335,7 +339,12 @@ def runs_context(*, request, sync: Sync) -> dict:
         and active.status == SyncRunStatus.QUEUED
         and (timezone.now() - active.created_at).total_seconds() > QUEUED_TOO_LONG_SECONDS
     )
-    held = [run for run in runs if run.status == SyncRunStatus.HELD]
+    # Held and not yet approved (an approved run stays held; its approval run sends it).
+    held = list(
+        sync.runs.filter(status=SyncRunStatus.HELD, approved_by_run__isnull=True).order_by(
+            "created_at", "pk"
+        )
+    )
     latest_plan = next(
         (run for run in runs if run.status == SyncRunStatus.PLANNED and run.dry_run), None
     )
