@@ -249,10 +249,18 @@ class HttpWriter:
     # -- one request -------------------------------------------------------------------------
 
     def idempotency_key(self, batch: OutgoingBatch) -> str:
-        if not batch.keys:
+        """The request's key: a hash of the operation and the batch's first and last record
+        keys (each "<run id>:<key>"), so a resend of the same batch carries the same one."""
+        if not batch.idempotency_keys:
             return ""
         text = "\n".join(
-            [self.run_id, batch.operation, batch.keys[0], batch.keys[-1], str(len(batch.keys))]
+            [
+                self.run_id,
+                batch.operation,
+                batch.idempotency_keys[0],
+                batch.idempotency_keys[-1],
+                str(len(batch.idempotency_keys)),
+            ]
         )
         return hashlib.sha256(text.encode()).hexdigest()[:40]
 
@@ -293,6 +301,10 @@ class HttpWriter:
                     answer = response.read(ANSWER_READ_BYTES)
                 finally:
                     response.release_conn()
+            except urllib3.exceptions.NewConnectionError as exc:  # a TimeoutError subclass
+                last_error = f"connection failed: {exc.reason if hasattr(exc, 'reason') else exc}"
+                self._reset()
+                retry_after = None
             except urllib3.exceptions.TimeoutError:
                 last_error = f"no answer within {self.timeout:g} s"
                 self._reset()
