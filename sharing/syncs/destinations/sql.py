@@ -192,7 +192,7 @@ class _StagedWriter(_TableWriter):
 
     def _staged_statements(self, operation: str, columns: list[str]) -> tuple[str, str | None]:
         """(the statement writing the stage into the target, the one returning the rows it
-        found: for insert the rows already there, for update the rows updated)."""
+        found: the staged records whose key the table already holds)."""
         q, target, stage = self.quote, self.target, self.quote(STAGE_TABLE)
         names = ", ".join(q(name) for name in columns)
         keys = ", ".join(q(name) for name in self.key_fields)
@@ -222,8 +222,8 @@ class _StagedWriter(_TableWriter):
             sets = ", ".join(f"{q(name)} = s.{q(name)}" for name in values)
             return (
                 f"UPDATE {target} AS t SET {sets} FROM {stage} AS s "
-                f"WHERE {self._key_match('t', 's')} RETURNING s.{row}",
-                None,
+                f"WHERE {self._key_match('t', 's')}",
+                found,
             )
         return (f"DELETE FROM {target} AS t USING {stage} AS s WHERE {self._key_match('t', 's')}", None)
 
@@ -263,6 +263,14 @@ class _StagedWriter(_TableWriter):
         else:
             ordered = columns
         return [convert(record.get(name)) for name in ordered]
+
+    @staticmethod
+    def _not_written(batch: OutgoingBatch, found: set[int]) -> dict[int, str]:
+        """The records an insert or update leaves alone, from the indexes whose key the
+        table held before: inserts of those, updates of the others."""
+        if batch.operation == "insert":
+            return dict.fromkeys(sorted(found), ALREADY_EXISTS)
+        return {index: NOT_FOUND for index in range(len(batch.records)) if index not in found}
 
     @staticmethod
     def _found_reason(operation: str) -> str | None:
@@ -395,22 +403,9 @@ class PostgresWriter(_StagedWriter):
                     copy.write_row([index, *(_text(record.get(name)) for name in columns)])
             if found_sql:
                 found = {row[0] for row in cur.execute(found_sql)}
-                reason = self._found_reason(batch.operation)
-                if batch.operation == "insert":
-                    rejected = dict.fromkeys(found, reason)
-                else:  # update without value fields: the found rows are the updated ones
-                    rejected = {
-                        index: NOT_FOUND for index in range(len(batch.records)) if index not in found
-                    }
+                rejected = self._not_written(batch, found)
             if write:
                 cur.execute(write)
-                if batch.operation == "update":
-                    updated = {row[0] for row in cur.fetchall()}
-                    rejected = {
-                        index: NOT_FOUND
-                        for index in range(len(batch.records))
-                        if index not in updated
-                    }
         return self._outcome(len(batch.records), rejected)
 
     def _send_one_by_one(self, conn, batch: OutgoingBatch, columns: list[str]) -> BatchOutcome:
@@ -502,7 +497,8 @@ class DuckDBWriter(_StagedWriter):
         conn = self._connect()
         try:
             return self._send_staged(conn, batch, columns)
-        except self._duckdb.CatalogException as exc:
+        except (self._duckdb.CatalogException, self._duckdb.BinderException) as exc:
+            # a missing table or field: the destination's set-up, not a record's value
             raise DestinationError(
                 f"Destination {self.destination.name!r}: {str(exc).splitlines()[0]}",
                 technical=str(exc),
@@ -532,21 +528,9 @@ class DuckDBWriter(_StagedWriter):
             )
             if found_sql:
                 found = {row[0] for row in conn.execute(found_sql).fetchall()}
-                if batch.operation == "insert":
-                    rejected = dict.fromkeys(found, ALREADY_EXISTS)
-                else:
-                    rejected = {
-                        index: NOT_FOUND for index in range(len(batch.records)) if index not in found
-                    }
+                rejected = self._not_written(batch, found)
             if write:
-                result = conn.execute(write)
-                if batch.operation == "update":
-                    updated = {row[0] for row in result.fetchall()}
-                    rejected = {
-                        index: NOT_FOUND
-                        for index in range(len(batch.records))
-                        if index not in updated
-                    }
+                conn.execute(write)
             conn.execute(f"DROP TABLE {q(STAGE_TABLE)}")
             conn.commit()
         except BaseException:
