@@ -121,6 +121,7 @@ class SyncReceiver:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # keep-alive: the sender reuses its connection
+            disable_nagle_algorithm = True  # headers and body go out as two writes
 
             def _reply(self, status: int, headers: dict, body: bytes) -> None:
                 self.send_response(status)
