@@ -151,7 +151,10 @@ def bench_http(count: int) -> None:
         f"(acked {acked:,}, rejected {rejected:,}; receiver applied {stats['applied']:,}, "
         f"duplicates {stats['duplicates']:,})"
     )
-    print(f"  baseline: {base:6.2f} s  {count / base:>9,.0f} records/s  (bare urllib3 loop, bodies pre-built)")
+    print(
+        f"  baseline: {base:6.2f} s  {count / base:>9,.0f} records/s  "
+        "(bare urllib3 loop, bodies pre-built)"
+    )
     print(f"  ratio writer / baseline: {seconds / base:.2f}x   goal: >= 10,000 records/s")
 
     process, url = receiver_start("--retry-after-every", "10", "--retry-after", "0")
@@ -164,7 +167,11 @@ def bench_http(count: int) -> None:
         f"  429 every 10th request: {seconds:6.2f} s  {count / seconds:>9,.0f} records/s; "
         f"requests {stats['requests']:,} (answered {stats['answered']}); acked {acked:,}; "
         f"applied {stats['applied']:,}, duplicates {stats['duplicates']:,} -> "
-        + ("every record exactly once" if stats["applied"] == count and not stats["duplicates"] else "NOT exactly once")
+        + (
+            "every record exactly once"
+            if stats["applied"] == count and not stats["duplicates"]
+            else "NOT exactly once"
+        )
     )
 
 
@@ -185,8 +192,12 @@ def bench_postgres(count: int) -> None:
             conn.execute(ddl.format(t=table))
 
         destination = SyncDestination(
-            name="bench", kind="postgresql", host="127.0.0.1", database=database,
-            username="postgres", table_name=writer_table,
+            name="bench",
+            kind="postgresql",
+            host="127.0.0.1",
+            database=database,
+            username="postgres",
+            table_name=writer_table,
         )
         started = time.perf_counter()
         with destination_writer(destination, key_fields=["lead_id"], run_id=RUN_ID) as writer:
@@ -197,7 +208,9 @@ def bench_postgres(count: int) -> None:
                 keys = [row["lead_id"] for row in part]
                 outcome = writer.send(
                     OutgoingBatch(
-                        operation="upsert", keys=keys, records=part,
+                        operation="upsert",
+                        keys=keys,
+                        records=part,
                         idempotency_keys=[f"{RUN_ID}:{key}" for key in keys],
                     )
                 )
@@ -208,7 +221,10 @@ def bench_postgres(count: int) -> None:
         updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in columns[1:])
         started = time.perf_counter()
         with conn.transaction(), conn.cursor() as cur:
-            cur.execute(f"CREATE TEMP TABLE stage ON COMMIT DROP AS SELECT {names} FROM {hand_table} WITH NO DATA")
+            cur.execute(
+                f"CREATE TEMP TABLE stage ON COMMIT DROP AS "
+                f"SELECT {names} FROM {hand_table} WITH NO DATA"
+            )
             with cur.copy(f"COPY stage ({names}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row([row[name] for name in columns])

@@ -49,6 +49,7 @@ from datetime import UTC, datetime
 import urllib3
 from django.conf import settings
 
+from portal.core.targets import Target, TargetRefused, target_resolve
 from sharing.models import SyncDestination
 from sharing.syncs.destinations.base import (
     BatchOutcome,
@@ -57,7 +58,6 @@ from sharing.syncs.destinations.base import (
     OutgoingBatch,
     reason_short,
 )
-from sharing.webhooks.targets import Target, TargetRefused, target_resolve
 
 DEFAULT_AUTH_HEADER = "Authorization"
 RECORDS_PLACEHOLDER = "{{records}}"
@@ -136,7 +136,9 @@ class HttpWriter:
         self.max_tries = int(_setting("SYNCS_HTTP_MAX_TRIES", 8))
         self.retry_base = _setting("SYNCS_HTTP_RETRY_BASE_SECONDS", 0.5)
         self.retry_max = _setting("SYNCS_HTTP_RETRY_MAX_SECONDS", 60.0)
-        self.bucket = TokenBucket(destination.rate_per_second) if destination.rate_per_second else None
+        self.bucket = (
+            TokenBucket(destination.rate_per_second) if destination.rate_per_second else None
+        )
         template = destination.body_template or ""
         if template.strip():
             error = body_template_error(template)

@@ -113,7 +113,9 @@ class NatsWriter:
     def check(self) -> None:
         js = self._jetstream()
         try:
-            self.stream = self._loop.run_until_complete(js.find_stream_name_by_subject(self.subject))
+            self.stream = self._loop.run_until_complete(
+                js.find_stream_name_by_subject(self.subject)
+            )
         except NotFoundError:
             raise DestinationError(
                 f"No JetStream stream captures the subject {self.subject!r}: ask the NATS "

@@ -16,13 +16,13 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Q, QuerySet
 
+from portal.core.targets import TargetRefused, target_parse, target_resolve
 from products.choices import MembershipRole
 from products.models import Domain, DomainMembership
 from sharing.models import Sync, SyncDestination
 from sharing.models.syncs import DestinationKind
 from sharing.syncs.destinations import destination_writer
 from sharing.syncs.destinations.http import body_template_error
-from sharing.webhooks.targets import TargetRefused, target_parse, target_resolve
 
 ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 BATCH_SIZE_MAX = 10_000
@@ -163,8 +163,10 @@ def _clean(destination: SyncDestination) -> None:
                 f"Name the environment variable that holds the {destination.auth_header} "
                 "header's value."
             )
-    if kind == DestinationKind.NATS and destination.subject and not NATS_SUBJECT.fullmatch(
-        destination.subject
+    if (
+        kind == DestinationKind.NATS
+        and destination.subject
+        and not NATS_SUBJECT.fullmatch(destination.subject)
     ):
         errors["subject"] = (
             "Give the subject as dot-separated tokens without wildcards, for example "
@@ -254,7 +256,5 @@ def destination_test(*, destination: SyncDestination) -> str:
         if destination.kind == DestinationKind.HTTP:
             return f"Reachable: {destination.url} (a connection opened; nothing was sent)."
         if destination.kind == DestinationKind.NATS:
-            return (
-                f"Reachable: subject {destination.subject}, stored by stream {writer.stream}."
-            )
+            return f"Reachable: subject {destination.subject}, stored by stream {writer.stream}."
         return f"Reachable: table {writer.relation_name}, {len(fields)} fields."

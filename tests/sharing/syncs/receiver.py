@@ -143,7 +143,9 @@ class SyncReceiver:
                     pass  # the sender gave up waiting
 
             def do_GET(self):  # noqa: N802
-                self._reply(200, {"Content-Type": "application/json"}, json.dumps(receiver.stats()).encode())
+                self._reply(
+                    200, {"Content-Type": "application/json"}, json.dumps(receiver.stats()).encode()
+                )
 
             def log_message(self, *args):
                 pass

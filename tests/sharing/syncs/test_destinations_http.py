@@ -130,7 +130,10 @@ def test_a_missing_secret_variable_is_named_never_valued(receiver, monkeypatch):
 
 def test_records_the_receiver_lists_as_rejected_are_not_acknowledged(receiver):
     records = batch(0, 5)
-    receiver.reject = {records.idempotency_keys[1]: "unknown owner", records.idempotency_keys[3]: ""}
+    receiver.reject = {
+        records.idempotency_keys[1]: "unknown owner",
+        records.idempotency_keys[3]: "",
+    }
     with destination_writer(destination(receiver.url), key_fields=["lead_id"], run_id=1) as w:
         outcome = w.send(records)
     assert outcome.acked == [0, 2, 4]

@@ -117,7 +117,10 @@ def test_names_are_unique_and_unknown_fields_refused(admin_user):
 def test_private_targets_are_allowed_when_the_setting_says_so(admin_user, settings):
     settings.WEBHOOKS_ALLOW_PRIVATE_TARGETS = True
     destination = destination_create(
-        by=admin_user, name="Local CRM", kind="http", url="http://127.0.0.1:8025/leads",
+        by=admin_user,
+        name="Local CRM",
+        kind="http",
+        url="http://127.0.0.1:8025/leads",
         secret_env="LOCAL_CRM_TOKEN",
     )
     assert destination.auth_header == "Authorization"
@@ -186,7 +189,9 @@ def test_testing_a_table_destination_says_what_it_found(admin_user, crm_table):
         username="postgres",
         table_name=table,
     )
-    assert destination_test(destination=destination) == f"Reachable: table public.{table}, 3 fields."
+    assert (
+        destination_test(destination=destination) == f"Reachable: table public.{table}, 3 fields."
+    )
     destination = destination_update(
         destination=destination, by=admin_user, table_name="crm_missing"
     )

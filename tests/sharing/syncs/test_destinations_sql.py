@@ -48,7 +48,9 @@ class PostgresTable:
         return SyncDestination(name="CRM table", kind=self.kind, table_name=self.table, **values)
 
     def rows(self):
-        return self.conn.execute(f"SELECT lead_id, owner, score FROM {self.table} ORDER BY 1").fetchall()
+        return self.conn.execute(
+            f"SELECT lead_id, owner, score FROM {self.table} ORDER BY 1"
+        ).fetchall()
 
     def drop(self):
         self.conn.execute(f"DROP TABLE IF EXISTS {self.table}")
@@ -60,7 +62,9 @@ class MariaTable:
 
     def __init__(self):
         try:
-            self.conn = pymysql.connect(host="127.0.0.1", user="root", database="test", autocommit=True)
+            self.conn = pymysql.connect(
+                host="127.0.0.1", user="root", database="test", autocommit=True
+            )
         except pymysql.MySQLError as exc:
             require_service("MariaDB", str(exc))
         self.table = f"sync_dest_{uuid.uuid4().hex[:10]}"
@@ -99,7 +103,9 @@ class DuckTable:
 
     def rows(self):
         with duckdb.connect(self.path) as conn:
-            return conn.execute(f"SELECT lead_id, owner, score FROM {self.table} ORDER BY 1").fetchall()
+            return conn.execute(
+                f"SELECT lead_id, owner, score FROM {self.table} ORDER BY 1"
+            ).fetchall()
 
     def drop(self):
         pass
