@@ -11,7 +11,8 @@ from django.db.models import Q, QuerySet
 from products.catalog.permissions import can_edit_product, user_is_admin
 from products.choices import MANAGING_ROLES, MembershipRole
 from products.models import DataProduct
-from sharing.models import Sync, SyncRun, SyncRunStatus
+from sharing.models import Sync, SyncRun
+from sharing.models.syncs import SyncRunStatus
 
 
 def _own_or_destination_owner(user) -> Q:
