@@ -19,7 +19,8 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
-from sharing.models import Sync, SyncMode, SyncRun, SyncRunStatus
+from sharing.models import Sync, SyncRun
+from sharing.models.syncs import SyncMode, SyncRunStatus
 
 OFFENDING_LISTED = 20  # records listed per column limit in held_reasons
 MEDIAN_RUNS = 5
@@ -42,8 +43,10 @@ def count_guardrails(
     added: int,
     changed: int,
     removed: int,
+    retried: int = 0,
 ) -> list[dict]:
-    """The guardrails on the plan's counts that trip, as held_reasons entries."""
+    """The guardrails on the plan's counts that trip, as held_reasons entries. `retried`:
+    records of the plan that are retries of rejected records (not new changes)."""
     reasons: list[dict] = []
     if state_rows and source_rows == 0 and sync.hold_on_empty_source:
         reasons.append(
@@ -54,12 +57,13 @@ def count_guardrails(
             }
         )
     if state_rows:
-        moved = _pct(added + changed, state_rows)
+        changes = max(0, added + changed - retried)
+        moved = _pct(changes, state_rows)
         if moved > sync.max_changed_pct:
             reasons.append(
                 {
                     "guardrail": "max_changed_pct",
-                    "message": f"{added + changed:,} records would change or be added, "
+                    "message": f"{changes:,} records would change or be added, "
                     f"{_fmt(moved)}% of the {state_rows:,} held (limit "
                     f"{_fmt(sync.max_changed_pct)}%).",
                 }

@@ -10,14 +10,22 @@ from django.db.models import Q, QuerySet
 
 from products.catalog.permissions import can_edit_product, user_is_admin
 from products.choices import MANAGING_ROLES, MembershipRole
-from products.models import DataProduct
-from sharing.models import Sync, SyncRun, SyncRunStatus
+from products.models import DataProduct, DomainMembership
+from sharing.models import Sync, SyncRun
+from sharing.models.syncs import SyncRunStatus
 
 
-def _own_or_destination_owner(user) -> Q:
-    return Q(created_by_id=user.pk) | Q(
-        destination__domain__memberships__user_id=user.pk,
-        destination__domain__memberships__role=MembershipRole.OWNER,
+def _domains(user, roles) -> QuerySet:
+    """The ids of the domains where `user` has one of `roles` (a subquery: no join, no
+    duplicate rows)."""
+    return DomainMembership.objects.filter(user_id=user.pk, role__in=list(roles)).values(
+        "domain_id"
+    )
+
+
+def _own_or_destination_owner(user, prefix: str = "") -> Q:
+    return Q(**{f"{prefix}created_by_id": user.pk}) | Q(
+        **{f"{prefix}destination__domain_id__in": _domains(user, [MembershipRole.OWNER])}
     )
 
 
@@ -29,7 +37,7 @@ def syncs_for_product(*, user, product: DataProduct) -> QuerySet[Sync]:
     if not getattr(user, "is_authenticated", False):
         return qs.none()
     if not can_edit_product(user=user, product=product):
-        qs = qs.filter(_own_or_destination_owner(user)).distinct()
+        qs = qs.filter(_own_or_destination_owner(user))
     return qs.order_by("name", "pk")
 
 
@@ -41,11 +49,8 @@ def sync_visible_to(*, user) -> QuerySet[Sync]:
         return qs.none()
     if user_is_admin(user):
         return qs
-    managed = Q(
-        product__domain__memberships__user_id=user.pk,
-        product__domain__memberships__role__in=MANAGING_ROLES,
-    )
-    return qs.filter(managed | _own_or_destination_owner(user)).distinct()
+    managed = Q(product__domain_id__in=_domains(user, MANAGING_ROLES))
+    return qs.filter(managed | _own_or_destination_owner(user))
 
 
 def sync_runs_held_for(*, user) -> QuerySet[SyncRun]:
@@ -57,13 +62,7 @@ def sync_runs_held_for(*, user) -> QuerySet[SyncRun]:
     if not getattr(user, "is_authenticated", False):
         return qs.none()
     if not user_is_admin(user):
-        qs = qs.filter(
-            Q(sync__created_by_id=user.pk)
-            | Q(
-                sync__destination__domain__memberships__user_id=user.pk,
-                sync__destination__domain__memberships__role=MembershipRole.OWNER,
-            )
-        ).distinct()
+        qs = qs.filter(_own_or_destination_owner(user, "sync__"))
     return qs.order_by("created_at", "pk")
 
 

@@ -7,7 +7,8 @@ from django.conf import settings
 from django_celery_beat.models import PeriodicTask
 
 from products.models import CheckRun
-from sharing.models import Sync, SyncRunTrigger, SyncStatus, SyncTrigger
+from sharing.models import Sync
+from sharing.models.syncs import SyncRunTrigger, SyncStatus, SyncTrigger
 from sharing.syncs.services.runs import sync_run_execute, sync_run_request, sync_runs_reap
 from sharing.syncs.services.syncs import periodic_task_name
 

@@ -19,7 +19,8 @@ from products.trust.services.incidents import (
 )
 from products.trust.services.slos import slos_evaluate_for_product
 from products.trust.services.trust_score import trust_score_compute
-from sharing.models import Sync, SyncStatus, SyncTrigger
+from sharing.models import Sync
+from sharing.models.syncs import SyncStatus, SyncTrigger
 
 
 def trust_after_check_run(*, run: CheckRun) -> None:

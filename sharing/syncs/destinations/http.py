@@ -49,6 +49,7 @@ from datetime import UTC, datetime
 import urllib3
 from django.conf import settings
 
+from portal.core.targets import Target, TargetRefused, target_resolve
 from sharing.models import SyncDestination
 from sharing.syncs.destinations.base import (
     BatchOutcome,
@@ -57,7 +58,6 @@ from sharing.syncs.destinations.base import (
     OutgoingBatch,
     reason_short,
 )
-from sharing.webhooks.targets import Target, TargetRefused, target_resolve
 
 DEFAULT_AUTH_HEADER = "Authorization"
 RECORDS_PLACEHOLDER = "{{records}}"
@@ -136,7 +136,9 @@ class HttpWriter:
         self.max_tries = int(_setting("SYNCS_HTTP_MAX_TRIES", 8))
         self.retry_base = _setting("SYNCS_HTTP_RETRY_BASE_SECONDS", 0.5)
         self.retry_max = _setting("SYNCS_HTTP_RETRY_MAX_SECONDS", 60.0)
-        self.bucket = TokenBucket(destination.rate_per_second) if destination.rate_per_second else None
+        self.bucket = (
+            TokenBucket(destination.rate_per_second) if destination.rate_per_second else None
+        )
         template = destination.body_template or ""
         if template.strip():
             error = body_template_error(template)
@@ -249,10 +251,18 @@ class HttpWriter:
     # -- one request -------------------------------------------------------------------------
 
     def idempotency_key(self, batch: OutgoingBatch) -> str:
-        if not batch.keys:
+        """The request's key: a hash of the operation and the batch's first and last record
+        keys (each "<run id>:<key>"), so a resend of the same batch carries the same one."""
+        if not batch.idempotency_keys:
             return ""
         text = "\n".join(
-            [self.run_id, batch.operation, batch.keys[0], batch.keys[-1], str(len(batch.keys))]
+            [
+                self.run_id,
+                batch.operation,
+                batch.idempotency_keys[0],
+                batch.idempotency_keys[-1],
+                str(len(batch.idempotency_keys)),
+            ]
         )
         return hashlib.sha256(text.encode()).hexdigest()[:40]
 
@@ -293,6 +303,10 @@ class HttpWriter:
                     answer = response.read(ANSWER_READ_BYTES)
                 finally:
                     response.release_conn()
+            except urllib3.exceptions.NewConnectionError as exc:  # a TimeoutError subclass
+                last_error = f"connection failed: {exc.reason if hasattr(exc, 'reason') else exc}"
+                self._reset()
+                retry_after = None
             except urllib3.exceptions.TimeoutError:
                 last_error = f"no answer within {self.timeout:g} s"
                 self._reset()

@@ -38,18 +38,8 @@ from products.choices import IncidentCause
 from products.connectors import ConnectorError, connector_for_port
 from products.trust.services.incidents import incident_open, incident_recover
 from sharing.choices import Channel
-from sharing.models import (
-    ChangeKind,
-    Sync,
-    SyncMode,
-    SyncPlannedChange,
-    SyncRecordState,
-    SyncRejectedRecord,
-    SyncRun,
-    SyncRunStatus,
-    SyncRunTrigger,
-    SyncStatus,
-)
+from sharing.models import Sync, SyncPlannedChange, SyncRecordState, SyncRejectedRecord, SyncRun
+from sharing.models.syncs import ChangeKind, SyncMode, SyncRunStatus, SyncRunTrigger, SyncStatus
 from sharing.serving.arrow_values import python_columns
 from sharing.serving.reads import ReadPlan, ReadRefused, audit_read, read_plan
 from sharing.serving.source_errors import source_error_message
@@ -340,6 +330,9 @@ def _execute(ctx: _Context) -> SyncDiff | None:
                 added=counts.added,
                 changed=counts.changed,
                 removed=counts.removed if sync.mode == SyncMode.MIRROR else 0,
+                retried=SyncRejectedRecord.objects.filter(
+                    sync=sync, resolved_at__isnull=True
+                ).count(),
             )
             if sync.column_limits:
                 reasons += _column_limit_reasons(ctx, diff)

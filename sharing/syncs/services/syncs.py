@@ -28,7 +28,8 @@ from products.models import DataProduct, OutputPort
 from sharing.access.decision import access_decide
 from sharing.choices import Channel
 from sharing.exports.services.schedules import cron_check, timezone_check
-from sharing.models import Sync, SyncDestination, SyncMode, SyncStatus, SyncTrigger
+from sharing.models import Sync, SyncDestination
+from sharing.models.syncs import SyncMode, SyncStatus, SyncTrigger
 from sharing.serving.reads import ReadRefused, read_plan
 from sharing.syncs.destinations import destination_relation, destination_writer
 from sharing.syncs.destinations.base import DestinationError
@@ -223,7 +224,7 @@ def _port_relation(port: OutputPort) -> tuple[str, str, str, str] | None:
     if source is None:
         return None
     if source.kind == SourceKind.POSTGRESQL:
-        server = f"{source.host or 'localhost'}:{source.port or 5432}/{source.database}"
+        server = f"{(source.host or 'localhost').lower()}:{source.port or 5432}/{source.database}"
         return ("postgresql", server, port.schema_name or "public", port.table_name)
     if source.kind == SourceKind.DUCKDB:
         return ("duckdb", source.path, port.schema_name or "main", port.table_name)
