@@ -345,8 +345,9 @@ def runs_context(*, request, sync: Sync) -> dict:
             "created_at", "pk"
         )
     )
-    latest_plan = next(
-        (run for run in runs if run.status == SyncRunStatus.PLANNED and run.dry_run), None
+    # The newest run's plan, when it is a dry run's (a later run makes it stale).
+    latest_plan = (
+        runs[0] if runs and runs[0].dry_run and runs[0].status == SyncRunStatus.PLANNED else None
     )
     return {
         "product": sync.product,

@@ -277,7 +277,7 @@ def test_a_held_run_is_shown_with_its_reasons_and_approved(
     sent = SyncRun.objects.get(approves=held)
     sync_run_execute(run_id=sent.pk)
     assert len(crm_rows(crm_path)) == 4
-    assert "is held for approval" not in client.get(urls["detail"]).content.decode()
+    assert f"Run #{held.pk} is held for approval" not in client.get(urls["detail"]).content.decode()
 
 
 def test_loop_warning_is_prominent(client, pg_product, owner, crm):
