@@ -59,6 +59,7 @@ class SyncDestinationSerializer(serializers.ModelSerializer):
     kind = DestinationKindField(read_only=True)
     domain = serializers.CharField(source="domain.slug", read_only=True, allow_null=True)
     created_by = _Username(allow_null=True)
+    url = serializers.CharField(read_only=True, help_text="HTTP: where batches are POSTed.")
 
     class Meta:
         model = SyncDestination
