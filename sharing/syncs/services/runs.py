@@ -225,6 +225,8 @@ class _Context:
     sync: Sync
     attempt: int
     plan: ReadPlan | None = None
+    # Whether the sync has open rejected records to resolve (checked once, then kept).
+    open_rejected: bool | None = None
     counts: dict[str, int] = field(
         default_factory=lambda: {"added": 0, "changed": 0, "removed": 0, "rejected": 0}
     )
@@ -451,8 +453,9 @@ def _operation(sync: Sync, kind: str) -> str:
     return {SyncMode.INSERT: "insert", SyncMode.UPDATE: "update"}.get(sync.mode, "upsert")
 
 
-def _record(sync: Sync, values: dict[str, Any]) -> dict:
-    return {destination_field(sync, c): _jsonable(values.get(c)) for c in sync.columns}
+def _field_pairs(sync: Sync) -> list[tuple[str, str]]:
+    """(source column, destination field) of every column sent."""
+    return [(column, destination_field(sync, column)) for column in sync.columns]
 
 
 def _removal_record(sync: Sync, key: str) -> dict:
@@ -475,13 +478,22 @@ def _source_rows(ctx: _Context, diff: SyncDiff) -> Iterator[tuple[str, str, str,
     changed = diff.key_set((ChangeKind.CHANGED,)) if ChangeKind.CHANGED in wanted else set()
     if not everything_added and not added and not changed:
         return
+    # Lazy: pyarrow only in the processes that read Arrow (the worker).
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    wanted_keys = None if everything_added else pa.array(list(added | changed), pa.string())
     try:
         with connector_for_port(plan.port) as connector:
             sql, params = rows_sql(
                 plan, connector, sync.key_columns, placeholder=connector.arrow_placeholder
             )
             for batch in connector.arrow_batches(sql, params, batch_rows=FETCH_BATCH_ROWS):
-                columns = python_columns(batch)
+                if wanted_keys is not None:  # only the planned rows become Python values
+                    batch = batch.filter(pc.is_in(batch.column(0), value_set=wanted_keys))
+                    if not batch.num_rows:
+                        continue
+                columns = _jsonable_columns(batch, python_columns(batch))
                 names = batch.schema.names
                 for row in zip(*columns, strict=True):
                     key, row_hash = row[0], row[1]
@@ -496,16 +508,30 @@ def _source_rows(ctx: _Context, diff: SyncDiff) -> Iterator[tuple[str, str, str,
         raise _source_stop(ctx, exc) from exc
 
 
+def _jsonable_columns(batch, columns: list[list]) -> list[list]:
+    """The batch's Python columns as JSON values: integers, text and booleans as they
+    are; other types (decimals, floats, times) converted value by value."""
+    # Lazy: pyarrow only in the processes that read Arrow (the worker).
+    import pyarrow as pa
+
+    plain = (pa.types.is_integer, pa.types.is_string, pa.types.is_large_string, pa.types.is_boolean)
+    for index, field_ in enumerate(batch.schema):
+        if not any(test(field_.type) for test in plain):
+            columns[index] = [None if v is None else _jsonable(v) for v in columns[index]]
+    return columns
+
+
 def _items(ctx: _Context, diff: SyncDiff) -> Iterator[_Item]:
     sync = ctx.sync
     limited = ctx.limited_columns
+    pairs = _field_pairs(sync)
     for kind, key, row_hash, values in _source_rows(ctx, diff):
         yield _Item(
             kind,
             key,
             row_hash,
-            _record(sync, values),
-            {c: _jsonable(values.get(c)) for c in limited},
+            {target: values[column] for column, target in pairs},
+            {c: values.get(c) for c in limited} if limited else {},
         )
     if sync.mode == SyncMode.MIRROR:
         for chunk in diff.keys(ChangeKind.REMOVED):
@@ -567,8 +593,12 @@ def _record_outcome(ctx: _Context, items: list[_Item], outcome: BatchOutcome) ->
             SyncRecordState.objects.filter(sync=sync, key__in=[item.key for item in acked]).delete()
         else:
             _state_upsert(sync=sync, run=run, items=acked, at=now)
+        if ctx.open_rejected is None:
+            ctx.open_rejected = SyncRejectedRecord.objects.filter(
+                sync=sync, resolved_at__isnull=True
+            ).exists()
         touched = [item.key for item in acked] + [item.key for item, _ in rejected]
-        if touched:
+        if touched and ctx.open_rejected:
             # Acked: resolved; rejected again: the new rejection supersedes the old one.
             SyncRejectedRecord.objects.filter(
                 sync=sync, key__in=touched, resolved_at__isnull=True
@@ -586,6 +616,7 @@ def _record_outcome(ctx: _Context, items: list[_Item], outcome: BatchOutcome) ->
                 for item, reason in rejected
             ]
         )
+        ctx.open_rejected = ctx.open_rejected or bool(rejected)
         ctx.counts[kind] += len(acked)
         ctx.counts["rejected"] += len(rejected)
         updated = SyncRun.objects.filter(
@@ -604,22 +635,26 @@ def _state_upsert(*, sync: Sync, run: SyncRun, items: list[_Item], at: datetime)
         return
     if connection.vendor == "postgresql":
         table = SyncRecordState._meta.db_table
+        limited = any(item.limited for item in items)
         with connection.cursor() as cur:
             cur.execute(
+                "CREATE TEMPORARY TABLE IF NOT EXISTS sync_acked "
+                "(key text, row_hash text, limited_values text)"
+            )
+            with cur.copy("COPY sync_acked (key, row_hash, limited_values) FROM STDIN") as copy:
+                for item in items:
+                    copy.write_row(
+                        (item.key, item.row_hash, _json_text(item.limited) if limited else None)
+                    )
+            cur.execute(
                 f"INSERT INTO {table} (sync_id, key, row_hash, limited_values, run_id, acked_at) "
-                "SELECT %s, k, h, v::jsonb, %s, %s FROM unnest(%s::text[], %s::text[], "
-                "%s::text[]) AS u(k, h, v) ON CONFLICT (sync_id, key) DO UPDATE SET "
+                "SELECT %s, key, row_hash, COALESCE(limited_values, '{}')::jsonb, %s, %s "
+                "FROM sync_acked ON CONFLICT (sync_id, key) DO UPDATE SET "
                 "row_hash = EXCLUDED.row_hash, limited_values = EXCLUDED.limited_values, "
                 "run_id = EXCLUDED.run_id, acked_at = EXCLUDED.acked_at",
-                [
-                    sync.pk,
-                    run.pk,
-                    at,
-                    [item.key for item in items],
-                    [item.row_hash for item in items],
-                    [_json_text(item.limited) for item in items],
-                ],
+                [sync.pk, run.pk, at],
             )
+            cur.execute("TRUNCATE sync_acked")
         return
     SyncRecordState.objects.bulk_create(
         [
