@@ -225,6 +225,7 @@ class _Context:
     sync: Sync
     attempt: int
     plan: ReadPlan | None = None
+    diff: SyncDiff | None = None  # its temporary tables are dropped when the run ends
     # Whether the sync has open rejected records to resolve (checked once, then kept).
     open_rejected: bool | None = None
     counts: dict[str, int] = field(
@@ -272,10 +273,9 @@ def sync_run_execute(*, run_id: int) -> SyncRun | None:
     if run is None:
         return None
     ctx = _Context(run=run, sync=run.sync, attempt=run.attempts)
-    diff: SyncDiff | None = None
     try:
         with _Heartbeat(run.pk, ctx.attempt):
-            diff = _execute(ctx)
+            _execute(ctx)
     except _Lost:
         logger.warning("sync run %s: taken over by a later attempt", run_id)
     except _Stop as stop:
@@ -285,13 +285,13 @@ def sync_run_execute(*, run_id: int) -> SyncRun | None:
         _fail(ctx, f"Unexpected error: {exc.__class__.__name__}: {exc}")
         raise
     finally:
-        if diff is not None:
-            diff.drop()
+        if ctx.diff is not None:
+            ctx.diff.drop()
     run.refresh_from_db()
     return run
 
 
-def _execute(ctx: _Context) -> SyncDiff | None:
+def _execute(ctx: _Context) -> None:
     run, sync = ctx.run, ctx.sync
     if sync.status == SyncStatus.PAUSED and not run.dry_run:
         raise _Stop(f"The sync was paused ({sync.paused_reason}) before this run started.")
@@ -312,8 +312,8 @@ def _execute(ctx: _Context) -> SyncDiff | None:
         if run.approves_id is not None:
             _send_approved(ctx, writer)
             _succeed(ctx)
-            return None
-        diff = _diff(ctx)
+            return
+        diff = ctx.diff = _diff(ctx)
         counts = diff.counts
         planned = _planned_count(sync, counts)
         SyncRun.objects.filter(pk=run.pk).update(
@@ -322,7 +322,7 @@ def _execute(ctx: _Context) -> SyncDiff | None:
         run.source_rows, run.planned = counts.source_rows, planned
         if run.dry_run:
             _dry_run(ctx, diff)
-            return diff
+            return
         if not run.detail.get("guardrails_passed"):
             reasons = count_guardrails(
                 sync=sync,
@@ -340,7 +340,7 @@ def _execute(ctx: _Context) -> SyncDiff | None:
                 reasons += _column_limit_reasons(ctx, diff)
             if reasons:
                 _hold(ctx, diff, reasons)
-                return diff
+                return
             run.detail = {**run.detail, "guardrails_passed": True}
             SyncRun.objects.filter(pk=run.pk).update(detail=run.detail)
         started = time.monotonic()
@@ -348,7 +348,6 @@ def _execute(ctx: _Context) -> SyncDiff | None:
             _send(ctx, writer, batch)
         ctx.timings["send_s"] = round(time.monotonic() - started, 3)
         _succeed(ctx)
-    return diff
 
 
 def _plan_read(ctx: _Context) -> ReadPlan:
