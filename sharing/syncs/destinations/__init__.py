@@ -75,5 +75,10 @@ def destination_relation(destination: SyncDestination) -> tuple[str, str, str, s
             destination.table_name,
         )
     if kind == DestinationKind.DUCKDB:
-        return ("duckdb", destination.path, destination.schema_name or "main", destination.table_name)
+        return (
+            "duckdb",
+            destination.path,
+            destination.schema_name or "main",
+            destination.table_name,
+        )
     return None

@@ -21,6 +21,10 @@ The answer
     408, other 5xx, timeouts, refused connections
              retried with exponential back-off and jitter; after SYNCS_HTTP_MAX_TRIES
              tries the batch is not acknowledged (DestinationUnavailable) and the run stops.
+    401, 403, 404, 405, 413
+             a DestinationError that stops the run, nothing acknowledged: the credentials,
+             the URL or the batch size need fixing, not the records (a rejected token
+             must not send every record to the dead-letter list).
     other 4xx
              every record of the batch is rejected with the status and the start of the
              answer (kept as rejected records, retried at the next run).
@@ -43,12 +47,14 @@ import hashlib
 import json
 import os
 import random
+import socket
 import time
 from datetime import UTC, datetime
 
 import urllib3
 from django.conf import settings
 
+from portal.core.targets import Target, TargetRefused, target_resolve
 from sharing.models import SyncDestination
 from sharing.syncs.destinations.base import (
     BatchOutcome,
@@ -57,13 +63,20 @@ from sharing.syncs.destinations.base import (
     OutgoingBatch,
     reason_short,
 )
-from sharing.webhooks.targets import Target, TargetRefused, target_resolve
 
 DEFAULT_AUTH_HEADER = "Authorization"
 RECORDS_PLACEHOLDER = "{{records}}"
 ANSWER_READ_BYTES = 4 * 1024 * 1024  # enough for a rejected list of a 10,000-record batch
 RETRY_AFTER_STATUSES = {429, 503}
 RETRIED_STATUSES = {408, 429} | set(range(500, 600))
+# Refusals of the request, not of its records: what to fix, for the person who registered it.
+SETUP_REFUSALS = {
+    401: "refused the credentials (check the variable named as the secret)",
+    403: "refused the credentials (check the variable named as the secret)",
+    404: "has no such URL",
+    405: "does not take POST at this URL",
+    413: "found the request too large (lower the batch size)",
+}
 USER_AGENT = "portal-syncs/1"
 
 
@@ -136,7 +149,9 @@ class HttpWriter:
         self.max_tries = int(_setting("SYNCS_HTTP_MAX_TRIES", 8))
         self.retry_base = _setting("SYNCS_HTTP_RETRY_BASE_SECONDS", 0.5)
         self.retry_max = _setting("SYNCS_HTTP_RETRY_MAX_SECONDS", 60.0)
-        self.bucket = TokenBucket(destination.rate_per_second) if destination.rate_per_second else None
+        self.bucket = (
+            TokenBucket(destination.rate_per_second) if destination.rate_per_second else None
+        )
         template = destination.body_template or ""
         if template.strip():
             error = body_template_error(template)
@@ -216,14 +231,12 @@ class HttpWriter:
     def check(self) -> None:
         """The secret is set, the URL allowed and a connection opens (nothing is POSTed)."""
         self._auth_headers()
-        pool = self._connection()
+        self._connection()
         try:
-            conn = pool._get_conn()  # noqa: SLF001 - urllib3 has no public "connect now"
-            try:
-                conn.connect()
-            finally:
-                pool._put_conn(conn)  # noqa: SLF001
-        except (OSError, urllib3.exceptions.HTTPError) as exc:
+            socket.create_connection(
+                (self._target.address, self._target.port), timeout=self.timeout
+            ).close()
+        except OSError as exc:
             self._reset()
             raise DestinationUnavailable(
                 f"Destination {self.destination.name!r} could not be reached.",
@@ -249,10 +262,18 @@ class HttpWriter:
     # -- one request -------------------------------------------------------------------------
 
     def idempotency_key(self, batch: OutgoingBatch) -> str:
-        if not batch.keys:
+        """The request's key: a hash of the operation and the batch's first and last record
+        keys (each "<run id>:<key>"), so a resend of the same batch carries the same one."""
+        if not batch.idempotency_keys:
             return ""
         text = "\n".join(
-            [self.run_id, batch.operation, batch.keys[0], batch.keys[-1], str(len(batch.keys))]
+            [
+                self.run_id,
+                batch.operation,
+                batch.idempotency_keys[0],
+                batch.idempotency_keys[-1],
+                str(len(batch.idempotency_keys)),
+            ]
         )
         return hashlib.sha256(text.encode()).hexdigest()[:40]
 
@@ -293,6 +314,10 @@ class HttpWriter:
                     answer = response.read(ANSWER_READ_BYTES)
                 finally:
                     response.release_conn()
+            except urllib3.exceptions.NewConnectionError as exc:  # a TimeoutError subclass
+                last_error = f"connection failed: {exc.reason if hasattr(exc, 'reason') else exc}"
+                self._reset()
+                retry_after = None
             except urllib3.exceptions.TimeoutError:
                 last_error = f"no answer within {self.timeout:g} s"
                 self._reset()
@@ -309,6 +334,15 @@ class HttpWriter:
                     raise DestinationError(
                         f"Destination {self.destination.name!r} answered {status}: redirects "
                         "are not followed, give the final URL."
+                    )
+                if status in SETUP_REFUSALS:
+                    raise DestinationError(
+                        f"Destination {self.destination.name!r} answered {status}: it "
+                        f"{SETUP_REFUSALS[status]}.",
+                        technical=reason_short(
+                            f"{self.destination.url}: {status} "
+                            f"{answer[:300].decode(errors='replace')}"
+                        ),
                     )
                 if status not in RETRIED_STATUSES:
                     reason = reason_short(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 
 import nats
 from django.conf import settings
@@ -32,10 +33,16 @@ from sharing.syncs.destinations.base import (
     reason_short,
 )
 
+logger = logging.getLogger(__name__)
+
 CONNECT_TIMEOUT_SECONDS = 3
 PUBLISH_TIMEOUT_SECONDS = 5
 NATS_BATCH = 1000  # records per send()
 IN_FLIGHT = 64  # publishes awaiting their acknowledgement at once
+
+
+async def _error_logged(error: Exception) -> None:
+    logger.warning("NATS sync destination: %r", error)  # one line, not nats-py's traceback
 
 
 class NatsWriter:
@@ -48,6 +55,7 @@ class NatsWriter:
         self._loop = asyncio.new_event_loop()
         self._nc = None
         self._js = None
+        self.stream: str | None = None  # the stream capturing the subject, found by check()
 
     def __enter__(self) -> NatsWriter:
         return self
@@ -78,6 +86,7 @@ class NatsWriter:
                         connect_timeout=CONNECT_TIMEOUT_SECONDS,
                         allow_reconnect=False,
                         max_reconnect_attempts=0,
+                        error_cb=_error_logged,
                     ),
                     CONNECT_TIMEOUT_SECONDS + 1,
                 )
@@ -105,7 +114,9 @@ class NatsWriter:
     def check(self) -> None:
         js = self._jetstream()
         try:
-            self.stream = self._loop.run_until_complete(js.find_stream_name_by_subject(self.subject))
+            self.stream = self._loop.run_until_complete(
+                js.find_stream_name_by_subject(self.subject)
+            )
         except NotFoundError:
             raise DestinationError(
                 f"No JetStream stream captures the subject {self.subject!r}: ask the NATS "

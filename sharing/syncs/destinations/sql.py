@@ -28,6 +28,7 @@ rows for PostgreSQL). The password comes from os.environ[destination.secret_env]
 from __future__ import annotations
 
 import json
+import operator
 import os
 from typing import Any
 
@@ -58,6 +59,10 @@ MYSQL_CONNECTION_ERRORS = {1040, 1045, 1049, 1053, 2002, 2003, 2005, 2006, 2013,
 MYSQL_MISSING_ERRORS = {1146: "table", 1054: "column"}
 
 
+# Values psycopg writes into COPY text exactly as _text would (the rest go through _text).
+COPY_AS_IS = frozenset({str, int, float, type(None)})
+
+
 def _text(value: Any) -> str | None:
     """A value as PostgreSQL's text input (COPY and bound alike): the column's type parses it."""
     if value is None:
@@ -74,6 +79,20 @@ def _native(value: Any) -> Any:
     if isinstance(value, dict | list):
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
     return value
+
+
+def _rows(records: list[dict], columns: list[str]):
+    """Each record's values in `columns` order, as tuples (None for a field it lacks)."""
+    getter = operator.itemgetter(*columns)
+    for record in records:
+        try:
+            values = getter(record)
+        except KeyError:
+            values = tuple(record.get(name) for name in columns)
+        else:
+            if len(columns) == 1:
+                values = (values,)
+        yield values
 
 
 def _columns_of(batch: OutgoingBatch) -> list[str]:
@@ -192,13 +211,15 @@ class _StagedWriter(_TableWriter):
 
     def _staged_statements(self, operation: str, columns: list[str]) -> tuple[str, str | None]:
         """(the statement writing the stage into the target, the one returning the rows it
-        found: for insert the rows already there, for update the rows updated)."""
+        found: the staged records whose key the table already holds)."""
         q, target, stage = self.quote, self.target, self.quote(STAGE_TABLE)
         names = ", ".join(q(name) for name in columns)
         keys = ", ".join(q(name) for name in self.key_fields)
         values = self._value_columns(columns)
         row = q(ROW_COLUMN)
-        found = f"SELECT s.{row} FROM {stage} AS s JOIN {target} AS t ON {self._key_match('t', 's')}"
+        found = (
+            f"SELECT s.{row} FROM {stage} AS s JOIN {target} AS t ON {self._key_match('t', 's')}"
+        )
         if operation == "upsert":
             action = (
                 "DO UPDATE SET " + ", ".join(f"{q(name)} = EXCLUDED.{q(name)}" for name in values)
@@ -222,10 +243,13 @@ class _StagedWriter(_TableWriter):
             sets = ", ".join(f"{q(name)} = s.{q(name)}" for name in values)
             return (
                 f"UPDATE {target} AS t SET {sets} FROM {stage} AS s "
-                f"WHERE {self._key_match('t', 's')} RETURNING s.{row}",
-                None,
+                f"WHERE {self._key_match('t', 's')}",
+                found,
             )
-        return (f"DELETE FROM {target} AS t USING {stage} AS s WHERE {self._key_match('t', 's')}", None)
+        return (
+            f"DELETE FROM {target} AS t USING {stage} AS s WHERE {self._key_match('t', 's')}",
+            None,
+        )
 
     def _single_statement(self, operation: str, columns: list[str], mark: str) -> str:
         """One record's statement, `mark` the placeholder (%s or ?); for insert and update
@@ -263,6 +287,14 @@ class _StagedWriter(_TableWriter):
         else:
             ordered = columns
         return [convert(record.get(name)) for name in ordered]
+
+    @staticmethod
+    def _not_written(batch: OutgoingBatch, found: set[int]) -> dict[int, str]:
+        """The records an insert or update leaves alone, from the indexes whose key the
+        table held before: inserts of those, updates of the others."""
+        if batch.operation == "insert":
+            return dict.fromkeys(sorted(found), ALREADY_EXISTS)
+        return {index: NOT_FOUND for index in range(len(batch.records)) if index not in found}
 
     @staticmethod
     def _found_reason(operation: str) -> str | None:
@@ -348,8 +380,7 @@ class PostgresWriter(_StagedWriter):
             return self._missing_table()
         if isinstance(exc, pg_errors.UndefinedColumn):
             return DestinationError(
-                f"The table {self.relation_name} lacks a field the sync sends: "
-                f"{_pg_reason(exc)}",
+                f"The table {self.relation_name} lacks a field the sync sends: {_pg_reason(exc)}",
                 technical=_pg_reason(exc),
             )
         if isinstance(exc, pg_errors.InvalidColumnReference):  # no unique index for ON CONFLICT
@@ -391,26 +422,15 @@ class PostgresWriter(_StagedWriter):
                 f"SELECT 0::integer AS {q(ROW_COLUMN)}, {names} FROM {self.target} WITH NO DATA"
             )
             with cur.copy(f"COPY {q(STAGE_TABLE)} ({q(ROW_COLUMN)}, {names}) FROM STDIN") as copy:
-                for index, record in enumerate(batch.records):
-                    copy.write_row([index, *(_text(record.get(name)) for name in columns)])
+                for index, values in enumerate(_rows(batch.records, columns)):
+                    if not COPY_AS_IS.issuperset(map(type, values)):  # C-speed type check
+                        values = tuple(map(_text, values))
+                    copy.write_row((index, *values))
             if found_sql:
                 found = {row[0] for row in cur.execute(found_sql)}
-                reason = self._found_reason(batch.operation)
-                if batch.operation == "insert":
-                    rejected = dict.fromkeys(found, reason)
-                else:  # update without value fields: the found rows are the updated ones
-                    rejected = {
-                        index: NOT_FOUND for index in range(len(batch.records)) if index not in found
-                    }
+                rejected = self._not_written(batch, found)
             if write:
                 cur.execute(write)
-                if batch.operation == "update":
-                    updated = {row[0] for row in cur.fetchall()}
-                    rejected = {
-                        index: NOT_FOUND
-                        for index in range(len(batch.records))
-                        if index not in updated
-                    }
         return self._outcome(len(batch.records), rejected)
 
     def _send_one_by_one(self, conn, batch: OutgoingBatch, columns: list[str]) -> BatchOutcome:
@@ -502,7 +522,8 @@ class DuckDBWriter(_StagedWriter):
         conn = self._connect()
         try:
             return self._send_staged(conn, batch, columns)
-        except self._duckdb.CatalogException as exc:
+        except (self._duckdb.CatalogException, self._duckdb.BinderException) as exc:
+            # a missing table or field: the destination's set-up, not a record's value
             raise DestinationError(
                 f"Destination {self.destination.name!r}: {str(exc).splitlines()[0]}",
                 technical=str(exc),
@@ -532,21 +553,9 @@ class DuckDBWriter(_StagedWriter):
             )
             if found_sql:
                 found = {row[0] for row in conn.execute(found_sql).fetchall()}
-                if batch.operation == "insert":
-                    rejected = dict.fromkeys(found, ALREADY_EXISTS)
-                else:
-                    rejected = {
-                        index: NOT_FOUND for index in range(len(batch.records)) if index not in found
-                    }
+                rejected = self._not_written(batch, found)
             if write:
-                result = conn.execute(write)
-                if batch.operation == "update":
-                    updated = {row[0] for row in result.fetchall()}
-                    rejected = {
-                        index: NOT_FOUND
-                        for index in range(len(batch.records))
-                        if index not in updated
-                    }
+                conn.execute(write)
             conn.execute(f"DROP TABLE {q(STAGE_TABLE)}")
             conn.commit()
         except BaseException:
@@ -612,7 +621,9 @@ class MySQLWriter(_TableWriter):
             )
             with self._conn.cursor() as cur:
                 # A bad value is an error, never a warning and a silently changed value.
-                cur.execute("SET SESSION sql_mode = CONCAT_WS(',', @@sql_mode, 'STRICT_ALL_TABLES')")
+                cur.execute(
+                    "SET SESSION sql_mode = CONCAT_WS(',', @@sql_mode, 'STRICT_ALL_TABLES')"
+                )
         except pymysql.MySQLError as exc:
             raise DestinationUnavailable(
                 f"Destination {destination.name!r} could not be reached.",
@@ -684,7 +695,10 @@ class MySQLWriter(_TableWriter):
         code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
         return (
             isinstance(exc, pymysql.err.IntegrityError | pymysql.err.DataError)
-            or (isinstance(exc, pymysql.err.OperationalError) and code not in MYSQL_CONNECTION_ERRORS)
+            or (
+                isinstance(exc, pymysql.err.OperationalError)
+                and code not in MYSQL_CONNECTION_ERRORS
+            )
         ) and code not in MYSQL_MISSING_ERRORS
 
     def _existing(self, cur, batch: OutgoingBatch) -> set[int]:
@@ -693,9 +707,9 @@ class MySQLWriter(_TableWriter):
         keys = ", ".join(q(name) for name in self.key_fields)
         wanted: dict[tuple, list[int]] = {}
         for index, record in enumerate(batch.records):
-            wanted.setdefault(
-                tuple(str(record.get(name)) for name in self.key_fields), []
-            ).append(index)
+            wanted.setdefault(tuple(str(record.get(name)) for name in self.key_fields), []).append(
+                index
+            )
         found: set[int] = set()
         tuples = list(wanted)
         for start in range(0, len(tuples), 1000):
@@ -716,8 +730,12 @@ class MySQLWriter(_TableWriter):
         values = self._value_columns(columns)
         where = " AND ".join(f"{q(name)} = %s" for name in self.key_fields)
         if operation == "upsert":
-            update = ", ".join(f"{q(name)} = VALUES({q(name)})" for name in values or self.key_fields)
-            return f"INSERT INTO {target} ({names}) VALUES ({marks}) ON DUPLICATE KEY UPDATE {update}"
+            update = ", ".join(
+                f"{q(name)} = VALUES({q(name)})" for name in values or self.key_fields
+            )
+            return (
+                f"INSERT INTO {target} ({names}) VALUES ({marks}) ON DUPLICATE KEY UPDATE {update}"
+            )
         if operation == "insert":
             return f"INSERT INTO {target} ({names}) VALUES ({marks})"
         if operation == "update":
@@ -769,7 +787,9 @@ class MySQLWriter(_TableWriter):
                 for index in chosen:
                     cur.execute("SAVEPOINT portal_sync_record")
                     try:
-                        cur.execute(statement, self._params(operation, columns, batch.records[index]))
+                        cur.execute(
+                            statement, self._params(operation, columns, batch.records[index])
+                        )
                     except pymysql.MySQLError as exc:
                         if not self._is_record_error(exc):
                             raise

@@ -10,18 +10,19 @@ Secrets are never stored: `secret_env` names the environment variable holding th
 from __future__ import annotations
 
 import re
+import socket
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Q, QuerySet
 
+from portal.core.targets import TargetRefused, target_parse, target_resolve
 from products.choices import MembershipRole
 from products.models import Domain, DomainMembership
 from sharing.models import Sync, SyncDestination
 from sharing.models.syncs import DestinationKind
 from sharing.syncs.destinations import destination_writer
 from sharing.syncs.destinations.http import body_template_error
-from sharing.webhooks.targets import TargetRefused, target_resolve
 
 ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 BATCH_SIZE_MAX = 10_000
@@ -109,6 +110,24 @@ def _domain_of(value) -> Domain | None:
     return domain
 
 
+def _url_error(url: str) -> str | None:
+    """Why the records may not go to `url`: not https, or a host resolving to a private
+    address (unless WEBHOOKS_ALLOW_PRIVATE_TARGETS). A host that does not resolve from here
+    is accepted: every send resolves and checks it again, and the test button says so."""
+    try:
+        _scheme, host, port, _path = target_parse(url)
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except TargetRefused as exc:
+        return str(exc)
+    except (OSError, UnicodeError):
+        return None
+    try:
+        target_resolve(url)
+    except TargetRefused as exc:
+        return str(exc)
+    return None
+
+
 def _clean(destination: SyncDestination) -> None:
     """Every problem of `destination` at once, as {field: message}."""
     errors: dict[str, str] = {}
@@ -133,10 +152,9 @@ def _clean(destination: SyncDestination) -> None:
         )
     if kind == DestinationKind.HTTP:
         if destination.url and "url" not in errors:
-            try:
-                target_resolve(destination.url)
-            except TargetRefused as exc:
-                errors["url"] = str(exc)
+            url_error = _url_error(destination.url)
+            if url_error:
+                errors["url"] = url_error
         template_error = body_template_error(destination.body_template or "")
         if template_error:
             errors["body_template"] = template_error
@@ -145,8 +163,10 @@ def _clean(destination: SyncDestination) -> None:
                 f"Name the environment variable that holds the {destination.auth_header} "
                 "header's value."
             )
-    if kind == DestinationKind.NATS and destination.subject and not NATS_SUBJECT.fullmatch(
-        destination.subject
+    if (
+        kind == DestinationKind.NATS
+        and destination.subject
+        and not NATS_SUBJECT.fullmatch(destination.subject)
     ):
         errors["subject"] = (
             "Give the subject as dot-separated tokens without wildcards, for example "
@@ -236,7 +256,5 @@ def destination_test(*, destination: SyncDestination) -> str:
         if destination.kind == DestinationKind.HTTP:
             return f"Reachable: {destination.url} (a connection opened; nothing was sent)."
         if destination.kind == DestinationKind.NATS:
-            return (
-                f"Reachable: subject {destination.subject}, stored by stream {writer.stream}."
-            )
+            return f"Reachable: subject {destination.subject}, stored by stream {writer.stream}."
         return f"Reachable: table {writer.relation_name}, {len(fields)} fields."

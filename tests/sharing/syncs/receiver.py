@@ -121,6 +121,7 @@ class SyncReceiver:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # keep-alive: the sender reuses its connection
+            disable_nagle_algorithm = True  # headers and body go out as two writes
 
             def _reply(self, status: int, headers: dict, body: bytes) -> None:
                 self.send_response(status)
@@ -142,7 +143,9 @@ class SyncReceiver:
                     pass  # the sender gave up waiting
 
             def do_GET(self):  # noqa: N802
-                self._reply(200, {"Content-Type": "application/json"}, json.dumps(receiver.stats()).encode())
+                self._reply(
+                    200, {"Content-Type": "application/json"}, json.dumps(receiver.stats()).encode()
+                )
 
             def log_message(self, *args):
                 pass
