@@ -615,8 +615,8 @@ class Portal:
 
     def sync_dry_run(self, sync_id: int, *, wait: bool = True, poll: float = 1.0) -> dict:
         """Plan a run of the sync and show it without sending anything: the run as a dict
-        (status, counts added/changed/removed, `plan_sample`, `held_reasons`: what would
-        hold it). With `wait`, returns once the plan is made (status planned or failed)."""
+        (status, counts added/changed/removed, `plan_sample`). With `wait`, returns once
+        the plan is made (status planned or failed)."""
         run = self._send_json(
             "POST", self._sync_path(sync_id, "dry-run/"), None, what=f"dry-running sync {sync_id}"
         )

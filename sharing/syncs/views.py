@@ -56,6 +56,7 @@ from sharing.syncs.services.runs import (
     sync_run_request,
 )
 from sharing.syncs.services.syncs import (
+    destination_usable_by,
     sync_can_change,
     sync_can_create,
     sync_create,
@@ -160,7 +161,11 @@ class ProductSyncsView(LoginRequiredMixin, View):
             "syncs": syncs,
             "can_create": can_create,
             "has_ports": product.ports.exists(),
-            "has_destinations": can_create and destinations_usable_by(user=request.user).exists(),
+            "has_destinations": can_create
+            and (
+                destination_can_manage(user=request.user)  # admins use every destination
+                or destinations_usable_by(user=request.user).exists()
+            ),
         }
         return render(request, "syncs/product_syncs.html", context)
 
@@ -194,7 +199,11 @@ class _SyncFormView(LoginRequiredMixin, View):
             for column in port.columns.all():
                 if decision.allows_column(column.name) and column.name not in columns:
                     columns.append(column.name)
-        destinations = list(destinations_usable_by(user=creator).order_by("name"))
+        destinations = [
+            destination
+            for destination in SyncDestination.objects.select_related("domain").order_by("name")
+            if destination_usable_by(user=creator, destination=destination)
+        ]
         return ports, columns, destinations
 
     @staticmethod
@@ -223,10 +232,8 @@ class _SyncFormView(LoginRequiredMixin, View):
 
     @staticmethod
     def _destination_of(form: SyncForm, creator) -> SyncDestination:
-        destination = (
-            destinations_usable_by(user=creator).filter(pk=form.cleaned_data["destination"]).first()
-        )
-        if destination is None:
+        destination = SyncDestination.objects.filter(pk=form.cleaned_data["destination"]).first()
+        if destination is None or not destination_usable_by(user=creator, destination=destination):
             raise ValidationError({"destination": "Choose a destination you may use."})
         return destination
 
@@ -325,7 +332,11 @@ def runs_context(*, request, sync: Sync) -> dict:
             :RECENT_RUNS
         ]
     )
+    approvals = dict(
+        SyncRun.objects.filter(sync=sync, approves__isnull=False).values_list("approves_id", "pk")
+    )
     for run in runs:
+        run.approved_in = approvals.get(run.pk)
         run.duration = run_duration(run)
         run.rate = run_records_per_second(run)
         run.elapsed = (timezone.now() - run.started_at).total_seconds() if run.started_at else None
@@ -335,9 +346,15 @@ def runs_context(*, request, sync: Sync) -> dict:
         and active.status == SyncRunStatus.QUEUED
         and (timezone.now() - active.created_at).total_seconds() > QUEUED_TOO_LONG_SECONDS
     )
-    held = [run for run in runs if run.status == SyncRunStatus.HELD]
-    latest_plan = next(
-        (run for run in runs if run.status == SyncRunStatus.PLANNED and run.dry_run), None
+    # Held and not yet approved (an approved run stays held; its approval run sends it).
+    held = list(
+        sync.runs.filter(status=SyncRunStatus.HELD, approved_by_run__isnull=True).order_by(
+            "created_at", "pk"
+        )
+    )
+    # The newest run's plan, when it is a dry run's (a later run makes it stale).
+    latest_plan = (
+        runs[0] if runs and runs[0].dry_run and runs[0].status == SyncRunStatus.PLANNED else None
     )
     return {
         "product": sync.product,

@@ -49,6 +49,7 @@ from sharing.syncs.services.runs import (
     sync_run_request,
 )
 from sharing.syncs.services.syncs import (
+    destination_usable_by,
     sync_create,
     sync_delete,
     sync_pause,
@@ -115,17 +116,14 @@ class SyncDestinationViewSet(viewsets.GenericViewSet):
     lookup_value_regex = r"[^/]+"
 
     def _visible(self):
+        """Admins: every destination; others: those they may use (which include those
+        of the domains they own)."""
         user = self.request.user
-        usable = destinations_usable_by(user=user).values("pk")
-        managed = [
-            destination.pk
-            for destination in SyncDestination.objects.select_related("domain")
-            if destination_can_manage(user=user, destination=destination)
-        ]
-        return (
-            SyncDestination.objects.filter(pk__in=usable)
-            | SyncDestination.objects.filter(pk__in=managed)
-        ).select_related("domain", "created_by")
+        if destination_can_manage(user=user):  # no domain named: admins only
+            visible = SyncDestination.objects.all()
+        else:
+            visible = destinations_usable_by(user=user)
+        return visible.select_related("domain", "created_by")
 
     def get_object(self) -> SyncDestination:
         try:
@@ -294,9 +292,8 @@ class SyncViewSet(viewsets.GenericViewSet):
         return Response(self.get_serializer(sync).data, status=status.HTTP_201_CREATED)
 
     def _destination(self, destination_id: int) -> SyncDestination:
-        destination = destinations_usable_by(user=self.request.user).filter(pk=destination_id)
-        found = destination.first()
-        if found is None:
+        found = SyncDestination.objects.filter(pk=destination_id).first()
+        if found is None or not destination_usable_by(user=self.request.user, destination=found):
             raise ValidationError(
                 {"destination": [f"There is no destination {destination_id} you may use."]}
             )
