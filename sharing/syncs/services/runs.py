@@ -40,7 +40,7 @@ from products.trust.services.incidents import incident_open, incident_recover
 from sharing.choices import Channel
 from sharing.models import Sync, SyncPlannedChange, SyncRecordState, SyncRejectedRecord, SyncRun
 from sharing.models.syncs import ChangeKind, SyncMode, SyncRunStatus, SyncRunTrigger, SyncStatus
-from sharing.serving.arrow_values import python_columns
+from sharing.serving.arrow_values import numeric_decimal_type, python_columns
 from sharing.serving.reads import ReadPlan, ReadRefused, audit_read, read_plan
 from sharing.serving.source_errors import source_error_message
 from sharing.syncs.destinations import destination_writer
@@ -492,7 +492,7 @@ def _source_rows(ctx: _Context, diff: SyncDiff) -> Iterator[tuple[str, str, str,
                     batch = batch.filter(pc.is_in(batch.column(0), value_set=wanted_keys))
                     if not batch.num_rows:
                         continue
-                columns = _jsonable_columns(batch, python_columns(batch))
+                columns = _json_columns(batch)
                 names = batch.schema.names
                 for row in zip(*columns, strict=True):
                     key, row_hash = row[0], row[1]
@@ -507,16 +507,40 @@ def _source_rows(ctx: _Context, diff: SyncDiff) -> Iterator[tuple[str, str, str,
         raise _source_stop(ctx, exc) from exc
 
 
-def _jsonable_columns(batch, columns: list[list]) -> list[list]:
-    """The batch's Python columns as JSON values: integers, text and booleans as they
-    are; other types (decimals, floats, times) converted value by value."""
+def _json_columns(batch) -> list[list]:
+    """The batch's columns as JSON values, converted in Arrow where it can be done
+    exactly: integers, text and booleans as they are; doubles when all are finite;
+    PostgreSQL numerics of at most 15 digits as doubles (exact, as decimal_value would
+    give them); anything else value by value (python_columns, then _jsonable)."""
     # Lazy: pyarrow only in the processes that read Arrow (the worker).
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     plain = (pa.types.is_integer, pa.types.is_string, pa.types.is_large_string, pa.types.is_boolean)
-    for index, field_ in enumerate(batch.schema):
-        if not any(test(field_.type) for test in plain):
-            columns[index] = [None if v is None else _jsonable(v) for v in columns[index]]
+    columns: list[list | None] = [None] * batch.num_columns
+    slow: list[int] = []
+    for index, (field_, array) in enumerate(zip(batch.schema, batch.columns, strict=True)):
+        kind = field_.type
+        if any(test(kind) for test in plain):
+            columns[index] = array.to_pylist()
+            continue
+        if isinstance(kind, pa.BaseExtensionType) and getattr(kind, "type_name", "") == "numeric":
+            decimal = numeric_decimal_type(field_)
+            if pa.types.is_decimal(decimal) and decimal.precision <= 15:
+                try:
+                    array = pc.cast(array.storage, pa.float64())
+                    kind = pa.float64()
+                except pa.ArrowInvalid:  # a text Arrow does not read as a number
+                    slow.append(index)
+                    continue
+        if pa.types.is_floating(kind) and pc.all(pc.is_finite(array)).as_py() is not False:
+            columns[index] = pc.cast(array, pa.float64()).to_pylist()
+            continue
+        slow.append(index)
+    if slow:
+        converted = python_columns(batch.select(slow))
+        for index, values in zip(slow, converted, strict=True):
+            columns[index] = [None if v is None else _jsonable(v) for v in values]
     return columns
 
 
