@@ -595,6 +595,7 @@ def _send(ctx: _Context, writer, items: list[_Item]) -> None:
         records=[item.record for item in items],
         idempotency_keys=[f"{run.pk}:{item.key}" for item in items],
     )
+    started = time.monotonic()
     try:
         outcome: BatchOutcome = writer.send(batch)
     except DestinationError as exc:
@@ -602,7 +603,11 @@ def _send(ctx: _Context, writer, items: list[_Item]) -> None:
             f"The destination {ctx.sync.destination.name!r} failed: {exc.message}",
             technical=exc.technical,
         ) from exc
+    recorded = time.monotonic()
     _record_outcome(ctx, items, outcome)
+    timings = ctx.timings  # where a run's time goes (the run's detail, the benchmark)
+    timings["destination_s"] = round(timings.get("destination_s", 0) + recorded - started, 3)
+    timings["state_s"] = round(timings.get("state_s", 0) + time.monotonic() - recorded, 3)
 
 
 def _record_outcome(ctx: _Context, items: list[_Item], outcome: BatchOutcome) -> None:
