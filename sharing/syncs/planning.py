@@ -160,11 +160,19 @@ class SyncDiff:
     run_id: int
     counts: PlanCounts = field(default_factory=PlanCounts)
     in_sql: bool = False
+    # Nothing acknowledged yet (a first run): every key is added, the plan is the scan.
+    all_added: bool = False
     _rows: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
 
     @property
     def table(self) -> str:
         return f"sync_plan_{self.run_id}"
+
+    def _select(self, kind: str) -> tuple[str, list]:
+        if self.all_added:
+            scan = f"sync_scan_{self.run_id}"
+            return (f"SELECT key, row_hash FROM {scan} WHERE %s = 'added'", [kind])
+        return (f"SELECT key, row_hash FROM {self.table} WHERE kind = %s", [kind])
 
     def keys(self, kind: str) -> Iterator[list[tuple[str, str]]]:
         """(key, hash) pairs of one kind, in chunks, in key order."""
@@ -174,19 +182,15 @@ class SyncDiff:
                 yield rows[start : start + KEY_CHUNK]
             return
         last = None
+        select, params = self._select(kind)
         while True:
             with connection.cursor() as cur:
                 if last is None:
-                    cur.execute(
-                        f"SELECT key, row_hash FROM {self.table} WHERE kind = %s "
-                        f'ORDER BY key COLLATE "C" LIMIT %s',
-                        [kind, KEY_CHUNK],
-                    )
+                    cur.execute(f'{select} ORDER BY key COLLATE "C" LIMIT %s', [*params, KEY_CHUNK])
                 else:
                     cur.execute(
-                        f"SELECT key, row_hash FROM {self.table} WHERE kind = %s "
-                        f'AND key COLLATE "C" > %s ORDER BY key COLLATE "C" LIMIT %s',
-                        [kind, last, KEY_CHUNK],
+                        f'{select} AND key COLLATE "C" > %s ORDER BY key COLLATE "C" LIMIT %s',
+                        [*params, last, KEY_CHUNK],
                     )
                 rows = cur.fetchall()
             if not rows:
@@ -237,6 +241,10 @@ def _diff_in_sql(*, sync_id: int, run_id: int, chunks: Iterator[bytes]) -> SyncD
             return diff
         cur.execute(f"SELECT count(*) FROM {state} WHERE sync_id = %s", [sync_id])
         counts.state_rows = cur.fetchone()[0]
+        if counts.state_rows == 0:  # a first run: the scan is the plan, all added
+            diff.all_added = True
+            counts.added = counts.source_rows
+            return diff
         cur.execute(f"CREATE TEMPORARY TABLE {diff.table} (kind text, key text, row_hash text)")
         if counts.state_rows == 0:
             cur.execute(f"INSERT INTO {diff.table} SELECT 'added', key, row_hash FROM {scan}")

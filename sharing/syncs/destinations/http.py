@@ -21,6 +21,10 @@ The answer
     408, other 5xx, timeouts, refused connections
              retried with exponential back-off and jitter; after SYNCS_HTTP_MAX_TRIES
              tries the batch is not acknowledged (DestinationUnavailable) and the run stops.
+    401, 403, 404, 405, 413
+             a DestinationError that stops the run, nothing acknowledged: the credentials,
+             the URL or the batch size need fixing, not the records (a rejected token
+             must not send every record to the dead-letter list).
     other 4xx
              every record of the batch is rejected with the status and the start of the
              answer (kept as rejected records, retried at the next run).
@@ -43,6 +47,7 @@ import hashlib
 import json
 import os
 import random
+import socket
 import time
 from datetime import UTC, datetime
 
@@ -64,6 +69,14 @@ RECORDS_PLACEHOLDER = "{{records}}"
 ANSWER_READ_BYTES = 4 * 1024 * 1024  # enough for a rejected list of a 10,000-record batch
 RETRY_AFTER_STATUSES = {429, 503}
 RETRIED_STATUSES = {408, 429} | set(range(500, 600))
+# Refusals of the request, not of its records: what to fix, for the person who registered it.
+SETUP_REFUSALS = {
+    401: "refused the credentials (check the variable named as the secret)",
+    403: "refused the credentials (check the variable named as the secret)",
+    404: "has no such URL",
+    405: "does not take POST at this URL",
+    413: "found the request too large (lower the batch size)",
+}
 USER_AGENT = "portal-syncs/1"
 
 
@@ -218,14 +231,12 @@ class HttpWriter:
     def check(self) -> None:
         """The secret is set, the URL allowed and a connection opens (nothing is POSTed)."""
         self._auth_headers()
-        pool = self._connection()
+        self._connection()
         try:
-            conn = pool._get_conn()  # noqa: SLF001 - urllib3 has no public "connect now"
-            try:
-                conn.connect()
-            finally:
-                pool._put_conn(conn)  # noqa: SLF001
-        except (OSError, urllib3.exceptions.HTTPError) as exc:
+            socket.create_connection(
+                (self._target.address, self._target.port), timeout=self.timeout
+            ).close()
+        except OSError as exc:
             self._reset()
             raise DestinationUnavailable(
                 f"Destination {self.destination.name!r} could not be reached.",
@@ -323,6 +334,15 @@ class HttpWriter:
                     raise DestinationError(
                         f"Destination {self.destination.name!r} answered {status}: redirects "
                         "are not followed, give the final URL."
+                    )
+                if status in SETUP_REFUSALS:
+                    raise DestinationError(
+                        f"Destination {self.destination.name!r} answered {status}: it "
+                        f"{SETUP_REFUSALS[status]}.",
+                        technical=reason_short(
+                            f"{self.destination.url}: {status} "
+                            f"{answer[:300].decode(errors='replace')}"
+                        ),
                     )
                 if status not in RETRIED_STATUSES:
                     reason = reason_short(

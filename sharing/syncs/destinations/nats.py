@@ -55,6 +55,7 @@ class NatsWriter:
         self._loop = asyncio.new_event_loop()
         self._nc = None
         self._js = None
+        self.stream: str | None = None  # the stream capturing the subject, found by check()
 
     def __enter__(self) -> NatsWriter:
         return self

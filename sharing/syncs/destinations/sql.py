@@ -28,6 +28,7 @@ rows for PostgreSQL). The password comes from os.environ[destination.secret_env]
 from __future__ import annotations
 
 import json
+import operator
 import os
 from typing import Any
 
@@ -78,6 +79,20 @@ def _native(value: Any) -> Any:
     if isinstance(value, dict | list):
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
     return value
+
+
+def _rows(records: list[dict], columns: list[str]):
+    """Each record's values in `columns` order, as tuples (None for a field it lacks)."""
+    getter = operator.itemgetter(*columns)
+    for record in records:
+        try:
+            values = getter(record)
+        except KeyError:
+            values = tuple(record.get(name) for name in columns)
+        else:
+            if len(columns) == 1:
+                values = (values,)
+        yield values
 
 
 def _columns_of(batch: OutgoingBatch) -> list[str]:
@@ -407,16 +422,10 @@ class PostgresWriter(_StagedWriter):
                 f"SELECT 0::integer AS {q(ROW_COLUMN)}, {names} FROM {self.target} WITH NO DATA"
             )
             with cur.copy(f"COPY {q(STAGE_TABLE)} ({q(ROW_COLUMN)}, {names}) FROM STDIN") as copy:
-                for index, record in enumerate(batch.records):
-                    copy.write_row(
-                        [
-                            index,
-                            *(
-                                value if value.__class__ in COPY_AS_IS else _text(value)
-                                for value in map(record.get, columns)
-                            ),
-                        ]
-                    )
+                for index, values in enumerate(_rows(batch.records, columns)):
+                    if not COPY_AS_IS.issuperset(map(type, values)):  # C-speed type check
+                        values = tuple(map(_text, values))
+                    copy.write_row((index, *values))
             if found_sql:
                 found = {row[0] for row in cur.execute(found_sql)}
                 rejected = self._not_written(batch, found)

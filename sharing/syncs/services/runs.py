@@ -40,7 +40,7 @@ from products.trust.services.incidents import incident_open, incident_recover
 from sharing.choices import Channel
 from sharing.models import Sync, SyncPlannedChange, SyncRecordState, SyncRejectedRecord, SyncRun
 from sharing.models.syncs import ChangeKind, SyncMode, SyncRunStatus, SyncRunTrigger, SyncStatus
-from sharing.serving.arrow_values import python_columns
+from sharing.serving.arrow_values import numeric_decimal_type, python_columns
 from sharing.serving.reads import ReadPlan, ReadRefused, audit_read, read_plan
 from sharing.serving.source_errors import source_error_message
 from sharing.syncs.destinations import destination_writer
@@ -225,6 +225,9 @@ class _Context:
     sync: Sync
     attempt: int
     plan: ReadPlan | None = None
+    diff: SyncDiff | None = None  # its temporary tables are dropped when the run ends
+    # Whether the sync has open rejected records to resolve (checked once, then kept).
+    open_rejected: bool | None = None
     counts: dict[str, int] = field(
         default_factory=lambda: {"added": 0, "changed": 0, "removed": 0, "rejected": 0}
     )
@@ -270,10 +273,9 @@ def sync_run_execute(*, run_id: int) -> SyncRun | None:
     if run is None:
         return None
     ctx = _Context(run=run, sync=run.sync, attempt=run.attempts)
-    diff: SyncDiff | None = None
     try:
         with _Heartbeat(run.pk, ctx.attempt):
-            diff = _execute(ctx)
+            _execute(ctx)
     except _Lost:
         logger.warning("sync run %s: taken over by a later attempt", run_id)
     except _Stop as stop:
@@ -283,13 +285,13 @@ def sync_run_execute(*, run_id: int) -> SyncRun | None:
         _fail(ctx, f"Unexpected error: {exc.__class__.__name__}: {exc}")
         raise
     finally:
-        if diff is not None:
-            diff.drop()
+        if ctx.diff is not None:
+            ctx.diff.drop()
     run.refresh_from_db()
     return run
 
 
-def _execute(ctx: _Context) -> SyncDiff | None:
+def _execute(ctx: _Context) -> None:
     run, sync = ctx.run, ctx.sync
     if sync.status == SyncStatus.PAUSED and not run.dry_run:
         raise _Stop(f"The sync was paused ({sync.paused_reason}) before this run started.")
@@ -310,8 +312,8 @@ def _execute(ctx: _Context) -> SyncDiff | None:
         if run.approves_id is not None:
             _send_approved(ctx, writer)
             _succeed(ctx)
-            return None
-        diff = _diff(ctx)
+            return
+        diff = ctx.diff = _diff(ctx)
         counts = diff.counts
         planned = _planned_count(sync, counts)
         SyncRun.objects.filter(pk=run.pk).update(
@@ -320,7 +322,7 @@ def _execute(ctx: _Context) -> SyncDiff | None:
         run.source_rows, run.planned = counts.source_rows, planned
         if run.dry_run:
             _dry_run(ctx, diff)
-            return diff
+            return
         if not run.detail.get("guardrails_passed"):
             reasons = count_guardrails(
                 sync=sync,
@@ -338,7 +340,7 @@ def _execute(ctx: _Context) -> SyncDiff | None:
                 reasons += _column_limit_reasons(ctx, diff)
             if reasons:
                 _hold(ctx, diff, reasons)
-                return diff
+                return
             run.detail = {**run.detail, "guardrails_passed": True}
             SyncRun.objects.filter(pk=run.pk).update(detail=run.detail)
         started = time.monotonic()
@@ -346,7 +348,6 @@ def _execute(ctx: _Context) -> SyncDiff | None:
             _send(ctx, writer, batch)
         ctx.timings["send_s"] = round(time.monotonic() - started, 3)
         _succeed(ctx)
-    return diff
 
 
 def _plan_read(ctx: _Context) -> ReadPlan:
@@ -451,8 +452,9 @@ def _operation(sync: Sync, kind: str) -> str:
     return {SyncMode.INSERT: "insert", SyncMode.UPDATE: "update"}.get(sync.mode, "upsert")
 
 
-def _record(sync: Sync, values: dict[str, Any]) -> dict:
-    return {destination_field(sync, c): _jsonable(values.get(c)) for c in sync.columns}
+def _field_pairs(sync: Sync) -> list[tuple[str, str]]:
+    """(source column, destination field) of every column sent."""
+    return [(column, destination_field(sync, column)) for column in sync.columns]
 
 
 def _removal_record(sync: Sync, key: str) -> dict:
@@ -475,13 +477,22 @@ def _source_rows(ctx: _Context, diff: SyncDiff) -> Iterator[tuple[str, str, str,
     changed = diff.key_set((ChangeKind.CHANGED,)) if ChangeKind.CHANGED in wanted else set()
     if not everything_added and not added and not changed:
         return
+    # Lazy: pyarrow only in the processes that read Arrow (the worker).
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    wanted_keys = None if everything_added else pa.array(list(added | changed), pa.string())
     try:
         with connector_for_port(plan.port) as connector:
             sql, params = rows_sql(
                 plan, connector, sync.key_columns, placeholder=connector.arrow_placeholder
             )
             for batch in connector.arrow_batches(sql, params, batch_rows=FETCH_BATCH_ROWS):
-                columns = python_columns(batch)
+                if wanted_keys is not None:  # only the planned rows become Python values
+                    batch = batch.filter(pc.is_in(batch.column(0), value_set=wanted_keys))
+                    if not batch.num_rows:
+                        continue
+                columns = _json_columns(batch)
                 names = batch.schema.names
                 for row in zip(*columns, strict=True):
                     key, row_hash = row[0], row[1]
@@ -496,16 +507,54 @@ def _source_rows(ctx: _Context, diff: SyncDiff) -> Iterator[tuple[str, str, str,
         raise _source_stop(ctx, exc) from exc
 
 
+def _json_columns(batch) -> list[list]:
+    """The batch's columns as JSON values, converted in Arrow where it can be done
+    exactly: integers, text and booleans as they are; doubles when all are finite;
+    PostgreSQL numerics of at most 15 digits as doubles (exact, as decimal_value would
+    give them); anything else value by value (python_columns, then _jsonable)."""
+    # Lazy: pyarrow only in the processes that read Arrow (the worker).
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    plain = (pa.types.is_integer, pa.types.is_string, pa.types.is_large_string, pa.types.is_boolean)
+    columns: list[list | None] = [None] * batch.num_columns
+    slow: list[int] = []
+    for index, (field_, array) in enumerate(zip(batch.schema, batch.columns, strict=True)):
+        kind = field_.type
+        if any(test(kind) for test in plain):
+            columns[index] = array.to_pylist()
+            continue
+        if isinstance(kind, pa.BaseExtensionType) and getattr(kind, "type_name", "") == "numeric":
+            decimal = numeric_decimal_type(field_)
+            if pa.types.is_decimal(decimal) and decimal.precision <= 15:
+                try:
+                    array = pc.cast(array.storage, pa.float64())
+                    kind = pa.float64()
+                except pa.ArrowInvalid:  # a text Arrow does not read as a number
+                    slow.append(index)
+                    continue
+        if pa.types.is_floating(kind) and pc.all(pc.is_finite(array)).as_py() is not False:
+            columns[index] = pc.cast(array, pa.float64()).to_pylist()
+            continue
+        slow.append(index)
+    if slow:
+        converted = python_columns(batch.select(slow))
+        for index, values in zip(slow, converted, strict=True):
+            columns[index] = [None if v is None else _jsonable(v) for v in values]
+    return columns
+
+
 def _items(ctx: _Context, diff: SyncDiff) -> Iterator[_Item]:
     sync = ctx.sync
     limited = ctx.limited_columns
+    pairs = _field_pairs(sync)
     for kind, key, row_hash, values in _source_rows(ctx, diff):
         yield _Item(
             kind,
             key,
             row_hash,
-            _record(sync, values),
-            {c: _jsonable(values.get(c)) for c in limited},
+            {target: values[column] for column, target in pairs},
+            {c: values.get(c) for c in limited} if limited else {},
         )
     if sync.mode == SyncMode.MIRROR:
         for chunk in diff.keys(ChangeKind.REMOVED):
@@ -546,6 +595,7 @@ def _send(ctx: _Context, writer, items: list[_Item]) -> None:
         records=[item.record for item in items],
         idempotency_keys=[f"{run.pk}:{item.key}" for item in items],
     )
+    started = time.monotonic()
     try:
         outcome: BatchOutcome = writer.send(batch)
     except DestinationError as exc:
@@ -553,7 +603,11 @@ def _send(ctx: _Context, writer, items: list[_Item]) -> None:
             f"The destination {ctx.sync.destination.name!r} failed: {exc.message}",
             technical=exc.technical,
         ) from exc
+    recorded = time.monotonic()
     _record_outcome(ctx, items, outcome)
+    timings = ctx.timings  # where a run's time goes (the run's detail, the benchmark)
+    timings["destination_s"] = round(timings.get("destination_s", 0) + recorded - started, 3)
+    timings["state_s"] = round(timings.get("state_s", 0) + time.monotonic() - recorded, 3)
 
 
 def _record_outcome(ctx: _Context, items: list[_Item], outcome: BatchOutcome) -> None:
@@ -567,8 +621,12 @@ def _record_outcome(ctx: _Context, items: list[_Item], outcome: BatchOutcome) ->
             SyncRecordState.objects.filter(sync=sync, key__in=[item.key for item in acked]).delete()
         else:
             _state_upsert(sync=sync, run=run, items=acked, at=now)
+        if ctx.open_rejected is None:
+            ctx.open_rejected = SyncRejectedRecord.objects.filter(
+                sync=sync, resolved_at__isnull=True
+            ).exists()
         touched = [item.key for item in acked] + [item.key for item, _ in rejected]
-        if touched:
+        if touched and ctx.open_rejected:
             # Acked: resolved; rejected again: the new rejection supersedes the old one.
             SyncRejectedRecord.objects.filter(
                 sync=sync, key__in=touched, resolved_at__isnull=True
@@ -586,6 +644,7 @@ def _record_outcome(ctx: _Context, items: list[_Item], outcome: BatchOutcome) ->
                 for item, reason in rejected
             ]
         )
+        ctx.open_rejected = ctx.open_rejected or bool(rejected)
         ctx.counts[kind] += len(acked)
         ctx.counts["rejected"] += len(rejected)
         updated = SyncRun.objects.filter(
@@ -604,22 +663,26 @@ def _state_upsert(*, sync: Sync, run: SyncRun, items: list[_Item], at: datetime)
         return
     if connection.vendor == "postgresql":
         table = SyncRecordState._meta.db_table
+        limited = any(item.limited for item in items)
         with connection.cursor() as cur:
             cur.execute(
+                "CREATE TEMPORARY TABLE IF NOT EXISTS sync_acked "
+                "(key text, row_hash text, limited_values text)"
+            )
+            with cur.copy("COPY sync_acked (key, row_hash, limited_values) FROM STDIN") as copy:
+                for item in items:
+                    copy.write_row(
+                        (item.key, item.row_hash, _json_text(item.limited) if limited else None)
+                    )
+            cur.execute(
                 f"INSERT INTO {table} (sync_id, key, row_hash, limited_values, run_id, acked_at) "
-                "SELECT %s, k, h, v::jsonb, %s, %s FROM unnest(%s::text[], %s::text[], "
-                "%s::text[]) AS u(k, h, v) ON CONFLICT (sync_id, key) DO UPDATE SET "
+                "SELECT %s, key, row_hash, COALESCE(limited_values, '{}')::jsonb, %s, %s "
+                "FROM sync_acked ON CONFLICT (sync_id, key) DO UPDATE SET "
                 "row_hash = EXCLUDED.row_hash, limited_values = EXCLUDED.limited_values, "
                 "run_id = EXCLUDED.run_id, acked_at = EXCLUDED.acked_at",
-                [
-                    sync.pk,
-                    run.pk,
-                    at,
-                    [item.key for item in items],
-                    [item.row_hash for item in items],
-                    [_json_text(item.limited) for item in items],
-                ],
+                [sync.pk, run.pk, at],
             )
+            cur.execute("TRUNCATE sync_acked")
         return
     SyncRecordState.objects.bulk_create(
         [

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -20,6 +21,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
+from portal.core.cron import cron_parse
 from products.catalog.permissions import domain_role, user_is_admin
 from products.catalog.selectors import port_for
 from products.choices import MembershipRole, SourceKind
@@ -27,7 +29,6 @@ from products.connectors.column_types import type_family
 from products.models import DataProduct, OutputPort
 from sharing.access.decision import access_decide
 from sharing.choices import Channel
-from sharing.exports.services.schedules import cron_check, timezone_check
 from sharing.models import Sync, SyncDestination
 from sharing.models.syncs import SyncMode, SyncStatus, SyncTrigger
 from sharing.serving.reads import ReadRefused, read_plan
@@ -165,6 +166,25 @@ def _number(value, field: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise ValidationError({field: "A number."})
     return float(value)
+
+
+def cron_check(expression: str) -> None:
+    """ValidationError on `cron`, naming the field of the five that is wrong."""
+    try:
+        cron_parse(expression)
+    except ValueError as exc:
+        raise ValidationError({"cron": str(exc)}) from exc
+
+
+def timezone_check(name: str) -> None:
+    try:
+        if not name or not isinstance(name, str):
+            raise ValueError
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(
+            {"timezone": f"Unknown time zone {name!r}: use a name such as UTC or Europe/Paris."}
+        ) from None
 
 
 def destination_field(sync: Sync, column: str) -> str:

@@ -150,6 +150,21 @@ def test_a_4xx_refusal_rejects_the_whole_batch_with_the_receivers_words(receiver
     assert len(receiver.arrivals()) == 1  # not retried
 
 
+@pytest.mark.parametrize(
+    ("status", "words"),
+    [(401, "refused the credentials"), (404, "no such URL"), (413, "lower the batch size")],
+)
+def test_a_refusal_of_the_request_itself_stops_the_run_instead_of_rejecting_records(
+    receiver, status, words
+):
+    receiver.status = (status, "no")
+    with destination_writer(destination(receiver.url), key_fields=["lead_id"], run_id=1) as w:
+        with pytest.raises(DestinationError, match=words) as excinfo:
+            w.send(batch(0, 3))
+    assert not isinstance(excinfo.value, DestinationUnavailable)
+    assert len(receiver.arrivals()) == 1
+
+
 def test_429_every_10th_request_still_delivers_every_record_exactly_once(receiver):
     receiver.retry_after_every = 10
     with destination_writer(

@@ -277,3 +277,40 @@ def test_relations_for_loop_detection():
     ) == ("duckdb", "/data/crm.duckdb", "main", "leads")
     assert destination_relation(SyncDestination(kind="http", url="https://crm.example.com")) is None
     assert destination_relation(SyncDestination(kind="nats", subject="crm.leads")) is None
+
+
+def test_json_booleans_and_timestamps_reach_their_column_types_on_postgresql():
+    table = PostgresTable()
+    try:
+        table.conn.execute(
+            f"ALTER TABLE {table.table} ADD COLUMN tags jsonb, ADD COLUMN active boolean, "
+            "ADD COLUMN seen_at timestamptz, ADD COLUMN amount numeric(10, 2)"
+        )
+        values = {"tags": {"tier": ["gold"]}, "active": True, "amount": 12.5}
+        record = {**lead("a"), **values, "seen_at": "2026-12-01T10:00:00Z"}
+        with writer_of(table) as writer:
+            assert writer.send(batch("upsert", [record])).acked == [0]  # COPY
+            record = {**record, "active": False, "tags": ["x"], "score": "nine"}
+            outcome = writer.send(batch("upsert", [record, lead("b")]))  # one by one
+        assert outcome.acked == [1] and "integer" in outcome.rejected[0]
+        row = table.conn.execute(
+            f"SELECT tags, active, seen_at::text, amount::text FROM {table.table} "
+            "WHERE lead_id = 'a'"
+        ).fetchone()
+        assert row[:2] == ({"tier": ["gold"]}, True)
+        assert row[2].startswith("2026-12-01") and row[3] == "12.50"
+    finally:
+        table.drop()
+
+
+def test_a_batch_refused_as_a_whole_is_written_one_by_one_with_the_same_values():
+    table = PostgresTable()
+    try:
+        table.conn.execute(f"ALTER TABLE {table.table} ADD COLUMN active boolean")
+        records = [{**lead("a"), "active": True}, {**lead("b"), "active": None, "owner": None}]
+        with writer_of(table) as writer:
+            outcome = writer.send(batch("upsert", records))
+        assert outcome.acked == [0] and "owner" in outcome.rejected[1]
+        assert table.conn.execute(f"SELECT active FROM {table.table}").fetchall() == [(True,)]
+    finally:
+        table.drop()

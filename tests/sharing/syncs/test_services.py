@@ -8,9 +8,12 @@ import json
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
+from portal.models import Event
 from products.choices import IncidentCause, IncidentStatus
 from products.models import Incident
 from products.trust.selectors import trust_header_context
+from products.trust.services.incidents import products_with_open_incidents
+from products.trust.services.trust_score import trust_score_compute
 from sharing.access.services.grants import grant_create, grant_revoke
 from sharing.models import AccessEvent, SyncPlannedChange, SyncRecordState, SyncRejectedRecord
 from sharing.models.syncs import SyncRunStatus, SyncStatus
@@ -162,6 +165,8 @@ def test_a_large_change_holds_and_approval_sends_exactly_the_held_plan(
     held = run_now(sync, owner)
     assert held.status == SyncRunStatus.HELD
     assert held.held_reasons[0]["guardrail"] == "max_changed_pct"
+    event = Event.objects.get(type="portal.sync_run.held")
+    assert event.data["guardrails"] == ["max_changed_pct"] and event.data["run_id"] == held.pk
     assert "40%" in held.held_reasons[0]["message"]
     assert SyncPlannedChange.objects.filter(run=held).count() == 2
     assert crm_table.rows("score", "lead_id")[0] == (0.5,)  # nothing sent yet
@@ -370,3 +375,19 @@ def test_state_keys_are_the_keys_as_json_text(rows, leads, crm, owner):
     sync = make_sync(leads, crm, owner)
     run_now(sync, owner)
     assert sorted(json.loads(k)[0] for k in state_keys(sync)) == sorted(str(r[0]) for r in rows)
+
+
+def test_a_failing_sync_neither_lowers_the_trust_score_nor_marks_the_product(leads, crm, owner):
+    before = trust_score_compute(product=leads)
+    sync = make_sync(leads, crm, owner)
+    crm.port = 1  # nothing listens there
+    crm.save()
+    run = run_now(sync, owner)
+    assert run.status == SyncRunStatus.FAILED
+    assert Incident.objects.filter(cause=IncidentCause.SYNC, status=IncidentStatus.OPEN).exists()
+    after = trust_score_compute(product=leads)
+    assert after.score == before.score
+    assert products_with_open_incidents([leads.pk]) == set()
+    assert trust_header_context(product=leads)["open_incidents"] == []
+    finished = Event.objects.get(type="portal.sync_run.finished")
+    assert finished.data["status"] == "failed" and finished.data["counts"]["added"] == 0
