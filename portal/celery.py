@@ -36,6 +36,7 @@ TASK_PACKAGES = [
     "sharing.events",
     "sharing.exports",
     "sharing.lineage",
+    "sharing.syncs",
     "sharing.webhooks",
 ]
 app.autodiscover_tasks(lambda: [p for p in TASK_PACKAGES if _has_tasks(p)])

@@ -489,6 +489,20 @@ CELERY_BEAT_SCHEDULE["export-runs-pruner"] = {
     "schedule": timedelta(hours=1),
 }
 
+# --- syncs (reverse ETL, sharing.syncs.services.runs) ------------------------------------
+# A running sync's worker beats this often; a run silent for the timeout lost its worker:
+# the reaper queues the same run again (same idempotency keys, up to SYNC_MAX_ATTEMPTS).
+SYNC_HEARTBEAT_SECONDS = float(os.environ.get("SYNC_HEARTBEAT_SECONDS", "5"))
+SYNC_HEARTBEAT_TIMEOUT = timedelta(
+    seconds=int(os.environ.get("SYNC_HEARTBEAT_TIMEOUT_SECONDS", "120"))
+)
+SYNC_MAX_ATTEMPTS = int(os.environ.get("SYNC_MAX_ATTEMPTS", "5"))
+SYNC_TIME_LIMIT_SECONDS = int(os.environ.get("SYNC_TIME_LIMIT_SECONDS", str(4 * 3600)))
+CELERY_BEAT_SCHEDULE["sync-runs-reaper"] = {
+    "task": "sharing.syncs.tasks.sync_runs_reaper",
+    "schedule": timedelta(minutes=1),
+}
+
 # --- uploads to file ports (docs/uploads.md) ----------------------------------------------
 # One upload at most (413 above); the file streams to a temporary file, never into memory.
 PORT_UPLOAD_MAX_BYTES = int(os.environ.get("PORT_UPLOAD_MAX_BYTES", str(1_000_000_000)))

@@ -29,6 +29,7 @@ import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, time
 from decimal import Decimal
+from time import sleep
 from typing import TYPE_CHECKING, Any
 
 from portal_client.errors import (
@@ -50,7 +51,11 @@ CLIENT_NAME = "notebook"
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 DEFAULT_TIMEOUT = 300.0  # seconds without a byte from the portal, not for the whole read
 NO_VALUE_OPERATORS = ("is null", "is not null")
-DECIMALS = ("float", "decimal")  # how `read` gives decimal columns to pandas
+DECIMALS = ("float", "decimal")
+# A sync run's statuses once it ended (queued, running and, but for a dry run, planned
+# still move).
+RUN_ENDED = ("held", "succeeded", "failed", "cancelled")
+DRY_RUN_ENDED = ("planned", *RUN_ENDED)  # how `read` gives decimal columns to pandas
 
 Filter = Mapping[str, Any] | Sequence[Any]
 
@@ -69,6 +74,8 @@ def _json_value(value: Any) -> Any:
         return str(value)
     if isinstance(value, tuple | set | frozenset | list):
         return [_json_value(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _json_value(v) for k, v in value.items()}
     if hasattr(value, "item") and callable(value.item):  # numpy scalars
         return value.item()
     return value
@@ -288,6 +295,30 @@ class Portal:
         with self._open(path, params, accept="application/json", what=what) as response:
             return json.load(response)
 
+    def _send_json(self, method: str, path: str, body: Mapping[str, Any] | None, *, what: str):
+        """The JSON answer to `method` `path` with `body` as JSON; raises the PortalError
+        for a refusal (400 with the portal's message per field)."""
+        data = json.dumps(_json_value(dict(body or {}))).encode()
+        request = urllib.request.Request(
+            f"{self.url}{API_PREFIX}{path}",
+            data=data,
+            method=method,
+            headers={
+                **self._headers,
+                "Accept": "application/json",
+                "Content-Type": "application/json",
+            },
+        )
+        try:
+            with self._opener.open(request, timeout=self.timeout) as response:
+                raw = response.read()
+        except urllib.error.HTTPError as exc:
+            with exc:
+                raise error_for_status(exc.code, _detail(exc.read()), what=what) from None
+        except urllib.error.URLError as exc:
+            raise PortalError(f"Could not reach the portal at {self.url}: {exc.reason}") from exc
+        return json.loads(raw) if raw else None
+
     # --- catalog --------------------------------------------------------------------------
 
     def products(self, q: str | None = None, domain: str | None = None) -> list[dict]:
@@ -506,3 +537,142 @@ class Portal:
         if "period" in frame.columns:
             frame["period"] = pd.to_datetime(frame["period"])
         return frame
+
+    # --- syncs (reverse ETL) ---------------------------------------------------------------
+
+    def syncs(self, product: str | None = None) -> list[dict]:
+        """The syncs you may see (yours, those writing to your domains' destinations, and
+        those of the products you manage), or only those of `product` (its key)."""
+        results: list[dict] = []
+        page = 1
+        while True:
+            data = self._get_json(
+                "/syncs/",
+                {"product": product, "page": page, "page_size": self.page_size},
+                what="listing syncs",
+            )
+            results.extend(data["results"])
+            if not data.get("next"):
+                return results
+            page += 1
+
+    def sync_create(
+        self,
+        product: str,
+        *,
+        destination: int,
+        name: str,
+        columns: Sequence[str],
+        key_columns: Sequence[str],
+        port: str | None = None,
+        mapping: Mapping[str, str] | None = None,
+        mode: str | None = None,
+        trigger: str | None = None,
+        cron: str | None = None,
+        timezone: str | None = None,
+        guardrails: Mapping[str, Any] | None = None,
+    ) -> dict:
+        """Create a sync of `product`'s `columns` (as you may read them) to the
+        destination `destination` (its id), keyed by `key_columns`. `mode`: insert, update,
+        upsert (default) or mirror; `trigger`: manual (default), schedule (with `cron` and
+        `timezone`) or after_checks; `guardrails`: e.g. {"max_changed_pct": 10,
+        "column_limits": [{"column": "bid", "max_change_pct": 5}]}. Raises
+        PortalRequestError naming the field for bad input (a column outside your access,
+        a mapping to a field the destination does not have...)."""
+        if isinstance(columns, str) or isinstance(key_columns, str):
+            raise ValueError("columns and key_columns are lists of column names.")
+        body: dict[str, Any] = {
+            "product": product,
+            "destination": destination,
+            "name": name,
+            "columns": list(columns),
+            "key_columns": list(key_columns),
+        }
+        optional = {
+            "port": port,
+            "mapping": mapping,
+            "mode": mode,
+            "trigger": trigger,
+            "cron": cron,
+            "timezone": timezone,
+            "guardrails": guardrails,
+        }
+        body.update({k: v for k, v in optional.items() if v is not None})
+        return self._send_json("POST", "/syncs/", body, what=f"creating a sync of {product}")
+
+    def _sync_path(self, sync_id: int, tail: str = "") -> str:
+        return f"/syncs/{int(sync_id)}/{tail}"
+
+    def _wait_run(self, run: dict, *, settled: tuple[str, ...], poll: float) -> dict:
+        while run["status"] not in settled:
+            sleep(poll)
+            run = self._get_json(
+                self._sync_path(run["sync"], f"runs/{int(run['id'])}/"),
+                {},
+                what=f"following sync run {run['id']}",
+            )
+        return run
+
+    def sync_dry_run(self, sync_id: int, *, wait: bool = True, poll: float = 1.0) -> dict:
+        """Plan a run of the sync and show it without sending anything: the run as a dict
+        (status, counts added/changed/removed, `plan_sample`). With `wait`, returns once
+        the plan is made (status planned or failed)."""
+        run = self._send_json(
+            "POST", self._sync_path(sync_id, "dry-run/"), None, what=f"dry-running sync {sync_id}"
+        )
+        return self._wait_run(run, settled=DRY_RUN_ENDED, poll=poll) if wait else run
+
+    def sync_run(self, sync_id: int, *, wait: bool = True, poll: float = 1.0) -> dict:
+        """Run the sync now; with `wait`, returns the run once it ended: succeeded,
+        failed (`error` says why) or held (`held_reasons`; approve with sync_approve)."""
+        run = self._send_json(
+            "POST", self._sync_path(sync_id, "run/"), None, what=f"running sync {sync_id}"
+        )
+        return self._wait_run(run, settled=RUN_ENDED, poll=poll) if wait else run
+
+    def sync_approve(
+        self, sync_id: int, run_id: int, *, wait: bool = False, poll: float = 1.0
+    ) -> dict:
+        """Approve a held run: a new run sends exactly its held plan (returned; with
+        `wait`, once it ended). Raises PortalPermissionError unless you are the sync's
+        creator, an owner of the destination's domain or an admin."""
+        run = self._send_json(
+            "POST",
+            self._sync_path(sync_id, f"runs/{int(run_id)}/approve/"),
+            None,
+            what=f"approving run {run_id} of sync {sync_id}",
+        )
+        return self._wait_run(run, settled=RUN_ENDED, poll=poll) if wait else run
+
+    def sync_pause(self, sync_id: int, reason: str = "") -> dict:
+        """Pause the sync (no run starts until resumed); returns the sync."""
+        return self._send_json(
+            "POST",
+            self._sync_path(sync_id, "pause/"),
+            {"reason": reason} if reason else None,
+            what=f"pausing sync {sync_id}",
+        )
+
+    def sync_resume(self, sync_id: int) -> dict:
+        """Resume a paused sync; returns the sync."""
+        return self._send_json(
+            "POST", self._sync_path(sync_id, "resume/"), None, what=f"resuming sync {sync_id}"
+        )
+
+    def sync_runs(self, sync_id: int, *, limit: int | None = None) -> list[dict]:
+        """The sync's runs, newest first (all, or the `limit` newest): status, counts,
+        duration, records_per_second, held_reasons, plan_sample, error."""
+        results: list[dict] = []
+        page = 1
+        while True:
+            data = self._get_json(
+                self._sync_path(sync_id, "runs/"),
+                {"page": page, "page_size": self.page_size},
+                what=f"listing the runs of sync {sync_id}",
+            )
+            results.extend(data["results"])
+            if limit is not None and len(results) >= limit:
+                return results[:limit]
+            if not data.get("next"):
+                return results
+            page += 1

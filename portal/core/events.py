@@ -61,14 +61,18 @@ EVENT_TYPES: dict[str, str] = {
     "portal.share_link.revoked": "A share link was revoked.",
     "portal.announcement.posted": "An owner posted an announcement.",
     "portal.stream.lag_breached": "A stream port's lag passed its limit.",
+    "portal.sync_run.finished": "A sync's run finished (succeeded or failed), with its counts.",
+    "portal.sync_run.held": "A sync's run was held by a guardrail for an owner's approval.",
 }
 # Events about access go to the people involved and the product's managers only; so do
-# the events of export runs and share links, which only their creator and the product's
-# managers see on pages (sharing.exports.selectors, sharing.share_links).
+# the events of export runs, sync runs and share links, which only their creator and the
+# product's managers see on pages (sharing.exports.selectors, sharing.syncs.selectors).
 PEOPLE_TYPES = frozenset(
     t
     for t in EVENT_TYPES
-    if t.startswith(("portal.access.", "portal.export_run.", "portal.share_link."))
+    if t.startswith(
+        ("portal.access.", "portal.export_run.", "portal.sync_run.", "portal.share_link.")
+    )
 )
 # The statuses whose products' metadata every signed-in person may see (as
 # DataProduct.objects.visible_to): other products' events stay within their domain.

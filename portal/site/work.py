@@ -9,7 +9,9 @@ item linking to the page where it is done.
   grants of their teams): request again in time (no longer work once asked again, or
   once a longer grant is held);
 - grants ending within that window on the products of the domains they own: the owners
-  renew them (a direct grant) or let them end (no longer work once renewed).
+  renew them (a direct grant) or let them end (no longer work once renewed);
+- sync runs held by a guardrail, for the sync's creator, its destination domain's owners
+  and admins (sharing.syncs.selectors.sync_runs_held_for): approve or decline.
 
 "Products I manage" are those of the domains where the person is an owner or a steward,
 the people who decide requests, answer feedback and handle incidents. Admins see the work
@@ -58,6 +60,7 @@ from products.models import (
 from sharing.access.services.grants import EXPIRY_NOTICE_DAYS
 from sharing.choices import RequestStatus
 from sharing.models import AccessGrant, AccessRequest
+from sharing.syncs.selectors import sync_runs_held_for
 
 # The kinds of work, in the order the page shows them: (kind, heading).
 REQUESTS = "requests"
@@ -66,6 +69,7 @@ INCIDENTS = "incidents"
 OBJECTIONS = "objections"
 MY_GRANTS_ENDING = "my_grants_ending"
 GRANTS_ENDING = "grants_ending"
+SYNC_RUNS_HELD = "sync_runs_held"
 KINDS = (
     (REQUESTS, "Access requests to decide"),
     (OVERDUE_THREADS, "Feedback past its response objective"),
@@ -73,6 +77,7 @@ KINDS = (
     (OBJECTIONS, "Objections to a retirement"),
     (MY_GRANTS_ENDING, "Your access ending soon"),
     (GRANTS_ENDING, "Access you granted ending soon"),
+    (SYNC_RUNS_HELD, "Sync runs held for approval"),
 )
 ITEMS_SHOWN = 50  # per kind; the rest are counted ("and 12 more")
 
@@ -239,6 +244,7 @@ def work_count(*, user, now: datetime | None = None) -> int:
         rows(retirements_objected(user=user), OBJECTIONS),
         rows(grants_ending_mine(user=user, now=now), MY_GRANTS_ENDING),
         rows(grants_ending_managed(user=user, now=now), GRANTS_ENDING),
+        rows(sync_runs_held_for(user=user).order_by(), SYNC_RUNS_HELD),
         all=True,
     )
     total = 0
@@ -405,6 +411,30 @@ def work_inbox(*, user, now: datetime | None = None) -> list[WorkGroup]:
                 for g in managed.order_by("expires_at", "pk")[:ITEMS_SHOWN]
             ),
             managed.count(),
+        )
+    )
+
+    held = sync_runs_held_for(user=user)
+    groups.append(
+        _group(
+            SYNC_RUNS_HELD,
+            headings[SYNC_RUNS_HELD],
+            (
+                WorkItem(
+                    title=f"Sync {r.sync.name} to {r.sync.destination.name}",
+                    detail="; ".join(reason["message"] for reason in r.held_reasons)[:300],
+                    url=reverse(
+                        "sharing:sync-detail",
+                        args=[r.sync.product.domain.slug, r.sync.product.slug, r.sync.pk],
+                    ),
+                    product=r.sync.product,
+                    since=r.finished_at or r.created_at,
+                    since_label="held",
+                    action="Approve or decline",
+                )
+                for r in held[:ITEMS_SHOWN]
+            ),
+            held.count(),
         )
     )
     return [group for group in groups if group.count]

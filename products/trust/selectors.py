@@ -19,7 +19,7 @@ from django.db.models.functions import TruncDay, TruncHour
 from django.urls import reverse
 from django.utils import timezone
 
-from products.choices import MEASURED_SLO_KINDS, CheckOutcome, PortKind
+from products.choices import MEASURED_SLO_KINDS, CheckOutcome, IncidentCause, PortKind
 from products.models import (
     Check,
     CheckResult,
@@ -413,6 +413,11 @@ def trust_header_context(*, product: DataProduct, latest=None) -> dict:
     return {
         "trust_score": latest,
         "trust_level": trust_level(latest.score if latest is not None else None),
-        "open_incidents": list(incidents_for_product(product=product, status="unresolved")),
+        # A consumer's sync failing is not the product's incident: not in everyone's banner.
+        "open_incidents": list(
+            incidents_for_product(product=product, status="unresolved").exclude(
+                cause=IncidentCause.SYNC
+            )
+        ),
         "quality_url": quality_url(product),
     }

@@ -47,6 +47,7 @@ from portal.core.events import (
     events_sequenced,
 )
 from portal.core.notifications import notification_create
+from portal.core.targets import Target, TargetRefused, target_resolve
 from portal.core.task_queue import enqueue
 from portal.models import Event, EventCursor
 from products.models import DataProduct, Domain
@@ -64,7 +65,6 @@ from sharing.webhooks.signing import (
     secret_new,
     signature_headers,
 )
-from sharing.webhooks.targets import Target, TargetRefused, target_resolve
 
 logger = logging.getLogger(__name__)
 

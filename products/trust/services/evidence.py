@@ -10,6 +10,8 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from portal.core.task_queue import enqueue_on_commit
+from products.choices import CheckOutcome, CheckRunStatus, Severity
 from products.models import CheckRun, PortObservation, TrustScore
 from products.trust.services.incidents import (
     incidents_reconcile_availability,
@@ -17,6 +19,8 @@ from products.trust.services.incidents import (
 )
 from products.trust.services.slos import slos_evaluate_for_product
 from products.trust.services.trust_score import trust_score_compute
+from sharing.models import Sync
+from sharing.models.syncs import SyncStatus, SyncTrigger
 
 
 def trust_after_check_run(*, run: CheckRun) -> None:
@@ -27,6 +31,23 @@ def trust_after_check_run(*, run: CheckRun) -> None:
     incidents_reconcile_check_run(run=run)
     slos_evaluate_for_product(product=product)
     trust_score_compute(product=product)
+    if (
+        check_run_passed(run)
+        and Sync.objects.filter(
+            product=product, trigger=SyncTrigger.AFTER_CHECKS, status=SyncStatus.ACTIVE
+        ).exists()
+    ):
+        # Syncs sit above trust in the import order: they are told by task name.
+        enqueue_on_commit("sharing.syncs.tasks.syncs_after_check_run", run.pk)
+
+
+def check_run_passed(run: CheckRun) -> bool:
+    """The run finished and every error-severity check of it passed."""
+    if run.status != CheckRunStatus.DONE:
+        return False
+    return not run.results.filter(
+        severity=Severity.ERROR, outcome__in=(CheckOutcome.FAIL, CheckOutcome.ERROR)
+    ).exists()
 
 
 def trust_after_observation(*, observation: PortObservation) -> None:

@@ -87,6 +87,7 @@ def products_with_open_incidents(product_ids: Iterable[int]) -> set[int]:
         return set()
     return set(
         Incident.objects.filter(product_id__in=ids, status__in=UNRESOLVED_INCIDENT_STATUSES)
+        .exclude(cause=IncidentCause.SYNC)  # a consumer's sync, not the product's health
         .values_list("product_id", flat=True)
         .distinct()
     )

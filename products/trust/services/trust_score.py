@@ -28,6 +28,7 @@ from products.choices import (
     MEASURED_SLO_KINDS,
     UNRESOLVED_INCIDENT_STATUSES,
     CheckOutcome,
+    IncidentCause,
     IncidentStatus,
     LifecycleStatus,
     Severity,
@@ -201,6 +202,8 @@ def _support(
         unresolved = Incident.objects.filter(
             product=product, status__in=UNRESOLVED_INCIDENT_STATUSES
         )
+    # A consumer's sync failing (cause sync) says nothing of the product's own health.
+    unresolved = unresolved.exclude(cause=IncidentCause.SYNC)
     incidents = list(
         unresolved.order_by("opened_at", "pk").values(
             "pk", "title", "status", "cause", "opened_at", "acknowledged_at"

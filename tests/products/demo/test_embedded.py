@@ -12,7 +12,8 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from products.models import DataProduct
 
-TABS = ["", "quality/", "data/", "access/", "feedback/", "contract/", "exports/", "usage/"]
+TABS = ["", "quality/", "data/", "access/", "feedback/", "contract/", "exports/", "syncs/",
+        "usage/"]
 SITE = ["/", "/search/?q=orders", "/glossary/", "/metrics/", "/usage/", "/delta-shares/",
         "/notifications/", "/my/share-links/", "/my/feedback/", "/my/access/", "/domains/"]
 failures, seen = [], 0

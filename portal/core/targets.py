@@ -1,6 +1,6 @@
-"""Where a webhook may be sent: an https URL whose host resolves only to public
-addresses (unless settings.WEBHOOKS_ALLOW_PRIVATE_TARGETS, which allows http and
-loopback/private addresses: tests and closed networks).
+"""Where the portal may POST to (webhooks, HTTP sync destinations): an https URL whose
+host resolves only to public addresses (unless settings.WEBHOOKS_ALLOW_PRIVATE_TARGETS,
+which allows http and loopback/private addresses: tests and closed networks).
 
 The address is checked when the subscription is written and again before every request,
 and the request connects to the address that was checked (a host whose DNS answer
@@ -18,7 +18,7 @@ from django.conf import settings
 TARGET_NOT_HTTPS = "The target must be an https:// URL."
 TARGET_INSIDE = (
     "The target's address ({address}) is on a loopback, private, link-local, multicast or "
-    "reserved network: webhooks go only to public addresses."
+    "reserved network: the portal sends only to public addresses."
 )
 
 
@@ -64,8 +64,8 @@ def target_parse(url: str) -> tuple[str, str, int, str]:
         raise TargetRefused("The target URL has no host.")
     if parts.username or parts.password:
         raise TargetRefused(
-            "The target URL must not carry a user name or password: the signature "
-            "authenticates the portal to the receiver."
+            "The target URL must not carry a user name or password: the portal "
+            "authenticates itself another way (a signature, or a header from the environment)."
         )
     if parts.fragment:
         raise TargetRefused("The target URL must not have a #fragment.")

@@ -1,0 +1,296 @@
+"""Planning a sync run, pushed down: the source returns each row's key (as canonical JSON
+text) and an md5 of its selected values (masked where the creator's access masks them),
+under the creator's row filter, in one governed statement; the portal compares that
+stream with the acknowledged state (SyncRecordState) to find the added, changed and
+removed keys.
+
+On a PostgreSQL portal the (key, hash) stream is copied into a temporary table of the
+portal's own session and joined with the state table in SQL: the worker's memory stays
+flat whatever the source's size. On SQLite (the embedded demo, small) the diff is done in
+Python.
+
+The same key and hash expressions serve the fetch of full rows (`rows_sql`), so the hash
+a record's state keeps is the hash of exactly what was sent."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import connection
+
+from products.connectors import Connector
+from sharing.access.filters import compile_clauses
+from sharing.models import SyncRecordState
+from sharing.serving.reads import MASK, ReadPlan
+
+SCAN_CHUNK_BYTES = 1 << 20
+KEY_CHUNK = 5_000  # keys read back from the portal's plan at once
+
+
+class DuplicateKey(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _text_type(connector: Connector) -> str:
+    return "TEXT" if connector.dialect == "postgresql" else "VARCHAR"
+
+
+def value_sql(plan: ReadPlan, connector: Connector, name: str) -> str:
+    """A selected column as the plan serves it (masked where the plan masks it)."""
+    column = connector.quote_ident(name)
+    if name in plan.masked:
+        return (
+            f"CAST(CASE WHEN {column} IS NULL THEN NULL ELSE '{MASK}' END AS "
+            f"{_text_type(connector)})"
+        )
+    return column
+
+
+def key_sql(connector: Connector, key_columns: list[str]) -> str:
+    """The key's values as compact JSON text: '["42"]', '["FR","2024-01-01"]' (each value
+    as text, null as null), the same on every engine and in Python (key_text)."""
+    quote = connector.quote_ident
+    if connector.dialect == "postgresql":
+        parts = [f"COALESCE(to_json(CAST({quote(c)} AS TEXT))::text, 'null')" for c in key_columns]
+        return "'[' || " + " || ',' || ".join(parts) + " || ']'"
+    values = ", ".join(f"CAST({quote(c)} AS VARCHAR)" for c in key_columns)
+    return f"CAST(to_json(list_value({values})) AS VARCHAR)"
+
+
+def key_text(values: list[Any]) -> str:
+    return json.dumps(
+        [None if v is None else str(v) for v in values], separators=(",", ":"), ensure_ascii=False
+    )
+
+
+def key_values(key: str) -> list[Any]:
+    return json.loads(key)
+
+
+def hash_sql(plan: ReadPlan, connector: Connector) -> str:
+    """md5 of a canonical text of the selected values (as served: masked where masked)."""
+    expressions = [value_sql(plan, connector, name) for name in plan.columns]
+    if connector.dialect == "postgresql":
+        return f"md5(CAST(ROW({', '.join(expressions)}) AS TEXT))"
+    values = ", ".join(f"CAST({e} AS VARCHAR)" for e in expressions)
+    return f"md5(CAST(to_json(list_value({values})) AS VARCHAR))"
+
+
+def _where(plan: ReadPlan, connector: Connector, placeholder) -> tuple[str, list[Any]]:
+    counter = iter(range(1, 1_000_000))
+    where, params = compile_clauses(
+        plan.clauses,
+        quote=connector.quote_ident,
+        placeholder=lambda: placeholder(next(counter)),
+    )
+    return (f" WHERE {where}" if where else ""), params
+
+
+def scan_sql(
+    plan: ReadPlan, connector: Connector, key_columns: list[str], *, placeholder
+) -> tuple[str, list[Any]]:
+    """SELECT key, hash of every row the plan serves."""
+    where, params = _where(plan, connector, placeholder)
+    sql = (
+        f"SELECT {key_sql(connector, key_columns)} AS sync_key, {hash_sql(plan, connector)} "
+        f"AS sync_hash FROM {connector.relation_sql()}{where}"
+    )
+    return sql, params
+
+
+def rows_sql(
+    plan: ReadPlan, connector: Connector, key_columns: list[str], *, placeholder
+) -> tuple[str, list[Any]]:
+    """SELECT key, hash, then the selected columns (as served) of every row."""
+    where, params = _where(plan, connector, placeholder)
+    values = ", ".join(
+        f"{value_sql(plan, connector, name)} AS {connector.quote_ident(name)}"
+        for name in plan.columns
+    )
+    sql = (
+        f"SELECT {key_sql(connector, key_columns)} AS sync_key, {hash_sql(plan, connector)} "
+        f"AS sync_hash, {values} FROM {connector.relation_sql()}{where}"
+    )
+    return sql, params
+
+
+def scan_csv(plan: ReadPlan, connector: Connector, key_columns: list[str]) -> Iterator[bytes]:
+    """The (key, hash) stream as CSV chunks with a header: PostgreSQL's COPY straight
+    through; other engines through Arrow batches."""
+    if connector.dialect == "postgresql":
+        sql, params = scan_sql(plan, connector, key_columns, placeholder=lambda i: "%s")
+        yield from connector.copy_csv(sql, params, chunk_bytes=SCAN_CHUNK_BYTES)
+        return
+    # Lazy: pyarrow only in the processes that read Arrow.
+    import pyarrow.csv as pa_csv
+
+    sql, params = scan_sql(plan, connector, key_columns, placeholder=connector.arrow_placeholder)
+    header = True
+    for batch in connector.arrow_batches(sql, params, batch_rows=100_000):
+        sink = io.BytesIO()
+        pa_csv.write_csv(batch, sink, pa_csv.WriteOptions(include_header=header))
+        header = False
+        yield sink.getvalue()
+
+
+@dataclass
+class PlanCounts:
+    source_rows: int = 0
+    state_rows: int = 0
+    added: int = 0
+    changed: int = 0
+    removed: int = 0
+    duplicate: str | None = None
+
+
+@dataclass
+class SyncDiff:
+    """The plan of one run: which keys are added, changed, removed, with the source's
+    hash. Backed by temporary tables of the portal's PostgreSQL session, or by Python
+    lists on SQLite."""
+
+    sync_id: int
+    run_id: int
+    counts: PlanCounts = field(default_factory=PlanCounts)
+    in_sql: bool = False
+    # Nothing acknowledged yet (a first run): every key is added, the plan is the scan.
+    all_added: bool = False
+    _rows: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+
+    @property
+    def table(self) -> str:
+        return f"sync_plan_{self.run_id}"
+
+    def _select(self, kind: str) -> tuple[str, list]:
+        if self.all_added:
+            scan = f"sync_scan_{self.run_id}"
+            return (f"SELECT key, row_hash FROM {scan} WHERE %s = 'added'", [kind])
+        return (f"SELECT key, row_hash FROM {self.table} WHERE kind = %s", [kind])
+
+    def keys(self, kind: str) -> Iterator[list[tuple[str, str]]]:
+        """(key, hash) pairs of one kind, in chunks, in key order."""
+        if not self.in_sql:
+            rows = self._rows.get(kind, [])
+            for start in range(0, len(rows), KEY_CHUNK):
+                yield rows[start : start + KEY_CHUNK]
+            return
+        last = None
+        select, params = self._select(kind)
+        while True:
+            with connection.cursor() as cur:
+                if last is None:
+                    cur.execute(f'{select} ORDER BY key COLLATE "C" LIMIT %s', [*params, KEY_CHUNK])
+                else:
+                    cur.execute(
+                        f'{select} AND key COLLATE "C" > %s ORDER BY key COLLATE "C" LIMIT %s',
+                        [*params, last, KEY_CHUNK],
+                    )
+                rows = cur.fetchall()
+            if not rows:
+                return
+            yield rows
+            last = rows[-1][0]
+
+    def key_set(self, kinds: tuple[str, ...]) -> set[str]:
+        """The keys of these kinds (memory grows with the changes, not the source)."""
+        found: set[str] = set()
+        for kind in kinds:
+            for chunk in self.keys(kind):
+                found.update(key for key, _ in chunk)
+        return found
+
+    def drop(self) -> None:
+        if self.in_sql:
+            with connection.cursor() as cur:
+                cur.execute(f"DROP TABLE IF EXISTS {self.table}")
+                cur.execute(f"DROP TABLE IF EXISTS sync_scan_{self.run_id}")
+
+
+def diff_plan(*, sync_id: int, run_id: int, chunks: Iterator[bytes]) -> SyncDiff:
+    """Compare the (key, hash) CSV stream with the sync's state."""
+    if connection.vendor == "postgresql":
+        return _diff_in_sql(sync_id=sync_id, run_id=run_id, chunks=chunks)
+    return _diff_in_python(sync_id=sync_id, run_id=run_id, chunks=chunks)
+
+
+def _diff_in_sql(*, sync_id: int, run_id: int, chunks: Iterator[bytes]) -> SyncDiff:
+    diff = SyncDiff(sync_id=sync_id, run_id=run_id, in_sql=True)
+    scan = f"sync_scan_{run_id}"
+    state = SyncRecordState._meta.db_table
+    counts = diff.counts
+    diff.drop()
+    with connection.cursor() as cur:
+        cur.execute(f"CREATE TEMPORARY TABLE {scan} (key text, row_hash text)")
+        with cur.copy(f"COPY {scan} (key, row_hash) FROM STDIN WITH (FORMAT csv, HEADER)") as copy:
+            for chunk in chunks:
+                copy.write(chunk)
+        cur.execute(f"ANALYZE {scan}")
+        cur.execute(f"SELECT count(*) FROM {scan}")
+        counts.source_rows = cur.fetchone()[0]
+        cur.execute(f"SELECT key FROM {scan} GROUP BY key HAVING count(*) > 1 LIMIT 1")
+        duplicate = cur.fetchone()
+        if duplicate is not None:
+            counts.duplicate = duplicate[0]
+            return diff
+        cur.execute(f"SELECT count(*) FROM {state} WHERE sync_id = %s", [sync_id])
+        counts.state_rows = cur.fetchone()[0]
+        if counts.state_rows == 0:  # a first run: the scan is the plan, all added
+            diff.all_added = True
+            counts.added = counts.source_rows
+            return diff
+        cur.execute(f"CREATE TEMPORARY TABLE {diff.table} (kind text, key text, row_hash text)")
+        if counts.state_rows == 0:
+            cur.execute(f"INSERT INTO {diff.table} SELECT 'added', key, row_hash FROM {scan}")
+        else:
+            cur.execute(
+                f"INSERT INTO {diff.table} "
+                f"SELECT CASE WHEN s.key IS NULL THEN 'added' ELSE 'changed' END, t.key, "
+                f"t.row_hash FROM {scan} t LEFT JOIN {state} s ON s.sync_id = %s "
+                f"AND s.key = t.key WHERE s.key IS NULL OR s.row_hash <> t.row_hash",
+                [sync_id],
+            )
+            cur.execute(
+                f"INSERT INTO {diff.table} SELECT 'removed', s.key, '' FROM {state} s "
+                f"WHERE s.sync_id = %s AND NOT EXISTS "
+                f"(SELECT 1 FROM {scan} t WHERE t.key = s.key)",
+                [sync_id],
+            )
+        cur.execute(f"DROP TABLE {scan}")
+        cur.execute(f'CREATE INDEX ON {diff.table} (kind, key COLLATE "C")')
+        cur.execute(f"SELECT kind, count(*) FROM {diff.table} GROUP BY kind")
+        for kind, count in cur.fetchall():
+            setattr(counts, kind, count)
+    return diff
+
+
+def _diff_in_python(*, sync_id: int, run_id: int, chunks: Iterator[bytes]) -> SyncDiff:
+    diff = SyncDiff(sync_id=sync_id, run_id=run_id)
+    text = b"".join(chunks).decode()
+    reader = csv.reader(io.StringIO(text))
+    next(reader, None)
+    source: dict[str, str] = {}
+    for key, row_hash in reader:
+        if key in source:
+            diff.counts.duplicate = key
+            return diff
+        source[key] = row_hash
+    state = dict(SyncRecordState.objects.filter(sync_id=sync_id).values_list("key", "row_hash"))
+    diff.counts.source_rows = len(source)
+    diff.counts.state_rows = len(state)
+    added = sorted((k, h) for k, h in source.items() if k not in state)
+    changed = sorted((k, h) for k, h in source.items() if k in state and state[k] != h)
+    removed = sorted((k, "") for k in state if k not in source)
+    diff._rows = {"added": added, "changed": changed, "removed": removed}
+    diff.counts.added, diff.counts.changed, diff.counts.removed = (
+        len(added),
+        len(changed),
+        len(removed),
+    )
+    return diff

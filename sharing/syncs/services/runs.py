@@ -1,0 +1,1049 @@
+"""Sync runs: requested (by hand, a schedule, a passing check run, an approval), claimed
+once by a worker, planned (sharing.syncs.planning), checked by the guardrails
+(sharing.syncs.guardrails), then sent in batches to the destination's writer. After each
+batch, in one portal transaction, the state advances for the records the destination
+acknowledged, rejected records are kept (the dead-letter list), and the run's counts
+move on. A run a dead worker left running is queued again by the reaper and resumes
+with the same run id (so the same idempotency keys): what was acknowledged is in the
+state already, and the re-plan sends the rest.
+
+A run reads with its creator's access, decided again at every run (read_plan with the
+sync channel): losing it fails the run and pauses the sync. A held run's plan is stored
+record by record (SyncPlannedChange), and approving it sends exactly that plan."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from portal.core.json_values import data_value, non_finite_as_text
+from portal.core.notifications import notification_create
+from portal.core.task_queue import enqueue_run_on_commit, redispatch_unclaimed
+from products.catalog.services.events import product_event_emit
+from products.choices import IncidentCause
+from products.connectors import ConnectorError, connector_for_port
+from products.trust.services.incidents import incident_open, incident_recover
+from sharing.choices import Channel
+from sharing.models import Sync, SyncPlannedChange, SyncRecordState, SyncRejectedRecord, SyncRun
+from sharing.models.syncs import ChangeKind, SyncMode, SyncRunStatus, SyncRunTrigger, SyncStatus
+from sharing.serving.arrow_values import numeric_decimal_type, python_columns
+from sharing.serving.reads import ReadPlan, ReadRefused, audit_read, read_plan
+from sharing.serving.source_errors import source_error_message
+from sharing.syncs.destinations import destination_writer
+from sharing.syncs.destinations.base import (
+    BatchOutcome,
+    DestinationError,
+    OutgoingBatch,
+)
+from sharing.syncs.guardrails import ColumnLimitCheck, count_guardrails
+from sharing.syncs.planning import (
+    SyncDiff,
+    diff_plan,
+    key_values,
+    rows_sql,
+    scan_csv,
+)
+from sharing.syncs.services.syncs import (
+    LOOP_LIMITS_NEEDED,
+    destination_field,
+    sync_can_change,
+    sync_paused,
+)
+
+logger = logging.getLogger(__name__)
+
+SYNC_RUN_TASK = "sharing.syncs.tasks.sync_run"
+SAMPLE_PER_KIND = 10
+FETCH_BATCH_ROWS = 20_000
+PLANNED_CHUNK = 2_000
+TABLE_BATCH = 5_000  # records per batch to a table or NATS writer (HTTP: the destination's)
+FINISHED = (SyncRunStatus.SUCCEEDED, SyncRunStatus.FAILED, SyncRunStatus.CANCELLED)
+
+
+def sync_cause_key(sync_id: int) -> str:
+    return f"sync:{sync_id}"
+
+
+# --- requests, approvals -----------------------------------------------------------------
+
+
+def sync_run_enqueue(run: SyncRun) -> None:
+    enqueue_run_on_commit(SYNC_RUN_TASK, run.pk)
+
+
+def sync_run_request(
+    *, sync: Sync, by, dry_run: bool = False, trigger: str = SyncRunTrigger.MANUAL
+) -> SyncRun:
+    """Queue a run (sent to a worker after commit) and return it. `by` None: a schedule
+    or a check run asks. A run already queued or running of the same kind is returned."""
+    if by is not None and not sync_can_change(user=by, sync=sync):
+        raise PermissionDenied(
+            "Only the sync's creator, its destination domain's owners and admins run it."
+        )
+    if trigger not in SyncRunTrigger.values or trigger == SyncRunTrigger.APPROVAL:
+        raise ValidationError({"trigger": "manual, schedule or after_checks."})
+    with transaction.atomic():
+        locked = Sync.objects.select_for_update().get(pk=sync.pk)
+        if locked.status == SyncStatus.PAUSED and not dry_run:
+            raise ValidationError(
+                {"sync": f"This sync is paused ({locked.paused_reason}): resume it first."}
+            )
+        pending = SyncRun.objects.filter(
+            sync=locked,
+            dry_run=dry_run,
+            status__in=(SyncRunStatus.QUEUED, SyncRunStatus.RUNNING),
+        ).first()
+        if pending is not None:
+            return pending
+        run = SyncRun.objects.create(sync=locked, trigger=trigger, dry_run=dry_run, requested_by=by)
+        sync_run_enqueue(run)
+    return run
+
+
+def sync_run_approve(*, run: SyncRun, by) -> SyncRun:
+    """Send a held run's exact plan: a new run (trigger approval) that sends the planned
+    changes stored with the held one, without planning again."""
+    if not sync_can_change(user=by, sync=run.sync):
+        raise PermissionDenied(
+            "Only the sync's creator, its destination domain's owners and admins approve "
+            "its held runs."
+        )
+    with transaction.atomic():
+        held = SyncRun.objects.select_for_update().get(pk=run.pk)
+        if held.status != SyncRunStatus.HELD:
+            raise ValidationError(
+                {
+                    "run": f"This run is {held.get_status_display().lower()}, "
+                    "not held: there is nothing to approve."
+                }
+            )
+        if SyncRun.objects.filter(approves=held).exists():
+            raise ValidationError({"run": "This held run was approved already."})
+        now = timezone.now()
+        approval = SyncRun.objects.create(
+            sync=held.sync,
+            trigger=SyncRunTrigger.APPROVAL,
+            approves=held,
+            requested_by=by,
+            approved_by=by,
+            approved_at=now,
+            planned=held.planned,
+            source_rows=held.source_rows,
+        )
+        sync_run_enqueue(approval)
+    return approval
+
+
+def sync_run_decline(*, run: SyncRun, by, reason: str = "") -> SyncRun:
+    if not sync_can_change(user=by, sync=run.sync):
+        raise PermissionDenied(
+            "Only the sync's creator, its destination domain's owners and admins decline "
+            "its held runs."
+        )
+    with transaction.atomic():
+        declined = SyncRun.objects.filter(pk=run.pk, status=SyncRunStatus.HELD).update(
+            status=SyncRunStatus.CANCELLED,
+            finished_at=timezone.now(),
+            error=(f"Declined by {by.get_username()}" + (f": {reason}" if reason else "."))[:4000],
+        )
+        if not declined:
+            raise ValidationError({"run": "Only a held run can be declined."})
+        SyncPlannedChange.objects.filter(run_id=run.pk).delete()
+    run.refresh_from_db()
+    return run
+
+
+# --- executing a run ---------------------------------------------------------------------
+
+
+class _Stop(Exception):
+    """The run ends early: failed (with a reason for people), held, or cancelled."""
+
+    def __init__(self, error: str, *, pause: str = "", technical: str = "") -> None:
+        super().__init__(error)
+        self.error = error
+        self.pause = pause
+        self.technical = technical
+
+
+class _Lost(Exception):
+    """Another attempt owns the run now (this worker was presumed dead)."""
+
+
+class _Heartbeat:
+    def __init__(self, run_id: int, attempt: int) -> None:
+        self.run_id, self.attempt = run_id, attempt
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._beat, name=f"sync-{run_id}", daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stopped.set()
+        self.thread.join(timeout=30)
+
+    def _beat(self) -> None:
+        try:
+            while not self.stopped.wait(settings.SYNC_HEARTBEAT_SECONDS):
+                SyncRun.objects.filter(
+                    pk=self.run_id, status=SyncRunStatus.RUNNING, attempts=self.attempt
+                ).update(heartbeat_at=timezone.now())
+        except Exception:  # a missed beat must not break the run
+            logger.exception("sync run %s: heartbeat failed", self.run_id)
+        finally:
+            connection.close()  # this thread's own connection
+
+
+@dataclass
+class _Item:
+    kind: str
+    key: str
+    row_hash: str
+    record: dict
+    limited: dict = field(default_factory=dict)
+
+
+@dataclass
+class _Context:
+    run: SyncRun
+    sync: Sync
+    attempt: int
+    plan: ReadPlan | None = None
+    diff: SyncDiff | None = None  # its temporary tables are dropped when the run ends
+    # Whether the sync has open rejected records to resolve (checked once, then kept).
+    open_rejected: bool | None = None
+    counts: dict[str, int] = field(
+        default_factory=lambda: {"added": 0, "changed": 0, "removed": 0, "rejected": 0}
+    )
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def limited_columns(self) -> list[str]:
+        return [limit["column"] for limit in self.sync.column_limits or []]
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return non_finite_as_text(value)
+    return data_value(value)
+
+
+def _claim(run_id: int) -> SyncRun | None:
+    now = timezone.now()
+    with transaction.atomic():
+        claimed = SyncRun.objects.filter(pk=run_id, status=SyncRunStatus.QUEUED).update(
+            status=SyncRunStatus.RUNNING,
+            started_at=now,
+            heartbeat_at=now,
+            finished_at=None,
+            attempts=F("attempts") + 1,
+        )
+        if not claimed:
+            return None
+    return SyncRun.objects.select_related(
+        "sync__product__domain",
+        "sync__destination__domain",
+        "sync__port__source",
+        "sync__created_by",
+        "approves",
+    ).get(pk=run_id)
+
+
+def sync_run_execute(*, run_id: int) -> SyncRun | None:
+    """Claim a queued run and execute it. None when the run is gone or claimed already."""
+    run = _claim(run_id)
+    if run is None:
+        return None
+    ctx = _Context(run=run, sync=run.sync, attempt=run.attempts)
+    try:
+        with _Heartbeat(run.pk, ctx.attempt):
+            _execute(ctx)
+    except _Lost:
+        logger.warning("sync run %s: taken over by a later attempt", run_id)
+    except _Stop as stop:
+        _fail(ctx, stop.error, pause=stop.pause, technical=stop.technical)
+    except Exception as exc:
+        logger.exception("sync run %s failed", run_id)
+        _fail(ctx, f"Unexpected error: {exc.__class__.__name__}: {exc}")
+        raise
+    finally:
+        if ctx.diff is not None:
+            ctx.diff.drop()
+    run.refresh_from_db()
+    return run
+
+
+def _execute(ctx: _Context) -> None:
+    run, sync = ctx.run, ctx.sync
+    if sync.status == SyncStatus.PAUSED and not run.dry_run:
+        raise _Stop(f"The sync was paused ({sync.paused_reason}) before this run started.")
+    if sync.loop_warning and not sync.column_limits:
+        raise _Stop(f"{sync.loop_warning} {LOOP_LIMITS_NEEDED}")
+    ctx.plan = _plan_read(ctx)
+    key_fields = [destination_field(sync, c) for c in sync.key_columns]
+    with destination_writer(sync.destination, key_fields=key_fields, run_id=run.pk) as writer:
+        started = time.monotonic()
+        try:
+            writer.check()
+        except DestinationError as exc:
+            raise _Stop(
+                f"The destination {sync.destination.name!r} cannot be used: {exc.message}",
+                technical=exc.technical,
+            ) from exc
+        ctx.timings["check_s"] = round(time.monotonic() - started, 3)
+        if run.approves_id is not None:
+            _send_approved(ctx, writer)
+            _succeed(ctx)
+            return
+        diff = ctx.diff = _diff(ctx)
+        counts = diff.counts
+        planned = _planned_count(sync, counts)
+        SyncRun.objects.filter(pk=run.pk).update(
+            source_rows=counts.source_rows, planned=planned, skipped=_skipped(sync, counts)
+        )
+        run.source_rows, run.planned = counts.source_rows, planned
+        if run.dry_run:
+            _dry_run(ctx, diff)
+            return
+        if not run.detail.get("guardrails_passed"):
+            reasons = count_guardrails(
+                sync=sync,
+                run=run,
+                source_rows=counts.source_rows,
+                state_rows=counts.state_rows,
+                added=counts.added,
+                changed=counts.changed,
+                removed=counts.removed if sync.mode == SyncMode.MIRROR else 0,
+                retried=SyncRejectedRecord.objects.filter(
+                    sync=sync, resolved_at__isnull=True
+                ).count(),
+            )
+            if sync.column_limits:
+                reasons += _column_limit_reasons(ctx, diff)
+            if reasons:
+                _hold(ctx, diff, reasons)
+                return
+            run.detail = {**run.detail, "guardrails_passed": True}
+            SyncRun.objects.filter(pk=run.pk).update(detail=run.detail)
+        started = time.monotonic()
+        for batch in _batches(_items(ctx, diff), _batch_size(writer, sync)):
+            _send(ctx, writer, batch)
+        ctx.timings["send_s"] = round(time.monotonic() - started, 3)
+        _succeed(ctx)
+
+
+def _plan_read(ctx: _Context) -> ReadPlan:
+    sync = ctx.sync
+    creator = sync.created_by
+    try:
+        plan = read_plan(
+            user=creator,
+            product=sync.product,
+            channel=Channel.SYNC,
+            port_slug=sync.port.slug if sync.port_id else None,
+            columns=sync.columns,
+            max_rows=10**12,
+        )
+    except ReadRefused as exc:
+        message = (
+            f"The sync reads with the access of {creator.username}, who cannot read it now: "
+            f"{exc.message}"
+        )
+        raise _Stop(message, pause=f"Access lost: {exc.message}") from exc
+    masked = [c for c in sync.key_columns if c in plan.masked]
+    if masked:
+        message = (
+            f"Key column(s) {', '.join(masked)} are masked in {creator.username}'s access now: "
+            "the sync cannot identify records."
+        )
+        raise _Stop(message, pause=message)
+    plan.detail = {"sync": sync.pk, "sync_run": ctx.run.pk}
+    return plan
+
+
+def _source_stop(ctx: _Context, exc: ConnectorError) -> _Stop:
+    sync = ctx.sync
+    return _Stop(
+        source_error_message(user=sync.created_by, product=sync.product, exc=exc),
+        technical=exc.technical,
+    )
+
+
+def _diff(ctx: _Context) -> SyncDiff:
+    """The plan: one governed (key, hash) read of the source, audited once per run."""
+    plan, sync, run = ctx.plan, ctx.sync, ctx.run
+    started = time.monotonic()
+    error = ""
+    diff = None
+    try:
+        with connector_for_port(plan.port) as connector:
+            diff = diff_plan(
+                sync_id=sync.pk,
+                run_id=run.pk,
+                chunks=scan_csv(plan, connector, sync.key_columns),
+            )
+    except ConnectorError as exc:
+        error = exc.technical
+        raise _source_stop(ctx, exc) from exc
+    finally:
+        audit_read(
+            plan,
+            rows=diff.counts.source_rows if diff else 0,
+            nbytes=None,
+            client_address=None,
+            fmt="sync",
+            error=error,
+        )
+    ctx.timings["plan_s"] = round(time.monotonic() - started, 3)
+    if diff.counts.duplicate is not None:
+        diff.drop()
+        raise _Stop(
+            f"The key ({', '.join(sync.key_columns)}) is not unique in the source: "
+            f"{diff.counts.duplicate} appears more than once. Choose key columns that "
+            "identify one row each; nothing was sent."
+        )
+    return diff
+
+
+def _planned_count(sync: Sync, counts) -> int:
+    if sync.mode == SyncMode.INSERT:
+        return counts.added
+    removed = counts.removed if sync.mode == SyncMode.MIRROR else 0
+    return counts.added + counts.changed + removed
+
+
+def _skipped(sync: Sync, counts) -> int:
+    """Changes this mode does not send: removals outside mirror, changes in insert mode."""
+    skipped = 0 if sync.mode == SyncMode.MIRROR else counts.removed
+    if sync.mode == SyncMode.INSERT:
+        skipped += counts.changed
+    return skipped
+
+
+def _kinds(sync: Sync) -> tuple[str, ...]:
+    if sync.mode == SyncMode.INSERT:
+        return (ChangeKind.ADDED,)
+    if sync.mode == SyncMode.MIRROR:
+        return (ChangeKind.ADDED, ChangeKind.CHANGED, ChangeKind.REMOVED)
+    return (ChangeKind.ADDED, ChangeKind.CHANGED)
+
+
+def _operation(sync: Sync, kind: str) -> str:
+    if kind == ChangeKind.REMOVED:
+        return "delete"
+    return {SyncMode.INSERT: "insert", SyncMode.UPDATE: "update"}.get(sync.mode, "upsert")
+
+
+def _field_pairs(sync: Sync) -> list[tuple[str, str]]:
+    """(source column, destination field) of every column sent."""
+    return [(column, destination_field(sync, column)) for column in sync.columns]
+
+
+def _removal_record(sync: Sync, key: str) -> dict:
+    return {
+        destination_field(sync, c): value
+        for c, value in zip(sync.key_columns, key_values(key), strict=True)
+    }
+
+
+def _source_rows(ctx: _Context, diff: SyncDiff) -> Iterator[tuple[str, str, str, dict]]:
+    """(kind, key, hash, source values) of the added and changed records this run sends,
+    read again from the source through the same plan (its hash taken in the same
+    statement, so the state keeps the hash of what was sent)."""
+    sync, plan = ctx.sync, ctx.plan
+    wanted = tuple(k for k in _kinds(sync) if k != ChangeKind.REMOVED)
+    if not wanted:
+        return
+    everything_added = diff.counts.state_rows == 0 and wanted[0] == ChangeKind.ADDED
+    added = set() if everything_added else diff.key_set((ChangeKind.ADDED,))
+    changed = diff.key_set((ChangeKind.CHANGED,)) if ChangeKind.CHANGED in wanted else set()
+    if not everything_added and not added and not changed:
+        return
+    # Lazy: pyarrow only in the processes that read Arrow (the worker).
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    wanted_keys = None if everything_added else pa.array(list(added | changed), pa.string())
+    try:
+        with connector_for_port(plan.port) as connector:
+            sql, params = rows_sql(
+                plan, connector, sync.key_columns, placeholder=connector.arrow_placeholder
+            )
+            for batch in connector.arrow_batches(sql, params, batch_rows=FETCH_BATCH_ROWS):
+                if wanted_keys is not None:  # only the planned rows become Python values
+                    batch = batch.filter(pc.is_in(batch.column(0), value_set=wanted_keys))
+                    if not batch.num_rows:
+                        continue
+                columns = _json_columns(batch)
+                names = batch.schema.names
+                for row in zip(*columns, strict=True):
+                    key, row_hash = row[0], row[1]
+                    if everything_added or key in added:
+                        kind = ChangeKind.ADDED
+                    elif key in changed:
+                        kind = ChangeKind.CHANGED
+                    else:
+                        continue
+                    yield kind, key, row_hash, dict(zip(names[2:], row[2:], strict=True))
+    except ConnectorError as exc:
+        raise _source_stop(ctx, exc) from exc
+
+
+def _json_columns(batch) -> list[list]:
+    """The batch's columns as JSON values, converted in Arrow where it can be done
+    exactly: integers, text and booleans as they are; doubles when all are finite;
+    PostgreSQL numerics of at most 15 digits as doubles (exact, as decimal_value would
+    give them); anything else value by value (python_columns, then _jsonable)."""
+    # Lazy: pyarrow only in the processes that read Arrow (the worker).
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    plain = (pa.types.is_integer, pa.types.is_string, pa.types.is_large_string, pa.types.is_boolean)
+    columns: list[list | None] = [None] * batch.num_columns
+    slow: list[int] = []
+    for index, (field_, array) in enumerate(zip(batch.schema, batch.columns, strict=True)):
+        kind = field_.type
+        if any(test(kind) for test in plain):
+            columns[index] = array.to_pylist()
+            continue
+        if isinstance(kind, pa.BaseExtensionType) and getattr(kind, "type_name", "") == "numeric":
+            decimal = numeric_decimal_type(field_)
+            if pa.types.is_decimal(decimal) and decimal.precision <= 15:
+                try:
+                    array = pc.cast(array.storage, pa.float64())
+                    kind = pa.float64()
+                except pa.ArrowInvalid:  # a text Arrow does not read as a number
+                    slow.append(index)
+                    continue
+        if pa.types.is_floating(kind) and pc.all(pc.is_finite(array)).as_py() is not False:
+            columns[index] = pc.cast(array, pa.float64()).to_pylist()
+            continue
+        slow.append(index)
+    if slow:
+        converted = python_columns(batch.select(slow))
+        for index, values in zip(slow, converted, strict=True):
+            columns[index] = [None if v is None else _jsonable(v) for v in values]
+    return columns
+
+
+def _items(ctx: _Context, diff: SyncDiff) -> Iterator[_Item]:
+    sync = ctx.sync
+    limited = ctx.limited_columns
+    pairs = _field_pairs(sync)
+    for kind, key, row_hash, values in _source_rows(ctx, diff):
+        yield _Item(
+            kind,
+            key,
+            row_hash,
+            {target: values[column] for column, target in pairs},
+            {c: values.get(c) for c in limited} if limited else {},
+        )
+    if sync.mode == SyncMode.MIRROR:
+        for chunk in diff.keys(ChangeKind.REMOVED):
+            for key, _ in chunk:
+                yield _Item(ChangeKind.REMOVED, key, "", _removal_record(sync, key))
+
+
+def _batches(items: Iterator[_Item], size: int) -> Iterator[list[_Item]]:
+    """Consecutive items of one kind, at most `size` at a time."""
+    batch: list[_Item] = []
+    for item in items:
+        if batch and (len(batch) >= size or batch[0].kind != item.kind):
+            yield batch
+            batch = []
+        batch.append(item)
+    if batch:
+        yield batch
+
+
+def _batch_size(writer, sync: Sync) -> int:
+    own = getattr(writer, "batch_size", None)
+    if own:
+        return int(own)
+    if sync.destination.kind == "http":
+        return max(1, sync.destination.batch_size)
+    return TABLE_BATCH
+
+
+def _send(ctx: _Context, writer, items: list[_Item]) -> None:
+    """One batch to the destination, then, in one portal transaction, the state of what it
+    acknowledged, the rejected records and the run's counts. A destination that cannot
+    be reached stops the run (nothing of this batch acknowledged)."""
+    run = ctx.run
+    operation = _operation(ctx.sync, items[0].kind)
+    batch = OutgoingBatch(
+        operation=operation,
+        keys=[item.key for item in items],
+        records=[item.record for item in items],
+        idempotency_keys=[f"{run.pk}:{item.key}" for item in items],
+    )
+    started = time.monotonic()
+    try:
+        outcome: BatchOutcome = writer.send(batch)
+    except DestinationError as exc:
+        raise _Stop(
+            f"The destination {ctx.sync.destination.name!r} failed: {exc.message}",
+            technical=exc.technical,
+        ) from exc
+    recorded = time.monotonic()
+    _record_outcome(ctx, items, outcome)
+    timings = ctx.timings  # where a run's time goes (the run's detail, the benchmark)
+    timings["destination_s"] = round(timings.get("destination_s", 0) + recorded - started, 3)
+    timings["state_s"] = round(timings.get("state_s", 0) + time.monotonic() - recorded, 3)
+
+
+def _record_outcome(ctx: _Context, items: list[_Item], outcome: BatchOutcome) -> None:
+    run, sync = ctx.run, ctx.sync
+    now = timezone.now()
+    acked = [items[i] for i in outcome.acked]
+    rejected = [(items[i], reason) for i, reason in outcome.rejected.items()]
+    kind = items[0].kind
+    with transaction.atomic():
+        if kind == ChangeKind.REMOVED:
+            SyncRecordState.objects.filter(sync=sync, key__in=[item.key for item in acked]).delete()
+        else:
+            _state_upsert(sync=sync, run=run, items=acked, at=now)
+        if ctx.open_rejected is None:
+            ctx.open_rejected = SyncRejectedRecord.objects.filter(
+                sync=sync, resolved_at__isnull=True
+            ).exists()
+        touched = [item.key for item in acked] + [item.key for item, _ in rejected]
+        if touched and ctx.open_rejected:
+            # Acked: resolved; rejected again: the new rejection supersedes the old one.
+            SyncRejectedRecord.objects.filter(
+                sync=sync, key__in=touched, resolved_at__isnull=True
+            ).update(resolved_at=now)
+        SyncRejectedRecord.objects.bulk_create(
+            [
+                SyncRejectedRecord(
+                    sync=sync,
+                    run=run,
+                    kind=item.kind,
+                    key=item.key,
+                    record=item.record,
+                    reason=str(reason)[:2000],
+                )
+                for item, reason in rejected
+            ]
+        )
+        ctx.open_rejected = ctx.open_rejected or bool(rejected)
+        ctx.counts[kind] += len(acked)
+        ctx.counts["rejected"] += len(rejected)
+        updated = SyncRun.objects.filter(
+            pk=run.pk, status=SyncRunStatus.RUNNING, attempts=ctx.attempt
+        ).update(
+            **{kind: F(kind) + len(acked)},
+            rejected=F("rejected") + len(rejected),
+            heartbeat_at=now,
+        )
+        if not updated:
+            raise _Lost()
+
+
+def _state_upsert(*, sync: Sync, run: SyncRun, items: list[_Item], at: datetime) -> None:
+    if not items:
+        return
+    if connection.vendor == "postgresql":
+        table = SyncRecordState._meta.db_table
+        limited = any(item.limited for item in items)
+        with connection.cursor() as cur:
+            cur.execute(
+                "CREATE TEMPORARY TABLE IF NOT EXISTS sync_acked "
+                "(key text, row_hash text, limited_values text)"
+            )
+            with cur.copy("COPY sync_acked (key, row_hash, limited_values) FROM STDIN") as copy:
+                for item in items:
+                    copy.write_row(
+                        (item.key, item.row_hash, _json_text(item.limited) if limited else None)
+                    )
+            cur.execute(
+                f"INSERT INTO {table} (sync_id, key, row_hash, limited_values, run_id, acked_at) "
+                "SELECT %s, key, row_hash, COALESCE(limited_values, '{}')::jsonb, %s, %s "
+                "FROM sync_acked ON CONFLICT (sync_id, key) DO UPDATE SET "
+                "row_hash = EXCLUDED.row_hash, limited_values = EXCLUDED.limited_values, "
+                "run_id = EXCLUDED.run_id, acked_at = EXCLUDED.acked_at",
+                [sync.pk, run.pk, at],
+            )
+            cur.execute("TRUNCATE sync_acked")
+        return
+    SyncRecordState.objects.bulk_create(
+        [
+            SyncRecordState(
+                sync=sync,
+                key=item.key,
+                row_hash=item.row_hash,
+                limited_values=item.limited,
+                run=run,
+                acked_at=at,
+            )
+            for item in items
+        ],
+        update_conflicts=True,
+        unique_fields=["sync", "key"],
+        update_fields=["row_hash", "limited_values", "run", "acked_at"],
+    )
+
+
+def _json_text(value: dict) -> str:
+    return json.dumps(value, allow_nan=False) if value else "{}"
+
+
+# --- dry runs, guardrails, holds, approvals ----------------------------------------------
+
+
+def _before(sync: Sync, keys: list[str]) -> dict[str, SyncRecordState]:
+    return {
+        state.key: state
+        for state in SyncRecordState.objects.filter(sync=sync, key__in=keys).only(
+            "key", "limited_values", "row_hash"
+        )
+    }
+
+
+def _dry_run(ctx: _Context, diff: SyncDiff) -> None:
+    """The plan and a sample of each kind of change, as destination records; nothing
+    sent, no state changed."""
+    sync = ctx.sync
+    sample: dict[str, list] = {"added": [], "changed": [], "removed": []}
+    for item in _items(ctx, diff):
+        listed = sample[item.kind]
+        if len(listed) >= SAMPLE_PER_KIND:
+            if all(len(v) >= SAMPLE_PER_KIND for v in sample.values()):
+                break
+            continue
+        if item.kind == ChangeKind.CHANGED:
+            state = _before(sync, [item.key]).get(item.key)
+            listed.append(
+                {
+                    "key": item.key,
+                    "before": (state.limited_values or None) if state else None,
+                    "after": item.record,
+                }
+            )
+        else:
+            listed.append(item.record)
+    if sync.mode != SyncMode.MIRROR:
+        for chunk in diff.keys(ChangeKind.REMOVED):
+            sample["removed"] = [_removal_record(sync, key) for key, _ in chunk[:SAMPLE_PER_KIND]]
+            break
+    counts = diff.counts
+    values = {
+        "status": SyncRunStatus.PLANNED,
+        "plan_sample": sample,
+        "added": counts.added,
+        "changed": counts.changed,
+        "removed": counts.removed,
+    }
+    _end(ctx, values)
+
+
+def _column_limit_reasons(ctx: _Context, diff: SyncDiff) -> list[dict]:
+    sync = ctx.sync
+    check = ColumnLimitCheck(limits=sync.column_limits)
+    pending: list[tuple[str, dict]] = []
+
+    def flush() -> None:
+        before = _before(sync, [key for key, _ in pending])
+        for key, values in pending:
+            state = before.get(key)
+            check.add(key=key, values=values, before=state.limited_values if state else None)
+        pending.clear()
+
+    for kind, key, _hash, values in _source_rows(ctx, diff):
+        if kind == ChangeKind.ADDED:
+            check.add(key=key, values=values, before=None)
+            continue
+        pending.append((key, values))
+        if len(pending) >= PLANNED_CHUNK:
+            flush()
+    flush()
+    return check.reasons()
+
+
+def _hold(ctx: _Context, diff: SyncDiff, reasons: list[dict]) -> None:
+    """Store the exact plan, record by record, and hold the run for approval."""
+    run = ctx.run
+    chunk: list[SyncPlannedChange] = []
+    for item in _items(ctx, diff):
+        chunk.append(
+            SyncPlannedChange(
+                run=run,
+                kind=item.kind,
+                key=item.key,
+                row_hash=item.row_hash,
+                record={"record": item.record, "limited": item.limited},
+            )
+        )
+        if len(chunk) >= PLANNED_CHUNK:
+            SyncPlannedChange.objects.bulk_create(chunk)
+            chunk = []
+    SyncPlannedChange.objects.bulk_create(chunk)
+    counts = diff.counts
+    values = {
+        "status": SyncRunStatus.HELD,
+        "held_reasons": reasons,
+        "added": 0,
+        "changed": 0,
+        "removed": 0,
+        "plan_sample": {
+            "counts": {"added": counts.added, "changed": counts.changed, "removed": counts.removed}
+        },
+    }
+    _end(ctx, values, held=True)
+
+
+def _send_approved(ctx: _Context, writer) -> None:
+    """Send the held run's planned changes exactly, skipping those a previous attempt of
+    this run got acknowledged (the state holds them already)."""
+    sync = ctx.sync
+    held_id = ctx.run.approves_id
+    last = 0
+    size = _batch_size(writer, sync)
+    while True:
+        changes = list(
+            SyncPlannedChange.objects.filter(run_id=held_id, pk__gt=last).order_by("pk")[
+                :PLANNED_CHUNK
+            ]
+        )
+        if not changes:
+            return
+        last = changes[-1].pk
+        states = {
+            key: row_hash
+            for key, row_hash in SyncRecordState.objects.filter(
+                sync=sync, key__in=[c.key for c in changes]
+            ).values_list("key", "row_hash")
+        }
+        items = []
+        for change in changes:
+            done = (
+                change.key not in states
+                if change.kind == ChangeKind.REMOVED
+                else states.get(change.key) == change.row_hash
+            )
+            if done:  # acknowledged already (an earlier attempt of this run)
+                continue
+            stored = change.record or {}
+            items.append(
+                _Item(
+                    change.kind,
+                    change.key,
+                    change.row_hash,
+                    stored.get("record", {}),
+                    stored.get("limited", {}),
+                )
+            )
+        for batch in _batches(iter(items), size):
+            _send(ctx, writer, batch)
+
+
+# --- ends ----------------------------------------------------------------------------------
+
+
+def _counts(run: SyncRun) -> dict[str, Any]:
+    return {
+        name: getattr(run, name)
+        for name in ("source_rows", "planned", "added", "changed", "removed", "rejected", "skipped")
+    }
+
+
+def _event_data(run: SyncRun) -> dict[str, Any]:
+    sync = run.sync
+    return {
+        "run_id": run.pk,
+        "sync_id": sync.pk,
+        "sync": sync.name,
+        "destination": sync.destination.name,
+        "trigger": run.trigger,
+        "dry_run": run.dry_run,
+        "counts": _counts(run),
+    }
+
+
+def _end(ctx: _Context, values: dict[str, Any], *, held: bool = False) -> bool:
+    """Record the end of this attempt with its event (and incident), unless another
+    attempt took the run over."""
+    run, sync = ctx.run, ctx.sync
+    values.setdefault("finished_at", timezone.now())
+    values["detail"] = {**run.detail, **values.get("detail", {}), "timings": ctx.timings}
+    with transaction.atomic():
+        ended = SyncRun.objects.filter(
+            pk=run.pk, status=SyncRunStatus.RUNNING, attempts=ctx.attempt
+        ).update(**values)
+        if not ended:
+            return False
+        run.refresh_from_db()
+        status = run.status
+        people = [sync.created_by_id]
+        if held:
+            product_event_emit(
+                "portal.sync_run.held",
+                product=sync.product,
+                people=people,
+                data={
+                    **_event_data(run),
+                    "guardrails": sorted({r["guardrail"] for r in run.held_reasons}),
+                    "held_reasons": [r["message"] for r in run.held_reasons],
+                },
+            )
+            incident_open(
+                product=sync.product,
+                cause=IncidentCause.SYNC,
+                cause_key=sync_cause_key(sync.pk),
+                title=f"Sync {sync.name} held for approval",
+                body="; ".join(r["message"] for r in run.held_reasons)[:2000],
+            )
+            return True
+        product_event_emit(
+            "portal.sync_run.finished",
+            product=sync.product,
+            people=people,
+            data={
+                **_event_data(run),
+                "status": status,
+                "error": run.error,
+                "started_at": run.started_at.isoformat() if run.started_at else None,
+                "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+            },
+        )
+    return True
+
+
+def _succeed(ctx: _Context) -> None:
+    sync = ctx.sync
+    with transaction.atomic():
+        if not _end(ctx, {"status": SyncRunStatus.SUCCEEDED, "error": ""}):
+            return
+        Sync.objects.filter(pk=sync.pk).update(consecutive_failures=0)
+        incident_recover(
+            cause_key=sync_cause_key(sync.pk), note=f"Sync run {ctx.run.pk} succeeded."
+        )
+
+
+def _fail(ctx: _Context, error: str, *, pause: str = "", technical: str = "") -> None:
+    """Fail the run; count the failure, and pause the sync at its breaker (or at once
+    when `pause` says why), telling its creator."""
+    sync = ctx.sync
+    values: dict[str, Any] = {"status": SyncRunStatus.FAILED, "error": error[:4000]}
+    if technical:
+        values["detail"] = {"technical": technical[:4000]}
+    with transaction.atomic():
+        if not _end(ctx, values):
+            return
+        if ctx.run.dry_run:
+            return
+        Sync.objects.filter(pk=sync.pk).update(consecutive_failures=F("consecutive_failures") + 1)
+        sync.refresh_from_db()
+        incident_open(
+            product=sync.product,
+            cause=IncidentCause.SYNC,
+            cause_key=sync_cause_key(sync.pk),
+            title=f"Sync {sync.name} failed",
+            body=error[:2000],
+            detail=technical,
+        )
+        if sync.status == SyncStatus.PAUSED:
+            return
+        if not pause and sync.consecutive_failures >= sync.breaker_failures:
+            pause = f"Paused after {sync.consecutive_failures} failed runs in a row; last: {error}"
+        if pause:
+            sync_paused(sync=sync, reason=pause)
+            notification_create(
+                user=sync.created_by,
+                title=f"Your sync {sync.name} was paused",
+                body=pause,
+                product=sync.product,
+                key=f"sync-paused:{sync.pk}:{ctx.run.pk}",
+            )
+
+
+# --- the reaper ----------------------------------------------------------------------------
+
+
+def sync_runs_reap(*, now: datetime | None = None) -> int:
+    """Runs whose worker died (no heartbeat for SYNC_HEARTBEAT_TIMEOUT) are queued again,
+    the same run (same idempotency keys), up to SYNC_MAX_ATTEMPTS attempts, then failed.
+    Queued runs whose message was lost are sent again. Returns how many were re-sent."""
+    now = now or timezone.now()
+    timeout = settings.SYNC_HEARTBEAT_TIMEOUT
+    resent = 0
+    stale = SyncRun.objects.filter(status=SyncRunStatus.RUNNING).filter(
+        Q(heartbeat_at__lt=now - timeout)
+        | Q(heartbeat_at__isnull=True, started_at__lt=now - timeout)
+    )
+    for run in stale.select_related("sync__product", "sync__destination", "sync__created_by"):
+        lost = [
+            *run.detail.get("lost_attempts", []),
+            {"attempt": run.attempts, "at": now.isoformat()},
+        ]
+        with transaction.atomic():
+            if run.attempts < settings.SYNC_MAX_ATTEMPTS:
+                if SyncRun.objects.filter(
+                    pk=run.pk, status=SyncRunStatus.RUNNING, attempts=run.attempts
+                ).update(
+                    status=SyncRunStatus.QUEUED,
+                    heartbeat_at=now,
+                    detail={**run.detail, "lost_attempts": lost},
+                ):
+                    sync_run_enqueue(run)
+                    resent += 1
+            else:
+                run.detail = {**run.detail, "lost_attempts": lost}
+                _fail(
+                    _Context(run=run, sync=run.sync, attempt=run.attempts),
+                    f"The worker stopped during the run ({run.attempts} attempts, no sign of "
+                    f"life for {timeout}).",
+                )
+    lost_after = now - settings.TASK_REDISPATCH_AFTER
+    resent += redispatch_unclaimed(
+        SyncRun.objects.filter(status=SyncRunStatus.QUEUED).filter(
+            Q(heartbeat_at__lt=lost_after) | Q(heartbeat_at__isnull=True, created_at__lt=lost_after)
+        ),
+        SYNC_RUN_TASK,
+    )
+    return resent
+
+
+# --- the dead-letter list ------------------------------------------------------------------
+
+
+def rejected_records_csv(*, sync: Sync) -> Iterator[str]:
+    """The open rejected records of a sync as CSV lines (header first): key, kind, run,
+    when, the destination's reason, the record as JSON."""
+
+    def line(values: list[Any]) -> str:
+        buffer = io.StringIO()
+        csv.writer(buffer).writerow(values)
+        return buffer.getvalue()
+
+    yield line(["key", "kind", "run", "rejected_at", "reason", "record"])
+    records = SyncRejectedRecord.objects.filter(sync=sync, resolved_at__isnull=True).order_by("pk")
+    for record in records.iterator(chunk_size=2000):
+        yield line(
+            [
+                record.key,
+                record.kind,
+                record.run_id,
+                record.rejected_at.isoformat(),
+                record.reason,
+                json.dumps(record.record, ensure_ascii=False),
+            ]
+        )
