@@ -264,7 +264,7 @@ class DestinationForm(forms.Form):
         self.fields.update(
             fields_for_model(
                 SyncDestination,
-                fields=DESTINATION_FIELDS,
+                fields=[name for name in DESTINATION_FIELDS if name != "url"],
                 widgets={
                     "description": forms.Textarea(attrs={"rows": 2}),
                     "body_template": forms.Textarea(attrs={"rows": 3}),
@@ -273,6 +273,9 @@ class DestinationForm(forms.Form):
             )
         )
         self.fields["kind"].choices = DestinationKind.choices
+        self.fields["url"] = forms.URLField(  # https unless private targets are allowed
+            label="URL", required=False, max_length=500, assume_scheme="https"
+        )
         self.fields["domain"] = forms.ChoiceField(
             required=not admin,
             choices=([("", "Every domain")] if admin else []) + [(d.slug, d.name) for d in domains],

@@ -294,5 +294,7 @@ class SyncRejectedRecordSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class DeclineInputSerializer(InputSerializer):
+class ReasonInputSerializer(InputSerializer):
+    """Why a sync is paused or a held run declined (optional)."""
+
     reason = serializers.CharField(required=False, allow_blank=True, max_length=500)

@@ -23,7 +23,7 @@ from rest_framework.response import Response
 from products.catalog.api.views import _product_or_404
 from sharing.models.syncs import Sync, SyncDestination, SyncRun
 from sharing.syncs.api.serializers import (
-    DeclineInputSerializer,
+    ReasonInputSerializer,
     SyncDestinationInputSerializer,
     SyncDestinationSerializer,
     SyncInputSerializer,
@@ -342,13 +342,13 @@ class SyncViewSet(viewsets.GenericViewSet):
         return self._run_response(run, status.HTTP_202_ACCEPTED)
 
     @extend_schema(
-        request=DeclineInputSerializer,
+        request=ReasonInputSerializer,
         responses={200: SyncSerializer},
         description="Pause the sync: no scheduled or after-checks run starts until resumed.",
     )
     @action(detail=True, methods=["post"])
     def pause(self, request, pk: str):
-        body = DeclineInputSerializer(data=request.data)
+        body = ReasonInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         reason = body.validated_data.get("reason") or f"Paused by {request.user.username}."
         sync = sync_pause(sync=self.get_object(), by=request.user, reason=reason)
@@ -408,7 +408,7 @@ class SyncViewSet(viewsets.GenericViewSet):
 
     @extend_schema(
         parameters=[RUN_ID],
-        request=DeclineInputSerializer,
+        request=ReasonInputSerializer,
         responses={200: SyncRunSerializer, 400: BAD_INPUT, 403: _error("Not an approver.")},
         description="Decline a held run: nothing of its plan is sent (it is cancelled).",
     )
@@ -419,7 +419,7 @@ class SyncViewSet(viewsets.GenericViewSet):
         url_name="run-decline",
     )
     def run_decline(self, request, pk: str, run_id: str):
-        body = DeclineInputSerializer(data=request.data)
+        body = ReasonInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         run = sync_run_decline(
             run=self._run(self.get_object()),
