@@ -34,6 +34,7 @@ from sharing.models.syncs import SyncMode, SyncStatus, SyncTrigger
 from sharing.serving.reads import ReadRefused, read_plan
 from sharing.syncs.destinations import destination_relation, destination_writer
 from sharing.syncs.destinations.base import DestinationError
+from sharing.syncs.services.destinations import destinations_usable_by
 
 # The fields sync_create/sync_update take, besides who and which product.
 SYNC_FIELDS = (
@@ -86,11 +87,8 @@ def sync_can_change(*, user, sync: Sync) -> bool:
 
 
 def destination_usable_by(*, user, destination: SyncDestination) -> bool:
-    """A destination no domain owns (registered by admins), or one of a domain the person
-    belongs to (any role); admins use every destination."""
-    if destination.domain_id is None or user_is_admin(user):
-        return True
-    return domain_role(user=user, domain=destination.domain) is not None
+    """Whether `user`'s syncs may write to `destination` (destinations_usable_by's rule)."""
+    return destinations_usable_by(user=user).filter(pk=destination.pk).exists()
 
 
 # --- validation ------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from sharing.syncs.services.destinations import (
     destination_update,
     destinations_usable_by,
 )
+from sharing.syncs.services.syncs import destination_usable_by
 from tests.factories import DomainFactory, MembershipFactory, UserFactory
 
 HTTP = {"kind": "http", "url": "https://crm.example.com/api/leads"}
@@ -63,13 +64,18 @@ def test_who_may_manage(admin_user, owner, member, outsider, domain, other_domai
 
 
 def test_usable_destinations_are_shared_ones_and_those_of_the_users_domains(
-    member, outsider, domain, other_domain
+    member, outsider, admin_user, domain, other_domain
 ):
     shared = SyncDestination.objects.create(name="Shared", **HTTP)
     sales = SyncDestination.objects.create(name="Sales", domain=domain, **HTTP)
-    SyncDestination.objects.create(name="Marketing", domain=other_domain, **HTTP)
+    marketing = SyncDestination.objects.create(name="Marketing", domain=other_domain, **HTTP)
     assert set(destinations_usable_by(user=member)) == {shared, sales}
     assert set(destinations_usable_by(user=outsider)) == {shared}
+    assert set(destinations_usable_by(user=admin_user)) == {shared, sales, marketing}
+    # Sync validation asks the same rule.
+    assert destination_usable_by(user=member, destination=sales)
+    assert not destination_usable_by(user=member, destination=marketing)
+    assert destination_usable_by(user=admin_user, destination=marketing)
 
 
 @pytest.mark.parametrize(
