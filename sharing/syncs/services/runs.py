@@ -320,24 +320,12 @@ def _execute(ctx: _Context) -> None:
             source_rows=counts.source_rows, planned=planned, skipped=_skipped(sync, counts)
         )
         run.source_rows, run.planned = counts.source_rows, planned
-        if run.dry_run:
-            _dry_run(ctx, diff)
-            return
-        if not run.detail.get("guardrails_passed"):
-            reasons = count_guardrails(
-                sync=sync,
-                run=run,
-                source_rows=counts.source_rows,
-                state_rows=counts.state_rows,
-                added=counts.added,
-                changed=counts.changed,
-                removed=counts.removed if sync.mode == SyncMode.MIRROR else 0,
-                retried=SyncRejectedRecord.objects.filter(
-                    sync=sync, resolved_at__isnull=True
-                ).count(),
-            )
-            if sync.column_limits:
-                reasons += _column_limit_reasons(ctx, diff)
+        # A dry run tells what would hold the real one; a resumed run passed them already.
+        if run.dry_run or not run.detail.get("guardrails_passed"):
+            reasons = _guardrail_reasons(ctx, diff)
+            if run.dry_run:
+                _dry_run(ctx, diff, would_hold=reasons)
+                return
             if reasons:
                 _hold(ctx, diff, reasons)
                 return
@@ -348,6 +336,24 @@ def _execute(ctx: _Context) -> None:
             _send(ctx, writer, batch)
         ctx.timings["send_s"] = round(time.monotonic() - started, 3)
         _succeed(ctx)
+
+
+def _guardrail_reasons(ctx: _Context, diff: SyncDiff) -> list[dict]:
+    """What in this plan trips the sync's guardrails (empty: nothing)."""
+    sync, run, counts = ctx.sync, ctx.run, diff.counts
+    reasons = count_guardrails(
+        sync=sync,
+        run=run,
+        source_rows=counts.source_rows,
+        state_rows=counts.state_rows,
+        added=counts.added,
+        changed=counts.changed,
+        removed=counts.removed if sync.mode == SyncMode.MIRROR else 0,
+        retried=SyncRejectedRecord.objects.filter(sync=sync, resolved_at__isnull=True).count(),
+    )
+    if sync.column_limits:
+        reasons += _column_limit_reasons(ctx, diff)
+    return reasons
 
 
 def _plan_read(ctx: _Context) -> ReadPlan:
@@ -718,9 +724,10 @@ def _before(sync: Sync, keys: list[str]) -> dict[str, SyncRecordState]:
     }
 
 
-def _dry_run(ctx: _Context, diff: SyncDiff) -> None:
-    """The plan and a sample of each kind of change, as destination records; nothing
-    sent, no state changed."""
+def _dry_run(ctx: _Context, diff: SyncDiff, *, would_hold: list[dict]) -> None:
+    """The plan and a sample of each kind of change, as destination records, and what
+    would hold a real run now (`held_reasons` of a planned run); nothing sent, no state
+    changed."""
     sync = ctx.sync
     sample: dict[str, list] = {"added": [], "changed": [], "removed": []}
     for item in _items(ctx, diff):
@@ -748,6 +755,7 @@ def _dry_run(ctx: _Context, diff: SyncDiff) -> None:
     values = {
         "status": SyncRunStatus.PLANNED,
         "plan_sample": sample,
+        "held_reasons": would_hold,
         "added": counts.added,
         "changed": counts.changed,
         "removed": counts.removed,

@@ -275,6 +275,21 @@ def test_a_dry_run_changes_nothing(leads, crm, crm_table, source_table, owner):
     assert run_now(sync, owner).changed == 1
 
 
+def test_a_dry_run_says_what_would_hold_the_run_and_holds_nothing(
+    leads, crm, crm_table, source_table, owner
+):
+    sync = make_sync(leads, crm, owner)
+    run_now(sync, owner)
+    source_table.execute("UPDATE {table} SET score = score + 1 WHERE lead_id IN (1, 2)")
+    dry = run_now(sync, owner, dry_run=True)
+    assert dry.status == SyncRunStatus.PLANNED, dry.error
+    assert [r["guardrail"] for r in dry.held_reasons] == ["max_changed_pct"]
+    assert not SyncPlannedChange.objects.filter(run=dry).exists()
+    assert list(sync_runs_held_for(user=owner)) == []
+    assert not Event.objects.filter(type="portal.sync_run.held").exists()
+    assert crm_table.rows("score", "lead_id")[0] == (0.5,)
+
+
 def test_a_duplicate_key_fails_before_sending(leads, crm, crm_table, source_table, owner):
     source_table.execute("INSERT INTO {table} VALUES (3, 'x@x', 'FR', 0.4, 1)")
     sync = make_sync(leads, crm, owner)
