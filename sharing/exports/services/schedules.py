@@ -3,7 +3,6 @@ and their one django-celery-beat task each, with the cron in the schedule's time
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -11,10 +10,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from celery.schedules import crontab
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
-from django_celery_beat.models import CrontabSchedule, PeriodicTask
+from django_celery_beat.models import CrontabSchedule
 
+from portal.core.beat import periodic_task_keep
 from portal.core.cron import cron_next_runs, cron_parse
 from products.catalog.permissions import can_edit_product
 from products.catalog.selectors import port_for
@@ -266,34 +265,17 @@ def export_schedule_sync(*, schedule: ExportSchedule) -> None:
     """Keep the schedule's django-celery-beat task: one per active schedule, with its
     cron in its time zone; none when paused or ended. Idempotent."""
 
-    name = periodic_task_name(schedule.pk)
-    if not schedule.enabled or schedule.ended_at is not None:
-        PeriodicTask.objects.filter(Q(name=name) | Q(pk=schedule.periodic_task_id)).delete()
-        if schedule.periodic_task_id is not None:
-            ExportSchedule.objects.filter(pk=schedule.pk).update(periodic_task=None)
-            schedule.periodic_task = None
-        return
-    minute, hour, day_of_month, month_of_year, day_of_week = schedule.cron.split()
-    crontab, _ = CrontabSchedule.objects.get_or_create(
-        minute=minute,
-        hour=hour,
-        day_of_month=day_of_month,
-        month_of_year=month_of_year,
-        day_of_week=day_of_week,
+    task = periodic_task_keep(
+        name=periodic_task_name(schedule.pk),
+        active=schedule.enabled and schedule.ended_at is None,
+        cron=schedule.cron,
         timezone=schedule.timezone,
+        task="sharing.export_tasks.export_schedule_fire",
+        kwargs={"schedule_id": schedule.pk},
+        description=f"Scheduled export {schedule.name} of {schedule.product.key}",
+        current_id=schedule.periodic_task_id,
     )
-    task, _ = PeriodicTask.objects.update_or_create(
-        name=name,
-        defaults={
-            "task": "sharing.export_tasks.export_schedule_fire",
-            "crontab": crontab,
-            "interval": None,
-            "kwargs": json.dumps({"schedule_id": schedule.pk}),
-            "enabled": True,
-            "description": f"Scheduled export {schedule.name} of {schedule.product.key}",
-        },
-    )
-    if schedule.periodic_task_id != task.pk:
+    if schedule.periodic_task_id != (task.pk if task else None):
         ExportSchedule.objects.filter(pk=schedule.pk).update(periodic_task=task)
         schedule.periodic_task = task
 

@@ -10,7 +10,6 @@ sharing.syncs.services.runs."""
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -19,8 +18,9 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
-from django_celery_beat.models import CrontabSchedule, PeriodicTask
+from django_celery_beat.models import PeriodicTask
 
+from portal.core.beat import periodic_task_keep
 from portal.core.cron import cron_parse
 from products.catalog.permissions import domain_role, user_is_admin
 from products.catalog.selectors import port_for
@@ -399,34 +399,17 @@ def periodic_task_name(sync_id: int) -> str:
 def sync_schedule_sync(*, sync: Sync) -> None:
     """Keep the sync's django-celery-beat task: one per active scheduled sync, with its
     cron in its time zone; none otherwise. Idempotent."""
-    name = periodic_task_name(sync.pk)
-    if sync.trigger != SyncTrigger.SCHEDULE or sync.status != SyncStatus.ACTIVE:
-        PeriodicTask.objects.filter(Q(name=name) | Q(pk=sync.periodic_task_id)).delete()
-        if sync.periodic_task_id is not None:
-            Sync.objects.filter(pk=sync.pk).update(periodic_task=None)
-            sync.periodic_task = None
-        return
-    minute, hour, day_of_month, month_of_year, day_of_week = sync.cron.split()
-    crontab, _ = CrontabSchedule.objects.get_or_create(
-        minute=minute,
-        hour=hour,
-        day_of_month=day_of_month,
-        month_of_year=month_of_year,
-        day_of_week=day_of_week,
+    task = periodic_task_keep(
+        name=periodic_task_name(sync.pk),
+        active=sync.trigger == SyncTrigger.SCHEDULE and sync.status == SyncStatus.ACTIVE,
+        cron=sync.cron,
         timezone=sync.timezone,
+        task="sharing.syncs.tasks.sync_run_scheduled",
+        kwargs={"sync_id": sync.pk},
+        description=f"Sync {sync.name} of {sync.product.key}",
+        current_id=sync.periodic_task_id,
     )
-    task, _ = PeriodicTask.objects.update_or_create(
-        name=name,
-        defaults={
-            "task": "sharing.syncs.tasks.sync_run_scheduled",
-            "crontab": crontab,
-            "interval": None,
-            "kwargs": json.dumps({"sync_id": sync.pk}),
-            "enabled": True,
-            "description": f"Sync {sync.name} of {sync.product.key}",
-        },
-    )
-    if sync.periodic_task_id != task.pk:
+    if sync.periodic_task_id != (task.pk if task else None):
         Sync.objects.filter(pk=sync.pk).update(periodic_task=task)
         sync.periodic_task = task
 
