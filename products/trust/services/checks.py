@@ -809,7 +809,7 @@ def _count_condition(query, *, port_relation: str, columns: set[str]) -> str | N
         return None
     if {name for name, value in selected.args.items() if value} - {"this", "big_int"}:
         return None
-    table = tree.args["from_"].this
+    table = tree.args["from_"].this if tree.args.get("from_") else None
     if (
         not isinstance(table, exp.Table)
         or {name for name, value in table.args.items() if value} != {"this"}
