@@ -457,8 +457,6 @@ def _statement_label(sql: str) -> str:
         return "timeout"
     if text.startswith("SELECT coalesce(sum(n) - count(*), 0)"):
         return "unique grouping"
-    if text.startswith("WITH duplicated AS"):  # Parquet: with its sample rows' positions
-        return "unique grouping"
     if " AS sample_branch" in text.split(",", 1)[0]:  # every failing check's sample at once
         return f"samples ({text.count(' AS sample_branch')} branches)"
     if "port_data_numbered" in text:  # Parquet: positions first, then those rows

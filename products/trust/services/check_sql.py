@@ -43,9 +43,9 @@ class AggregatePlan:
 
 @dataclass
 class SampleRequest:
-    """A failing check whose sample is wanted: by the positions its aggregate (or the
-    unique check's grouping statement) found (Parquet), by its duplicated keys (the
-    unique check elsewhere on DuckDB), or else by its failing condition."""
+    """A failing check whose sample is wanted: by the positions its aggregate found
+    (Parquet), by its duplicated keys (the unique check on DuckDB), or else by its
+    failing condition."""
 
     check: Any
     positions: list[int] | None = None
@@ -71,20 +71,12 @@ class SamplesPlan:
         skip = 2 + len(self.positional)
         columns = names[skip:]
         found: dict[int, list[tuple]] = {}
-        # A check's rows by position come in its own order: the file's, or (the unique
-        # check) by key first.
-        ranks = [
-            {position: rank for rank, position in enumerate(request.positions)}
-            for request in self.positional
-        ]
         for row in rows:
             branch, order = row[0], row[1]
             if branch == 0:
                 for index, request in enumerate(self.positional):
-                    if row[2 + index] and order in ranks[index]:
-                        found.setdefault(request.check.pk, []).append(
-                            (ranks[index][order], row[skip:])
-                        )
+                    if row[2 + index] and order in request.positions:
+                        found.setdefault(request.check.pk, []).append((order, row[skip:]))
             else:
                 found.setdefault(self.branches[branch].check.pk, []).append((order, row[skip:]))
         samples = {}
@@ -271,36 +263,13 @@ class CheckSQL:
         """DuckDB: the duplicate count and the first SAMPLE_ROWS duplicated keys, grouping
         the column once (a count(DISTINCT) in the aggregate plus a grouping sample would
         group it twice). `min(k, n)` keeps the n smallest keys in a bounded heap, in
-        ascending order; a list of every duplicated key, sorted, grew with the duplicates.
-
-        Where the source numbers its rows (Parquet), a third value: the sample's rows
-        (those of the smallest keys, by key, then by position) as {k, p} pairs, read from
-        the key column and the row numbers only, so that the sample joins the one read
-        by position of the other checks' rows (unique_positions)."""
+        ascending order; a list of every duplicated key, sorted, grew with the duplicates."""
         column = self.q(check.column)
-        grouped = (
-            f"SELECT coalesce(sum(n) - count(*), 0) AS failing, min(k, {SAMPLE_ROWS}) AS keys "
+        return (
+            f"SELECT coalesce(sum(n) - count(*), 0), min(k, {SAMPLE_ROWS}) "
             f"FROM (SELECT {column} AS k, count(*) AS n FROM {self.relation} "
             f"WHERE {column} IS NOT NULL GROUP BY {column} HAVING count(*) > 1)"
         )
-        numbered = self.connector.numbered_relation()
-        if numbered is None:
-            return grouped
-        relation, position = numbered
-        return (
-            f"WITH duplicated AS ({grouped}) "
-            f"SELECT failing, keys, (SELECT min(struct_pack(k := {column}, p := {position}), "
-            f"{SAMPLE_ROWS}) FROM {relation} WHERE {column} IN "
-            f"(SELECT unnest(keys) FROM duplicated)) FROM duplicated"
-        )
-
-    @staticmethod
-    def unique_positions(located: list[dict] | None) -> list[int] | None:
-        """The positions of the unique check's sample rows, in the sample's order, from
-        unique_statement's third value (None where it has none)."""
-        if located is None:
-            return None
-        return [pair["p"] for pair in located]
 
     def sample_by_keys_sql(self, check, keys: list[Any]) -> tuple[str, list[Any]]:
         """The rows whose column value is one of `keys` (duplicated keys found by
@@ -342,8 +311,7 @@ class CheckSQL:
         (None when there is none): on PostgreSQL every one, each its own branch of a
         UNION ALL (the same SELECT as sample_sql, so the same rows); on DuckDB the rows
         found by position, all in one read of the file (each row group is decompressed
-        once, whichever checks its rows fail; on Parquet the unique check's rows too),
-        and the unique check's rows by key where it has no positions. A
+        once, whichever checks its rows fail), and the unique check's rows by key. A
         sample on DuckDB by condition alone (CSV, a DuckDB table) keeps its own statement
         (sample_sql): DuckDB does not promise a UNION ALL branch's order."""
         postgres = self.dialect == "postgresql"
@@ -364,14 +332,7 @@ class CheckSQL:
             relation, position = numbered
             flags = []
             for request in positional:
-                if request.check.kind == CheckKind.UNIQUE:  # its rows hold the keys found
-                    keys = request.keys or []
-                    condition = (
-                        f"{self.q(request.check.column)} IN ({self._placeholders(len(keys))})"
-                    )
-                    values = list(keys)
-                else:
-                    condition, values = self.failing_condition(request.check)
+                condition, values = self.failing_condition(request.check)
                 flags.append(f", ({condition})")
                 params.extend(values)
             wanted = sorted({p for request in positional for p in request.positions})

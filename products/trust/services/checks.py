@@ -656,14 +656,12 @@ def _run_checks(run: CheckRun, connector: Connector, checks: list[Check], now: d
         elif check.kind == CheckKind.UNIQUE:  # DuckDB: its own grouping statement
             statements += 1
             try:
-                failing, keys, *located = connector.fetch(sql.unique_statement(check))[0]
+                failing, keys = connector.fetch(sql.unique_statement(check))[0]
             except ConnectorError as exc:
                 _source_error_result(ev, check, exc)
             else:
                 result = _row_level_result(ev, check, int(failing or 0), row_count)
                 result.details = {"sample_keys": list(keys or [])}
-                if located and located[0]:  # Parquet: its sample rows' positions
-                    positions[check.pk] = sql.unique_positions(located[0])
         elif check.kind == CheckKind.CUSTOM_SQL:
             statements += 1
             _custom_sql_result(ev, check, connector, row_count)

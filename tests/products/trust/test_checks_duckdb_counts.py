@@ -10,8 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from products.choices import CheckKind, CheckOutcome, CheckRunStatus
-from products.connectors import connector_for_port
-from products.trust.services.check_sql import SAMPLE_ROWS, CheckSQL, SampleRequest
+from products.trust.services.check_sql import SAMPLE_ROWS
 from products.trust.services.checks import check_create, check_run_execute, check_run_request
 from tests.factories import FilePortFactory, ProductFactory
 
@@ -145,34 +144,13 @@ def test_a_failing_counted_condition_errors_that_check_only(media_root, domain, 
 
 def test_the_unique_sample_holds_the_smallest_duplicated_keys(media_root, domain, owner):
     """Many more duplicated keys than a sample holds, in no order in the file: the count
-    is exact and the sample is the rows of the smallest keys, by key and then in file
-    order, read by position in the one samples statement."""
+    is exact and the sample's rows are those of the smallest keys, by key."""
     keys = [(i * 7919) % ROWS for i in range(ROWS)] + [(i * 31) % 400 for i in range(400)]
     rows = [{**_row(i), "order_id": key} for i, key in enumerate(keys)]
     port = _port(media_root, domain, rows)
     check_create(port=port, by=owner, name="unique", kind=CheckKind.UNIQUE, column="order_id")
-    run, results = _run(port, owner)
+    _, results = _run(port, owner)
     result = results["unique"]
     assert result.failing_rows == 400
-    expected = sorted((row for row in rows if row["order_id"] < 400), key=lambda r: r["order_id"])
-    assert result.sample == expected[:SAMPLE_ROWS]  # sorted() keeps file order within a key
-    assert run.statements == 4  # describe, the aggregate, the grouping, the samples
-
-
-def test_the_unique_samples_rows_are_read_by_position_with_the_others(media_root, domain, owner):
-    keys = [i // 2 for i in range(ROWS)]  # every key twice
-    rows = [{**_row(i), "order_id": key} for i, key in enumerate(keys)]
-    port = _port(media_root, domain, rows)
-    check = check_create(
-        port=port, by=owner, name="unique", kind=CheckKind.UNIQUE, column="order_id"
-    )
-    with connector_for_port(port) as connector:
-        sql = CheckSQL(connector)
-        failing, found, located = connector.fetch(sql.unique_statement(check))[0]
-        positions = sql.unique_positions(located)
-        assert (failing, found) == (ROWS // 2, list(range(SAMPLE_ROWS)))
-        assert positions == list(range(SAMPLE_ROWS))  # keys 0-9, two rows each
-        plan = sql.samples_plan([SampleRequest(check=check, positions=positions, keys=found)])
-        assert plan.branches == {}  # no read by key: one read by position
-        samples = plan.split(*connector.fetch_with_names(plan.sql, plan.params))
-    assert samples[check.pk] == rows[:SAMPLE_ROWS]
+    expected = sorted(key for key in keys if key < 400)[:SAMPLE_ROWS]
+    assert [row["order_id"] for row in result.sample] == expected
