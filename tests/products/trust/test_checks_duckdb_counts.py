@@ -149,8 +149,9 @@ def test_the_unique_sample_holds_the_smallest_duplicated_keys(media_root, domain
     rows = [{**_row(i), "order_id": key} for i, key in enumerate(keys)]
     port = _port(media_root, domain, rows)
     check_create(port=port, by=owner, name="unique", kind=CheckKind.UNIQUE, column="order_id")
-    _, results = _run(port, owner)
+    run, results = _run(port, owner)
     result = results["unique"]
     assert result.failing_rows == 400
     expected = sorted(key for key in keys if key < 400)[:SAMPLE_ROWS]
     assert [row["order_id"] for row in result.sample] == expected
+    assert run.statements == 4  # describe, the aggregate, the grouping, the samples
