@@ -56,6 +56,7 @@ GOAL_RATIO = 1.5  # below LARGE_ROWS
 GOAL_RATIO_LARGE = 1.25
 LARGE_ROWS = 10_000_000
 GOAL_MB = 300
+ENGINES = ("postgresql", "parquet")
 YEAR_SECONDS = 365 * 86_400
 
 # The data, as integer formulas of the row number i (1..n) that PostgreSQL and DuckDB
@@ -247,7 +248,9 @@ def create_parquet_file(rows: int, anchor: int, media_root: Path) -> tuple[str, 
 # --- catalog ---------------------------------------------------------------------------
 
 
-def make_catalog(config: dict, sizes: list[int], files: dict[int, str]) -> dict:
+def make_catalog(
+    config: dict, sizes: list[int], files: dict[int, str], engines: tuple[str, ...] = ENGINES
+) -> dict:
     """A domain, an admin, a product with one port per (engine, size), each with the
     10 checks, declared columns and 7 past row counts for the volume check."""
     from django.contrib.auth import get_user_model
@@ -275,7 +278,7 @@ def make_catalog(config: dict, sizes: list[int], files: dict[int, str]) -> dict:
     storage_allow(domain=domain, by=admin, path="bench")
     ports = {}
     for size in sizes:
-        for engine in ("postgresql", "parquet"):
+        for engine in engines:
             product = product_create(
                 domain=domain, name=f"Orders {engine} {size}", by=admin, summary="Bench."
             )
@@ -376,6 +379,12 @@ def measure_port(port, admin, repeat: int) -> dict:
             raise RuntimeError(f"check run ended {result['status']}: {result['error']}")
         runs.append(result)
         memory.append(peak_mb)
+    counted = list(CHECK_OF_METRIC.values())
+    if any(
+        [r["outcomes"][c] for c in counted] != [runs[0]["outcomes"][c] for c in counted]
+        for r in runs
+    ):
+        raise RuntimeError("check runs of the same port counted different values")
     run_seconds = [r["seconds"] for r in runs]
     median_run = statistics.median(run_seconds)
     typical = min(runs, key=lambda r: abs(r["seconds"] - median_run))
@@ -391,6 +400,29 @@ def measure_port(port, admin, repeat: int) -> dict:
         "peak_mb": max(memory),
         "metrics": metrics,
     }
+
+
+# The check whose observed value is each hand-query metric.
+CHECK_OF_METRIC = {
+    "rows": "row count",
+    "null emails": "email present",
+    "duplicate ids": "id unique",
+    "unknown statuses": "status known",
+    "amounts out of range": "amount in range",
+    "bad SKUs": "sku format",
+    "big returns": "big returns approved",
+}
+
+
+def run_differs(figures: dict) -> list[str]:
+    """The metrics a check run counted otherwise than the hand query (every run of the
+    port counted the same: measure_port checks it)."""
+    metrics = dict(zip(METRICS, figures["metrics"], strict=True))
+    return [
+        f"{metric}: check {figures['outcomes'][check][1]}, hand {metrics[metric]}"
+        for metric, check in CHECK_OF_METRIC.items()
+        if figures["outcomes"][check][1] != metrics[metric]
+    ]
 
 
 def measure_pandas(port) -> dict:
@@ -561,6 +593,7 @@ def _mb(value: float) -> str:
 
 
 def report(figures: dict, sizes: list[int], extra: dict) -> str:
+    engines = [engine for engine in ENGINES if (engine, sizes[0]) in figures]
     lines = []
     for line in extra["setup"]:
         lines.append(f"- {line}")
@@ -576,7 +609,7 @@ def report(figures: dict, sizes: list[int], extra: dict) -> str:
         "| worker peak MB | outcomes (pass/fail) |"
     )
     lines.append("|" + "---|" * 9)
-    for engine in ("postgresql", "parquet"):
+    for engine in engines:
         for size in sizes:
             f = figures[(engine, size)]
             passed = sum(1 for o, _ in f["outcomes"].values() if o == "pass")
@@ -595,7 +628,7 @@ def report(figures: dict, sizes: list[int], extra: dict) -> str:
     large = max(sizes)
     lines.append(f"Where a check run's time goes at {large:,} rows (the median run):")
     lines.append("")
-    for engine in ("postgresql", "parquet"):
+    for engine in engines:
         parts = ", ".join(
             f"{label} {seconds:.2f}" for label, seconds in figures[(engine, large)]["breakdown"]
         )
@@ -613,7 +646,7 @@ def report(figures: dict, sizes: list[int], extra: dict) -> str:
     small = min(sizes)
     growth = ", ".join(
         f"{engine} {_mb(peaks[(engine, small)])} -> {_mb(peaks[(engine, large)])} MB"
-        for engine in ("postgresql", "parquet")
+        for engine in engines
     )
     lines.append(
         f"Goal, worker peak <= {GOAL_MB} MB and the same at {small:,} and {large:,} rows: "
@@ -669,6 +702,14 @@ def main() -> None:
         help="measure the --small size only (e.g. the 1,000,000-row goal on a shared machine)",
     )
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per port (median)")
+    parser.add_argument(
+        "--engine",
+        choices=ENGINES,
+        help="measure this engine only (e.g. parquet at 10,000,000 rows on a shared machine)",
+    )
+    parser.add_argument(
+        "--no-pandas", action="store_true", help="leave out the load-into-pandas comparison"
+    )
     parser.add_argument("--write-results", action="store_true", help=f"update {RESULTS.name}")
     parser.add_argument("--keep", action="store_true", help="keep the bench database afterwards")
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
@@ -701,30 +742,40 @@ def main() -> None:
     if connection.vendor != "postgresql":
         sys.exit("bench/checks.py runs on PostgreSQL only.")
     sizes = [args.small] if args.small_only else [args.small, args.rows]
+    engines = (args.engine,) if args.engine else ENGINES
     anchor = int((datetime.now(UTC) - timedelta(minutes=10)).timestamp())
     try:
         call_command("migrate", verbosity=0)
         setup, files = [], {}
         for size in sizes:
-            print(f"Generating {size:,} rows in PostgreSQL...", flush=True)
-            pg_seconds, pg_size = create_postgres_table(size, anchor, warehouse)
+            made = []
+            if "postgresql" in engines:
+                print(f"Generating {size:,} rows in PostgreSQL...", flush=True)
+                pg_seconds, pg_size = create_postgres_table(size, anchor, warehouse)
+                made.append(
+                    f"PostgreSQL table {pg_size} (generated and vacuumed in {pg_seconds:.0f} s)"
+                )
             print(f"Writing the same {size:,} rows as Parquet...", flush=True)
             files[size], pq_seconds = create_parquet_file(size, anchor, media_root)
             mb = (media_root / files[size]).stat().st_size / 2**20
-            setup.append(
-                f"{size:,} rows: PostgreSQL table {pg_size} (generated and vacuumed in "
-                f"{pg_seconds:.0f} s), Parquet file {mb:.0f} MB (zstd, {pq_seconds:.0f} s)"
-            )
-        catalog = make_catalog(config, sizes, files)
+            if "parquet" in engines:
+                made.append(f"Parquet file {mb:.0f} MB (zstd, {pq_seconds:.0f} s)")
+            setup.append(f"{size:,} rows: {', '.join(made)}")
+        catalog = make_catalog(config, sizes, files, engines)
         print("Measuring a worker that runs nothing...", flush=True)
         _, baseline_mb = run_child(["--baseline"])
 
         figures = {}
         for size in sizes:
-            for engine in ("postgresql", "parquet"):
+            for engine in engines:
                 print(f"Measuring {engine} at {size:,} rows...", flush=True)
                 port = catalog["ports"][(engine, size)]
                 figures[(engine, size)] = measure_port(port, catalog["admin"], args.repeat)
+                differ = run_differs(figures[(engine, size)])
+                if differ:
+                    sys.exit(
+                        f"{engine} at {size:,} rows, the check run and the hand query: {differ}"
+                    )
                 f = figures[(engine, size)]
                 print(
                     f"  check run {f['run']:.2f} s ({f['statements']} statements), "
@@ -738,19 +789,23 @@ def main() -> None:
                     "  " + ", ".join(f"{label} {sec:.2f}" for label, sec in f["breakdown"]),
                     flush=True,
                 )
-            pg, pq = figures[("postgresql", size)]["metrics"], figures[("parquet", size)]["metrics"]
-            differ = [m for m, a, b in zip(METRICS, pg, pq, strict=True) if not _same(a, b)]
-            if differ:
-                sys.exit(f"PostgreSQL and Parquet disagree at {size:,} rows on: {differ}")
+            first = figures[(engines[0], size)]["metrics"]
+            for engine in engines[1:]:
+                other = figures[(engine, size)]["metrics"]
+                differ = [
+                    m for m, a, b in zip(METRICS, first, other, strict=True) if not _same(a, b)
+                ]
+                if differ:
+                    sys.exit(f"{engines[0]} and {engine} disagree at {size:,} rows on: {differ}")
             setup.append(
-                f"{size:,} rows, the same in both engines: "
+                f"{size:,} rows, the same in {' and '.join(engines)} and in the check runs: "
                 + ", ".join(
-                    f"{m} {v:,}" for m, v in zip(METRICS, pg, strict=True) if m in METRICS[:6]
+                    f"{m} {v:,}" for m, v in zip(METRICS, first, strict=True) if m in METRICS[:6]
                 )
             )
 
         pandas = {}
-        for engine in ("postgresql", "parquet"):
+        for engine in engines if not args.no_pandas else ():
             print(f"Measuring load-into-pandas-then-check from {engine} at {args.small:,}...")
             result = measure_pandas(catalog["ports"][(engine, args.small)])
             expected = list(figures[(engine, args.small)]["metrics"][:6])

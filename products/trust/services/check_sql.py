@@ -107,6 +107,9 @@ class CheckSQL:
         self.p = connector.paramstyle
         self.relation = connector.relation_sql()
         self.column_types = column_types or {}
+        # Custom SQL checks that are a plain filtered count (check id -> its condition,
+        # validated and written back by sqlglot): counted in the aggregate's scan.
+        self.custom_counts: dict[int, str] = {}
 
     def q(self, column: str) -> str:
         return self.connector.quote_ident(column)
@@ -182,7 +185,8 @@ class CheckSQL:
 
     def aggregate_expression(self, check) -> tuple[str, list[Any]] | None:
         """The aggregate computing a check's observed value, or None when the check
-        needs no column expression (row count, volume change, schema, custom SQL)."""
+        needs no column expression (row count, volume change, schema, custom SQL other
+        than the counts in `custom_counts`)."""
         if check.kind == CheckKind.UNIQUE:
             if self.dialect != "postgresql":
                 return None  # DuckDB: one grouping statement instead (unique_statement)
@@ -204,6 +208,8 @@ class CheckSQL:
             return f"count(*) FILTER (WHERE {condition})", params
         if check.kind == CheckKind.FRESHNESS:
             return f"max({self.q(check.column)})", []
+        if check.kind == CheckKind.CUSTOM_SQL and check.pk in self.custom_counts:
+            return f"count(*) FILTER (WHERE {self.custom_counts[check.pk]})", []
         return None
 
     def aggregate_plan(
@@ -256,10 +262,11 @@ class CheckSQL:
     def unique_statement(self, check) -> str:
         """DuckDB: the duplicate count and the first SAMPLE_ROWS duplicated keys, grouping
         the column once (a count(DISTINCT) in the aggregate plus a grouping sample would
-        group it twice)."""
+        group it twice). `min(k, n)` keeps the n smallest keys in a bounded heap, in
+        ascending order; a list of every duplicated key, sorted, grew with the duplicates."""
         column = self.q(check.column)
         return (
-            f"SELECT coalesce(sum(n) - count(*), 0), list(k ORDER BY k)[1:{SAMPLE_ROWS}] "
+            f"SELECT coalesce(sum(n) - count(*), 0), min(k, {SAMPLE_ROWS}) "
             f"FROM (SELECT {column} AS k, count(*) AS n FROM {self.relation} "
             f"WHERE {column} IS NOT NULL GROUP BY {column} HAVING count(*) > 1)"
         )

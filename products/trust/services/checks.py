@@ -602,6 +602,9 @@ def _run_checks(run: CheckRun, connector: Connector, checks: list[Check], now: d
 
     port = run.port
     freshness_column = port.freshness_column if port.freshness_column in known else None
+    # check id -> the parsed query of a custom SQL check counted in the aggregate
+    counted = _custom_counts(connector, usable, columns=known)
+    sql.custom_counts = {pk: condition for pk, (_, condition) in counted.items()}
     aggregated = [c for c in usable if sql.aggregate_expression(c) is not None]
     plan = sql.aggregate_plan(aggregated, extra_max_column=freshness_column, sample_positions=True)
     statements += 1
@@ -615,6 +618,9 @@ def _run_checks(run: CheckRun, connector: Connector, checks: list[Check], now: d
         # One bad expression (a value the column's type rejects...) must not sink the
         # others: find it by evaluating each check alone, and keep the rest.
         logger.info("aggregate query failed, isolating checks: %s", combined_error)
+        # Custom SQL checks go back to a statement each (their time limit, their messages).
+        counted, sql.custom_counts = {}, {}
+        aggregated = [c for c in aggregated if sql.aggregate_expression(c) is not None]
         base = sql.aggregate_plan([], extra_max_column=freshness_column)
         row = list(connector.fetch(base.sql, base.params)[0])
         statements += 1
@@ -638,6 +644,9 @@ def _run_checks(run: CheckRun, connector: Connector, checks: list[Check], now: d
     for check in usable:
         if check.pk in failed_checks:
             _source_error_result(ev, check, failed_checks[check.pk])
+        elif check.pk in counted:
+            failing = int(row[plan.slots[check.pk]] or 0)
+            _custom_sql_outcome(ev, check, counted[check.pk][0], failing, row_count)
         elif check.pk in plan.slots:
             _evaluate_aggregate(ev, check, row[plan.slots[check.pk]], row_count)
         elif check.kind in (CheckKind.ROW_COUNT, CheckKind.VOLUME_CHANGE):
@@ -723,6 +732,16 @@ def _custom_sql_result(
             SHAPE_MESSAGE,
             details={TECHNICAL_DETAIL: custom_sql.custom_sql_shape(rows)},
         )
+    return _custom_sql_outcome(ev, check, query, failing, row_count)
+
+
+def _custom_sql_outcome(
+    ev: _Evaluation, check: Check, query, failing: int, row_count: int
+) -> CheckResult:
+    """The result of a custom SQL check that counted `failing` rows; the figures of one
+    reading confidential or restricted columns are kept for the domain's members."""
+    from products.trust.services import custom_sql  # sqlglot: see _validate_check
+
     result = _row_level_result(ev, check, failing, row_count)
     sensitive = custom_sql.custom_sql_sensitive_columns(query=query, port=check.port)
     if sensitive:
@@ -738,6 +757,75 @@ def _custom_sql_result(
             "shown to the domain's members and admins."
         )
     return result
+
+
+def _custom_counts(
+    connector: Connector, checks: list[Check], *, columns: set[str]
+) -> dict[int, tuple[Any, str]]:
+    """The custom SQL checks a DuckDB aggregate can count in its own scan: those written
+    as `SELECT count(*) FROM {table} [WHERE <condition>]` (check id -> (the parsed query,
+    the condition)). Each is then a `count(*) FILTER (WHERE <condition>)` of the one
+    aggregate, the same number without reading the file again. Any other query (and
+    every query on PostgreSQL, whose aggregate keeps its plan as measured) runs alone."""
+    customs = [check for check in checks if check.kind == CheckKind.CUSTOM_SQL]
+    if connector.dialect != "duckdb" or not customs:
+        return {}
+    from products.trust.services import custom_sql  # sqlglot: see _validate_check
+
+    counted = {}
+    for check in customs:
+        try:
+            query = custom_sql.custom_sql_parse(
+                (check.params or {}).get("sql", ""),
+                dialect=custom_sql.custom_sql_dialect(port=check.port),
+            )
+        except custom_sql.CustomSQLRefused:
+            continue  # its own statement says why
+        condition = _count_condition(query, port_relation=custom_sql.PORT_RELATION, columns=columns)
+        if condition is not None:
+            counted[check.pk] = (query, condition)
+    return counted
+
+
+def _count_condition(query, *, port_relation: str, columns: set[str]) -> str | None:
+    """The condition of a validated custom query that is a plain filtered count of the
+    port's relation, written in the query's dialect ("TRUE" without a WHERE); None for
+    anything else: an alias, a join, a grouping, DISTINCT, a LIMIT, a subquery or another
+    table in the condition, a qualified column, a name that is none of the relation's
+    `columns` (the aggregate may read a view with more columns: the file's row number)."""
+    from sqlglot import exp  # loaded with custom_sql already (see _validate_check)
+
+    tree = query.tree
+    if not isinstance(tree, exp.Select):
+        return None
+    if {name for name, value in tree.args.items() if value} - {"expressions", "from_", "where"}:
+        return None
+    if len(tree.expressions) != 1:
+        return None
+    selected = tree.expressions[0].unalias()
+    if not isinstance(selected, exp.Count) or not isinstance(selected.this, exp.Star):
+        return None
+    if {name for name, value in selected.args.items() if value} - {"this", "big_int"}:
+        return None
+    table = tree.args["from_"].this if tree.args.get("from_") else None
+    if (
+        not isinstance(table, exp.Table)
+        or {name for name, value in table.args.items() if value} != {"this"}
+        or table.name != port_relation
+    ):
+        return None
+    where = tree.args.get("where")
+    if where is None:
+        return "TRUE"
+    condition = where.this
+    names = {column.lower() for column in columns}  # DuckDB's names ignore case
+    if any(
+        isinstance(node, exp.Subquery | exp.Select | exp.Table | exp.AggFunc | exp.Window)
+        or (isinstance(node, exp.Column) and (node.table or node.name.lower() not in names))
+        for node in condition.walk()
+    ):
+        return None
+    return condition.sql(dialect=query.dialect, comments=False)
 
 
 class _PlanFromValues:
