@@ -40,7 +40,6 @@ from products.trust.services.incidents import incident_open, incident_recover
 from sharing.choices import Channel
 from sharing.models import Sync, SyncPlannedChange, SyncRecordState, SyncRejectedRecord, SyncRun
 from sharing.models.syncs import ChangeKind, SyncMode, SyncRunStatus, SyncRunTrigger, SyncStatus
-from sharing.serving.arrow_values import numeric_decimal_type, python_columns
 from sharing.serving.reads import ReadPlan, ReadRefused, audit_read, read_plan
 from sharing.serving.source_errors import source_error_message
 from sharing.syncs.destinations import destination_writer
@@ -518,9 +517,11 @@ def _json_columns(batch) -> list[list]:
     exactly: integers, text and booleans as they are; doubles when all are finite;
     PostgreSQL numerics of at most 15 digits as doubles (exact, as decimal_value would
     give them); anything else value by value (python_columns, then _jsonable)."""
-    # Lazy: pyarrow only in the processes that read Arrow (the worker).
+    # Lazy: pyarrow only in the processes that read Arrow (a run, not a starting worker).
     import pyarrow as pa
     import pyarrow.compute as pc
+
+    from sharing.serving.arrow_values import numeric_decimal_type, python_columns
 
     plain = (pa.types.is_integer, pa.types.is_string, pa.types.is_large_string, pa.types.is_boolean)
     columns: list[list | None] = [None] * batch.num_columns
