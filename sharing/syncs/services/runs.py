@@ -73,6 +73,14 @@ TABLE_BATCH = 5_000  # records per batch to a table or NATS writer (HTTP: the de
 FINISHED = (SyncRunStatus.SUCCEEDED, SyncRunStatus.FAILED, SyncRunStatus.CANCELLED)
 
 
+# What every reader of the product's incidents learns of a consumer's sync that failed or
+# was held; the why is on the sync's page and in the incident's detail.
+SYNC_INCIDENT_BODY = (
+    "A sync of this product into another system failed or is held for approval. Its "
+    "page says why (its creator, the destination domain's owners and admins see it)."
+)
+
+
 def sync_cause_key(sync_id: int) -> str:
     return f"sync:{sync_id}"
 
@@ -918,7 +926,10 @@ def _end(ctx: _Context, values: dict[str, Any], *, held: bool = False) -> bool:
                 cause=IncidentCause.SYNC,
                 cause_key=sync_cause_key(sync.pk),
                 title=f"Sync {sync.name} held for approval",
-                body="; ".join(r["message"] for r in run.held_reasons)[:2000],
+                body=SYNC_INCIDENT_BODY,
+                # Held reasons quote values of the creator's read (a column's sum, the
+                # offending records): not for every reader of the product's incidents.
+                detail="; ".join(r["message"] for r in run.held_reasons)[:2000],
             )
             return True
         product_event_emit(
@@ -966,8 +977,10 @@ def _fail(ctx: _Context, error: str, *, pause: str = "", technical: str = "") ->
             cause=IncidentCause.SYNC,
             cause_key=sync_cause_key(sync.pk),
             title=f"Sync {sync.name} failed",
-            body=error[:2000],
-            detail=technical,
+            body=SYNC_INCIDENT_BODY,
+            # The error may quote the creator's data (a duplicate key): the sync's page and
+            # the incident's detail (the domain's members) say it, not every reader.
+            detail="\n".join(part for part in (error, technical) if part)[:4000],
         )
         if sync.status == SyncStatus.PAUSED:
             return

@@ -230,6 +230,12 @@ def test_a_column_sum_cap_holds(leads, crm, owner):
     held = run_now(sync, owner)  # 10+20+30+40+50 = 150 > 100
     assert held.status == SyncRunStatus.HELD
     assert "150" in held.held_reasons[0]["message"]
+    # The product's incident tells every reader that the sync is held, not the sum of a
+    # column they may not read: that is in its detail (the domain's members) and the page.
+    incident = Incident.objects.get(cause_key=f"sync:{sync.pk}")
+    opened = incident.events.get(kind="opened")
+    assert "150" not in incident.title and "150" not in opened.body
+    assert "150" in incident.detail
 
 
 def test_the_breaker_pauses_after_k_failures_and_resume_clears_it(leads, crm, owner):
