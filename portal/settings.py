@@ -492,6 +492,10 @@ CELERY_BEAT_SCHEDULE["export-runs-pruner"] = {
 # --- syncs (reverse ETL, sharing.syncs.services.runs) ------------------------------------
 # A running sync's worker beats this often; a run silent for the timeout lost its worker:
 # the reaper queues the same run again (same idempotency keys, up to SYNC_MAX_ATTEMPTS).
+# A sync destination's secret (`secret_env`) must be an environment variable whose name
+# starts with this, so that nobody registering a destination can have the portal send
+# its own secrets (SECRET_KEY, DATABASE_URL...) to their server.
+SYNC_SECRET_ENV_PREFIX = os.environ.get("SYNC_SECRET_ENV_PREFIX", "SYNC_SECRET_")
 SYNC_HEARTBEAT_SECONDS = float(os.environ.get("SYNC_HEARTBEAT_SECONDS", "5"))
 SYNC_HEARTBEAT_TIMEOUT = timedelta(
     seconds=int(os.environ.get("SYNC_HEARTBEAT_TIMEOUT_SECONDS", "120"))

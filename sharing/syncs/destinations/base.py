@@ -9,8 +9,11 @@ that batch is acknowledged, and the run stops there."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Protocol
+
+from django.conf import settings
 
 OPERATIONS = ("insert", "update", "upsert", "delete")
 REASON_MAX = 500  # characters of a destination's reason kept per rejected record
@@ -64,3 +67,26 @@ def reason_short(text: str) -> str:
     """A destination's reason on one line, at most REASON_MAX characters."""
     text = " ".join(str(text).split())
     return text if len(text) <= REASON_MAX else text[: REASON_MAX - 1] + "…"
+
+
+def destination_secret(destination) -> str | None:
+    """The value of the environment variable `destination.secret_env` names (None when it
+    names none). Only variables meant for syncs (SYNC_SECRET_ENV_PREFIX) are read, here
+    at every connection as at save: a destination never carries the portal's own secrets
+    (SECRET_KEY, DATABASE_URL...) to its server."""
+    name = destination.secret_env
+    if not name:
+        return None
+    prefix = settings.SYNC_SECRET_ENV_PREFIX
+    if not name.startswith(prefix):
+        raise DestinationError(
+            f"Destination {destination.name!r} names the environment variable {name}: only "
+            f"variables whose name starts with {prefix} are read for syncs."
+        )
+    value = os.environ.get(name)
+    if value is None:
+        raise DestinationError(
+            f"The environment variable {name} named by destination {destination.name!r} "
+            "is not set on this host."
+        )
+    return value

@@ -45,7 +45,6 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import json
-import os
 import random
 import socket
 import time
@@ -61,6 +60,7 @@ from sharing.syncs.destinations.base import (
     DestinationError,
     DestinationUnavailable,
     OutgoingBatch,
+    destination_secret,
     reason_short,
 )
 
@@ -166,15 +166,9 @@ class HttpWriter:
     # -- the connection ----------------------------------------------------------------------
 
     def _auth_headers(self) -> dict[str, str]:
-        name = self.destination.secret_env
-        if not name:
-            return {}
-        value = os.environ.get(name)
+        value = destination_secret(self.destination)
         if value is None:
-            raise DestinationError(
-                f"The environment variable {name} named by destination "
-                f"{self.destination.name!r} is not set on this host."
-            )
+            return {}
         return {self.destination.auth_header or DEFAULT_AUTH_HEADER: value}
 
     def _connection(self) -> urllib3.HTTPConnectionPool:

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import json
 import operator
-import os
 from typing import Any
 
 import psycopg
@@ -43,6 +42,7 @@ from sharing.syncs.destinations.base import (
     DestinationError,
     DestinationUnavailable,
     OutgoingBatch,
+    destination_secret,
     reason_short,
 )
 
@@ -100,19 +100,6 @@ def _columns_of(batch: OutgoingBatch) -> list[str]:
     for record in batch.records:
         columns.update(dict.fromkeys(record))
     return list(columns)
-
-
-def _password(destination: SyncDestination) -> str | None:
-    name = destination.secret_env
-    if not name:
-        return None
-    value = os.environ.get(name)
-    if value is None:
-        raise DestinationError(
-            f"The environment variable {name} named by destination {destination.name!r} "
-            "is not set on this host."
-        )
-    return value
 
 
 class _TableWriter:
@@ -318,7 +305,7 @@ class PostgresWriter(_StagedWriter):
             "port": destination.port or 5432,
             "dbname": destination.database,
             "user": destination.username or None,
-            "password": _password(destination),
+            "password": destination_secret(destination),
         }
         try:
             self._conn = psycopg.connect(
@@ -613,7 +600,7 @@ class MySQLWriter(_TableWriter):
                 host=destination.host or "localhost",
                 port=destination.port or 3306,
                 user=destination.username or "root",
-                password=_password(destination) or "",
+                password=destination_secret(destination) or "",
                 database=destination.database,
                 connect_timeout=CONNECT_TIMEOUT_SECONDS,
                 autocommit=False,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import socket
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Q, QuerySet
@@ -78,7 +79,7 @@ def destination_can_manage(
     for that domain (None: for every domain, admins only)."""
     if not user.is_authenticated or not user.is_active:
         return False
-    if user.is_staff:
+    if user_is_admin(user):
         return True
     domain_id = destination.domain_id if destination is not None else getattr(domain, "pk", None)
     if domain_id is None:
@@ -132,9 +133,73 @@ def _url_error(url: str) -> str | None:
     return None
 
 
-def _clean(destination: SyncDestination) -> None:
-    """Every problem of `destination` at once, as {field: message}."""
+TABLE_KINDS = (DestinationKind.POSTGRESQL, DestinationKind.MYSQL, DestinationKind.DUCKDB)
+
+
+def _same_server(host: str, port: int | None, other_host: str, other_port) -> bool:
+    """Whether two host:port name one server (by the addresses the names resolve to)."""
+    if int(port or 5432) != int(other_port or 5432):
+        return False
+
+    def addresses(name: str) -> set[str]:
+        try:
+            return {info[4][0] for info in socket.getaddrinfo(name or "localhost", None)}
+        except (OSError, UnicodeError):
+            return {name}
+
+    return bool(addresses(host) & addresses(other_host))
+
+
+def _is_portal_database(destination: SyncDestination) -> bool:
+    portal = settings.DATABASES["default"]
+    if destination.kind != DestinationKind.POSTGRESQL or "postgresql" not in portal["ENGINE"]:
+        return False
+    if (destination.database or "").strip() != portal.get("NAME"):
+        return False
+    return _same_server(destination.host, destination.port, portal.get("HOST"), portal.get("PORT"))
+
+
+def _access_errors(destination: SyncDestination, by) -> dict[str, str]:
+    """What `by` may not point a destination at (an attacker inside the company registers
+    destinations too): a table destination holds database credentials and writes into the
+    company's databases, so only admins register one; a secret is read only from the
+    variables meant for syncs (not SECRET_KEY, DATABASE_URL...); nobody writes into the
+    portal's own database or publishes among the portal's events; a domain's NATS
+    destination publishes under the domain's own subjects."""
     errors: dict[str, str] = {}
+    prefix = settings.SYNC_SECRET_ENV_PREFIX
+    if destination.secret_env and not destination.secret_env.startswith(prefix):
+        errors["secret_env"] = (
+            f"The variable's name must start with {prefix} (for example {prefix}CRM_TOKEN): "
+            "syncs read only the secrets set for them, never the portal's own."
+        )
+    if destination.kind in TABLE_KINDS and not user_is_admin(by):
+        errors["kind"] = (
+            "Only admins register table destinations: they hold database credentials and "
+            "write into the company's databases. Ask an admin, or use an HTTP API or a NATS "
+            "subject."
+        )
+    if _is_portal_database(destination):
+        errors["database"] = "This is the portal's own database: syncs never write into it."
+    subject = destination.subject or ""
+    if destination.kind == DestinationKind.NATS and subject:
+        events = settings.NATS_EVENTS_SUBJECT_PREFIX
+        if subject == events or subject.startswith(events + "."):
+            errors["subject"] = f"Subjects under {events} carry the portal's own events."
+        elif destination.domain is not None and not subject.startswith(
+            destination.domain.slug + "."
+        ):
+            errors["subject"] = (
+                f"A destination of {destination.domain} publishes under its own subjects: "
+                f"start it with {destination.domain.slug}. (for example "
+                f"{destination.domain.slug}.lead-scores)."
+            )
+    return errors
+
+
+def _clean(destination: SyncDestination, *, by) -> None:
+    """Every problem of `destination` at once, as {field: message}."""
+    errors: dict[str, str] = _access_errors(destination, by)
     try:
         destination.full_clean(exclude=["created_by", "domain"], validate_unique=True)
     except ValidationError as exc:
@@ -209,7 +274,7 @@ def destination_create(*, by, **fields) -> SyncDestination:
             if destination.domain is None
             else f"Only the owners of {destination.domain} and admins register its destinations."
         )
-    _clean(destination)
+    _clean(destination, by=by)
     destination.save()
     return destination
 
@@ -233,7 +298,7 @@ def destination_update(*, destination: SyncDestination, by, **fields) -> SyncDes
                         "domain until they are moved or deleted."
                     }
                 )
-        _clean(destination)
+        _clean(destination, by=by)
         destination.save()
     return destination
 

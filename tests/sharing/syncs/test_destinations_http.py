@@ -110,20 +110,22 @@ def test_a_body_template_without_the_placeholder_or_not_json_is_refused():
 
 
 def test_the_auth_header_comes_from_the_environment(receiver, monkeypatch):
-    monkeypatch.setenv("CRM_SYNC_TOKEN", "Bearer s3cret-value")
-    dest = destination(receiver.url, secret_env="CRM_SYNC_TOKEN", auth_header="Authorization")
+    monkeypatch.setenv("SYNC_SECRET_CRM_TOKEN", "Bearer s3cret-value")
+    dest = destination(
+        receiver.url, secret_env="SYNC_SECRET_CRM_TOKEN", auth_header="Authorization"
+    )
     with destination_writer(dest, key_fields=["lead_id"], run_id=1) as writer:
         writer.send(batch(0, 1))
     assert receiver.arrivals()[0].headers["authorization"] == "Bearer s3cret-value"
 
 
 def test_a_missing_secret_variable_is_named_never_valued(receiver, monkeypatch):
-    monkeypatch.delenv("CRM_SYNC_TOKEN", raising=False)
-    dest = destination(receiver.url, secret_env="CRM_SYNC_TOKEN", auth_header="X-Api-Key")
+    monkeypatch.delenv("SYNC_SECRET_CRM_TOKEN", raising=False)
+    dest = destination(receiver.url, secret_env="SYNC_SECRET_CRM_TOKEN", auth_header="X-Api-Key")
     with destination_writer(dest, key_fields=["lead_id"], run_id=1) as writer:
-        with pytest.raises(DestinationError, match="variable CRM_SYNC_TOKEN named by"):
+        with pytest.raises(DestinationError, match="variable SYNC_SECRET_CRM_TOKEN named by"):
             writer.check()
-        with pytest.raises(DestinationError, match="CRM_SYNC_TOKEN"):
+        with pytest.raises(DestinationError, match="SYNC_SECRET_CRM_TOKEN"):
             writer.send(batch(0, 1))
     assert receiver.arrivals() == []
 

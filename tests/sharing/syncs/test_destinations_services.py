@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from products.choices import MembershipRole
 from sharing.models import Sync, SyncDestination
 from sharing.syncs.destinations import DestinationError
+from sharing.syncs.destinations.base import destination_secret
 from sharing.syncs.services.destinations import (
     destination_can_manage,
     destination_create,
@@ -127,7 +128,7 @@ def test_private_targets_are_allowed_when_the_setting_says_so(admin_user, settin
         name="Local CRM",
         kind="http",
         url="http://127.0.0.1:8025/leads",
-        secret_env="LOCAL_CRM_TOKEN",
+        secret_env="SYNC_SECRET_LOCAL_CRM_TOKEN",
     )
     assert destination.auth_header == "Authorization"
 
@@ -203,3 +204,63 @@ def test_testing_a_table_destination_says_what_it_found(admin_user, crm_table):
     )
     with pytest.raises(DestinationError, match="table public.crm_missing does not exist"):
         destination_test(destination=destination)
+
+
+# --- what an owner inside the company may not point a destination at ----------------------
+
+
+def test_a_secret_is_read_only_from_the_variables_meant_for_syncs(admin_user, owner, domain):
+    """Naming SECRET_KEY as an HTTP destination's auth header would send the portal's own
+    secret to the registrant's server: refused at save, and at every connection."""
+    with pytest.raises(ValidationError) as excinfo:
+        destination_create(
+            by=owner, name="Exfiltrate", domain=domain, secret_env="SECRET_KEY", **HTTP
+        )
+    assert "SYNC_SECRET_" in errors_of(excinfo)["secret_env"]
+    with pytest.raises(ValidationError):
+        destination_create(by=admin_user, name="Admin too", secret_env="DATABASE_URL", **HTTP)
+    # A row written around the services is refused when the writer connects.
+    smuggled = SyncDestination.objects.create(name="Smuggled", secret_env="SECRET_KEY", **HTTP)
+    with pytest.raises(DestinationError, match="SYNC_SECRET_"):
+        destination_secret(smuggled)
+
+
+def test_only_admins_register_table_destinations(admin_user, owner, domain, tmp_path):
+    table = {"kind": "duckdb", "path": str(tmp_path / "crm.duckdb"), "table_name": "leads"}
+    with pytest.raises(ValidationError) as excinfo:
+        destination_create(by=owner, name="Own table", domain=domain, **table)
+    assert "Only admins" in errors_of(excinfo)["kind"]
+    assert destination_create(by=admin_user, name="Admin table", domain=domain, **table).pk
+
+
+def test_nobody_writes_into_the_portals_own_database(admin_user, settings):
+    portal = settings.DATABASES["default"]
+    with pytest.raises(ValidationError) as excinfo:
+        destination_create(
+            by=admin_user,
+            name="Users",
+            kind="postgresql",
+            host="localhost" if portal["HOST"] in ("127.0.0.1", "") else portal["HOST"],
+            port=int(portal.get("PORT") or 5432),
+            database=portal["NAME"],
+            username="postgres",
+            table_name="auth_user",
+        )
+    assert "portal's own database" in errors_of(excinfo)["database"]
+
+
+def test_nats_destinations_keep_to_their_domains_subjects(admin_user, owner, domain):
+    with pytest.raises(ValidationError) as excinfo:
+        destination_create(
+            by=owner, name="Forged", domain=domain, kind="nats", subject="marketing.campaigns"
+        )
+    assert "start it with sales." in errors_of(excinfo)["subject"]
+    with pytest.raises(ValidationError) as excinfo:
+        destination_create(
+            by=admin_user, name="Events", kind="nats", subject="portal.events.access.granted"
+        )
+    assert "portal's own events" in errors_of(excinfo)["subject"]
+    own = destination_create(
+        by=owner, name="Scores", domain=domain, kind="nats", subject="sales.lead-scores"
+    )
+    assert own.subject == "sales.lead-scores"

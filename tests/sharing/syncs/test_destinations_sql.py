@@ -230,17 +230,17 @@ def test_an_unreachable_server_is_unavailable(kind):
 
 @pytest.mark.parametrize("kind", ["postgresql", "mysql"])
 def test_a_missing_password_variable_is_named(kind, monkeypatch):
-    monkeypatch.delenv("CRM_DB_PASSWORD", raising=False)
+    monkeypatch.delenv("SYNC_SECRET_CRM_DB_PASSWORD", raising=False)
     destination = SyncDestination(
         name="CRM",
         kind=kind,
         host="127.0.0.1",
         database="crm",
         table_name="leads",
-        secret_env="CRM_DB_PASSWORD",
+        secret_env="SYNC_SECRET_CRM_DB_PASSWORD",
     )
     with destination_writer(destination, key_fields=["lead_id"], run_id=1) as writer:
-        with pytest.raises(DestinationError, match="variable CRM_DB_PASSWORD named by"):
+        with pytest.raises(DestinationError, match="variable SYNC_SECRET_CRM_DB_PASSWORD named by"):
             writer.check()
 
 
@@ -248,8 +248,8 @@ def test_the_password_comes_from_the_environment(monkeypatch):
     table = PostgresTable()
     try:
         # trust authentication accepts any password: this shows the variable is read and used
-        monkeypatch.setenv("CRM_DB_PASSWORD", "from-the-environment")
-        with writer_of(table, secret_env="CRM_DB_PASSWORD") as writer:
+        monkeypatch.setenv("SYNC_SECRET_CRM_DB_PASSWORD", "from-the-environment")
+        with writer_of(table, secret_env="SYNC_SECRET_CRM_DB_PASSWORD") as writer:
             writer.check()
             assert writer.send(batch("upsert", [lead("a")])).acked == [0]
     finally:

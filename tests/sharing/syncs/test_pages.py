@@ -390,7 +390,7 @@ def test_register_a_destination_errors_beside_fields(client, db, owner, domain, 
     assert bad.status_code == 400
     assert "secret_env" in bad.context["form"].errors
     assert not SyncDestination.objects.exists()
-    good = client.post(
+    table = client.post(
         url,
         {
             "name": "CRM",
@@ -398,6 +398,19 @@ def test_register_a_destination_errors_beside_fields(client, db, owner, domain, 
             "domain": "sales",
             "path": str(tmp_path / "c.duckdb"),
             "table_name": "accounts",
+            "batch_size": "500",
+        },
+    )
+    assert table.status_code == 400  # table destinations: admins only
+    assert "Only admins" in " ".join(table.context["form"].errors["kind"])
+    good = client.post(
+        url,
+        {
+            "name": "CRM",
+            "kind": "http",
+            "domain": "sales",
+            "url": "https://crm.example.com/in",
+            "secret_env": "SYNC_SECRET_CRM_TOKEN",
             "batch_size": "500",
         },
     )
