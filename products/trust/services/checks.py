@@ -30,6 +30,7 @@ from products.choices import (
     CheckOutcome,
     CheckRunStatus,
     CheckTrigger,
+    PortKind,
     Severity,
 )
 from products.connectors import ColumnInfo, Connector, ConnectorError
@@ -120,6 +121,12 @@ def _validate_check(check: Check) -> None:
         params = {}
     if check.kind not in CheckKind.values:
         errors["kind"] = f"Choose one of {', '.join(CheckKind.values)}."
+    elif check.port.kind == PortKind.STREAM:
+        errors["kind"] = (
+            "A stream port has no checks: each message is validated against its schema as it "
+            "arrives, and its monitors (messages per minute, last message age, consumer lag, "
+            "invalid messages) feed its SLOs and incidents. Add an SLO instead."
+        )
     if check.severity not in Severity.values:
         errors["severity"] = "Choose error or warn."
     tolerance = check.tolerance_percent

@@ -5,11 +5,13 @@ and availability SLOs and incidents work for streams as for tables."""
 from datetime import timedelta
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from portal.models import Event
 from products.choices import PortKind
 from products.models import OutputPort
+from products.trust.services.checks import check_create
 from products.trust.services.monitors import port_observe
 from tests.factories import ProductFactory
 from tests.sharing.streams.conftest import open_stream, order
@@ -70,3 +72,11 @@ def test_a_stream_whose_producer_stopped_emits_lag_breached_once_per_stall(
     nats_stream.publish(order(2))  # the producer came back, then stopped again
     port_observe(port=stream_port, now=start + timedelta(minutes=30))
     assert Event.objects.filter(type="portal.stream.lag_breached").count() == 2
+
+
+def test_a_stream_port_takes_slos_not_checks(stream_port, owner):
+    """A check reads a table or a file; on a stream port it could only fail to run, so it
+    is refused with what watches a stream instead."""
+    with pytest.raises(ValidationError) as excinfo:
+        check_create(port=stream_port, by=owner, kind="not_null", column="order_id")
+    assert "Add an SLO instead" in " ".join(excinfo.value.message_dict["kind"])
