@@ -15,6 +15,8 @@ import psycopg
 import pytest
 from django.conf import settings as django_settings
 from django.db import connection
+from django.db.backends.signals import connection_created
+from django.dispatch import receiver
 from django.test import override_settings
 
 from portal.celery import app as celery_app
@@ -32,6 +34,23 @@ from tests.factories import (
 from tests.sharing.readers import SERVING_ROWS
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@receiver(connection_created)
+def _teardown_outwaits_workers(sender, connection, **kwargs):
+    """A transactional test's teardown TRUNCATEs every table; a Celery worker of the
+    session may be in a task that holds one of them (an outbox consumer woken by the
+    test's last commit holds the events cursor and reads the events). PostgreSQL then
+    aborts whichever side checks for a deadlock first: with this process waiting 10 s
+    before it checks (the worker 1 s, the default), the worker's task is the one aborted
+    (it logs and the next wake-up redoes it) and the teardown goes on, instead of leaving
+    rows behind for the next test. Needs a superuser (CI's postgres); otherwise unchanged."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('is_superuser') = 'on'")
+        if cursor.fetchone()[0]:
+            cursor.execute("SET deadlock_timeout = '10s'")
 
 
 def require_service(name: str, reason: str) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 import nats
 from django.conf import settings
@@ -53,6 +54,10 @@ class NatsWriter:
         self.url = destination.nats_url or settings.NATS_URL
         self.subject = destination.subject
         self._loop = asyncio.new_event_loop()
+        # The loop runs on a thread of its own: the calling thread may run an event loop
+        # already (a worker's is free, but a process driving a browser, or an async
+        # caller, is not), and run_until_complete refuses to nest.
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nats-sync")
         self._nc = None
         self._js = None
         self.stream: str | None = None  # the stream capturing the subject, found by check()
@@ -62,6 +67,9 @@ class NatsWriter:
 
     def __exit__(self, *exc_info) -> None:
         self.close()
+
+    def _run(self, coroutine):
+        return self._thread.submit(self._loop.run_until_complete, coroutine).result()
 
     def _unavailable(self, exc: BaseException) -> DestinationUnavailable:
         return DestinationUnavailable(
@@ -79,7 +87,7 @@ class NatsWriter:
             )
         try:
             # nats-py retries a refused first connection however it is configured: bound it.
-            self._nc = self._loop.run_until_complete(
+            self._nc = self._run(
                 asyncio.wait_for(
                     nats.connect(
                         servers=[self.url],
@@ -101,12 +109,13 @@ class NatsWriter:
             return
         try:
             if self._nc is not None:
-                self._loop.run_until_complete(self._nc.close())
+                self._run(self._nc.close())
         except Exception:  # noqa: BLE001, S110 - closing a dead connection must not mask the error
             pass
         finally:
             self._nc = self._js = None
             self._loop.close()
+            self._thread.shutdown()
 
     def fields(self) -> None:
         return None  # free-form messages
@@ -114,7 +123,7 @@ class NatsWriter:
     def check(self) -> None:
         js = self._jetstream()
         try:
-            self.stream = self._loop.run_until_complete(
+            self.stream = self._run(
                 js.find_stream_name_by_subject(self.subject)
             )
         except NotFoundError:
@@ -137,7 +146,7 @@ class NatsWriter:
             for record, key in zip(batch.records, batch.idempotency_keys, strict=True)
         ]
         try:
-            results = self._loop.run_until_complete(
+            results = self._run(
                 self._publish_all(js, payloads, batch.idempotency_keys)
             )
         except NoStreamResponseError:

@@ -4,6 +4,7 @@ its own stream."""
 import asyncio
 import json
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import nats
 import pytest
@@ -37,16 +38,23 @@ async def _stream(action, name, subject=None):
         await client.close()
 
 
+def _on_own_thread(coroutine):
+    """asyncio.run on a thread of its own: a browser test earlier in the session leaves
+    Playwright's event loop on this thread."""
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        return thread.submit(asyncio.run, coroutine).result()
+
+
 @pytest.fixture
 def stream():
     name = f"SYNC_DEST_{uuid.uuid4().hex[:8].upper()}"
     subject = f"crm.{name.lower()}"
     try:
-        asyncio.run(_stream("add", name, subject))
+        _on_own_thread(_stream("add", name, subject))
     except Exception as exc:  # noqa: BLE001 - any failure: the server is not there
         require_service("NATS JetStream", repr(exc))
     yield name, subject
-    asyncio.run(_stream("delete", name))
+    _on_own_thread(_stream("delete", name))
 
 
 def batch(count, run_id=3):
@@ -67,7 +75,7 @@ def test_one_message_per_record_with_its_dedup_id_and_a_resend_is_dropped(stream
         assert writer.fields() is None
         assert writer.send(batch(150)).acked == list(range(150))
         assert writer.send(batch(150)).acked == list(range(150))  # a resumed run's resend
-    messages = asyncio.run(_stream("read", name, subject))
+    messages = _on_own_thread(_stream("read", name, subject))
     assert len(messages) == 150  # JetStream dropped the duplicates
     headers, first = messages[0]
     assert headers["Nats-Msg-Id"] == "3:[0]"
@@ -114,3 +122,17 @@ def test_an_unreachable_server_is_unavailable():
     with destination_writer(destination, key_fields=["lead_id"], run_id=3) as writer:
         with pytest.raises(DestinationUnavailable, match="could not be reached"):
             writer.check()
+
+
+def test_the_writer_works_where_an_event_loop_already_runs(stream):
+    """A sync called from a thread running an event loop (an async caller, a process
+    driving a browser) still publishes: the writer's loop has a thread of its own."""
+    _name, subject = stream
+    destination = SyncDestination(name="CRM bus", kind="nats", nats_url=NATS_URL, subject=subject)
+
+    async def inside_a_running_loop():
+        with destination_writer(destination, key_fields=["lead_id"], run_id=4) as writer:
+            writer.check()
+            return writer.send(batch(3, run_id=4)).acked
+
+    assert _on_own_thread(inside_a_running_loop()) == [0, 1, 2]
