@@ -11,6 +11,7 @@ from django import forms
 from django.forms.models import fields_for_model, model_to_dict
 
 from sharing.models.syncs import DestinationKind, Sync, SyncDestination, SyncMode, SyncTrigger
+from sharing.syncs.services.destinations import DESTINATION_FIELDS
 
 MAPPING_PREFIX = "map__"
 GUARDRAIL_HELP = {
@@ -219,26 +220,6 @@ class SyncForm(forms.Form):
         }
 
 
-DESTINATION_FIELDS = [
-    "name",
-    "kind",
-    "description",
-    "secret_env",
-    "url",
-    "auth_header",
-    "batch_size",
-    "body_template",
-    "rate_per_second",
-    "host",
-    "port",
-    "database",
-    "username",
-    "path",
-    "schema_name",
-    "table_name",
-    "nats_url",
-    "subject",
-]
 # The connection fields, grouped by the kinds they serve (the page shows them so).
 CONNECTION_GROUPS = (
     ("HTTP API", ("url", "auth_header", "batch_size", "body_template", "rate_per_second")),

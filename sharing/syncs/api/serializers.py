@@ -19,6 +19,7 @@ from sharing.models.syncs import (
     SyncTrigger,
 )
 from sharing.syncs.charts import run_duration, run_records_per_second
+from sharing.syncs.services.destinations import DESTINATION_FIELDS
 
 DestinationKindField = enum_field(DestinationKind)
 SyncModeField = enum_field(SyncMode)
@@ -63,30 +64,7 @@ class SyncDestinationSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = SyncDestination
-        fields = [
-            "id",
-            "name",
-            "kind",
-            "description",
-            "domain",
-            "created_by",
-            "secret_env",
-            "url",
-            "auth_header",
-            "batch_size",
-            "body_template",
-            "rate_per_second",
-            "host",
-            "port",
-            "database",
-            "username",
-            "path",
-            "schema_name",
-            "table_name",
-            "nats_url",
-            "subject",
-            "created_at",
-        ]
+        fields = ["id", *DESTINATION_FIELDS, "domain", "created_by", "created_at"]
         read_only_fields = fields
 
 

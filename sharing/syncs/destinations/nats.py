@@ -123,9 +123,7 @@ class NatsWriter:
     def check(self) -> None:
         js = self._jetstream()
         try:
-            self.stream = self._run(
-                js.find_stream_name_by_subject(self.subject)
-            )
+            self.stream = self._run(js.find_stream_name_by_subject(self.subject))
         except NotFoundError:
             raise DestinationError(
                 f"No JetStream stream captures the subject {self.subject!r}: ask the NATS "
@@ -146,9 +144,7 @@ class NatsWriter:
             for record, key in zip(batch.records, batch.idempotency_keys, strict=True)
         ]
         try:
-            results = self._run(
-                self._publish_all(js, payloads, batch.idempotency_keys)
-            )
+            results = self._run(self._publish_all(js, payloads, batch.idempotency_keys))
         except NoStreamResponseError:
             raise DestinationError(
                 f"No JetStream stream captures the subject {self.subject!r}: the messages "

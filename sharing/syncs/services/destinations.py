@@ -30,11 +30,12 @@ ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 BATCH_SIZE_MAX = 10_000
 # The subject a destination publishes to: dot-separated tokens, no wildcards.
 NATS_SUBJECT = re.compile(r"[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*")
-FIELDS = {
+# The fields a destination is registered with, in the order its form and API show them
+# (its domain apart).
+DESTINATION_FIELDS = (
     "name",
     "kind",
     "description",
-    "domain",
     "secret_env",
     "url",
     "auth_header",
@@ -50,7 +51,8 @@ FIELDS = {
     "table_name",
     "nats_url",
     "subject",
-}
+)
+FIELDS = {*DESTINATION_FIELDS, "domain"}
 REQUIRED = {
     DestinationKind.HTTP: ("url",),
     DestinationKind.POSTGRESQL: ("host", "database", "table_name"),
