@@ -12,18 +12,17 @@ from django.utils import timezone
 from nats.js.api import AckPolicy, ConsumerConfig
 
 from portal.models import Event
-from products.choices import IncidentCause, IncidentStatus, PortKind, SLOKind
+from products.choices import IncidentCause, IncidentStatus, SLOKind
 from products.contracts.services.contracts import contract_export
 from products.contracts.services.mapping import contract_map
-from products.models import Incident, OutputPort
+from products.models import Incident
 from products.trust.services import monitors
 from products.trust.services.evidence import trust_after_observation
 from products.trust.services.monitors import port_observe
 from products.trust.services.slos import slo_create
 from sharing.choices import Channel
 from sharing.models import AccessEvent
-from tests.factories import ColumnFactory, ProductFactory
-from tests.sharing.streams.conftest import SCHEMA, open_stream, order
+from tests.sharing.streams.conftest import open_stream, order, stream_product  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.django_db
 
@@ -40,28 +39,10 @@ def nats_stream(settings):
 
 
 @pytest.fixture
-def stream_port(nats_stream, domain, owner):
-    """Sales' Live orders (sales.live-orders) with one stream port of the shared schema:
-    order_id bigint not null; country, amount, email, placed_at nullable."""
-    product = ProductFactory(domain=domain, name="Live orders", slug="live-orders", owners=[owner])
-    port = OutputPort.objects.create(
-        product=product,
-        name="Orders",
-        slug="orders",
-        kind=PortKind.STREAM,
-        stream_name=nats_stream.name,
-        stream_subject=nats_stream.subject,
-    )
-    for position, (name, data_type, nullable, classification) in enumerate(SCHEMA):
-        ColumnFactory(
-            port=port,
-            name=name,
-            data_type=data_type,
-            nullable=nullable,
-            classification=classification,
-            position=position,
-        )
-    return port
+def stream_port(stream_product):  # noqa: F811 - the imported fixture, requested
+    """Sales' Live orders' stream port (tests/sharing/streams/conftest.py), with the shared
+    schema: order_id bigint not null; country, amount, email, placed_at nullable."""
+    return stream_product.ports.get()
 
 
 def _observe(port, minutes):
