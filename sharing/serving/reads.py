@@ -201,22 +201,27 @@ def read_plan(
     )
 
 
+def served_value_sql(plan: ReadPlan, connector: Connector, name: str) -> str:
+    """A selected column as the plan serves it: masked (as text, NULL kept) where the
+    plan masks it."""
+    column = connector.quote_ident(name)
+    if name not in plan.masked:
+        return column
+    text = "TEXT" if connector.dialect == "postgresql" else "VARCHAR"
+    return f"CAST(CASE WHEN {column} IS NULL THEN NULL ELSE '{MASK}' END AS {text})"
+
+
 def select_sql(plan: ReadPlan, connector: Connector, *, placeholder) -> tuple[str, list[Any]]:
     """The one SELECT serving the plan. `placeholder(i)` gives the i-th (1-based) bound
     parameter's marker for the driver that will run it."""
     quote = connector.quote_ident
     counter = iter(range(1, 1_000_000))
-    expressions = []
-    for name in plan.columns:
-        column = quote(name)
-        if name in plan.masked:
-            text = "TEXT" if connector.dialect == "postgresql" else "VARCHAR"
-            expressions.append(
-                f"CAST(CASE WHEN {column} IS NULL THEN NULL ELSE '{MASK}' END AS {text}) "
-                f"AS {column}"
-            )
-        else:
-            expressions.append(column)
+    expressions = [
+        f"{served_value_sql(plan, connector, name)} AS {quote(name)}"
+        if name in plan.masked
+        else quote(name)
+        for name in plan.columns
+    ]
     where, params = compile_clauses(
         plan.clauses, quote=quote, placeholder=lambda: placeholder(next(counter))
     )

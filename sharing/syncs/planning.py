@@ -26,7 +26,7 @@ from django.db import connection
 from products.connectors import Connector
 from sharing.access.filters import compile_clauses
 from sharing.models import SyncRecordState
-from sharing.serving.reads import MASK, ReadPlan
+from sharing.serving.reads import ReadPlan, served_value_sql
 
 SCAN_CHUNK_BYTES = 1 << 20
 KEY_CHUNK = 5_000  # keys read back from the portal's plan at once
@@ -36,21 +36,6 @@ class DuplicateKey(Exception):
     def __init__(self, key: str) -> None:
         super().__init__(key)
         self.key = key
-
-
-def _text_type(connector: Connector) -> str:
-    return "TEXT" if connector.dialect == "postgresql" else "VARCHAR"
-
-
-def value_sql(plan: ReadPlan, connector: Connector, name: str) -> str:
-    """A selected column as the plan serves it (masked where the plan masks it)."""
-    column = connector.quote_ident(name)
-    if name in plan.masked:
-        return (
-            f"CAST(CASE WHEN {column} IS NULL THEN NULL ELSE '{MASK}' END AS "
-            f"{_text_type(connector)})"
-        )
-    return column
 
 
 def key_sql(connector: Connector, key_columns: list[str]) -> str:
@@ -76,7 +61,7 @@ def key_values(key: str) -> list[Any]:
 
 def hash_sql(plan: ReadPlan, connector: Connector) -> str:
     """md5 of a canonical text of the selected values (as served: masked where masked)."""
-    expressions = [value_sql(plan, connector, name) for name in plan.columns]
+    expressions = [served_value_sql(plan, connector, name) for name in plan.columns]
     if connector.dialect == "postgresql":
         return f"md5(CAST(ROW({', '.join(expressions)}) AS TEXT))"
     values = ", ".join(f"CAST({e} AS VARCHAR)" for e in expressions)
@@ -111,7 +96,7 @@ def rows_sql(
     """SELECT key, hash, then the selected columns (as served) of every row."""
     where, params = _where(plan, connector, placeholder)
     values = ", ".join(
-        f"{value_sql(plan, connector, name)} AS {connector.quote_ident(name)}"
+        f"{served_value_sql(plan, connector, name)} AS {connector.quote_ident(name)}"
         for name in plan.columns
     )
     sql = (
