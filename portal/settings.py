@@ -447,7 +447,13 @@ SSE_MAX_CONNECTIONS = int(
     or (max(1, int(os.environ.get("GUNICORN_THREADS") or 4) // 2) if _UNDER_GUNICORN else 64)
 )
 SSE_MAX_SECONDS = int(os.environ.get("SSE_MAX_SECONDS") or 300)  # then the client resumes
-SSE_KEEPALIVE_SECONDS = float(os.environ.get("SSE_KEEPALIVE_SECONDS") or 15)
+# A keep-alive comment when quiet. Under runserver, which hides the client's socket, a closed
+# tab is found only by the second keep-alive that cannot be written: every 2 s there, so its
+# slot comes back within seconds; gunicorn shows the socket, looked at every probe interval.
+SSE_KEEPALIVE_SECONDS = float(
+    os.environ.get("SSE_KEEPALIVE_SECONDS") or (15 if _UNDER_GUNICORN else 2)
+)
+SSE_CLIENT_PROBE_SECONDS = float(os.environ.get("SSE_CLIENT_PROBE_SECONDS") or 1)
 SSE_POLL_SECONDS = float(os.environ.get("SSE_POLL_SECONDS") or 0.25)  # newest-id watcher
 SSE_RETRY_SECONDS = 3  # the `retry:` hint: how soon a client reconnects
 SSE_RETRY_AFTER_SECONDS = 30  # Retry-After of the 503 when this process's streams are full

@@ -11,11 +11,18 @@ process itself (docs/deploy.md, "Server-Sent Events"):
   when there are new ones; between reads a stream holds no database connection;
 - before each read the person is loaded again (deactivated: the stream ends) and the
   visibility rule runs in the read itself, so someone removed from a domain stops seeing
-  its events at once; a revoked token or an ended session ends the stream too."""
+  its events at once; a revoked token or an ended session ends the stream too;
+- a closed tab gives its slot back at once where the server shows the client's socket
+  (gunicorn: the stream looks at it every SSE_CLIENT_PROBE_SECONDS while it waits), and
+  elsewhere (runserver) at the second keep-alive that cannot be written, so keep-alives come
+  often there (settings.py). Without this a person clicking through pages filled a process's
+  slots with streams nobody read, and the next page was refused with 503."""
 
 from __future__ import annotations
 
 import json
+import select
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -139,6 +146,28 @@ def _credentials_check(request) -> Callable[[], bool]:
     return lambda: True
 
 
+def client_gone_probe(environ: dict) -> Callable[[], bool]:
+    """Whether the client has closed the connection, read from its socket where the WSGI
+    server shows it (gunicorn's `gunicorn.socket`): readable with nothing to read is closed.
+    Elsewhere it answers "not gone" and the failing keep-alive write ends the stream."""
+    client = environ.get("gunicorn.socket")
+    if not isinstance(client, socket.socket):
+        return lambda: False
+
+    def gone() -> bool:
+        try:
+            readable, _, _ = select.select([client], [], [], 0)
+            if not readable:
+                return False
+            return client.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        except (BlockingIOError, InterruptedError, ValueError):  # ValueError: TLS socket
+            return False
+        except OSError:  # reset by the peer, or closed under us
+            return True
+
+    return gone
+
+
 def _connection_released() -> None:
     """Give the thread's connection back to the pool while the stream waits (not inside a
     transaction: a test's, or a caller's that iterates the stream itself)."""
@@ -153,10 +182,15 @@ def frame(event) -> str:
 
 
 def event_frames(
-    *, user_id: int, filters: EventFilters, still_allowed: Callable[[], bool] = lambda: True
+    *,
+    user_id: int,
+    filters: EventFilters,
+    still_allowed: Callable[[], bool] = lambda: True,
+    client_gone: Callable[[], bool] = lambda: False,
 ) -> Iterator[str]:
     """The stream's text: a `retry:` hint, then each new visible event, keep-alive comments
-    when quiet, until SSE_MAX_SECONDS have passed or the person may no longer follow."""
+    when quiet, until SSE_MAX_SECONDS have passed, the person may no longer follow or the
+    client has gone."""
     users = get_user_model().objects
     retry_ms = int(settings.SSE_RETRY_SECONDS * 1000)
     yield f"retry: {retry_ms}\n: connected\n\n"
@@ -198,10 +232,13 @@ def event_frames(
                 now = time.monotonic()
                 if now >= ends:
                     return
-                latest = WATCH.wait_beyond(seen, min(next_keepalive, ends) - now)
+                wake = min(next_keepalive, ends, now + settings.SSE_CLIENT_PROBE_SECONDS)
+                latest = WATCH.wait_beyond(seen, wake - now)
                 if latest > seen:
                     seen = latest
                     break
+                if client_gone():
+                    return
                 if time.monotonic() >= next_keepalive:
                     yield ": keep-alive\n\n"
                     next_keepalive = time.monotonic() + keepalive
@@ -227,7 +264,12 @@ def event_stream_response(*, request, filters: EventFilters):
             filters = replace(filters, after=events_latest_position())
         still_allowed = _credentials_check(request)
         response = StreamingHttpResponse(
-            event_frames(user_id=request.user.pk, filters=filters, still_allowed=still_allowed),
+            event_frames(
+                user_id=request.user.pk,
+                filters=filters,
+                still_allowed=still_allowed,
+                client_gone=client_gone_probe(request.META),
+            ),
             content_type="text/event-stream; charset=utf-8",
         )
     except BaseException:
