@@ -238,12 +238,28 @@ class SyncRecordState(models.Model):
     """Per sync and key: the row hash the destination acknowledged last (what the next
     plan diffs against; mirror deletes only keys found here)."""
 
-    sync = models.ForeignKey(Sync, on_delete=models.CASCADE, related_name="record_states")
+    # A million keys are written per run of a large sync: no foreign-key checks per row and
+    # no index beyond the one the plan reads by ((sync, key), which serves sync lookups too).
+    # Django still deletes a sync's states with it; a run is deleted only with its sync.
+    sync = models.ForeignKey(
+        Sync,
+        on_delete=models.CASCADE,
+        related_name="record_states",
+        db_constraint=False,
+        db_index=False,
+    )
     key = models.TextField()  # the key's values, canonical JSON text
     row_hash = models.CharField(max_length=64)
     # the numbers last sent for columns with limits, {"bid": 12.5}, for per-record limits
     limited_values = models.JSONField(default=dict, blank=True)
-    run = models.ForeignKey(SyncRun, null=True, on_delete=models.SET_NULL, related_name="+")
+    run = models.ForeignKey(
+        SyncRun,
+        null=True,
+        on_delete=models.DO_NOTHING,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+    )
     acked_at = models.DateTimeField()
 
     class Meta:

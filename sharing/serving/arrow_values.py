@@ -5,6 +5,7 @@ process that serves a read: `sharing.serving.reads` imports it where a read need
 
 from __future__ import annotations
 
+import io
 from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
 
 import pyarrow as pa
@@ -122,6 +123,38 @@ def text_numerics(batch: pa.RecordBatch) -> pa.RecordBatch:
         fields.append(field_)
         arrays.append(array)
     return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))
+
+
+# Types whose Arrow CSV text PostgreSQL's COPY reads back as the same value: numbers
+# (NaN and infinities as nan / inf, which float8 accepts), text, booleans, decimals, and
+# timestamps (UTC, with a Z) and dates.
+_COPY_TYPES = (
+    pa.types.is_integer,
+    pa.types.is_floating,
+    pa.types.is_string,
+    pa.types.is_large_string,
+    pa.types.is_boolean,
+    pa.types.is_decimal,
+    pa.types.is_timestamp,
+    pa.types.is_date,
+)
+
+
+def copy_csv(batch: pa.RecordBatch) -> bytes | None:
+    """`batch` as CSV for PostgreSQL's `COPY ... (FORMAT csv)`: every value quoted, a NULL
+    as nothing, numerics as their exact text; no header. None when a column has a type
+    this text does not carry exactly (the caller writes its values one by one instead)."""
+    import pyarrow.csv as pa_csv  # lazy: only where a batch is copied (a sync run)
+
+    batch = text_numerics(batch)
+    for field_ in batch.schema:
+        if _numeric_field(field_) or not any(test(field_.type) for test in _COPY_TYPES):
+            return None
+    sink = io.BytesIO()
+    pa_csv.write_csv(
+        batch, sink, pa_csv.WriteOptions(include_header=False, quoting_style="all_valid")
+    )
+    return sink.getvalue()
 
 
 def python_columns(batch: pa.RecordBatch) -> list[list]:

@@ -95,6 +95,17 @@ def _rows(records: list[dict], columns: list[str]):
         yield values
 
 
+def _with_row_numbers(batch):
+    """An Arrow batch with each row's index first (ROW_COLUMN), as the stage has it."""
+    # Lazy: pyarrow only in the processes that read Arrow (a run, not a starting worker).
+    import pyarrow as pa
+
+    rows = pa.array(range(batch.num_rows), pa.int32())
+    return pa.RecordBatch.from_arrays(
+        [rows, *batch.columns], schema=pa.schema([pa.field(ROW_COLUMN, pa.int32()), *batch.schema])
+    )
+
+
 def _columns_of(batch: OutgoingBatch) -> list[str]:
     columns: dict[str, None] = {}
     for record in batch.records:
@@ -276,12 +287,12 @@ class _StagedWriter(_TableWriter):
         return [convert(record.get(name)) for name in ordered]
 
     @staticmethod
-    def _not_written(batch: OutgoingBatch, found: set[int]) -> dict[int, str]:
+    def _not_written(operation: str, count: int, found: set[int]) -> dict[int, str]:
         """The records an insert or update leaves alone, from the indexes whose key the
         table held before: inserts of those, updates of the others."""
-        if batch.operation == "insert":
+        if operation == "insert":
             return dict.fromkeys(sorted(found), ALREADY_EXISTS)
-        return {index: NOT_FOUND for index in range(len(batch.records)) if index not in found}
+        return {index: NOT_FOUND for index in range(count) if index not in found}
 
     @staticmethod
     def _found_reason(operation: str) -> str | None:
@@ -399,26 +410,62 @@ class PostgresWriter(_StagedWriter):
             raise self._unavailable(exc) from None
 
     def _send_staged(self, conn, batch: OutgoingBatch, columns: list[str]) -> BatchOutcome:
+        def fill(cur, copy_into: str) -> None:
+            with cur.copy(f"COPY {copy_into} FROM STDIN") as copy:
+                for index, values in enumerate(_rows(batch.records, columns)):
+                    if not COPY_AS_IS.issuperset(map(type, values)):  # C-speed type check
+                        values = tuple(map(_text, values))
+                    copy.write_row((index, *values))
+
+        return self._staged(conn, batch.operation, columns, len(batch.records), fill)
+
+    def send_columns(self, operation: str, table) -> BatchOutcome | None:
+        """A batch given as Arrow columns named by destination field (a sync run's fast
+        path: no value becomes a Python object): their CSV copied into the stage, then the
+        same statements as send(). None when this path cannot take it (a column type its
+        CSV does not carry, or a record the table refused): send() then writes the
+        records, one by one where one is refused."""
+        from sharing.serving.arrow_values import copy_csv
+
+        columns = table.schema.names
+        data = copy_csv(_with_row_numbers(table))
+        if data is None:
+            return None
+
+        def fill(cur, copy_into: str) -> None:
+            with cur.copy(f"COPY {copy_into} FROM STDIN (FORMAT csv)") as copy:
+                copy.write(data)
+
+        conn = self._connect()
+        try:
+            return self._staged(conn, operation, columns, table.num_rows, fill)
+        except psycopg.OperationalError as exc:
+            raise self._unavailable(exc) from None
+        except psycopg.Error as exc:
+            config = self._config_error(exc)
+            if config is not None:
+                raise config from None
+        return None
+
+    def _staged(self, conn, operation: str, columns: list[str], count: int, fill) -> BatchOutcome:
+        """One transaction: the stage created and filled (`fill`), the records the table
+        leaves alone found, the set-based statement run."""
         q = self.quote
         names = ", ".join(q(name) for name in columns)
-        write, found_sql = self._staged_statements(batch.operation, columns)
+        write, found_sql = self._staged_statements(operation, columns)
         rejected: dict[int, str] = {}
         with conn.transaction(), conn.cursor() as cur:
             cur.execute(
                 f"CREATE TEMP TABLE {q(STAGE_TABLE)} ON COMMIT DROP AS "
                 f"SELECT 0::integer AS {q(ROW_COLUMN)}, {names} FROM {self.target} WITH NO DATA"
             )
-            with cur.copy(f"COPY {q(STAGE_TABLE)} ({q(ROW_COLUMN)}, {names}) FROM STDIN") as copy:
-                for index, values in enumerate(_rows(batch.records, columns)):
-                    if not COPY_AS_IS.issuperset(map(type, values)):  # C-speed type check
-                        values = tuple(map(_text, values))
-                    copy.write_row((index, *values))
+            fill(cur, f"{q(STAGE_TABLE)} ({q(ROW_COLUMN)}, {names})")
             if found_sql:
                 found = {row[0] for row in cur.execute(found_sql)}
-                rejected = self._not_written(batch, found)
+                rejected = self._not_written(operation, count, found)
             if write:
                 cur.execute(write)
-        return self._outcome(len(batch.records), rejected)
+        return self._outcome(count, rejected)
 
     def _send_one_by_one(self, conn, batch: OutgoingBatch, columns: list[str]) -> BatchOutcome:
         statement = self._single_statement(batch.operation, columns, "%s")
@@ -520,9 +567,50 @@ class DuckDBWriter(_StagedWriter):
         return self._send_one_by_one(conn, batch, columns)
 
     def _send_staged(self, conn, batch: OutgoingBatch, columns: list[str]) -> BatchOutcome:
+        def fill(stage: str) -> None:
+            marks = ", ".join(["?"] * (len(columns) + 1))
+            conn.executemany(
+                f"INSERT INTO {stage} VALUES ({marks})",
+                [
+                    [index, *(_native(record.get(name)) for name in columns)]
+                    for index, record in enumerate(batch.records)
+                ],
+            )
+
+        return self._staged(conn, batch.operation, columns, len(batch.records), fill)
+
+    def send_columns(self, operation: str, table) -> BatchOutcome | None:
+        """A batch given as Arrow columns named by destination field (a sync run's fast
+        path): DuckDB reads them as they are into the stage. None when a record is refused
+        (send() then writes them one by one)."""
+        from sharing.serving.arrow_values import text_numerics
+
+        columns = table.schema.names
+        staged = _with_row_numbers(text_numerics(table))
+        conn = self._connect()
+        view = "__portal_sync_arrow"
+
+        def fill(stage: str) -> None:
+            conn.register(view, staged)
+            try:
+                conn.execute(f"INSERT INTO {stage} SELECT * FROM {self.quote(view)}")
+            finally:
+                conn.unregister(view)
+
+        try:
+            return self._staged(conn, operation, columns, table.num_rows, fill)
+        except (self._duckdb.CatalogException, self._duckdb.BinderException) as exc:
+            raise DestinationError(
+                f"Destination {self.destination.name!r}: {str(exc).splitlines()[0]}",
+                technical=str(exc),
+            ) from None
+        except self._duckdb.Error:
+            return None
+
+    def _staged(self, conn, operation: str, columns: list[str], count: int, fill) -> BatchOutcome:
         q = self.quote
         names = ", ".join(q(name) for name in columns)
-        write, found_sql = self._staged_statements(batch.operation, columns)
+        write, found_sql = self._staged_statements(operation, columns)
         rejected: dict[int, str] = {}
         conn.begin()
         try:
@@ -530,17 +618,10 @@ class DuckDBWriter(_StagedWriter):
                 f"CREATE OR REPLACE TEMP TABLE {q(STAGE_TABLE)} AS "
                 f"SELECT 0::INTEGER AS {q(ROW_COLUMN)}, {names} FROM {self.target} LIMIT 0"
             )
-            marks = ", ".join(["?"] * (len(columns) + 1))
-            conn.executemany(
-                f"INSERT INTO {q(STAGE_TABLE)} VALUES ({marks})",
-                [
-                    [index, *(_native(record.get(name)) for name in columns)]
-                    for index, record in enumerate(batch.records)
-                ],
-            )
+            fill(q(STAGE_TABLE))
             if found_sql:
                 found = {row[0] for row in conn.execute(found_sql).fetchall()}
-                rejected = self._not_written(batch, found)
+                rejected = self._not_written(operation, count, found)
             if write:
                 conn.execute(write)
             conn.execute(f"DROP TABLE {q(STAGE_TABLE)}")
@@ -548,7 +629,7 @@ class DuckDBWriter(_StagedWriter):
         except BaseException:
             conn.rollback()
             raise
-        return self._outcome(len(batch.records), rejected)
+        return self._outcome(count, rejected)
 
     def _send_one_by_one(self, conn, batch: OutgoingBatch, columns: list[str]) -> BatchOutcome:
         # DuckDB has no savepoints: each record in its own transaction.

@@ -239,6 +239,8 @@ class _Context:
         default_factory=lambda: {"added": 0, "changed": 0, "removed": 0, "rejected": 0}
     )
     timings: dict[str, float] = field(default_factory=dict)
+    # The sync had no state when this run planned: acknowledged keys are new rows of it.
+    fresh_state: bool = False
 
     @property
     def limited_columns(self) -> list[str]:
@@ -339,8 +341,8 @@ def _execute(ctx: _Context) -> None:
             run.detail = {**run.detail, "guardrails_passed": True}
             SyncRun.objects.filter(pk=run.pk).update(detail=run.detail)
         started = time.monotonic()
-        for batch in _batches(_items(ctx, diff), _batch_size(writer, sync)):
-            _send(ctx, writer, batch)
+        ctx.fresh_state = diff.all_added
+        _send_changes(ctx, writer, diff)
         ctx.timings["send_s"] = round(time.monotonic() - started, 3)
         _succeed(ctx)
 
@@ -477,45 +479,41 @@ def _removal_record(sync: Sync, key: str) -> dict:
     }
 
 
-def _source_rows(ctx: _Context, diff: SyncDiff) -> Iterator[tuple[str, str, str, dict]]:
-    """(kind, key, hash, source values) of the added and changed records this run sends,
-    read again from the source through the same plan (its hash taken in the same
-    statement, so the state keeps the hash of what was sent)."""
+def _source_batches(ctx: _Context, diff: SyncDiff) -> Iterator[tuple[str, Any]]:
+    """(kind, Arrow batch of key, hash, then the selected columns as served) of the added
+    and changed records this run sends, one kind per batch, read again from the source
+    through the same plan (its hash taken in the same statement, so the state keeps the
+    hash of what was sent)."""
     sync, plan = ctx.sync, ctx.plan
     wanted = tuple(k for k in _kinds(sync) if k != ChangeKind.REMOVED)
     if not wanted:
         return
     everything_added = diff.counts.state_rows == 0 and wanted[0] == ChangeKind.ADDED
-    added = set() if everything_added else diff.key_set((ChangeKind.ADDED,))
-    changed = diff.key_set((ChangeKind.CHANGED,)) if ChangeKind.CHANGED in wanted else set()
-    if not everything_added and not added and not changed:
-        return
     # Lazy: pyarrow only in the processes that read Arrow (the worker).
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    wanted_keys = None if everything_added else pa.array(list(added | changed), pa.string())
+    kinds: list[tuple[str, Any]] = []
+    if not everything_added:
+        for kind in wanted:
+            keys = diff.key_set((kind,))
+            if keys:
+                kinds.append((kind, pa.array(list(keys), pa.string())))
+        if not kinds:
+            return
     try:
         with connector_for_port(plan.port) as connector:
             sql, params = rows_sql(
                 plan, connector, sync.key_columns, placeholder=connector.arrow_placeholder
             )
             for batch in connector.arrow_batches(sql, params, batch_rows=FETCH_BATCH_ROWS):
-                if wanted_keys is not None:  # only the planned rows become Python values
-                    batch = batch.filter(pc.is_in(batch.column(0), value_set=wanted_keys))
-                    if not batch.num_rows:
-                        continue
-                columns = _json_columns(batch)
-                names = batch.schema.names
-                for row in zip(*columns, strict=True):
-                    key, row_hash = row[0], row[1]
-                    if everything_added or key in added:
-                        kind = ChangeKind.ADDED
-                    elif key in changed:
-                        kind = ChangeKind.CHANGED
-                    else:
-                        continue
-                    yield kind, key, row_hash, dict(zip(names[2:], row[2:], strict=True))
+                if everything_added:
+                    yield ChangeKind.ADDED, batch
+                    continue
+                for kind, keys in kinds:  # only the planned rows are sent
+                    part = batch.filter(pc.is_in(batch.column(0), value_set=keys))
+                    if part.num_rows:
+                        yield kind, part
     except ConnectorError as exc:
         raise _source_stop(ctx, exc) from exc
 
@@ -559,11 +557,45 @@ def _json_columns(batch) -> list[list]:
     return columns
 
 
+def _send_changes(ctx: _Context, writer, diff: SyncDiff) -> None:
+    """Every planned change to the destination. A table writer takes each source batch as
+    Arrow columns (no value becomes a Python object) unless it asks for records; the
+    others take records (JSON values) in batches of their size."""
+    size = _batch_size(writer, ctx.sync)
+    send_columns = getattr(writer, "send_columns", None)
+    for kind, batch in _source_batches(ctx, diff):
+        if send_columns is None or not _send_batch_columns(ctx, send_columns, kind, batch):
+            for items in _batches(_batch_items(ctx, kind, batch), size):
+                _send(ctx, writer, items)
+    for items in _batches(_removal_items(ctx, diff), size):
+        _send(ctx, writer, items)
+
+
 def _items(ctx: _Context, diff: SyncDiff) -> Iterator[_Item]:
-    sync = ctx.sync
+    for kind, batch in _source_batches(ctx, diff):
+        yield from _batch_items(ctx, kind, batch)
+    yield from _removal_items(ctx, diff)
+
+
+def _source_rows(ctx: _Context, diff: SyncDiff) -> Iterator[tuple[str, str, str, dict]]:
+    """(kind, key, hash, source values as JSON values) of the records this run sends."""
+    for kind, batch in _source_batches(ctx, diff):
+        for key, row_hash, values in _batch_rows(batch):
+            yield kind, key, row_hash, values
+
+
+def _batch_rows(batch) -> Iterator[tuple[str, str, dict]]:
+    """(key, hash, source column -> JSON value) of each row of a source batch."""
+    names = batch.schema.names[2:]
+    for row in zip(*_json_columns(batch), strict=True):
+        yield row[0], row[1], dict(zip(names, row[2:], strict=True))
+
+
+def _batch_items(ctx: _Context, kind: str, batch) -> Iterator[_Item]:
+    """The records of a source batch as JSON values (destination field -> value)."""
     limited = ctx.limited_columns
-    pairs = _field_pairs(sync)
-    for kind, key, row_hash, values in _source_rows(ctx, diff):
+    pairs = _field_pairs(ctx.sync)
+    for key, row_hash, values in _batch_rows(batch):
         yield _Item(
             kind,
             key,
@@ -571,10 +603,67 @@ def _items(ctx: _Context, diff: SyncDiff) -> Iterator[_Item]:
             {target: values[column] for column, target in pairs},
             {c: values.get(c) for c in limited} if limited else {},
         )
-    if sync.mode == SyncMode.MIRROR:
-        for chunk in diff.keys(ChangeKind.REMOVED):
-            for key, _ in chunk:
-                yield _Item(ChangeKind.REMOVED, key, "", _removal_record(sync, key))
+
+
+def _removal_items(ctx: _Context, diff: SyncDiff) -> Iterator[_Item]:
+    sync = ctx.sync
+    if sync.mode != SyncMode.MIRROR:
+        return
+    for chunk in diff.keys(ChangeKind.REMOVED):
+        for key, _ in chunk:
+            yield _Item(ChangeKind.REMOVED, key, "", _removal_record(sync, key))
+
+
+def _send_batch_columns(ctx: _Context, send_columns, kind: str, batch) -> bool:
+    """A source batch to a table destination as Arrow columns named by destination field,
+    then its outcome recorded. False when the writer asks for records instead."""
+    import pyarrow as pa  # lazy, as in _source_batches
+
+    sync = ctx.sync
+    fields = [batch.schema.field(column).with_name(target) for column, target in _field_pairs(sync)]
+    table = pa.RecordBatch.from_arrays(
+        [batch.column(column) for column in sync.columns], schema=pa.schema(fields)
+    )
+    started = time.monotonic()
+    try:
+        outcome = send_columns(_operation(sync, kind), table)
+    except DestinationError as exc:
+        raise _Stop(
+            f"The destination {sync.destination.name!r} failed: {exc.message}",
+            technical=exc.technical,
+        ) from exc
+    if outcome is None:
+        return False
+    recorded = time.monotonic()
+    keys, hashes = batch.column(0), batch.column(1)
+    limited = None
+    if ctx.limited_columns:
+        columns = _json_columns(batch.select(ctx.limited_columns))
+        limited = [
+            dict(zip(ctx.limited_columns, row, strict=True)) for row in zip(*columns, strict=True)
+        ]
+    acked = outcome.acked
+    if len(acked) < batch.num_rows:
+        taken = pa.array(acked, pa.int64())
+        keys, hashes = keys.take(taken), hashes.take(taken)
+        limited = [limited[i] for i in acked] if limited is not None else None
+    rejected = []
+    if outcome.rejected:
+        indexes = sorted(outcome.rejected)
+        for index, item in zip(
+            indexes, _batch_items(ctx, kind, batch.take(pa.array(indexes))), strict=True
+        ):
+            rejected.append((item.key, item.record, outcome.rejected[index]))
+    _record_outcome(ctx, kind, _Acked(keys, hashes, limited), rejected)
+    _add_timings(ctx, started, recorded)
+    return True
+
+
+def _add_timings(ctx: _Context, started: float, recorded: float) -> None:
+    """Where a batch's time went (the run's detail, the benchmark)."""
+    timings = ctx.timings
+    timings["destination_s"] = round(timings.get("destination_s", 0) + recorded - started, 3)
+    timings["state_s"] = round(timings.get("state_s", 0) + time.monotonic() - recorded, 3)
 
 
 def _batches(items: Iterator[_Item], size: int) -> Iterator[list[_Item]]:
@@ -619,53 +708,71 @@ def _send(ctx: _Context, writer, items: list[_Item]) -> None:
             technical=exc.technical,
         ) from exc
     recorded = time.monotonic()
-    _record_outcome(ctx, items, outcome)
-    timings = ctx.timings  # where a run's time goes (the run's detail, the benchmark)
-    timings["destination_s"] = round(timings.get("destination_s", 0) + recorded - started, 3)
-    timings["state_s"] = round(timings.get("state_s", 0) + time.monotonic() - recorded, 3)
+    acked = [items[i] for i in outcome.acked]
+    _record_outcome(
+        ctx,
+        items[0].kind,
+        _Acked(
+            [item.key for item in acked],
+            [item.row_hash for item in acked],
+            [item.limited for item in acked],
+        ),
+        [(items[i].key, items[i].record, reason) for i, reason in outcome.rejected.items()],
+    )
+    _add_timings(ctx, started, recorded)
 
 
-def _record_outcome(ctx: _Context, items: list[_Item], outcome: BatchOutcome) -> None:
+@dataclass
+class _Acked:
+    """The keys a destination acknowledged, with their hashes and limited values (None:
+    no column has limits): Python lists, or Arrow arrays from the columnar path."""
+
+    keys: Any
+    hashes: Any
+    limited: list[dict] | None = None
+
+    def key_list(self) -> list[str]:
+        return self.keys if isinstance(self.keys, list) else self.keys.to_pylist()
+
+
+def _record_outcome(
+    ctx: _Context, kind: str, acked: _Acked, rejected: list[tuple[str, dict, str]]
+) -> None:
+    """In one portal transaction: the state of the acknowledged keys, the rejected records
+    (key, record, reason) kept, the run's counts moved on."""
     run, sync = ctx.run, ctx.sync
     now = timezone.now()
-    acked = [items[i] for i in outcome.acked]
-    rejected = [(items[i], reason) for i, reason in outcome.rejected.items()]
-    kind = items[0].kind
+    count = len(acked.keys)
     with transaction.atomic():
         if kind == ChangeKind.REMOVED:
-            SyncRecordState.objects.filter(sync=sync, key__in=[item.key for item in acked]).delete()
+            SyncRecordState.objects.filter(sync=sync, key__in=acked.key_list()).delete()
         else:
-            _state_upsert(sync=sync, run=run, items=acked, at=now)
+            _state_upsert(ctx, acked, at=now)
         if ctx.open_rejected is None:
             ctx.open_rejected = SyncRejectedRecord.objects.filter(
                 sync=sync, resolved_at__isnull=True
             ).exists()
-        touched = [item.key for item in acked] + [item.key for item, _ in rejected]
-        if touched and ctx.open_rejected:
+        if ctx.open_rejected and (count or rejected):
             # Acked: resolved; rejected again: the new rejection supersedes the old one.
+            touched = acked.key_list() + [key for key, _, _ in rejected]
             SyncRejectedRecord.objects.filter(
                 sync=sync, key__in=touched, resolved_at__isnull=True
             ).update(resolved_at=now)
         SyncRejectedRecord.objects.bulk_create(
             [
                 SyncRejectedRecord(
-                    sync=sync,
-                    run=run,
-                    kind=item.kind,
-                    key=item.key,
-                    record=item.record,
-                    reason=str(reason)[:2000],
+                    sync=sync, run=run, kind=kind, key=key, record=record, reason=str(reason)[:2000]
                 )
-                for item, reason in rejected
+                for key, record, reason in rejected
             ]
         )
         ctx.open_rejected = ctx.open_rejected or bool(rejected)
-        ctx.counts[kind] += len(acked)
+        ctx.counts[kind] += count
         ctx.counts["rejected"] += len(rejected)
         updated = SyncRun.objects.filter(
             pk=run.pk, status=SyncRunStatus.RUNNING, attempts=ctx.attempt
         ).update(
-            **{kind: F(kind) + len(acked)},
+            **{kind: F(kind) + count},
             rejected=F("rejected") + len(rejected),
             heartbeat_at=now,
         )
@@ -673,48 +780,79 @@ def _record_outcome(ctx: _Context, items: list[_Item], outcome: BatchOutcome) ->
             raise _Lost()
 
 
-def _state_upsert(*, sync: Sync, run: SyncRun, items: list[_Item], at: datetime) -> None:
-    if not items:
+def _state_upsert(ctx: _Context, acked: _Acked, *, at: datetime) -> None:
+    """The acknowledged keys' state. PostgreSQL: their CSV copied (straight into the table
+    on a sync's first run, when every key is new; else through a temporary table and one
+    INSERT ... ON CONFLICT)."""
+    if not len(acked.keys):
         return
-    if connection.vendor == "postgresql":
-        table = SyncRecordState._meta.db_table
-        limited = any(item.limited for item in items)
-        with connection.cursor() as cur:
-            cur.execute(
-                "CREATE TEMPORARY TABLE IF NOT EXISTS sync_acked "
-                "(key text, row_hash text, limited_values text)"
-            )
-            with cur.copy("COPY sync_acked (key, row_hash, limited_values) FROM STDIN") as copy:
-                for item in items:
-                    copy.write_row(
-                        (item.key, item.row_hash, _json_text(item.limited) if limited else None)
-                    )
-            cur.execute(
-                f"INSERT INTO {table} (sync_id, key, row_hash, limited_values, run_id, acked_at) "
-                "SELECT %s, key, row_hash, COALESCE(limited_values, '{}')::jsonb, %s, %s "
-                "FROM sync_acked ON CONFLICT (sync_id, key) DO UPDATE SET "
-                "row_hash = EXCLUDED.row_hash, limited_values = EXCLUDED.limited_values, "
-                "run_id = EXCLUDED.run_id, acked_at = EXCLUDED.acked_at",
-                [sync.pk, run.pk, at],
-            )
-            cur.execute("TRUNCATE sync_acked")
+    sync, run = ctx.sync, ctx.run
+    limited = acked.limited if acked.limited and any(acked.limited) else None
+    if connection.vendor != "postgresql":
+        SyncRecordState.objects.bulk_create(
+            [
+                SyncRecordState(
+                    sync=sync,
+                    key=key,
+                    row_hash=row_hash,
+                    limited_values=values,
+                    run=run,
+                    acked_at=at,
+                )
+                for key, row_hash, values in zip(
+                    acked.key_list(),
+                    acked.hashes if isinstance(acked.hashes, list) else acked.hashes.to_pylist(),
+                    limited or [{}] * len(acked.keys),
+                    strict=True,
+                )
+            ],
+            update_conflicts=True,
+            unique_fields=["sync", "key"],
+            update_fields=["row_hash", "limited_values", "run", "acked_at"],
+        )
         return
-    SyncRecordState.objects.bulk_create(
-        [
-            SyncRecordState(
-                sync=sync,
-                key=item.key,
-                row_hash=item.row_hash,
-                limited_values=item.limited,
-                run=run,
-                acked_at=at,
-            )
-            for item in items
-        ],
-        update_conflicts=True,
-        unique_fields=["sync", "key"],
-        update_fields=["row_hash", "limited_values", "run", "acked_at"],
-    )
+    import pyarrow as pa  # lazy, as in _source_batches
+
+    from sharing.serving.arrow_values import copy_csv
+
+    count = len(acked.keys)
+    texts = [_json_text(v) for v in limited] if limited else None
+    columns = {
+        "sync_id": pa.repeat(pa.scalar(sync.pk, pa.int64()), count),
+        "key": _strings(acked.keys),
+        "row_hash": _strings(acked.hashes),
+        "limited_values": pa.array(texts or ["{}"] * count, pa.string()),
+        "run_id": pa.repeat(pa.scalar(run.pk, pa.int64()), count),
+        "acked_at": pa.repeat(pa.scalar(at.isoformat()), count),
+    }
+    data = copy_csv(pa.RecordBatch.from_pydict(columns))
+    names = ", ".join(columns)
+    table = SyncRecordState._meta.db_table
+    with connection.cursor() as cur:
+        if ctx.fresh_state:
+            with cur.copy(f"COPY {table} ({names}) FROM STDIN (FORMAT csv)") as copy:
+                copy.write(data)
+            return
+        cur.execute(
+            "CREATE TEMPORARY TABLE IF NOT EXISTS sync_acked (sync_id bigint, key text, "
+            "row_hash text, limited_values jsonb, run_id bigint, acked_at timestamptz)"
+        )
+        with cur.copy(f"COPY sync_acked ({names}) FROM STDIN (FORMAT csv)") as copy:
+            copy.write(data)
+        cur.execute(
+            f"INSERT INTO {table} ({names}) SELECT {names} FROM sync_acked "
+            "ON CONFLICT (sync_id, key) DO UPDATE SET "
+            "row_hash = EXCLUDED.row_hash, limited_values = EXCLUDED.limited_values, "
+            "run_id = EXCLUDED.run_id, acked_at = EXCLUDED.acked_at"
+        )
+        cur.execute("TRUNCATE sync_acked")
+
+
+def _strings(values):
+    """Text values (a list, or an Arrow array from the columnar path) as an Arrow array."""
+    import pyarrow as pa  # lazy, as in _source_batches
+
+    return pa.array(values, pa.string()) if isinstance(values, list) else values
 
 
 def _json_text(value: dict) -> str:

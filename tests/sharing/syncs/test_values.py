@@ -1,0 +1,201 @@
+"""What a sync writes into a table is the source's value, exactly, on awkward data: NULL
+next to the empty string, NaN and infinities, numerics wider than a double (and an
+unconstrained numeric with more digits than any Arrow decimal, and its NaN), timestamps
+with microseconds in another time zone, leap days, text with quotes, commas and newlines,
+identifiers that need quoting. Table writers take the source's Arrow batches as they are
+(COPY of their CSV into PostgreSQL, DuckDB reading them); a first run and a run of changes
+both, since a first run writes its state another way."""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+
+import duckdb
+import pytest
+
+from sharing.models import SyncDestination, SyncRecordState
+from sharing.models.syncs import DestinationKind, SyncRunStatus
+from sharing.syncs.services.runs import sync_run_execute, sync_run_request
+from sharing.syncs.services.syncs import sync_create
+from tests.factories import ColumnFactory, DataSourceFactory, OutputPortFactory, ProductFactory
+from tests.sharing.syncs.conftest import DEST_SCHEMA, SOURCE_SCHEMA, Table, pg_info
+
+TYPES = {
+    "Lead Id": "bigint",
+    "e-mail": "text",
+    "score": "double precision",
+    "bid": "numeric(30,10)",
+    "big": "numeric",
+    "seen_at": "timestamptz",
+    "day": "date",
+    "active": "boolean",
+}
+ROWS = [
+    (
+        1,
+        'a,"b"\nc',
+        float("nan"),
+        Decimal("12345678901234567890.0123456789"),
+        Decimal("NaN"),
+        "2024-03-31 01:59:59.999999+02",
+        "2024-02-29",
+        True,
+    ),
+    (2, "", float("inf"), Decimal("-0.0000000001"), Decimal("1E-30"), None, "0001-01-01", False),
+    (3, None, float("-inf"), None, None, None, None, None),
+    (
+        4,
+        " ",
+        -0.0,
+        Decimal("0"),
+        Decimal("123456789012345678901234567890123456789012.5"),
+        "1970-01-01 00:00:00+00",
+        "1970-01-01",
+        False,
+    ),
+    (5, "ünïcødé ✓", 1e-300, Decimal("99999999999999999999.9999999999"), None, None, None, True),
+]
+COLUMNS = list(TYPES)
+QUOTED = ", ".join(f'"{c}"' for c in COLUMNS)
+
+
+@pytest.fixture
+def awkward_source(postgres, domain, owner):
+    table = Table(pg_info(postgres), SOURCE_SCHEMA, "awkward")
+    table.execute(f"CREATE SCHEMA IF NOT EXISTS {SOURCE_SCHEMA}")
+    table.execute("DROP TABLE IF EXISTS {table}")
+    table.execute(
+        "CREATE TABLE {table} (" + ", ".join(f'"{c}" {t}' for c, t in TYPES.items()) + ")"
+    )
+    table.insert(ROWS)
+    info = table.info
+    source = DataSourceFactory(
+        kind="postgresql",
+        path="",
+        host=info["host"],
+        port=info["port"],
+        database=info["dbname"],
+        username=info.get("user", ""),
+    )
+    product = ProductFactory(domain=domain, name="Awkward", slug="awkward", owners=[owner])
+    port = OutputPortFactory(
+        product=product, source=source, schema_name=SOURCE_SCHEMA, table_name="awkward"
+    )
+    for position, (name, data_type) in enumerate(TYPES.items()):
+        ColumnFactory(port=port, name=name, position=position, data_type=data_type)
+    return table, product
+
+
+def _sync_and_run(product, destination, owner):
+    sync = sync_create(
+        by=owner,
+        product=product,
+        destination=destination,
+        name="Awkward out",
+        columns=COLUMNS,
+        key_columns=["Lead Id"],
+        guardrails={"max_changed_pct": 100, "max_removed_pct": 100},
+    )
+    run = sync_run_execute(run_id=sync_run_request(sync=sync, by=owner).pk)
+    assert run.status == SyncRunStatus.SUCCEEDED, run.error
+    return sync, run
+
+
+def _change_two_rows(table) -> None:
+    table.execute(
+        "UPDATE {table} SET score = 'NaN', bid = 0.5, \"e-mail\" = NULL, "
+        "seen_at = '2000-01-01 12:00:00.000001-05' WHERE \"Lead Id\" IN (2, 5)"
+    )
+
+
+def _rerun(sync, owner):
+    run = sync_run_execute(run_id=sync_run_request(sync=sync, by=owner).pk)
+    assert run.status == SyncRunStatus.SUCCEEDED, run.error
+    return run
+
+
+def test_a_postgresql_table_receives_every_value_exactly(awkward_source, postgres, owner):
+    source, product = awkward_source
+    target = Table(pg_info(postgres), DEST_SCHEMA, "awkward copy")
+    target.execute(f"CREATE SCHEMA IF NOT EXISTS {DEST_SCHEMA}")
+    target.execute("DROP TABLE IF EXISTS {table}")
+    target.execute(
+        "CREATE TABLE {table} ("
+        + ", ".join(f'"{c}" {t}' for c, t in TYPES.items())
+        + ', PRIMARY KEY ("Lead Id"))'
+    )
+    info = target.info
+    destination = SyncDestination.objects.create(
+        name="Awkward table",
+        kind=DestinationKind.POSTGRESQL,
+        host=info["host"],
+        port=info["port"],
+        database=info["dbname"],
+        username=info.get("user", ""),
+        schema_name=DEST_SCHEMA,
+        table_name="awkward copy",
+    )
+
+    def differences() -> list:
+        # EXCEPT compares as PostgreSQL does: NaN equals NaN, NULL is not distinct from NULL.
+        return source.rows(QUOTED) and _except(source, target) + _except(target, source)
+
+    sync, run = _sync_and_run(product, destination, owner)
+    assert run.added == len(ROWS)
+    assert differences() == []
+    assert SyncRecordState.objects.filter(sync=sync).count() == len(ROWS)
+
+    _change_two_rows(source)
+    second = _rerun(sync, owner)
+    assert (second.changed, second.added) == (2, 0)
+    assert differences() == []
+
+
+def _except(left: Table, right: Table) -> list:
+    with __import__("psycopg").connect(**left.info, autocommit=True) as conn:
+        return conn.execute(
+            f"SELECT {QUOTED} FROM {left.qualified} EXCEPT SELECT {QUOTED} FROM {right.qualified}"
+        ).fetchall()
+
+
+def _same(left, right) -> bool:
+    if isinstance(left, float) and isinstance(right, float) and math.isnan(left):
+        return math.isnan(right)
+    if hasattr(left, "timestamp") and hasattr(right, "timestamp"):
+        return left.timestamp() == right.timestamp()
+    return left == right
+
+
+def test_a_duckdb_table_receives_every_value_exactly(awkward_source, owner, tmp_path):
+    source, product = awkward_source
+    path = str(tmp_path / "awkward.duckdb")
+    duck_types = {**TYPES, "bid": "DECIMAL(30,10)", "big": "VARCHAR", "score": "DOUBLE"}
+    with duckdb.connect(path) as conn:
+        conn.execute(
+            'CREATE TABLE "awkward copy" ('
+            + ", ".join(f'"{c}" {t}' for c, t in duck_types.items())
+            + ', PRIMARY KEY ("Lead Id"))'
+        )
+    destination = SyncDestination.objects.create(
+        name="Awkward file", kind=DestinationKind.DUCKDB, path=path, table_name="awkward copy"
+    )
+
+    def check() -> None:
+        expected = source.rows(QUOTED)
+        with duckdb.connect(path, read_only=True) as conn:
+            got = conn.execute(f'SELECT {QUOTED} FROM "awkward copy" ORDER BY 1').fetchall()
+        assert len(got) == len(expected)
+        for want, have in zip(expected, got, strict=True):
+            for name, a, b in zip(COLUMNS, want, have, strict=True):
+                if name == "big" and b is not None:  # lands as PostgreSQL's exact text
+                    assert b == ("NaN" if a.is_nan() else format(a, "f")), (a, b)
+                    continue
+                assert _same(a, b), (name, a, b)
+
+    sync, run = _sync_and_run(product, destination, owner)
+    assert run.added == len(ROWS)
+    check()
+    _change_two_rows(source)
+    assert _rerun(sync, owner).changed == 2
+    check()
