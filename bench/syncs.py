@@ -306,9 +306,15 @@ def main() -> None:
             "(goal <= 300 MB).",
             f"First run: plan {t1.get('plan_s', 0):.2f} s, fetch + send + state "
             f"{t1.get('send_s', 0):.2f} s (of which the destination writer "
-            f"{t1.get('destination_s', 0):.2f} s, the state and counts "
-            f"{t1.get('state_s', 0):.2f} s, the rest reading the source and making records). "
-            f"Second run: plan {t2.get('plan_s', 0):.2f} s, send {t2.get('send_s', 0):.2f} s.",
+            f"{t1.get('destination_s', 0):.2f} s; the state and counts "
+            f"{t1.get('state_s', 0):.2f} s, in a thread of their own beside the sends). "
+            f"Second run: plan {t2.get('plan_s', 0):.2f} s ("
+            + ", ".join(
+                f"{name[5:-2]} {seconds:.2f} s"
+                for name, seconds in t2.items()
+                if name.startswith("plan_") and name != "plan_s"
+            )
+            + f"), send {t2.get('send_s', 0):.2f} s.",
         ]
         print("\n".join(lines), flush=True)
     finally:

@@ -17,6 +17,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import queue
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -125,6 +128,25 @@ def scan_csv(plan: ReadPlan, connector: Connector, key_columns: list[str]) -> It
         yield sink.getvalue()
 
 
+def key_counts(plan: ReadPlan, connector: Connector, key_columns: list[str]) -> PlanCounts:
+    """A first run's plan (nothing acknowledged yet, every key is added), pushed down: how
+    many rows the plan serves and whether a key repeats, in one aggregate on the source
+    (and, only when one does, a second naming it). No row leaves the source."""
+    where, params = _where(plan, connector, lambda i: connector.paramstyle)
+    key = key_sql(connector, key_columns)
+    relation = f"{connector.relation_sql()}{where}"
+    rows, distinct = connector.fetch(
+        f"SELECT count(*), count(DISTINCT {key}) FROM {relation}", params
+    )[0]
+    counts = PlanCounts(source_rows=rows, added=rows)
+    if distinct != rows:
+        found = connector.fetch(
+            f"SELECT {key} FROM {relation} GROUP BY 1 HAVING count(*) > 1 LIMIT 1", params
+        )
+        counts.duplicate = found[0][0] if found else None
+    return counts
+
+
 @dataclass
 class PlanCounts:
     source_rows: int = 0
@@ -145,18 +167,17 @@ class SyncDiff:
     run_id: int
     counts: PlanCounts = field(default_factory=PlanCounts)
     in_sql: bool = False
-    # Nothing acknowledged yet (a first run): every key is added, the plan is the scan.
+    # Nothing acknowledged yet (a first run): every key the source serves is added; the
+    # plan holds no keys (key_counts), the run reads them all.
     all_added: bool = False
     _rows: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per step of the plan
 
     @property
     def table(self) -> str:
         return f"sync_plan_{self.run_id}"
 
     def _select(self, kind: str) -> tuple[str, list]:
-        if self.all_added:
-            scan = f"sync_scan_{self.run_id}"
-            return (f"SELECT key, row_hash FROM {scan} WHERE %s = 'added'", [kind])
         return (f"SELECT key, row_hash FROM {self.table} WHERE kind = %s", [kind])
 
     def keys(self, kind: str) -> Iterator[list[tuple[str, str]]]:
@@ -198,6 +219,10 @@ class SyncDiff:
                 cur.execute(f"DROP TABLE IF EXISTS sync_scan_{self.run_id}")
 
 
+def first_run_diff(*, sync_id: int, run_id: int, counts: PlanCounts) -> SyncDiff:
+    return SyncDiff(sync_id=sync_id, run_id=run_id, counts=counts, all_added=True)
+
+
 def diff_plan(*, sync_id: int, run_id: int, chunks: Iterator[bytes]) -> SyncDiff:
     """Compare the (key, hash) CSV stream with the sync's state."""
     if connection.vendor == "postgresql":
@@ -206,53 +231,101 @@ def diff_plan(*, sync_id: int, run_id: int, chunks: Iterator[bytes]) -> SyncDiff
 
 
 def _diff_in_sql(*, sync_id: int, run_id: int, chunks: Iterator[bytes]) -> SyncDiff:
+    """The scan copied into a temporary table (read from the source in a thread of its
+    own while the portal copies), its duplicate keys looked for, then one full join with
+    the state: added, changed and removed keys in one pass."""
     diff = SyncDiff(sync_id=sync_id, run_id=run_id, in_sql=True)
     scan = f"sync_scan_{run_id}"
     state = SyncRecordState._meta.db_table
     counts = diff.counts
     diff.drop()
+    step = _Steps(diff.timings)
     with connection.cursor() as cur:
         cur.execute(f"CREATE TEMPORARY TABLE {scan} (key text, row_hash text)")
         with cur.copy(f"COPY {scan} (key, row_hash) FROM STDIN WITH (FORMAT csv, HEADER)") as copy:
-            for chunk in chunks:
+            for chunk in read_ahead(chunks):
                 copy.write(chunk)
+        counts.source_rows = cur.rowcount
+        step("copy_s")
         cur.execute(f"ANALYZE {scan}")
-        cur.execute(f"SELECT count(*) FROM {scan}")
-        counts.source_rows = cur.fetchone()[0]
-        cur.execute(f"SELECT key FROM {scan} GROUP BY key HAVING count(*) > 1 LIMIT 1")
-        duplicate = cur.fetchone()
-        if duplicate is not None:
-            counts.duplicate = duplicate[0]
-            return diff
-        cur.execute(f"SELECT count(*) FROM {state} WHERE sync_id = %s", [sync_id])
-        counts.state_rows = cur.fetchone()[0]
-        if counts.state_rows == 0:  # a first run: the scan is the plan, all added
-            diff.all_added = True
-            counts.added = counts.source_rows
-            return diff
-        cur.execute(f"CREATE TEMPORARY TABLE {diff.table} (kind text, key text, row_hash text)")
-        if counts.state_rows == 0:
-            cur.execute(f"INSERT INTO {diff.table} SELECT 'added', key, row_hash FROM {scan}")
-        else:
+        # Room for a hash aggregate and a hash join of a million keys, for this session's
+        # plan only (reset below): sorting them on disk instead took most of the plan.
+        cur.execute("SET work_mem = '128MB'")
+        try:
+            cur.execute(f"SELECT key FROM {scan} GROUP BY key HAVING count(*) > 1 LIMIT 1")
+            duplicate = cur.fetchone()
+            step("duplicates_s")
+            if duplicate is not None:
+                counts.duplicate = duplicate[0]
+                return diff
             cur.execute(
-                f"INSERT INTO {diff.table} "
-                f"SELECT CASE WHEN s.key IS NULL THEN 'added' ELSE 'changed' END, t.key, "
-                f"t.row_hash FROM {scan} t LEFT JOIN {state} s ON s.sync_id = %s "
-                f"AND s.key = t.key WHERE s.key IS NULL OR s.row_hash <> t.row_hash",
+                f"CREATE TEMPORARY TABLE {diff.table} AS "
+                "SELECT CASE WHEN s.key IS NULL THEN 'added' WHEN t.key IS NULL THEN 'removed' "
+                "ELSE 'changed' END AS kind, COALESCE(t.key, s.key) AS key, "
+                "COALESCE(t.row_hash, '') AS row_hash "
+                f"FROM {scan} t FULL JOIN (SELECT key, row_hash FROM {state} "
+                "WHERE sync_id = %s) s ON s.key = t.key "
+                "WHERE s.key IS NULL OR t.key IS NULL OR s.row_hash <> t.row_hash",
                 [sync_id],
             )
-            cur.execute(
-                f"INSERT INTO {diff.table} SELECT 'removed', s.key, '' FROM {state} s "
-                f"WHERE s.sync_id = %s AND NOT EXISTS "
-                f"(SELECT 1 FROM {scan} t WHERE t.key = s.key)",
-                [sync_id],
-            )
+            step("join_s")
+        finally:
+            cur.execute("RESET work_mem")
         cur.execute(f"DROP TABLE {scan}")
         cur.execute(f'CREATE INDEX ON {diff.table} (kind, key COLLATE "C")')
         cur.execute(f"SELECT kind, count(*) FROM {diff.table} GROUP BY kind")
         for kind, count in cur.fetchall():
             setattr(counts, kind, count)
+        counts.state_rows = counts.source_rows - counts.added + counts.removed
+        step("index_s")
     return diff
+
+
+class _Steps:
+    """Seconds since the previous step, kept by name."""
+
+    def __init__(self, timings: dict[str, float]) -> None:
+        self.timings = timings
+        self.last = time.monotonic()
+
+    def __call__(self, name: str) -> None:
+        now = time.monotonic()
+        self.timings[name] = round(now - self.last, 3)
+        self.last = now
+
+
+def read_ahead(chunks: Iterator[bytes], depth: int = 8) -> Iterator[bytes]:
+    """`chunks`, read in a thread of its own up to `depth` ahead: the source serves the
+    next while the portal copies this one. Errors come out where they happened."""
+    waiting: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for chunk in chunks:
+                if stop.is_set():
+                    return
+                waiting.put(chunk)
+            waiting.put(done)
+        except BaseException as exc:  # noqa: BLE001 - raised in the reading thread
+            waiting.put(exc)
+
+    thread = threading.Thread(target=produce, name="sync-scan", daemon=True)
+    thread.start()
+    try:
+        while (item := waiting.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a producer waiting for room, then let it end
+            try:
+                waiting.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        thread.join()
 
 
 def _diff_in_python(*, sync_id: int, run_id: int, chunks: Iterator[bytes]) -> SyncDiff:

@@ -17,9 +17,11 @@ import csv
 import io
 import json
 import logging
+import queue
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -52,6 +54,8 @@ from sharing.syncs.guardrails import ColumnLimitCheck, count_guardrails
 from sharing.syncs.planning import (
     SyncDiff,
     diff_plan,
+    first_run_diff,
+    key_counts,
     key_values,
     rows_sql,
     scan_csv,
@@ -67,7 +71,8 @@ logger = logging.getLogger(__name__)
 
 SYNC_RUN_TASK = "sharing.syncs.tasks.sync_run"
 SAMPLE_PER_KIND = 10
-FETCH_BATCH_ROWS = 20_000
+FETCH_BATCH_ROWS = 20_000  # source rows turned into records (JSON values) at once
+COLUMN_BATCH_ROWS = 100_000  # source rows a table writer takes at once as Arrow columns
 PLANNED_CHUNK = 2_000
 TABLE_BATCH = 5_000  # records per batch to a table or NATS writer (HTTP: the destination's)
 FINISHED = (SyncRunStatus.SUCCEEDED, SyncRunStatus.FAILED, SyncRunStatus.CANCELLED)
@@ -241,6 +246,7 @@ class _Context:
     timings: dict[str, float] = field(default_factory=dict)
     # The sync had no state when this run planned: acknowledged keys are new rows of it.
     fresh_state: bool = False
+    recorder: _Recorder | None = None
 
     @property
     def limited_columns(self) -> list[str]:
@@ -319,7 +325,8 @@ def _execute(ctx: _Context) -> None:
             ) from exc
         ctx.timings["check_s"] = round(time.monotonic() - started, 3)
         if run.approves_id is not None:
-            _send_approved(ctx, writer)
+            with _recording(ctx):
+                _send_approved(ctx, writer)
             _succeed(ctx)
             return
         diff = ctx.diff = _diff(ctx)
@@ -342,7 +349,8 @@ def _execute(ctx: _Context) -> None:
             SyncRun.objects.filter(pk=run.pk).update(detail=run.detail)
         started = time.monotonic()
         ctx.fresh_state = diff.all_added
-        _send_changes(ctx, writer, diff)
+        with _recording(ctx):
+            _send_changes(ctx, writer, diff)
         ctx.timings["send_s"] = round(time.monotonic() - started, 3)
         _succeed(ctx)
 
@@ -408,13 +416,18 @@ def _diff(ctx: _Context) -> SyncDiff:
     started = time.monotonic()
     error = ""
     diff = None
+    first = not SyncRecordState.objects.filter(sync=sync).exists()
     try:
         with connector_for_port(plan.port) as connector:
-            diff = diff_plan(
-                sync_id=sync.pk,
-                run_id=run.pk,
-                chunks=scan_csv(plan, connector, sync.key_columns),
-            )
+            if first:  # every key is added: counted on the source, no keys copied
+                counts = key_counts(plan, connector, sync.key_columns)
+                diff = first_run_diff(sync_id=sync.pk, run_id=run.pk, counts=counts)
+            else:
+                diff = diff_plan(
+                    sync_id=sync.pk,
+                    run_id=run.pk,
+                    chunks=scan_csv(plan, connector, sync.key_columns),
+                )
     except ConnectorError as exc:
         error = exc.technical
         raise _source_stop(ctx, exc) from exc
@@ -428,6 +441,7 @@ def _diff(ctx: _Context) -> SyncDiff:
             error=error,
         )
     ctx.timings["plan_s"] = round(time.monotonic() - started, 3)
+    ctx.timings.update({f"plan_{name}": seconds for name, seconds in diff.timings.items()})
     if diff.counts.duplicate is not None:
         diff.drop()
         raise _Stop(
@@ -479,7 +493,9 @@ def _removal_record(sync: Sync, key: str) -> dict:
     }
 
 
-def _source_batches(ctx: _Context, diff: SyncDiff) -> Iterator[tuple[str, Any]]:
+def _source_batches(
+    ctx: _Context, diff: SyncDiff, *, batch_rows: int = FETCH_BATCH_ROWS
+) -> Iterator[tuple[str, Any]]:
     """(kind, Arrow batch of key, hash, then the selected columns as served) of the added
     and changed records this run sends, one kind per batch, read again from the source
     through the same plan (its hash taken in the same statement, so the state keeps the
@@ -506,7 +522,7 @@ def _source_batches(ctx: _Context, diff: SyncDiff) -> Iterator[tuple[str, Any]]:
             sql, params = rows_sql(
                 plan, connector, sync.key_columns, placeholder=connector.arrow_placeholder
             )
-            for batch in connector.arrow_batches(sql, params, batch_rows=FETCH_BATCH_ROWS):
+            for batch in connector.arrow_batches(sql, params, batch_rows=batch_rows):
                 if everything_added:
                     yield ChangeKind.ADDED, batch
                     continue
@@ -563,10 +579,13 @@ def _send_changes(ctx: _Context, writer, diff: SyncDiff) -> None:
     others take records (JSON values) in batches of their size."""
     size = _batch_size(writer, ctx.sync)
     send_columns = getattr(writer, "send_columns", None)
-    for kind, batch in _source_batches(ctx, diff):
+    rows = FETCH_BATCH_ROWS if send_columns is None else COLUMN_BATCH_ROWS
+    for kind, batch in _source_batches(ctx, diff, batch_rows=rows):
         if send_columns is None or not _send_batch_columns(ctx, send_columns, kind, batch):
-            for items in _batches(_batch_items(ctx, kind, batch), size):
-                _send(ctx, writer, items)
+            for offset in range(0, batch.num_rows, FETCH_BATCH_ROWS):
+                part = batch.slice(offset, FETCH_BATCH_ROWS)
+                for items in _batches(_batch_items(ctx, kind, part), size):
+                    _send(ctx, writer, items)
     for items in _batches(_removal_items(ctx, diff), size):
         _send(ctx, writer, items)
 
@@ -634,7 +653,7 @@ def _send_batch_columns(ctx: _Context, send_columns, kind: str, batch) -> bool:
         ) from exc
     if outcome is None:
         return False
-    recorded = time.monotonic()
+    _add_time(ctx, "destination_s", time.monotonic() - started)
     keys, hashes = batch.column(0), batch.column(1)
     limited = None
     if ctx.limited_columns:
@@ -654,16 +673,13 @@ def _send_batch_columns(ctx: _Context, send_columns, kind: str, batch) -> bool:
             indexes, _batch_items(ctx, kind, batch.take(pa.array(indexes))), strict=True
         ):
             rejected.append((item.key, item.record, outcome.rejected[index]))
-    _record_outcome(ctx, kind, _Acked(keys, hashes, limited), rejected)
-    _add_timings(ctx, started, recorded)
+    ctx.recorder.record(kind, _Acked(keys, hashes, limited), rejected)
     return True
 
 
-def _add_timings(ctx: _Context, started: float, recorded: float) -> None:
-    """Where a batch's time went (the run's detail, the benchmark)."""
-    timings = ctx.timings
-    timings["destination_s"] = round(timings.get("destination_s", 0) + recorded - started, 3)
-    timings["state_s"] = round(timings.get("state_s", 0) + time.monotonic() - recorded, 3)
+def _add_time(ctx: _Context, name: str, seconds: float) -> None:
+    """Where a run's time went (the run's detail, the benchmark)."""
+    ctx.timings[name] = round(ctx.timings.get(name, 0) + seconds, 3)
 
 
 def _batches(items: Iterator[_Item], size: int) -> Iterator[list[_Item]]:
@@ -707,10 +723,9 @@ def _send(ctx: _Context, writer, items: list[_Item]) -> None:
             f"The destination {ctx.sync.destination.name!r} failed: {exc.message}",
             technical=exc.technical,
         ) from exc
-    recorded = time.monotonic()
+    _add_time(ctx, "destination_s", time.monotonic() - started)
     acked = [items[i] for i in outcome.acked]
-    _record_outcome(
-        ctx,
+    ctx.recorder.record(
         items[0].kind,
         _Acked(
             [item.key for item in acked],
@@ -719,7 +734,6 @@ def _send(ctx: _Context, writer, items: list[_Item]) -> None:
         ),
         [(items[i].key, items[i].record, reason) for i, reason in outcome.rejected.items()],
     )
-    _add_timings(ctx, started, recorded)
 
 
 @dataclass
@@ -733,6 +747,77 @@ class _Acked:
 
     def key_list(self) -> list[str]:
         return self.keys if isinstance(self.keys, list) else self.keys.to_pylist()
+
+
+class _Recorder:
+    """Records each sent batch's outcome (_record_outcome) in order, on PostgreSQL in a
+    thread of its own while the next batch goes to the destination (one batch waits at
+    most). Inline on SQLite, and when the caller holds a transaction: another connection
+    would not see its rows."""
+
+    def __init__(self, ctx: _Context) -> None:
+        self.ctx = ctx
+        self.threaded = connection.vendor == "postgresql" and not connection.in_atomic_block
+        self.waiting: queue.Queue = queue.Queue(maxsize=1)
+        self.error: BaseException | None = None
+        self.thread: threading.Thread | None = None
+
+    def record(self, kind: str, acked: _Acked, rejected: list[tuple[str, dict, str]]) -> None:
+        if not self.threaded:
+            self._record(kind, acked, rejected)
+            return
+        self.raise_error()
+        if self.thread is None:
+            self.thread = threading.Thread(
+                target=self._work, name=f"sync-{self.ctx.run.pk}-state", daemon=True
+            )
+            self.thread.start()
+        self.waiting.put((kind, acked, rejected))
+
+    def _record(self, kind: str, acked: _Acked, rejected: list) -> None:
+        started = time.monotonic()
+        _record_outcome(self.ctx, kind, acked, rejected)
+        _add_time(self.ctx, "state_s", time.monotonic() - started)
+
+    def _work(self) -> None:
+        try:
+            while (batch := self.waiting.get()) is not None:
+                if self.error is None:  # after an error: drain, so that senders never block
+                    try:
+                        self._record(*batch)
+                    except BaseException as exc:  # noqa: BLE001 - raised in the run's thread
+                        self.error = exc
+        finally:
+            connection.close()  # this thread's own connection
+
+    def finish(self) -> None:
+        """Wait until every batch handed over is recorded."""
+        if self.thread is not None:
+            self.waiting.put(None)
+            self.thread.join()
+            self.thread = None
+
+    def raise_error(self) -> None:
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
+
+
+@contextmanager
+def _recording(ctx: _Context):
+    """Outcomes recorded while the block sends; all of them recorded when it ends, even
+    when it ends with an error (what the destination acknowledged is kept)."""
+    ctx.recorder = _Recorder(ctx)
+    try:
+        yield
+    except BaseException:
+        ctx.recorder.finish()
+        if ctx.recorder.error is not None:
+            error = ctx.recorder.error
+            logger.error("sync run %s: recording failed too", ctx.run.pk, exc_info=error)
+        raise
+    ctx.recorder.finish()
+    ctx.recorder.raise_error()
 
 
 def _record_outcome(

@@ -57,6 +57,9 @@ ROWS = [
     (5, "ünïcødé ✓", 1e-300, Decimal("99999999999999999999.9999999999"), None, None, None, True),
 ]
 COLUMNS = list(TYPES)
+# Committed, so that a run records its batches' outcomes in a thread of its own, as in a
+# worker (inside a test's transaction another connection would not see the run).
+pytestmark = pytest.mark.django_db(transaction=True)
 QUOTED = ", ".join(f'"{c}"' for c in COLUMNS)
 
 
