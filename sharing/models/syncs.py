@@ -239,8 +239,9 @@ class SyncRecordState(models.Model):
     plan diffs against; mirror deletes only keys found here)."""
 
     # A million keys are written per run of a large sync: no foreign-key checks per row and
-    # no index beyond the one the plan reads by ((sync, key), which serves sync lookups too).
+    # one index, the key (sync, key) the plan reads by, which serves sync lookups too.
     # Django still deletes a sync's states with it; a run is deleted only with its sync.
+    pk = models.CompositePrimaryKey("sync", "key")
     sync = models.ForeignKey(
         Sync,
         on_delete=models.CASCADE,
@@ -261,11 +262,6 @@ class SyncRecordState(models.Model):
         db_index=False,
     )
     acked_at = models.DateTimeField()
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["sync", "key"], name="one_state_per_sync_key")
-        ]
 
     def __str__(self) -> str:
         return f"{self.sync_id} {self.key}"
