@@ -305,6 +305,20 @@ def test_a_duplicate_key_fails_before_sending(leads, crm, crm_table, source_tabl
     assert crm_rows(crm_table) == []
 
 
+def test_a_key_repeated_after_the_first_run_fails_before_sending(
+    leads, crm, crm_table, source_table, owner
+):
+    sync = make_sync(leads, crm, owner)
+    assert run_now(sync, owner).status == SyncRunStatus.SUCCEEDED
+    source_table.execute("INSERT INTO {table} VALUES (3, 'x@x', 'FR', 0.4, 1)")  # a new copy
+    source_table.execute("UPDATE {table} SET score = 0.6 WHERE lead_id = 5")
+    before = crm_rows(crm_table)
+    run = run_now(sync, owner)
+    assert run.status == SyncRunStatus.FAILED
+    assert "(lead_id) is not unique" in run.error and '["3"]' in run.error
+    assert crm_rows(crm_table) == before  # not even lead 5's change was sent
+
+
 def test_rejected_records_are_kept_exported_and_retried(leads, crm, crm_table, source_table, owner):
     source_table.execute("UPDATE {table} SET bid = 5000 WHERE lead_id = 4")  # the CRM's CHECK
     sync = make_sync(leads, crm, owner)
