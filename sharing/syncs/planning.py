@@ -109,13 +109,21 @@ def rows_sql(
     return sql, params
 
 
-def scan_csv(plan: ReadPlan, connector: Connector, key_columns: list[str]) -> Iterator[bytes]:
-    """The (key, hash) stream as CSV chunks with a header: PostgreSQL's COPY straight
-    through; other engines through Arrow batches."""
+def scan_copy(
+    plan: ReadPlan, connector: Connector, key_columns: list[str]
+) -> tuple[str, Iterator[bytes]]:
+    """The (key, hash) stream as COPY data, and its COPY format: from PostgreSQL into a
+    PostgreSQL portal, binary COPY straight through (two text columns, nothing parsed on
+    either side); otherwise CSV with a header (PostgreSQL's COPY, or Arrow batches)."""
     if connector.dialect == "postgresql":
         sql, params = scan_sql(plan, connector, key_columns, placeholder=lambda i: "%s")
-        yield from connector.copy_csv(sql, params, chunk_bytes=SCAN_CHUNK_BYTES)
-        return
+        if connection.vendor == "postgresql":
+            return "binary", connector.copy_binary(sql, params, chunk_bytes=SCAN_CHUNK_BYTES)
+        return "csv, HEADER", connector.copy_csv(sql, params, chunk_bytes=SCAN_CHUNK_BYTES)
+    return "csv, HEADER", _arrow_scan_csv(plan, connector, key_columns)
+
+
+def _arrow_scan_csv(plan: ReadPlan, connector: Connector, key_columns: list[str]):
     # Lazy: pyarrow only in the processes that read Arrow.
     import pyarrow.csv as pa_csv
 
@@ -223,14 +231,17 @@ def first_run_diff(*, sync_id: int, run_id: int, counts: PlanCounts) -> SyncDiff
     return SyncDiff(sync_id=sync_id, run_id=run_id, counts=counts, all_added=True)
 
 
-def diff_plan(*, sync_id: int, run_id: int, chunks: Iterator[bytes]) -> SyncDiff:
-    """Compare the (key, hash) CSV stream with the sync's state."""
+def diff_plan(*, sync_id: int, run_id: int, scan: tuple[str, Iterator[bytes]]) -> SyncDiff:
+    """Compare the (key, hash) stream (scan_copy) with the sync's state."""
+    copy_format, chunks = scan
     if connection.vendor == "postgresql":
-        return _diff_in_sql(sync_id=sync_id, run_id=run_id, chunks=chunks)
+        return _diff_in_sql(sync_id=sync_id, run_id=run_id, chunks=chunks, copy_format=copy_format)
     return _diff_in_python(sync_id=sync_id, run_id=run_id, chunks=chunks)
 
 
-def _diff_in_sql(*, sync_id: int, run_id: int, chunks: Iterator[bytes]) -> SyncDiff:
+def _diff_in_sql(
+    *, sync_id: int, run_id: int, chunks: Iterator[bytes], copy_format: str
+) -> SyncDiff:
     """The scan copied into a temporary table (read from the source in a thread of its
     own while the portal copies), its duplicate keys looked for, then one full join with
     the state: added, changed and removed keys in one pass."""
@@ -242,7 +253,8 @@ def _diff_in_sql(*, sync_id: int, run_id: int, chunks: Iterator[bytes]) -> SyncD
     step = _Steps(diff.timings)
     with connection.cursor() as cur:
         cur.execute(f"CREATE TEMPORARY TABLE {scan} (key text, row_hash text)")
-        with cur.copy(f"COPY {scan} (key, row_hash) FROM STDIN WITH (FORMAT csv, HEADER)") as copy:
+        copy_sql = f"COPY {scan} (key, row_hash) FROM STDIN WITH (FORMAT {copy_format})"
+        with cur.copy(copy_sql) as copy:
             for chunk in read_ahead(chunks):
                 copy.write(chunk)
         counts.source_rows = cur.rowcount

@@ -58,7 +58,7 @@ from sharing.syncs.planning import (
     key_counts,
     key_values,
     rows_sql,
-    scan_csv,
+    scan_copy,
 )
 from sharing.syncs.services.syncs import (
     LOOP_LIMITS_NEEDED,
@@ -426,7 +426,7 @@ def _diff(ctx: _Context) -> SyncDiff:
                 diff = diff_plan(
                     sync_id=sync.pk,
                     run_id=run.pk,
-                    chunks=scan_csv(plan, connector, sync.key_columns),
+                    scan=scan_copy(plan, connector, sync.key_columns),
                 )
     except ConnectorError as exc:
         error = exc.technical
