@@ -2,7 +2,7 @@
 PostgreSQL table on the same server, against the same rows moved by hand.
 
     SECRET_KEY=x DATABASE_URL=postgres://postgres@127.0.0.1:5432/portal_bench_syncs \\
-        .venv/bin/python bench/syncs.py [--rows 1000000] [--keep]
+        .venv/bin/python bench/syncs.py [--rows 1000000] [--repeat 3] [--keep]
 
 Creates (and at the end drops, unless --keep) the database named in DATABASE_URL, which
 must be PostgreSQL and have "bench" in its name, and beside it `<name>_warehouse`, which
@@ -21,6 +21,8 @@ Measures:
     state) against one scan of key + md5 of the row on the source, by hand (goal: at most
     1.5 x).
 
+Each measure runs --repeat times (the sync forgets its state between rounds, so each
+round's first run is a first run); the medians are compared, every value is printed.
 Prints figures and ratios; never fails on a time (see bench/README.md).
 """
 
@@ -237,6 +239,20 @@ def key_hash_scan(warehouse: dict) -> float:
     return time.perf_counter() - began
 
 
+def forget(sync) -> None:
+    from sharing.models import SyncRecordState
+
+    SyncRecordState.objects.filter(sync=sync).delete()
+
+
+def median_by(items: list, key):
+    return sorted(items, key=key)[len(items) // 2]
+
+
+def fmt_all(values) -> str:
+    return " / ".join(f"{value:.2f}" for value in values)
+
+
 def count(warehouse: dict, table: str) -> int:
     with common.connect(warehouse) as conn:
         return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
@@ -248,6 +264,7 @@ def main() -> None:
     )
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--keep", action="store_true", help="keep the bench databases")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each measure (median)")
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker is not None:
@@ -269,30 +286,50 @@ def main() -> None:
         sync = catalog["sync"]
         connection.close()
 
-        print("First sync of every row (worker-like process)...", flush=True)
-        first, first_mb = run_sync(sync)
-        if first["status"] != "succeeded" or first["added"] != args.rows:
-            sys.exit(f"The first run did not send every row: {first}")
-        sent = count(warehouse, DEST)
-        print("The same rows by hand (COPY to a staging table + INSERT ... ON CONFLICT)...")
-        hand = by_hand(warehouse)
-        if count(warehouse, HAND) != sent:
-            sys.exit("The hand-made copy does not hold the same rows.")
-
+        firsts, hands, seconds_, scans = [], [], [], []
         changed = args.rows // 100
-        with common.connect(warehouse, autocommit=True) as conn:
-            conn.execute(f"UPDATE {SOURCE} SET score = score + 1 WHERE id % 100 = 0")
-            conn.execute(f"VACUUM (ANALYZE) {SOURCE}")
-        print(f"Second run after {changed:,} rows changed...", flush=True)
-        second, second_mb = run_sync(sync)
-        if second["status"] != "succeeded" or second["changed"] != changed:
-            sys.exit(f"The second run did not send exactly the {changed:,} changes: {second}")
-        scans = sorted(key_hash_scan(warehouse) for _ in range(3))
-        scan = scans[1]
+        for attempt in range(args.repeat):
+            if attempt:  # the sync forgets what it sent: the next run is a first one again
+                with common.connect(warehouse, autocommit=True) as conn:
+                    conn.execute(f"TRUNCATE {DEST}")
+                    conn.execute(f"TRUNCATE {HAND}")
+                forget(sync)
+            print(f"[{attempt + 1}/{args.repeat}] First sync of every row...", flush=True)
+            first, first_mb = run_sync(sync)
+            if first["status"] != "succeeded" or first["added"] != args.rows:
+                sys.exit(f"The first run did not send every row: {first}")
+            sent = count(warehouse, DEST)
+            print("The same rows by hand (COPY to a staging table + INSERT ... ON CONFLICT)...")
+            hands.append(by_hand(warehouse))
+            if count(warehouse, HAND) != sent:
+                sys.exit("The hand-made copy does not hold the same rows.")
+            firsts.append((first, first_mb))
 
+            with common.connect(warehouse, autocommit=True) as conn:
+                conn.execute(f"UPDATE {SOURCE} SET score = score + 1 WHERE id % 100 = 0")
+                conn.execute(f"VACUUM (ANALYZE) {SOURCE}")
+            print(f"Second run after {changed:,} rows changed...", flush=True)
+            second, second_mb = run_sync(sync)
+            if second["status"] != "succeeded" or second["changed"] != changed:
+                sys.exit(f"The second run did not send exactly the {changed:,} changes: {second}")
+            seconds_.append((second, second_mb))
+            scans.append(key_hash_scan(warehouse))
+
+        # The middle run of each measure (by the measure itself), and its figures.
+        first, first_mb = median_by(firsts, lambda r: r[0]["seconds"])
+        second, second_mb = median_by(seconds_, lambda r: r[0]["timings"].get("plan_s", 0))
+        hand = median_by(hands, lambda h: h)
+        scan = median_by(scans, lambda h: h)
+        spread = (
+            f"(of {args.repeat}: first sync {fmt_all(r[0]['seconds'] for r in firsts)}, "
+            f"by hand {fmt_all(hands)}, planning "
+            f"{fmt_all(r[0]['timings'].get('plan_s', 0) for r in seconds_)}, "
+            f"scan {fmt_all(scans)})"
+        )
         t1, t2 = first["timings"], second["timings"]
         lines = [
-            f"Rows: {args.rows:,} (generated in {generated:.0f} s), 6 columns, same server.",
+            f"Rows: {args.rows:,} (generated in {generated:.0f} s), 6 columns, same server. "
+            f"Medians {spread}.",
             "",
             "| measure | sync | by hand | ratio | goal |",
             "|---|---|---|---|---|",

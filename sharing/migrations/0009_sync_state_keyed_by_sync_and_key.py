@@ -2,9 +2,18 @@
 # per row: a large sync writes a million of them per run. Recreated rather than altered
 # (Django does not migrate a table to a composite primary key); a sync whose state this
 # drops plans its next run as a first one, which re-sends every record by its key.
+# On PostgreSQL the key compares byte by byte (COLLATE "C": the key is JSON text, never
+# shown in order), so its index is built and probed without the locale's rules.
 
 import django.db.models.deletion
 from django.db import migrations, models
+
+
+def key_compared_as_bytes(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(
+            'ALTER TABLE sharing_syncrecordstate ALTER COLUMN key TYPE text COLLATE "C"'
+        )
 
 
 class Migration(migrations.Migration):
@@ -56,4 +65,5 @@ class Migration(migrations.Migration):
                 ("acked_at", models.DateTimeField()),
             ],
         ),
+        migrations.RunPython(key_compared_as_bytes, migrations.RunPython.noop),
     ]

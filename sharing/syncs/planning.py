@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import connection
 
@@ -32,6 +32,7 @@ from sharing.models import SyncRecordState
 from sharing.serving.reads import ReadPlan, served_value_sql
 
 SCAN_CHUNK_BYTES = 1 << 20
+T = TypeVar("T")
 KEY_CHUNK = 5_000  # keys read back from the portal's plan at once
 
 
@@ -252,10 +253,10 @@ def _diff_in_sql(
     diff.drop()
     step = _Steps(diff.timings)
     with connection.cursor() as cur:
-        cur.execute(f"CREATE TEMPORARY TABLE {scan} (key text, row_hash text)")
+        cur.execute(f'CREATE TEMPORARY TABLE {scan} (key text COLLATE "C", row_hash text)')
         copy_sql = f"COPY {scan} (key, row_hash) FROM STDIN WITH (FORMAT {copy_format})"
         with cur.copy(copy_sql) as copy:
-            for chunk in read_ahead(chunks):
+            for chunk in read_ahead(chunks, depth=8):
                 copy.write(chunk)
         counts.source_rows = cur.rowcount
         step("copy_s")
@@ -316,24 +317,30 @@ class _Steps:
         self.last = now
 
 
-def read_ahead(chunks: Iterator[bytes], depth: int = 8) -> Iterator[bytes]:
-    """`chunks`, read in a thread of its own up to `depth` ahead: the source serves the
-    next while the portal copies this one. Errors come out where they happened."""
+def read_ahead(items: Iterator[T], depth: int) -> Iterator[T]:
+    """`items`, read in a thread of its own up to `depth` ahead, so that a source serves
+    the next while the portal or a destination takes this one. Errors come out where the
+    caller reads; a caller that stops early ends the reading too."""
     waiting: queue.Queue = queue.Queue(maxsize=depth)
     done = object()
     stop = threading.Event()
 
     def produce() -> None:
         try:
-            for chunk in chunks:
+            for item in items:
                 if stop.is_set():
                     return
-                waiting.put(chunk)
+                waiting.put(item)
             waiting.put(done)
         except BaseException as exc:  # noqa: BLE001 - raised in the reading thread
             waiting.put(exc)
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()  # a generator's own clean-up (a source's connection), here
+            connection.close()  # this thread's portal connection, if it opened one
 
-    thread = threading.Thread(target=produce, name="sync-scan", daemon=True)
+    thread = threading.Thread(target=produce, name="sync-read-ahead", daemon=True)
     thread.start()
     try:
         while (item := waiting.get()) is not done:

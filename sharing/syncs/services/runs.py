@@ -57,6 +57,7 @@ from sharing.syncs.planning import (
     first_run_diff,
     key_counts,
     key_values,
+    read_ahead,
     rows_sql,
     scan_copy,
 )
@@ -500,14 +501,13 @@ def _source_batches(
     and changed records this run sends, one kind per batch, read again from the source
     through the same plan (its hash taken in the same statement, so the state keeps the
     hash of what was sent)."""
-    sync, plan = ctx.sync, ctx.plan
+    sync = ctx.sync
     wanted = tuple(k for k in _kinds(sync) if k != ChangeKind.REMOVED)
     if not wanted:
         return
     everything_added = diff.counts.state_rows == 0 and wanted[0] == ChangeKind.ADDED
     # Lazy: pyarrow only in the processes that read Arrow (the worker).
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     kinds: list[tuple[str, Any]] = []
     if not everything_added:
@@ -517,6 +517,18 @@ def _source_batches(
                 kinds.append((kind, pa.array(list(keys), pa.string())))
         if not kinds:
             return
+    # Read a batch ahead in a thread of its own (the plan's keys were read above, on this
+    # thread's portal session, which holds them): the source computes the next batch while
+    # the destination writes this one.
+    yield from read_ahead(_read_source(ctx, everything_added, kinds, batch_rows), depth=2)
+
+
+def _read_source(
+    ctx: _Context, everything_added: bool, kinds: list[tuple[str, Any]], batch_rows: int
+) -> Iterator[tuple[str, Any]]:
+    import pyarrow.compute as pc  # lazy, as in _source_batches
+
+    sync, plan = ctx.sync, ctx.plan
     try:
         with connector_for_port(plan.port) as connector:
             sql, params = rows_sql(
@@ -919,8 +931,9 @@ def _state_upsert(ctx: _Context, acked: _Acked, *, at: datetime) -> None:
                 copy.write(data)
             return
         cur.execute(
-            "CREATE TEMPORARY TABLE IF NOT EXISTS sync_acked (sync_id bigint, key text, "
-            "row_hash text, limited_values jsonb, run_id bigint, acked_at timestamptz)"
+            "CREATE TEMPORARY TABLE IF NOT EXISTS sync_acked (sync_id bigint, "
+            'key text COLLATE "C", row_hash text, limited_values jsonb, run_id bigint, '
+            "acked_at timestamptz)"
         )
         with cur.copy(f"COPY sync_acked ({names}) FROM STDIN (FORMAT csv)") as copy:
             copy.write(data)
