@@ -6,6 +6,7 @@
 # shown in order), so its index is built and probed without the locale's rules.
 
 import django.db.models.deletion
+import django.db.models.functions.datetime
 from django.db import migrations, models
 
 
@@ -17,7 +18,6 @@ def key_compared_as_bytes(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
         ("sharing", "0008_syncs"),
     ]
@@ -50,7 +50,7 @@ class Migration(migrations.Migration):
                 ),
                 ("key", models.TextField()),
                 ("row_hash", models.CharField(max_length=64)),
-                ("limited_values", models.JSONField(blank=True, default=dict)),
+                ("limited_values", models.JSONField(blank=True, null=True)),
                 (
                     "run",
                     models.ForeignKey(
@@ -62,7 +62,10 @@ class Migration(migrations.Migration):
                         to="sharing.syncrun",
                     ),
                 ),
-                ("acked_at", models.DateTimeField()),
+                (
+                    "acked_at",
+                    models.DateTimeField(db_default=django.db.models.functions.datetime.Now()),
+                ),
             ],
         ),
         migrations.RunPython(key_compared_as_bytes, migrations.RunPython.noop),

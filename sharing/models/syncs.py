@@ -13,6 +13,7 @@ SyncRejectedRecord (the dead-letter list: records a destination refused, with it
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Now
 from django_celery_beat.models import PeriodicTask
 
 
@@ -252,7 +253,8 @@ class SyncRecordState(models.Model):
     key = models.TextField()  # the key's values, canonical JSON text
     row_hash = models.CharField(max_length=64)
     # the numbers last sent for columns with limits, {"bid": 12.5}, for per-record limits
-    limited_values = models.JSONField(default=dict, blank=True)
+    # (None: the sync had no column limits when the record was sent)
+    limited_values = models.JSONField(null=True, blank=True)
     run = models.ForeignKey(
         SyncRun,
         null=True,
@@ -261,7 +263,7 @@ class SyncRecordState(models.Model):
         db_constraint=False,
         db_index=False,
     )
-    acked_at = models.DateTimeField()
+    acked_at = models.DateTimeField(db_default=Now())  # the acknowledging transaction's
 
     def __str__(self) -> str:
         return f"{self.sync_id} {self.key}"

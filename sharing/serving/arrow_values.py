@@ -141,9 +141,10 @@ _COPY_TYPES = (
 
 
 def copy_csv(batch: pa.RecordBatch) -> bytes | None:
-    """`batch` as CSV for PostgreSQL's `COPY ... (FORMAT csv)`: every value quoted, a NULL
-    as nothing, numerics as their exact text; no header. None when a column has a type
-    this text does not carry exactly (the caller writes its values one by one instead)."""
+    """`batch` as CSV for PostgreSQL's `COPY ... (FORMAT csv)`: text quoted (the empty
+    text as ""), a NULL as nothing, numerics as their exact text; no header. None when a
+    column has a type this text does not carry exactly (the caller writes its values one
+    by one instead)."""
     import pyarrow.csv as pa_csv  # lazy: only where a batch is copied (a sync run)
 
     batch = text_numerics(batch)
@@ -152,7 +153,7 @@ def copy_csv(batch: pa.RecordBatch) -> bytes | None:
             return None
     sink = io.BytesIO()
     pa_csv.write_csv(
-        batch, sink, pa_csv.WriteOptions(include_header=False, quoting_style="all_valid")
+        batch, sink, pa_csv.WriteOptions(include_header=False, quoting_style="needed")
     )
     return sink.getvalue()
 

@@ -892,14 +892,14 @@ def _state_upsert(ctx: _Context, acked: _Acked, *, at: datetime) -> None:
                     sync=sync,
                     key=key,
                     row_hash=row_hash,
-                    limited_values=values,
+                    limited_values=values or None,
                     run=run,
                     acked_at=at,
                 )
                 for key, row_hash, values in zip(
                     acked.key_list(),
                     acked.hashes if isinstance(acked.hashes, list) else acked.hashes.to_pylist(),
-                    limited or [{}] * len(acked.keys),
+                    limited or [None] * len(acked.keys),
                     strict=True,
                 )
             ],
@@ -913,32 +913,31 @@ def _state_upsert(ctx: _Context, acked: _Acked, *, at: datetime) -> None:
     from sharing.serving.arrow_values import copy_csv
 
     count = len(acked.keys)
-    texts = [_json_text(v) for v in limited] if limited else None
     columns = {
         "sync_id": pa.repeat(pa.scalar(sync.pk, pa.int64()), count),
         "key": _strings(acked.keys),
         "row_hash": _strings(acked.hashes),
-        "limited_values": pa.array(texts or ["{}"] * count, pa.string()),
         "run_id": pa.repeat(pa.scalar(run.pk, pa.int64()), count),
-        "acked_at": pa.repeat(pa.scalar(at.isoformat()), count),
     }
+    if limited:
+        columns["limited_values"] = pa.array([_json_text(v) for v in limited], pa.string())
     data = copy_csv(pa.RecordBatch.from_pydict(columns))
     names = ", ".join(columns)
     table = SyncRecordState._meta.db_table
     with connection.cursor() as cur:
-        if ctx.fresh_state:
+        if ctx.fresh_state:  # acked_at: the table's default, this transaction's time
             with cur.copy(f"COPY {table} ({names}) FROM STDIN (FORMAT csv)") as copy:
                 copy.write(data)
             return
         cur.execute(
             "CREATE TEMPORARY TABLE IF NOT EXISTS sync_acked (sync_id bigint, "
-            'key text COLLATE "C", row_hash text, limited_values jsonb, run_id bigint, '
-            "acked_at timestamptz)"
+            'key text COLLATE "C", row_hash text, run_id bigint, limited_values jsonb)'
         )
         with cur.copy(f"COPY sync_acked ({names}) FROM STDIN (FORMAT csv)") as copy:
             copy.write(data)
         cur.execute(
-            f"INSERT INTO {table} ({names}) SELECT {names} FROM sync_acked "
+            f"INSERT INTO {table} (sync_id, key, row_hash, run_id, limited_values, acked_at) "
+            "SELECT sync_id, key, row_hash, run_id, limited_values, now() FROM sync_acked "
             "ON CONFLICT (sync_id, key) DO UPDATE SET "
             "row_hash = EXCLUDED.row_hash, limited_values = EXCLUDED.limited_values, "
             "run_id = EXCLUDED.run_id, acked_at = EXCLUDED.acked_at"
