@@ -396,18 +396,26 @@ class PostgresWriter(_StagedWriter):
 
     def _send_part(self, batch: OutgoingBatch, columns: list[str]) -> BatchOutcome:
         conn = self._connect()
+        outcome = self._staged_or_none(lambda: self._send_staged(conn, batch, columns))
+        if outcome is not None:
+            return outcome
         try:
-            return self._send_staged(conn, batch, columns)
+            return self._send_one_by_one(conn, batch, columns)
+        except psycopg.OperationalError as exc:
+            raise self._unavailable(exc) from None
+
+    def _staged_or_none(self, write) -> BatchOutcome | None:
+        """`write()`, a staged batch; None when the table refused a record of it (the caller
+        writes them one by one). A lost connection or a missing table or field raises."""
+        try:
+            return write()
         except psycopg.OperationalError as exc:
             raise self._unavailable(exc) from None
         except psycopg.Error as exc:
             config = self._config_error(exc)
             if config is not None:
                 raise config from None
-        try:
-            return self._send_one_by_one(conn, batch, columns)
-        except psycopg.OperationalError as exc:
-            raise self._unavailable(exc) from None
+        return None
 
     def _send_staged(self, conn, batch: OutgoingBatch, columns: list[str]) -> BatchOutcome:
         def fill(cur, copy_into: str) -> None:
@@ -437,15 +445,9 @@ class PostgresWriter(_StagedWriter):
                 copy.write(data)
 
         conn = self._connect()
-        try:
-            return self._staged(conn, operation, columns, table.num_rows, fill)
-        except psycopg.OperationalError as exc:
-            raise self._unavailable(exc) from None
-        except psycopg.Error as exc:
-            config = self._config_error(exc)
-            if config is not None:
-                raise config from None
-        return None
+        return self._staged_or_none(
+            lambda: self._staged(conn, operation, columns, table.num_rows, fill)
+        )
 
     def _staged(self, conn, operation: str, columns: list[str], count: int, fill) -> BatchOutcome:
         """One transaction: the stage created and filled (`fill`), the records the table

@@ -68,6 +68,18 @@ class Table:
             cur.executemany(f"INSERT INTO {self.qualified} VALUES ({marks})", rows)
 
 
+def pg_source(info: dict):
+    """A PostgreSQL data source on the test database (as pg_info describes it)."""
+    return DataSourceFactory(
+        kind=SourceKind.POSTGRESQL,
+        path="",
+        host=info["host"],
+        port=info["port"],
+        database=info["dbname"],
+        username=info.get("user", ""),
+    )
+
+
 @pytest.fixture
 def source_table(postgres) -> Table:
     table = Table(pg_info(postgres), SOURCE_SCHEMA, "leads")
@@ -85,15 +97,7 @@ def source_table(postgres) -> Table:
 def leads(source_table, domain, owner):
     """The Leads product of the Sales domain (owned by `owner`), its port on the source
     table; email is confidential (masked for grantees)."""
-    info = source_table.info
-    source = DataSourceFactory(
-        kind=SourceKind.POSTGRESQL,
-        path="",
-        host=info["host"],
-        port=info["port"],
-        database=info["dbname"],
-        username=info.get("user", ""),
-    )
+    source = pg_source(source_table.info)
     product = ProductFactory(domain=domain, name="Leads", slug="leads", owners=[owner])
     port = OutputPortFactory(
         product=product, source=source, schema_name=SOURCE_SCHEMA, table_name="leads", slug="leads"

@@ -12,14 +12,15 @@ import math
 from decimal import Decimal
 
 import duckdb
+import psycopg
 import pytest
 
 from sharing.models import SyncDestination, SyncRecordState
 from sharing.models.syncs import DestinationKind, SyncRunStatus
 from sharing.syncs.services.runs import sync_run_execute, sync_run_request
 from sharing.syncs.services.syncs import sync_create
-from tests.factories import ColumnFactory, DataSourceFactory, OutputPortFactory, ProductFactory
-from tests.sharing.syncs.conftest import DEST_SCHEMA, SOURCE_SCHEMA, Table, pg_info
+from tests.factories import ColumnFactory, OutputPortFactory, ProductFactory
+from tests.sharing.syncs.conftest import DEST_SCHEMA, SOURCE_SCHEMA, Table, pg_info, pg_source
 
 TYPES = {
     "Lead Id": "bigint",
@@ -72,15 +73,7 @@ def awkward_source(postgres, domain, owner):
         "CREATE TABLE {table} (" + ", ".join(f'"{c}" {t}' for c, t in TYPES.items()) + ")"
     )
     table.insert(ROWS)
-    info = table.info
-    source = DataSourceFactory(
-        kind="postgresql",
-        path="",
-        host=info["host"],
-        port=info["port"],
-        database=info["dbname"],
-        username=info.get("user", ""),
-    )
+    source = pg_source(table.info)
     product = ProductFactory(domain=domain, name="Awkward", slug="awkward", owners=[owner])
     port = OutputPortFactory(
         product=product, source=source, schema_name=SOURCE_SCHEMA, table_name="awkward"
@@ -142,7 +135,8 @@ def test_a_postgresql_table_receives_every_value_exactly(awkward_source, postgre
 
     def differences() -> list:
         # EXCEPT compares as PostgreSQL does: NaN equals NaN, NULL is not distinct from NULL.
-        return source.rows(QUOTED) and _except(source, target) + _except(target, source)
+        assert len(target.rows(QUOTED)) == len(source.rows(QUOTED)) == len(ROWS)
+        return _except(source, target) + _except(target, source)
 
     sync, run = _sync_and_run(product, destination, owner)
     assert run.added == len(ROWS)
@@ -156,7 +150,7 @@ def test_a_postgresql_table_receives_every_value_exactly(awkward_source, postgre
 
 
 def _except(left: Table, right: Table) -> list:
-    with __import__("psycopg").connect(**left.info, autocommit=True) as conn:
+    with psycopg.connect(**left.info, autocommit=True) as conn:
         return conn.execute(
             f"SELECT {QUOTED} FROM {left.qualified} EXCEPT SELECT {QUOTED} FROM {right.qualified}"
         ).fetchall()
