@@ -16,6 +16,9 @@ Errors are ConnectorError: a message safe for every reader, the server's words a
 `MessageSchema` is the one test of whether a message matches a port's schema: the governed
 read (sharing.streams.reads) serves only the messages it accepts and the monitors
 (products.trust.services.monitors) count the ones it refuses.
+
+nats-py is imported where a stream is read, not when the catalog's modules load: every
+web and worker process loads them with the URLs, few ever read a stream.
 """
 
 from __future__ import annotations
@@ -27,12 +30,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-
-import nats
-from nats.errors import Error as NatsError
-from nats.errors import TimeoutError as NatsTimeout
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from nats.js.errors import NotFoundError
 
 from products.connectors.base import ColumnInfo, ConnectorError, RelationMissing
 
@@ -107,6 +104,8 @@ def stream_location_errors(*, stream_name: str, subject: str, prefix: str) -> di
 
 
 def _refused(exc: Exception, what: str) -> ConnectorError:
+    from nats.js.errors import NotFoundError
+
     if isinstance(exc, NotFoundError):
         return RelationMissing(f"The stream {what} does not exist on the NATS server.")
     return ConnectorError(
@@ -125,6 +124,9 @@ class StreamReader:
         self._sub = None
 
     def _run(self, coroutine):
+        from nats.errors import Error as NatsError
+        from nats.errors import TimeoutError as NatsTimeout
+
         try:
             return self._loop.run_until_complete(coroutine)
         except (TimeoutError, NatsError, OSError) as exc:
@@ -135,6 +137,8 @@ class StreamReader:
     # -- connection --------------------------------------------------------------------------
 
     def __enter__(self) -> StreamReader:
+        import nats
+
         self._nc = self._run(
             nats.connect(
                 self.url,
@@ -190,6 +194,8 @@ class StreamReader:
     def start(self, *, from_seq: int | None = None, from_time: datetime | None = None) -> None:
         """Open the consumer: from a stream sequence, from a time, or from new messages
         only (neither given). Starting again replaces the consumer opened before."""
+        from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
         if self._sub is not None:
             self._run(self._sub.unsubscribe())
             self._sub = None
@@ -215,6 +221,8 @@ class StreamReader:
     def fetch(self, *, batch: int, wait_seconds: float) -> list[tuple[int, bytes]]:
         """Up to `batch` messages as (stream sequence, payload), waiting at most
         `wait_seconds` for the first; [] when none came."""
+        from nats.errors import TimeoutError as NatsTimeout
+
         try:
             messages = self._run(self._sub.fetch(batch, timeout=wait_seconds))
         except NatsTimeout:

@@ -7,9 +7,6 @@ from __future__ import annotations
 import json
 from zoneinfo import ZoneInfo
 
-import plotly.graph_objects as go
-import plotly.io as pio
-
 from sharing.choices import ExportStatus
 from sharing.models import ExportRun
 
@@ -27,6 +24,11 @@ def export_runs_chart(runs: list[ExportRun], *, tz: str) -> dict | None:
     ][:CHART_RUNS]
     if len(done) < 2:
         return None
+
+    # Here, not at the top: plotly (~30 MB) only where a schedule's page draws it, not in
+    # every process that loads the URLs (a worker naming a page in an event).
+    import plotly.graph_objects as go
+    import plotly.io as pio
 
     zone = ZoneInfo(tz)
     done.reverse()

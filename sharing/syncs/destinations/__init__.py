@@ -19,9 +19,6 @@ from sharing.syncs.destinations.base import (
     DestinationWriter,
     OutgoingBatch,
 )
-from sharing.syncs.destinations.http import HttpWriter
-from sharing.syncs.destinations.nats import NatsWriter
-from sharing.syncs.destinations.sql import DuckDBWriter, MySQLWriter, PostgresWriter
 
 __all__ = [
     "BatchOutcome",
@@ -40,16 +37,25 @@ def destination_writer(
     """The writer of `destination` for one run (a context manager: leaving it closes the
     connection). `writer.batch_size` is the most records one send() writes at once (larger
     batches are split)."""
+    # Each writer's module here, not at the top: its driver (nats-py, PyMySQL, DuckDB) is
+    # loaded by the process that sends, not by every process that loads the syncs' API.
     kind = destination.kind
     if kind == DestinationKind.HTTP:
+        from sharing.syncs.destinations.http import HttpWriter
+
         return HttpWriter(destination, run_id=run_id)
-    if kind == DestinationKind.POSTGRESQL:
-        return PostgresWriter(destination, key_fields=key_fields)
-    if kind == DestinationKind.MYSQL:
-        return MySQLWriter(destination, key_fields=key_fields)
-    if kind == DestinationKind.DUCKDB:
-        return DuckDBWriter(destination, key_fields=key_fields)
+    if kind in (DestinationKind.POSTGRESQL, DestinationKind.MYSQL, DestinationKind.DUCKDB):
+        from sharing.syncs.destinations.sql import DuckDBWriter, MySQLWriter, PostgresWriter
+
+        writer = {
+            DestinationKind.POSTGRESQL: PostgresWriter,
+            DestinationKind.MYSQL: MySQLWriter,
+            DestinationKind.DUCKDB: DuckDBWriter,
+        }[kind]
+        return writer(destination, key_fields=key_fields)
     if kind == DestinationKind.NATS:
+        from sharing.syncs.destinations.nats import NatsWriter
+
         return NatsWriter(destination)
     raise DestinationError(f"Destination {destination.name!r} has an unknown kind {kind!r}.")
 

@@ -17,7 +17,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from products.choices import MembershipRole
-from sharing.delta_sharing.protocol import Conformer, delta_type_for_name
+from sharing.delta_sharing.parquet_parts import Conformer
+from sharing.delta_sharing.protocol import delta_type_for_name
 from sharing.delta_sharing.services import delta_share_create, delta_share_table_add
 from sharing.models import DeltaRecipient, DeltaShare, DeltaShareTable
 from tests.factories import PASSWORD, DomainFactory, MembershipFactory, parquet_product
