@@ -154,6 +154,15 @@ def gunicorn(*, env: dict, port: int, log_dir: Path, name: str = "web") -> Proce
     )
 
 
+def deployed_gunicorn(
+    *, env: dict, log_dir: Path, name: str = "gunicorn", port: int | None = None
+) -> Process:
+    """gunicorn as deploy/ runs it: `gunicorn -c deploy/gunicorn.conf.py portal.wsgi`
+    (its address, workers and threads from `env`: PORT, WEB_CONCURRENCY, GUNICORN_THREADS)."""
+    command = [sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py", "portal.wsgi"]
+    return Process(name, command, env=env, log_dir=log_dir, port=port)
+
+
 def celery_worker(*, env: dict, log_dir: Path, name: str = "worker") -> Process:
     return Process(
         name,

@@ -20,7 +20,7 @@ import pytest
 from django.db import connection
 
 from tests.conftest import require_service, subprocess_env, wait_for
-from tests.processes import Process, free_port
+from tests.processes import Process, deployed_gunicorn, free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -159,12 +159,7 @@ def test_gunicorn_holds_at_most_processes_times_threads(media_root, tmp_path):
         PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"),
     )
     env.pop("DB_POOL_MAX_SIZE", None)
-    process = Process(
-        "gunicorn",
-        [sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py", "portal.wsgi"],
-        env=env,
-        log_dir=tmp_path,
-    )
+    process = deployed_gunicorn(env=env, log_dir=tmp_path)
     counter = ConnectionCounter(name)
     statuses, after = _run(process, port, counter)
     assert statuses.count(200) == REQUESTS, statuses

@@ -32,7 +32,7 @@ from products.trust.services.checks import check_create
 from tests.conftest import require_service, subprocess_env, wait_for
 from tests.factories import PASSWORD, FilePortFactory, ProductFactory
 from tests.portal.helpers import metric_value
-from tests.processes import Process, free_port
+from tests.processes import Process, deployed_gunicorn, free_port
 
 METRICS_TOKEN = secrets.token_urlsafe(24)
 
@@ -131,10 +131,8 @@ def stack(redis_broker_url, media_root, tmp_path, django_db_blocker):
                 GUNICORN_THREADS="2",
                 PROMETHEUS_MULTIPROC_DIR=str(tmp_path / f"metrics-{name}"),
             )
-            command = [
-                sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py", "portal.wsgi",
-            ]  # fmt: skip
-            processes.append(Process(name, command, env=env, log_dir=tmp_path, port=port).start())
+            web = deployed_gunicorn(name=name, env=env, log_dir=tmp_path, port=port)
+            processes.append(web.start())
         for name in ("worker-a", "worker-b"):
             port = free_port()
             env = dict(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import http.client
 import socket
-import sys
 import time
 
 import pytest
@@ -18,7 +17,7 @@ from knox.models import AuthToken
 
 from sharing.events.sse import SLOTS, client_gone_probe
 from tests.conftest import require_service, subprocess_env, wait_for
-from tests.processes import Process, free_port, wait_until_ready
+from tests.processes import deployed_gunicorn, free_port, wait_until_ready
 
 URL = "/api/v1/events/stream/"
 # As a TLS-terminating load balancer passes it on (gunicorn runs with SECURE_PROXY_SSL_HEADER).
@@ -96,12 +95,7 @@ def test_a_closed_stream_gives_its_slot_back_under_gunicorn(owner, media_root, t
         SSE_MAX_CONNECTIONS="1",
         PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"),
     )
-    web = Process(
-        "gunicorn",
-        [sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py", "portal.wsgi"],
-        env=env,
-        log_dir=tmp_path,
-    ).start()
+    web = deployed_gunicorn(env=env, log_dir=tmp_path).start()
     try:
         wait_until_ready(web, port=port)
         first = _open_stream(port, token)
