@@ -36,6 +36,7 @@ import pymysql
 from psycopg import errors as pg_errors
 
 from products.connectors.base import Connector
+from products.connectors.postgres import PostgresConnector
 from sharing.models import SyncDestination
 from sharing.syncs.destinations.base import (
     BatchOutcome,
@@ -301,6 +302,7 @@ class _StagedWriter(_TableWriter):
 
 class PostgresWriter(_StagedWriter):
     engine = "postgresql"
+    quote = staticmethod(PostgresConnector.quote_ident)  # a field holding % (bound values)
 
     def __init__(self, destination: SyncDestination, *, key_fields: list[str]) -> None:
         super().__init__(destination, key_fields=key_fields)
