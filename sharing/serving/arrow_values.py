@@ -152,9 +152,7 @@ def copy_csv(batch: pa.RecordBatch) -> bytes | None:
         if _numeric_field(field_) or not any(test(field_.type) for test in _COPY_TYPES):
             return None
     sink = io.BytesIO()
-    pa_csv.write_csv(
-        batch, sink, pa_csv.WriteOptions(include_header=False, quoting_style="needed")
-    )
+    pa_csv.write_csv(batch, sink, pa_csv.WriteOptions(include_header=False, quoting_style="needed"))
     return sink.getvalue()
 
 
