@@ -558,17 +558,24 @@ class DuckDBWriter(_StagedWriter):
 
     def _send_part(self, batch: OutgoingBatch, columns: list[str]) -> BatchOutcome:
         conn = self._connect()
+        outcome = self._staged_or_none(lambda: self._send_staged(conn, batch, columns))
+        if outcome is not None:
+            return outcome
+        return self._send_one_by_one(conn, batch, columns)
+
+    def _staged_or_none(self, write) -> BatchOutcome | None:
+        """`write()`, a staged batch; None when the table refused a record of it (the caller
+        writes them one by one). A missing table or field raises: the destination's set-up,
+        not a record's value."""
         try:
-            return self._send_staged(conn, batch, columns)
+            return write()
         except (self._duckdb.CatalogException, self._duckdb.BinderException) as exc:
-            # a missing table or field: the destination's set-up, not a record's value
             raise DestinationError(
                 f"Destination {self.destination.name!r}: {str(exc).splitlines()[0]}",
                 technical=str(exc),
             ) from None
         except self._duckdb.Error:
-            pass  # a record refused: write them one by one
-        return self._send_one_by_one(conn, batch, columns)
+            return None
 
     def _send_staged(self, conn, batch: OutgoingBatch, columns: list[str]) -> BatchOutcome:
         def fill(stage: str) -> None:
@@ -601,15 +608,9 @@ class DuckDBWriter(_StagedWriter):
             finally:
                 conn.unregister(view)
 
-        try:
-            return self._staged(conn, operation, columns, table.num_rows, fill)
-        except (self._duckdb.CatalogException, self._duckdb.BinderException) as exc:
-            raise DestinationError(
-                f"Destination {self.destination.name!r}: {str(exc).splitlines()[0]}",
-                technical=str(exc),
-            ) from None
-        except self._duckdb.Error:
-            return None
+        return self._staged_or_none(
+            lambda: self._staged(conn, operation, columns, table.num_rows, fill)
+        )
 
     def _staged(self, conn, operation: str, columns: list[str], count: int, fill) -> BatchOutcome:
         q = self.quote

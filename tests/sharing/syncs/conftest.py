@@ -129,17 +129,22 @@ def crm_table(postgres) -> Table:
     return table
 
 
-@pytest.fixture
-def crm(crm_table) -> SyncDestination:
-    """The CRM table as a destination admins registered (every domain may use it)."""
-    info = crm_table.info
+def pg_destination(table: Table, name: str) -> SyncDestination:
+    """`table` of the test database as a PostgreSQL destination (shared: admins')."""
+    info = table.info
     return SyncDestination.objects.create(
-        name="CRM leads",
+        name=name,
         kind=DestinationKind.POSTGRESQL,
         host=info["host"],
         port=info["port"],
         database=info["dbname"],
         username=info.get("user", ""),
-        schema_name=DEST_SCHEMA,
-        table_name="crm_leads",
+        schema_name=table.schema,
+        table_name=table.name,
     )
+
+
+@pytest.fixture
+def crm(crm_table) -> SyncDestination:
+    """The CRM table as a destination admins registered (every domain may use it)."""
+    return pg_destination(crm_table, "CRM leads")

@@ -20,7 +20,14 @@ from sharing.models.syncs import DestinationKind, SyncRunStatus
 from sharing.syncs.services.runs import sync_run_execute, sync_run_request
 from sharing.syncs.services.syncs import sync_create
 from tests.factories import ColumnFactory, OutputPortFactory, ProductFactory
-from tests.sharing.syncs.conftest import DEST_SCHEMA, SOURCE_SCHEMA, Table, pg_info, pg_source
+from tests.sharing.syncs.conftest import (
+    DEST_SCHEMA,
+    SOURCE_SCHEMA,
+    Table,
+    pg_destination,
+    pg_info,
+    pg_source,
+)
 
 TYPES = {
     "Lead Id": "bigint",
@@ -121,17 +128,7 @@ def test_a_postgresql_table_receives_every_value_exactly(awkward_source, postgre
         + ", ".join(f'"{c}" {t}' for c, t in TYPES.items())
         + ', PRIMARY KEY ("Lead Id"))'
     )
-    info = target.info
-    destination = SyncDestination.objects.create(
-        name="Awkward table",
-        kind=DestinationKind.POSTGRESQL,
-        host=info["host"],
-        port=info["port"],
-        database=info["dbname"],
-        username=info.get("user", ""),
-        schema_name=DEST_SCHEMA,
-        table_name="awkward copy",
-    )
+    destination = pg_destination(target, "Awkward table")
 
     def differences() -> list:
         # EXCEPT compares as PostgreSQL does: NaN equals NaN, NULL is not distinct from NULL.
