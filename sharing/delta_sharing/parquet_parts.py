@@ -16,7 +16,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from sharing.delta_sharing.protocol import FILE_ROWS, ROW_GROUP_ROWS, delta_field
 from sharing.serving.arrow_values import decimal_array, numeric_decimal_type
 
 Convert = Callable[[pa.Array], pa.Array] | None
@@ -134,6 +133,15 @@ def delta_type_of(field: pa.Field) -> tuple[Any, pa.DataType, Convert]:
     return "string", pa.string(), as_text
 
 
+def delta_field(name: str, delta_type, description: str) -> dict:
+    return {
+        "name": name,
+        "type": delta_type,
+        "nullable": True,
+        "metadata": {"comment": description} if description else {},
+    }
+
+
 class Conformer:
     """Converts the batches of one read to the Arrow types matching their Delta schema."""
 
@@ -163,11 +171,14 @@ class Conformer:
 
 
 class PartWriter:
-    """Parquet parts of at most FILE_ROWS rows, in row groups of ROW_GROUP_ROWS rows."""
+    """Parquet parts of at most `file_rows` rows, in row groups of `row_group_rows`."""
 
-    def __init__(self, folder: Path, schema: pa.Schema) -> None:
+    def __init__(
+        self, folder: Path, schema: pa.Schema, *, row_group_rows: int, file_rows: int
+    ) -> None:
         self.folder = folder
         self.schema = schema
+        self.row_group_rows, self.file_rows = row_group_rows, file_rows
         self.parts: list[dict] = []
         self.writer: pq.ParquetWriter | None = None
         self.part_rows = 0
@@ -183,7 +194,7 @@ class PartWriter:
             self._flush(self._room())
 
     def _room(self) -> int:
-        return min(ROW_GROUP_ROWS, FILE_ROWS - self.part_rows)
+        return min(self.row_group_rows, self.file_rows - self.part_rows)
 
     def _flush(self, rows: int) -> None:
         table = pa.Table.from_batches(self.pending, schema=self.schema)
@@ -197,7 +208,7 @@ class PartWriter:
         self.part_rows += head.num_rows
         self.pending = rest.to_batches()
         self.pending_rows = rest.num_rows
-        if self.part_rows >= FILE_ROWS:
+        if self.part_rows >= self.file_rows:
             self._close_part()
 
     def _close_part(self) -> None:

@@ -275,15 +275,6 @@ def delta_type_for_name(data_type: str) -> str:
     return _NAME_TYPES.get(base, "string")
 
 
-def delta_field(name: str, delta_type, description: str) -> dict:
-    return {
-        "name": name,
-        "type": delta_type,
-        "nullable": True,
-        "metadata": {"comment": description} if description else {},
-    }
-
-
 # --- versions -------------------------------------------------------------------------------
 
 _PG_FINGERPRINT = """
@@ -461,6 +452,8 @@ def _descriptions(port: OutputPort) -> dict[str, str]:
 
 
 def _fallback_schema(plan: ReadPlan, descriptions: dict[str, str]) -> dict:
+    from sharing.delta_sharing.parquet_parts import delta_field  # loaded by _write_snapshot
+
     declared = dict(plan.port.columns.values_list("name", "data_type"))
     return {
         "type": "struct",
@@ -489,7 +482,12 @@ def _write_snapshot(plan: ReadPlan, folder: Path) -> dict:
         for batch in connector.arrow_batches(sql, params, batch_rows=BATCH_ROWS):
             if conformer is None:
                 conformer = Conformer(batch.schema, descriptions)
-                writer = PartWriter(folder, conformer.schema)
+                writer = PartWriter(
+                    folder,
+                    conformer.schema,
+                    row_group_rows=ROW_GROUP_ROWS,
+                    file_rows=FILE_ROWS,
+                )
             writer.add(conformer.conform(batch))
     parts = writer.close() if writer else []
     schema = conformer.delta_schema if conformer else _fallback_schema(plan, descriptions)
