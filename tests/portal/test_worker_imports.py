@@ -28,11 +28,13 @@ print(json.dumps({
 """
 
 
-def _start_worker_imports() -> dict:
+def _python(code: str, *args: str) -> str:
+    """`code` run in a fresh interpreter with the portal's settings (and the worker's own
+    default for system checks); what it printed. Fails the test when it fails."""
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings"}
     env.pop("CELERY_SKIP_CHECKS", None)  # the worker's own default must hold
     done = subprocess.run(
-        [sys.executable, "-c", WORKER_START, *HEAVY],
+        [sys.executable, "-c", code, *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -40,7 +42,11 @@ def _start_worker_imports() -> dict:
         timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return done.stdout
+
+
+def _start_worker_imports() -> dict:
+    return json.loads(_python(WORKER_START, *HEAVY).strip().splitlines()[-1])
 
 
 def test_a_starting_worker_loads_its_tasks_without_the_data_libraries():
@@ -67,17 +73,8 @@ def test_loading_the_urls_loads_no_data_library_or_driver():
     """Before, the URLs brought in pyarrow with numpy (the Delta Sharing protocol), plotly
     (the exports' chart) and nats-py (stream ports, the NATS destination): 166 MB for a
     process that had not served a read yet, 115 MB without them."""
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings"}
-    done = subprocess.run(
-        [sys.executable, "-c", URLS_LOADED, *HEAVY, *DRIVERS],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+    printed = _python(URLS_LOADED, *HEAVY, *DRIVERS)
+    assert json.loads(printed.strip().splitlines()[-1]) == []
 
 
 # The worker as deploy/ starts it, up to ready: the modules it then holds.
@@ -98,29 +95,9 @@ CLI_ONLY = ("click_repl", "prompt_toolkit")
 
 
 def test_the_deployed_worker_starts_without_celerys_command_line_extras():
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings"}
-    env.pop("CELERY_SKIP_CHECKS", None)
-    done = subprocess.run(
-        [sys.executable, "-c", WORKER_READY, *CLI_ONLY, *HEAVY],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    lines = [line for line in done.stdout.splitlines() if line.startswith("LOADED ")]
-    assert lines, done.stdout[-3000:]
+    printed = _python(WORKER_READY, *CLI_ONLY, *HEAVY)
+    lines = [line for line in printed.splitlines() if line.startswith("LOADED ")]
+    assert lines, printed[-3000:]
     assert json.loads(lines[-1].removeprefix("LOADED ")) == []
     # Celery's own command line loads them: what `python -m portal.worker` avoids.
-    assert (
-        "prompt_toolkit"
-        in subprocess.run(
-            [sys.executable, "-c", "import sys, celery.bin.celery; print(*sys.modules)"],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        ).stdout.split()
-    )
+    assert "prompt_toolkit" in _python("import sys, celery.bin.celery; print(*sys.modules)").split()
