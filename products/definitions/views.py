@@ -509,8 +509,18 @@ class MetricDetailView(LoginRequiredMixin, TemplateView):
             query_string=urlencode(
                 [(k, v) for k, values in request.GET.lists() for v in values if v], doseq=False
             ),
+            sync_url=_sync_url(metric, result),
         )
         return context
+
+
+def _sync_url(metric: Metric, result) -> str:
+    """The new-sync form with these values as its source (grouped as shown)."""
+    product = metric.port.product
+    query = [("source", f"metric:{metric.key}"), ("grain", result.query.grain or "")]
+    query += [("dimension", name) for name in result.query.dimensions]
+    url = reverse("sharing:sync-create", args=[product.domain.slug, product.slug])
+    return f"{url}?{urlencode(query)}"
 
 
 def _notebook_call(metric: Metric, result) -> str:

@@ -127,8 +127,9 @@ class SyncDestination(models.Model):
 
 
 class Sync(models.Model):
-    """What to send (a port's columns, as `created_by` may read them), by which key, to
-    which destination fields, how (mode) and when, within which guardrails."""
+    """What to send (a port's columns, or a metric's values, as `created_by` may read
+    them), by which key, to which destination fields, how (mode) and when, within which
+    guardrails."""
 
     product = models.ForeignKey(
         "products.DataProduct", on_delete=models.CASCADE, related_name="syncs"
@@ -136,6 +137,14 @@ class Sync(models.Model):
     port = models.ForeignKey(
         "products.OutputPort", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
+    # A metric's values instead of a port's rows (`port` is then the metric's port): the
+    # metric evaluated as every channel evaluates it, grouped by `metric_query`'s
+    # {"dimensions": [...], "grain": "month" or null, "filters": [...]}; its columns are
+    # "period" (with a grain), the dimensions and "value".
+    metric = models.ForeignKey(
+        "products.Metric", null=True, blank=True, on_delete=models.CASCADE, related_name="syncs"
+    )
+    metric_query = models.JSONField(default=dict, blank=True)
     name = models.CharField(max_length=200)
     destination = models.ForeignKey(SyncDestination, on_delete=models.PROTECT, related_name="syncs")
     created_by = models.ForeignKey(

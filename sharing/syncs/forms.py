@@ -10,10 +10,13 @@ import zoneinfo
 from django import forms
 from django.forms.models import fields_for_model, model_to_dict
 
+from products.choices import MetricGrain
 from sharing.models.syncs import DestinationKind, Sync, SyncDestination, SyncMode, SyncTrigger
 from sharing.syncs.services.destinations import DESTINATION_FIELDS
 
 MAPPING_PREFIX = "map__"
+METRIC_PREFIX = "metric:"  # a source choice naming a metric, not a port
+METRIC_COLUMNS = ("period", "value")  # a metric's values' own columns, beside its dimensions
 GUARDRAIL_HELP = {
     "max_changed_pct": "Hold the run for approval when more than this % of the records the "
     "destination holds from this sync would be added or changed (not on the first run).",
@@ -47,19 +50,38 @@ class SyncForm(forms.Form):
     name = forms.CharField(
         max_length=200, help_text="What it is for, e.g. “Lead scores to the CRM”."
     )
-    port = forms.ChoiceField(label="Output port")
+    port = forms.ChoiceField(
+        label="Source",
+        help_text="An output port's rows, or a metric's values (computed as its page shows them).",
+    )
+    metric_dimensions = forms.MultipleChoiceField(
+        label="Group the metric by",
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="A metric source only: the dimensions of its values.",
+    )
+    metric_grain = forms.ChoiceField(
+        label="Metric time grain",
+        required=False,
+        choices=[("", "No time grain"), *MetricGrain.choices],
+        help_text="A metric source only: one value per period (the period is a column).",
+    )
     destination = forms.ChoiceField(
         help_text="Where the records go. Destinations are registered by admins and domain owners."
     )
     columns = forms.MultipleChoiceField(
+        required=False,
         widget=forms.CheckboxSelectMultiple,
-        help_text="The columns sent: those you may read. Masked columns are sent masked.",
+        help_text="The columns sent: those you may read. Masked columns are sent masked. A "
+        "metric source sends its period, dimensions and value.",
     )
     key_columns = forms.MultipleChoiceField(
         label="Key columns",
+        required=False,
         widget=forms.CheckboxSelectMultiple,
         help_text="The primary key: unique in the source, among the columns sent, not masked. "
-        "Each run diffs the source against what the destination acknowledged, by this key.",
+        "Each run diffs the source against what the destination acknowledged, by this key. "
+        "A metric source is keyed by its period and dimensions.",
     )
     # Not typed: the per-column fields below are. It carries the service's errors about
     # the mapping as a whole (two columns to one field) beside the mapping.
@@ -118,15 +140,27 @@ class SyncForm(forms.Form):
         destinations: list[SyncDestination],
         columns: list[str],
         destination_fields: list[str] | None = None,
+        metrics: list | None = None,
         **kwargs,
     ):
         super().__init__(*args, **kwargs)
-        self.all_columns = columns
+        metrics = metrics or []
+        self.has_metrics = bool(metrics)
+        # The mapping covers a metric's own columns too when the product has metrics.
+        self.all_columns = [
+            *columns,
+            *(c for c in METRIC_COLUMNS if metrics and c not in columns),
+        ]
         self.destination_fields = destination_fields
-        self.fields["port"].choices = [(port.slug, port.name) for port in ports]
-        if len(ports) == 1:
+        self.fields["port"].choices = [(port.slug, port.name) for port in ports] + [
+            (METRIC_PREFIX + metric.key, f"Metric: {metric.name} ({metric.key})")
+            for metric in metrics
+        ]
+        if len(ports) == 1 and not metrics:
             self.fields["port"].widget = forms.HiddenInput()
             self.fields["port"].initial = ports[0].slug
+        dimensions = dict.fromkeys(d for metric in metrics for d in metric.dimensions)
+        self.fields["metric_dimensions"].choices = [(d, d) for d in dimensions]
         self.fields["destination"].choices = [
             (str(d.pk), f"{d.name} ({d.get_kind_display()})") for d in destinations
         ]
@@ -137,7 +171,7 @@ class SyncForm(forms.Form):
             self.fields[name].initial = value
         # The mapping: per column a destination field (a select when the destination
         # lists its fields; empty keeps the column's own name).
-        for column in columns:
+        for column in self.all_columns:
             label = f"{column} →"
             if destination_fields is not None:
                 choices = [("", f"{column} (same name)")] + [(f, f) for f in destination_fields]
@@ -155,6 +189,9 @@ class SyncForm(forms.Form):
 
     def mapping_fields(self):
         return [self[MAPPING_PREFIX + column] for column in self.all_columns]
+
+    def metric_fields(self):
+        return [self["metric_dimensions"], self["metric_grain"]] if self.has_metrics else []
 
     def guardrail_fields(self):
         return [self[name] for name in GUARDRAIL_DEFAULTS]
@@ -177,9 +214,16 @@ class SyncForm(forms.Form):
 
     @classmethod
     def initial_for(cls, sync: Sync) -> dict:
+        query = sync.metric_query or {}
         initial = {
             "name": sync.name,
-            "port": sync.port.slug if sync.port else "",
+            "port": (
+                METRIC_PREFIX + sync.metric.key
+                if sync.metric
+                else (sync.port.slug if sync.port else "")
+            ),
+            "metric_dimensions": query.get("dimensions") or [],
+            "metric_grain": query.get("grain") or "",
             "destination": str(sync.destination_id),
             "columns": sync.columns,
             "key_columns": sync.key_columns,
@@ -200,17 +244,31 @@ class SyncForm(forms.Form):
         """The keyword arguments of sync_create / sync_update (but `destination`, which the
         view turns into the destination)."""
         data = self.cleaned_data
+        source = data["port"] or ""
+        metric = source[len(METRIC_PREFIX) :] if source.startswith(METRIC_PREFIX) else ""
+        if metric:  # the metric's values: all of them, keyed by period and dimensions
+            dimensions = data["metric_dimensions"]
+            mapped = [c for c in self.all_columns if c in METRIC_COLUMNS or c in dimensions]
+            columns: list[str] = []
+            key_columns: list[str] = []
+            metric_query = {"dimensions": dimensions, "grain": data["metric_grain"] or None}
+        else:
+            mapped = columns = data["columns"]
+            key_columns = data["key_columns"]
+            metric_query = None
         mapping = {
             column: data[MAPPING_PREFIX + column].strip()
-            for column in data["columns"]
+            for column in mapped
             if (data.get(MAPPING_PREFIX + column) or "").strip()
             and data[MAPPING_PREFIX + column].strip() != column
         }
         return {
             "name": data["name"],
-            "port_slug": data["port"] or None,
-            "columns": data["columns"],
-            "key_columns": data["key_columns"],
+            "port_slug": None if metric else (source or None),
+            "metric": metric,
+            "metric_query": metric_query,
+            "columns": columns,
+            "key_columns": key_columns,
             "mapping": mapping,
             "mode": data["mode"],
             "trigger": data["trigger"],

@@ -25,7 +25,7 @@ from portal.core.cron import cron_next_runs
 from portal.core.forms import add_service_errors
 from products.catalog.scope import QUEUED_TOO_LONG_SECONDS, product_header, product_page
 from products.catalog.selectors import product_ports
-from products.models import Domain
+from products.models import Domain, Metric
 from sharing.access.decision import access_decide
 from sharing.models.syncs import (
     ChangeKind,
@@ -96,7 +96,7 @@ def _sync(request, domain_slug: str, product_slug: str, sync_id: int) -> Sync:
     product = product_page(request, domain_slug, product_slug)
     sync = (
         syncs_for_product(user=request.user, product=product)
-        .select_related("destination", "port", "created_by", "product__domain")
+        .select_related("destination", "port", "metric", "created_by", "product__domain")
         .filter(pk=sync_id)
         .first()
     )
@@ -116,12 +116,18 @@ def sync_next_run(sync: Sync):
         return None
 
 
+# The services' names of fields the form shows under another name.
+FORM_FIELD_OF = {"port_slug": "port", "metric": "port", "metric_query": "metric_dimensions"}
+
+
 def _as_form_errors(exc: ValidationError) -> ValidationError:
-    """The services name the port `port_slug`; the form names it `port`."""
-    if not hasattr(exc, "error_dict") or "port_slug" not in exc.error_dict:
+    """A service's errors under the form's field names (the port and the metric are
+    the form's one source field)."""
+    if not hasattr(exc, "error_dict"):
         return exc
-    errors = dict(exc.error_dict)
-    errors["port"] = errors.pop("port_slug")
+    errors: dict[str, list] = {}
+    for name, messages_ in exc.error_dict.items():
+        errors.setdefault(FORM_FIELD_OF.get(name, name), []).extend(messages_)
     return ValidationError(errors)
 
 
@@ -189,9 +195,9 @@ class _SyncFormView(LoginRequiredMixin, View):
     template_name = "syncs/sync_form.html"
 
     @staticmethod
-    def _choices(product, creator) -> tuple[list, list[str], list[SyncDestination]]:
-        """The ports, the columns the creator may read (in port order) and the
-        destinations the creator may use."""
+    def _choices(product, creator) -> tuple[list, list[str], list[SyncDestination], list]:
+        """The ports, the columns the creator may read (in port order), the
+        destinations the creator may use and the product's metrics."""
         ports = list(product_ports(product=product))
         decision = access_decide(user=creator, product=product)
         columns: list[str] = []
@@ -204,7 +210,8 @@ class _SyncFormView(LoginRequiredMixin, View):
             for destination in SyncDestination.objects.select_related("domain").order_by("name")
             if destination_usable_by(user=creator, destination=destination)
         ]
-        return ports, columns, destinations
+        metrics = list(Metric.objects.filter(port__product=product).order_by("key"))
+        return ports, columns, destinations, metrics
 
     @staticmethod
     def _chosen(destinations, wanted) -> SyncDestination | None:
@@ -214,7 +221,7 @@ class _SyncFormView(LoginRequiredMixin, View):
         return destinations[0] if destinations else None
 
     def _form(self, product, creator, data=None, initial=None) -> SyncForm:
-        ports, columns, destinations = self._choices(product, creator)
+        ports, columns, destinations, metrics = self._choices(product, creator)
         wanted = (data or {}).get("destination") or (initial or {}).get("destination")
         chosen = self._chosen(destinations, wanted)
         return SyncForm(
@@ -223,6 +230,7 @@ class _SyncFormView(LoginRequiredMixin, View):
             destinations=destinations,
             columns=columns,
             destination_fields=_destination_fields(chosen),
+            metrics=metrics,
             initial=initial or {},
         )
 
@@ -256,6 +264,10 @@ class SyncCreateView(_SyncFormView):
                 "name": f"{product.name} sync",
                 "destination": request.GET.get("destination", ""),
                 "trigger": SyncTrigger.MANUAL,
+                # From a metric's page: its values, grouped as shown there.
+                "port": request.GET.get("source", ""),
+                "metric_dimensions": request.GET.getlist("dimension"),
+                "metric_grain": request.GET.get("grain", ""),
             },
         )
         if not form.fields["port"].choices:

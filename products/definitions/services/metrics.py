@@ -40,7 +40,7 @@ from sharing.access.filters import (
     compile_clauses,
     parse_filter,
 )
-from sharing.serving.reads import ReadRefused, read_plan, read_query
+from sharing.serving.reads import ReadPlan, ReadRefused, read_plan, read_query
 from sharing.serving.source_errors import shows_source_detail, source_error_message
 
 MAX_GROUPS = 10_000  # rows of one evaluation; more says `truncated`
@@ -465,43 +465,26 @@ def _range_clauses(metric: Metric, query: MetricQuery) -> list[Clause]:
     return clauses
 
 
-def metric_evaluate(
-    *,
-    metric: Metric,
-    user,
-    channel: str,
-    dimensions=None,
-    grain=None,
-    start=None,
-    end=None,
-    filters=None,
-    client_address: str | None = None,
-) -> MetricResult:
-    """Evaluate the metric for `user`: one read plan, one query on the port's source, one
-    audit event. Raises MetricRefused: 400 for a bad query (naming the dimension, grain,
-    date or filter at fault) or a definition the port's columns no longer fit (both
-    checked first: a metric's definition and its port's columns are catalog metadata),
-    then the read plan's answers: 403 without access to the product's rows, to a column
-    read or to its unmasked values, 400 for a filter value that does not fit its column;
-    404 when the port's table (or a column) is not in its source, 502 when the source
-    cannot be read."""
-    port = metric.port
-    product = port.product
-    query = metric_query_parse(
-        metric=metric, dimensions=dimensions, grain=grain, start=start, end=end, filters=filters
-    )
-    types = port_column_types(port)
+def metric_read_plan(
+    *, metric: Metric, user, channel: str, query: MetricQuery, types: dict[str, str]
+) -> ReadPlan:
+    """The read plan of an evaluation of `query` by `user`, or MetricRefused: 400 for a
+    definition the port's columns (`types`) no longer fit, then the read plan's answers
+    (403 without access to the rows or a column, 400 for a filter value that does not
+    fit its column) and 403 for a column the reader's access masks. What metric_evaluate
+    asks before it reads, and a sync of a metric's values at save."""
     errors = metric_definition_errors(metric, types)
     if errors:
         raise MetricRefused(
             400, f"{metric.key} no longer fits its port's columns: " + " ".join(errors.values())
         )
+    product = metric.port.product
     try:
         plan = read_plan(
             user=user,
             product=product,
             channel=channel,
-            port_slug=port.slug,
+            port_slug=metric.port.slug,
             columns=metric_columns_read(metric, query),
             filter=[clause.as_dict() for clause in query.filters],
             limit=MAX_GROUPS,
@@ -514,6 +497,43 @@ def metric_evaluate(
             f"This reads column(s) your access masks: {', '.join(sorted(plan.masked))}. Ask "
             f"the {product.domain.name} team for a grant naming them.",
         )
+    return plan
+
+
+def metric_result_columns(query: MetricQuery) -> list[str]:
+    """The columns of an evaluation's rows: the period (with a grain), the dimensions
+    asked for, the value."""
+    return [*(["period"] if query.grain else []), *query.dimensions, "value"]
+
+
+def metric_evaluate(
+    *,
+    metric: Metric,
+    user,
+    channel: str,
+    dimensions=None,
+    grain=None,
+    start=None,
+    end=None,
+    filters=None,
+    client_address: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> MetricResult:
+    """Evaluate the metric for `user`: one read plan, one query on the port's source, one
+    audit event. Raises MetricRefused: 400 for a bad query (naming the dimension, grain,
+    date or filter at fault) or a definition the port's columns no longer fit (both
+    checked first: a metric's definition and its port's columns are catalog metadata),
+    then the read plan's answers: 403 without access to the product's rows, to a column
+    read or to its unmasked values, 400 for a filter value that does not fit its column;
+    404 when the port's table (or a column) is not in its source, 502 when the source
+    cannot be read. `detail` goes into the audit event's (a sync's run, say)."""
+    port = metric.port
+    product = port.product
+    query = metric_query_parse(
+        metric=metric, dimensions=dimensions, grain=grain, start=start, end=end, filters=filters
+    )
+    types = port_column_types(port)
+    plan = metric_read_plan(metric=metric, user=user, channel=channel, query=query, types=types)
     query = replace(query, filters=tuple(plan.requested_filter))  # typed by the plan
     # The metric's own filters hold with the grant's row filter and the reader's (their
     # columns were checked as columns the metric reads).
@@ -525,6 +545,7 @@ def metric_evaluate(
             "metric": metric.key,
             "dimensions": list(query.dimensions),
             "grain": query.grain,
+            **(detail or {}),
         },
     )
     compiled: list[CompiledMetric] = []

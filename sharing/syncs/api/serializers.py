@@ -110,6 +110,12 @@ class SyncDestinationInputSerializer(InputSerializer):
 class SyncSerializer(serializers.ModelSerializer):
     product = serializers.CharField(source="product.key", read_only=True)
     port = serializers.CharField(source="port.slug", read_only=True, allow_null=True)
+    metric = serializers.CharField(
+        source="metric.key",
+        read_only=True,
+        allow_null=True,
+        help_text="The metric whose values the sync sends (null: the port's rows).",
+    )
     destination = serializers.PrimaryKeyRelatedField(read_only=True)
     destination_name = serializers.CharField(source="destination.name", read_only=True)
     created_by = _Username()
@@ -127,6 +133,8 @@ class SyncSerializer(serializers.ModelSerializer):
             "url",
             "product",
             "port",
+            "metric",
+            "metric_query",
             "name",
             "destination",
             "destination_name",
@@ -177,10 +185,31 @@ class SyncInputSerializer(InputSerializer):
     port = serializers.CharField(
         required=False, help_text="An output port's slug (default: the product's first port)."
     )
+    metric = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        help_text="Send the values of this product's metric (its key, e.g. `sales.revenue`) "
+        "instead of a port's rows; empty: a port's rows.",
+    )
+    metric_query = serializers.DictField(
+        required=False,
+        help_text='How the metric is grouped: `{"dimensions": ["country"], "grain": "month", '
+        '"filters": [...]}`. Its columns are `period` (with a grain), the dimensions and '
+        "`value`; columns and key_columns may be left out (all of them, keyed by period and "
+        "dimensions).",
+    )
     destination = serializers.IntegerField(help_text="A destination's id you may use.")
     name = serializers.CharField(max_length=200)
-    columns = serializers.ListField(child=serializers.CharField(trim_whitespace=False))
-    key_columns = serializers.ListField(child=serializers.CharField(trim_whitespace=False))
+    columns = serializers.ListField(
+        child=serializers.CharField(trim_whitespace=False),
+        required=False,
+        help_text="The columns sent (a port sync names them).",
+    )
+    key_columns = serializers.ListField(
+        child=serializers.CharField(trim_whitespace=False),
+        required=False,
+        help_text="The primary key (a port sync names it).",
+    )
     mapping = serializers.DictField(
         child=serializers.CharField(),
         required=False,

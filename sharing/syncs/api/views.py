@@ -240,7 +240,7 @@ class SyncViewSet(viewsets.GenericViewSet):
         try:
             return (
                 sync_visible_to(user=self.request.user)
-                .select_related("product__domain", "destination", "port", "created_by")
+                .select_related("product__domain", "destination", "port", "metric", "created_by")
                 .get(pk=int(self.kwargs["pk"]))
             )
         except (Sync.DoesNotExist, ValueError):
@@ -262,7 +262,7 @@ class SyncViewSet(viewsets.GenericViewSet):
     )
     def list(self, request):
         syncs = sync_visible_to(user=request.user).select_related(
-            "product__domain", "destination", "port", "created_by"
+            "product__domain", "destination", "port", "metric", "created_by"
         )
         key = request.query_params.get("product")
         if key:

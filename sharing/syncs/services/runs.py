@@ -38,6 +38,7 @@ from portal.core.task_queue import enqueue_run_on_commit, redispatch_unclaimed
 from products.catalog.services.events import product_event_emit
 from products.choices import IncidentCause
 from products.connectors import ConnectorError, connector_for_port
+from products.definitions.services.metrics import MetricRefused
 from products.trust.services.incidents import incident_open, incident_recover
 from sharing.choices import Channel
 from sharing.models import Sync, SyncPlannedChange, SyncRecordState, SyncRejectedRecord, SyncRun
@@ -51,6 +52,7 @@ from sharing.syncs.destinations.base import (
     OutgoingBatch,
 )
 from sharing.syncs.guardrails import ColumnLimitCheck, count_guardrails
+from sharing.syncs.metric_source import batch_key_counts, batch_scan_csv, metric_source_batch
 from sharing.syncs.planning import (
     SyncDiff,
     diff_plan,
@@ -248,6 +250,9 @@ class _Context:
     # The sync had no state when this run planned: acknowledged keys are new rows of it.
     fresh_state: bool = False
     recorder: _Recorder | None = None
+    # A metric sync's values (an Arrow batch of key, hash, columns), evaluated once per
+    # run: what the plan diffs is what the run sends.
+    metric_batch: Any = None
 
     @property
     def limited_columns(self) -> list[str]:
@@ -278,6 +283,7 @@ def _claim(run_id: int) -> SyncRun | None:
         "sync__product__domain",
         "sync__destination__domain",
         "sync__port__source",
+        "sync__metric__port__product__domain",
         "sync__created_by",
         "approves",
     ).get(pk=run_id)
@@ -313,7 +319,8 @@ def _execute(ctx: _Context) -> None:
         raise _Stop(f"The sync was paused ({sync.paused_reason}) before this run started.")
     if sync.loop_warning and not sync.column_limits:
         raise _Stop(f"{sync.loop_warning} {LOOP_LIMITS_NEEDED}")
-    ctx.plan = _plan_read(ctx)
+    if sync.metric_id is None:  # a metric's evaluation decides access for itself
+        ctx.plan = _plan_read(ctx)
     key_fields = [destination_field(sync, c) for c in sync.key_columns]
     with destination_writer(sync.destination, key_fields=key_fields, run_id=run.pk) as writer:
         started = time.monotonic()
@@ -412,12 +419,29 @@ def _source_stop(ctx: _Context, exc: ConnectorError) -> _Stop:
 
 
 def _diff(ctx: _Context) -> SyncDiff:
-    """The plan: one governed (key, hash) read of the source, audited once per run."""
-    plan, sync, run = ctx.plan, ctx.sync, ctx.run
+    """The plan: the added, changed and removed keys of this run, refused when a key the
+    run would send repeats in the source."""
+    sync = ctx.sync
     started = time.monotonic()
+    first = not SyncRecordState.objects.filter(sync=sync).exists()
+    diff = _metric_diff(ctx, first) if sync.metric_id is not None else _port_diff(ctx, first)
+    ctx.timings["plan_s"] = round(time.monotonic() - started, 3)
+    ctx.timings.update({f"plan_{name}": seconds for name, seconds in diff.timings.items()})
+    if diff.counts.duplicate is not None:
+        diff.drop()
+        raise _Stop(
+            f"The key ({', '.join(sync.key_columns)}) is not unique in the source: "
+            f"{diff.counts.duplicate} appears more than once. Choose key columns that "
+            "identify one row each; nothing was sent."
+        )
+    return diff
+
+
+def _port_diff(ctx: _Context, first: bool) -> SyncDiff:
+    """One governed (key, hash) read of the port, audited once per run."""
+    plan, sync, run = ctx.plan, ctx.sync, ctx.run
     error = ""
     diff = None
-    first = not SyncRecordState.objects.filter(sync=sync).exists()
     try:
         with connector_for_port(plan.port) as connector:
             if first:  # every key is added: counted on the source, no keys copied
@@ -441,16 +465,25 @@ def _diff(ctx: _Context) -> SyncDiff:
             fmt="sync",
             error=error,
         )
-    ctx.timings["plan_s"] = round(time.monotonic() - started, 3)
-    ctx.timings.update({f"plan_{name}": seconds for name, seconds in diff.timings.items()})
-    if diff.counts.duplicate is not None:
-        diff.drop()
-        raise _Stop(
-            f"The key ({', '.join(sync.key_columns)}) is not unique in the source: "
-            f"{diff.counts.duplicate} appears more than once. Choose key columns that "
-            "identify one row each; nothing was sent."
-        )
     return diff
+
+
+def _metric_diff(ctx: _Context, first: bool) -> SyncDiff:
+    """The metric evaluated with the creator's access (audited by the evaluation), its
+    values kept for the run to send, their (key, hash) pairs diffed."""
+    sync, run = ctx.sync, ctx.run
+    try:
+        batch = ctx.metric_batch = metric_source_batch(sync, run_id=run.pk)
+    except MetricRefused as exc:
+        message = (
+            f"The metric {sync.metric.key} cannot be evaluated with the access of "
+            f"{sync.created_by.username}: {exc.message}"
+        )
+        pause = f"Access lost: {exc.message}" if exc.status == 403 else ""
+        raise _Stop(message, pause=pause) from exc
+    if first:
+        return first_run_diff(sync_id=sync.pk, run_id=run.pk, counts=batch_key_counts(batch))
+    return diff_plan(sync_id=sync.pk, run_id=run.pk, scan=("csv, HEADER", batch_scan_csv(batch)))
 
 
 def _planned_count(sync: Sync, counts) -> int:
@@ -526,24 +559,37 @@ def _source_batches(
 def _read_source(
     ctx: _Context, everything_added: bool, kinds: list[tuple[str, Any]], batch_rows: int
 ) -> Iterator[tuple[str, Any]]:
-    import pyarrow.compute as pc  # lazy, as in _source_batches
-
     sync, plan = ctx.sync, ctx.plan
+    if ctx.metric_batch is not None:  # the values this run planned with
+        values = ctx.metric_batch
+        batches = (values.slice(at, batch_rows) for at in range(0, values.num_rows, batch_rows))
+        yield from _planned_parts(batches, everything_added, kinds)
+        return
     try:
         with connector_for_port(plan.port) as connector:
             sql, params = rows_sql(
                 plan, connector, sync.key_columns, placeholder=connector.arrow_placeholder
             )
-            for batch in connector.arrow_batches(sql, params, batch_rows=batch_rows):
-                if everything_added:
-                    yield ChangeKind.ADDED, batch
-                    continue
-                for kind, keys in kinds:  # only the planned rows are sent
-                    part = batch.filter(pc.is_in(batch.column(0), value_set=keys))
-                    if part.num_rows:
-                        yield kind, part
+            batches = connector.arrow_batches(sql, params, batch_rows=batch_rows)
+            yield from _planned_parts(batches, everything_added, kinds)
     except ConnectorError as exc:
         raise _source_stop(ctx, exc) from exc
+
+
+def _planned_parts(
+    batches, everything_added: bool, kinds: list[tuple[str, Any]]
+) -> Iterator[tuple[str, Any]]:
+    """(kind, part of a source batch): only the planned rows are sent."""
+    import pyarrow.compute as pc  # lazy, as in _source_batches
+
+    for batch in batches:
+        if everything_added:
+            yield ChangeKind.ADDED, batch
+            continue
+        for kind, keys in kinds:
+            part = batch.filter(pc.is_in(batch.column(0), value_set=keys))
+            if part.num_rows:
+                yield kind, part
 
 
 def _json_columns(batch) -> list[list]:

@@ -26,7 +26,7 @@ from products.catalog.permissions import domain_role, user_is_admin
 from products.catalog.selectors import port_for
 from products.choices import MembershipRole, SourceKind
 from products.connectors.column_types import type_family
-from products.models import DataProduct, OutputPort
+from products.models import DataProduct, Metric, OutputPort
 from sharing.access.decision import access_decide
 from sharing.choices import Channel
 from sharing.models import Sync, SyncDestination
@@ -34,6 +34,7 @@ from sharing.models.syncs import SyncMode, SyncStatus, SyncTrigger
 from sharing.serving.reads import ReadRefused, read_plan
 from sharing.syncs.destinations import destination_relation, destination_writer
 from sharing.syncs.destinations.base import DestinationError
+from sharing.syncs.metric_source import metric_sync_check
 from sharing.syncs.services.destinations import destinations_usable_by
 
 # The fields sync_create/sync_update take, besides who and which product.
@@ -48,6 +49,8 @@ SYNC_FIELDS = (
     "cron",
     "timezone",
     "port_slug",
+    "metric",
+    "metric_query",
     "guardrails",
 )
 GUARDRAIL_FIELDS = (
@@ -95,6 +98,8 @@ def destination_usable_by(*, user, destination: SyncDestination) -> bool:
 
 
 def _names(value, field: str) -> list[str]:
+    if value is None:
+        return []
     if not isinstance(value, list | tuple) or not all(
         isinstance(name, str) and name for name in value
     ):
@@ -236,6 +241,26 @@ def _validate_mapping(sync: Sync) -> None:
         )
 
 
+def _metric(product: DataProduct, key) -> Metric:
+    """The product's metric named `key` (a metric of one of its ports)."""
+    metric = (
+        Metric.objects.filter(port__product=product, key=key)
+        .select_related("port__source", "port__product__domain")
+        .first()
+        if isinstance(key, str)
+        else None
+    )
+    if metric is None:
+        keys = list(Metric.objects.filter(port__product=product).values_list("key", flat=True))
+        raise ValidationError(
+            {
+                "metric": f"This product has no metric {key!r}"
+                + (f": its metrics are {', '.join(keys)}." if keys else " (it defines none).")
+            }
+        )
+    return metric
+
+
 def _port_relation(port: OutputPort) -> tuple[str, str, str, str] | None:
     """The port's relation as destination_relation gives a destination's."""
     source = port.source
@@ -278,6 +303,13 @@ def _apply(sync: Sync, fields: dict[str, Any], *, by) -> str | None:
         raise ValidationError({name: "Unknown field." for name in sorted(unknown)})
     guardrails = fields.pop("guardrails", None)
     port_slug = fields.pop("port_slug", None)
+    metric_key = fields.pop("metric", None)
+    metric_query = fields.pop("metric_query", None)
+    if (metric_key is not None or metric_query is not None) and sync.pk is not None:
+        # What a metric sync sends follows what it asks: its columns and key are chosen
+        # again (all of the values, by period and dimensions) unless named with it.
+        fields.setdefault("columns", None)
+        fields.setdefault("key_columns", None)
     for name, value in fields.items():
         if value is not None or name in ("columns", "key_columns"):
             setattr(sync, name, value)
@@ -291,7 +323,22 @@ def _apply(sync: Sync, fields: dict[str, Any], *, by) -> str | None:
             )
         for name, value in guardrails.items():
             setattr(sync, name, value)
-    if port_slug:
+    if metric_key is not None:
+        sync.metric = _metric(sync.product, metric_key) if metric_key else None
+        if sync.metric is None:
+            sync.metric_query = {}
+    if metric_query is not None:
+        sync.metric_query = metric_query
+    if sync.metric is not None:
+        if port_slug and port_slug != sync.metric.port.slug:
+            raise ValidationError(
+                {
+                    "port_slug": f"The metric {sync.metric.key} reads port "
+                    f"{sync.metric.port.slug!r}: name a port or a metric, not both."
+                }
+            )
+        sync.port = sync.metric.port
+    elif port_slug:
         port = port_for(product=sync.product, slug=port_slug)
         if port is None:
             raise ValidationError({"port_slug": f"This product has no port {port_slug!r}."})
@@ -304,25 +351,12 @@ def _apply(sync: Sync, fields: dict[str, Any], *, by) -> str | None:
     return port_slug
 
 
-def _validate(sync: Sync, *, by) -> None:
-    sync.name = (sync.name or "").strip()
-    if not sync.name:
-        raise ValidationError({"name": "Give the sync a name."})
-    if len(sync.name) > 200:
-        raise ValidationError({"name": "At most 200 characters."})
-    if not isinstance(sync.destination, SyncDestination):
-        raise ValidationError({"destination": "Choose a destination."})
-    if not destination_usable_by(user=sync.created_by, destination=sync.destination):
-        raise ValidationError(
-            {
-                "destination": f"Destination {sync.destination.name!r} belongs to domain "
-                f"{sync.destination.domain.name}: only its members' syncs use it."
-            }
-        )
-    sync.columns = _names(sync.columns, "columns")
+def _port_source_check(sync: Sync) -> dict[str, str]:
+    """The columns and key of a port sync within its creator's access (as read_plan
+    decides it for the sync channel), the key among them and not masked. Returns each
+    column's type."""
     if not sync.columns:
         raise ValidationError({"columns": "Choose the columns to send."})
-    sync.key_columns = _names(sync.key_columns, "key_columns")
     if not sync.key_columns:
         raise ValidationError(
             {
@@ -353,6 +387,31 @@ def _validate(sync: Sync, *, by) -> None:
                 "access: a masked key cannot identify a record."
             }
         )
+    return dict(sync.port.columns.values_list("name", "data_type"))
+
+
+def _validate(sync: Sync, *, by) -> None:
+    sync.name = (sync.name or "").strip()
+    if not sync.name:
+        raise ValidationError({"name": "Give the sync a name."})
+    if len(sync.name) > 200:
+        raise ValidationError({"name": "At most 200 characters."})
+    if not isinstance(sync.destination, SyncDestination):
+        raise ValidationError({"destination": "Choose a destination."})
+    if not destination_usable_by(user=sync.created_by, destination=sync.destination):
+        raise ValidationError(
+            {
+                "destination": f"Destination {sync.destination.name!r} belongs to domain "
+                f"{sync.destination.domain.name}: only its members' syncs use it."
+            }
+        )
+    sync.columns = _names(sync.columns, "columns")
+    sync.key_columns = _names(sync.key_columns, "key_columns")
+    if sync.metric is not None:
+        types = metric_sync_check(sync)  # fills in the columns and key left out
+    else:
+        sync.metric_query = {}
+        types = _port_source_check(sync)
     if sync.mode not in SyncMode.values:
         raise ValidationError({"mode": f"One of {', '.join(SyncMode.values)}."})
     if sync.trigger not in SyncTrigger.values:
@@ -374,7 +433,6 @@ def _validate(sync: Sync, *, by) -> None:
                 "runs in a row."
             }
         )
-    types = dict(sync.port.columns.values_list("name", "data_type"))
     sync.column_limits = _column_limits(sync.column_limits, columns=sync.columns, types=types)
     _validate_mapping(sync)
     sync.loop_warning = sync_loop_find(sync)
@@ -424,19 +482,23 @@ def sync_create(
     product: DataProduct,
     destination: SyncDestination,
     name: str,
-    columns: list[str],
-    key_columns: list[str],
+    columns: list[str] | None = None,
+    key_columns: list[str] | None = None,
     mapping: dict | None = None,
     mode: str = SyncMode.UPSERT,
     trigger: str = SyncTrigger.MANUAL,
     cron: str = "",
     timezone: str = "UTC",  # noqa: A002 - the field's name
     port_slug: str | None = None,
+    metric: str | None = None,
+    metric_query: dict | None = None,
     guardrails: dict | None = None,
 ) -> Sync:
-    """A sync reading with `by`'s access. Raises PermissionDenied for someone who may not
-    read the product, ValidationError naming the bad field. `sync.loop_warning` (and
-    sync_warnings) tells about a loop."""
+    """A sync reading with `by`'s access: of a port's rows, or of the values of the
+    product's metric keyed `metric` (grouped as `metric_query` says; columns and key may
+    then be left out: all of the values, keyed by period and dimensions). Raises
+    PermissionDenied for someone who may not read the product, ValidationError naming the
+    bad field. `sync.loop_warning` (and sync_warnings) tells about a loop."""
     if not sync_can_create(user=by, product=product):
         raise PermissionDenied(
             "Only people who may read this product's data sync it: request access first."
@@ -455,6 +517,8 @@ def sync_create(
             "cron": cron or "",
             "timezone": timezone or "UTC",
             "port_slug": port_slug,
+            "metric": metric,
+            "metric_query": metric_query,
             "guardrails": guardrails,
         },
         by=by,

@@ -151,7 +151,7 @@ def test_create_through_the_form(client, pg_product, owner, crm):
 @pytest.mark.parametrize(
     ("fields", "field", "words"),
     [
-        ({"key_columns": []}, "key_columns", "required"),
+        ({"key_columns": []}, "key_columns", "Name the key"),
         ({"map__amount": "nowhere"}, "map__amount", "Select a valid choice"),
         ({"map__amount": "country"}, "mapping", "country"),
         ({"trigger": "schedule", "cron": "0 25 * * *"}, "cron", "hour"),
