@@ -257,19 +257,16 @@ class SyncCreateView(_SyncFormView):
 
     def get(self, request, domain_slug: str, product_slug: str):
         product = self._product(request, domain_slug, product_slug)
-        form = self._form(
-            product,
-            request.user,
-            initial={
-                "name": f"{product.name} sync",
-                "destination": request.GET.get("destination", ""),
-                "trigger": SyncTrigger.MANUAL,
-                # From a metric's page: its values, grouped as shown there.
-                "port": request.GET.get("source", ""),
-                "metric_dimensions": request.GET.getlist("dimension"),
-                "metric_grain": request.GET.get("grain", ""),
-            },
-        )
+        initial = {
+            "name": f"{product.name} sync",
+            "destination": request.GET.get("destination", ""),
+            "trigger": SyncTrigger.MANUAL,
+        }
+        if request.GET.get("source"):  # from a metric's page: its values, grouped as there
+            initial["port"] = request.GET["source"]
+            initial["metric_dimensions"] = request.GET.getlist("dimension")
+            initial["metric_grain"] = request.GET.get("grain", "")
+        form = self._form(product, request.user, initial=initial)
         if not form.fields["port"].choices:
             messages.error(request, "This product has no output port yet: nothing to sync.")
             return redirect(syncs_url(product))
