@@ -562,9 +562,12 @@ class Portal:
         *,
         destination: int,
         name: str,
-        columns: Sequence[str],
-        key_columns: Sequence[str],
+        columns: Sequence[str] | None = None,
+        key_columns: Sequence[str] | None = None,
         port: str | None = None,
+        metric: str | None = None,
+        dimensions: Sequence[str] | None = None,
+        grain: str | None = None,
         mapping: Mapping[str, str] | None = None,
         mode: str | None = None,
         trigger: str | None = None,
@@ -573,23 +576,26 @@ class Portal:
         guardrails: Mapping[str, Any] | None = None,
     ) -> dict:
         """Create a sync of `product`'s `columns` (as you may read them) to the
-        destination `destination` (its id), keyed by `key_columns`. `mode`: insert, update,
-        upsert (default) or mirror; `trigger`: manual (default), schedule (with `cron` and
-        `timezone`) or after_checks; `guardrails`: e.g. {"max_changed_pct": 10,
-        "column_limits": [{"column": "bid", "max_change_pct": 5}]}. Raises
-        PortalRequestError naming the field for bad input (a column outside your access,
-        a mapping to a field the destination does not have...)."""
+        destination `destination` (its id), keyed by `key_columns`; or, with `metric` (a
+        metric's key), of that metric's values grouped by `dimensions` (and per `grain`),
+        keyed by period and dimensions unless `columns` and `key_columns` say otherwise.
+        `mode`: insert, update, upsert (default) or mirror; `trigger`: manual (default),
+        schedule (with `cron` and `timezone`) or after_checks; `guardrails`: e.g.
+        {"max_changed_pct": 10, "column_limits": [{"column": "bid", "max_change_pct": 5}]}.
+        Raises PortalRequestError naming the field for bad input (a column outside your
+        access, a mapping to a field the destination does not have...)."""
         if isinstance(columns, str) or isinstance(key_columns, str):
             raise ValueError("columns and key_columns are lists of column names.")
-        body: dict[str, Any] = {
-            "product": product,
-            "destination": destination,
-            "name": name,
-            "columns": list(columns),
-            "key_columns": list(key_columns),
-        }
+        if isinstance(dimensions, str):
+            raise ValueError("dimensions is a list of dimension names.")
+        body: dict[str, Any] = {"product": product, "destination": destination, "name": name}
+        if metric is not None:
+            body["metric_query"] = {"dimensions": list(dimensions or ()), "grain": grain}
         optional = {
+            "columns": None if columns is None else list(columns),
+            "key_columns": None if key_columns is None else list(key_columns),
             "port": port,
+            "metric": metric,
             "mapping": mapping,
             "mode": mode,
             "trigger": trigger,

@@ -1,7 +1,7 @@
 """A metric's values as a sync's source, against a real PostgreSQL source and destination:
 the numbers sent are the metric's as its page computes them, under the creator's access
 (row filter, masks), planned and diffed like a port's rows; bad input named at save;
-the API and the form."""
+the API, the form and the notebook client."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
+from knox.models import AuthToken
 
+from portal_client import Portal, PortalRequestError
 from products.definitions.services.metrics import MAX_GROUPS, metric_create, metric_evaluate
 from sharing.access.services.grants import grant_create, grant_revoke
 from sharing.choices import Channel
@@ -283,3 +285,34 @@ def test_the_form_takes_a_metric_as_its_source_from_the_metric_page(
     )
     detail = client.get(saved["Location"])
     assert "the values of the metric" in detail.content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_notebook_client_syncs_a_metrics_values(
+    live_server, leads, pipeline, pipeline_destination, pipeline_table, owner, eager_tasks
+):
+    portal = Portal(url=live_server.url, token=AuthToken.objects.create(owner)[1])
+    with pytest.raises(PortalRequestError) as bad:
+        portal.sync_create(
+            leads.key,
+            destination=pipeline_destination.pk,
+            name="Bad",
+            metric=pipeline.key,
+            dimensions=["email"],
+        )
+    assert "no dimension email" in str(bad.value)
+    sync = portal.sync_create(
+        leads.key,
+        destination=pipeline_destination.pk,
+        name="Pipeline by country",
+        metric=pipeline.key,
+        dimensions=["country"],
+        mapping={"country": "Country", "value": "total"},
+    )
+    plan = portal.sync_dry_run(sync["id"])
+    assert (plan["status"], plan["added"]) == ("planned", 3)
+    assert {"Country": "BE", "total": 90.0} in plan["plan_sample"]["added"]
+    assert pipeline_table.rows() == []  # a dry run sends nothing
+    run = portal.sync_run(sync["id"])
+    assert run["status"] == "succeeded", run["error"]
+    assert len(pipeline_table.rows()) == 3
