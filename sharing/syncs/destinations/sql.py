@@ -664,9 +664,16 @@ def mysql_quote(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
+def mysql_bound_quote(name: str) -> str:
+    """mysql_quote for a statement run with parameters: PyMySQL formats such a statement
+    with Python's %, so a `%` of a name is written `%%` (every statement of the writer
+    that names a table or field binds values)."""
+    return mysql_quote(name).replace("%", "%%")
+
+
 class MySQLWriter(_TableWriter):
     engine = "mysql"
-    quote = staticmethod(mysql_quote)
+    quote = staticmethod(mysql_bound_quote)
 
     def __init__(self, destination: SyncDestination, *, key_fields: list[str]) -> None:
         super().__init__(destination, key_fields=key_fields)

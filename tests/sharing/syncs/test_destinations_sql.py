@@ -314,3 +314,45 @@ def test_a_batch_refused_as_a_whole_is_written_one_by_one_with_the_same_values()
         assert table.conn.execute(f"SELECT active FROM {table.table}").fetchall() == [(True,)]
     finally:
         table.drop()
+
+
+def test_a_mariadb_table_and_fields_named_with_percent_are_written():
+    """PyMySQL reads each `%` of a statement with parameters as a placeholder's start:
+    a table `rates %s` with a field `label%s` once failed every batch."""
+    try:
+        conn = pymysql.connect(host="127.0.0.1", user="root", database="test", autocommit=True)
+    except pymysql.MySQLError as exc:
+        require_service("MariaDB", str(exc))
+    name = f"rates %s {uuid.uuid4().hex[:6]}"
+    with conn.cursor() as cur:
+        cur.execute(f"CREATE TABLE `{name}` (id bigint PRIMARY KEY, `label%s` text, `rate %b` int)")
+    try:
+        destination = SyncDestination(
+            name="Rates",
+            kind="mysql",
+            host="127.0.0.1",
+            database="test",
+            username="root",
+            table_name=name,
+        )
+        records = [{"id": 1, "label%s": "a", "rate %b": 2}, {"id": 2, "label%s": "b", "rate %b": 3}]
+        outgoing = OutgoingBatch(
+            operation="upsert", keys=["[1]", "[2]"], records=records, idempotency_keys=["1", "2"]
+        )
+        with destination_writer(destination, key_fields=["id"], run_id=5) as writer:
+            assert writer.fields() == ["id", "label%s", "rate %b"]
+            assert writer.send(outgoing).acked == [0, 1]
+            update = OutgoingBatch(
+                operation="update",
+                keys=["[2]"],
+                records=[{"id": 2, "label%s": "c", "rate %b": 4}],
+                idempotency_keys=["3"],
+            )
+            assert writer.send(update).acked == [0]
+        with conn.cursor() as cur:
+            cur.execute(f"SELECT id, `label%s`, `rate %b` FROM `{name}` ORDER BY id")
+            assert [tuple(row) for row in cur.fetchall()] == [(1, "a", 2), (2, "c", 4)]
+    finally:
+        with conn.cursor() as cur:
+            cur.execute(f"DROP TABLE IF EXISTS `{name}`")
+        conn.close()
