@@ -251,6 +251,14 @@ def demo_seed(
     for what, n in access_seed(users=users, log=log).items():
         if n:
             result.created[what] += n
+    with (
+        transaction.atomic()
+    ):  # glossary terms and metrics, when missing (before the syncs: one sends a metric)
+        definitions_seed(
+            users=users,
+            ports=ports,
+            count=lambda what, created, changed: _count(result, what, created, changed),
+        )
     for what, n in syncs_seed(users=users, log=log).items():  # runs here, not queued
         if n:
             result.created[what] += n
@@ -269,12 +277,6 @@ def demo_seed(
             if port.product_id in latest
         }
     log(f"Trust score history in {time.monotonic() - clock:.1f} s.")
-    with transaction.atomic():  # glossary terms and metrics, when missing
-        definitions_seed(
-            users=users,
-            ports=ports,
-            count=lambda what, created, changed: _count(result, what, created, changed),
-        )
 
     usage_events = usage_seed(
         products={key: port.product for key, port in ports.items()},

@@ -4,7 +4,11 @@ Sales' destination "Demo CRM", and two syncs of Sales' Customers product by Oliv
 
 - "Customer segments to the CRM" (segment and country per account), run once: succeeded;
 - "Lifetime value to the CRM", whose per-column limit caps the sum of lifetime_value sent
-  per run: its first run is held for approval, waiting in Olivia's work inbox.
+  per run: its first run is held for approval, waiting in Olivia's work inbox;
+
+and one of the Orders product's metric sales.revenue, per country and month, into the
+finance team's table ("Monthly revenue to finance", run once: succeeded): the numbers the
+metric's page shows.
 
 Through the sync services, as a person would make them; the runs execute here, in this
 process (sync_run_execute, the worker's task body), not through the queue. Idempotent:
@@ -19,7 +23,7 @@ from pathlib import Path
 import duckdb
 from django.conf import settings
 
-from products.models import DataProduct
+from products.models import DataProduct, Metric
 from sharing.models import Sync, SyncDestination, SyncRun
 from sharing.models.syncs import DestinationKind, SyncMode, SyncRunTrigger, SyncTrigger
 from sharing.syncs.services.destinations import destination_create
@@ -30,10 +34,13 @@ DESTINATION_NAME = "Demo CRM"
 CRM_FILE = "demo-crm.duckdb"
 ACCOUNTS = "crm_accounts"
 VALUES = "crm_customer_value"
+REVENUE = "finance_monthly_revenue"
 TABLES = {
     ACCOUNTS: "account_id BIGINT PRIMARY KEY, segment VARCHAR, country VARCHAR, owner_note VARCHAR",
     VALUES: "account_id BIGINT PRIMARY KEY, lifetime_value DOUBLE",
+    REVENUE: "month DATE, country VARCHAR, revenue DOUBLE, PRIMARY KEY (month, country)",
 }
+REVENUE_METRIC = "sales.revenue"
 LIFETIME_VALUE_CAP = 10_000.0  # EUR sent per run at most: the demo's customers sum more
 
 
@@ -66,8 +73,10 @@ def _destination(admin, sales) -> tuple[SyncDestination, bool]:
     return destination, True
 
 
-def _values_destination(admin, sales) -> tuple[SyncDestination, bool]:
-    name = f"{DESTINATION_NAME} (customer value)"
+def _table_destination(
+    admin, sales, *, name: str, table: str, description: str
+) -> tuple[SyncDestination, bool]:
+    """Another table of the demo's DuckDB file as a destination of Sales' syncs."""
     existing = SyncDestination.objects.filter(name=name).first()
     if existing is not None:
         return existing, False
@@ -76,9 +85,9 @@ def _values_destination(admin, sales) -> tuple[SyncDestination, bool]:
         name=name,
         kind=DestinationKind.DUCKDB,
         domain=sales,
-        description="The CRM's customer value table (a DuckDB file of the demo).",
+        description=description,
         path=str(crm_path()),
-        table_name=VALUES,
+        table_name=table,
     )
     return destination, True
 
@@ -102,7 +111,13 @@ def syncs_seed(*, users: dict, log: Callable[[str], None]) -> dict[str, int]:
     _crm_tables_ensure(crm_path())
     accounts, made = _destination(admin, customers.domain)
     created["sync destinations"] += made
-    values, made = _values_destination(admin, customers.domain)
+    values, made = _table_destination(
+        admin,
+        customers.domain,
+        name=f"{DESTINATION_NAME} (customer value)",
+        table=VALUES,
+        description="The CRM's customer value table (a DuckDB file of the demo).",
+    )
     created["sync destinations"] += made
 
     specs = (
@@ -138,8 +153,46 @@ def syncs_seed(*, users: dict, log: Callable[[str], None]) -> dict[str, int]:
                 **options,
             )
             created["syncs"] += 1
-        run = _first_run(sync, owner)
-        if run is not None:
-            created["sync runs"] += 1
-            log(f"Sync “{name}”: run #{run.pk} {run.status} ({run.planned} planned).")
+        _log_first_run(sync, owner, created, log)
+    _revenue_sync_seed(admin, owner, created, log)
     return created
+
+
+def _log_first_run(sync: Sync, by, created: dict[str, int], log: Callable[[str], None]) -> None:
+    run = _first_run(sync, by)
+    if run is not None:
+        created["sync runs"] += 1
+        log(f"Sync “{sync.name}”: run #{run.pk} {run.status} ({run.planned} planned).")
+
+
+def _revenue_sync_seed(admin, owner, created: dict[str, int], log: Callable[[str], None]) -> None:
+    """The metric sales.revenue per country and month into the finance table."""
+    metric = Metric.objects.filter(key=REVENUE_METRIC).select_related("port__product").first()
+    if metric is None:
+        return
+    orders = metric.port.product
+    destination, made = _table_destination(
+        admin,
+        orders.domain,
+        name="Demo finance (monthly revenue)",
+        table=REVENUE,
+        description="The finance team's monthly revenue table (a DuckDB file of the demo).",
+    )
+    created["sync destinations"] += made
+    name = "Monthly revenue to finance"
+    sync = Sync.objects.filter(product=orders, name=name).first()
+    if sync is None:
+        sync = sync_create(
+            by=owner,
+            product=orders,
+            destination=destination,
+            name=name,
+            metric=REVENUE_METRIC,
+            metric_query={"dimensions": ["country"], "grain": "month"},
+            mapping={"period": "month", "value": "revenue"},
+            trigger=SyncTrigger.SCHEDULE,
+            cron="0 7 1 * *",
+            timezone="Europe/Brussels",
+        )
+        created["syncs"] += 1
+    _log_first_run(sync, owner, created, log)

@@ -1,6 +1,7 @@
 """The demo's syncs: after seeding, Sales' Customers product has a sync that ran and
 succeeded (its records in the demo CRM's DuckDB table) and one whose first run is held by
-its per-column limit, waiting in the owner's work inbox; the sync pages answer; seeding
+its per-column limit, waiting in the owner's work inbox; a metric's values went to the
+finance table; the sync pages answer; seeding
 again runs nothing twice. Transactional: the seeding's reads go through the warehouse's
 own connections."""
 
@@ -13,7 +14,7 @@ from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 
-from products.demo.syncs import ACCOUNTS, VALUES, crm_path
+from products.demo.syncs import ACCOUNTS, REVENUE, VALUES, crm_path
 from sharing.models import Sync, SyncRun
 from sharing.syncs.selectors import sync_runs_held_for
 
@@ -52,5 +53,15 @@ def test_one_sync_succeeded_and_one_is_held_in_the_owner_s_inbox():
     page = client.get(reverse("sharing:sync-detail", args=[*slugs, value.pk]))
     assert f"Run #{held.pk} is held for approval" in page.content.decode()
 
+    # The metric sales.revenue per country and month, as its page shows it, in finance's table.
+    revenue = Sync.objects.get(name="Monthly revenue to finance")
+    (sent,) = revenue.runs.all()
+    assert sent.status == "succeeded", sent.error
+    assert (revenue.metric.key, revenue.columns) == (
+        "sales.revenue",
+        ["period", "country", "value"],
+    )
+    assert crm_count(REVENUE) == sent.added > 0
+
     call_command("seed_demo", "--rows-scale", "0.05", stdout=StringIO())
-    assert SyncRun.objects.count() == 2 and Sync.objects.count() == 2
+    assert SyncRun.objects.count() == 3 and Sync.objects.count() == 3
