@@ -146,6 +146,7 @@ class SyncForm(forms.Form):
         super().__init__(*args, **kwargs)
         metrics = metrics or []
         self.has_metrics = bool(metrics)
+        self.port_columns = list(columns)
         # The mapping covers a metric's own columns too when the product has metrics.
         self.all_columns = [
             *columns,
@@ -189,6 +190,23 @@ class SyncForm(forms.Form):
 
     def mapping_fields(self):
         return [self[MAPPING_PREFIX + column] for column in self.all_columns]
+
+    def mapping_field_rows(self):
+        """(mapping field, the source kind it is for: "metric" for a metric's own
+        columns, "port" for a column no metric of the product groups by, "" for both)."""
+        if not self.has_metrics:
+            return [(field, "") for field in self.mapping_fields()]
+        grouped = {choice for choice, _ in self.fields["metric_dimensions"].choices}
+        rows = []
+        for column in self.all_columns:
+            if column in METRIC_COLUMNS and column not in self.port_columns:
+                only_for = "metric"
+            elif column not in grouped:
+                only_for = "port"
+            else:
+                only_for = ""
+            rows.append((self[MAPPING_PREFIX + column], only_for))
+        return rows
 
     def metric_fields(self):
         return [self["metric_dimensions"], self["metric_grain"]] if self.has_metrics else []

@@ -31,6 +31,28 @@
     });
   });
 
+  // Sync form: the fields of the chosen source only, a metric's (its grouping, its
+  // period and value) or a port's (its columns and key): data-show-when="metric|port".
+  function syncSource(form) {
+    var source = form.querySelector('select[name="port"]');
+    if (!source) return;
+    var kind = source.value.indexOf("metric:") === 0 ? "metric" : "port";
+    form.querySelectorAll("[data-show-when]").forEach(function (field) {
+      field.hidden = field.getAttribute("data-show-when") !== kind;
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("form[data-sync-form]").forEach(function (form) {
+      syncSource(form);
+      form.addEventListener("change", function (event) {
+        if (event.target.name === "port") {
+          syncSource(form);
+        }
+      });
+    });
+  });
+
   // Check form: show the fields of the chosen kind only (names in data-show-for-kinds).
   function syncCheckKind(form) {
     var select = form.querySelector("select[data-check-kind]");

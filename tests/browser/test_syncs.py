@@ -2,8 +2,8 @@
 (columns, key, mapping, guardrails explained), a dry run showing the plan and sending
 nothing, a run sending it (progress, then the history with its counts), and, after the
 source changed too much, a run held by the guardrail, approved on the sync's page and
-sent. A real Celery worker runs every run; the source is PostgreSQL, the CRM a DuckDB
-file."""
+sent; and, from a metric's page, a sync of the metric's values. A real Celery worker runs
+every run; the source is PostgreSQL, the CRM a DuckDB file."""
 
 import re
 
@@ -12,8 +12,11 @@ import psycopg
 import pytest
 from playwright.sync_api import expect
 
-from sharing.models import Sync, SyncRun
+from products.definitions.services.metrics import metric_create
+from sharing.models import Sync, SyncDestination, SyncRun
+from sharing.models.syncs import DestinationKind
 from tests.factories import PASSWORD
+from tests.sharing.readers import SERVING_ROWS
 from tests.sharing.syncs.test_api import CRM_TABLE, crm_destination, crm_rows, crm_table_create
 
 
@@ -103,4 +106,65 @@ def test_owner_creates_a_sync_dry_runs_runs_and_approves_a_held_run(
         assert conn.execute(f"SELECT count(*) FROM {CRM_TABLE}").fetchone()[0] == 4
     outside = [url for url in page.requested_urls if not url.startswith(live_server.url)]
     assert outside == []
+    assert page.console_errors == []
+
+
+@pytest.mark.browser
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_an_owner_syncs_a_metrics_values_from_the_metric_page(
+    celery_worker, live_server, page, pg_product, owner, screenshot_dir, tmp_path
+):
+    metric_create(
+        by=owner,
+        port=pg_product.ports.get(),
+        key="sales.order-total",
+        name="Order total",
+        aggregation="sum",
+        column="amount",
+        dimensions=["country"],
+    )
+    totals = tmp_path / "finance.duckdb"
+    with duckdb.connect(str(totals)) as conn:
+        conn.execute("CREATE TABLE country_totals (country TEXT PRIMARY KEY, total DOUBLE)")
+    SyncDestination.objects.create(
+        name="Finance totals",
+        kind=DestinationKind.DUCKDB,
+        path=str(totals),
+        table_name="country_totals",
+    )
+
+    page.goto("/login/?next=/metrics/sales.order-total/%3Fdimensions%3Dcountry")
+    page.get_by_label("Username").fill("owner")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("link", name="sync these values").click()
+
+    # The form comes with the metric as its source, grouped as the page showed it.
+    expect(page.locator("#id_port")).to_have_value("metric:sales.order-total")
+    expect(
+        page.get_by_role("group", name=re.compile("^Group the metric by")).get_by_label("country")
+    ).to_be_checked()
+    # Only the metric's fields: its grouping, its value's mapping; no port columns.
+    expect(page.get_by_role("group", name=re.compile("^Columns"))).to_be_hidden()
+    expect(page.get_by_label("order_id →")).to_be_hidden()
+    page.locator("#id_port").select_option("orders")
+    expect(page.get_by_role("group", name=re.compile("^Columns"))).to_be_visible()
+    expect(page.get_by_label("value →")).to_be_hidden()
+    page.locator("#id_port").select_option("metric:sales.order-total")
+    page.get_by_label("Name").fill("Order totals to finance")
+    page.get_by_label("value →").select_option("total")
+    page.screenshot(path=str(screenshot_dir / "syncs-metric-form.png"), full_page=True)
+    page.get_by_role("button", name="Create the sync").click()
+    expect(page.locator(".message-success")).to_contain_text("Order totals to finance")
+    expect(page.locator(".sync-facts")).to_contain_text("the values of the metric Order total")
+
+    page.locator("#sync-runs").get_by_role("button", name="Run now").click()
+    expect(page.locator("#sync-runs .sync-run-succeeded")).to_have_count(1, timeout=60_000)
+    with duckdb.connect(str(totals)) as conn:
+        rows = conn.execute("SELECT * FROM country_totals ORDER BY 1").fetchall()
+    expected = {}
+    for country, amount in zip(SERVING_ROWS["country"], SERVING_ROWS["amount"], strict=True):
+        expected[country] = expected.get(country, 0) + amount
+    assert rows == sorted(expected.items())
     assert page.console_errors == []
