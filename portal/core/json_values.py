@@ -70,6 +70,16 @@ def data_value(value: Any) -> Any:
     return str(value)
 
 
+def json_value(value: Any) -> Any:
+    """One data value as JSON holds it: null, booleans, integers and text as they are, a
+    float as itself or its non-finite name, anything else as data_value writes it."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return non_finite_as_text(value)
+    return data_value(value)
+
+
 def dumps(value: Any, **kwargs: Any) -> str:
     """json.dumps that never writes NaN or Infinity as bare words."""
     try:

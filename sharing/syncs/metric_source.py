@@ -23,7 +23,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
-from portal.core.json_values import data_value, non_finite_as_text
+from portal.core.json_values import json_value
 from products.definitions.services.metrics import (
     MAX_GROUPS,
     MetricQuery,
@@ -175,20 +175,12 @@ def _column_array(values: list[Any]):
 def values_hash(values: list[Any]) -> str:
     """md5 of the values' canonical JSON text (what the state keeps, to find changes)."""
     text = json.dumps(
-        [_canonical(value) for value in values],
+        [json_value(value) for value in values],
         separators=(",", ":"),
         ensure_ascii=False,
         default=str,
     )
     return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
-
-
-def _canonical(value: Any) -> Any:
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, float):
-        return non_finite_as_text(value)
-    return data_value(value)
 
 
 def batch_scan_csv(batch) -> Iterator[bytes]:

@@ -1,11 +1,11 @@
 """Sync runs: requested (by hand, a schedule, a passing check run, an approval), claimed
 once by a worker, planned (sharing.syncs.planning), checked by the guardrails
 (sharing.syncs.guardrails), then sent in batches to the destination's writer
-(sharing.syncs.services.sending). After each batch, in one portal transaction, the state advances for the records the destination
-acknowledged, rejected records are kept (the dead-letter list), and the run's counts
-move on. A run a dead worker left running is queued again by the reaper and resumes
-with the same run id (so the same idempotency keys): what was acknowledged is in the
-state already, and the re-plan sends the rest.
+(sharing.syncs.services.sending). After each batch, in one portal transaction, the
+state advances for the records the destination acknowledged, rejected records are kept
+(the dead-letter list), and the run's counts move on. A run a dead worker left running
+is queued again by the reaper and resumes with the same run id (so the same idempotency
+keys): what was acknowledged is in the state already, and the re-plan sends the rest.
 
 A run reads with its creator's access, decided again at every run (read_plan with the
 sync channel): losing it fails the run and pauses the sync. A held run's plan is stored

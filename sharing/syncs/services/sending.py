@@ -22,7 +22,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from portal.core.json_values import data_value, non_finite_as_text
+from portal.core.json_values import json_value
 from products.connectors import ConnectorError, connector_for_port
 from sharing.models import Sync, SyncRecordState, SyncRejectedRecord, SyncRun
 from sharing.models.syncs import ChangeKind, SyncMode, SyncRunStatus
@@ -85,14 +85,6 @@ class RunContext:
     @property
     def limited_columns(self) -> list[str]:
         return [limit["column"] for limit in self.sync.column_limits or []]
-
-
-def jsonable(value: Any) -> Any:
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, float):
-        return non_finite_as_text(value)
-    return data_value(value)
 
 
 def source_stop(ctx: RunContext, exc: ConnectorError) -> RunStop:
@@ -198,7 +190,7 @@ def _json_columns(batch) -> list[list]:
     """The batch's columns as JSON values, converted in Arrow where it can be done
     exactly: integers, text and booleans as they are; doubles when all are finite;
     PostgreSQL numerics of at most 15 digits as doubles (exact, as decimal_value would
-    give them); anything else value by value (python_columns, then jsonable)."""
+    give them); anything else value by value (python_columns, then json_value)."""
     # Lazy: pyarrow only in the processes that read Arrow (a run, not a starting worker).
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -229,7 +221,7 @@ def _json_columns(batch) -> list[list]:
     if slow:
         converted = python_columns(batch.select(slow))
         for index, values in zip(slow, converted, strict=True):
-            columns[index] = [None if v is None else jsonable(v) for v in values]
+            columns[index] = [None if v is None else json_value(v) for v in values]
     return columns
 
 
