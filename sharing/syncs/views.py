@@ -150,7 +150,7 @@ class ProductSyncsView(LoginRequiredMixin, View):
         product = product_page(request, domain_slug, product_slug)
         syncs = list(
             syncs_for_product(user=request.user, product=product).select_related(
-                "destination", "created_by"
+                "destination", "created_by", "metric"
             )
         )
         latest: dict[int, SyncRun] = {}

@@ -285,6 +285,8 @@ def test_the_form_takes_a_metric_as_its_source_from_the_metric_page(
     )
     detail = client.get(saved["Location"])
     assert "the values of the metric" in detail.content.decode()
+    tab = client.get(reverse("sharing:product-syncs", args=[leads.domain.slug, leads.slug]))
+    assert "values of the metric Pipeline" in tab.content.decode()
 
 
 @pytest.mark.django_db(transaction=True)
