@@ -74,6 +74,13 @@ def metric_sync_check(sync: Sync) -> dict[str, str]:
                 "and filters."
             }
         )
+    dimensions, grain = stored.get("dimensions"), stored.get("grain")
+    if dimensions is not None and not (
+        isinstance(dimensions, list) and all(isinstance(name, str) for name in dimensions)
+    ):
+        raise ValidationError({"metric_query": "dimensions: a list of dimension names."})
+    if grain is not None and not isinstance(grain, str):
+        raise ValidationError({"metric_query": "grain: day, week or month (or none)."})
     metric = sync.metric
     types = port_column_types(metric.port)
     try:
