@@ -188,14 +188,11 @@ class SyncForm(forms.Form):
         if not self.is_bound and "columns" not in self.initial:
             self.initial["columns"] = columns
 
-    def mapping_fields(self):
-        return [self[MAPPING_PREFIX + column] for column in self.all_columns]
-
     def mapping_field_rows(self):
         """(mapping field, the source kind it is for: "metric" for a metric's own
         columns, "port" for a column no metric of the product groups by, "" for both)."""
         if not self.has_metrics:
-            return [(field, "") for field in self.mapping_fields()]
+            return [(self[MAPPING_PREFIX + column], "") for column in self.all_columns]
         grouped = {choice for choice, _ in self.fields["metric_dimensions"].choices}
         rows = []
         for column in self.all_columns:

@@ -26,7 +26,6 @@ from django.core.exceptions import ValidationError
 from portal.core.json_values import json_value
 from products.definitions.services.metrics import (
     MAX_GROUPS,
-    MetricQuery,
     MetricRefused,
     metric_evaluate,
     metric_query_parse,
@@ -39,18 +38,6 @@ from sharing.models import Sync
 from sharing.syncs.planning import PlanCounts, key_text
 
 QUERY_FIELDS = ("dimensions", "grain", "filters")
-
-
-def metric_sync_query(sync: Sync) -> MetricQuery:
-    """The sync's stored query, checked against its metric as it is now (MetricRefused
-    400 naming what no longer fits)."""
-    stored = sync.metric_query or {}
-    return metric_query_parse(
-        metric=sync.metric,
-        dimensions=stored.get("dimensions"),
-        grain=stored.get("grain"),
-        filters=stored.get("filters"),
-    )
 
 
 def metric_sync_check(sync: Sync) -> dict[str, str]:
@@ -84,7 +71,7 @@ def metric_sync_check(sync: Sync) -> dict[str, str]:
     metric = sync.metric
     types = port_column_types(metric.port)
     try:
-        query = metric_sync_query(sync)
+        query = metric_query_parse(metric=metric, **stored)
         metric_read_plan(
             metric=metric, user=sync.created_by, channel=Channel.SYNC, query=query, types=types
         )
@@ -136,15 +123,12 @@ def metric_source_batch(sync: Sync, *, run_id: int):
     import pyarrow as pa
 
     metric = sync.metric
-    query = metric_sync_query(sync)
-    result = metric_evaluate(
+    result = metric_evaluate(  # checks the stored query against the metric as it is now
         metric=metric,
         user=sync.created_by,
         channel=Channel.SYNC,
-        dimensions=list(query.dimensions),
-        grain=query.grain,
-        filters=[clause.as_dict() for clause in query.filters],
         detail={"sync": sync.pk, "sync_run": run_id},
+        **(sync.metric_query or {}),
     )
     if result.truncated:
         raise MetricRefused(
@@ -152,12 +136,6 @@ def metric_source_batch(sync: Sync, *, run_id: int):
             f"{metric.key} has more than {MAX_GROUPS:,} groups as this sync asks it: a sync "
             "sends every group or none. Filter it, or group it by fewer dimensions or a "
             "coarser grain.",
-        )
-    missing = [name for name in sync.columns if name not in result.columns]
-    if missing:
-        raise MetricRefused(
-            400,
-            f"The metric's values have no column(s) {', '.join(missing)} now: edit the sync.",
         )
     rows = result.rows
     keys = [key_text([row[name] for name in sync.key_columns]) for row in rows]
