@@ -473,6 +473,24 @@ LOGGING = {
 # --- share links -----------------------------------------------------------------------
 # Requests to /s/<token>/ per client address (Redis fixed window): "60/min", "1000/hour".
 SHARE_LINK_RATE_LIMIT = os.environ.get("SHARE_LINK_RATE_LIMIT", "60/min")
+# --- federated SQL queries (sharing.federation, docs/query.md) ---------------------------
+# A query's time on the sources and in the portal's DuckDB, then it is cancelled there.
+QUERY_TIMEOUT_SECONDS = float(os.environ.get("QUERY_TIMEOUT_SECONDS", "60"))
+# Rows an answer holds at most (more: it says it was truncated); a request may ask fewer.
+QUERY_MAX_ROWS = int(os.environ.get("QUERY_MAX_ROWS", "100000"))
+# PostgreSQL's estimated cost (EXPLAIN) above which a query is refused before it runs.
+QUERY_COST_BUDGET = float(os.environ.get("QUERY_COST_BUDGET", "50000000"))
+# Queries running at once on one source, across the portal's processes (Redis).
+QUERY_SOURCE_CONCURRENCY = int(os.environ.get("QUERY_SOURCE_CONCURRENCY", "4"))
+# Queries one person may start (HTTP, notebook and the PostgreSQL wire endpoint together).
+QUERY_RATE_LIMIT = os.environ.get("QUERY_RATE_LIMIT", "120/min")
+# The memory of the DuckDB that joins products of several sources (it spills beyond).
+QUERY_DUCKDB_MEMORY_LIMIT = os.environ.get("QUERY_DUCKDB_MEMORY_LIMIT", "384MB")
+# Answers are kept this long for the same SQL over the same data versions (0: never).
+QUERY_CACHE_SECONDS = int(os.environ.get("QUERY_CACHE_SECONDS", "60"))
+# The PostgreSQL wire-protocol endpoint (`manage.py sql_server`).
+PORTAL_SQL_HOST = os.environ.get("PORTAL_SQL_HOST", "127.0.0.1")
+PORTAL_SQL_PORT = int(os.environ.get("PORTAL_SQL_PORT", "15432"))
 # --- scheduled exports (sharing.exports.services.runs) --------------------------------------
 # A run's worker records a heartbeat this often; a run without one for the timeout lost
 # its worker: the reaper queues it again (up to EXPORT_MAX_ATTEMPTS attempts) or fails it.

@@ -21,6 +21,7 @@ class Channel(models.TextChoices):
     WEB = "web", "Web"
     STREAM = "stream", "Stream"
     SYNC = "sync", "Sync (reverse ETL)"
+    QUERY = "query", "SQL query"
 
 
 class AuditAction(models.TextChoices):
@@ -66,3 +67,11 @@ FINISHED_EXPORT_STATUSES = (ExportStatus.SUCCEEDED, ExportStatus.HELD, ExportSta
 class ExportTrigger(models.TextChoices):
     SCHEDULE = "schedule", "Schedule"
     MANUAL = "manual", "Run now"
+
+
+class QueryStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    REFUSED = "refused", "Refused"
+    CANCELLED = "cancelled", "Cancelled"

@@ -81,9 +81,18 @@ class Connector(ABC):
         """A read-only DB-API cursor for streaming reads."""
 
     @abstractmethod
-    def arrow_batches(self, sql: str, params: Sequence[Any], *, batch_rows: int) -> Iterator[Any]:
+    def arrow_batches(
+        self,
+        sql: str,
+        params: Sequence[Any],
+        *,
+        batch_rows: int,
+        timeout_seconds: float | None = None,
+    ) -> Iterator[Any]:
         """Stream the statement's result as pyarrow RecordBatches (bounded memory).
-        Placeholders are `arrow_placeholder(i)` (1-based). Raises ConnectorError."""
+        Placeholders are `arrow_placeholder(i)` (1-based). `timeout_seconds`: cancelled
+        on the source after this long (default: the engine's serving limit). Raises
+        ConnectorError."""
 
     @staticmethod
     def arrow_placeholder(index: int) -> str:

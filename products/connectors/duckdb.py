@@ -192,20 +192,38 @@ class DuckDBConnector(Connector):
             if timer:
                 timer.cancel()
 
-    def arrow_batches(self, sql: str, params: Sequence[Any], *, batch_rows: int) -> Iterator[Any]:
+    def arrow_batches(
+        self,
+        sql: str,
+        params: Sequence[Any],
+        *,
+        batch_rows: int,
+        timeout_seconds: float | None = None,
+    ) -> Iterator[Any]:
         # Here, not at the top: pyarrow (~40 MB with numpy) is for Arrow reads only; a
         # worker that runs checks, or a process that never streams, does without it.
         import duckdb
         import pyarrow as pa
 
         conn = self._connect()
+        cursor = conn.cursor()
+        timer = threading.Timer(timeout_seconds, cursor.interrupt) if timeout_seconds else None
         try:
-            reader = conn.cursor().sql(sql, params=list(params)).to_arrow_reader(batch_rows)
+            if timer:
+                timer.start()
+            reader = cursor.sql(sql, params=list(params)).to_arrow_reader(batch_rows)
             yield from reader
+        except duckdb.InterruptException as exc:
+            raise ConnectorError(
+                f"The query on {self.label} was cancelled after its time limit."
+            ) from exc
         except (duckdb.Error, pa.ArrowException) as exc:
             # Errors met while the reader streams (out of memory on a huge value, a
             # corrupt page) come through pyarrow, not as duckdb.Error.
             raise self._query_error(exc) from exc
+        finally:
+            if timer:
+                timer.cancel()
 
     def _query_error(self, exc: Exception) -> ConnectorError:
         import duckdb  # loaded by _connect() already

@@ -141,15 +141,23 @@ class PostgresConnector(Connector):
     def arrow_placeholder(index: int) -> str:
         return f"${index}"
 
-    def arrow_batches(self, sql: str, params: Sequence[Any], *, batch_rows: int) -> Iterator[Any]:
+    def arrow_batches(
+        self,
+        sql: str,
+        params: Sequence[Any],
+        *,
+        batch_rows: int,
+        timeout_seconds: float | None = None,
+    ) -> Iterator[Any]:
         """Arrow batches straight from PostgreSQL's binary COPY protocol (ADBC), in a
-        read-only session with a statement timeout."""
+        read-only session with a statement timeout (the server cancels the statement)."""
         # Lazy: the ADBC driver only where Arrow is read from PostgreSQL.
         import adbc_driver_postgresql.dbapi as adbc
 
         info = self._conninfo()
         info["options"] = (
-            f"-c default_transaction_read_only=on -c statement_timeout={SERVING_TIMEOUT_MS}"
+            "-c default_transaction_read_only=on -c statement_timeout="
+            f"{int(timeout_seconds * 1000) if timeout_seconds else SERVING_TIMEOUT_MS}"
         )
         info["connect_timeout"] = str(CONNECT_TIMEOUT_SECONDS)
         info["application_name"] = APPLICATION_NAME
@@ -199,6 +207,28 @@ class PostgresConnector(Connector):
                     if buffer:
                         yield bytes(buffer)
                 self.last_rowcount = cur.rowcount  # "COPY n": the rows served
+        except psycopg.Error as exc:
+            raise self._query_error(exc) from exc
+        finally:
+            if not conn.closed:
+                conn.rollback()
+
+    def plan_estimate(
+        self, sql: str, params: Sequence[Any], *, timeout_seconds: float | None = None
+    ) -> tuple[float, float]:
+        """PostgreSQL's estimate of a statement written with `$n` placeholders (as for
+        arrow_batches), nothing run: (total cost, rows)."""
+        conn = self._connect()
+        try:
+            with psycopg.RawCursor(conn) as cur:
+                if timeout_seconds:
+                    cur.execute(
+                        "SELECT set_config('statement_timeout', $1, true)",
+                        [str(int(timeout_seconds * 1000))],
+                    )
+                cur.execute(f"EXPLAIN (FORMAT JSON) {sql}", list(params) or None)
+                top = cur.fetchone()[0][0]["Plan"]
+            return float(top.get("Total Cost", 0)), float(top.get("Plan Rows", 0))
         except psycopg.Error as exc:
             raise self._query_error(exc) from exc
         finally:

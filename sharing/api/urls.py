@@ -11,3 +11,4 @@ urlpatterns = [
 urlpatterns += [path("", include("sharing.exports.api.urls"))]
 urlpatterns += [path("", include("sharing.webhooks.api.urls"))]
 urlpatterns += [path("", include("sharing.syncs.api.urls"))]
+urlpatterns += [path("", include("sharing.federation.api.urls"))]

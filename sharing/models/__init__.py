@@ -3,6 +3,7 @@
 from sharing.models.access import AccessEvent, AccessGrant, AccessRequest
 from sharing.models.delta_sharing import DeltaRecipient, DeltaShare, DeltaShareTable
 from sharing.models.exports import ExportRun, ExportSchedule
+from sharing.models.federation import FederatedQuery, SavedQuery
 from sharing.models.share_links import ShareLink
 from sharing.models.syncs import (
     Sync,
@@ -27,6 +28,8 @@ __all__ = [
     "DeltaShareTable",
     "ExportRun",
     "ExportSchedule",
+    "FederatedQuery",
+    "SavedQuery",
     "ShareLink",
     "Sync",
     "SyncDestination",

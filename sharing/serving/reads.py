@@ -204,32 +204,68 @@ def read_plan(
 def served_value_sql(plan: ReadPlan, connector: Connector, name: str) -> str:
     """A selected column as the plan serves it: masked (as text, NULL kept) where the
     plan masks it."""
-    column = connector.quote_ident(name)
+    return _served_value_sql(plan, name, quote=connector.quote_ident, dialect=connector.dialect)
+
+
+def _served_value_sql(plan: ReadPlan, name: str, *, quote, dialect: str) -> str:
+    column = quote(name)
     if name not in plan.masked:
         return column
-    text = "TEXT" if connector.dialect == "postgresql" else "VARCHAR"
+    text = "TEXT" if dialect == "postgresql" else "VARCHAR"
     return f"CAST(CASE WHEN {column} IS NULL THEN NULL ELSE '{MASK}' END AS {text})"
+
+
+def governed_select_sql(
+    plan: ReadPlan,
+    *,
+    quote: Callable[[str], str],
+    dialect: str,
+    relation: str,
+    placeholder: Callable[[], str],
+    columns: Sequence[str] | None = None,
+    predicates: Sequence[str] = (),
+    fenced: bool = False,
+) -> tuple[str, list[Any]]:
+    """The governed relation of a plan, without a limit: its columns (`columns`, a subset
+    of the plan's, or all of them) served as the plan serves them, its clauses as the
+    WHERE, and `predicates` (SQL of someone else over the same columns) applied after.
+
+    `fenced`: the caller's SQL will be written around this relation (a federated query).
+    When the plan has row clauses, the relation then ends in `OFFSET 0`, which neither
+    PostgreSQL nor DuckDB lets a condition cross: no expression of the caller is ever
+    evaluated on a row outside the clauses (where its error, a failed cast or a division
+    by zero, would tell that such a row exists), and `predicates` filter outside it."""
+    names = plan.columns if columns is None else columns
+    expressions = [
+        f"{_served_value_sql(plan, name, quote=quote, dialect=dialect)} AS {quote(name)}"
+        if name in plan.masked
+        else quote(name)
+        for name in names
+    ] or ["1 AS " + quote("__row__")]
+    where, params = compile_clauses(plan.clauses, quote=quote, placeholder=placeholder)
+    sql = f"SELECT {', '.join(expressions)} FROM {relation}"
+    conditions = [f"({predicate})" for predicate in predicates]
+    if where and fenced:
+        sql = f"SELECT * FROM ({sql} WHERE {where} OFFSET 0) AS {quote('governed')}"
+    elif where:
+        conditions.insert(0, f"({where})")
+    if conditions:
+        sql += f" WHERE {' AND '.join(conditions)}"
+    return sql, params
 
 
 def select_sql(plan: ReadPlan, connector: Connector, *, placeholder) -> tuple[str, list[Any]]:
     """The one SELECT serving the plan. `placeholder(i)` gives the i-th (1-based) bound
     parameter's marker for the driver that will run it."""
-    quote = connector.quote_ident
     counter = iter(range(1, 1_000_000))
-    expressions = [
-        f"{served_value_sql(plan, connector, name)} AS {quote(name)}"
-        if name in plan.masked
-        else quote(name)
-        for name in plan.columns
-    ]
-    where, params = compile_clauses(
-        plan.clauses, quote=quote, placeholder=lambda: placeholder(next(counter))
+    sql, params = governed_select_sql(
+        plan,
+        quote=connector.quote_ident,
+        dialect=connector.dialect,
+        relation=connector.relation_sql(),
+        placeholder=lambda: placeholder(next(counter)),
     )
-    sql = f"SELECT {', '.join(expressions)} FROM {connector.relation_sql()}"
-    if where:
-        sql += f" WHERE {where}"
-    sql += f" LIMIT {int(plan.limit)}"
-    return sql, params
+    return f"{sql} LIMIT {int(plan.limit)}", params
 
 
 class _Sink(io.RawIOBase):
@@ -409,6 +445,30 @@ def _encode(
         yield from connector.copy_csv(sql, params, chunk_bytes=CHUNK_BYTES)
         counter.rows = connector.last_rowcount
         return
+    declared = dict(plan.port.columns.values_list("name", "data_type"))
+    yield from encode_batches(
+        _batches(plan, connector),
+        fmt,
+        counter=counter,
+        neutralise=neutralise,
+        empty_columns=[
+            (name, "" if name in plan.masked else declared.get(name, "")) for name in plan.columns
+        ],
+    )
+
+
+def encode_batches(
+    batches: Iterator[pa.RecordBatch],
+    fmt: str,
+    *,
+    counter: Served | None = None,
+    neutralise: bool = False,
+    empty_columns: Sequence[tuple[str, str]] = (),
+) -> Iterator[bytes]:
+    """Arrow batches as the bytes of a CSV, JSON, JSON lines, Parquet or Arrow stream
+    (every read's encoding, and a federated query's). `empty_columns`: (name, declared
+    type, "" for text) of a read without rows, whose file still has its columns."""
+    counter = counter if counter is not None else Served()
     # Lazily, as in _encode_xlsx: only when a read needs them.
     import pyarrow as pa
     import pyarrow.csv as pa_csv
@@ -432,7 +492,7 @@ def _encode(
         # Buffered, not yielded: the first chunk then comes from the source, so a source
         # that cannot be read answers an error status instead of a truncated 200.
         sink.write(b"[")
-    for batch in _batches(plan, connector):
+    for batch in batches:
         counter.rows += batch.num_rows
         if fmt == DataFormat.CSV:
             if neutralise:  # text cells only: numbers (numerics too) are never prefixed
@@ -473,22 +533,21 @@ def _encode(
     if writer is None and fmt not in (DataFormat.JSON, DataFormat.JSONL):
         # No rows at all: still a valid, empty file with the right columns, typed as the
         # port declares them (masked columns are text).
-        declared = dict(plan.port.columns.values_list("name", "data_type"))
         schema = pa.schema(
             [
                 pa.field(
                     name,
                     pa.string()
-                    if name in plan.masked or fmt == DataFormat.CSV
-                    else declared_arrow_type(declared.get(name, "")),
+                    if not data_type or fmt == DataFormat.CSV
+                    else declared_arrow_type(data_type),
                 )
-                for name in plan.columns
+                for name, data_type in empty_columns
             ]
         )
         if fmt == DataFormat.CSV:
             if neutralise:
                 schema = pa.schema(
-                    [pa.field(neutralise_formula(n), pa.string()) for n in plan.columns]
+                    [pa.field(neutralise_formula(n), pa.string()) for n, _ in empty_columns]
                 )
             writer = pa_csv.CSVWriter(sink, schema)
         elif fmt == DataFormat.PARQUET:

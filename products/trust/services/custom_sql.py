@@ -560,24 +560,27 @@ def _check_table(table: exp.Table, *, visible_ctes: list[exp.CTE]) -> None:
     )
 
 
-def _check_node(node: exp.Expression) -> None:
+def sql_node_check(
+    node: exp.Expression, *, place: str = "in a check", error: type[Exception] = CustomSQLRefused
+) -> None:
+    """Refuse a node outside the allow-list, with a message naming it (`place` says where:
+    "in a check", "in a query"). Shared with query federation (sharing.federation)."""
     if isinstance(node, exp.Func) and not isinstance(node, ALLOWED_NODES):
-        if isinstance(node, exp.Anonymous):
-            if _function_name(node) not in ALLOWED_FUNCTION_NAMES:
-                raise CustomSQLRefused(
-                    f"The function {_function_name(node)}() is not allowed in a check: use "
-                    "aggregate, comparison, arithmetic, text, date or window functions."
-                )
-        elif not isinstance(node, ALLOWED_FUNCTIONS):
-            raise CustomSQLRefused(
-                f"The function {_function_name(node)}() is not allowed in a check: use "
+        if (
+            isinstance(node, exp.Anonymous)
+            and _function_name(node) not in ALLOWED_FUNCTION_NAMES
+            or not isinstance(node, exp.Anonymous)
+            and not isinstance(node, ALLOWED_FUNCTIONS)
+        ):
+            raise error(
+                f"The function {_function_name(node)}() is not allowed {place}: use "
                 "aggregate, comparison, arithmetic, text, date or window functions."
             )
         if isinstance(node, exp.Cast | exp.TryCast):
-            _check_cast(node)
+            _check_cast(node, place=place, error=error)
         return
     if not isinstance(node, ALLOWED_NODES):
-        raise CustomSQLRefused(f"{_capital(_construct(node))} is not allowed in a check.")
+        raise error(f"{_capital(_construct(node))} is not allowed {place}.")
     if isinstance(node, exp.Column):
         word = node.this
         if (
@@ -586,28 +589,37 @@ def _check_node(node: exp.Expression) -> None:
             and not node.table
             and word.name.lower() in SQL_VALUE_WORDS
         ):
-            raise CustomSQLRefused(
-                f"{word.name} is not allowed in a check: it reads the server's session, not "
-                f'the port\'s data (quote it, "{word.name}", for a column of that name).'
+            raise error(
+                f"{word.name} is not allowed {place}: it reads the server's session, not "
+                f'the data (quote it, "{word.name}", for a column of that name).'
             )
         if node.args.get("db") or node.args.get("catalog"):
-            raise CustomSQLRefused(
-                f"The column reference {node.sql()} names a schema: a check may only read "
-                f"{TABLE_PLACEHOLDER}."
+            raise error(
+                f"The column reference {node.sql()} names a schema: name a column by its "
+                "table's alias (t.column)."
             )
     if isinstance(node, exp.Literal | exp.Identifier) and not isinstance(node.this, str):
-        raise CustomSQLRefused(f"{_capital(_construct(node))} is not allowed in a check.")
+        raise error(f"{_capital(_construct(node))} is not allowed {place}.")
 
 
-def _check_cast(node: exp.Cast | exp.TryCast) -> None:
+def _check_node(node: exp.Expression) -> None:
+    sql_node_check(node)
+
+
+def _check_cast(
+    node: exp.Cast | exp.TryCast,
+    *,
+    place: str = "in a check",
+    error: type[Exception] = CustomSQLRefused,
+) -> None:
     target = node.args.get("to")
     kind = target.this if isinstance(target, exp.DataType) else None
     if kind not in ALLOWED_CAST_TYPES or (
         isinstance(target, exp.DataType) and target.args.get("nested")
     ):
         shown = target.sql() if isinstance(target, exp.Expression) else "?"
-        raise CustomSQLRefused(
-            f"A cast to {shown} is not allowed in a check: cast to a number, text, boolean, "
+        raise error(
+            f"A cast to {shown} is not allowed {place}: cast to a number, text, boolean, "
             "date, time, timestamp or interval."
         )
 

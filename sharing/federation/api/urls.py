@@ -1,0 +1,11 @@
+"""Federated SQL API routes, included under `/api/v1/` by sharing.api.urls."""
+
+from django.urls import path
+
+from sharing.federation.api.views import QueryDetailView, QueryExplainView, QueryView
+
+urlpatterns = [
+    path("query/", QueryView.as_view(), name="api-query"),
+    path("query/explain/", QueryExplainView.as_view(), name="api-query-explain"),
+    path("query/<uuid:query_id>/", QueryDetailView.as_view(), name="api-query-detail"),
+]
