@@ -11,3 +11,4 @@ urlpatterns = [
 urlpatterns += [path("", include("sharing.exports.urls"))]
 urlpatterns += [path("", include("sharing.webhooks.urls"))]
 urlpatterns += [path("", include("sharing.syncs.urls"))]
+urlpatterns += [path("", include("sharing.federation.urls"))]
