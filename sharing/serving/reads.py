@@ -100,8 +100,10 @@ class ReadPlan:
     neutralise_formulas: bool = False
 
 
-def _port_for(product: DataProduct, port_slug: str | None) -> OutputPort:
-    port = port_for(product=product, slug=port_slug)
+def _port_for(
+    product: DataProduct, port_slug: str | None, ports: Sequence[OutputPort] | None = None
+) -> OutputPort:
+    port = port_for(product=product, slug=port_slug, ports=ports)
     if port is None:
         raise ReadRefused(
             404,
@@ -123,15 +125,18 @@ def read_plan(
     limit: int | None = None,
     max_rows: int = MAX_ROWS,
     shareable_only: bool = False,
+    ports: Sequence[OutputPort] | None = None,
 ) -> ReadPlan:
     """Decide and shape one read. Raises ReadRefused: 403 when access is denied or the
     reader asks for columns outside their access, 400 for unknown columns or a malformed
     filter, 404 for an unknown port. `shareable_only`: within what `user` may share (a
-    share link's read, with its creator as `user`; see access_decide)."""
+    share link's read, with its creator as `user`; see access_decide). `ports`: the
+    product's ports already loaded in name order, with their columns (a federated query
+    planning several reads at once)."""
     decision = access_decide(user=user, product=product, shareable_only=shareable_only)
     if not decision.allowed:
         raise ReadRefused(403, decision.reason)
-    port = _port_for(product, port_slug)
+    port = _port_for(product, port_slug, ports)
     try:  # the port's location, checked again at every read (see port_connector)
         port_location_check(port=port)
     except ValidationError as exc:
@@ -140,7 +145,11 @@ def read_plan(
             "This port names a table or file its domain may not serve: its owners must "
             "move it before it can be read.",
         ) from exc
-    types = dict(port.columns.order_by("position", "name").values_list("name", "data_type"))
+    if ports is not None:  # prefetched with the ports
+        ordered = sorted(port.columns.all(), key=lambda column: (column.position, column.name))
+        types = {column.name: column.data_type for column in ordered}
+    else:
+        types = dict(port.columns.order_by("position", "name").values_list("name", "data_type"))
     known = list(types)
     if not known:
         raise ReadRefused(404, "This port's schema is not known yet: refresh it first.")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from django.db.models import Q
 from sqlglot import exp
 from sqlglot.errors import OptimizeError, SqlglotError
 from sqlglot.optimizer.qualify import qualify
@@ -27,7 +28,7 @@ from sqlglot.optimizer.scope import Scope, traverse_scope
 from sqlglot.schema import MappingSchema
 
 from products.choices import PortKind, SourceKind
-from products.models import DataProduct
+from products.models import DataProduct, OutputPort
 from sharing.choices import Channel
 from sharing.federation.refusals import QueryRefused
 from sharing.federation.sql import DIALECT, ParsedQuery, Reference, query_parse
@@ -78,28 +79,50 @@ def _location(plan: ReadPlan) -> tuple:
     return (kind, source.pk)
 
 
-def _product(user, reference: Reference) -> DataProduct:
-    domain_slug, _, product_slug = reference.key.partition(".")
-    product = (
-        DataProduct.objects.visible_to(user)
-        .select_related("domain")
-        .filter(domain__slug=domain_slug, slug=product_slug)
-        .first()
+def _products(user, references: list[Reference]) -> dict[str, DataProduct]:
+    """The products the references name that `user` can see, by key (one query)."""
+    wanted = Q()
+    for reference in references:
+        domain_slug, _, product_slug = reference.key.partition(".")
+        wanted |= Q(domain__slug=domain_slug, slug=product_slug)
+    found = DataProduct.objects.visible_to(user).select_related("domain").filter(wanted)
+    return {product.key: product for product in found}
+
+
+def _ports(products: dict[str, DataProduct]) -> dict[int, list[OutputPort]]:
+    """Each product's ports in name order, with source and columns (two queries)."""
+    ports: dict[int, list[OutputPort]] = {}
+    loaded = (
+        OutputPort.objects.filter(product__in=list(products.values()))
+        .select_related("source")
+        .prefetch_related("columns")
+        .order_by("name")
     )
+    for port in loaded:
+        ports.setdefault(port.product_id, []).append(port)
+    return ports
+
+
+def _govern(
+    user,
+    reference: Reference,
+    products: dict[str, DataProduct],
+    ports: dict[int, list[OutputPort]],
+) -> GovernedReference:
+    product = products.get(reference.key)
     if product is None:
         raise QueryRefused(
             f"Unknown product {reference.key}: name a product by its key, domain.product "
             "(the key is on the product's page).",
             status=404,
         )
-    return product
-
-
-def _govern(user, reference: Reference) -> GovernedReference:
-    product = _product(user, reference)
     try:
         plan = read_plan(
-            user=user, product=product, channel=Channel.QUERY, port_slug=reference.port_slug
+            user=user,
+            product=product,
+            channel=Channel.QUERY,
+            port_slug=reference.port_slug,
+            ports=ports.get(product.pk, []),
         )
     except ReadRefused as exc:
         raise QueryRefused(f"{reference.written}: {exc}", status=exc.status) from exc
@@ -112,7 +135,9 @@ def query_plan(*, user, sql: str) -> QueryPlan:
     outside the reader's access or a masked column used beyond selecting it, 404 for an
     unknown product."""
     parsed = query_parse(sql)
-    governed = [_govern(user, reference) for reference in parsed.references]
+    products = _products(user, parsed.references)
+    ports = _ports(products)
+    governed = [_govern(user, reference, products, ports) for reference in parsed.references]
     _analyse(parsed, governed)
     locations = {g.location for g in governed}
     if len(locations) == 1 and next(iter(locations))[0] != "file":
