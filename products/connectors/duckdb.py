@@ -206,7 +206,7 @@ class DuckDBConnector(Connector):
         import pyarrow as pa
 
         conn = self._connect()
-        cursor = conn.cursor()
+        cursor = self._cursor = conn.cursor()
         timer = threading.Timer(timeout_seconds, cursor.interrupt) if timeout_seconds else None
         try:
             if timer:
@@ -224,6 +224,12 @@ class DuckDBConnector(Connector):
         finally:
             if timer:
                 timer.cancel()
+
+    def interrupt(self) -> None:
+        """Stop the statement arrow_batches is streaming (from another thread)."""
+        cursor = getattr(self, "_cursor", None)
+        if cursor is not None:
+            cursor.interrupt()
 
     def _query_error(self, exc: Exception) -> ConnectorError:
         import duckdb  # loaded by _connect() already

@@ -148,9 +148,12 @@ class PostgresConnector(Connector):
         *,
         batch_rows: int,
         timeout_seconds: float | None = None,
+        session_label: str | None = None,
     ) -> Iterator[Any]:
         """Arrow batches straight from PostgreSQL's binary COPY protocol (ADBC), in a
-        read-only session with a statement timeout (the server cancels the statement)."""
+        read-only session with a statement timeout (the server cancels the statement).
+        `session_label`: the session's application_name while it runs, by which
+        `sessions_cancel` finds it (a federated query's id)."""
         # Lazy: the ADBC driver only where Arrow is read from PostgreSQL.
         import adbc_driver_postgresql.dbapi as adbc
 
@@ -167,6 +170,9 @@ class PostgresConnector(Connector):
                 cur.adbc_statement.set_options(
                     **{"adbc.postgresql.batch_size_hint_bytes": str(ARROW_BATCH_BYTES)}
                 )
+                if session_label:
+                    cur.execute("SELECT set_config('application_name', $1, false)", [session_label])
+                    cur.fetchall()
                 cur.execute(sql, list(params) if params else None)
                 reader = cur.fetch_record_batch()
                 for batch in reader:
@@ -174,6 +180,10 @@ class PostgresConnector(Connector):
                     for offset in range(0, batch.num_rows, batch_rows):
                         yield batch.slice(offset, batch_rows)
         except adbc.Error as exc:
+            raise self._query_error(exc) from exc
+        except OSError as exc:
+            # An error met while the batches stream (a statement cancelled by its time
+            # limit or by pg_cancel_backend) comes through pyarrow's reader as OSError.
             raise self._query_error(exc) from exc
 
     def copy_csv(self, sql: str, params: Sequence[Any], *, chunk_bytes: int) -> Iterator[bytes]:
@@ -207,6 +217,24 @@ class PostgresConnector(Connector):
                     if buffer:
                         yield bytes(buffer)
                 self.last_rowcount = cur.rowcount  # "COPY n": the rows served
+        except psycopg.Error as exc:
+            raise self._query_error(exc) from exc
+        finally:
+            if not conn.closed:
+                conn.rollback()
+
+    def sessions_cancel(self, session_label: str) -> int:
+        """Cancel the statements running on the source in sessions labelled
+        `session_label` (see arrow_batches); how many were signalled."""
+        conn = self._connect()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(
+                    "SELECT count(*) FILTER (WHERE pg_cancel_backend(pid)) "
+                    "FROM pg_stat_activity WHERE application_name = %s AND pid <> pg_backend_pid()",
+                    [session_label],
+                )
+                return int(cur.fetchone()[0])
         except psycopg.Error as exc:
             raise self._query_error(exc) from exc
         finally:

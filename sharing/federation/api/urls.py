@@ -2,10 +2,16 @@
 
 from django.urls import path
 
-from sharing.federation.api.views import QueryDetailView, QueryExplainView, QueryView
+from sharing.federation.api.views import (
+    QueryCancelView,
+    QueryDetailView,
+    QueryExplainView,
+    QueryView,
+)
 
 urlpatterns = [
     path("query/", QueryView.as_view(), name="api-query"),
     path("query/explain/", QueryExplainView.as_view(), name="api-query-explain"),
     path("query/<uuid:query_id>/", QueryDetailView.as_view(), name="api-query-detail"),
+    path("query/<uuid:query_id>/cancel/", QueryCancelView.as_view(), name="api-query-cancel"),
 ]

@@ -180,6 +180,30 @@ class QueryExplainView(APIView):
             return _refused(*_error_answer(exc))
 
 
+class QueryCancelView(APIView):
+    """Stop one of your running queries: cancelled on its sources within a moment."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        operation_id="query_cancel",
+        request=None,
+        responses={
+            202: OpenApiTypes.OBJECT,
+            404: _error("Not one of your queries."),
+            409: _error("The query is not running."),
+        },
+    )
+    def post(self, request, query_id):
+        from sharing.federation.services.running import query_cancel  # sqlglot: see QueryView
+
+        try:
+            record = query_cancel(user=request.user, query_id=query_id)
+        except QueryRefused as exc:
+            return _refused(exc.status, str(exc))
+        return Response({"query_id": str(record.pk), "status": "cancelling"}, status=202)
+
+
 class QueryDetailView(APIView):
     """One of your queries: its status, rows, whether it was truncated."""
 

@@ -20,6 +20,9 @@ run at once on one source (QUERY_SOURCE_CONCURRENCY).
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import re
 import threading
 import time
@@ -29,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.utils import timezone
 from sqlglot import exp
 
@@ -44,6 +48,7 @@ from sharing.federation.services.planning import (
     query_plan,
 )
 from sharing.models import FederatedQuery
+from sharing.serving.fingerprints import source_fingerprint
 from sharing.serving.ratelimit import _redis, parse_rate, rate_limit_hit
 from sharing.serving.reads import audit_read, governed_select_sql
 
@@ -51,6 +56,10 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 BATCH_ROWS = 50_000
+CANCEL_KEY = "portal:query:cancel:{}"
+ANSWER_KEY = "portal:query:answer:{}"
+CANCEL_POLL_SECONDS = 0.25
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -63,10 +72,27 @@ class RunningQuery:
     rows: int = 0
     truncated: bool = False
     source_rows: dict[int, int] = field(default_factory=dict)  # reference index: rows read
+    cancelled: bool = False
+    cached: bool = False
+    # What stops the query where it runs (a source's statement, the portal's DuckDB).
+    cancellers: list[Callable[[], object]] = field(default_factory=list)
 
     @property
     def id(self) -> str:
         return str(self.record.pk)
+
+    @property
+    def label(self) -> str:
+        """The application_name of its sessions on PostgreSQL sources."""
+        return f"portal-query-{self.record.pk}"
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        for canceller in list(self.cancellers):
+            try:
+                canceller()
+            except Exception:  # noqa: BLE001 - a source gone away has nothing left to stop
+                logger.warning("Cancelling query %s: a canceller failed", self.id, exc_info=True)
 
 
 def query_start(
@@ -249,9 +275,7 @@ def _single_source(running: RunningQuery, tree: exp.Expression) -> Iterator[pa.R
         stack.enter_context(_source_slot(first.location))
         if plan.engine == "postgresql":
             _cost_check(connector, sql, params)
-        yield from connector.arrow_batches(
-            sql, params, batch_rows=BATCH_ROWS, timeout_seconds=settings.QUERY_TIMEOUT_SECONDS
-        )
+        yield from _pull(running, first, connector, sql, params)
 
 
 def _federated(running: RunningQuery, tree: exp.Expression) -> Iterator[pa.RecordBatch]:
@@ -302,12 +326,7 @@ def _federated(running: RunningQuery, tree: exp.Expression) -> Iterator[pa.Recor
                 )
                 if source.dialect == "postgresql":
                     _cost_check(source, sql, params)
-                batches = source.arrow_batches(
-                    sql,
-                    params,
-                    batch_rows=BATCH_ROWS,
-                    timeout_seconds=settings.QUERY_TIMEOUT_SECONDS,
-                )
+                batches = _pull(running, item, source, sql, params)
                 first = next(batches, None)
                 if first is None:
                     empty = _empty_select(item, quote)
@@ -334,17 +353,49 @@ def _federated(running: RunningQuery, tree: exp.Expression) -> Iterator[pa.Recor
         cursor = conn.cursor()
         timer = threading.Timer(settings.QUERY_TIMEOUT_SECONDS, cursor.interrupt)
         timer.start()
+        running.cancellers.append(cursor.interrupt)
         try:
             reader = cursor.sql(sql, params=params).to_arrow_reader(BATCH_ROWS)
             yield from reader
-        except duckdb.InterruptException as exc:
-            raise ConnectorError("The query was cancelled after its time limit.") from exc
         except (duckdb.Error, pa.ArrowException) as exc:
+            # An interrupt comes as duckdb's InterruptException, or through pyarrow while
+            # the reader streams.
+            interrupted = isinstance(exc, duckdb.InterruptException) or (
+                "INTERRUPT" in str(exc).upper()
+            )
+            if running.cancelled:
+                raise ConnectorError("The query was cancelled.") from exc
+            if interrupted:
+                raise ConnectorError("The query was cancelled after its time limit.") from exc
             raise ConnectorError(f"The query failed: {str(exc).splitlines()[0]}") from exc
         finally:
             timer.cancel()
     finally:
         conn.close()
+
+
+def _pull(running: RunningQuery, item: GovernedReference, connector, sql: str, params):
+    """The statement's Arrow batches from `connector` (the item's source), cancellable:
+    a PostgreSQL session carries the query's label (cancelled by it from another
+    connection), a DuckDB source's cursor is interrupted."""
+    if connector.dialect == "postgresql":
+        canceller_source = connector_for_port(item.plan.port)
+        running.cancellers.append(lambda: canceller_source.sessions_cancel(running.label))
+        try:
+            yield from connector.arrow_batches(
+                sql,
+                params,
+                batch_rows=BATCH_ROWS,
+                timeout_seconds=settings.QUERY_TIMEOUT_SECONDS,
+                session_label=running.label,
+            )
+        finally:
+            canceller_source.close()
+        return
+    running.cancellers.append(connector.interrupt)
+    yield from connector.arrow_batches(
+        sql, params, batch_rows=BATCH_ROWS, timeout_seconds=settings.QUERY_TIMEOUT_SECONDS
+    )
 
 
 def duckdb_quote(name: str) -> str:
@@ -395,6 +446,8 @@ def query_batches(
     started = time.monotonic()
     error = ""
     status = QueryStatus.FAILED
+    stop = threading.Event()
+    threading.Thread(target=_watch_cancel, args=(running, stop), daemon=True).start()
     try:
         batches = (
             _single_source(running, tree)
@@ -417,13 +470,39 @@ def query_batches(
         status = QueryStatus.REFUSED
         raise
     except ConnectorError as exc:
+        if running.cancelled:
+            status = QueryStatus.CANCELLED
+            raise ConnectorError("The query was cancelled.") from exc
         error = str(exc)
         raise
     except GeneratorExit:
         status = QueryStatus.CANCELLED
+        running.cancel()
         raise
     finally:
+        stop.set()
         _finish(running, status=status, error=error, fmt=fmt, started=started)
+
+
+def _watch_cancel(running: RunningQuery, stop: threading.Event) -> None:
+    """Until the query ends: cancel it where it runs once someone asks (query_cancel)."""
+    key = CANCEL_KEY.format(running.id)
+    while not stop.wait(CANCEL_POLL_SECONDS):
+        if cache.get(key):
+            running.cancel()
+            return
+
+
+def query_cancel(*, user, query_id) -> FederatedQuery:
+    """Ask a running query of `user` to stop; the process running it cancels it on its
+    sources within a moment. Raises QueryRefused (404 not theirs, 409 not running)."""
+    record = FederatedQuery.objects.filter(pk=query_id, user=user).first()
+    if record is None:
+        raise QueryRefused("No such query of yours.", status=404)
+    if record.status != QueryStatus.RUNNING:
+        raise QueryRefused(f"This query is not running: it {record.status}.", status=409)
+    cache.set(CANCEL_KEY.format(record.pk), "1", timeout=int(settings.QUERY_TIMEOUT_SECONDS) + 60)
+    return record
 
 
 def _finish(running: RunningQuery, *, status: str, error: str, fmt: str, started: float) -> None:
@@ -444,6 +523,8 @@ def _finish(running: RunningQuery, *, status: str, error: str, fmt: str, started
         seen.add(item.product.pk)
         read = [g for g in running.plan.governed if g.product.pk == item.product.pk]
         extra: dict[str, Any] = {"query_id": running.id, "engine": running.plan.engine}
+        if running.cached:
+            extra["cached"] = True
         source_rows = [
             running.source_rows[g.reference.index]
             for g in read
@@ -466,6 +547,11 @@ def query_error_message(exc: ConnectorError) -> str:
     """The failure in words: the database's own sentence, without the driver's prefixes
     (ADBC's "INVALID_DATA: [libpq] Failed to execute ...: ERROR:  ...")."""
     text = str(exc)
+    if query_error_status(exc) == 504:
+        return (
+            f"The query ran past its time limit ({settings.QUERY_TIMEOUT_SECONDS:g} s) and was "
+            "cancelled where it ran: narrow it (a filter, fewer rows), or aggregate more."
+        )
     match = re.search(r"ERROR:\s+(.*)", text)
     if match is None:
         return text
@@ -480,7 +566,7 @@ def query_error_status(exc: ConnectorError) -> int:
     502 when the source could not be reached or read."""
     cause = exc.__cause__
     sqlstate = str(getattr(cause, "sqlstate", "") or "")
-    if sqlstate == "57014" or "time limit" in str(exc):
+    if sqlstate == "57014" or "time limit" in str(exc) or "statement timeout" in str(exc):
         return 504
     if sqlstate[:2] in ("22", "42"):
         return 400
@@ -500,24 +586,65 @@ def query_error_status(exc: ConnectorError) -> int:
     return 502
 
 
+def _answer_key(running: RunningQuery, limit: int | None) -> str | None:
+    """The cache key of the answer: the query as validated, each reference's governed
+    shape (port, columns, masks, row clauses: what the rewrite puts in its place) and its
+    data's fingerprint at the source; None when one has no cheap fingerprint (a view)."""
+    if settings.QUERY_CACHE_SECONDS <= 0:
+        return None
+    plan = running.plan
+    parts: list = [plan.engine, plan.parsed.tree.sql(dialect="postgres"), limit]
+    for item in plan.governed:
+        fingerprint = source_fingerprint(item.plan.port, read_views=False)
+        if not fingerprint:
+            return None
+        parts.append(
+            [
+                item.reference.marker,
+                item.plan.port.pk,
+                item.plan.columns,
+                sorted(item.plan.masked),
+                [clause.as_dict() for clause in item.plan.clauses],
+                fingerprint,
+            ]
+        )
+    digest = hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
+    return ANSWER_KEY.format(digest)
+
+
 def query_rows(running: RunningQuery, *, limit: int | None = None) -> dict:
     """The whole answer as JSON values: `{"columns", "rows", "truncated", "query_id",
-    "engine"}`."""
+    "engine", "cached"}`. The same query over the same data under the same access is
+    answered from the cache for QUERY_CACHE_SECONDS (and audited all the same)."""
     # Lazy: pyarrow, only where a query is answered.
     from sharing.serving.arrow_values import python_columns
 
+    try:
+        key = _answer_key(running, limit)
+    except ConnectorError:
+        key = None  # the run itself will say what is wrong with the source
+    cached = cache.get(key) if key else None
+    if cached is not None:
+        running.cached = True
+        running.rows, running.truncated = len(cached["rows"]), cached["truncated"]
+        _finish(
+            running, status=QueryStatus.SUCCEEDED, error="", fmt="json", started=time.monotonic()
+        )
+        return {**cached, "query_id": running.id, "cached": True}
     columns: list[str] = []
     rows: list[list] = []
     for batch in query_batches(running, limit=limit, fmt="json"):
         columns = batch.schema.names
         rows.extend(list(values) for values in zip(*python_columns(batch), strict=True))
-    return {
+    answer = {
         "columns": columns,
         "rows": [[json_values.json_value(value) for value in row] for row in rows],
         "truncated": running.truncated,
-        "query_id": running.id,
         "engine": running.plan.engine,
     }
+    if key:
+        cache.set(key, answer, timeout=settings.QUERY_CACHE_SECONDS)
+    return {**answer, "query_id": running.id, "cached": False}
 
 
 def statements_for_sources(plan: QueryPlan) -> list[dict]:

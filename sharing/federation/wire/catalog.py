@@ -136,6 +136,13 @@ PG_CATALOG = {
             **PG_CATALOG_SCHEMA["pg_catalog"]["pg_attribute"],
             "attstorage": "TEXT",
             "attcompression": "TEXT",
+            "attlen": "INT",  # JDBC's getColumns
+        },
+        "pg_type": {
+            **PG_CATALOG_SCHEMA["pg_catalog"]["pg_type"],
+            "typtypmod": "INT",
+            "typnotnull": "BOOLEAN",
+            "typlen": "INT",
         },
         # JDBC's getTables/getColumns join the comments (there are none).
         "pg_description": {
@@ -229,6 +236,7 @@ def pg_catalog_rows(tables: Tables, *, database: str, username: str) -> dict:
                     "attformattype": kind.name,  # what format_type() is rewritten to
                     "attstorage": "x" if kind.udt in _STORAGE else "p",
                     "attcompression": "",
+                    "attlen": -1,
                 }
             )
     rows = {
@@ -236,9 +244,16 @@ def pg_catalog_rows(tables: Tables, *, database: str, username: str) -> dict:
         "pg_class": classes,
         "pg_attribute": attributes,
         "pg_am": [
-            {"oid": _HEAP_AM_OID, "amname": "heap", "amhandler": "heap_tableam_handler", "amtype": "t"}
+            {
+                "oid": _HEAP_AM_OID,
+                "amname": "heap",
+                "amhandler": "heap_tableam_handler",
+                "amtype": "t",
+            }
         ],
-        "pg_type": _pg_type_rows(),
+        "pg_type": [
+            {**row, "typtypmod": -1, "typnotnull": False, "typlen": -1} for row in _pg_type_rows()
+        ],
         "pg_roles": [{"oid": _OWNER_OID, "rolname": username}],
         "pg_database": [
             {
