@@ -16,8 +16,13 @@ from tests.sharing.federation.conftest import crm, narrowed  # noqa: F401 - fixt
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-def test_grantee_queries_across_products(  # noqa: F811 - fixtures imported by name
-    live_server, page, crm, orders, narrowed, screenshot_dir
+def test_grantee_queries_across_products(
+    live_server,
+    page,
+    crm,
+    orders,
+    narrowed,
+    screenshot_dir,  # noqa: F811 - fixtures, by name
 ):
     narrowed.set_password(PASSWORD)
     narrowed.save()
