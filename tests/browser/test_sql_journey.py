@@ -10,8 +10,13 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.factories import PASSWORD
-from tests.sharing.conftest import orders  # noqa: F401 - a fixture, used by name
-from tests.sharing.federation.conftest import crm, narrowed  # noqa: F401 - fixtures
+from tests.sharing import conftest as sharing_fixtures
+from tests.sharing.federation import conftest as federation_fixtures
+
+# The federation tests' products and grantee, as fixtures of this module.
+orders = sharing_fixtures.orders
+crm = federation_fixtures.crm
+narrowed = federation_fixtures.narrowed
 
 
 @pytest.mark.browser
@@ -22,7 +27,7 @@ def test_grantee_queries_across_products(
     crm,
     orders,
     narrowed,
-    screenshot_dir,  # noqa: F811 - fixtures, by name
+    screenshot_dir,
 ):
     narrowed.set_password(PASSWORD)
     narrowed.save()
