@@ -70,6 +70,7 @@ from products.demo.data import DEFAULT_SEED, generate_tables
 from products.demo.definitions import definitions_seed
 from products.demo.feedback import feedback_seed
 from products.demo.streams import live_orders_seed
+from products.demo.queries import queries_seed
 from products.demo.syncs import syncs_seed
 from products.demo.trust import (
     TRUST,
@@ -260,6 +261,9 @@ def demo_seed(
             count=lambda what, created, changed: _count(result, what, created, changed),
         )
     for what, n in syncs_seed(users=users, log=log).items():  # runs here, not queued
+        if n:
+            result.created[what] += n
+    for what, n in queries_seed(users=users, log=log).items():
         if n:
             result.created[what] += n
     # Last, once every kind of evidence is in: the trust score's days, from that history.
