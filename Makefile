@@ -21,7 +21,8 @@ $(VENV)/.dev-deps: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $@ $(VENV)/.run-deps
 
-## run: install, migrate, seed the demo, start web + Celery worker + beat (Ctrl-C stops all).
+## run: install, migrate, seed the demo, start web + Celery worker + beat + the SQL endpoint
+## (`manage.py sql_server`, PostgreSQL wire protocol on PORTAL_SQL_PORT; Ctrl-C stops all).
 ## The address and demo logins come last. DEBUG=1 here shows the portal's own 404/500
 ## pages; DEBUG_PAGES=1 make run shows Django's debug pages instead.
 run: $(VENV)/.run-deps

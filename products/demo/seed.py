@@ -69,8 +69,8 @@ from products.demo.catalog import (
 from products.demo.data import DEFAULT_SEED, generate_tables
 from products.demo.definitions import definitions_seed
 from products.demo.feedback import feedback_seed
-from products.demo.streams import live_orders_seed
 from products.demo.queries import queries_seed
+from products.demo.streams import live_orders_seed
 from products.demo.syncs import syncs_seed
 from products.demo.trust import (
     TRUST,

@@ -80,8 +80,9 @@ def test_runstack_serves_and_ctrl_c_stops_everything(media_root, tmp_path):
                 time.sleep(0.5)
         assert status == 200, log_path.read_text()
         children = _children(process.pid)
-        assert len(children) == 5, (
-            f"expected nats-server, web, worker, beat and the demo's orders: {children}"
+        assert len(children) == 6, (
+            f"expected nats-server, web, worker, beat, the SQL endpoint and the demo's "
+            f"orders: {children}"
         )
         base = f"http://127.0.0.1:{port}"
         with urllib.request.urlopen(f"{base}/static/css/portal.css", timeout=5) as r:

@@ -1,4 +1,5 @@
-"""Start the web server, a Celery worker and Celery beat; stop them all on Ctrl-C.
+"""Start the web server, a Celery worker, Celery beat and the SQL endpoint (PostgreSQL wire
+protocol, `manage.py sql_server`); stop them all on Ctrl-C.
 
 `make run` calls this after migrating and seeding. With no environment set everything is
 embedded (SQLite, a filesystem broker under var/); with DATABASE_URL, CELERY_BROKER_URL
@@ -114,13 +115,22 @@ def show_line(line: str) -> bool:
     )
 
 
-def banner(*, url: str, db: str, broker: str) -> str:
+def banner(*, url: str, db: str, broker: str, sql_port: int | None = None) -> str:
+    sql = (
+        [
+            f"  SQL (psql, DBeaver, Metabase): {settings.PORTAL_SQL_HOST}:{sql_port}, your "
+            "username, an API token (/my/tokens/) as the password",
+        ]
+        if sql_port
+        else []
+    )
     return "\n".join(
         [
             "",
             "=" * 72,
             f"  Data-product portal: {url}",
             f"  metadata: {db}; tasks: Celery worker + beat on the {broker}",
+            *sql,
             f"  Demo logins (password: {DEMO_PASSWORD}):",
             *[f"    {user:<8} {what}" for user, what in DEMO_LOGINS],
             "=" * 72,
@@ -133,7 +143,7 @@ def banner(*, url: str, db: str, broker: str) -> str:
 def hint_line(*, url: str) -> str:
     return (
         f"Open {url} and sign in as owner / {DEMO_PASSWORD} (or admin, analyst...)."
-        " Ctrl-C stops the web server, the worker and beat."
+        " Ctrl-C stops the web server, the worker, beat and the SQL endpoint."
     )
 
 
@@ -151,7 +161,7 @@ def _wait_listening(url: str, timeout: float = 10.0) -> None:
 
 
 class Command(BaseCommand):
-    help = "Run the web server, a Celery worker and Celery beat together."
+    help = "Run the web server, a Celery worker, Celery beat and the SQL endpoint together."
 
     def add_arguments(self, parser):
         parser.add_argument("--port", type=int, default=8000)
@@ -185,6 +195,10 @@ class Command(BaseCommand):
                 "--pidfile=",
             ],
         }
+        # The PostgreSQL wire endpoint (psql, DBeaver, Metabase), on PORTAL_SQL_PORT or,
+        # when another stack holds it, a free port the banner names.
+        sql_port = free_port(settings.PORTAL_SQL_PORT)
+        commands["sql"] = [python, "manage.py", "sql_server", "--port", str(sql_port)]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         nats_url = settings.NATS_URL
         if not nats_url:  # a local JetStream server, as the broker is embedded
@@ -262,7 +276,7 @@ class Command(BaseCommand):
             time.sleep(0.2)
         if not stopping:
             with write_lock:
-                self.stdout.write(banner(url=url, db=db, broker=broker))
+                self.stdout.write(banner(url=url, db=db, broker=broker, sql_port=sql_port))
                 last_line["after_banner"] = False
         hint_repeated = False
 
@@ -292,5 +306,5 @@ class Command(BaseCommand):
                 process.kill()
         for relay_thread in relays:
             relay_thread.join(timeout=2)
-        self.stdout.write("Stopped the web server, the worker and beat.")
+        self.stdout.write("Stopped the web server, the worker, beat and the SQL endpoint.")
         sys.exit(exit_code)

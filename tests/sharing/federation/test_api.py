@@ -96,7 +96,7 @@ def test_explain_shows_masks_filters_and_sql(crm, orders, narrowed, client_as):
     by_product = {p["product"]: p for p in plan["products"]}
     assert by_product["sales.orders"]["masked"] == ["email"]
     assert by_product["crm.customers"]["row_filter"]
-    assert by_product["crm.customers"]["pushed_down"] == ['"segment" = \'pro\'']
+    assert by_product["crm.customers"]["pushed_down"] == ["\"segment\" = 'pro'"]
     [statement] = plan["statements"]  # the Parquet file is read in the portal's DuckDB
     assert statement["products"] == ["crm.customers"]
     assert '"segment"' in statement["sql"] and "'pro'" in statement["sql"]
