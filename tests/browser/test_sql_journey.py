@@ -52,7 +52,11 @@ def test_grantee_queries_across_products(
     editor.fill("SELECT c.segment, count(*) AS orders\nFROM ")
     customers.get_by_role("button", name="crm.customers").click()
     editor.press("End")
-    editor.type(" c JOIN sales.orders o ON o.country = c.country\nGROUP BY 1 ORDER BY 1")
+    # Completion: "sales.or" offers sales.orders, Tab takes it.
+    editor.type(" c JOIN sales.or")
+    expect(page.locator(".sql-completions")).to_contain_text("sales.orders")
+    editor.press("Tab")
+    editor.type(" o ON o.country = c.country\nGROUP BY 1 ORDER BY 1")
     expect(editor).to_have_value(re.compile(r"FROM crm\.customers c JOIN sales\.orders o"))
     editor.press("Control+Enter")
     answer = page.locator(".sql-answer")
