@@ -71,7 +71,7 @@ from sharing.federation.wire.parameters import placeholder_count, sql_with_param
 logger = logging.getLogger(__name__)
 
 SERVER_VERSION = "16.0 (data-product portal)"  # psycopg reads 160000 from it
-VERSION_TEXT = f"PostgreSQL {SERVER_VERSION}: the data-product portal's SQL endpoint"
+VERSION_TEXT = "PostgreSQL 16.0 on the data-product portal's SQL endpoint (pg-mimic)"
 AUTH_TIMEOUT_SECONDS = 30  # for the password, once asked
 CATALOG_SECONDS = 5  # a session re-reads the tables it sees at most this often
 DESCRIBED_SECONDS = 10  # an answer run to describe a statement serves its Bind this long
@@ -195,6 +195,12 @@ _SETTINGS = {  # what SHOW and current_setting() say beyond pg-mimic's own
 }
 
 
+def _label(name: str) -> str:
+    """The column SHOW answers with (PostgreSQL's: SHOW TRANSACTION ISOLATION LEVEL is
+    transaction_isolation)."""
+    return "transaction_isolation" if name == "transaction isolation level" else name
+
+
 async def settings_statements(ctx: MiddlewareContext) -> Statement | None:
     """What pg-mimic's SET/SHOW leaves to the session: `SET TIME ZONE 'UTC'`, dotted and
     multi-word names (`SET SESSION CHARACTERISTICS ...`, `SHOW TRANSACTION ISOLATION
@@ -230,8 +236,7 @@ async def settings_statements(ctx: MiddlewareContext) -> Statement | None:
             rows = [(key, val, "") for key, val in {**_SETTINGS, **variables}.items()]
             columns = [ResultColumn(n, pg_types.TEXT) for n in ("name", "setting", "description")]
             return StaticStatement("SHOW", columns, rows)
-        label = name.replace(" ", "_")
-        return StaticStatement("SHOW", [ResultColumn(label, pg_types.TEXT)], [(value,)])
+        return StaticStatement("SHOW", [ResultColumn(_label(name), pg_types.TEXT)], [(value,)])
     return None
 
 
@@ -241,9 +246,8 @@ async def known_settings(ctx: MiddlewareContext) -> Statement | None:
     if show:
         name = " ".join(show.group(1).strip('"').lower().split())
         if name in _SETTINGS and name not in ctx.connection.session_vars:
-            label = name.replace(" ", "_")
             value = _SETTINGS[name]
-            return StaticStatement("SHOW", [ResultColumn(label, pg_types.TEXT)], [(value,)])
+            return StaticStatement("SHOW", [ResultColumn(_label(name), pg_types.TEXT)], [(value,)])
     return None
 
 
