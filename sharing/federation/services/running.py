@@ -26,6 +26,7 @@ import logging
 import re
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -292,10 +293,14 @@ def _federated(running: RunningQuery, tree: exp.Expression) -> Iterator[pa.Recor
         conn.execute("SET temp_directory = ?", [str(_temp_directory())])
         files: list[str] = []
         relations = {}
+        # The inputs' names: unguessable, so that no name a query may write (a WITH query
+        # is the only unqualified relation it may name) can meet one of them.
+        salt = uuid.uuid4().hex[:12]
+        inputs = {g.reference.index: f"input_{g.reference.index}_{salt}" for g in plan.governed}
         quote = duckdb_quote
         for item in plan.governed:
             port = item.plan.port
-            name = f"input_{item.reference.index}"
+            name = inputs[item.reference.index]
             if item.location[0] == "file":
                 path = str(port_file_path(port.file_path))
                 if port.file_format == "csv":
@@ -311,7 +316,7 @@ def _federated(running: RunningQuery, tree: exp.Expression) -> Iterator[pa.Recor
         for item in plan.governed:
             if item.location[0] == "file":
                 continue
-            name = f"input_{item.reference.index}"
+            name = inputs[item.reference.index]
             with connector_for_port(item.plan.port) as source, _source_slot(item.location):
                 counter = iter(range(1, 1_000_000))
                 sql, params = governed_select_sql(
