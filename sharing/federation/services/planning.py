@@ -27,6 +27,7 @@ from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import Scope, traverse_scope
 from sqlglot.schema import MappingSchema
 
+from products.catalog.selectors import port_for
 from products.choices import PortKind, SourceKind
 from products.models import DataProduct, OutputPort
 from sharing.choices import Channel
@@ -115,6 +116,13 @@ def _govern(
             f"Unknown product {reference.key}: name a product by its key, domain.product "
             "(the key is on the product's page).",
             status=404,
+        )
+    port = port_for(product=product, slug=reference.port_slug, ports=ports.get(product.pk, []))
+    if port is not None and port.kind == PortKind.STREAM:
+        raise QueryRefused(
+            f"{reference.written}: its port {port.slug!r} is a stream, which SQL does not "
+            "query: follow it on the product's Data tab or its stream API, or name a table "
+            "or file port (domain.product.port).",
         )
     try:
         plan = read_plan(

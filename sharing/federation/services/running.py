@@ -60,6 +60,17 @@ BATCH_ROWS = 50_000
 CANCEL_KEY = "portal:query:cancel:{}"
 ANSWER_KEY = "portal:query:answer:{}"
 CANCEL_POLL_SECONDS = 0.25
+# Errors of a statement that say the source is in trouble, not the SQL.
+SOURCE_TROUBLE = (
+    "out of memory",
+    "could not write",
+    "could not extend",
+    "no space left",
+    "conflict with recovery",
+    "terminating connection",
+    "too many connections",
+    "canceling statement due to user request",
+)
 logger = logging.getLogger(__name__)
 
 
@@ -574,6 +585,12 @@ def query_error_status(exc: ConnectorError) -> int:
     if sqlstate == "57014" or "time limit" in str(exc) or "statement timeout" in str(exc):
         return 504
     if sqlstate[:2] in ("22", "42"):
+        return 400
+    text = str(exc)
+    if "ERROR:" in text and not any(word in text for word in SOURCE_TROUBLE):
+        # A statement the server read and rejected, met while the answer streamed
+        # (ADBC then gives no SQLSTATE): the SQL is at fault (a failed cast, a division
+        # by zero), not the source.
         return 400
     kind = type(cause).__name__ if cause is not None else ""
     if kind in (

@@ -89,3 +89,23 @@ def test_row_cap_truncates(crm, admin):
     assert len(answer["rows"]) == 2 and answer["truncated"] is True
     answer = run(admin, "SELECT * FROM crm.visits LIMIT 1", limit=2)
     assert len(answer["rows"]) == 1 and answer["truncated"] is False
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_stream_port_is_refused_by_name(crm, admin):
+    from products.choices import PortKind
+    from tests.factories import ColumnFactory, OutputPortFactory, ProductFactory
+
+    product = ProductFactory(domain=crm["customers"].domain, name="Live", slug="live")
+    port = OutputPortFactory(
+        product=product,
+        kind=PortKind.STREAM,
+        source=None,
+        slug="live",
+        stream_name="LIVE",
+        stream_subject="live.>",
+    )
+    ColumnFactory(port=port, name="order_id", position=0, data_type="bigint")
+    with pytest.raises(QueryRefused) as refused:
+        run(admin, "SELECT * FROM crm.live")
+    assert refused.value.status == 400 and "stream" in str(refused.value)
