@@ -183,6 +183,11 @@ def query_parse(sql: str) -> ParsedQuery:
                     "(e.g. sales.orders).",
                     status=404,
                 )
+            if isinstance(node.args.get("alias"), exp.TableAlias) and node.args["alias"].columns:
+                raise QueryRefused(
+                    f"Column names in an alias ({node.alias}(...)) are not allowed: name "
+                    "the columns in the SELECT list (column AS name)."
+                )
             if node.args.get("catalog") and isinstance(node.parent, exp.Schema):
                 raise QueryRefused("A column list on a product is not allowed.")
             if len(references) >= MAX_REFERENCES:
@@ -191,6 +196,11 @@ def query_parse(sql: str) -> ParsedQuery:
             references.append(reference)
             tables.append((node, reference))
             continue
+        if isinstance(node, exp.TableAlias) and node.columns:
+            raise QueryRefused(
+                f"Column names in an alias ({node.name}(...)) are not allowed: name the "
+                "columns in the SELECT list (column AS name)."
+            )
         sql_node_check(node, place="in a query", error=QueryRefused)
     if not references:
         raise QueryRefused("Name at least one product, e.g. SELECT * FROM sales.orders.")

@@ -71,6 +71,7 @@ ALLOWED_NODES: tuple[type[exp.Expression], ...] = (
     exp.Limit,
     exp.Offset,
     exp.Fetch,
+    *((exp.LimitOptions,) if hasattr(exp, "LimitOptions") else ()),  # FETCH FIRST n ROWS ONLY
     exp.Distinct,
     exp.Subquery,
     exp.Table,
@@ -199,6 +200,12 @@ ALLOWED_FUNCTIONS: tuple[type[exp.Func], ...] = (
     exp.Lead,
     exp.FirstValue,
     exp.LastValue,
+    # named in ALLOWED_FUNCTION_NAMES, which newer sqlglot reads as classes of their own
+    *(
+        getattr(exp, name)
+        for name in ("Trunc", "PercentRank", "CumeDist", "Ntile", "IsNan")
+        if hasattr(exp, name)
+    ),
 )
 
 # Functions sqlglot knows only by name (exp.Anonymous), lower case.

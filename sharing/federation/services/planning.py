@@ -279,6 +279,12 @@ def _analyse(parsed: ParsedQuery, governed: list[GovernedReference]) -> None:
     source when the query is federated)."""
     tree = _qualified(parsed, governed)
     by_marker = {g.reference.marker: g for g in governed}
+    whole_row = getattr(exp, "TableColumn", None)  # what the qualifier makes of `SELECT t`
+    if whole_row is not None:
+        for node in tree.find_all(whole_row):
+            raise QueryRefused(
+                f"{node.name} names a whole row: name the columns you need ({node.name}.column)."
+            )
     # Scopes, children before parents. The masked outputs of a derived table, CTE or
     # union are masked columns for whoever reads them.
     masked_outputs: dict[int, set[str]] = {}
@@ -286,13 +292,14 @@ def _analyse(parsed: ParsedQuery, governed: list[GovernedReference]) -> None:
         select = scope.expression
         masked_here: set[str] = set()
         if isinstance(select, exp.SetOperation):
-            for branch in (select.left, select.right):
-                for child in scope.union_scopes:
-                    if child.expression is branch:
-                        masked_here |= masked_outputs.get(id(child), set())
-            masked_outputs[id(scope)] = masked_here
+            masked_outputs[id(scope)] = _set_operation_masked(scope, select, masked_outputs)
             continue
         for column in scope.columns:
+            if not column.table and column.name in scope.sources:
+                raise QueryRefused(
+                    f"{column.name} names a whole row: name the columns you need "
+                    f"({column.name}.column)."
+                )
             source = _source_of(scope, column.table) if column.table else None
             item = by_marker.get(source.name) if isinstance(source, exp.Table) else None
             if item is not None:
@@ -322,6 +329,31 @@ def _analyse(parsed: ParsedQuery, governed: list[GovernedReference]) -> None:
         masked_outputs[id(scope)] = masked_here
     # A star the qualifier expanded also reads every column: noted above through the
     # expanded columns. A reference none of whose columns is named (count(*)) reads none.
+
+
+def _set_operation_masked(
+    scope: Scope, select: exp.SetOperation, masked_outputs: dict[int, set[str]]
+) -> set[str]:
+    """The masked outputs of a UNION / INTERSECT / EXCEPT, by position (named as its
+    first branch names them). Only UNION ALL may carry one: the others compare rows."""
+    names = list(select.named_selects)
+    positions: set[int] = set()
+    for child in scope.set_operation_scopes:
+        child_names = list(child.expression.named_selects)
+        masked = masked_outputs.get(id(child), set())
+        positions |= {index for index, name in enumerate(child_names) if name in masked}
+    if not positions:
+        return set()
+    shown = names[min(positions)] if min(positions) < len(names) else "a column"
+    comparing = not (isinstance(select, exp.Union) and not select.args.get("distinct"))
+    if comparing or scope.is_subquery:
+        kind = select.key.upper()
+        raise QueryRefused(
+            f"The column {shown} is masked for you: {kind} would compare its values "
+            "(****). Select it in a UNION ALL, or leave it out.",
+            status=403,
+        )
+    return {names[index] for index in positions if index < len(names)}
 
 
 def _is_masked_expression(node, scope, by_marker, masked_outputs) -> bool:

@@ -125,7 +125,7 @@ def query_start(
     except QueryRefused as exc:
         FederatedQuery.objects.create(
             user=user,
-            sql=sql[:100_000],
+            sql=sql[:100_000].replace("\x00", "\N{REPLACEMENT CHARACTER}"),  # PostgreSQL text
             channel=channel,
             status=QueryStatus.REFUSED,
             error=str(exc),

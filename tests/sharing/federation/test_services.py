@@ -60,6 +60,11 @@ def test_refusals_name_what(crm, orders, narrowed):
         "SELECT upper(email) FROM crm.customers": (403, "email"),
         "SELECT email FROM crm.customers ORDER BY 1": (403, "email"),
         "SELECT * FROM (SELECT email AS e FROM crm.customers) s WHERE e IS NULL": (403, "e"),
+        "SELECT email FROM crm.customers INTERSECT SELECT 'x'": (403, "INTERSECT"),
+        "SELECT 1 FROM crm.customers WHERE 'a' IN "
+        "(SELECT email FROM crm.customers UNION ALL SELECT 'b')": (403, "email"),
+        "SELECT e FROM crm.customers c(a, b, e, s)": (400, "alias"),
+        "SELECT c FROM crm.customers c": (400, "whole row"),
         "DELETE FROM crm.customers": (400, "DELETE"),
         "SELECT pg_read_file('x')": (400, "pg_read_file"),
     }
@@ -109,3 +114,20 @@ def test_a_stream_port_is_refused_by_name(crm, admin):
     with pytest.raises(QueryRefused) as refused:
         run(admin, "SELECT * FROM crm.live")
     assert refused.value.status == 400 and "stream" in str(refused.value)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_what_a_workbench_user_writes_runs(crm, narrowed):
+    union = run(
+        narrowed,
+        "SELECT customer_id, email FROM crm.customers UNION ALL "
+        "SELECT customer_id, email FROM crm.customers ORDER BY customer_id",
+    )
+    assert union["rows"] == [[1, "****"], [1, "****"], [3, None], [3, None]]
+    ranked = run(
+        narrowed,
+        "SELECT customer_id, ntile(2) OVER (ORDER BY customer_id) AS half, "
+        "percent_rank() OVER (ORDER BY customer_id) AS rank FROM crm.customers "
+        "ORDER BY 1 FETCH FIRST 5 ROWS ONLY",
+    )
+    assert ranked["rows"] == [[1, 1, 0.0], [3, 2, 1.0]]
