@@ -179,7 +179,13 @@ def _table_location_errors(port: OutputPort) -> dict[str, str]:
                 "whoever asks. Serve a table of another schema."
             }
     domain = _domain_of(port)
-    allowances = list(SourceAllowance.objects.filter(source=source, domain=domain))
+    # Loaded with the source already (`prefetch_related("source__allowances")`: a
+    # federated query checks several ports at once), or read now.
+    loaded = getattr(source, "_prefetched_objects_cache", {}).get("allowances")
+    if loaded is not None:
+        allowances = [a for a in loaded if a.domain_id == domain.pk]
+    else:
+        allowances = list(SourceAllowance.objects.filter(source=source, domain=domain))
     if not allowances:
         return {
             "source": f"The data source {source.name!r} is not available to the "

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from django.db.models import Q
+from django.db.models import Prefetch, Q
 from sqlglot import exp
 from sqlglot.errors import OptimizeError, SqlglotError
 from sqlglot.optimizer.qualify import qualify
@@ -29,7 +29,7 @@ from sqlglot.schema import MappingSchema
 
 from products.catalog.selectors import port_for
 from products.choices import PortKind, SourceKind
-from products.models import DataProduct, OutputPort
+from products.models import Column, DataProduct, OutputPort
 from sharing.choices import Channel
 from sharing.federation.refusals import QueryRefused
 from sharing.federation.sql import DIALECT, ParsedQuery, Reference, query_parse
@@ -91,12 +91,19 @@ def _products(user, references: list[Reference]) -> dict[str, DataProduct]:
 
 
 def _ports(products: dict[str, DataProduct]) -> dict[int, list[OutputPort]]:
-    """Each product's ports in name order, with source and columns (two queries)."""
+    """Each product's ports in name order, with their source, its allowances (for the
+    location check of each read) and their columns: three queries for them all."""
     ports: dict[int, list[OutputPort]] = {}
     loaded = (
         OutputPort.objects.filter(product__in=list(products.values()))
         .select_related("source")
-        .prefetch_related("columns")
+        .prefetch_related(
+            Prefetch(
+                "columns",
+                queryset=Column.objects.only("id", "port_id", "name", "position", "data_type"),
+            ),
+            "source__allowances",
+        )
         .order_by("name")
     )
     for port in loaded:
