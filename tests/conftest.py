@@ -347,17 +347,24 @@ def fast_passwords(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
-@pytest.fixture
-def pg_product(postgres, domain):
-    """The serving tests' orders (tests.sharing.readers.SERVING_ROWS) in a PostgreSQL
-    table (committed: the source is another connection)."""
-    cfg = postgres.settings_dict
+def pg_info(connection) -> dict:
+    """psycopg's connection arguments for the test database (a source in tests)."""
+    cfg = connection.settings_dict
     info = dict(
         host=cfg["HOST"] or "localhost",
         port=int(cfg["PORT"] or 5432),
         dbname=cfg["NAME"],
         user=cfg["USER"] or None,
     )
+    return {k: v for k, v in info.items() if v}
+
+
+@pytest.fixture
+def pg_product(postgres, domain):
+    """The serving tests' orders (tests.sharing.readers.SERVING_ROWS) in a PostgreSQL
+    table (committed: the source is another connection)."""
+    info = pg_info(postgres)
+    info.setdefault("user", None)
     with psycopg.connect(**{k: v for k, v in info.items() if v}, autocommit=True) as conn:
         conn.execute("CREATE SCHEMA IF NOT EXISTS serving_test")
         conn.execute("DROP TABLE IF EXISTS serving_test.orders")

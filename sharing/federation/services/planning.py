@@ -182,16 +182,21 @@ def _schema(governed: list[GovernedReference], *, every_column: bool) -> Mapping
     return MappingSchema(mapping, dialect=DIALECT)
 
 
+def _qualify(parsed: ParsedQuery, schema: MappingSchema) -> exp.Expression:
+    """A copy of the query with every column resolved to its relation (sqlglot)."""
+    return qualify(
+        parsed.tree.copy(),
+        schema=schema,
+        dialect=DIALECT,
+        validate_qualify_columns=True,
+        quote_identifiers=True,
+        isolate_tables=False,
+    )
+
+
 def _qualified(parsed: ParsedQuery, governed: list[GovernedReference]) -> exp.Expression:
     try:
-        return qualify(
-            parsed.tree.copy(),
-            schema=_schema(governed, every_column=False),
-            dialect=DIALECT,
-            validate_qualify_columns=True,
-            quote_identifiers=True,
-            isolate_tables=False,
-        )
+        return _qualify(parsed, _schema(governed, every_column=False))
     except (OptimizeError, SqlglotError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else "a column could not be resolved"
         outside = _outside_access(parsed, governed)
@@ -213,14 +218,7 @@ def _outside_access(parsed: ParsedQuery, governed: list[GovernedReference]) -> s
     """Why the query fails to resolve when it names columns outside the reader's access
     (a message naming them), or "" when that is not the reason."""
     try:
-        tree = qualify(
-            parsed.tree.copy(),
-            schema=_schema(governed, every_column=True),
-            dialect=DIALECT,
-            validate_qualify_columns=True,
-            quote_identifiers=True,
-            isolate_tables=False,
-        )
+        tree = _qualify(parsed, _schema(governed, every_column=True))
     except (OptimizeError, SqlglotError):
         return ""
     by_marker = {g.reference.marker: g for g in governed}

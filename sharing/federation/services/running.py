@@ -20,6 +20,7 @@ run at once on one source (QUERY_SOURCE_CONCURRENCY).
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import logging
@@ -328,17 +329,7 @@ def _federated(running: RunningQuery, tree: exp.Expression) -> Iterator[pa.Recor
                 continue
             name = inputs[item.reference.index]
             with connector_for_port(item.plan.port) as source, _source_slot(item.location):
-                counter = iter(range(1, 1_000_000))
-                sql, params = governed_select_sql(
-                    item.plan,
-                    quote=source.quote_ident,
-                    dialect=source.dialect,
-                    relation=source.relation_sql(),
-                    placeholder=lambda: source.arrow_placeholder(next(counter)),  # noqa: B023
-                    columns=_read_columns(item),
-                    predicates=item.predicates_sql(ENGINE_DIALECTS[source.dialect]),
-                    fenced=True,
-                )
+                sql, params = pushed_statement(item, source)
                 if source.dialect == "postgresql":
                     _cost_check(source, sql, params)
                 batches = _pull(running, item, source, sql, params)
@@ -386,8 +377,10 @@ def _federated(running: RunningQuery, tree: exp.Expression) -> Iterator[pa.Recor
         finally:
             timer.cancel()
     finally:
-        # Closing costs a few milliseconds the answer need not wait for.
-        threading.Thread(target=conn.close, daemon=True).start()
+        # Closing costs a few milliseconds the answer need not wait for. Not a daemon
+        # thread: the interpreter waits for it at exit (DuckDB aborts the process when
+        # native work is cut off by the interpreter's end).
+        threading.Thread(target=conn.close).start()
 
 
 # A new DuckDB instance costs 12-20 ms, a third of a selective federated query: each
@@ -424,8 +417,33 @@ def _duckdb_instance():
         taken, _spare = _spare, None
     # A spare made before a fork belongs to the parent: never shared with a child.
     conn = taken[1] if taken is not None and taken[0] == os.getpid() else _fresh_duckdb()
-    threading.Thread(target=_prepare_spare, daemon=True).start()
+    threading.Thread(target=_prepare_spare).start()  # not a daemon: see _federated
     return conn
+
+
+@atexit.register
+def _spare_close() -> None:
+    global _spare
+    with _spare_lock:
+        taken, _spare = _spare, None
+    if taken is not None and taken[0] == os.getpid():
+        taken[1].close()
+
+
+def pushed_statement(item: GovernedReference, source) -> tuple[str, list[Any]]:
+    """What a federated query reads of one product on its own source: the governed
+    relation with only the columns the query reads and its own WHERE conjuncts."""
+    counter = iter(range(1, 1_000_000))
+    return governed_select_sql(
+        item.plan,
+        quote=source.quote_ident,
+        dialect=source.dialect,
+        relation=source.relation_sql(),
+        placeholder=lambda: source.arrow_placeholder(next(counter)),
+        columns=_read_columns(item),
+        predicates=item.predicates_sql(ENGINE_DIALECTS[source.dialect]),
+        fenced=True,
+    )
 
 
 def _pull(running: RunningQuery, item: GovernedReference, connector, sql: str, params):
@@ -737,17 +755,7 @@ def statements_for_sources(plan: QueryPlan) -> list[dict]:
         if item.location[0] == "file":
             continue
         with connector_for_port(item.plan.port) as source:
-            counter = iter(range(1, 1_000_000))
-            sql, params = governed_select_sql(
-                item.plan,
-                quote=source.quote_ident,
-                dialect=source.dialect,
-                relation=source.relation_sql(),
-                placeholder=lambda: source.arrow_placeholder(next(counter)),  # noqa: B023
-                columns=_read_columns(item),
-                predicates=item.predicates_sql(ENGINE_DIALECTS[source.dialect]),
-                fenced=True,
-            )
+            sql, params = pushed_statement(item, source)
             estimate = (
                 _explain_cost(source, sql, params) if source.dialect == "postgresql" else None
             )

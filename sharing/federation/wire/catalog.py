@@ -164,7 +164,7 @@ PG_CATALOG = {
         },
     }
 }
-_EMPTY = (
+EMPTY_CATALOG_TABLES = (  # catalog tables that never have rows here
     "pg_attrdef",
     "pg_collation",
     "pg_constraint",
@@ -268,7 +268,7 @@ def pg_catalog_rows(tables: Tables, *, database: str, username: str) -> dict:
                 "datconnlimit": -1,
             }
         ],
-        **{name: [] for name in _EMPTY},
+        **{name: [] for name in EMPTY_CATALOG_TABLES},
     }
     return {"pg_catalog": rows}
 

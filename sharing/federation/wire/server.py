@@ -60,6 +60,7 @@ from sqlglot import exp
 from sharing.federation.wire.answers import Answer, internal_error, wire_answer, wire_columns
 from sharing.federation.wire.auth import wire_user_authenticate
 from sharing.federation.wire.catalog import (
+    EMPTY_CATALOG_TABLES,
     INFORMATION_SCHEMA,
     PG_CATALOG,
     information_schema_rows,
@@ -408,21 +409,6 @@ def _with_session_values(expr: exp.Expression, connection) -> exp.Expression:
     return expr
 
 
-# Catalog tables that never have rows here (catalog.py declares them empty).
-_EMPTY_CATALOG = {
-    "pg_attrdef",
-    "pg_collation",
-    "pg_constraint",
-    "pg_index",
-    "pg_inherits",
-    "pg_rewrite",
-    "pg_trigger",
-    "pg_policy",
-    "pg_statistic_ext",
-    "pg_description",
-}
-
-
 def _without_empty_left_joins(expr: exp.Expression) -> exp.Expression:
     """LEFT JOINs of always-empty catalog tables dropped, their columns NULL: what they
     amount to, in a form the executor runs (pg-mimic's rewrite would otherwise turn a
@@ -431,7 +417,7 @@ def _without_empty_left_joins(expr: exp.Expression) -> exp.Expression:
         table = join.this
         if (join.side or "").upper() != "LEFT" or not isinstance(table, exp.Table):
             continue
-        if table.name.lower() not in _EMPTY_CATALOG:
+        if table.name.lower() not in EMPTY_CATALOG_TABLES:
             continue
         alias = table.alias_or_name
         select = join.parent

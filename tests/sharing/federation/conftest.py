@@ -8,6 +8,7 @@ import psycopg
 import pytest
 
 from products.choices import Classification, SourceKind
+from tests.conftest import pg_info
 from tests.factories import (
     ColumnFactory,
     DataSourceFactory,
@@ -27,15 +28,7 @@ CUSTOMERS = [  # customer_id, country, email (confidential), segment
 VISITS = [(1, 5), (1, 2), (2, 7), (3, 1), (4, 9)]  # customer_id, pages
 
 
-def source_info(connection) -> dict:
-    cfg = connection.settings_dict
-    info = dict(
-        host=cfg["HOST"] or "localhost",
-        port=int(cfg["PORT"] or 5432),
-        dbname=cfg["NAME"],
-        user=cfg["USER"] or None,
-    )
-    return {k: v for k, v in info.items() if v}
+source_info = pg_info  # the test database, as a source
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import pytest
 from products.choices import Classification, SourceKind
 from sharing.models import SyncDestination
 from sharing.models.syncs import DestinationKind
+from tests.conftest import pg_info
 from tests.factories import ColumnFactory, DataSourceFactory, OutputPortFactory, ProductFactory
 
 SOURCE_SCHEMA = "syncs_src"
@@ -29,17 +30,6 @@ LEAD_TYPES = {
     "score": "double precision",
     "bid": "numeric(12,2)",
 }
-
-
-def pg_info(connection) -> dict:
-    cfg = connection.settings_dict
-    info = dict(
-        host=cfg["HOST"] or "localhost",
-        port=int(cfg["PORT"] or 5432),
-        dbname=cfg["NAME"],
-        user=cfg["USER"] or None,
-    )
-    return {k: v for k, v in info.items() if v}
 
 
 class Table:
