@@ -161,6 +161,38 @@ def _capped(tree: exp.Expression, cap: int) -> exp.Expression:
     return exp.select("*").from_(tree.subquery("capped_result")).limit(cap)
 
 
+def _postgres_name(node: exp.Expression) -> str:
+    """The name PostgreSQL gives an unnamed output: a column's (also through a cast), a
+    function's (`count`, `date_trunc`, a window's function), `case`, else `?column?`."""
+    if node.output_name:
+        return node.output_name
+    text = node.sql(dialect="postgres")
+    called = re.match(r"([A-Za-z_][A-Za-z_0-9]*)\s*\(", text)
+    if called:
+        return called.group(1).lower()
+    return "case" if isinstance(node, exp.Case) else "?column?"
+
+
+def postgres_output_names(tree: exp.Expression) -> exp.Expression:
+    """The query with its unnamed outputs named as PostgreSQL names them: people write
+    PostgreSQL's dialect, and DuckDB would call `count(*)` "count_star()"."""
+    tree = tree.copy()
+    first = tree
+    while isinstance(first, exp.SetOperation):  # a set operation's names are its first's
+        first = first.left
+    if isinstance(first, exp.Select):
+        first.set(
+            "expressions",
+            [
+                node
+                if isinstance(node, exp.Alias | exp.Column | exp.Star)
+                else exp.alias_(node, _postgres_name(node), quoted=True)
+                for node in first.expressions
+            ],
+        )
+    return tree
+
+
 def _marker_sql(reference_marker: str, dialect: str) -> str:
     return exp.to_identifier(reference_marker, quoted=True).sql(dialect=dialect)
 
@@ -514,7 +546,10 @@ def query_batches(
     audit event per product when the stream ends (complete, failed or abandoned)."""
     cap = settings.QUERY_MAX_ROWS if limit is None else max(0, min(limit, settings.QUERY_MAX_ROWS))
     plan = running.plan
-    tree = _capped(plan.parsed.tree, cap + 1)
+    tree = plan.parsed.tree
+    if plan.engine != "postgresql":
+        tree = postgres_output_names(tree)
+    tree = _capped(tree, cap + 1)
     started = time.monotonic()
     error = ""
     status = QueryStatus.FAILED

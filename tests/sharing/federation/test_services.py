@@ -131,3 +131,17 @@ def test_what_a_workbench_user_writes_runs(crm, narrowed):
         "ORDER BY 1 FETCH FIRST 5 ROWS ONLY",
     )
     assert ranked["rows"] == [[1, 1, 0.0], [3, 2, 1.0]]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outputs_are_named_as_postgresql_names_them_on_every_engine(crm, orders, admin):
+    sql = (
+        "SELECT o.country, count(*), sum(o.amount), o.amount + 1, "
+        "CASE WHEN o.amount > 1 THEN 1 END, CAST(o.order_id AS text) "
+        "FROM sales.orders o GROUP BY 1, 4, 5, 6 ORDER BY 1 LIMIT 1"
+    )
+    answer = run(admin, sql)
+    assert answer["engine"] == "federated"
+    assert answer["columns"] == ["country", "count", "sum", "?column?", "case", "order_id"]
+    on_postgres = run(admin, "SELECT count(*), max(segment) FROM crm.customers")
+    assert on_postgres["columns"] == ["count", "max"]
