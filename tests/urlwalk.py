@@ -13,6 +13,9 @@ from django.urls.resolvers import RegexPattern, RoutePattern
 
 WRITE_METHODS = ("post", "put", "patch", "delete")
 
+# A value for a <uuid:...> kwarg (a query's id) that names nothing.
+NOWHERE_UUID = "00000000-0000-4000-8000-000000000000"
+
 
 @dataclass
 class Part:

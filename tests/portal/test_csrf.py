@@ -12,7 +12,7 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
-from tests.urlwalk import WRITE_METHODS, routes
+from tests.urlwalk import NOWHERE_UUID, WRITE_METHODS, routes
 
 # Writes that need no CSRF token, and why. (API views that do not authenticate by session
 # at all, such as bearer-token protocols, are recognised by their authentication classes.)
@@ -54,7 +54,13 @@ def fill(route) -> str | None:
     for name, regex in route.kwargs.items():
         # Any value the kwarg accepts; a choice of words (the admin's app labels) by its
         # own words.
-        tries = [NOWHERE["int"], NOWHERE["other"], "nowhere.nothing", *re.findall(r"\w+", regex)]
+        tries = [
+            NOWHERE["int"],
+            NOWHERE["other"],
+            "nowhere.nothing",
+            NOWHERE_UUID,
+            *re.findall(r"\w+", regex),
+        ]
         values[name] = next((value for value in tries if re.fullmatch(regex, value)), "")
     return route.path(values)
 

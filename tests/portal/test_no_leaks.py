@@ -48,7 +48,7 @@ from tests.factories import (
     UserFactory,
     parquet_product,
 )
-from tests.urlwalk import Route, routes
+from tests.urlwalk import NOWHERE_UUID, Route, routes
 
 MARKER = "quillfeather"  # in the draft's names and texts, never in a URL we send
 
@@ -66,7 +66,6 @@ PUBLIC_ROUTES = {
 LIST_PROBES = ["", "?q=ledger", "?status=draft", "?domain=vault", "?product=vault.ledger"]
 
 NOWHERE_INT = "987654321"
-NOWHERE_UUID = "00000000-0000-4000-8000-000000000000"  # for <uuid:...> routes (a query's id)
 
 
 @pytest.fixture

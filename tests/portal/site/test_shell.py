@@ -69,22 +69,23 @@ def test_the_top_bar_shows_each_person_what_they_can_use(client, domain, owner, 
     ProductFactory(domain=domain)
 
     client.force_login(reader)
-    assert _nav_links(client) == ["Catalog", "Domains", "Glossary", "Metrics"]
+    assert _nav_links(client) == ["Catalog", "Domains", "Glossary", "Metrics", "SQL"]
     # What the links led to: a reader cannot create a share, and the dashboard is for
     # the teams that run products; the API docs stay one click away in the user menu.
     assert 'href="/api/v1/docs/"' in client.get("/").content.decode()
 
     client.force_login(member)
-    assert _nav_links(client) == ["Catalog", "Domains", "Glossary", "Metrics", "Usage"]
+    assert _nav_links(client) == ["Catalog", "Domains", "Glossary", "Metrics", "SQL", "Usage"]
 
     client.force_login(owner)
     assert _nav_links(client) == [
-        "Catalog", "Domains", "Glossary", "Metrics", "Delta Sharing", "Usage",
+        "Catalog", "Domains", "Glossary", "Metrics", "SQL", "Delta Sharing", "Usage",
     ]  # fmt: skip
 
     client.force_login(admin_user)
     assert _nav_links(client) == [
-        "Catalog", "Domains", "Glossary", "Metrics", "Delta Sharing", "Usage", "Audit", "Admin",
+        "Catalog", "Domains", "Glossary", "Metrics", "SQL", "Delta Sharing", "Usage", "Audit",
+        "Admin",
     ]  # fmt: skip
 
 
