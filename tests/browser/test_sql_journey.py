@@ -45,7 +45,7 @@ def test_grantee_queries_across_products(
     page.get_by_placeholder("Filter products…").fill("customers")
     expect(page.locator("[data-sql-product]").filter(has_text="crm.visits")).to_be_hidden()
     customers = page.locator("[data-sql-product]").filter(has_text="crm.customers")
-    customers.locator("summary .muted").click()
+    customers.locator("summary").click()
     expect(customers.locator(".sql-columns")).to_contain_text("masked")
 
     editor = page.locator("#sql-text")
