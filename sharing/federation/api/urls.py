@@ -12,6 +12,6 @@ from sharing.federation.api.views import (
 urlpatterns = [
     path("query/", QueryView.as_view(), name="api-query"),
     path("query/explain/", QueryExplainView.as_view(), name="api-query-explain"),
-    path("query/<uuid:query_id>/", QueryDetailView.as_view(), name="api-query-detail"),
-    path("query/<uuid:query_id>/cancel/", QueryCancelView.as_view(), name="api-query-cancel"),
+    path("query/<str:query_id>/", QueryDetailView.as_view(), name="api-query-detail"),
+    path("query/<str:query_id>/cancel/", QueryCancelView.as_view(), name="api-query-cancel"),
 ]

@@ -10,6 +10,8 @@ stream ended, at `GET /api/v1/query/<id>/`).
 
 from __future__ import annotations
 
+import uuid
+
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
@@ -180,6 +182,15 @@ class QueryExplainView(APIView):
             return _refused(*_error_answer(exc))
 
 
+def _own_query(user, query_id: str) -> FederatedQuery | None:
+    """One of `user`'s queries by its id (a UUID); None for anything else."""
+    try:
+        key = uuid.UUID(str(query_id))
+    except ValueError:
+        return None
+    return FederatedQuery.objects.filter(pk=key, user=user).first()
+
+
 class QueryCancelView(APIView):
     """Stop one of your running queries: cancelled on its sources within a moment."""
 
@@ -197,6 +208,8 @@ class QueryCancelView(APIView):
     def post(self, request, query_id):
         from sharing.federation.services.running import query_cancel  # sqlglot: see QueryView
 
+        if _own_query(request.user, query_id) is None:
+            return _refused(404, "No such query of yours.")
         try:
             record = query_cancel(user=request.user, query_id=query_id)
         except QueryRefused as exc:
@@ -214,7 +227,7 @@ class QueryDetailView(APIView):
         responses={200: OpenApiTypes.OBJECT, 404: _error("Not one of your queries.")},
     )
     def get(self, request, query_id):
-        record = FederatedQuery.objects.filter(pk=query_id, user=request.user).first()
+        record = _own_query(request.user, query_id)
         if record is None:
             return _refused(404, "No such query of yours.")
         return Response(

@@ -102,3 +102,12 @@ def test_explain_shows_masks_filters_and_sql(crm, orders, narrowed, client_as):
     assert '"segment"' in statement["sql"] and "'pro'" in statement["sql"]
     assert statement["parameters"] == ["BE"]
     assert statement["estimated_rows"] is not None
+
+
+@pytest.mark.django_db
+def test_a_query_id_that_is_not_one_is_a_json_404(admin, client_as):
+    for path in ("/api/v1/query/null,null/", "/api/v1/query/123/"):
+        response = client_as(admin).get(path)
+        assert response.status_code == 404 and response.json()["detail"]
+    response = client_as(admin).post("/api/v1/query/nothing/cancel/")
+    assert response.status_code == 404 and response.json()["detail"]
