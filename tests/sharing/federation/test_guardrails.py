@@ -9,6 +9,7 @@ import threading
 import psycopg
 import pytest
 import redis
+from django.db import connection
 
 from products.connectors import ConnectorError
 from sharing.federation.refusals import QueryRefused
@@ -73,6 +74,8 @@ def test_cancel_stops_the_statement_on_the_source(many_visits, admin, settings, 
             outcome["answer"] = query_rows(running)
         except ConnectorError as exc:
             outcome["error"] = str(exc)
+        finally:
+            connection.close()  # this thread's own: back to the pool the live server uses
 
     thread = threading.Thread(target=run)
     thread.start()
@@ -125,7 +128,15 @@ def test_source_concurrency(many_visits, admin, settings, postgres):
     settings.QUERY_TIMEOUT_SECONDS = 60
     settings.QUERY_CACHE_SECONDS = 0
     slow = query_start(user=admin, sql=SLOW)
-    thread = threading.Thread(target=lambda: pytest.raises(ConnectorError, query_rows, slow))
+
+    def run() -> None:
+        try:
+            with pytest.raises(ConnectorError):
+                query_rows(slow)
+        finally:
+            connection.close()  # as above
+
+    thread = threading.Thread(target=run)
     thread.start()
     try:
         wait_for(lambda: portal_sessions(postgres, slow.label), message="never started")
