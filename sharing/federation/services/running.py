@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import atexit
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -30,7 +31,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +41,7 @@ from django.utils import timezone
 from sqlglot import exp
 
 from portal.core import json_values
-from products.connectors import ConnectorError, connector_for_port, port_file_path
+from products.connectors import Connector, ConnectorError, connector_for_port, port_file_path
 from products.connectors.duckdb import _temp_directory
 from sharing.choices import QueryStatus
 from sharing.federation.refusals import QueryRefused
@@ -306,22 +307,31 @@ def _cost_check(connector, sql: str, params: list[Any]) -> None:
 def _single_source(running: RunningQuery, tree: exp.Expression) -> Iterator[pa.RecordBatch]:
     plan = running.plan
     first = plan.governed[0]
-    with ExitStack() as stack:
-        connector = stack.enter_context(connector_for_port(first.plan.port))
-        relations = {}
-        for item in plan.governed:
-            own = stack.enter_context(connector_for_port(item.plan.port))
-            relations[item.reference.marker] = _governed_relation(
-                item, connector=connector, relation=own.relation_sql()
-            )
-        dialect = ENGINE_DIALECTS[plan.engine]
-        sql, params = write_statement(
-            tree, dialect=dialect, relations=relations, placeholder=connector.arrow_placeholder
-        )
-        stack.enter_context(_source_slot(first.location))
+    with connector_for_port(first.plan.port) as connector, _source_slot(first.location):
+        sql, params = single_source_statement(plan, tree, connector)
         if plan.engine == "postgresql":
             _cost_check(connector, sql, params)
         yield from _pull(running, first, connector, sql, params)
+
+
+def single_source_statement(
+    plan: QueryPlan, tree: exp.Expression, connector
+) -> tuple[str, list[Any]]:
+    """The whole query for its one source (`connector`'s): each product reference
+    replaced by its governed relation there."""
+    relations = {}
+    for item in plan.governed:
+        with connector_for_port(item.plan.port) as own:  # opens nothing: its name only
+            relation = own.relation_sql()
+        relations[item.reference.marker] = _governed_relation(
+            item, connector=connector, relation=relation
+        )
+    return write_statement(
+        tree,
+        dialect=ENGINE_DIALECTS[plan.engine],
+        relations=relations,
+        placeholder=connector.arrow_placeholder,
+    )
 
 
 def _federated(running: RunningQuery, tree: exp.Expression) -> Iterator[pa.RecordBatch]:
@@ -340,7 +350,7 @@ def _federated(running: RunningQuery, tree: exp.Expression) -> Iterator[pa.Recor
         # is the only unqualified relation it may name) can meet one of them.
         salt = uuid.uuid4().hex[:12]
         inputs = {g.reference.index: f"input_{g.reference.index}_{salt}" for g in plan.governed}
-        quote = duckdb_quote
+        quote = Connector.quote_ident
         for item in plan.governed:
             port = item.plan.port
             name = inputs[item.reference.index]
@@ -372,18 +382,17 @@ def _federated(running: RunningQuery, tree: exp.Expression) -> Iterator[pa.Recor
                     running.source_rows[item.reference.index] = 0
                 else:
                     first = arrow_decimals(first)
-                    counted = [first.num_rows]
-
-                    def rest(batches=batches, counted=counted):
-                        for batch in batches:
-                            counted[0] += batch.num_rows
-                            yield arrow_decimals(batch)
-
-                    reader = pa.RecordBatchReader.from_batches(first.schema, _chain(first, rest()))
+                    rest = (arrow_decimals(batch) for batch in batches)
+                    reader = pa.RecordBatchReader.from_batches(
+                        first.schema, itertools.chain([first], rest)
+                    )
                     conn.register("arrow_input", reader)
-                    conn.execute(f"CREATE TABLE {quote(name)} AS SELECT * FROM arrow_input")  # noqa: S608
+                    conn.execute(f"CREATE TABLE {quote(name)} AS SELECT * FROM arrow_input")
                     conn.unregister("arrow_input")
-                    running.source_rows[item.reference.index] = counted[0]
+                    # fetchall: a result left unread would block the connection.
+                    running.source_rows[item.reference.index] = conn.execute(
+                        f"SELECT count(*) FROM {quote(name)}"
+                    ).fetchall()[0][0]
             relations[item.reference.marker] = _materialised(quote(name))
         sql, params = write_statement(
             tree, dialect="duckdb", relations=relations, placeholder=lambda i: "?"
@@ -502,15 +511,6 @@ def _pull(running: RunningQuery, item: GovernedReference, connector, sql: str, p
     )
 
 
-def duckdb_quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _chain(first, rest):
-    yield first
-    yield from rest
-
-
 def _empty_select(item: GovernedReference, quote) -> str:
     names = _read_columns(item) or ["__row__"]
     return "SELECT " + ", ".join(f"NULL AS {quote(n)}" for n in names) + " LIMIT 0"
@@ -520,7 +520,7 @@ def _duckdb_relation(item: GovernedReference, relation: str):
     def relation_sql(placeholder: Callable[[], str]) -> tuple[str, list[Any]]:
         sql, params = governed_select_sql(
             item.plan,
-            quote=duckdb_quote,
+            quote=Connector.quote_ident,
             dialect="duckdb",
             relation=relation,
             placeholder=placeholder,
@@ -767,20 +767,8 @@ def statements_for_sources(plan: QueryPlan) -> list[dict]:
     out: list[dict] = []
     if plan.engine != "federated":
         first = plan.governed[0]
-        with ExitStack() as stack:
-            connector = stack.enter_context(connector_for_port(first.plan.port))
-            relations = {}
-            for item in plan.governed:
-                own = stack.enter_context(connector_for_port(item.plan.port))
-                relations[item.reference.marker] = _governed_relation(
-                    item, connector=connector, relation=own.relation_sql()
-                )
-            sql, params = write_statement(
-                tree,
-                dialect=ENGINE_DIALECTS[plan.engine],
-                relations=relations,
-                placeholder=connector.arrow_placeholder,
-            )
+        with connector_for_port(first.plan.port) as connector:
+            sql, params = single_source_statement(plan, tree, connector)
             estimate = (
                 _explain_cost(connector, sql, params) if plan.engine == "postgresql" else None
             )
