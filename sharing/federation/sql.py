@@ -21,6 +21,7 @@ from sqlglot import exp
 from products.trust.services.custom_sql import (
     TABLE_EXTRAS,
     _relation_name,
+    sql_ctes_check,
     sql_node_check,
 )
 from sharing.federation.refusals import QueryRefused
@@ -80,29 +81,6 @@ def _statements(text: str) -> list[exp.Expression]:
         raise QueryRefused("The SQL does not parse.") from exc
 
 
-def _ctes(tree: exp.Expression) -> list[exp.CTE]:
-    """WITH queries: only at the top of the query, not recursive, each named once."""
-    with_ = tree.args.get("with_") or tree.args.get("with")
-    for node in tree.find_all(exp.With):
-        if node is not with_:
-            raise QueryRefused(
-                "Put every WITH at the top of the query (a WITH inside a subquery is not allowed)."
-            )
-    if with_ is None:
-        return []
-    if with_.args.get("recursive"):
-        raise QueryRefused("WITH RECURSIVE is not allowed in a query.")
-    seen: set[str] = set()
-    for cte in with_.expressions:
-        name = cte.alias
-        if not name:
-            raise QueryRefused("Give every WITH query a name.")
-        if name.lower() in seen:
-            raise QueryRefused(f"The WITH query {name!r} is defined twice.")
-        seen.add(name.lower())
-    return list(with_.expressions)
-
-
 def _cte_matches(table: exp.Table, cte: exp.CTE) -> bool:
     ref, name = table.this, cte.args["alias"].this
     if not isinstance(ref, exp.Identifier) or not isinstance(name, exp.Identifier):
@@ -157,7 +135,7 @@ def query_parse(sql: str) -> ParsedQuery:
         raise QueryRefused(
             f"Only a SELECT query is allowed ({what} is not): queries never change data."
         )
-    ctes = _ctes(tree)
+    ctes = sql_ctes_check(tree, place="in a query", error=QueryRefused, reserved=())
     scope_of: dict[int, list[exp.CTE]] = {}
     for position, cte in enumerate(ctes):
         for table in cte.find_all(exp.Table):

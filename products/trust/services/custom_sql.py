@@ -337,7 +337,7 @@ def custom_sql_parse(sql: str, *, dialect: str = "postgres") -> CustomQuery:
         raise CustomSQLRefused(
             f"Only a SELECT query is allowed ({_construct(tree)} is not): checks never change data."
         )
-    ctes = _check_ctes(tree)
+    ctes = sql_ctes_check(tree)
     _check_nodes(tree, ctes=ctes)
     if not placeholders:
         raise CustomSQLRefused(
@@ -501,29 +501,33 @@ def _port_tables(tree: exp.Expression) -> list[exp.Table]:
     ]
 
 
-def _check_ctes(tree: exp.Expression) -> list[exp.CTE]:
+def sql_ctes_check(
+    tree: exp.Expression,
+    *,
+    place: str = "in a check",
+    error: type[Exception] = CustomSQLRefused,
+    reserved: tuple[str, ...] = (PORT_RELATION,),
+) -> list[exp.CTE]:
     """CTEs may sit only at the top of the query, not recursive, named once each and
-    never with the port's name. Returns them in order."""
+    never with a `reserved` name. Returns them in order. Shared with query federation."""
     with_ = tree.args.get("with_") or tree.args.get("with")
     for node in tree.find_all(exp.With):
         if node is not with_:
-            raise CustomSQLRefused(
+            raise error(
                 "Put every WITH at the top of the query (a WITH inside a subquery is not allowed)."
             )
     if with_ is None:
         return []
     if with_.args.get("recursive"):
-        raise CustomSQLRefused("WITH RECURSIVE is not allowed in a check.")
+        raise error(f"WITH RECURSIVE is not allowed {place}.")
     ctes = list(with_.expressions)
     seen: set[str] = set()
     for cte in ctes:
         name = cte.alias
         if not name:
-            raise CustomSQLRefused("Give every WITH query a name.")
-        if name.lower() == PORT_RELATION or name.lower() in seen:
-            raise CustomSQLRefused(
-                f"The WITH query {name!r} hides another relation: give it its own name."
-            )
+            raise error("Give every WITH query a name.")
+        if name.lower() in reserved or name.lower() in seen:
+            raise error(f"The WITH query {name!r} hides another relation: give it its own name.")
         seen.add(name.lower())
     return ctes
 
