@@ -276,7 +276,6 @@ def duckdb_join(orders: Path, products: Path) -> tuple[float, list]:
 
 def plan_times(iterations: int) -> list[float]:
     from sharing.federation.services.planning import query_plan
-    from sharing.federation.services.running import statements_for_sources  # noqa: F401
 
     user = admin_user()
     times = []
@@ -289,23 +288,21 @@ def plan_times(iterations: int) -> list[float]:
 
 
 def _written(plan) -> None:
-    """The statements the plan would send, written (the rewrite), nothing run."""
-    from contextlib import ExitStack
-
+    """The statements the (federated) plan would send, written, nothing run: each table
+    reference's pushed-down read on its source, and the query DuckDB runs over them."""
     from products.connectors import connector_for_port
-    from sharing.federation.services.running import _governed_relation, write_statement
+    from sharing.federation.services.running import pushed_statement, write_statement
 
-    with ExitStack() as stack:
-        connectors = [stack.enter_context(connector_for_port(g.plan.port)) for g in plan.governed]
-        relations = {
-            g.reference.marker: _governed_relation(
-                g, connector=connectors[0], relation=c.relation_sql()
-            )
-            for g, c in zip(plan.governed, connectors, strict=True)
-        }
-        write_statement(
-            plan.parsed.tree, dialect="duckdb", relations=relations, placeholder=lambda i: "?"
-        )
+    relations = {}
+    for item in plan.governed:
+        with connector_for_port(item.plan.port) as connector:  # opens nothing: names only
+            if item.location[0] != "file":
+                pushed_statement(item, connector)
+        name = f'"input_{item.reference.index}"'
+        relations[item.reference.marker] = lambda placeholder, name=name: (name, [])
+    write_statement(
+        plan.parsed.tree, dialect="duckdb", relations=relations, placeholder=lambda i: "?"
+    )
 
 
 def main() -> None:
