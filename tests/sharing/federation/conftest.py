@@ -28,13 +28,10 @@ CUSTOMERS = [  # customer_id, country, email (confidential), segment
 VISITS = [(1, 5), (1, 2), (2, 7), (3, 1), (4, 9)]  # customer_id, pages
 
 
-source_info = pg_info  # the test database, as a source
-
-
 @pytest.fixture
 def crm(postgres):
     """crm.customers and crm.visits on one PostgreSQL source."""
-    info = source_info(postgres)
+    info = pg_info(postgres)
     with psycopg.connect(**info, autocommit=True) as conn:
         conn.execute("CREATE SCHEMA IF NOT EXISTS federation_test")
         conn.execute("DROP TABLE IF EXISTS federation_test.customers, federation_test.visits")

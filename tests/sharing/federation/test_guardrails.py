@@ -20,8 +20,7 @@ from sharing.federation.services.running import (
     query_start,
 )
 from sharing.models import FederatedQuery
-from tests.conftest import wait_for
-from tests.sharing.federation.conftest import source_info
+from tests.conftest import pg_info, wait_for
 
 # With `many_visits`, a billion combinations for PostgreSQL to count: minutes.
 SLOW = "SELECT count(*) FROM crm.visits a, crm.visits b, crm.visits c WHERE a.pages >= 0"
@@ -33,7 +32,7 @@ live = pytest.mark.django_db(transaction=True)
 def many_visits(crm, postgres, settings):
     """1,000 visits (a slow query's material) and a cost budget that lets it run."""
     settings.QUERY_COST_BUDGET = 1e30
-    with psycopg.connect(**source_info(postgres), autocommit=True) as conn:
+    with psycopg.connect(**pg_info(postgres), autocommit=True) as conn:
         conn.execute(
             "INSERT INTO federation_test.visits SELECT i, i FROM generate_series(1, 1000) i"
         )
@@ -42,7 +41,7 @@ def many_visits(crm, postgres, settings):
 
 def portal_sessions(postgres, label: str | None = None) -> list[tuple]:
     """Active statements of federated queries on the source (the test database)."""
-    with psycopg.connect(**source_info(postgres), autocommit=True) as conn:
+    with psycopg.connect(**pg_info(postgres), autocommit=True) as conn:
         return conn.execute(
             "SELECT application_name, state FROM pg_stat_activity "
             "WHERE application_name LIKE %s AND state = 'active'",
@@ -157,7 +156,7 @@ def test_answers_are_cached_until_the_data_changes(crm, admin, settings, postgre
     second = query_rows(query_start(user=admin, sql=sql))
     assert (first["cached"], second["cached"]) == (False, True)
     assert second["rows"] == first["rows"] == [[5]]
-    with psycopg.connect(**source_info(postgres), autocommit=True) as conn:
+    with psycopg.connect(**pg_info(postgres), autocommit=True) as conn:
         conn.execute("INSERT INTO federation_test.visits VALUES (9, 1)")
     # PostgreSQL publishes its row counters within about a second of the commit.
     wait_for(
