@@ -253,3 +253,25 @@ def duckdb_type_name(arrow_type) -> str:
         pa.null(): "INTEGER",  # DuckDB reads an all-null column as INTEGER
     }
     return names.get(arrow_type, str(arrow_type).upper())
+
+
+def export_run_now(*, schedule, by):
+    """ "Run now" and execute the run here, as a test wants it done. In a transactional
+    test the run's task also reaches Redis at commit, where the session's Celery worker
+    (when an earlier test started it) may claim the run first: then wait for its result."""
+    from sharing.choices import ExportStatus
+    from sharing.exports.services.runs import export_run_execute, export_run_request
+    from sharing.models import ExportRun
+    from tests.conftest import wait_for
+
+    requested = export_run_request(schedule=schedule, by=by)
+    run = export_run_execute(run_id=requested.pk)
+    if run is None:
+        unfinished = (ExportStatus.QUEUED, ExportStatus.RUNNING)
+        wait_for(
+            lambda: ExportRun.objects.get(pk=requested.pk).status not in unfinished,
+            timeout=60,
+            message="the worker that claimed the export run did not finish it within 60 s",
+        )
+        run = ExportRun.objects.get(pk=requested.pk)
+    return run

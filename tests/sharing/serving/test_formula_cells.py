@@ -15,12 +15,11 @@ import pytest
 from django.core.files.storage import default_storage
 
 from sharing.choices import ExportStatus
-from sharing.exports.services.runs import export_run_execute, export_run_request
 from sharing.exports.services.schedules import export_schedule_create
 from sharing.models import ExportSchedule, ShareLink
 from sharing.serving.arrow_values import neutralise_formula
 from sharing.share_links.services import share_link_create
-from tests.factories import parquet_product
+from tests.factories import export_run_now, parquet_product
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -135,7 +134,7 @@ def _export_csv(product, owner, **fields) -> tuple[ExportSchedule, pd.DataFrame]
     schedule = export_schedule_create(
         product=product, by=owner, name="csv", cron="0 6 * * *", format="csv", **fields
     )
-    run = export_run_execute(run_id=export_run_request(schedule=schedule, by=owner).pk)
+    run = export_run_now(schedule=schedule, by=owner)
     assert run.status == ExportStatus.SUCCEEDED, run.error
     assert run.detail["written"]["neutralise_formulas"] is schedule.neutralise_formulas
     with default_storage.open(run.file_name, "rb") as handle:

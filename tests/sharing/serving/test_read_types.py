@@ -31,11 +31,10 @@ from sharing.delta_sharing.services import (
     delta_share_create,
     delta_share_table_add,
 )
-from sharing.exports.services.runs import export_run_execute, export_run_request
 from sharing.exports.services.schedules import export_schedule_create
-from sharing.models import ExportRun
 from sharing.share_links.services import share_link_create
-from tests.conftest import require_service, wait_for
+from tests.conftest import require_service
+from tests.factories import export_run_now
 from tests.sharing.serving.typed_tables import COLUMNS, EXPECTED, SCHEMA, TABLE, typed_product
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -324,17 +323,7 @@ def _export(product, owner, fmt: str) -> bytes:
     schedule = export_schedule_create(
         product=product, by=owner, name=f"types {fmt}", cron="0 6 * * *", format=fmt
     )
-    requested = export_run_request(schedule=schedule, by=owner)
-    run = export_run_execute(run_id=requested.pk)
-    if run is None:  # the session's Celery worker took the run's task first: wait for it
-        wait_for(
-            lambda: (
-                ExportRun.objects.get(pk=requested.pk).status
-                not in (ExportStatus.QUEUED, ExportStatus.RUNNING)
-            ),
-            timeout=60,
-        )
-        run = ExportRun.objects.get(pk=requested.pk)
+    run = export_run_now(schedule=schedule, by=owner)
     assert run.status == ExportStatus.SUCCEEDED, run.error
     with default_storage.open(run.file_name, "rb") as handle:
         return handle.read()
