@@ -491,6 +491,15 @@ QUERY_CACHE_SECONDS = int(os.environ.get("QUERY_CACHE_SECONDS", "60"))
 # The PostgreSQL wire-protocol endpoint (`manage.py sql_server`).
 PORTAL_SQL_HOST = os.environ.get("PORTAL_SQL_HOST", "127.0.0.1")
 PORTAL_SQL_PORT = int(os.environ.get("PORTAL_SQL_PORT", "15432"))
+# --- embedded analytics (sharing.embeds, docs/embeds.md) ------------------------------------
+# The `aud` every embed token must carry: what host applications sign for.
+EMBED_TOKEN_AUDIENCE = os.environ.get("EMBED_TOKEN_AUDIENCE", "data-portal-embed")
+# A token lives at most this long (its `exp` from its `iat`, or from now).
+EMBED_TOKEN_MAX_SECONDS = int(os.environ.get("EMBED_TOKEN_MAX_SECONDS", "600"))
+# Clocks of host applications and the portal may differ by this much.
+EMBED_CLOCK_LEEWAY_SECONDS = int(os.environ.get("EMBED_CLOCK_LEEWAY_SECONDS", "30"))
+# Data calls per embed and client address (Redis fixed window).
+EMBED_RATE_LIMIT = os.environ.get("EMBED_RATE_LIMIT", "600/min")
 # --- scheduled exports (sharing.exports.services.runs) --------------------------------------
 # A run's worker records a heartbeat this often; a run without one for the timeout lost
 # its worker: the reaper queues it again (up to EXPORT_MAX_ATTEMPTS attempts) or fails it.

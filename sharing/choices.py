@@ -22,6 +22,7 @@ class Channel(models.TextChoices):
     STREAM = "stream", "Stream"
     SYNC = "sync", "Sync (reverse ETL)"
     QUERY = "query", "SQL query"
+    EMBED = "embed", "Embedded analytics"
 
 
 class AuditAction(models.TextChoices):
@@ -75,3 +76,16 @@ class QueryStatus(models.TextChoices):
     FAILED = "failed", "Failed"
     REFUSED = "refused", "Refused"
     CANCELLED = "cancelled", "Cancelled"
+
+
+class EmbedChart(models.TextChoices):
+    KPI = "kpi", "KPI tile with sparkline"
+    LINE = "line", "Line chart"
+    BAR = "bar", "Bar chart"
+    AREA = "area", "Area chart"
+    TABLE = "table", "Table"
+
+
+class EmbedKeyAlgorithm(models.TextChoices):
+    EDDSA = "EdDSA", "Ed25519 (EdDSA)"
+    RS256 = "RS256", "RSA (RS256)"

@@ -12,10 +12,9 @@ register = template.Library()
 
 
 @register.simple_tag
-def plotly_assets() -> SafeString:
-    """plotly.js, the stylesheets that stop it injecting <style> elements, and
-    js/charts.js, which draws every `[data-plotly-figure]` chart of the page from its
-    JSON (portal.core.charts). Once per page, before or after the chart containers."""
+def plotly_library() -> SafeString:
+    """plotly.js and the stylesheets that stop it injecting <style> elements, for a page
+    that draws its own charts (the embed page)."""
     links = format_html_join(
         "\n",
         '<link rel="stylesheet" id="{}"{} href="{}">',
@@ -28,11 +27,16 @@ def plotly_assets() -> SafeString:
             for sheet in manifest()["sheets"]
         ),
     )
+    return format_html('{}\n<script src="{}" defer></script>', links, static(PLOTLY_BUNDLE))
+
+
+@register.simple_tag
+def plotly_assets() -> SafeString:
+    """plotly.js (plotly_library) and js/charts.js, which draws every
+    `[data-plotly-figure]` chart of the page from its JSON (portal.core.charts). Once per
+    page, before or after the chart containers."""
     return format_html(
-        '{}\n<script src="{}" defer></script>\n<script src="{}" defer></script>',
-        links,
-        static(PLOTLY_BUNDLE),
-        static("js/charts.js"),
+        '{}\n<script src="{}" defer></script>', plotly_library(), static("js/charts.js")
     )
 
 

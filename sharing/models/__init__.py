@@ -2,6 +2,13 @@
 
 from sharing.models.access import AccessEvent, AccessGrant, AccessRequest
 from sharing.models.delta_sharing import DeltaRecipient, DeltaShare, DeltaShareTable
+from sharing.models.embeds import (
+    Embed,
+    EmbedApp,
+    EmbedDeniedToken,
+    EmbedKey,
+    EmbedViewDay,
+)
 from sharing.models.exports import ExportRun, ExportSchedule
 from sharing.models.federation import FederatedQuery, SavedQuery
 from sharing.models.share_links import ShareLink
@@ -26,6 +33,11 @@ __all__ = [
     "DeltaRecipient",
     "DeltaShare",
     "DeltaShareTable",
+    "Embed",
+    "EmbedApp",
+    "EmbedDeniedToken",
+    "EmbedKey",
+    "EmbedViewDay",
     "ExportRun",
     "ExportSchedule",
     "FederatedQuery",

@@ -466,7 +466,13 @@ def _range_clauses(metric: Metric, query: MetricQuery) -> list[Clause]:
 
 
 def metric_read_plan(
-    *, metric: Metric, user, channel: str, query: MetricQuery, types: dict[str, str]
+    *,
+    metric: Metric,
+    user,
+    channel: str,
+    query: MetricQuery,
+    types: dict[str, str],
+    shareable_only: bool = False,
 ) -> ReadPlan:
     """The read plan of an evaluation of `query` by `user`, or MetricRefused: 400 for a
     definition the port's columns (`types`) no longer fit, then the read plan's answers
@@ -488,6 +494,7 @@ def metric_read_plan(
             columns=metric_columns_read(metric, query),
             filter=[clause.as_dict() for clause in query.filters],
             limit=MAX_GROUPS,
+            shareable_only=shareable_only,
         )
     except ReadRefused as exc:
         raise MetricRefused(exc.status, exc.message) from exc
@@ -518,6 +525,7 @@ def metric_evaluate(
     filters=None,
     client_address: str | None = None,
     detail: dict[str, Any] | None = None,
+    shareable_only: bool = False,
 ) -> MetricResult:
     """Evaluate the metric for `user`: one read plan, one query on the port's source, one
     audit event. Raises MetricRefused: 400 for a bad query (naming the dimension, grain,
@@ -526,14 +534,22 @@ def metric_evaluate(
     then the read plan's answers: 403 without access to the product's rows, to a column
     read or to its unmasked values, 400 for a filter value that does not fit its column;
     404 when the port's table (or a column) is not in its source, 502 when the source
-    cannot be read. `detail` goes into the audit event's (a sync's run, say)."""
+    cannot be read. `detail` goes into the audit event's (a sync's run, say);
+    `shareable_only`: within what `user` may share (an embed's read, see read_plan)."""
     port = metric.port
     product = port.product
     query = metric_query_parse(
         metric=metric, dimensions=dimensions, grain=grain, start=start, end=end, filters=filters
     )
     types = port_column_types(port)
-    plan = metric_read_plan(metric=metric, user=user, channel=channel, query=query, types=types)
+    plan = metric_read_plan(
+        metric=metric,
+        user=user,
+        channel=channel,
+        query=query,
+        types=types,
+        shareable_only=shareable_only,
+    )
     query = replace(query, filters=tuple(plan.requested_filter))  # typed by the plan
     # The metric's own filters hold with the grant's row filter and the reader's (their
     # columns were checked as columns the metric reads).
