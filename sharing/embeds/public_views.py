@@ -103,7 +103,9 @@ def _csv(payload: dict, filename: str) -> HttpResponse:
     writer = csv.writer(out)
     writer.writerow(payload["columns"])
     for row in payload["rows"]:
-        writer.writerow(["" if value is None else neutralise_formula(value) for value in row])
+        writer.writerow(
+            [neutralise_formula(value) if isinstance(value, str) else value for value in row]
+        )
     response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}.csv"'
     return response
