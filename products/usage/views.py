@@ -15,6 +15,7 @@ from products.catalog.scope import product_header, product_page
 from products.usage.selectors import (
     SCOPES,
     USAGE_DAYS,
+    embed_usage,
     product_usage,
     usage_chart_data,
     usage_dashboard,
@@ -36,6 +37,7 @@ class ProductUsageView(LoginRequiredMixin, TemplateView):
         usage = product_usage(product=product, days=USAGE_DAYS, with_readers=can_edit)
         context.update(
             usage=usage,
+            embeds=embed_usage(product=product, days=USAGE_DAYS, with_tenants=can_edit),
             chart=usage_chart_data(usage) if usage.views or usage.reads else None,
             channels=[
                 {"channel": channel, "label": label, "reads": usage.by_channel.get(channel, 0)}
