@@ -118,7 +118,9 @@
     body.replaceChildren(target);
     function draw() {
       window.Plotly.newPlot(target, traces, {
-        margin: {l: 48, r: 12, t: 8, b: 36}, showlegend: traces.length > 1,
+        margin: {l: 56, r: 12, t: 8, b: 44}, showlegend: traces.length > 1,
+        xaxis: {title: {text: data.embed.x === "period" ? "" : data.embed.x}, automargin: true},
+        yaxis: {title: {text: traces.length === 1 ? data.embed.label : ""}, automargin: true},
         paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)", autosize: true
       }, {displayModeBar: false, responsive: true}).then(resize);
     }
