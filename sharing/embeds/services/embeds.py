@@ -25,6 +25,10 @@ from sharing.models import Embed, EmbedDeniedToken
 from sharing.serving.reads import ReadRefused, read_plan
 
 PARAM_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
+# A host name as origins carry it (IDNs in their xn-- form); it goes into the embed page's
+# Content-Security-Policy, so nothing else may pass.
+HOST_NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
+IPV6 = re.compile(r"[0-9a-f:.]+")
 MAX_PARAMS = 5
 MAX_ORIGINS = 20
 MAX_TABLE_COLUMNS = 20
@@ -56,8 +60,10 @@ def origin_normalise(text: str) -> str:
         raise ValueError(f"{raw[:80]!r} has an invalid port.") from None
     default = {"http": 80, "https": 443}[parts.scheme]
     host = parts.hostname.lower()
-    if ":" in host:  # IPv6
+    if ":" in host and IPV6.fullmatch(host):
         host = f"[{host}]"
+    elif not HOST_NAME.fullmatch(host):
+        raise ValueError(f"{raw[:80]!r} does not name a valid host.")
     return f"{parts.scheme}://{host}" + (f":{port}" if port and port != default else "")
 
 

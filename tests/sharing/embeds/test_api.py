@@ -58,6 +58,9 @@ def test_create_list_show_disable_enable(pg_product, owner, outsider, client_as)
         ({"allowed_origins": ["shop.example.com"]}, "allowed_origins"),
         ({"allowed_origins": ["https://shop.example.com/path"]}, "allowed_origins"),
         ({"allowed_origins": []}, "allowed_origins"),
+        # Origins go into the page's Content-Security-Policy: no directive smuggled in.
+        ({"allowed_origins": ["https://x; script-src *"]}, "allowed_origins"),
+        ({"allowed_origins": ["https://a;b.com"]}, "allowed_origins"),
         ({"columns": ["order_id", "nope"]}, "columns"),
         ({"columns": ["order_id", "country"]}, "columns"),  # a y column of text
         ({"chart": "kpi"}, "metric"),  # a KPI tile over a port
