@@ -68,6 +68,7 @@ from products.demo.catalog import (
 )
 from products.demo.data import DEFAULT_SEED, generate_tables
 from products.demo.definitions import definitions_seed
+from products.demo.embeds import embeds_seed
 from products.demo.feedback import feedback_seed
 from products.demo.queries import queries_seed
 from products.demo.streams import live_orders_seed
@@ -264,6 +265,10 @@ def demo_seed(
         if n:
             result.created[what] += n
     for what, n in queries_seed(users=users, log=log).items():
+        if n:
+            result.created[what] += n
+    # The embed of sales.revenue (a metric: after the definitions) and its demo host's key.
+    for what, n in embeds_seed(users=users, log=log).items():
         if n:
             result.created[what] += n
     # Last, once every kind of evidence is in: the trust score's days, from that history.

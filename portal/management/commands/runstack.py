@@ -1,5 +1,7 @@
 """Start the web server, a Celery worker, Celery beat and the SQL endpoint (PostgreSQL wire
-protocol, `manage.py sql_server`); stop them all on Ctrl-C.
+protocol, `manage.py sql_server`), and, once the demo has its embed, the embed demo's host
+page (`manage.py embed_demo_host`, on EMBED_DEMO_HOST_PORT or the port after the portal's);
+stop them all on Ctrl-C.
 
 `make run` calls this after migrating and seeding. With no environment set everything is
 embedded (SQLite, a filesystem broker under var/); with DATABASE_URL, CELERY_BROKER_URL
@@ -24,6 +26,9 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
+from django.db import DatabaseError, connection
+
+from products.demo.embeds import DemoHostUnavailable, demo_host, host_port
 
 DEMO_LOGINS = [
     ("admin", "administrator: everything, Django admin at /admin/"),
@@ -115,7 +120,19 @@ def show_line(line: str) -> bool:
     )
 
 
-def banner(*, url: str, db: str, broker: str, sql_port: int | None = None) -> str:
+def banner(
+    *,
+    url: str,
+    db: str,
+    broker: str,
+    sql_port: int | None = None,
+    embed_demo_url: str | None = None,
+) -> str:
+    embed_demo = (
+        [f"  Embed demo (a host application's page, no sign-in): {embed_demo_url}"]
+        if embed_demo_url
+        else []
+    )
     sql = (
         [
             f"  SQL (psql, DBeaver, Metabase): {settings.PORTAL_SQL_HOST}:{sql_port}, your "
@@ -131,6 +148,7 @@ def banner(*, url: str, db: str, broker: str, sql_port: int | None = None) -> st
             f"  Data-product portal: {url}",
             f"  metadata: {db}; tasks: Celery worker + beat on the {broker}",
             *sql,
+            *embed_demo,
             f"  Demo logins (password: {DEMO_PASSWORD}):",
             *[f"    {user:<8} {what}" for user, what in DEMO_LOGINS],
             "=" * 72,
@@ -199,6 +217,28 @@ class Command(BaseCommand):
         # when another stack holds it, a free port the banner names.
         sql_port = free_port(settings.PORTAL_SQL_PORT)
         commands["sql"] = [python, "manage.py", "sql_server", "--port", str(sql_port)]
+        # The embed demo's host page, on another origin than the portal, when the demo has
+        # its embed (seed_demo); it allows its own origin on the embed as it starts.
+        embed_demo_url = None
+        try:
+            demo_host()
+        except (DemoHostUnavailable, DatabaseError) as exc:
+            self.stderr.write(f"The embed demo is not started: {exc}".strip())
+        else:
+            embed_port = free_port(host_port(port))
+            embed_demo_url = f"http://{host}:{embed_port}/"
+            commands["embed"] = [
+                python,
+                "manage.py",
+                "embed_demo_host",
+                "--port",
+                str(embed_port),
+                "--bind",
+                host,
+                "--portal-url",
+                f"http://{host}:{port}",
+            ]
+        connection.close()  # the processes have their own connections
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         nats_url = settings.NATS_URL
         if not nats_url:  # a local JetStream server, as the broker is embedded
@@ -276,7 +316,15 @@ class Command(BaseCommand):
             time.sleep(0.2)
         if not stopping:
             with write_lock:
-                self.stdout.write(banner(url=url, db=db, broker=broker, sql_port=sql_port))
+                self.stdout.write(
+                    banner(
+                        url=url,
+                        db=db,
+                        broker=broker,
+                        sql_port=sql_port,
+                        embed_demo_url=embed_demo_url,
+                    )
+                )
                 last_line["after_banner"] = False
         hint_repeated = False
 
