@@ -17,10 +17,9 @@ import pytest
 from playwright.sync_api import expect
 
 from products.models import Metric
-from sharing.embeds.host import embed_token_sign
+from sharing.embeds.host import embed_token_sign, key_pair
 from sharing.embeds.services.apps import embed_app_create
 from sharing.embeds.services.embeds import embed_create
-from tests.sharing.embeds.conftest import ed_keys  # noqa: F401 - a fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -81,6 +80,11 @@ class Host:
     def close(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def ed_keys() -> tuple[str, str]:
+    return key_pair("EdDSA")
 
 
 @pytest.fixture
