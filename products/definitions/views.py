@@ -64,6 +64,7 @@ from products.definitions.services.metrics import (
     port_column_types,
 )
 from products.models import Column, Domain, GlossaryTerm, Metric, OutputPort
+from sharing.access.decision import can_share
 from sharing.access.filters import filter_phrases
 from sharing.choices import Channel
 
@@ -472,6 +473,7 @@ class MetricDetailView(LoginRequiredMixin, TemplateView):
             fixed_filters=filter_phrases(metric.filters),
             can_edit=can_edit_product(user=request.user, product=product),
             api_url=reverse("definitions-api:metric-values", kwargs={"key": metric.key}),
+            embed_url=_embed_url(metric) if can_share(user=request.user, product=product) else "",
         )
         if not form.is_valid():
             context["problem"] = "Correct the fields marked below."
@@ -512,6 +514,13 @@ class MetricDetailView(LoginRequiredMixin, TemplateView):
             sync_url=_sync_url(metric, result),
         )
         return context
+
+
+def _embed_url(metric: Metric) -> str:
+    """The new-embed form with this metric as what it shows."""
+    product = metric.port.product
+    url = reverse("sharing:embed-create", args=[product.domain.slug, product.slug])
+    return f"{url}?{urlencode({'metric': metric.key})}"
 
 
 def _sync_url(metric: Metric, result) -> str:
