@@ -32,7 +32,7 @@ run: $(VENV)/.run-deps
 	DEBUG=$${DEBUG-1} exec $(BIN)/python manage.py runstack --port $(PORT)
 
 ## test: install the dev extra (and Debian's chromium if missing), check, run the suite
-test: $(VENV)/.dev-deps chromium delta-sharing-client client-compat
+test: $(VENV)/.dev-deps chromium delta-sharing-client client-compat java spark-server
 	SECRET_KEY=$${SECRET_KEY:-insecure-test-only-key} $(BIN)/python manage.py check
 	SECRET_KEY=$${SECRET_KEY:-insecure-test-only-key} $(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/ruff check .
@@ -99,3 +99,21 @@ $(CLIENT_COMPAT)/.installed: $(wildcard portal_client/*.py) portal_client/pyproj
 	$(CLIENT_COMPAT)/bin/pip install --quiet 'pandas==2.2.*' 'pyarrow==17.*' 'numpy<2.3'
 	$(CLIENT_COMPAT)/bin/pip install --quiet ./portal_client
 	touch $@
+## spark-server: Spark itself (the full pyspark package: ~450 MB to download, ~510 MB on
+## disk) in its own virtualenv, var/spark-server, for the local Spark Connect server that
+## tests start (products/connectors/spark_server.py; `python -m
+## products.connectors.spark_server` starts one by hand). The portal's .venv has the client
+## only (pyspark-client, pinned to the same minor version): both install the package `pyspark`.
+## java: Debian's Java 17, which Spark needs, when no java is on the PATH.
+.PHONY: spark-server java
+SPARK_SERVER := var/spark-server
+SPARK_VERSION := 4.2
+spark-server: $(SPARK_SERVER)/.installed-$(SPARK_VERSION)
+$(SPARK_SERVER)/.installed-$(SPARK_VERSION):
+	$(PYTHON) -m venv $(SPARK_SERVER)
+	$(SPARK_SERVER)/bin/pip install --quiet 'pyspark==$(SPARK_VERSION).*'
+	touch $@
+java:
+	@command -v java >/dev/null 2>&1 || { \
+		echo "Installing Debian's Java 17 for the Spark tests"; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq openjdk-17-jre-headless; }

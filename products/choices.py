@@ -40,6 +40,7 @@ class Audience(models.TextChoices):
 class SourceKind(models.TextChoices):
     POSTGRESQL = "postgresql", "PostgreSQL"
     DUCKDB = "duckdb", "DuckDB file"
+    SPARK = "spark", "Apache Spark (Spark Connect)"
 
 
 class PortKind(models.TextChoices):

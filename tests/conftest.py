@@ -21,6 +21,8 @@ from django.test import override_settings
 
 from portal.celery import app as celery_app
 from products.choices import Classification, MembershipRole, SourceKind
+from products.connectors.spark import spark_sessions_close
+from products.connectors.spark_server import LocalSparkServer, SparkServerError, unavailable_reason
 from sharing.access.services.grants import grant_create
 from tests.factories import (
     ColumnFactory,
@@ -405,3 +407,25 @@ def pg_product(postgres, domain):
             else Classification.INTERNAL,
         )
     return product
+
+
+# --- Apache Spark (Spark Connect) ------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def spark_server(tmp_path_factory):
+    """A local Spark Connect server (products.connectors.spark_server), started once per
+    test session on 127.0.0.1, its warehouse in a temporary folder, stopped (with its JVM)
+    at the end. Skips without Java or Spark (`make spark-server`), unless
+    REQUIRE_SERVICES=1. Tests using it are marked `spark` (`-m "not spark"` leaves them)."""
+    reason = unavailable_reason()
+    if reason:
+        require_service("Spark Connect", reason)
+    server = LocalSparkServer(work_dir=tmp_path_factory.mktemp("spark"))
+    try:
+        server.start()
+    except SparkServerError as exc:
+        pytest.fail(str(exc))
+    yield server
+    spark_sessions_close()  # this process's sessions, before their server goes
+    server.stop()

@@ -1,4 +1,5 @@
-"""`connector_for_port(port)` is how every service reaches a port's data."""
+"""`connector_for_port(port)` is how every service reaches a port's data (PostgreSQL,
+DuckDB, Spark Connect)."""
 
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from products.connectors.base import (
 )
 from products.connectors.duckdb import DuckDBConnector
 from products.connectors.postgres import PostgresConnector
+from products.connectors.spark import SparkConnector
 
 __all__ = [
     "ColumnInfo",
@@ -56,5 +58,9 @@ def connector_for_port(port) -> Connector:
             schema_name=port.schema_name,
             table_name=port.table_name,
             label=source.name,
+        )
+    if source.kind == SourceKind.SPARK:
+        return SparkConnector(
+            source=source, schema_name=port.schema_name, table_name=port.table_name
         )
     raise ConnectorError(f"Unsupported data source kind {source.kind!r}.")

@@ -17,7 +17,8 @@ class DataSource(models.Model):
     name = models.CharField(max_length=120, unique=True)
     kind = models.CharField(max_length=16, choices=SourceKind.choices)
     description = models.TextField(blank=True)
-    # PostgreSQL
+    # PostgreSQL; Spark Connect (host, port: 15002, username: the session's user_id,
+    # password_env: its token's variable; ports name `schema` or `catalog.schema`)
     host = models.CharField(max_length=255, blank=True)
     port = models.PositiveIntegerField(null=True, blank=True)
     database = models.CharField(max_length=120, blank=True)
@@ -26,7 +27,8 @@ class DataSource(models.Model):
         "password environment variable",
         max_length=120,
         blank=True,
-        help_text="Name of the environment variable holding the password; never the password.",
+        help_text="Name of the environment variable holding the password (a Spark source: "
+        "its token); never the password.",
     )
     # DuckDB
     path = models.CharField(

@@ -476,7 +476,13 @@ class DataSourceCreateSerializer(InputSerializer):
     kind = SourceKindField()
     description = serializers.CharField(required=False, allow_blank=True)
     host = serializers.CharField(max_length=255, required=False, allow_blank=True)
-    port = serializers.IntegerField(min_value=1, max_value=65535, required=False, allow_null=True)
+    port = serializers.IntegerField(
+        min_value=1,
+        max_value=65535,
+        required=False,
+        allow_null=True,
+        help_text="A Spark source's Spark Connect port: 15002 when not given.",
+    )
     database = serializers.CharField(max_length=120, required=False, allow_blank=True)
     username = serializers.CharField(max_length=120, required=False, allow_blank=True)
     password_env = serializers.CharField(
@@ -484,7 +490,8 @@ class DataSourceCreateSerializer(InputSerializer):
         required=False,
         allow_blank=True,
         write_only=True,
-        help_text="Name of the environment variable holding the password; never the password.",
+        help_text="Name of the environment variable holding the password (a Spark source: "
+        "its token); never the password.",
     )
     path = serializers.CharField(
         max_length=500,

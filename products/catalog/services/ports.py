@@ -22,6 +22,7 @@ from products.connectors import (
     connector_for_port,
     port_file_path,
 )
+from products.connectors import spark as spark_connector
 from products.connectors.nats_stream import StreamReader, stream_location_errors
 from products.models import (
     Column,
@@ -35,6 +36,9 @@ from products.models import (
 from products.models.ports import ANY_SCHEMA
 
 ENV_VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+SPARK_HOST = spark_connector.HOST_NAME
+SPARK_USER_ID = re.compile(r"^[A-Za-z0-9_.@-]{1,120}$")
+SPARK_DEFAULT_PORT = spark_connector.DEFAULT_PORT
 # Port slugs that would collide with API routes (`/ports/upload/`).
 RESERVED_PORT_SLUGS = {"upload"}
 RESERVED_STREAM_PREFIXES = ("PORTAL", "KV_", "OBJ_", "$")
@@ -60,21 +64,44 @@ def data_source_create(*, by, name: str, kind: str, **fields) -> DataSource:
     if not user_is_admin(by):
         raise PermissionDenied("Only admins register data sources.")
     source = DataSource(name=(name or "").strip(), kind=kind, **fields)
+    if kind == SourceKind.SPARK and source.port is None:
+        source.port = SPARK_DEFAULT_PORT
+    errors = data_source_errors(source)
+    if errors:
+        raise ValidationError(errors)
+    source.full_clean()
+    source.save()
+    return source
+
+
+def data_source_errors(source: DataSource) -> dict[str, str]:
+    """What is wrong with a source's connection fields, by field (empty: nothing)."""
     errors: dict[str, str] = {}
     if source.password_env and not ENV_VAR_NAME.match(source.password_env):
         errors["password_env"] = (
             "Give the name of an environment variable (letters, digits, underscores), "
             "not the password itself."
         )
-    if kind == SourceKind.POSTGRESQL and not source.database:
+    if source.kind == SourceKind.POSTGRESQL and not source.database:
         errors["database"] = "A PostgreSQL source needs a database name."
-    if kind == SourceKind.DUCKDB and not source.path:
+    if source.kind == SourceKind.DUCKDB and not source.path:
         errors["path"] = "A DuckDB source needs the path of its database file."
-    if errors:
-        raise ValidationError(errors)
-    source.full_clean()
-    source.save()
-    return source
+    if source.kind == SourceKind.SPARK:
+        if not SPARK_HOST.match(source.host or ""):
+            errors["host"] = (
+                "A Spark source needs the host name of its Spark Connect server "
+                "(spark.example.com), without sc://, a port or parameters."
+            )
+        if source.database:
+            errors["database"] = (
+                "A Spark source has no database: its ports name `schema` or "
+                "`catalog.schema` as their schema."
+            )
+        if source.path:
+            errors["path"] = "A Spark source has no file path: give its host and port."
+        if source.username and not SPARK_USER_ID.match(source.username):
+            errors["username"] = "The Spark session's user name: letters, digits and . _ @ - only."
+    return errors
 
 
 # Where a port may read from ------------------------------------------------------------
@@ -86,11 +113,27 @@ def data_source_create(*, by, name: str, kind: str, **fields) -> DataSource:
 # (StorageAllowance); never an export file, another domain's upload or a serving cache.
 
 # The schema a port with a blank schema name reads (what the connectors use).
-DEFAULT_SCHEMA = {SourceKind.POSTGRESQL: "public", SourceKind.DUCKDB: "main"}
+DEFAULT_SCHEMA = {
+    SourceKind.POSTGRESQL: "public",
+    SourceKind.DUCKDB: "main",
+    SourceKind.SPARK: spark_connector.DEFAULT_SCHEMA,
+}
 SYSTEM_SCHEMAS = {
     SourceKind.POSTGRESQL: {"pg_catalog", "information_schema", "pg_toast"},
     SourceKind.DUCKDB: {"information_schema", "pg_catalog", "system", "temp"},
+    # global_temp: views any Spark session may create, seen by all of them
+    SourceKind.SPARK: {"information_schema", "global_temp"},
 }
+# Spark: the `system` catalog (Databricks' audit and billing tables; Spark's session
+# variables and built-in functions) is no port's.
+SPARK_SYSTEM_CATALOGS = {"system"}
+# Spark reads `parquet.`/some/path`` as the file at that path, not as a table of a schema
+# named parquet: a port naming such a schema alone would read any file the server can.
+# (Its sessions turn that off as well, where the server lets them: products.connectors.spark.)
+SPARK_FILE_FORMATS = {
+    "parquet", "csv", "json", "orc", "text", "avro", "delta", "binaryfile", "xml",
+    "jdbc", "iceberg", "hudi", "hive", "file", "jsonl", "tsv",
+}  # fmt: skip
 SYSTEM_SCHEMA_PREFIXES = ("pg_temp", "pg_toast_temp")
 LOCAL_HOSTS = {"", "localhost", "127.0.0.1", "::1", "0.0.0.0", "::"}
 # Folders of portal storage no file port may name: the upload feature's (each domain only
@@ -163,6 +206,27 @@ def _domain_of(port: OutputPort) -> Domain:
     return port.product.domain
 
 
+def _spark_schema_errors(schema: str) -> dict[str, str]:
+    """A Spark port's schema: `schema` or `catalog.schema`, neither a system one (Spark
+    matches names without regard to case) nor, alone, a file format's name."""
+    parts = schema.split(".")
+    if len(parts) > 2 or not all(parts):
+        return {
+            "schema_name": "Name the schema as `schema` or `catalog.schema` (the table goes "
+            "in its own field)."
+        }
+    if parts[-1].lower() in SYSTEM_SCHEMAS[SourceKind.SPARK] or (
+        len(parts) == 2 and parts[0].lower() in SPARK_SYSTEM_CATALOGS
+    ):
+        return {"schema_name": f"{schema!r} is a system catalog: no port may serve it."}
+    if len(parts) == 1 and schema.lower() in SPARK_FILE_FORMATS:
+        return {
+            "schema_name": f"Spark reads {schema}.`...` as a file path, not as a table: name "
+            f"the schema with its catalog (spark_catalog.{schema})."
+        }
+    return {}
+
+
 def _table_location_errors(port: OutputPort) -> dict[str, str]:
     source = port.source
     schema = port.schema_name or port_default_schema(source)
@@ -171,6 +235,10 @@ def _table_location_errors(port: OutputPort) -> dict[str, str]:
         SYSTEM_SCHEMA_PREFIXES
     ):
         return {"schema_name": f"{schema!r} is a system catalog: no port may serve it."}
+    if source.kind == SourceKind.SPARK:
+        errors = _spark_schema_errors(schema)
+        if errors:
+            return errors
     if source_is_metadata_database(source):
         if source.kind == SourceKind.DUCKDB or schema in metadata_schemas():
             return {

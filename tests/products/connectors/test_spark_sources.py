@@ -1,0 +1,184 @@
+"""Spark sources without a server: what an admin registers (the API and the service say
+what is wrong), where a Spark port may point, and how the connector signs in."""
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from products.catalog.services.ports import (
+    data_source_create,
+    port_connector,
+    port_location_check,
+)
+from products.choices import SourceKind
+from products.connectors import ConnectorError, LocationRefused
+from products.connectors.spark import (
+    SparkConnector,
+    SparkEndpoint,
+    _channel_builder,
+    read_only_check,
+    spark_endpoint,
+)
+from products.models import DataSource
+from tests.factories import (
+    DataSourceFactory,
+    OutputPortFactory,
+    ProductFactory,
+    source_allowance,
+)
+
+
+def test_an_admin_registers_a_spark_source_through_the_api(admin_user, client_as):
+    response = client_as(admin_user).post(
+        "/api/v1/sources/",
+        {"name": "lake", "kind": "spark", "host": "spark.example.com", "password_env": "LAKE"},
+        format="json",
+    )
+
+    assert response.status_code == 201, response.content
+    assert response.json()["kind"] == "spark"
+    source = DataSource.objects.get(name="lake")
+    assert (source.host, source.port, source.password_env) == ("spark.example.com", 15002, "LAKE")
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"host": ""}, "host"),
+        ({"host": "sc://spark.example.com:15002"}, "host"),
+        ({"host": "spark.example.com/;use_ssl=false"}, "host"),
+        ({"host": "spark", "database": "sales"}, "database"),
+        ({"host": "spark", "path": "/data/lake"}, "path"),
+        ({"host": "spark", "username": "me;token=x"}, "username"),
+        ({"host": "spark", "password_env": "dapi0123456789"}, None),  # a name it may be
+        ({"host": "spark", "password_env": "my token!"}, "password_env"),
+    ],
+)
+def test_a_spark_source_says_which_field_is_wrong(admin_user, fields, field):
+    if field is None:
+        assert data_source_create(by=admin_user, name="lake", kind=SourceKind.SPARK, **fields)
+        return
+    with pytest.raises(ValidationError) as error:
+        data_source_create(by=admin_user, name="lake", kind=SourceKind.SPARK, **fields)
+    assert list(error.value.message_dict) == [field]
+
+
+@pytest.mark.parametrize(
+    ("schema_name", "refused"),
+    [
+        ("sales", False),
+        ("", False),  # Spark's `default`
+        ("main.sales", False),
+        ("spark_catalog.parquet", False),  # a schema named parquet, named with its catalog
+        ("parquet", True),  # parquet.`/path`: a file, not a table
+        ("JSON", True),
+        ("global_temp", True),
+        ("INFORMATION_SCHEMA", True),
+        ("main.information_schema", True),
+        ("system.billing", True),
+        ("a.b.c", True),
+        ("main.", True),
+    ],
+)
+def test_where_a_spark_port_may_point(db, schema_name, refused):
+    source = DataSourceFactory(kind=SourceKind.SPARK, path="", host="spark")
+    # allowed in every schema (`*`): only the rules of Spark's names refuse
+    port = OutputPortFactory(source=source, schema_name=schema_name, table_name="orders")
+    if refused:
+        with pytest.raises(ValidationError) as error:
+            port_location_check(port=port)
+        assert "schema_name" in error.value.message_dict
+    else:
+        port_location_check(port=port)
+
+
+def test_a_spark_allowance_names_the_catalog_as_the_port_does(domain):
+    source = DataSourceFactory(kind=SourceKind.SPARK, path="", host="spark", domains=[])
+    source_allowance(source=source, domain=domain, schema_name="main.sales")
+    product = ProductFactory(domain=domain)
+    allowed = OutputPortFactory(
+        product=product, source=source, schema_name="main.sales", table_name="o", allowed=False
+    )
+    port_location_check(port=allowed)
+    # The same table named without its catalog (the session's current one) is another
+    # name: refused, as every name the allowance does not give verbatim.
+    other = OutputPortFactory(
+        product=product, source=source, schema_name="sales", table_name="o", allowed=False
+    )
+    with pytest.raises(ValidationError):
+        port_location_check(port=other)
+
+
+def test_a_refused_spark_port_is_read_by_nothing(db):
+    source = DataSourceFactory(kind=SourceKind.SPARK, path="", host="spark")
+    port = OutputPortFactory(source=source, schema_name="parquet", table_name="/etc/passwd")
+    with pytest.raises(LocationRefused):
+        port_connector(port)
+
+
+def test_quoting_and_relation_names():
+    assert SparkConnector.quote_ident("a`b c") == "`a``b c`"
+    with pytest.raises(ValueError):
+        SparkConnector.quote_ident("a\x00b")
+    endpoint = SparkEndpoint(host="spark")
+    assert SparkConnector(endpoint=endpoint, table_name="t").relation_sql() == "`default`.`t`"
+    three_parts = SparkConnector(endpoint=endpoint, schema_name="main.sales", table_name="o`k")
+    assert three_parts.relation_sql() == "`main`.`sales`.`o``k`"
+
+
+def test_a_token_comes_from_the_named_variable_and_turns_tls_on(db, monkeypatch):
+    source = DataSourceFactory(
+        kind=SourceKind.SPARK, path="", host="spark.example.com", port=443, password_env="LAKE"
+    )
+    with pytest.raises(ConnectorError) as error:
+        spark_endpoint(source)
+    assert "LAKE" in str(error.value) and "not set" in str(error.value)
+
+    monkeypatch.setenv("LAKE", "dapi-secret")
+    endpoint = spark_endpoint(source)
+    assert endpoint.token == "dapi-secret"
+    assert endpoint.url == "sc://spark.example.com:443/;use_ssl=true"
+    assert "dapi-secret" not in repr(endpoint)
+    builder = _channel_builder(endpoint)
+    assert builder.token == "dapi-secret" and builder.secure
+
+
+def test_a_source_without_token_never_sends_the_process_token(monkeypatch):
+    """pyspark would send SPARK_CONNECT_AUTHENTICATE_TOKEN to any server without one."""
+    monkeypatch.setenv("SPARK_CONNECT_AUTHENTICATE_TOKEN", "someone-elses")
+    builder = _channel_builder(SparkEndpoint(host="spark"))
+    assert builder.token is None and not builder.secure
+    assert builder.endpoint == "spark:15002"
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT `a b` FROM `s`.`t` WHERE x = ? AND y LIKE 'a;%'",
+        "WITH a AS (SELECT 1 AS x) SELECT x FROM a UNION ALL SELECT 2",
+        "SELECT count(*) FROM (SELECT * FROM t) AS served",
+        "VALUES (1, 2)",
+    ],
+)
+def test_queries_pass_the_read_only_check(sql):
+    read_only_check(sql)
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "INSERT INTO t VALUES (1)",
+        "WITH a AS (SELECT 1) INSERT INTO t SELECT * FROM a",
+        "SELECT 1; SELECT 2",
+        "CREATE TABLE x AS SELECT 1",
+        "DELETE FROM t",
+        "MERGE INTO t USING s ON t.a = s.a WHEN MATCHED THEN DELETE",
+        "ADD JAR /tmp/x.jar",
+        "USE other",
+        "SET spark.sql.runSQLOnFiles=true",
+        "REFRESH TABLE t",
+        "SELECT * FROM",
+    ],
+)
+def test_anything_else_is_refused_before_it_is_sent(sql):
+    with pytest.raises(ConnectorError):
+        read_only_check(sql)
