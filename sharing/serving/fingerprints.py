@@ -23,6 +23,12 @@ SELECT c.relkind::text,
 FROM pg_class c WHERE c.oid = to_regclass(%s)
 """
 
+# Spark: a count and an order-independent hash of the rows (64-bit hashes summed as
+# decimals: a sum of bigints would overflow, an error under ANSI mode).
+_SPARK_ROWS = (
+    "SELECT count(*), coalesce(sum(CAST(xxhash64(*) AS DECIMAL(38, 0))), 0) FROM {relation}"
+)
+
 
 def source_fingerprint(port: OutputPort, *, read_views: bool = True) -> str:
     """Text that changes when the port's data changes, read cheaply at the source:
@@ -35,7 +41,13 @@ def source_fingerprint(port: OutputPort, *, read_views: bool = True) -> str:
       updated, deleted) of it and its partitions. PostgreSQL publishes those counters
       within about a second of a commit; a reset of the statistics counts as a change;
     - a PostgreSQL view (or foreign table): a count and an order-independent hash of its
-      rows, which reads every row ("" with `read_views=False`).
+      rows, which reads every row ("" with `read_views=False`);
+    - a Spark table: the same count and hash of its rows, computed by the cluster ("" with
+      `read_views=False`). Spark offers nothing cheaper that holds for every table: a
+      Delta table's version (DESCRIBE DETAIL) or a table's properties are commands, which
+      the connector never sends, and a Parquet or Hive table keeps no version at all.
+
+    "" means "no fingerprint": the caller neither caches nor versions by it.
 
     Raises ConnectorError when the source cannot be read."""
     if port.kind == PortKind.FILE:
@@ -58,6 +70,14 @@ def source_fingerprint(port: OutputPort, *, read_views: bool = True) -> str:
                 continue
             parts.append(f"{stat.st_ino}:{stat.st_size}:{stat.st_mtime_ns}")
         return "duckdb:" + ",".join(parts)
+    if source.kind == SourceKind.SPARK:
+        if not read_views:
+            return ""
+        with port_connector(port) as connector:
+            count, digest = connector.fetch(_SPARK_ROWS.format(relation=connector.relation_sql()))[
+                0
+            ]
+        return f"spark-rows:{count}:{digest}"
     with port_connector(port) as connector:
         relation = connector.relation_sql()
         rows = connector.fetch(_PG_FINGERPRINT, [relation])

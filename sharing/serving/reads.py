@@ -10,6 +10,7 @@ CASE expression in that SELECT. Results stream in batches: memory stays bounded.
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import tempfile
@@ -220,8 +221,39 @@ def _served_value_sql(plan: ReadPlan, name: str, *, quote, dialect: str) -> str:
     column = quote(name)
     if name not in plan.masked:
         return column
-    text = "TEXT" if dialect == "postgresql" else "VARCHAR"
+    text = sql_type("text", dialect)
     return f"CAST(CASE WHEN {column} IS NULL THEN NULL ELSE '{MASK}' END AS {text})"
+
+
+# sqlglot's names of the connectors' dialects (a connector's `dialect`), where they differ.
+SQLGLOT_DIALECTS = {"postgresql": "postgres"}
+
+
+def sqlglot_dialect(dialect: str) -> str:
+    """sqlglot's name of a connector's dialect ("postgresql" -> "postgres")."""
+    return SQLGLOT_DIALECTS.get(dialect, dialect)
+
+
+@functools.cache
+def sql_type(name: str, dialect: str) -> str:
+    """A SQL type as the connector's `dialect` writes it: "text" is TEXT on PostgreSQL and
+    DuckDB, STRING on Spark; "double" is DOUBLE PRECISION on PostgreSQL."""
+    # Lazy: sqlglot (~7 MB) is kept out of the processes that load the URLs.
+    from sqlglot import exp
+
+    return exp.DataType.build(name).sql(dialect=sqlglot_dialect(dialect))
+
+
+def _fence(sql: str, where: str, *, quote, dialect: str) -> str:
+    """`sql` filtered by `where` in a relation no condition written around it crosses
+    (see governed_select_sql). PostgreSQL and DuckDB keep an `OFFSET 0` in place; Spark's
+    optimizer drops it, but never moves a condition below (nor merges one with) a filter
+    that is not deterministic, which `rand() >= 0` makes this one (true of every row)."""
+    if dialect == "spark":
+        fenced = f"{sql} WHERE ({where}) AND rand() >= 0"
+    else:
+        fenced = f"{sql} WHERE {where} OFFSET 0"
+    return f"SELECT * FROM ({fenced}) AS {quote('governed')}"
 
 
 def governed_select_sql(
@@ -240,8 +272,9 @@ def governed_select_sql(
     WHERE, and `predicates` (SQL of someone else over the same columns) applied after.
 
     `fenced`: the caller's SQL will be written around this relation (a federated query).
-    When the plan has row clauses, the relation then ends in `OFFSET 0`, which neither
-    PostgreSQL nor DuckDB lets a condition cross: no expression of the caller is ever
+    When the plan has row clauses, the relation is then fenced (`OFFSET 0`, which neither
+    PostgreSQL nor DuckDB lets a condition cross; a filter that is not deterministic on
+    Spark, see _fence): no expression of the caller is ever
     evaluated on a row outside the clauses (where its error, a failed cast or a division
     by zero, would tell that such a row exists), and `predicates` filter outside it."""
     names = plan.columns if columns is None else columns
@@ -255,7 +288,7 @@ def governed_select_sql(
     sql = f"SELECT {', '.join(expressions)} FROM {relation}"
     conditions = [f"({predicate})" for predicate in predicates]
     if where and fenced:
-        sql = f"SELECT * FROM ({sql} WHERE {where} OFFSET 0) AS {quote('governed')}"
+        sql = _fence(sql, where, quote=quote, dialect=dialect)
     elif where:
         conditions.insert(0, f"({where})")
     if conditions:

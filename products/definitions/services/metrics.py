@@ -1,5 +1,5 @@
 """Metrics: defined once over an output port, evaluated as one SQL query pushed down to the
-port's source (PostgreSQL or DuckDB), by the same code for the page, the API and the
+port's source (PostgreSQL, DuckDB or Spark), by the same code for the page, the API and the
 notebook client.
 
     result = metric_evaluate(metric=metric, user=user, channel=Channel.API,
@@ -19,6 +19,7 @@ port's known columns; every value is a bound parameter.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
@@ -40,7 +41,14 @@ from sharing.access.filters import (
     compile_clauses,
     parse_filter,
 )
-from sharing.serving.reads import ReadPlan, ReadRefused, read_plan, read_query
+from sharing.serving.reads import (
+    ReadPlan,
+    ReadRefused,
+    read_plan,
+    read_query,
+    sql_type,
+    sqlglot_dialect,
+)
 from sharing.serving.source_errors import shows_source_detail, source_error_message
 
 MAX_GROUPS = 10_000  # rows of one evaluation; more says `truncated`
@@ -365,21 +373,34 @@ def measure_sql(metric: Metric, connector: Connector) -> str:
     if not metric.is_ratio:
         return measure
     denominator = _aggregate_sql(metric.denominator_aggregation, metric.denominator_column, quote)
-    double = "DOUBLE PRECISION" if connector.dialect == "postgresql" else "DOUBLE"
+    double = sql_type("double", connector.dialect)
     return f"CAST({measure} AS {double}) / NULLIF(CAST({denominator} AS {double}), 0)"
 
 
-def period_sql(column_sql: str, kind: str, grain: str) -> str:
+def period_sql(column_sql: str, kind: str, grain: str, dialect: str = "postgresql") -> str:
     """The first day of the row's period, as a date. Timestamps with a time zone are cut
     in UTC whatever the session's time zone; dates and plain timestamps as they are.
-    PostgreSQL and DuckDB share this SQL (weeks start on Monday in both)."""
+    Weeks start on Monday on every engine. Written for the connector's `dialect` from one
+    expression (sqlglot): Spark's timestamps are instants, cut in its sessions' UTC."""
     if grain not in MetricGrain.values:  # never text from outside
         raise ValueError(grain)
+    return _period_template(kind, grain, dialect).replace(_COLUMN, column_sql)
+
+
+_COLUMN = "__metric_time_column__"
+
+
+@functools.cache
+def _period_template(kind: str, grain: str, dialect: str) -> str:
+    # Lazy: sqlglot (~7 MB) is kept out of the processes that load the URLs.
+    import sqlglot
+
     if kind == "tz":
-        value = f"{column_sql} AT TIME ZONE 'UTC'"
+        value = f"{_COLUMN} AT TIME ZONE 'UTC'"
     else:
-        value = f"CAST({column_sql} AS TIMESTAMP)"
-    return f"CAST(date_trunc('{grain}', {value}) AS DATE)"
+        value = f"CAST({_COLUMN} AS TIMESTAMP)"
+    portable = f"CAST(date_trunc('{grain}', {value}) AS DATE)"
+    return sqlglot.transpile(portable, read="postgres", write=sqlglot_dialect(dialect))[0]
 
 
 def _bound(day: date, kind: str):
@@ -408,13 +429,14 @@ def metric_sql(
     columns: list[str] = []
     kind = time_kind(types.get(metric.time_column, "")) if metric.time_column else None
     if query.grain:
-        select.append(f'{period_sql(quote(metric.time_column), kind, query.grain)} AS "period"')
+        period = period_sql(quote(metric.time_column), kind, query.grain, connector.dialect)
+        select.append(f"{period} AS {quote('period')}")
         columns.append("period")
     for name in query.dimensions:
         select.append(quote(name))
         columns.append(name)
     groups = len(select)
-    select.append(f'{measure_sql(metric, connector)} AS "value"')
+    select.append(f"{measure_sql(metric, connector)} AS {quote('value')}")
     columns.append("value")
 
     where, params = compile_clauses(clauses, quote=quote, placeholder=lambda: PLACEHOLDER)

@@ -33,6 +33,8 @@ def query_explain(*, user, sql: str) -> dict:
         "engine_in_words": {
             "postgresql": "The whole query runs on its PostgreSQL source.",
             "duckdb": "The whole query runs on its DuckDB source.",
+            "spark": "The whole query runs on its Spark source, in Spark's SQL (no cost "
+            "estimate there: its time limit and row cap hold it).",
             "federated": "Each product is read from its source (only the columns and rows "
             "the query needs), then joined in the portal's DuckDB.",
         }[plan.engine],

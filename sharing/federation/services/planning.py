@@ -2,7 +2,7 @@
 and predicates each one needs, and where the query runs.
 
     plan = query_plan(user=..., sql="SELECT ... FROM sales.orders o JOIN ...")
-    plan.engine      # "postgresql" | "duckdb": the whole query on one source
+    plan.engine      # "postgresql" | "duckdb" | "spark": the whole query on one source
                      # "federated": each product read from its source, joined in DuckDB
 
 Governance is by construction, failing closed: every product reference becomes the
@@ -36,7 +36,18 @@ from sharing.federation.sql import DIALECT, ParsedQuery, Reference, query_parse
 from sharing.serving.reads import ReadPlan, read_plan
 from sharing.serving.refusals import ReadRefused
 
-ENGINE_DIALECTS = {"postgresql": "postgres", "duckdb": "duckdb", "federated": "duckdb"}
+ENGINE_DIALECTS = {
+    "postgresql": "postgres",
+    "duckdb": "duckdb",
+    "spark": "spark",
+    "federated": "duckdb",
+}
+# Where a source's queries run, by its kind.
+SOURCE_ENGINES = {
+    SourceKind.POSTGRESQL: "postgresql",
+    SourceKind.DUCKDB: "duckdb",
+    SourceKind.SPARK: "spark",
+}
 
 
 @dataclass
@@ -45,7 +56,7 @@ class GovernedReference:
 
     reference: Reference
     plan: ReadPlan
-    location: tuple  # ("postgresql", source id) | ("duckdb", source id) | ("file", port id)
+    location: tuple  # (engine, source id): SOURCE_ENGINES | ("file", port id)
     columns: set[str] = field(default_factory=set)  # what the query reads of it
     predicates: list[exp.Expression] = field(default_factory=list)  # its own WHERE conjuncts
 
@@ -76,8 +87,13 @@ def _location(plan: ReadPlan) -> tuple:
     if port.kind == PortKind.FILE:
         return ("file", port.pk)
     source = port.source
-    kind = "postgresql" if source.kind == SourceKind.POSTGRESQL else "duckdb"
-    return (kind, source.pk)
+    engine = SOURCE_ENGINES.get(source.kind)
+    if engine is None:  # a kind the query engine cannot read (not one of SOURCE_ENGINES)
+        raise QueryRefused(
+            f"{plan.product.key}: its port is on a {source.get_kind_display()} source, which "
+            "SQL queries do not read.",
+        )
+    return (engine, source.pk)
 
 
 def _products(user, references: list[Reference]) -> dict[str, DataProduct]:

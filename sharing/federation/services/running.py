@@ -4,8 +4,9 @@ streamed as Arrow batches, audited once per product it read.
     query = query_start(user=..., sql=..., channel="api")       # or QueryRefused
     for batch in query_batches(query, limit=1000): ...          # Arrow RecordBatches
 
-- One source (every product on the same PostgreSQL or DuckDB database): the whole
-  rewritten query runs there, each product reference replaced by its governed relation.
+- One source (every product on the same PostgreSQL or DuckDB database, or the same Spark
+  Connect server): the whole rewritten query runs there, written in its dialect
+  (sqlglot), each product reference replaced by its governed relation.
 - Otherwise (several sources, or files): an in-process DuckDB (memory-limited, spilling
   to disk, no file or network access once its inputs are attached) joins the products.
   A file port is read there directly (DuckDB pushes columns and filters into Parquet); a
@@ -15,7 +16,10 @@ streamed as Arrow batches, audited once per product it read.
 Guardrails: the reader's rate (QUERY_RATE_LIMIT), a statement timeout cancelled on the
 source (QUERY_TIMEOUT_SECONDS), PostgreSQL's estimated cost (QUERY_COST_BUDGET), a row
 cap (QUERY_MAX_ROWS; the answer says it was truncated), and a limit on the queries that
-run at once on one source (QUERY_SOURCE_CONCURRENCY).
+run at once on one source (QUERY_SOURCE_CONCURRENCY). The cost budget is PostgreSQL's
+alone: DuckDB and Spark give no comparable estimate before running (Spark's EXPLAIN COST
+is a command, which the connector never sends), so a query there is held by its
+timeout, its row cap and the source's concurrency only.
 """
 
 from __future__ import annotations
@@ -490,7 +494,18 @@ def pushed_statement(item: GovernedReference, source) -> tuple[str, list[Any]]:
 def _pull(running: RunningQuery, item: GovernedReference, connector, sql: str, params):
     """The statement's Arrow batches from `connector` (the item's source), cancellable:
     a PostgreSQL session carries the query's label (cancelled by it from another
-    connection), a DuckDB source's cursor is interrupted."""
+    connection), a Spark statement is tagged with it (interrupted by the tag on the
+    process's session), a DuckDB source's cursor is interrupted."""
+    if connector.dialect == "spark":
+        running.cancellers.append(lambda: connector.sessions_cancel(running.label))
+        yield from connector.arrow_batches(
+            sql,
+            params,
+            batch_rows=BATCH_ROWS,
+            timeout_seconds=settings.QUERY_TIMEOUT_SECONDS,
+            session_label=running.label,
+        )
+        return
     if connector.dialect == "postgresql":
         canceller_source = connector_for_port(item.plan.port)
         running.cancellers.append(lambda: canceller_source.sessions_cancel(running.label))
@@ -666,13 +681,22 @@ def query_error_message(exc: ConnectorError) -> str:
     return f"{where.group(1) if where else 'The query failed'}: {match.group(1).strip()}"
 
 
+def _spark_sqlstate(cause) -> str:
+    """The SQLSTATE of a Spark error (pyspark's exceptions say it by a method), or ""."""
+    getter = getattr(cause, "getSqlState", None)
+    try:
+        return str(getter() or "") if callable(getter) else ""
+    except Exception:  # noqa: BLE001 - an exception that cannot say
+        return ""
+
+
 def query_error_status(exc: ConnectorError) -> int:
     """The HTTP status of a query that failed where it ran: 504 past its time limit, 400
     when the SQL itself is at fault (a type mismatch, a failed cast, a division by zero:
     SQLSTATE classes 22 and 42, DuckDB's binder, conversion and invalid-input errors),
     502 when the source could not be reached or read."""
     cause = exc.__cause__
-    sqlstate = str(getattr(cause, "sqlstate", "") or "")
+    sqlstate = str(getattr(cause, "sqlstate", "") or _spark_sqlstate(cause))
     if sqlstate == "57014" or "time limit" in str(exc) or "statement timeout" in str(exc):
         return 504
     if sqlstate[:2] in ("22", "42"):
