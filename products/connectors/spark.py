@@ -69,7 +69,10 @@ CONNECT_RETRIES = 3
 SESSION_SETTINGS = {"spark.sql.session.timeZone": "UTC"}
 # Best effort (a managed service may refuse to change it): queries cannot read a file by
 # its path. Ports' locations are refused when they would (catalog/services/ports.py).
-SESSION_HARDENING = {"spark.sql.runSQLOnFiles": "false"}
+# Nor substitute `${name}`, `${env:NAME}` or `${system:x}` in a statement's text (even in
+# its strings) with the server's settings and environment: read_only_check refuses `${`
+# as well, for a server that keeps substitution on.
+SESSION_HARDENING = {"spark.sql.runSQLOnFiles": "false", "spark.sql.variable.substitute": "false"}
 # Spark's conditions (error classes) and SQLSTATEs for "the relation, its schema or
 # catalog, or a column is not there", as opposed to an outage or a refusal.
 MISSING_CONDITIONS = (
@@ -499,6 +502,11 @@ class SparkConnector(Connector):
 def read_only_check(sql: str) -> None:
     """Refuse anything but one read-only query (ConnectorError): Spark would run a
     command given to `spark.sql()` at once, and has no read-only session to refuse it."""
+    if "${" in sql:  # Spark's variable substitution: settings and environment variables
+        raise ConnectorError(
+            "The statement was not sent to Spark: it holds `${`, which Spark would replace "
+            "with a server setting or an environment variable.",
+        )
     # Lazy: sqlglot (~7 MB) only where a Spark statement is sent.
     import sqlglot
     from sqlglot import exp

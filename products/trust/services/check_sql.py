@@ -2,9 +2,11 @@
 
 Every row-level check, the row count and the freshness maximum become one expression
 of a single aggregate `SELECT ... FROM <port relation>`: one scan of the table, pushed
-down to PostgreSQL or DuckDB. On Parquet the same scan also finds where each check's first
-failing rows are (their positions in the file). The samples of every failing check are
-then read in one more statement. Custom SQL checks run one statement each. Identifiers are
+down to PostgreSQL, DuckDB or Spark, in the engine's own spelling (`SPELLINGS`). On
+Parquet the same scan also finds where each check's first failing rows are (their
+positions in the file). The samples of every failing check are then read in one more
+statement (on Spark and for DuckDB tables, one each). Custom SQL checks run one statement
+each, but for the plain filtered counts DuckDB and Spark count in the aggregate. Identifiers are
 quoted from the source's own column list; every value is a bound parameter.
 """
 
@@ -25,6 +27,48 @@ from products.connectors.column_types import (
 )
 
 SAMPLE_ROWS = 20
+
+
+@dataclass(frozen=True)
+class Spelling:
+    """How one engine writes what the checks need, by the connector's dialect. Every
+    engine compares NaN as a value equal to itself and above every number (PostgreSQL
+    and DuckDB order it so, Spark too), so the conditions mean the same on each."""
+
+    text_type: str  # a cast to text: Spark refuses VARCHAR without a length
+    double_type: str
+    regex_match: str  # a partial (search) match of {text} against the pattern {pattern}
+    nan_test: str  # whether {column} is NaN
+    # the unique check's duplicates in the one aggregate: "subquery" (a scalar subquery,
+    # run apart: PostgreSQL), "inline" (count(DISTINCT) in the scan: Spark), or "" (its
+    # own grouping statement, with its first duplicated keys: DuckDB, unique_statement)
+    unique_count: str
+
+
+SPELLINGS = {
+    "postgresql": Spelling(
+        text_type="TEXT",
+        double_type="DOUBLE PRECISION",
+        regex_match="{text} ~ {pattern}",
+        nan_test="{column} = CAST('NaN' AS DOUBLE PRECISION)",
+        unique_count="subquery",
+    ),
+    "duckdb": Spelling(
+        text_type="VARCHAR",
+        double_type="DOUBLE",
+        regex_match="regexp_matches({text}, {pattern})",
+        nan_test="isnan({column})",
+        unique_count="",
+    ),
+    # Java regular expressions, found anywhere in the text (RLIKE is a search, as ~ is)
+    "spark": Spelling(
+        text_type="STRING",
+        double_type="DOUBLE",
+        regex_match="{text} RLIKE {pattern}",
+        nan_test="isnan({column})",
+        unique_count="inline",
+    ),
+}
 
 
 @dataclass
@@ -104,6 +148,7 @@ class CheckSQL:
         them), which accepted values are compared by."""
         self.connector = connector
         self.dialect = connector.dialect
+        self.spelling = SPELLINGS.get(self.dialect, SPELLINGS["duckdb"])
         self.p = connector.paramstyle
         self.relation = connector.relation_sql()
         self.column_types = column_types or {}
@@ -118,7 +163,7 @@ class CheckSQL:
         return ", ".join([self.p] * count)
 
     def _as_text(self, column: str) -> str:
-        return f"CAST({self.q(column)} AS {'TEXT' if self.dialect == 'postgresql' else 'VARCHAR'})"
+        return f"CAST({self.q(column)} AS {self.spelling.text_type})"
 
     def failing_condition(self, check) -> tuple[str, list[Any]]:
         """The WHERE condition that selects a row-level check's failing rows."""
@@ -147,22 +192,19 @@ class CheckSQL:
                 parts.append(f"{column} > {self.p}")
                 values.append(params["max"])
                 if numeric_kind(self.column_types.get(check.column, "")) == "float":
-                    # NaN is above every number (both engines order it so); said outright,
+                    # NaN is above every number (every engine orders it so); said outright,
                     # or DuckDB's Parquet statistics (which leave NaN out) skip its rows.
                     parts.append(self._is_nan(column))
             return "(" + " OR ".join(parts) + ")", values
         if check.kind == CheckKind.PATTERN:
-            if self.dialect == "postgresql":
-                match = f"{self._as_text(check.column)} ~ {self.p}"
-            else:
-                match = f"regexp_matches({self._as_text(check.column)}, {self.p})"
+            match = self.spelling.regex_match.format(
+                text=self._as_text(check.column), pattern=self.p
+            )
             return f"{column} IS NOT NULL AND NOT ({match})", [params.get("regex", "")]
         raise ValueError(f"{check.kind} is not a row-level check")
 
     def _is_nan(self, column: str) -> str:
-        if self.dialect == "postgresql":
-            return f"{column} = CAST('NaN' AS DOUBLE PRECISION)"
-        return f"isnan({column})"
+        return self.spelling.nan_test.format(column=column)
 
     def _accepted_values_condition(self, name: str, listed: list) -> tuple[str, list[Any]]:
         """Rows whose value is none of `listed`, compared by the column's type on every
@@ -176,8 +218,7 @@ class CheckSQL:
         compared, marks = column, [self.p] * len(values)
         family = type_family(data_type)
         if family == NUMERIC and numeric_kind(data_type) == "float":
-            double = "DOUBLE PRECISION" if self.dialect == "postgresql" else "DOUBLE"
-            target = "REAL" if is_single_precision(data_type) else double
+            target = "REAL" if is_single_precision(data_type) else self.spelling.double_type
             marks = [f"CAST({self.p} AS {target})"] * len(values)
         elif family == OTHER:
             compared = self._as_text(name)
@@ -188,16 +229,17 @@ class CheckSQL:
         needs no column expression (row count, volume change, schema, custom SQL other
         than the counts in `custom_counts`)."""
         if check.kind == CheckKind.UNIQUE:
-            if self.dialect != "postgresql":
+            column = self.q(check.column)
+            duplicates = f"count({column}) - count(DISTINCT {column})"
+            if self.spelling.unique_count == "inline":
+                # Spark: in the one scan (NaN is one value to DISTINCT, as to a GROUP BY)
+                return duplicates, []
+            if self.spelling.unique_count != "subquery":
                 return None  # DuckDB: one grouping statement instead (unique_statement)
             # A scalar subquery (an InitPlan): its sort of the column runs once, apart,
             # so count(DISTINCT) no longer holds the main scan to one process (an
             # aggregate with a DISTINCT cannot be split across parallel workers).
-            column = self.q(check.column)
-            return (
-                f"(SELECT count({column}) - count(DISTINCT {column}) FROM {self.relation})",
-                [],
-            )
+            return f"(SELECT {duplicates} FROM {self.relation})", []
         if check.kind in (
             CheckKind.NOT_NULL,
             CheckKind.ACCEPTED_VALUES,
@@ -312,8 +354,8 @@ class CheckSQL:
         UNION ALL (the same SELECT as sample_sql, so the same rows); on DuckDB the rows
         found by position, all in one read of the file (each row group is decompressed
         once, whichever checks its rows fail), and the unique check's rows by key. A
-        sample on DuckDB by condition alone (CSV, a DuckDB table) keeps its own statement
-        (sample_sql): DuckDB does not promise a UNION ALL branch's order."""
+        sample on DuckDB or Spark by condition alone (CSV, a DuckDB or Spark table) keeps
+        its own statement (sample_sql): neither promises a UNION ALL branch's order."""
         postgres = self.dialect == "postgresql"
         numbered = None
         if not postgres and any(request.positions for request in requests):

@@ -59,6 +59,8 @@ CHECK_FIELDS = (
 )
 CUSTOM_SQL_TIMEOUT_SECONDS = 30
 VOLUME_WINDOW_DEFAULT = 7
+# Engines whose aggregate counts the plain `count(*) ... WHERE` custom checks (_custom_counts)
+COUNTED_CUSTOM_DIALECTS = ("duckdb", "spark")
 
 
 # --- schedules -------------------------------------------------------------------------
@@ -769,13 +771,14 @@ def _custom_sql_outcome(
 def _custom_counts(
     connector: Connector, checks: list[Check], *, columns: set[str]
 ) -> dict[int, tuple[Any, str]]:
-    """The custom SQL checks a DuckDB aggregate can count in its own scan: those written
-    as `SELECT count(*) FROM {table} [WHERE <condition>]` (check id -> (the parsed query,
-    the condition)). Each is then a `count(*) FILTER (WHERE <condition>)` of the one
-    aggregate, the same number without reading the file again. Any other query (and
-    every query on PostgreSQL, whose aggregate keeps its plan as measured) runs alone."""
+    """The custom SQL checks a DuckDB or Spark aggregate can count in its own scan: those
+    written as `SELECT count(*) FROM {table} [WHERE <condition>]` (check id -> (the parsed
+    query, the condition)). Each is then a `count(*) FILTER (WHERE <condition>)` of the one
+    aggregate, the same number without reading the file (or the cluster's table) again.
+    Any other query (and every query on PostgreSQL, whose aggregate keeps its plan as
+    measured) runs alone."""
     customs = [check for check in checks if check.kind == CheckKind.CUSTOM_SQL]
-    if connector.dialect != "duckdb" or not customs:
+    if connector.dialect not in COUNTED_CUSTOM_DIALECTS or not customs:
         return {}
     from products.trust.services import custom_sql  # sqlglot: see _validate_check
 
@@ -825,7 +828,7 @@ def _count_condition(query, *, port_relation: str, columns: set[str]) -> str | N
     if where is None:
         return "TRUE"
     condition = where.this
-    names = {column.lower() for column in columns}  # DuckDB's names ignore case
+    names = {column.lower() for column in columns}  # DuckDB's and Spark's names ignore case
     if any(
         isinstance(node, exp.Subquery | exp.Select | exp.Table | exp.AggFunc | exp.Window)
         or (isinstance(node, exp.Column) and (node.table or node.name.lower() not in names))

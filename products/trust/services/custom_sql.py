@@ -13,7 +13,13 @@ SQL is parsed with sqlglot in the port's dialect and accepted only when
   (aggregates, comparison and logic, arithmetic and math, text, null handling, CASE,
   casts to plain types, date and time, window functions). Anything else, a function
   that reads files or settings, evaluates a string as SQL or reaches another server
-  included, is refused by name, because it is not on the list.
+  included, is refused by name, because it is not on the list. On Spark that covers
+  `reflect`, `java_method` and `try_reflect` (they call Java methods on the server),
+  `input_file_name`, and every way of reading files: a table function (`read_files`), a
+  path in FROM (parquet.`/a/path`), a script (`TRANSFORM ... USING`);
+- on Spark, it holds no `${`: Spark replaces `${name}`, `${env:NAME}` and `${system:name}`
+  in a statement's text (strings included) with the server's settings and environment
+  before it reads the statement.
 
 What runs is what was checked: the statement sent to the source is generated from the
 validated tree (comments dropped), never the text as typed, so no difference between
@@ -40,6 +46,7 @@ import sqlglot
 from sqlglot import exp
 
 from products.choices import Classification, PortKind, SourceKind
+from products.connectors.spark import CANCELLED_CONDITION as SPARK_CANCELLED_CONDITION
 from products.trust.services.check_details import SHAPE_MESSAGE
 
 TABLE_PLACEHOLDER = "{table}"
@@ -50,7 +57,16 @@ PORT_RELATION = "__port_relation__"
 SENSITIVE_CLASSIFICATIONS = (Classification.CONFIDENTIAL, Classification.RESTRICTED)
 
 # sqlglot's name of each engine the portal reads.
-SQLGLOT_DIALECTS = {"postgresql": "postgres", "postgres": "postgres", "duckdb": "duckdb"}
+SQLGLOT_DIALECTS = {
+    "postgresql": "postgres",
+    "postgres": "postgres",
+    "duckdb": "duckdb",
+    "spark": "spark",
+}
+
+# Spark's variable substitution (spark.sql.variable.substitute, on by default), applied
+# to the statement's text before it is parsed.
+SPARK_SUBSTITUTION = "${"
 
 # Nodes of a query's shape: clauses, references, literals, operators.
 ALLOWED_NODES: tuple[type[exp.Expression], ...] = (
@@ -290,6 +306,11 @@ class CustomQuery:
         the port's quoted relation where `{table}` was."""
         marker = exp.to_identifier(PORT_RELATION, quoted=True).sql(dialect=self.dialect)
         text = self.tree.sql(dialect=self.dialect, comments=False)
+        if self.dialect == "spark" and SPARK_SUBSTITUTION in text:
+            raise CustomSQLRefused(
+                f"{SPARK_SUBSTITUTION}...}} is not allowed in a check on Spark: Spark replaces "
+                "it with a setting or an environment variable of its server."
+            )
         relations = len(_port_tables(self.tree))
         if text.count(marker) != relations:  # only the validated tables carry the marker
             raise CustomSQLRefused("The query names the port's relation outside a FROM clause.")
@@ -303,6 +324,8 @@ def custom_sql_dialect(*, port) -> str:
     source = port.source
     if source is not None and source.kind == SourceKind.DUCKDB:
         return "duckdb"
+    if source is not None and source.kind == SourceKind.SPARK:
+        return "spark"
     return "postgres"
 
 
@@ -441,7 +464,14 @@ def custom_sql_shape(rows: list[tuple]) -> str:
 def custom_sql_timed_out(error: BaseException) -> bool:
     """Whether a connector error is the statement's time limit (not a failure)."""
     cause = error.__cause__
-    return isinstance(cause, psycopg.errors.QueryCanceled | duckdb.InterruptException)
+    if isinstance(cause, psycopg.errors.QueryCanceled | duckdb.InterruptException):
+        return True
+    # Spark: the connector interrupts the statement on the server at its time limit.
+    condition = getattr(cause, "getCondition", None) or getattr(cause, "getErrorClass", None)
+    try:
+        return bool(condition) and condition() == SPARK_CANCELLED_CONDITION
+    except Exception:  # noqa: BLE001 - an exception that cannot say
+        return False
 
 
 # --- the rules ---------------------------------------------------------------------------
