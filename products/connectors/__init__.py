@@ -12,6 +12,7 @@ from products.connectors.base import (
     ConnectorError,
     LocationRefused,
     RelationMissing,
+    SourceAccessRefused,
 )
 from products.connectors.duckdb import DuckDBConnector
 from products.connectors.postgres import PostgresConnector
@@ -23,6 +24,7 @@ __all__ = [
     "ConnectorError",
     "LocationRefused",
     "RelationMissing",
+    "SourceAccessRefused",
     "connector_for_port",
     "port_file_path",
 ]

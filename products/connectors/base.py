@@ -18,6 +18,8 @@ class ConnectorError(Exception):
     `detail` holds the technical reason (the source's address, the driver's error) for the
     domain's members and admins only."""
 
+    status = 502  # what a reader is answered: the source could not be reached or read
+
     def __init__(self, message: str = "", *, detail: str = "") -> None:
         super().__init__(message)
         self.detail = detail
@@ -32,6 +34,15 @@ class RelationMissing(ConnectorError):
     """The source answered, but the port's table, view or file, or a column the portal
     knows of it, is not there: the port points at something missing (an editor moved it,
     or a contract declared it before it was built). Not an outage: readers get a 404."""
+
+    status = 404
+
+
+class SourceAccessRefused(ConnectorError):
+    """The source answered, but refused the portal's own account (its role or token) a
+    permission on the port's data: its operators must grant it. Readers get a 403."""
+
+    status = 403
 
 
 class LocationRefused(ConnectorError):

@@ -10,7 +10,13 @@ from urllib.parse import quote, urlencode
 
 import psycopg
 
-from products.connectors.base import ColumnInfo, Connector, ConnectorError, RelationMissing
+from products.connectors.base import (
+    ColumnInfo,
+    Connector,
+    ConnectorError,
+    RelationMissing,
+    SourceAccessRefused,
+)
 
 CONNECT_TIMEOUT_SECONDS = 5
 APPLICATION_NAME = "data-product-portal"  # how the portal's sessions show on a source
@@ -22,6 +28,7 @@ ARROW_BATCH_BYTES = 4 * 1024 * 1024
 # undefined_table, invalid_schema_name, undefined_column: the relation (or a known column)
 # is not in the database, as opposed to a connection, permission or timeout problem.
 MISSING_SQLSTATES = {"42P01", "3F000", "42703"}
+INSUFFICIENT_PRIVILEGE = "42501"  # the portal's role may not read it: SourceAccessRefused
 # An ADBC connection opened from nothing costs ~50 ms: the driver first reads the server's
 # type catalogue. One cloned from a connection already open to the same address shares
 # that catalogue and costs ~2 ms. So each process keeps one idle connection per address
@@ -265,8 +272,14 @@ class PostgresConnector(Connector):
 
     def _query_error(self, exc: Exception) -> ConnectorError:
         """psycopg's and ADBC's errors both carry the SQLSTATE."""
-        missing = getattr(exc, "sqlstate", None) in MISSING_SQLSTATES
-        error = RelationMissing if missing else ConnectorError
+        sqlstate = getattr(exc, "sqlstate", None)
+        if sqlstate == INSUFFICIENT_PRIVILEGE:
+            return SourceAccessRefused(
+                f"Data source {self.source.name!r} refused the portal's access: its role "
+                "lacks a permission.",
+                detail=f"Query failed on {self.source.name!r}: {_first_line(exc)}",
+            )
+        error = RelationMissing if sqlstate in MISSING_SQLSTATES else ConnectorError
         return error(f"Query failed on {self.source.name!r}: {_first_line(exc)}")
 
     def relation_sql(self) -> str:

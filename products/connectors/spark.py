@@ -50,7 +50,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from products.connectors.base import ColumnInfo, Connector, ConnectorError, RelationMissing
+from products.connectors.base import (
+    ColumnInfo,
+    Connector,
+    ConnectorError,
+    RelationMissing,
+    SourceAccessRefused,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql.connect.session import SparkSession
@@ -458,7 +464,7 @@ class SparkConnector(Connector):
             or condition.startswith(PERMISSION_CONDITIONS)
             or state in PERMISSION_SQLSTATES
         ):
-            return ConnectorError(
+            return SourceAccessRefused(
                 f"Data source {self.label!r} refused the portal's access: the Spark "
                 "principal of its token lacks a permission.",
                 detail=f"Spark refused access on data source {self.label!r} "

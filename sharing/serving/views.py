@@ -100,7 +100,8 @@ def streaming_read_response(
             return refused(404, DATA_MISSING)
         return refused(404, port_missing_message(plan, exc))
     except ConnectorError as exc:
-        return refused(502, source_error_message(user=plan.user, product=plan.product, exc=exc))
+        message = source_error_message(user=plan.user, product=plan.product, exc=exc)
+        return refused(exc.status, message)  # 502, or 403 when the source refused the portal
 
     response = StreamingHttpResponse(_Prefetched(first, stream), content_type=CONTENT_TYPES[fmt])
     response["Content-Disposition"] = f'attachment; filename="{plan.product.key}.{EXTENSIONS[fmt]}"'

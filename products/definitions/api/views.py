@@ -332,7 +332,10 @@ class MetricViewSet(viewsets.GenericViewSet):
                 "Bad query: an undeclared dimension, a grain, a date or a filter; "
                 "`detail` names it."
             ),
-            403: _error("No read access to the product, or a column outside it."),
+            403: _error(
+                "No read access to the product, or a column outside it; or the data "
+                "source refused the portal's own account."
+            ),
             404: _error("No such metric (or one you may not see), or its port's table is missing."),
             502: _error("The data source could not be read."),
         },

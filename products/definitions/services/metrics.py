@@ -612,7 +612,7 @@ def metric_evaluate(
         ) from exc
     except ConnectorError as exc:
         message = source_error_message(user=user, product=product, exc=exc)
-        raise MetricRefused(502, message) from exc
+        raise MetricRefused(exc.status, message) from exc  # 502, or 403: SourceAccessRefused
     truncated = len(rows) > MAX_GROUPS
     columns = compiled[0].columns
     return MetricResult(

@@ -45,7 +45,13 @@ from django.utils import timezone
 from sqlglot import exp
 
 from portal.core import json_values
-from products.connectors import Connector, ConnectorError, connector_for_port, port_file_path
+from products.connectors import (
+    Connector,
+    ConnectorError,
+    SourceAccessRefused,
+    connector_for_port,
+    port_file_path,
+)
 from products.connectors.duckdb import _temp_directory
 from sharing.choices import QueryStatus
 from sharing.federation.refusals import QueryRefused
@@ -694,7 +700,10 @@ def query_error_status(exc: ConnectorError) -> int:
     """The HTTP status of a query that failed where it ran: 504 past its time limit, 400
     when the SQL itself is at fault (a type mismatch, a failed cast, a division by zero:
     SQLSTATE classes 22 and 42, DuckDB's binder, conversion and invalid-input errors),
-    502 when the source could not be reached or read."""
+    403 when a source refused the portal's account (SourceAccessRefused), 502 when the
+    source could not be reached or read."""
+    if isinstance(exc, SourceAccessRefused):  # the source refused the portal's account
+        return 403
     cause = exc.__cause__
     sqlstate = str(getattr(cause, "sqlstate", "") or _spark_sqlstate(cause))
     if sqlstate == "57014" or "time limit" in str(exc) or "statement timeout" in str(exc):

@@ -99,7 +99,10 @@ class ProductDataView(APIView):
         | {
             400: _error("Bad input: format, limit, columns or filter; `detail` says what."),
             401: _error("Not signed in."),
-            403: _error("No access, or columns or a filter outside your access."),
+            403: _error(
+                "No access, or columns or a filter outside your access; or the data "
+                "source refused the portal's own account."
+            ),
             404: _error(
                 "No such product (or one you may not see), no such port, or a port whose "
                 "table, file or columns its source does not have."
