@@ -25,7 +25,9 @@ $(VENV)/.dev-deps: pyproject.toml | $(BIN)/python
 ## (`manage.py sql_server`, PostgreSQL wire protocol on PORTAL_SQL_PORT; Ctrl-C stops all).
 ## The address and demo logins come last. DEBUG=1 here shows the portal's own 404/500
 ## pages; DEBUG_PAGES=1 make run shows Django's debug pages instead.
-run: $(VENV)/.run-deps
+## DEMO_ENGINE=spark make run: the demo's warehouse on a local Spark Connect server that
+## runstack starts and stops (Java and var/spark-server installed first, see spark-server).
+run: $(VENV)/.run-deps $(if $(filter spark,$(DEMO_ENGINE)),java spark-server)
 	@echo "Preparing the database and the demo data…"
 	DEBUG=$${DEBUG-1} $(BIN)/python manage.py migrate --noinput -v 0
 	DEBUG=$${DEBUG-1} $(BIN)/python manage.py seed_demo

