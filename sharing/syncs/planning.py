@@ -49,6 +49,9 @@ def key_sql(connector: Connector, key_columns: list[str]) -> str:
     if connector.dialect == "postgresql":
         parts = [f"COALESCE(to_json(CAST({quote(c)} AS TEXT))::text, 'null')" for c in key_columns]
         return "'[' || " + " || ',' || ".join(parts) + " || ']'"
+    if connector.dialect == "spark":  # to_json of an array of strings: compact, null as null
+        values = ", ".join(f"CAST({quote(c)} AS STRING)" for c in key_columns)
+        return f"to_json(array({values}))"
     values = ", ".join(f"CAST({quote(c)} AS VARCHAR)" for c in key_columns)
     return f"CAST(to_json(list_value({values})) AS VARCHAR)"
 
@@ -68,6 +71,9 @@ def hash_sql(plan: ReadPlan, connector: Connector) -> str:
     expressions = [served_value_sql(plan, connector, name) for name in plan.columns]
     if connector.dialect == "postgresql":
         return f"md5(CAST(ROW({', '.join(expressions)}) AS TEXT))"
+    if connector.dialect == "spark":
+        values = ", ".join(f"CAST({e} AS STRING)" for e in expressions)
+        return f"md5(to_json(array({values})))"
     values = ", ".join(f"CAST({e} AS VARCHAR)" for e in expressions)
     return f"md5(CAST(to_json(list_value({values})) AS VARCHAR))"
 

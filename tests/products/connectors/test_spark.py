@@ -279,3 +279,17 @@ def test_people_choosing_a_spark_table_see_its_schemas_and_tables(orders, domain
         f"There is no table or view {SCHEMA}.order on data source {source.name!r}. "
         "Did you mean orders?"
     )
+
+
+def test_sync_keys_are_the_same_json_text_as_in_python(connector):
+    """A sync's key (sharing.syncs.planning.key_sql) on Spark is the text Python's
+    key_text writes of the same values: compact JSON, each value as text, NULL as null."""
+    from sharing.syncs.planning import key_sql, key_text
+
+    q = connector.quote_ident
+    rows = connector.fetch(
+        f"SELECT {key_sql(connector, [ORDER_ID, CUSTOMER])}, {q(ORDER_ID)}, {q(CUSTOMER)} "
+        f"FROM {connector.relation_sql()} WHERE {q(ORDER_ID)} < 4 ORDER BY 2"
+    )
+    assert [key for key, *_ in rows] == [key_text(values) for _, *values in rows]
+    assert rows[1][0] == '["2",null]' and rows[0][0] == '["1","O\'Brien"]'
