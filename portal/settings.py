@@ -313,6 +313,9 @@ CELERY_TASK_SOFT_TIME_LIMIT = 14 * 60
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# How often the reapers of the schedule below look for lost or unsent work (a test of a
+# broker outage shortens it; the default suits production).
+REAPER_INTERVAL = timedelta(seconds=int(os.environ.get("REAPER_INTERVAL_SECONDS", "60")))
 # Every periodic task, declared once here; django-celery-beat's DatabaseScheduler syncs
 # these entries into its tables by name at start-up (no duplicates), where admins can
 # see and pause them.
@@ -320,15 +323,15 @@ CELERY_BEAT_SCHEDULE = {
     # Background work requested while the broker was down (portal.core.task_queue's outbox).
     "queued-tasks-reaper": {
         "task": "portal.tasks.queued_tasks_reaper",
-        "schedule": timedelta(minutes=1),
+        "schedule": REAPER_INTERVAL,
     },
     "schema-refresh-reaper": {
         "task": "products.tasks.schema_refresh_reaper",
-        "schedule": timedelta(minutes=1),
+        "schedule": REAPER_INTERVAL,
     },
     "check-run-reaper": {
         "task": "products.tasks.check_run_reaper",
-        "schedule": timedelta(minutes=1),
+        "schedule": REAPER_INTERVAL,
     },
     "monitors-observe-all": {
         "task": "products.tasks.monitors_observe_all",
