@@ -52,10 +52,16 @@ UNREADABLE = "The data could not be read just now: try again in a moment."
 
 
 def embed_active(embed_id) -> Embed:
-    """The embed to serve, or EmbedRefused(404), the same for unknown and disabled."""
+    """The embed to serve, or EmbedRefused(404), the same for unknown and disabled.
+
+    With what every call needs (its product and domain, for the creator's access, and its
+    creator) and no more: a cached answer reads neither the port nor the metric, which a
+    miss then loads. No ordering (the model's orders by the product's domain and name,
+    a sort over four joined tables for one row)."""
     embed = (
-        Embed.objects.select_related("product__domain", "port", "metric__port", "created_by")
+        Embed.objects.select_related("product__domain", "created_by")
         .filter(pk=embed_id, disabled_at__isnull=True)
+        .order_by()
         .first()
     )
     if embed is None:
@@ -289,5 +295,10 @@ def embed_view_count(embed: Embed, token: EmbedToken, *, download: bool = False)
             f"INSERT INTO {table} (embed_id, day, tenant, {column}, {other}) "  # noqa: S608 - our names
             "VALUES (%s, %s, %s, 1, 0) ON CONFLICT (embed_id, day, tenant) "
             f"DO UPDATE SET {column} = {table}.{column} + 1",
-            [embed.pk, timezone.now().astimezone(UTC).date(), token.tenant[:300]],
+            [
+                # The id as the database stores it (a uuid on PostgreSQL, hex text on SQLite).
+                Embed._meta.pk.get_db_prep_value(embed.pk, connection),
+                timezone.now().astimezone(UTC).date(),
+                token.tenant[:300],
+            ],
         )
