@@ -42,7 +42,7 @@ pytestmark = [pytest.mark.spark, pytest.mark.django_db]
 
 SCHEMA = "trust_spark"
 TABLE = "defects"
-NOW = timezone.now()  # the table's timestamps are relative to it (freshness: 30 h, 10 h)
+NOW = timezone.now()  # the tables' timestamps are relative to it (freshness: 30 h, 10 h)
 
 # Spark's type of each column of test_checks_truth.COLUMNS (by its PostgreSQL type).
 SPARK_TYPES = {
@@ -86,6 +86,15 @@ EXTRA_TRUTH = {
 # Long enough to outlast a time limit of a second (as in tests/products/connectors/test_spark.py).
 SLOW_QUERY = "SELECT count(*) FROM range(0, 50000000000) AS a"
 QUOTED_ORDER_ID = {"spark": "`Order ID`", "duckdb": '"Order ID"'}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _now_at_start():
+    """NOW is when this module's tests start, not when the suite was collected (minutes
+    earlier in a full run): the tables are written relative to it and freshness is
+    measured against the clock."""
+    global NOW
+    NOW = timezone.now()
 
 
 @pytest.fixture(scope="module")
