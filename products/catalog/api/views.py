@@ -12,7 +12,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
 from rest_framework.response import Response
 
@@ -90,6 +90,15 @@ def _product_or_404(*, user, key: str) -> DataProduct:
     except DataProduct.DoesNotExist:
         # The same answer for a missing product and one the user may not see.
         raise NotFound(f"There is no data product {key!r}.") from None
+
+
+def product_named_in_body(*, user, key: str, field: str = "product") -> DataProduct:
+    """The product a request body names by key, or a 400 on that field: the same answer
+    for a missing product and one the user may not see."""
+    try:
+        return product_get_visible_by_key(user=user, key=key)
+    except DataProduct.DoesNotExist:
+        raise ValidationError({field: [f"There is no data product {key!r}."]}) from None
 
 
 class ProductScopedMixin:

@@ -9,11 +9,10 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
-from products.catalog.selectors import product_get_visible_by_key
-from products.models import DataProduct
+from products.catalog.api.views import product_named_in_body
 from sharing.delta_sharing.api.serializers import (
     DeltaRecipientCreatedSerializer,
     DeltaRecipientCreateSerializer,
@@ -125,10 +124,7 @@ class DeltaShareViewSet(
         body.is_valid(raise_exception=True)
         data = dict(body.validated_data)
         key = data.pop("product")
-        try:
-            product = product_get_visible_by_key(user=request.user, key=key)
-        except DataProduct.DoesNotExist:
-            raise ValidationError({"product": [f"There is no data product {key!r}."]}) from None
+        product = product_named_in_body(user=request.user, key=key)
         table = delta_share_table_add(
             share=share, by=request.user, product=product, port=data.pop("port", None), **data
         )

@@ -14,10 +14,10 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 
+from products.catalog.api.views import product_named_in_body
 from products.catalog.permissions import managed_domains
-from products.catalog.selectors import product_get_visible_by_key
 from products.definitions.selectors import metric_get_visible
-from products.models import DataProduct, Domain, Metric
+from products.models import Domain, Metric
 from sharing.embeds.api.serializers import (
     DenyTokenSerializer,
     EmbedAppCreateSerializer,
@@ -99,10 +99,7 @@ class EmbedViewSet(viewsets.GenericViewSet):
         body.is_valid(raise_exception=True)
         data = dict(body.validated_data)
         key = data.pop("product")
-        try:
-            product = product_get_visible_by_key(user=request.user, key=key)
-        except DataProduct.DoesNotExist:
-            raise ValidationError({"product": [f"There is no data product {key!r}."]}) from None
+        product = product_named_in_body(user=request.user, key=key)
         metric_key = data.pop("metric", "") or ""
         metric = None
         if metric_key:

@@ -6,12 +6,11 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
-from products.catalog.selectors import product_get_visible_by_key
-from products.models import DataProduct
+from products.catalog.api.views import product_named_in_body
 from sharing.models import ShareLink
 from sharing.share_links.api.serializers import (
     RevokeSerializer,
@@ -71,10 +70,7 @@ class ShareLinkViewSet(viewsets.GenericViewSet):
         body.is_valid(raise_exception=True)
         data = dict(body.validated_data)
         key = data.pop("product")
-        try:
-            product = product_get_visible_by_key(user=request.user, key=key)
-        except DataProduct.DoesNotExist:
-            raise ValidationError({"product": [f"There is no data product {key!r}."]}) from None
+        product = product_named_in_body(user=request.user, key=key)
         link, token = share_link_create(
             by=request.user, product=product, port_slug=data.pop("port", None) or None, **data
         )
