@@ -59,7 +59,6 @@ from sharing.embeds.selectors import (
     recent_since,
 )
 from sharing.embeds.services.apps import (
-    can_manage_app,
     embed_app_create,
     embed_app_delete,
     embed_key_add,
@@ -248,9 +247,9 @@ def _detail_context(
     domain_manager = can_manage_domain(user=request.user, domain=product.domain)
     apps = embed_apps(embed=embed)
     for app in apps:
-        if app.embed_id == embed.pk:
-            app.embed = embed  # can_manage_app asks about this embed: no query
-        app.can_change = can_manage_app(user=request.user, app=app)
+        # Who sees this page manages the embed (its own apps); the domain's apps are the
+        # domain managers' (can_manage_app's rule, without a query per app).
+        app.can_change = app.embed_id == embed.pk or domain_manager
         if key_form is not None and key_form[0] == app.pk:
             app.key_form, app.key_form_open = key_form[1], True
         else:
