@@ -129,8 +129,9 @@ def _clean_params(params, *, allowed: set[str], what: str) -> dict[str, str]:
     return cleaned
 
 
-def _check_readable(*, by, product, port, columns: list[str]) -> dict[str, str]:
-    """The port's column types, when `by` reads each of `columns` unmasked; else 403."""
+def _check_readable(*, by, product, port, columns: list[str]) -> None:
+    """PermissionDenied (403) unless `by` reads each of `columns` unmasked (within what they
+    may share); ValidationError for columns the port does not have."""
     try:
         plan = read_plan(
             user=by,
@@ -150,7 +151,6 @@ def _check_readable(*, by, product, port, columns: list[str]) -> dict[str, str]:
         raise PermissionDenied(
             f"Your access masks {', '.join(masked)}: an embed cannot show or filter on it."
         )
-    return dict(port.columns.values_list("name", "data_type"))
 
 
 def _clean_metric_view(metric: Metric, chart: str, grain: str, dimension: str) -> tuple[str, str]:
