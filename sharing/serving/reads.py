@@ -10,7 +10,6 @@ CASE expression in that SELECT. Results stream in batches: memory stays bounded.
 
 from __future__ import annotations
 
-import functools
 import io
 import math
 import tempfile
@@ -28,6 +27,7 @@ from portal.core import json_values
 from products.catalog.selectors import port_for
 from products.catalog.services.ports import port_location_check
 from products.connectors import Connector, ConnectorError, connector_for_port
+from products.connectors.dialects import sql_type
 from products.connectors.postgres import PostgresConnector
 from products.models import DataProduct, OutputPort
 from sharing.access.decision import AccessDecision, access_decide
@@ -223,25 +223,6 @@ def _served_value_sql(plan: ReadPlan, name: str, *, quote, dialect: str) -> str:
         return column
     text = sql_type("text", dialect)
     return f"CAST(CASE WHEN {column} IS NULL THEN NULL ELSE '{MASK}' END AS {text})"
-
-
-# sqlglot's names of the connectors' dialects (a connector's `dialect`), where they differ.
-SQLGLOT_DIALECTS = {"postgresql": "postgres"}
-
-
-def sqlglot_dialect(dialect: str) -> str:
-    """sqlglot's name of a connector's dialect ("postgresql" -> "postgres")."""
-    return SQLGLOT_DIALECTS.get(dialect, dialect)
-
-
-@functools.cache
-def sql_type(name: str, dialect: str) -> str:
-    """A SQL type as the connector's `dialect` writes it: "text" is TEXT on PostgreSQL and
-    DuckDB, STRING on Spark; "double" is DOUBLE PRECISION on PostgreSQL."""
-    # Lazy: sqlglot (~7 MB) is kept out of the processes that load the URLs.
-    from sqlglot import exp
-
-    return exp.DataType.build(name).sql(dialect=sqlglot_dialect(dialect))
 
 
 def _fence(sql: str, where: str, *, quote, dialect: str) -> str:

@@ -32,6 +32,7 @@ from django.db import transaction
 from products.catalog.permissions import require_product_editor
 from products.choices import NUMERIC_AGGREGATIONS, MetricAggregation, MetricGrain
 from products.connectors import Connector, ConnectorError, RelationMissing
+from products.connectors.dialects import sql_type, sqlglot_dialect
 from products.models import DataProduct, Metric, OutputPort
 from sharing.access.filters import (
     Clause,
@@ -41,14 +42,7 @@ from sharing.access.filters import (
     compile_clauses,
     parse_filter,
 )
-from sharing.serving.reads import (
-    ReadPlan,
-    ReadRefused,
-    read_plan,
-    read_query,
-    sql_type,
-    sqlglot_dialect,
-)
+from sharing.serving.reads import ReadPlan, ReadRefused, read_plan, read_query
 from sharing.serving.source_errors import shows_source_detail, source_error_message
 
 MAX_GROUPS = 10_000  # rows of one evaluation; more says `truncated`

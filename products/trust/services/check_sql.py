@@ -25,6 +25,7 @@ from products.connectors.column_types import (
     type_family,
     typed_value,
 )
+from products.connectors.dialects import sql_type
 
 SAMPLE_ROWS = 20
 
@@ -35,8 +36,7 @@ class Spelling:
     engine compares NaN as a value equal to itself and above every number (PostgreSQL
     and DuckDB order it so, Spark too), so the conditions mean the same on each."""
 
-    text_type: str  # a cast to text: Spark refuses VARCHAR without a length
-    double_type: str
+    dialect: str  # the connector's
     regex_match: str  # a partial (search) match of {text} against the pattern {pattern}
     nan_test: str  # whether {column} is NaN
     # the unique check's duplicates in the one aggregate: "subquery" (a scalar subquery,
@@ -44,26 +44,33 @@ class Spelling:
     # own grouping statement, with its first duplicated keys: DuckDB, unique_statement)
     unique_count: str
 
+    @property
+    def text_type(self) -> str:
+        """A cast to text: TEXT, or STRING on Spark (which refuses VARCHAR without a
+        length)."""
+        return sql_type("text", self.dialect)
+
+    @property
+    def double_type(self) -> str:
+        return sql_type("double", self.dialect)
+
 
 SPELLINGS = {
     "postgresql": Spelling(
-        text_type="TEXT",
-        double_type="DOUBLE PRECISION",
+        dialect="postgresql",
         regex_match="{text} ~ {pattern}",
         nan_test="{column} = CAST('NaN' AS DOUBLE PRECISION)",
         unique_count="subquery",
     ),
     "duckdb": Spelling(
-        text_type="VARCHAR",
-        double_type="DOUBLE",
+        dialect="duckdb",
         regex_match="regexp_matches({text}, {pattern})",
         nan_test="isnan({column})",
         unique_count="",
     ),
     # Java regular expressions, found anywhere in the text (RLIKE is a search, as ~ is)
     "spark": Spelling(
-        text_type="STRING",
-        double_type="DOUBLE",
+        dialect="spark",
         regex_match="{text} RLIKE {pattern}",
         nan_test="isnan({column})",
         unique_count="inline",

@@ -46,6 +46,7 @@ import sqlglot
 from sqlglot import exp
 
 from products.choices import Classification, PortKind, SourceKind
+from products.connectors.dialects import sqlglot_dialect
 from products.connectors.spark import CANCELLED_CONDITION as SPARK_CANCELLED_CONDITION
 from products.trust.services.check_details import SHAPE_MESSAGE
 
@@ -56,13 +57,6 @@ PORT_RELATION = "__port_relation__"
 
 SENSITIVE_CLASSIFICATIONS = (Classification.CONFIDENTIAL, Classification.RESTRICTED)
 
-# sqlglot's name of each engine the portal reads.
-SQLGLOT_DIALECTS = {
-    "postgresql": "postgres",
-    "postgres": "postgres",
-    "duckdb": "duckdb",
-    "spark": "spark",
-}
 
 # Spark's variable substitution (spark.sql.variable.substitute, on by default), applied
 # to the statement's text before it is parsed.
@@ -332,7 +326,7 @@ def custom_sql_dialect(*, port) -> str:
 def custom_sql_parse(sql: str, *, dialect: str = "postgres") -> CustomQuery:
     """Parse and check custom SQL (see the module's rules). Raises CustomSQLRefused with
     a message naming the construct it refuses."""
-    dialect = SQLGLOT_DIALECTS.get(dialect, dialect)
+    dialect = sqlglot_dialect(dialect)
     text = (sql or "").strip().rstrip(";").strip()
     if not text:
         raise CustomSQLRefused("Write a SELECT that returns the number of failing rows.")

@@ -29,6 +29,7 @@ from sqlglot.schema import MappingSchema
 
 from products.catalog.selectors import port_for
 from products.choices import PortKind, SourceKind
+from products.connectors.dialects import sqlglot_dialect
 from products.models import Column, DataProduct, OutputPort
 from sharing.choices import Channel
 from sharing.federation.refusals import QueryRefused
@@ -36,12 +37,11 @@ from sharing.federation.sql import DIALECT, ParsedQuery, Reference, query_parse
 from sharing.serving.reads import ReadPlan, read_plan
 from sharing.serving.refusals import ReadRefused
 
+# sqlglot's dialect of where a query runs: a source's engine, or the in-process DuckDB
+# that joins products of several sources.
 ENGINE_DIALECTS = {
-    "postgresql": "postgres",
-    "duckdb": "duckdb",
-    "spark": "spark",
-    "federated": "duckdb",
-}
+    engine: sqlglot_dialect(engine) for engine in ("postgresql", "duckdb", "spark")
+} | {"federated": "duckdb"}
 # Where a source's queries run, by its kind.
 SOURCE_ENGINES = {
     SourceKind.POSTGRESQL: "postgresql",
