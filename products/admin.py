@@ -1,5 +1,9 @@
+import copy
+
+from django import forms
 from django.contrib import admin
 
+from products.catalog.services.ports import data_source_errors
 from products.catalog.services.search_index import product_search_index_update
 from products.models import (
     Column,
@@ -73,21 +77,50 @@ class SourceAllowanceInline(admin.TabularInline):
     fields = ["domain", "schema_name", "relations"]
 
 
+DATA_SOURCE_FIELDS = [
+    "name",
+    "kind",
+    "description",
+    "host",
+    "port",
+    "database",
+    "username",
+    "password_env",
+    "cluster_id",
+    "path",
+]
+
+
+class DataSourceAdminForm(forms.ModelForm):
+    """The admin page checks a source's connection as the API does (the service's
+    `data_source_errors`), each message on its field."""
+
+    class Meta:
+        model = DataSource
+        fields = DATA_SOURCE_FIELDS
+
+    def clean(self):
+        cleaned = super().clean()
+        if "kind" in self.errors:
+            return cleaned  # every other check depends on the kind
+        source = copy.copy(self.instance)  # the form's values, the instance untouched
+        for field in DataSource._meta.concrete_fields:
+            if field.name in cleaned:
+                setattr(source, field.name, cleaned[field.name])
+        for name, message in data_source_errors(source).items():
+            if name not in self.fields:
+                self.add_error(None, message)
+            elif name not in self.errors:  # its own error says more than one about ""
+                self.add_error(name, message)
+        return cleaned
+
+
 @admin.register(DataSource)
 class DataSourceAdmin(admin.ModelAdmin):
+    form = DataSourceAdminForm
     list_display = ["name", "kind", "host", "database", "path"]
     inlines = [SourceAllowanceInline]
-    fields = [
-        "name",
-        "kind",
-        "description",
-        "host",
-        "port",
-        "database",
-        "username",
-        "password_env",
-        "path",
-    ]
+    fields = DATA_SOURCE_FIELDS
 
 
 @admin.register(SourceAllowance)

@@ -109,17 +109,24 @@ GRPC_RECONNECT_OPTIONS = {
 }
 # A host name or an IP address: nothing that would add to the URL (`/`, `;`, `@`, `:port`).
 HOST_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$|^\[?[0-9A-Fa-f:.]+\]?$")
+# A Databricks cluster id (0123-456789-abcdefgh), sent as the gRPC header CLUSTER_HEADER:
+# nothing that could end the value or add another parameter (`;`, `=`, `/`, spaces).
+CLUSTER_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}\Z")  # \Z: not even a final newline
+CLUSTER_HEADER = "x-databricks-cluster-id"
 
 
 @dataclass(frozen=True)
 class SparkEndpoint:
     """Where a Spark Connect server listens and how to sign in. The token stays in
-    memory: it is never part of `url` (what messages show) nor of a repr."""
+    memory: it is never part of `url` (what messages show) nor of a repr. `cluster_id`
+    (Databricks: the cluster to run on) goes in a header of every call, not in `url`;
+    endpoints that differ by it are different keys of the process's sessions."""
 
     host: str
     port: int = DEFAULT_PORT
     token: str | None = field(default=None, repr=False)
     user_id: str = ""
+    cluster_id: str = ""
 
     @property
     def use_ssl(self) -> bool:
@@ -148,11 +155,19 @@ def spark_endpoint(source) -> SparkEndpoint:
                 f"The environment variable {source.password_env} named by data source "
                 f"{source.name!r} is not set on this host."
             )
+    cluster_id = source.cluster_id or ""
+    if cluster_id and not CLUSTER_ID.match(cluster_id):
+        raise ConnectorError(
+            f"Data source {source.name!r} has no valid Databricks cluster id.",
+            detail=f"Cluster id {cluster_id!r} of data source {source.name!r} is not a "
+            "cluster id (letters, digits, - and _).",
+        )
     return SparkEndpoint(
         host=host,
         port=int(source.port or DEFAULT_PORT),
         token=token,
         user_id=source.username or USER_AGENT,
+        cluster_id=cluster_id,
     )
 
 
@@ -666,6 +681,10 @@ def _channel_builder(endpoint: SparkEndpoint):
         builder.set(builder.PARAM_TOKEN, endpoint.token)
     builder.set(builder.PARAM_USER_ID, endpoint.user_id or USER_AGENT)
     builder.set(builder.PARAM_USER_AGENT, USER_AGENT)
+    if endpoint.cluster_id:
+        # A parameter that is not the builder's own goes as gRPC metadata on every call
+        # (ChannelBuilder.metadata()), as Databricks Connect sends it.
+        builder.set(CLUSTER_HEADER, endpoint.cluster_id)
     return builder
 
 

@@ -18,7 +18,8 @@ class DataSource(models.Model):
     kind = models.CharField(max_length=16, choices=SourceKind.choices)
     description = models.TextField(blank=True)
     # PostgreSQL; Spark Connect (host, port: 15002, username: the session's user_id,
-    # password_env: its token's variable; ports name `schema` or `catalog.schema`)
+    # password_env: its token's variable, cluster_id: Databricks' cluster; ports name
+    # `schema` or `catalog.schema`)
     host = models.CharField(max_length=255, blank=True)
     port = models.PositiveIntegerField(null=True, blank=True)
     database = models.CharField(max_length=120, blank=True)
@@ -29,6 +30,13 @@ class DataSource(models.Model):
         blank=True,
         help_text="Name of the environment variable holding the password (a Spark source: "
         "its token); never the password.",
+    )
+    cluster_id = models.CharField(
+        "cluster id",
+        max_length=100,
+        blank=True,
+        help_text="Databricks: the cluster to run on (sent as x-databricks-cluster-id); "
+        "blank elsewhere.",
     )
     # DuckDB
     path = models.CharField(

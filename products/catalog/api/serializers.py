@@ -461,7 +461,8 @@ class SchemaRefreshRunSerializer(serializers.ModelSerializer):
 
 
 class DataSourceSerializer(serializers.ModelSerializer):
-    """What any signed-in user may know about a source: no host, user or secret name."""
+    """What any signed-in user may know about a source: no host, user, cluster or secret
+    name."""
 
     kind = SourceKindField(read_only=True)
 
@@ -492,6 +493,13 @@ class DataSourceCreateSerializer(InputSerializer):
         write_only=True,
         help_text="Name of the environment variable holding the password (a Spark source: "
         "its token); never the password.",
+    )
+    cluster_id = serializers.CharField(
+        max_length=100,
+        required=False,
+        allow_blank=True,
+        help_text="Databricks: the cluster to run on (sent as x-databricks-cluster-id); "
+        "blank elsewhere.",
     )
     path = serializers.CharField(
         max_length=500,

@@ -38,6 +38,7 @@ from products.models.ports import ANY_SCHEMA
 ENV_VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 SPARK_HOST = spark_connector.HOST_NAME
 SPARK_USER_ID = re.compile(r"^[A-Za-z0-9_.@-]{1,120}$")
+SPARK_CLUSTER_ID = spark_connector.CLUSTER_ID
 SPARK_DEFAULT_PORT = spark_connector.DEFAULT_PORT
 # Port slugs that would collide with API routes (`/ports/upload/`).
 RESERVED_PORT_SLUGS = {"upload"}
@@ -101,6 +102,15 @@ def data_source_errors(source: DataSource) -> dict[str, str]:
             errors["path"] = "A Spark source has no file path: give its host and port."
         if source.username and not SPARK_USER_ID.match(source.username):
             errors["username"] = "The Spark session's user name: letters, digits and . _ @ - only."
+        if source.cluster_id and not SPARK_CLUSTER_ID.match(source.cluster_id):
+            errors["cluster_id"] = (
+                "Give the cluster id as Databricks shows it (0123-456789-abcdefgh): letters, "
+                "digits, - and _ only, no spaces."
+            )
+    elif source.cluster_id:
+        errors["cluster_id"] = (
+            "Only a Spark source (Databricks) runs on a cluster: leave the cluster id blank."
+        )
     return errors
 
 

@@ -1,5 +1,6 @@
-"""Spark sources without a server: what an admin registers (the API and the service say
-what is wrong), where a Spark port may point, and how the connector signs in."""
+"""Spark sources without a server: what an admin registers (the API, the admin page and
+the service say what is wrong), where a Spark port may point, and how the connector signs
+in (and, with the session's `spark_server`, that a Databricks cluster id still reads)."""
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -15,8 +16,10 @@ from products.connectors.spark import (
     SparkConnector,
     SparkEndpoint,
     _channel_builder,
+    _session,
     read_only_check,
     spark_endpoint,
+    spark_session_open,
 )
 from products.models import DataSource
 from tests.factories import (
@@ -51,6 +54,8 @@ def test_an_admin_registers_a_spark_source_through_the_api(admin_user, client_as
         ({"host": "spark", "username": "me;token=x"}, "username"),
         ({"host": "spark", "password_env": "dapi0123456789"}, None),  # a name it may be
         ({"host": "spark", "password_env": "my token!"}, "password_env"),
+        ({"host": "spark", "cluster_id": "0123-456789-abcdefgh"}, None),
+        ({"host": "spark", "cluster_id": "0123-456789-abcdefgh\n"}, "cluster_id"),
     ],
 )
 def test_a_spark_source_says_which_field_is_wrong(admin_user, fields, field):
@@ -60,6 +65,172 @@ def test_a_spark_source_says_which_field_is_wrong(admin_user, fields, field):
     with pytest.raises(ValidationError) as error:
         data_source_create(by=admin_user, name="lake", kind=SourceKind.SPARK, **fields)
     assert list(error.value.message_dict) == [field]
+
+
+# --- Databricks: the cluster id -----------------------------------------------------------
+
+CLUSTER = "0123-456789-abcdefgh"
+CLUSTER_HEADER = "x-databricks-cluster-id"
+
+
+def test_an_admin_registers_a_databricks_cluster_through_the_api(admin_user, client_as):
+    response = client_as(admin_user).post(
+        "/api/v1/sources/",
+        {
+            "name": "workspace",
+            "kind": "spark",
+            "host": "dbc-1234abcd-5678.cloud.databricks.com",
+            "port": 443,
+            "password_env": "DATABRICKS_TOKEN",
+            "cluster_id": CLUSTER,
+        },
+        format="json",
+    )
+
+    assert response.status_code == 201, response.content
+    assert CLUSTER not in response.content.decode()  # a connection detail, as the host
+    assert DataSource.objects.get(name="workspace").cluster_id == CLUSTER
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"kind": "duckdb", "path": "/data/lake.duckdb", "cluster_id": CLUSTER},
+        {"kind": "postgresql", "database": "dwh", "cluster_id": CLUSTER},
+        {"kind": "spark", "host": "spark", "cluster_id": "0123 456789"},
+        {"kind": "spark", "host": "spark", "cluster_id": f"{CLUSTER};token=x"},
+        {"kind": "spark", "host": "spark", "cluster_id": f"{CLUSTER}/other"},
+        {"kind": "spark", "host": "spark", "cluster_id": "x-databricks-session-id=abc"},
+        {"kind": "spark", "host": "spark", "cluster_id": f"{CLUSTER}\r\nx-other: 1"},
+    ],
+)
+def test_the_api_refuses_a_cluster_id_naming_the_field(admin_user, client_as, fields):
+    response = client_as(admin_user).post(
+        "/api/v1/sources/", {"name": "lake", **fields}, format="json"
+    )
+
+    assert response.status_code == 400, response.content
+    assert list(response.json()) == ["cluster_id"]
+    assert not DataSource.objects.exists()
+
+
+ADMIN_ADD = "/admin/products/datasource/add/"
+NO_ALLOWANCES = {  # the page's inline of allowances, empty
+    "allowances-TOTAL_FORMS": "0",
+    "allowances-INITIAL_FORMS": "0",
+    "allowances-MIN_NUM_FORMS": "0",
+    "allowances-MAX_NUM_FORMS": "1000",
+}
+
+
+def admin_source_post(client, admin_user, **fields):
+    client.force_login(admin_user)
+    return client.post(ADMIN_ADD, {"name": "lake", **NO_ALLOWANCES, **fields})
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"kind": "duckdb", "path": "/data/lake.duckdb", "cluster_id": CLUSTER}, "cluster_id"),
+        ({"kind": "spark", "host": "spark", "cluster_id": f"{CLUSTER};x=1"}, "cluster_id"),
+        # The page runs the API's checks, not only the cluster id's.
+        ({"kind": "spark", "host": "sc://spark:15002"}, "host"),
+        ({"kind": "postgresql"}, "database"),
+        ({"kind": "spark", "host": "spark", "password_env": "my token!"}, "password_env"),
+    ],
+)
+def test_the_admin_page_refuses_what_the_api_refuses_on_its_field(
+    client, admin_user, fields, field
+):
+    response = admin_source_post(client, admin_user, **fields)
+
+    assert response.status_code == 200  # the form again, with its errors
+    errors = response.context["adminform"].form.errors
+    assert list(errors) == [field]
+    assert not DataSource.objects.exists()
+
+
+def test_the_admin_page_registers_a_databricks_cluster(client, admin_user):
+    response = admin_source_post(
+        client,
+        admin_user,
+        kind="spark",
+        host="dbc-1234abcd-5678.cloud.databricks.com",
+        port="443",
+        password_env="DATABRICKS_TOKEN",
+        cluster_id=CLUSTER,
+    )
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    source = DataSource.objects.get(name="lake")
+    assert (source.port, source.cluster_id) == (443, CLUSTER)
+
+
+def test_a_cluster_id_goes_in_the_headers_of_every_call_not_the_address(db, monkeypatch):
+    monkeypatch.setenv("DATABRICKS_TOKEN", "dapi-secret")
+    source = DataSourceFactory(
+        kind=SourceKind.SPARK,
+        path="",
+        host="dbc-1234abcd-5678.cloud.databricks.com",
+        port=443,
+        password_env="DATABRICKS_TOKEN",
+        cluster_id=CLUSTER,
+    )
+    endpoint = spark_endpoint(source)
+    assert endpoint.cluster_id == CLUSTER
+    assert endpoint.url == "sc://dbc-1234abcd-5678.cloud.databricks.com:443/;use_ssl=true"
+
+    builder = _channel_builder(endpoint)
+    assert (CLUSTER_HEADER, CLUSTER) in builder.metadata()
+    assert "dapi-secret" not in str(builder.metadata())  # the token goes as credentials
+
+    without = _channel_builder(SparkEndpoint(host="spark"))
+    assert CLUSTER_HEADER not in dict(without.metadata())
+
+
+def test_a_cluster_id_stored_around_the_checks_is_not_sent(db):
+    source = DataSourceFactory(
+        kind=SourceKind.SPARK, path="", host="spark", cluster_id=f"{CLUSTER};token=x"
+    )
+    with pytest.raises(ConnectorError) as error:
+        spark_endpoint(source)
+    assert "cluster id" in str(error.value)
+
+
+@pytest.fixture
+def little_table(spark_server) -> tuple[str, str]:
+    """portal_sources.clusters, three rows, written through a session of its own."""
+    spark = spark_session_open(SparkEndpoint(host="127.0.0.1", port=spark_server.port))
+    try:
+        spark.sql("CREATE DATABASE IF NOT EXISTS portal_sources")
+        spark.sql("DROP TABLE IF EXISTS portal_sources.clusters")
+        spark.sql("CREATE TABLE portal_sources.clusters (n INT) USING parquet")
+        spark.sql("INSERT INTO portal_sources.clusters VALUES (1), (2), (3)")
+    finally:
+        spark.stop()
+    return "portal_sources", "clusters"
+
+
+@pytest.mark.spark
+def test_a_source_with_a_cluster_id_reads_from_a_spark_server(db, spark_server, little_table):
+    """A plain Spark Connect server ignores the header; each cluster has its own session
+    (one cluster's session would otherwise run another's statements)."""
+    schema_name, table_name = little_table
+    on_cluster = DataSourceFactory(
+        kind=SourceKind.SPARK, path="", host="127.0.0.1", port=spark_server.port, cluster_id=CLUSTER
+    )
+    port = OutputPortFactory(source=on_cluster, schema_name=schema_name, table_name=table_name)
+
+    with port_connector(port) as connector:
+        assert connector.endpoint.cluster_id == CLUSTER
+        assert connector.fetch(f"SELECT sum(n) FROM {connector.relation_sql()}") == [(6,)]
+
+    endpoint = spark_endpoint(on_cluster)
+    other_cluster = SparkEndpoint(
+        host="127.0.0.1", port=spark_server.port, cluster_id="0123-456789-other"
+    )
+    assert _session(endpoint) is _session(spark_endpoint(on_cluster))
+    assert _session(endpoint) is not _session(other_cluster)
 
 
 @pytest.mark.parametrize(
