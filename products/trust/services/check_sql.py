@@ -40,9 +40,12 @@ class Spelling:
     regex_match: str  # a partial (search) match of {text} against the pattern {pattern}
     nan_test: str  # whether {column} is NaN
     # the unique check's duplicates in the one aggregate: "subquery" (a scalar subquery,
-    # run apart: PostgreSQL), "inline" (count(DISTINCT) in the scan: Spark), or "" (its
-    # own grouping statement, with its first duplicated keys: DuckDB, unique_statement)
+    # run apart: PostgreSQL), or "" (its own grouping statement, with its first
+    # duplicated keys: DuckDB and Spark, unique_statement)
     unique_count: str
+    # the SAMPLE_ROWS smallest values of {key}, ascending, in bounded memory (the
+    # unique statement's first duplicated keys)
+    smallest: str = ""
 
     @property
     def text_type(self) -> str:
@@ -67,13 +70,18 @@ SPELLINGS = {
         regex_match="regexp_matches({text}, {pattern})",
         nan_test="isnan({column})",
         unique_count="",
+        smallest="min({key}, {n})",
     ),
     # Java regular expressions, found anywhere in the text (RLIKE is a search, as ~ is)
     "spark": Spelling(
         dialect="spark",
         regex_match="{text} RLIKE {pattern}",
         nan_test="isnan({column})",
-        unique_count="inline",
+        # A count(DISTINCT) beside the other aggregates makes Spark copy every row once per
+        # distinct group (its Expand): a 10-million-row scan took 7 x as long. Grouping
+        # the column apart costs one shuffle of that column alone.
+        unique_count="",
+        smallest="min_by({key}, {key}, {n})",  # Spark 4.2: the k smallest, ascending
     ),
 }
 
@@ -238,11 +246,8 @@ class CheckSQL:
         if check.kind == CheckKind.UNIQUE:
             column = self.q(check.column)
             duplicates = f"count({column}) - count(DISTINCT {column})"
-            if self.spelling.unique_count == "inline":
-                # Spark: in the one scan (NaN is one value to DISTINCT, as to a GROUP BY)
-                return duplicates, []
             if self.spelling.unique_count != "subquery":
-                return None  # DuckDB: one grouping statement instead (unique_statement)
+                return None  # DuckDB, Spark: one grouping statement (unique_statement)
             # A scalar subquery (an InitPlan): its sort of the column runs once, apart,
             # so count(DISTINCT) no longer holds the main scan to one process (an
             # aggregate with a DISTINCT cannot be split across parallel workers).
@@ -309,13 +314,15 @@ class CheckSQL:
         )
 
     def unique_statement(self, check) -> str:
-        """DuckDB: the duplicate count and the first SAMPLE_ROWS duplicated keys, grouping
-        the column once (a count(DISTINCT) in the aggregate plus a grouping sample would
-        group it twice). `min(k, n)` keeps the n smallest keys in a bounded heap, in
-        ascending order; a list of every duplicated key, sorted, grew with the duplicates."""
+        """DuckDB and Spark: the duplicate count and the first SAMPLE_ROWS duplicated keys,
+        grouping the column once (a count(DISTINCT) in the aggregate plus a grouping
+        sample would group it twice). `smallest` keeps the n smallest keys in a bounded
+        heap, in ascending order; a list of every duplicated key, sorted, grew with the
+        duplicates. NaN is one key, as to count(DISTINCT)."""
         column = self.q(check.column)
+        smallest = self.spelling.smallest.format(key="k", n=SAMPLE_ROWS)
         return (
-            f"SELECT coalesce(sum(n) - count(*), 0), min(k, {SAMPLE_ROWS}) "
+            f"SELECT coalesce(sum(n) - count(*), 0), {smallest} "
             f"FROM (SELECT {column} AS k, count(*) AS n FROM {self.relation} "
             f"WHERE {column} IS NOT NULL GROUP BY {column} HAVING count(*) > 1)"
         )

@@ -662,7 +662,7 @@ def _run_checks(run: CheckRun, connector: Connector, checks: list[Check], now: d
             _evaluate_counts(ev, check, row_count)
         elif check.kind == CheckKind.SCHEMA:
             _schema_result(ev, check, actual)
-        elif check.kind == CheckKind.UNIQUE:  # DuckDB: its own grouping statement
+        elif check.kind == CheckKind.UNIQUE:  # DuckDB, Spark: its own grouping statement
             statements += 1
             try:
                 failing, keys = connector.fetch(sql.unique_statement(check))[0]
