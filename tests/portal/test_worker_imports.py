@@ -12,8 +12,11 @@ import sys
 from tests.conftest import ROOT
 
 # DuckDB (~12 MB) and sqlglot (~7 MB): imported by the code that opens a DuckDB port or
-# parses custom SQL, when it runs.
-HEAVY = ("plotly", "pyarrow", "pandas", "xlsxwriter", "numpy", "duckdb", "sqlglot")
+# parses custom SQL, when it runs; the Spark Connect client (pyspark, gRPC) by the first
+# Spark statement.
+HEAVY = (
+    "plotly", "pyarrow", "pandas", "xlsxwriter", "numpy", "duckdb", "sqlglot", "pyspark", "grpc",
+)  # fmt: skip
 
 # What `celery -A portal worker` does before it takes a task: the app, Django set up
 # through Celery's fixup (with its system checks unless skipped), the task modules.
