@@ -19,10 +19,17 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument(
             "--warehouse",
-            choices=["auto", "duckdb", "postgresql"],
+            choices=["auto", "duckdb", "postgresql", "spark"],
             default="auto",
             help="Where the demo tables go. auto: a `warehouse` schema when the metadata "
-            "database is PostgreSQL, else the DuckDB file at DEMO_DUCKDB_PATH.",
+            "database is PostgreSQL, else the DuckDB file at DEMO_DUCKDB_PATH. spark: the "
+            "`warehouse` database of the Spark Connect server at --spark-url.",
+        )
+        parser.add_argument(
+            "--spark-url",
+            default="",
+            help="With --warehouse spark: a running Spark Connect server, sc://host:port "
+            "(python -m products.connectors.spark_server starts one on sc://127.0.0.1:15002).",
         )
         parser.add_argument(
             "--rows-scale",
@@ -36,11 +43,23 @@ class Command(BaseCommand):
             "--force", action="store_true", help="Rewrite the warehouse even if up to date."
         )
 
-    def handle(self, *args, warehouse, rows_scale, seed, force, verbosity, **options):
+    def handle(self, *args, warehouse, spark_url, rows_scale, seed, force, verbosity, **options):
         log = self.stdout.write if verbosity > 1 else (lambda line: None)
+        if spark_url and warehouse != "spark":
+            raise CommandError("--spark-url goes with --warehouse spark.")
+        if warehouse == "spark" and not spark_url:
+            raise CommandError(
+                "--warehouse spark needs --spark-url sc://host:port, a running Spark Connect "
+                "server (python -m products.connectors.spark_server starts one)."
+            )
         try:
             result = demo_seed(
-                warehouse=warehouse, rows_scale=rows_scale, seed=seed, force=force, log=log
+                warehouse=warehouse,
+                rows_scale=rows_scale,
+                seed=seed,
+                force=force,
+                spark_url=spark_url,
+                log=log,
             )
         except DemoSeedError as exc:
             raise CommandError(str(exc)) from exc

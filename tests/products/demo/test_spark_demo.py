@@ -10,9 +10,11 @@ database: the second seeding only writes the warehouse, moves the ports and runs
 import json
 from collections import Counter
 from decimal import Decimal
+from io import StringIO
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
 from django.test import Client
 
 from products.choices import SourceKind
@@ -93,11 +95,22 @@ def test_the_demo_on_spark_reads_like_the_duckdb_demo(spark_server):
     assert Counter(outcome for outcome, _, _ in on_spark["checks"].values())["fail"] >= 1
     assert len(on_spark["revenue"]) >= 12 and on_spark["revenue"] == on_duckdb["revenue"]
 
-    # Seeding again on the same server writes nothing to it.
-    again = demo_seed(warehouse="spark", rows_scale=SCALE, spark_url=spark_server.url)
-    assert not again.warehouse_rebuilt
+    # Seeding again on the same server, from the command line, writes nothing to it.
+    out = StringIO()
+    call_command(
+        "seed_demo",
+        "--warehouse=spark",
+        f"--spark-url={spark_server.url}",
+        f"--rows-scale={SCALE}",
+        stdout=out,
+    )
+    assert "warehouse (spark, already up to date)" in out.getvalue()
 
 
 def test_the_spark_warehouse_needs_a_spark_connect_url():
     with pytest.raises(DemoSeedError, match="sc://"):
         demo_seed(warehouse="spark", spark_url="http://127.0.0.1:15002")
+    with pytest.raises(CommandError, match="--spark-url sc://host:port"):
+        call_command("seed_demo", "--warehouse=spark")
+    with pytest.raises(CommandError, match="goes with --warehouse spark"):
+        call_command("seed_demo", "--spark-url=sc://127.0.0.1:15002")
