@@ -50,6 +50,9 @@ if TYPE_CHECKING:
 
 PREVIEW_ROWS = 100
 MAX_ROWS = 10_000_000  # one read; larger reads are scheduled exports
+# Spark's LIMIT takes an INT: a larger limit (a scheduled export's or a sync's, no cap in
+# practice) is not written, and every row is read (see select_sql).
+SPARK_MAX_LIMIT = 2**31 - 1
 BATCH_ROWS = 100_000
 # Parquet row groups: batches are gathered to at least this many rows before one is
 # written (the source's batches are smaller), so row groups hold 128,000 to about 230,000
@@ -229,9 +232,11 @@ def _fence(sql: str, where: str, *, quote, dialect: str) -> str:
     """`sql` filtered by `where` in a relation no condition written around it crosses
     (see governed_select_sql). PostgreSQL and DuckDB keep an `OFFSET 0` in place; Spark's
     optimizer drops it, but never moves a condition below (nor merges one with) a filter
-    that is not deterministic, which `rand() >= 0` makes this one (true of every row)."""
+    that is not deterministic, which `spark_partition_id() >= 0` makes this one (true of
+    every row). Not `rand() >= 0`: Spark 4 folds that to true (OptimizeRand), and a
+    condition on a partition column then prunes partitions outside `where`."""
     if dialect == "spark":
-        fenced = f"{sql} WHERE ({where}) AND rand() >= 0"
+        fenced = f"{sql} WHERE ({where}) AND spark_partition_id() >= 0"
     else:
         fenced = f"{sql} WHERE {where} OFFSET 0"
     return f"SELECT * FROM ({fenced}) AS {quote('governed')}"
@@ -288,6 +293,8 @@ def select_sql(plan: ReadPlan, connector: Connector, *, placeholder) -> tuple[st
         relation=connector.relation_sql(),
         placeholder=lambda: placeholder(next(counter)),
     )
+    if connector.dialect == "spark" and plan.limit > SPARK_MAX_LIMIT:
+        return sql, params
     return f"{sql} LIMIT {int(plan.limit)}", params
 
 
