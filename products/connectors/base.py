@@ -132,6 +132,11 @@ class Connector(ABC):
         the source, to read a few rows by position; None when the source has none."""
         return None
 
+    def relation_refresh(self, relation: str) -> None:  # noqa: B027 - optional hook
+        """Forget what this process's session remembers of `relation` (SQL naming it), so
+        that the next statement reads it as it is now. Only Spark remembers anything (a
+        table's file list); the others read the relation afresh every statement."""
+
     def close(self) -> None:  # noqa: B027 - optional hook
         pass
 

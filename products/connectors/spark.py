@@ -203,6 +203,7 @@ class SparkConnector(Connector):
         self.label = label or (source.name if source is not None else endpoint.url)
         self._tags: set[str] = set()  # statements running now, for interrupt()
         self._tags_lock = threading.Lock()
+        self._refreshed: set[str] = set()  # relations refreshed by this connector
 
     # --- naming -----------------------------------------------------------------------
 
@@ -231,6 +232,7 @@ class SparkConnector(Connector):
         for attempt in (1, 2):
             spark = self._spark()
             try:
+                self._table_refresh(spark)
                 schema = spark.table(self.relation_sql()).schema  # analysed, not run
                 break
             except Exception as exc:
@@ -372,6 +374,7 @@ class SparkConnector(Connector):
             try:
                 timer.start()
                 try:
+                    self._table_refresh(spark)
                     stream, first = self._start(spark, sql, bound, tags)
                 except Exception as exc:
                     if attempt == 1 and _session_gone(exc) and not timed_out.is_set():
@@ -420,6 +423,29 @@ class SparkConnector(Connector):
             for tag in tags:
                 spark.removeTag(tag)
         return stream, first
+
+    def relation_refresh(self, relation: str) -> None:
+        """The session keeps each file-based table's file list (and schema) from its first
+        read for as long as the process lives: rows another application appended since
+        would be missing, a table rewritten since would fail to read (its old files are
+        gone). The connector refreshes its port's table before its first statement (one
+        per check run, read or fingerprint); a statement naming other tables (a federated
+        query) refreshes each through this. `relation` is SQL naming a table (quoted)."""
+        if relation in self._refreshed:
+            return
+        spark = self._spark()
+        try:
+            spark.catalog.refreshTable(relation)
+        except Exception as exc:
+            raise self._error(exc) from exc
+        self._refreshed.add(relation)
+
+    def _table_refresh(self, spark: SparkSession) -> None:
+        """The port's table, refreshed once by this connector (see relation_refresh)."""
+        relation = self.relation_sql() if self.table_name else None
+        if relation and relation not in self._refreshed:
+            spark.catalog.refreshTable(relation)
+            self._refreshed.add(relation)
 
     def interrupt(self) -> None:
         """Stop the statements this connector is running (from another thread)."""

@@ -333,6 +333,7 @@ def single_source_statement(
     for item in plan.governed:
         with connector_for_port(item.plan.port) as own:  # opens nothing: its name only
             relation = own.relation_sql()
+        connector.relation_refresh(relation)  # Spark: read as it is now, not as first seen
         relations[item.reference.marker] = _governed_relation(
             item, connector=connector, relation=relation
         )

@@ -293,3 +293,35 @@ def test_sync_keys_are_the_same_json_text_as_in_python(connector):
     )
     assert [key for key, *_ in rows] == [key_text(values) for _, *values in rows]
     assert rows[1][0] == '["2",null]' and rows[0][0] == '["1","O\'Brien"]'
+
+
+def test_a_table_another_application_writes_is_read_as_it_is_now(orders):
+    """The process's session keeps a Parquet table's file list from its first read: each
+    connector (one check run, one read) refreshes its table first, so rows appended by
+    another session are counted and a table rewritten by one still reads (its old files
+    are gone). A federated statement refreshes each other table it names."""
+    q = SparkConnector.quote_ident
+    writer = spark_session_open(orders)
+    try:
+        writer.sql(f"DROP TABLE IF EXISTS {SCHEMA}.appended")
+        writer.sql(f"CREATE TABLE {SCHEMA}.appended (n BIGINT) USING parquet")
+        writer.sql(f"INSERT INTO {SCHEMA}.appended VALUES (1), (2)")
+
+        def count() -> int:
+            reader = SparkConnector(endpoint=orders, schema_name=SCHEMA, table_name="appended")
+            return reader.fetch(f"SELECT count(*) FROM {reader.relation_sql()}")[0][0]
+
+        assert count() == 2  # the process's session has now listed the table's files
+        writer.sql(f"INSERT INTO {SCHEMA}.appended VALUES (3)")
+        assert count() == 3
+        writer.sql(f"INSERT OVERWRITE {SCHEMA}.appended VALUES (7)")
+        assert count() == 1
+
+        source = SparkConnector(endpoint=orders, label="lake")  # the source's, no table
+        other = f"{q(SCHEMA)}.{q('appended')}"
+        writer.sql(f"INSERT INTO {SCHEMA}.appended VALUES (8)")
+        source.relation_refresh(other)
+        assert source.fetch(f"SELECT sum(n) FROM {other}")[0][0] == 15
+    finally:
+        writer.sql(f"DROP TABLE IF EXISTS {SCHEMA}.appended")
+        writer.stop()
