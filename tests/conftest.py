@@ -8,6 +8,7 @@ instead.
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -46,8 +47,13 @@ def _teardown_outwaits_workers(sender, connection, **kwargs):
     aborts whichever side checks for a deadlock first: with this process waiting 10 s
     before it checks (the worker 1 s, the default), the worker's task is the one aborted
     (it logs and the next wake-up redoes it) and the teardown goes on, instead of leaving
-    rows behind for the next test. Needs a superuser (CI's postgres); otherwise unchanged."""
+    rows behind for the next test. The same holds for the live server's request threads
+    (a browser's last request still in flight when the test ends): they keep the default,
+    only the test's own (main) thread waits 10 s. Needs a superuser (CI's postgres);
+    otherwise unchanged."""
     if connection.vendor != "postgresql":
+        return
+    if threading.current_thread() is not threading.main_thread():
         return
     with connection.cursor() as cursor:
         cursor.execute("SELECT current_setting('is_superuser') = 'on'")
