@@ -2,7 +2,13 @@ import factory
 from django.contrib.auth import get_user_model
 
 from products.catalog.services.search_index import product_search_index_update
-from products.choices import LifecycleStatus, MembershipRole, PortKind, SourceKind
+from products.choices import (
+    Classification,
+    LifecycleStatus,
+    MembershipRole,
+    PortKind,
+    SourceKind,
+)
 from products.models import (
     Column,
     DataProduct,
@@ -190,6 +196,21 @@ class ColumnFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"col_{n}")
     data_type = "INTEGER"
     position = factory.Sequence(lambda n: n)
+
+
+def columns_declare(port, types: dict[str, str], *, confidential=("email",)) -> None:
+    """The port's columns, in the order of `types` (name -> data type); those named in
+    `confidential` confidential (masked for grantees), the others internal."""
+    for position, (name, data_type) in enumerate(types.items()):
+        ColumnFactory(
+            port=port,
+            name=name,
+            position=position,
+            data_type=data_type,
+            classification=Classification.CONFIDENTIAL
+            if name in confidential
+            else Classification.INTERNAL,
+        )
 
 
 class FilePortFactory(OutputPortFactory):

@@ -8,19 +8,19 @@ from __future__ import annotations
 
 import pytest
 
-from products.choices import Classification, SourceKind
+from products.choices import SourceKind
 from products.connectors.spark import SparkConnector, SparkEndpoint, spark_session_open
 from sharing.federation.refusals import QueryRefused
 from sharing.federation.services.explain import query_explain
 from sharing.federation.services.running import query_rows, query_start
 from sharing.models import FederatedQuery
 from tests.factories import (
-    ColumnFactory,
     DataSourceFactory,
     DomainFactory,
     OutputPortFactory,
     ProductFactory,
     UserFactory,
+    columns_declare,
 )
 from tests.sharing.readers import grant
 
@@ -72,16 +72,7 @@ def crm(spark_crm):
         port = OutputPortFactory(
             product=product, source=source, schema_name=SCHEMA, table_name=slug, slug=slug
         )
-        for position, (name, data_type) in enumerate(columns.items()):
-            ColumnFactory(
-                port=port,
-                name=name,
-                position=position,
-                data_type=data_type,
-                classification=Classification.CONFIDENTIAL
-                if name == "email"
-                else Classification.INTERNAL,
-            )
+        columns_declare(port, columns)
         products[slug] = product
     return products
 

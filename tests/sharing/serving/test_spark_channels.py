@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from products.choices import Classification, MembershipRole, SourceKind
+from products.choices import MembershipRole, SourceKind
 from products.connectors import ConnectorError
 from products.connectors.spark import SparkConnector, SparkEndpoint, spark_session_open
 from sharing.choices import Channel, ExportStatus
@@ -42,13 +42,13 @@ from sharing.federation.services.running import query_rows, query_start
 from sharing.models import AccessEvent
 from sharing.share_links.services import share_link_create
 from tests.factories import (
-    ColumnFactory,
     DataSourceFactory,
     DomainFactory,
     MembershipFactory,
     OutputPortFactory,
     ProductFactory,
     UserFactory,
+    columns_declare,
 )
 from tests.sharing.exports.helpers import read_back
 from tests.sharing.readers import grant
@@ -120,16 +120,7 @@ def product(spark_orders, domain):
     port = OutputPortFactory(
         product=product, source=source, schema_name=SCHEMA, table_name=TABLE, slug="orders"
     )
-    for position, (name, data_type) in enumerate(COLUMNS.items()):
-        ColumnFactory(
-            port=port,
-            name=name,
-            position=position,
-            data_type=data_type,
-            classification=Classification.CONFIDENTIAL
-            if name == "email"
-            else Classification.INTERNAL,
-        )
+    columns_declare(port, COLUMNS)
     return product
 
 

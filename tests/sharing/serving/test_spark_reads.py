@@ -15,18 +15,18 @@ from decimal import Decimal
 import pyarrow as pa
 import pytest
 
-from products.choices import Classification, SourceKind
+from products.choices import SourceKind
 from products.connectors.spark import SparkConnector, SparkEndpoint, spark_session_open
 from products.definitions.services.metrics import metric_create, metric_evaluate
 from sharing.choices import Channel
 from sharing.models import AccessEvent
 from sharing.serving.fingerprints import source_fingerprint
 from tests.factories import (
-    ColumnFactory,
     DataSourceFactory,
     OutputPortFactory,
     ProductFactory,
     UserFactory,
+    columns_declare,
 )
 from tests.sharing.readers import grant
 
@@ -81,16 +81,7 @@ def product(spark_orders, domain):
     port = OutputPortFactory(
         product=product, source=source, schema_name=SCHEMA, table_name=TABLE, slug="orders"
     )
-    for position, (name, data_type) in enumerate(COLUMNS.items()):
-        ColumnFactory(
-            port=port,
-            name=name,
-            position=position,
-            data_type=data_type,
-            classification=Classification.CONFIDENTIAL
-            if name == "email"
-            else Classification.INTERNAL,
-        )
+    columns_declare(port, COLUMNS)
     return product
 
 

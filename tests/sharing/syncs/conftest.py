@@ -7,11 +7,16 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from products.choices import Classification, SourceKind
+from products.choices import SourceKind
 from sharing.models import SyncDestination
 from sharing.models.syncs import DestinationKind
 from tests.conftest import pg_info
-from tests.factories import ColumnFactory, DataSourceFactory, OutputPortFactory, ProductFactory
+from tests.factories import (
+    DataSourceFactory,
+    OutputPortFactory,
+    ProductFactory,
+    columns_declare,
+)
 
 SOURCE_SCHEMA = "syncs_src"
 DEST_SCHEMA = "syncs_dst"
@@ -92,16 +97,7 @@ def leads(source_table, domain, owner):
     port = OutputPortFactory(
         product=product, source=source, schema_name=SOURCE_SCHEMA, table_name="leads", slug="leads"
     )
-    for position, (name, data_type) in enumerate(LEAD_TYPES.items()):
-        ColumnFactory(
-            port=port,
-            name=name,
-            position=position,
-            data_type=data_type,
-            classification=Classification.CONFIDENTIAL
-            if name == "email"
-            else Classification.INTERNAL,
-        )
+    columns_declare(port, LEAD_TYPES)
     return product
 
 

@@ -21,7 +21,7 @@ from decimal import Decimal
 
 import pytest
 
-from products.choices import Classification, SourceKind
+from products.choices import SourceKind
 from products.connectors.spark import (
     SparkConnector,
     SparkEndpoint,
@@ -34,11 +34,11 @@ from sharing.syncs.services.runs import sync_run_execute, sync_run_request
 from sharing.syncs.services.syncs import sync_create
 from tests.conftest import pg_info
 from tests.factories import (
-    ColumnFactory,
     DataSourceFactory,
     OutputPortFactory,
     ProductFactory,
     UserFactory,
+    columns_declare,
 )
 from tests.sharing.syncs.conftest import DEST_SCHEMA, Table, pg_destination
 
@@ -122,16 +122,7 @@ def product(spark_leads, domain, owner):
     port = OutputPortFactory(
         product=product, source=source, schema_name=SCHEMA, table_name=TABLE, slug="leads"
     )
-    for position, (name, data_type) in enumerate(COLUMNS.items()):
-        ColumnFactory(
-            port=port,
-            name=name,
-            position=position,
-            data_type=data_type,
-            classification=Classification.CONFIDENTIAL
-            if name == "email"
-            else Classification.INTERNAL,
-        )
+    columns_declare(port, COLUMNS)
     return product
 
 
