@@ -127,6 +127,10 @@ class Connector(ABC):
         )
         return [row[0] for row in rows]
 
+    def limit_sql(self, rows: int) -> str:
+        """` LIMIT rows`, as the engine takes it (see SparkConnector's)."""
+        return f" LIMIT {int(rows)}"
+
     def numbered_relation(self) -> tuple[str, str] | None:
         """(relation SQL, position column): the port's rows with each row's position in
         the source, to read a few rows by position; None when the source has none."""

@@ -113,6 +113,7 @@ HOST_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$|^\[?[
 # nothing that could end the value or add another parameter (`;`, `=`, `/`, spaces).
 CLUSTER_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}\Z")  # \Z: not even a final newline
 CLUSTER_HEADER = "x-databricks-cluster-id"
+MAX_LIMIT = 2**31 - 1  # Spark's LIMIT is an INT
 
 
 @dataclass(frozen=True)
@@ -424,6 +425,11 @@ class SparkConnector(Connector):
                 spark.removeTag(tag)
         return stream, first
 
+    def limit_sql(self, rows: int) -> str:
+        """Spark's LIMIT takes an INT: a larger limit (a scheduled export's or a sync's, no
+        cap in practice) is not written, and every row is read."""
+        return "" if rows > MAX_LIMIT else super().limit_sql(rows)
+
     def relation_refresh(self, relation: str) -> None:
         """The session keeps each file-based table's file list (and schema) from its first
         read for as long as the process lives: rows another application appended since
@@ -431,19 +437,21 @@ class SparkConnector(Connector):
         gone). The connector refreshes its port's table before its first statement (one
         per check run, read or fingerprint); a statement naming other tables (a federated
         query) refreshes each through this. `relation` is SQL naming a table (quoted)."""
-        if relation in self._refreshed:
-            return
-        spark = self._spark()
         try:
-            spark.catalog.refreshTable(relation)
+            self._refresh(self._spark(), relation)
+        except ConnectorError:
+            raise
         except Exception as exc:
             raise self._error(exc) from exc
-        self._refreshed.add(relation)
 
     def _table_refresh(self, spark: SparkSession) -> None:
-        """The port's table, refreshed once by this connector (see relation_refresh)."""
-        relation = self.relation_sql() if self.table_name else None
-        if relation and relation not in self._refreshed:
+        """The port's table (none for a source's connector), inside a statement's own
+        error handling (see relation_refresh)."""
+        if self.table_name:
+            self._refresh(spark, self.relation_sql())
+
+    def _refresh(self, spark: SparkSession, relation: str) -> None:
+        if relation not in self._refreshed:
             spark.catalog.refreshTable(relation)
             self._refreshed.add(relation)
 

@@ -50,9 +50,6 @@ if TYPE_CHECKING:
 
 PREVIEW_ROWS = 100
 MAX_ROWS = 10_000_000  # one read; larger reads are scheduled exports
-# Spark's LIMIT takes an INT: a larger limit (a scheduled export's or a sync's, no cap in
-# practice) is not written, and every row is read (see select_sql).
-SPARK_MAX_LIMIT = 2**31 - 1
 BATCH_ROWS = 100_000
 # Parquet row groups: batches are gathered to at least this many rows before one is
 # written (the source's batches are smaller), so row groups hold 128,000 to about 230,000
@@ -293,9 +290,7 @@ def select_sql(plan: ReadPlan, connector: Connector, *, placeholder) -> tuple[st
         relation=connector.relation_sql(),
         placeholder=lambda: placeholder(next(counter)),
     )
-    if connector.dialect == "spark" and plan.limit > SPARK_MAX_LIMIT:
-        return sql, params
-    return f"{sql} LIMIT {int(plan.limit)}", params
+    return f"{sql}{connector.limit_sql(plan.limit)}", params
 
 
 class _Sink(io.RawIOBase):
