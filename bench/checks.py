@@ -254,15 +254,11 @@ def make_catalog(
     """A domain, an admin, a product with one port per (engine, size), each with the
     10 checks, declared columns and 7 past row counts for the volume check."""
     from django.contrib.auth import get_user_model
-    from django.utils import timezone
 
     from products.catalog.services.ports import source_allow, storage_allow
     from products.catalog.services.products import product_create
-    from products.catalog.services.schema_refresh import schema_apply_columns
     from products.choices import FileFormat, PortKind, SourceKind
-    from products.connectors import connector_for_port
-    from products.models import DataSource, Domain, OutputPort, PortObservation
-    from products.trust.services.checks import check_create
+    from products.models import DataSource, Domain, OutputPort
 
     admin = get_user_model().objects.create_superuser("bench-admin", "bench@example.com", None)
     domain = Domain.objects.create(name="Bench", slug="bench")
@@ -300,22 +296,35 @@ def make_catalog(
                 freshness_column="created_at",
                 **fields,
             )
-            with connector_for_port(port) as connector:
-                schema_apply_columns(port=port, columns=connector.describe())
-            for spec in check_suite(size):
-                check_create(port=port, by=admin, **spec)
-            now = timezone.now()
-            PortObservation.objects.bulk_create(
-                PortObservation(
-                    port=port,
-                    observed_at=now - timedelta(days=day),
-                    available=True,
-                    row_count=int(size * (1 - 0.004 * day)),
-                )
-                for day in range(1, 8)
-            )
+            suite_define(port, admin, size)
             ports[(engine, size)] = port
     return {"admin": admin, "ports": ports}
+
+
+def suite_define(port, admin, rows: int) -> None:
+    """The port's columns as its source describes them, the 10 checks, and 7 past daily
+    row counts near `rows` (the volume check's history)."""
+    from django.utils import timezone
+
+    from products.catalog.services.schema_refresh import schema_apply_columns
+    from products.connectors import connector_for_port
+    from products.models import PortObservation
+    from products.trust.services.checks import check_create
+
+    with connector_for_port(port) as connector:
+        schema_apply_columns(port=port, columns=connector.describe())
+    for spec in check_suite(rows):
+        check_create(port=port, by=admin, **spec)
+    now = timezone.now()
+    PortObservation.objects.bulk_create(
+        PortObservation(
+            port=port,
+            observed_at=now - timedelta(days=day),
+            available=True,
+            row_count=int(rows * (1 - 0.004 * day)),
+        )
+        for day in range(1, 8)
+    )
 
 
 # --- measuring -------------------------------------------------------------------------

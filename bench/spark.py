@@ -106,11 +106,8 @@ def make_catalog(server_port: int, rows: int) -> dict:
 
     from products.catalog.services.ports import source_allow
     from products.catalog.services.products import product_create
-    from products.catalog.services.schema_refresh import schema_apply_columns
     from products.choices import Classification, LifecycleStatus, PortKind, SourceKind
-    from products.connectors import connector_for_port
-    from products.models import DataProduct, DataSource, Domain, OutputPort, PortObservation
-    from products.trust.services.checks import check_create
+    from products.models import DataProduct, DataSource, Domain, OutputPort
     from sharing.models import AccessGrant
 
     users = get_user_model().objects
@@ -133,21 +130,9 @@ def make_catalog(server_port: int, rows: int) -> dict:
         table_name=TABLE,
         freshness_column="created_at",
     )
-    with connector_for_port(port) as connector:
-        schema_apply_columns(port=port, columns=connector.describe())
+    checks.suite_define(port, admin, rows)
     port.columns.filter(name="customer_email").update(classification=Classification.CONFIDENTIAL)
-    for spec in checks.check_suite(rows):
-        check_create(port=port, by=admin, **spec)
     now = timezone.now()
-    PortObservation.objects.bulk_create(
-        PortObservation(
-            port=port,
-            observed_at=now - timedelta(days=day),
-            available=True,
-            row_count=int(rows * (1 - 0.004 * day)),
-        )
-        for day in range(1, 8)
-    )
     AccessGrant.objects.create(
         product=product,
         user=grantee,
