@@ -116,6 +116,14 @@ class DataSourceFactory(factory.django.DjangoModelFactory):
             source_allowance(source=obj, domain=domain)
 
 
+class SparkSourceFactory(DataSourceFactory):
+    """A Spark Connect source (no file path), on the local server's host unless told."""
+
+    kind = SourceKind.SPARK
+    path = ""
+    host = "127.0.0.1"
+
+
 def source_allowance(*, source, domain, schema_name="*", relations=()) -> SourceAllowance:
     """Make `source` available to `domain` (what an admin does in the admin site)."""
     allowance, _ = SourceAllowance.objects.update_or_create(

@@ -12,11 +12,10 @@ from decimal import Decimal
 import pytest
 
 from products.catalog.services.ports import port_relation_problem, source_relations
-from products.choices import SourceKind
 from products.connectors import ConnectorError, RelationMissing, connector_for_port
 from products.connectors.spark import SparkConnector, SparkEndpoint, spark_session_open
 from products.connectors.spark_server import free_port
-from tests.factories import DataSourceFactory, OutputPortFactory
+from tests.factories import OutputPortFactory, SparkSourceFactory
 
 pytestmark = pytest.mark.spark
 
@@ -255,7 +254,7 @@ def test_files_cannot_be_queried_by_path(connector, spark_server):
 
 
 def test_a_port_on_a_spark_source_reads_through_connector_for_port(orders, domain):
-    source = DataSourceFactory(kind=SourceKind.SPARK, path="", host="127.0.0.1", port=orders.port)
+    source = SparkSourceFactory(host="127.0.0.1", port=orders.port)
     port = OutputPortFactory(source=source, schema_name=SCHEMA, table_name=TABLE)
 
     with connector_for_port(port) as connector:
@@ -267,9 +266,7 @@ def test_a_port_on_a_spark_source_reads_through_connector_for_port(orders, domai
 
 
 def test_people_choosing_a_spark_table_see_its_schemas_and_tables(orders, domain):
-    source = DataSourceFactory(
-        kind=SourceKind.SPARK, path="", host="127.0.0.1", port=orders.port, domains=[domain]
-    )
+    source = SparkSourceFactory(host="127.0.0.1", port=orders.port, domains=[domain])
     found = source_relations(source=source, domain=domain, schema_name=SCHEMA)
     assert {"default", SCHEMA} <= set(found["schemas"])
     assert found["tables"] == [TABLE]

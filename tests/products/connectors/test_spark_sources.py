@@ -23,9 +23,9 @@ from products.connectors.spark import (
 )
 from products.models import DataSource
 from tests.factories import (
-    DataSourceFactory,
     OutputPortFactory,
     ProductFactory,
+    SparkSourceFactory,
     source_allowance,
 )
 
@@ -168,9 +168,7 @@ def test_the_admin_page_registers_a_databricks_cluster(client, admin_user):
 
 def test_a_cluster_id_goes_in_the_headers_of_every_call_not_the_address(db, monkeypatch):
     monkeypatch.setenv("DATABRICKS_TOKEN", "dapi-secret")
-    source = DataSourceFactory(
-        kind=SourceKind.SPARK,
-        path="",
+    source = SparkSourceFactory(
         host="dbc-1234abcd-5678.cloud.databricks.com",
         port=443,
         password_env="DATABRICKS_TOKEN",
@@ -189,9 +187,7 @@ def test_a_cluster_id_goes_in_the_headers_of_every_call_not_the_address(db, monk
 
 
 def test_a_cluster_id_stored_around_the_checks_is_not_sent(db):
-    source = DataSourceFactory(
-        kind=SourceKind.SPARK, path="", host="spark", cluster_id=f"{CLUSTER};token=x"
-    )
+    source = SparkSourceFactory(host="spark", cluster_id=f"{CLUSTER};token=x")
     with pytest.raises(ConnectorError) as error:
         spark_endpoint(source)
     assert "cluster id" in str(error.value)
@@ -216,9 +212,7 @@ def test_a_source_with_a_cluster_id_reads_from_a_spark_server(db, spark_server, 
     """A plain Spark Connect server ignores the header; each cluster has its own session
     (one cluster's session would otherwise run another's statements)."""
     schema_name, table_name = little_table
-    on_cluster = DataSourceFactory(
-        kind=SourceKind.SPARK, path="", host="127.0.0.1", port=spark_server.port, cluster_id=CLUSTER
-    )
+    on_cluster = SparkSourceFactory(host="127.0.0.1", port=spark_server.port, cluster_id=CLUSTER)
     port = OutputPortFactory(source=on_cluster, schema_name=schema_name, table_name=table_name)
 
     with port_connector(port) as connector:
@@ -251,7 +245,7 @@ def test_a_source_with_a_cluster_id_reads_from_a_spark_server(db, spark_server, 
     ],
 )
 def test_where_a_spark_port_may_point(db, schema_name, refused):
-    source = DataSourceFactory(kind=SourceKind.SPARK, path="", host="spark")
+    source = SparkSourceFactory(host="spark")
     # allowed in every schema (`*`): only the rules of Spark's names refuse
     port = OutputPortFactory(source=source, schema_name=schema_name, table_name="orders")
     if refused:
@@ -263,7 +257,7 @@ def test_where_a_spark_port_may_point(db, schema_name, refused):
 
 
 def test_a_spark_allowance_names_the_catalog_as_the_port_does(domain):
-    source = DataSourceFactory(kind=SourceKind.SPARK, path="", host="spark", domains=[])
+    source = SparkSourceFactory(host="spark", domains=[])
     source_allowance(source=source, domain=domain, schema_name="main.sales")
     product = ProductFactory(domain=domain)
     allowed = OutputPortFactory(
@@ -280,7 +274,7 @@ def test_a_spark_allowance_names_the_catalog_as_the_port_does(domain):
 
 
 def test_a_refused_spark_port_is_read_by_nothing(db):
-    source = DataSourceFactory(kind=SourceKind.SPARK, path="", host="spark")
+    source = SparkSourceFactory(host="spark")
     port = OutputPortFactory(source=source, schema_name="parquet", table_name="/etc/passwd")
     with pytest.raises(LocationRefused):
         port_connector(port)
@@ -297,9 +291,7 @@ def test_quoting_and_relation_names():
 
 
 def test_a_token_comes_from_the_named_variable_and_turns_tls_on(db, monkeypatch):
-    source = DataSourceFactory(
-        kind=SourceKind.SPARK, path="", host="spark.example.com", port=443, password_env="LAKE"
-    )
+    source = SparkSourceFactory(host="spark.example.com", port=443, password_env="LAKE")
     with pytest.raises(ConnectorError) as error:
         spark_endpoint(source)
     assert "LAKE" in str(error.value) and "not set" in str(error.value)

@@ -27,7 +27,7 @@ from products.trust.services.custom_sql import (
     custom_sql_validate,
 )
 from products.trust.services.monitors import port_observe
-from tests.factories import DataSourceFactory, OutputPortFactory, ProductFactory
+from tests.factories import DataSourceFactory, OutputPortFactory, ProductFactory, SparkSourceFactory
 from tests.products.trust.test_checks_truth import (
     CHECKS,
     COLUMNS,
@@ -151,7 +151,7 @@ def _product(domain, owner, slug: str, **port_fields):
 
 @pytest.fixture
 def spark_product(endpoint, domain, owner):
-    source = DataSourceFactory(kind=SourceKind.SPARK, path="", host="127.0.0.1", port=endpoint.port)
+    source = SparkSourceFactory(host="127.0.0.1", port=endpoint.port)
     return _product(domain, owner, "spark-defects", source=source, schema_name=SCHEMA,
                     table_name=TABLE)  # fmt: skip
 
@@ -296,7 +296,7 @@ def test_monitors_observe_a_spark_port_and_its_outage(spark_product, domain, own
     assert observation.newest_at == NOW - timedelta(hours=30)
     assert observation.freshness_lag_seconds == pytest.approx(30 * 3600, abs=1)
 
-    gone = DataSourceFactory(kind=SourceKind.SPARK, path="", host="127.0.0.1", port=free_port())
+    gone = SparkSourceFactory(host="127.0.0.1", port=free_port())
     _, lost = _product(domain, owner, "spark-gone", source=port.source, schema_name=SCHEMA,
                        table_name=TABLE)  # fmt: skip
     lost.source = gone

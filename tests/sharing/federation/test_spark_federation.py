@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import pytest
 
-from products.choices import SourceKind
 from products.connectors.spark import SparkConnector, SparkEndpoint, spark_session_open
 from sharing.federation.refusals import QueryRefused
 from sharing.federation.services.explain import query_explain
 from sharing.federation.services.running import query_rows, query_start
 from sharing.models import FederatedQuery
 from tests.factories import (
-    DataSourceFactory,
     DomainFactory,
     OutputPortFactory,
     ProductFactory,
+    SparkSourceFactory,
     UserFactory,
     columns_declare,
 )
@@ -63,9 +62,7 @@ def spark_crm(spark_server) -> SparkEndpoint:
 @pytest.fixture
 def crm(spark_crm):
     domain = DomainFactory(name="CRM", slug="crm")
-    source = DataSourceFactory(
-        kind=SourceKind.SPARK, path="", host="127.0.0.1", port=spark_crm.port, domains=[domain]
-    )
+    source = SparkSourceFactory(host="127.0.0.1", port=spark_crm.port, domains=[domain])
     products = {}
     for slug, columns in (("customers", CUSTOMERS), ("visits", VISITS)):
         product = ProductFactory(domain=domain, name=slug.title(), slug=slug)

@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from products.choices import MembershipRole, SourceKind
+from products.choices import MembershipRole
 from products.connectors import ConnectorError
 from products.connectors.spark import SparkConnector, SparkEndpoint, spark_session_open
 from sharing.choices import Channel, ExportStatus
@@ -42,11 +42,11 @@ from sharing.federation.services.running import query_rows, query_start
 from sharing.models import AccessEvent
 from sharing.share_links.services import share_link_create
 from tests.factories import (
-    DataSourceFactory,
     DomainFactory,
     MembershipFactory,
     OutputPortFactory,
     ProductFactory,
+    SparkSourceFactory,
     UserFactory,
     columns_declare,
 )
@@ -113,9 +113,7 @@ def spark_orders(spark_server) -> SparkEndpoint:
 
 @pytest.fixture
 def product(spark_orders, domain):
-    source = DataSourceFactory(
-        kind=SourceKind.SPARK, path="", host="127.0.0.1", port=spark_orders.port, domains=[domain]
-    )
+    source = SparkSourceFactory(host="127.0.0.1", port=spark_orders.port, domains=[domain])
     product = ProductFactory(domain=domain, name="Orders", slug="orders")
     port = OutputPortFactory(
         product=product, source=source, schema_name=SCHEMA, table_name=TABLE, slug="orders"

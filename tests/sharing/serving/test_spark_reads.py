@@ -15,16 +15,15 @@ from decimal import Decimal
 import pyarrow as pa
 import pytest
 
-from products.choices import SourceKind
 from products.connectors.spark import SparkConnector, SparkEndpoint, spark_session_open
 from products.definitions.services.metrics import metric_create, metric_evaluate
 from sharing.choices import Channel
 from sharing.models import AccessEvent
 from sharing.serving.fingerprints import source_fingerprint
 from tests.factories import (
-    DataSourceFactory,
     OutputPortFactory,
     ProductFactory,
+    SparkSourceFactory,
     UserFactory,
     columns_declare,
 )
@@ -74,9 +73,7 @@ def spark_orders(spark_server) -> SparkEndpoint:
 
 @pytest.fixture
 def product(spark_orders, domain):
-    source = DataSourceFactory(
-        kind=SourceKind.SPARK, path="", host="127.0.0.1", port=spark_orders.port, domains=[domain]
-    )
+    source = SparkSourceFactory(host="127.0.0.1", port=spark_orders.port, domains=[domain])
     product = ProductFactory(domain=domain, name="Orders", slug="orders")
     port = OutputPortFactory(
         product=product, source=source, schema_name=SCHEMA, table_name=TABLE, slug="orders"

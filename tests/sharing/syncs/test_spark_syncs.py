@@ -21,7 +21,6 @@ from decimal import Decimal
 
 import pytest
 
-from products.choices import SourceKind
 from products.connectors.spark import (
     SparkConnector,
     SparkEndpoint,
@@ -34,9 +33,9 @@ from sharing.syncs.services.runs import sync_run_execute, sync_run_request
 from sharing.syncs.services.syncs import sync_create
 from tests.conftest import pg_info
 from tests.factories import (
-    DataSourceFactory,
     OutputPortFactory,
     ProductFactory,
+    SparkSourceFactory,
     UserFactory,
     columns_declare,
 )
@@ -111,9 +110,7 @@ def spark_leads(spark_server) -> SparkLeads:
 
 @pytest.fixture
 def product(spark_leads, domain, owner):
-    source = DataSourceFactory(
-        kind=SourceKind.SPARK,
-        path="",
+    source = SparkSourceFactory(
         host="127.0.0.1",
         port=spark_leads.endpoint.port,
         domains=[domain],
