@@ -7,14 +7,16 @@ A service records a change and its event together:
         product.save(update_fields=["status"])
         event_emit("portal.product.published", product=product, data={"version": "1.2.0"})
 
-A committed change always has its event, a rolled-back one never does. After the commit
-the event is given its `position` (`events_sequence`): consumers follow positions, never
-ids, because ids are taken at insert and transactions commit in another order (a reader
-past id 11 would never see id 10 committed a second later). Then each task named in
+A committed change always has its event, a rolled-back one never does. Every reader gives
+the committed events their `position` before it reads (`events_sequence`): consumers
+follow positions, never ids, because ids are taken at insert and transactions commit in
+another order (a reader past id 11 would never see id 10 committed a second later). The
+writer does not sequence: after its commit it only wakes each task named in
 settings.EVENT_CONSUMER_TASKS (the NATS publisher, the webhook fan-out, the OpenLineage
-sender...) is woken through portal.core.task_queue; each keeps its own cursor
+sender...) through portal.core.task_queue; each sequences, keeps its own cursor
 (`EventCursor`, a position), and its periodic run catches up on what a lost wake-up
-missed. The replay API and Server-Sent Events read `events_sequenced()` after a position.
+missed. The replay API and Server-Sent Events sequence (`events_latest_position`), then
+read `events_sequenced()` after a position.
 
 Event types are listed once, in EVENT_TYPES (type -> what it says); `data` holds JSON
 values only, never secrets, never row values (a check's counts, not its failing rows).
@@ -22,19 +24,16 @@ Who may see an event is decided here, when it is written (`Event.audience`)."""
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import Iterable
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import DatabaseError, connection, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from portal.core.task_queue import enqueue
 from portal.models import Event, EventCursor
-
-logger = logging.getLogger(__name__)
 
 # type -> what it says (the API's documentation and the webhook page's choices use it).
 EVENT_TYPES: dict[str, str] = {
@@ -177,17 +176,17 @@ def _consumer_wake_key(task_name: str) -> str:
 
 
 def _consumers_wake() -> None:
-    """Sequence what committed, then wake each consumer unless a wake-up of it is already
-    queued: at 50 commits a second each consumer would otherwise get 50 tasks a second,
-    each finding an event or none, and the workers would spend their time starting
-    tasks. The consumer clears its mark when it starts (`event_consumer_started`), before
-    it reads, so an event committed after that wakes it again. Only with a cache every
-    process shares (EVENTS_WAKE_COALESCE_SECONDS, 0 without REDIS_URL); a mark whose
-    task was lost (a killed worker) expires, and the consumers' beat runs catch up."""
-    try:
-        events_sequence()
-    except DatabaseError:  # the change is committed: the consumers' next run sequences
-        logger.exception("events could not be sequenced after a commit")
+    """Wake each consumer unless a wake-up of it is already queued: at 50 commits a second
+    each consumer would otherwise get 50 tasks a second, each finding an event or none,
+    and the workers would spend their time starting tasks. The consumer clears its mark
+    when it starts (`event_consumer_started`), before it reads, so an event committed
+    after that wakes it again. Only with a cache every process shares
+    (EVENTS_WAKE_COALESCE_SECONDS, 0 without REDIS_URL); a mark whose task was lost (a
+    killed worker) expires, and the consumers' beat runs catch up.
+
+    Positions are not given here: every reader gives them before it reads (the consumers,
+    the replay API, the stream), once for the commits of many writers. Sequencing here
+    cost each writing request or task about ten statements after its commit."""
     ttl = settings.EVENTS_WAKE_COALESCE_SECONDS
     for name in settings.EVENT_CONSUMER_TASKS:
         # The cache down answers None (IGNORE_EXCEPTIONS): then it is woken anyway.

@@ -15,7 +15,9 @@ URL = "/api/v1/events/"
 
 
 def pos(event) -> int:
-    """An event's position (given after its commit, in commit order): what readers follow."""
+    """An event's position (given after its commit, in commit order, by the first reader:
+    as one does, `events_sequence` first): what readers follow."""
+    events_sequence()
     return Event.objects.get(pk=event.pk).position
 
 
@@ -34,7 +36,7 @@ def events(domain, product, owner):
         "campaigns": event_emit("portal.product.published", product=campaigns),
         "requester": requester,
     }
-    events_sequence()  # what the commit does (this test's transaction never commits)
+    events_sequence()  # what a reader does first
     return emitted
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import nats
 import pytest
 
-from portal.core.events import event_emit
+from portal.core.events import event_emit, events_sequence
 from portal.models import Event, EventCursor
 from sharing.events.nats import NATS_CURSOR, events_publish_to_nats
 from tests.conftest import require_service, wait_for
@@ -26,7 +26,9 @@ PREFIX = "events-helper-test.portal.events"
 
 
 def pos(event) -> int:
-    """An event's position (given after its commit, in commit order): what readers follow."""
+    """An event's position (given after its commit, in commit order, by the first reader:
+    as one does, `events_sequence` first): what readers follow."""
+    events_sequence()
     return Event.objects.get(pk=event.pk).position
 
 

@@ -9,7 +9,7 @@ import pytest
 from django.db import connection, transaction
 from knox.models import AuthToken
 
-from portal.core.events import event_emit
+from portal.core.events import event_emit, events_sequence
 from portal.models import Event
 from products.choices import LifecycleStatus
 from products.models import DomainMembership
@@ -22,7 +22,9 @@ URL = "/api/v1/events/stream/"
 
 
 def pos(event) -> int:
-    """An event's position (given after its commit, in commit order): what readers follow."""
+    """An event's position (given after its commit, in commit order, by the first reader:
+    as one does, `events_sequence` first): what readers follow."""
+    events_sequence()
     return Event.objects.get(pk=event.pk).position
 
 

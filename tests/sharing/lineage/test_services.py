@@ -13,7 +13,7 @@ import pytest
 from django.db import connection, transaction
 
 from portal.celery import app as celery_app
-from portal.core.events import event_emit
+from portal.core.events import event_emit, events_sequence
 from portal.models import Event, EventCursor, Notification
 from products.choices import CheckKind
 from products.trust.services.checks import check_create
@@ -82,7 +82,9 @@ def cursor_at() -> int:
 
 
 def position(event: Event) -> int:
-    """The event's position, given after its commit (the cursor counts positions)."""
+    """The event's position, given after its commit by the first reader (as one does,
+    `events_sequence` first; the cursor counts positions)."""
+    events_sequence()
     return Event.objects.get(pk=event.pk).position
 
 
