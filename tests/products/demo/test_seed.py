@@ -7,7 +7,6 @@ Transactional tests: the connectors read the warehouse over their own connection
 the seeded rows must be committed.
 """
 
-import time
 from datetime import UTC, datetime, timedelta
 from io import StringIO
 
@@ -57,17 +56,6 @@ from products.models import (
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("demo_settings")]
 
 LOGINS = ("admin", "owner", "steward", "supply", "analyst", "viewer")
-
-
-@pytest.fixture
-def one_hour():
-    """The seeder's data is as of the current hour: two seeds either side of an hour's turn
-    rightly rebuild. A test seeding twice that starts in the last two minutes of an hour
-    waits for the next one (it takes under a minute)."""
-    now = datetime.now(UTC)
-    left = 3600 - (now.minute * 60 + now.second)
-    if left < 120:
-        time.sleep(left + 1)
 
 
 def seed(*args) -> str:

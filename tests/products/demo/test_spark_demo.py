@@ -74,6 +74,7 @@ def figures() -> dict:
     return {"read": read, "checks": checks, "revenue": revenue, "source": port.source.kind}
 
 
+@pytest.mark.usefixtures("one_hour")  # both seeds as of the same hour
 def test_the_demo_on_spark_reads_like_the_duckdb_demo(spark_server):
     demo_seed(warehouse="duckdb", rows_scale=SCALE)
     on_duckdb = figures()
