@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
+from django.db.models import prefetch_related_objects
 from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
@@ -860,7 +861,11 @@ def check_run_execute(*, run_id: int) -> CheckRun | None:
             pk=run_id
         )
         _check_run_started_emit(run)
-    checks = list(run.port.checks.filter(enabled=True).select_related("port").order_by("name"))
+    # Every check reads the run's port (its source, its declared columns loaded once).
+    prefetch_related_objects([run.port], "columns")
+    checks = list(run.port.checks.filter(enabled=True).order_by("name"))
+    for check in checks:
+        check.port = run.port
     if run.check_ids:
         checks = [check for check in checks if check.pk in set(run.check_ids)]
     try:
