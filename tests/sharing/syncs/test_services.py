@@ -426,3 +426,57 @@ def test_a_failing_sync_neither_lowers_the_trust_score_nor_marks_the_product(lea
     assert trust_header_context(product=leads)["open_incidents"] == []
     finished = Event.objects.get(type="portal.sync_run.finished")
     assert finished.data["status"] == "failed" and finished.data["counts"]["added"] == 0
+
+
+def _scan_tables() -> list[str]:
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute("SELECT tablename FROM pg_tables WHERE tablename LIKE 'sync\\_scan\\_%'")
+        return sorted(name for (name,) in cur.fetchall())
+
+
+@pytest.mark.parametrize("mode", ["upsert", "mirror"])
+def test_a_plan_counts_and_lists_removed_keys_in_every_mode(
+    leads, crm, source_table, owner, mode, postgres
+):
+    """Upsert counts removed keys (skipped) from the state's size and lists the first ones
+    for the dry run; mirror lists them all (it deletes them). No scan table is left."""
+    guardrails = {"max_removed_pct": 90, "max_changed_pct": 100, "max_count_move_pct": 100}
+    sync = make_sync(leads, crm, owner, mode=mode, guardrails=guardrails)
+    assert run_now(sync, owner).status == SyncRunStatus.SUCCEEDED
+    source_table.execute("DELETE FROM {table} WHERE lead_id IN (2, 4)")
+    source_table.execute("UPDATE {table} SET score = 0.8 WHERE lead_id = 1")
+    source_table.insert([(6, "f@x", "NL", 0.2, 60.0)])
+    dry = run_now(sync, owner, dry_run=True)
+    assert dry.status == SyncRunStatus.PLANNED, dry.error
+    assert (dry.added, dry.changed, dry.removed) == (1, 1, 2)
+    assert dry.plan_sample["removed"] == [{"lead_id": "2"}, {"lead_id": "4"}]
+    run = run_now(sync, owner)
+    assert run.status == SyncRunStatus.SUCCEEDED, run.error
+    if mode == "mirror":
+        assert (run.removed, run.skipped) == (2, 0)
+        assert state_keys(sync) == {'["1"]', '["3"]', '["5"]', '["6"]'}
+    else:
+        assert (run.removed, run.skipped) == (0, 2)
+        assert state_keys(sync) == {'["1"]', '["2"]', '["3"]', '["4"]', '["5"]', '["6"]'}
+    assert _scan_tables() == []
+
+
+def test_the_reaper_drops_scan_tables_of_runs_no_longer_running(leads, crm, owner, postgres):
+    """A worker killed while it planned leaves its unlogged scan table; the runs' reaper
+    drops it, and keeps a running run's."""
+    from django.db import connection
+
+    from sharing.models import SyncRun
+    from sharing.syncs.services.runs import sync_runs_reap
+
+    sync = make_sync(leads, crm, owner)
+    done = run_now(sync, owner)
+    running = sync_run_request(sync=sync, by=owner)
+    SyncRun.objects.filter(pk=running.pk).update(status=SyncRunStatus.RUNNING)
+    with connection.cursor() as cur:
+        for run in (done, running):
+            cur.execute(f"CREATE UNLOGGED TABLE sync_scan_{run.pk} (key text, row_hash text)")
+    sync_runs_reap()
+    assert _scan_tables() == [f"sync_scan_{running.pk}"]
