@@ -17,24 +17,20 @@ from __future__ import annotations
 import csv
 import io
 import json
-import logging
 import queue
-import re
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from django.db import DatabaseError, connection
+from django.db import connection
 
 from products.connectors import Connector
 from products.connectors.column_types import INTEGER, UUID, column_type
 from sharing.access.filters import compile_clauses
 from sharing.models import SyncRecordState
 from sharing.serving.reads import ReadPlan, served_value_sql
-
-logger = logging.getLogger(__name__)
 
 SCAN_CHUNK_BYTES = 1 << 20
 T = TypeVar("T")
@@ -261,171 +257,76 @@ def first_run_diff(*, sync_id: int, run_id: int, counts: PlanCounts) -> SyncDiff
     return SyncDiff(sync_id=sync_id, run_id=run_id, counts=counts, all_added=True)
 
 
-def diff_plan(
-    *, sync_id: int, run_id: int, scan: tuple[str, Iterator[bytes]], all_removed: bool = True
-) -> SyncDiff:
-    """Compare the (key, hash) stream (scan_copy) with the sync's state. `all_removed`:
-    the plan lists every removed key (mirror mode deletes them); otherwise it counts them
-    and lists the first REMOVED_LISTED (a dry run shows them as skipped)."""
+def diff_plan(*, sync_id: int, run_id: int, scan: tuple[str, Iterator[bytes]]) -> SyncDiff:
+    """Compare the (key, hash) stream (scan_copy) with the sync's state."""
     copy_format, chunks = scan
     if connection.vendor == "postgresql":
-        return _diff_in_sql(
-            sync_id=sync_id,
-            run_id=run_id,
-            chunks=chunks,
-            copy_format=copy_format,
-            all_removed=all_removed,
-        )
+        return _diff_in_sql(sync_id=sync_id, run_id=run_id, chunks=chunks, copy_format=copy_format)
     return _diff_in_python(sync_id=sync_id, run_id=run_id, chunks=chunks)
 
 
-REMOVED_LISTED = 100  # removed keys a plan lists when it only counts them
-SCAN_TABLE = re.compile(r"^sync_scan_(?P<run>[0-9]+)$")
-
-
 def _diff_in_sql(
-    *, sync_id: int, run_id: int, chunks: Iterator[bytes], copy_format: str, all_removed: bool
+    *, sync_id: int, run_id: int, chunks: Iterator[bytes], copy_format: str
 ) -> SyncDiff:
-    """The scan copied into an unlogged table of the portal's database (read from the
-    source in a thread of its own while the portal copies), then compared with the state:
-    added and changed keys by a LEFT JOIN, which PostgreSQL runs in parallel (a FULL join it
-    cannot, nor anything over a temporary table), and the removed keys counted from the
-    state's size; in mirror mode, which deletes them, one FULL join lists them too. Then the
-    keys the run would send are looked for twice in the scan. The scan table is dropped
-    whatever happens (and swept by the runs' reaper if its worker died: scan_tables_sweep)."""
+    """The scan copied into a temporary table (read from the source in a thread of its
+    own while the portal copies), its duplicate keys looked for, then one full join with
+    the state: added, changed and removed keys in one pass."""
     diff = SyncDiff(sync_id=sync_id, run_id=run_id, in_sql=True)
     scan = f"sync_scan_{run_id}"
     state = SyncRecordState._meta.db_table
     counts = diff.counts
     diff.drop()
     step = _Steps(diff.timings)
-    try:
-        with connection.cursor() as cur:
-            cur.execute(f'CREATE UNLOGGED TABLE {scan} (key text COLLATE "C", row_hash text)')
-            copy_sql = f"COPY {scan} (key, row_hash) FROM STDIN WITH (FORMAT {copy_format})"
-            with cur.copy(copy_sql) as copy:
-                for chunk in read_ahead(chunks, depth=8):
-                    copy.write(chunk)
-            counts.source_rows = cur.rowcount
-            step("copy_s")
-            # No ANALYZE (0.15 s per 1,000,000 keys): without statistics the planner sizes
-            # the table by its pages, which is enough to choose the same joins.
-            # Room for hash joins of a million keys, and parallel workers for the join
-            # whatever the number of rows it expects to pass up (most are filtered out).
-            cur.execute("SET work_mem = '128MB'")
-            cur.execute("SET parallel_tuple_cost = 0")
-            try:
-                duplicate = _plan_fill(cur, diff, scan, state, all_removed=all_removed, step=step)
-            finally:
-                cur.execute("RESET work_mem")
-                cur.execute("RESET parallel_tuple_cost")
-            if duplicate is not None:
-                counts.duplicate = duplicate
-                return diff
-            cur.execute(f'CREATE INDEX ON {diff.table} (kind, key COLLATE "C")')
-            cur.execute(f"SELECT kind, count(*) FROM {diff.table} GROUP BY kind")
-            listed = dict(cur.fetchall())
-            counts.added = listed.get("added", 0)
-            counts.changed = listed.get("changed", 0)
-            if all_removed:
-                counts.removed = listed.get("removed", 0)
-                counts.state_rows = counts.source_rows - counts.added + counts.removed
-            else:
-                cur.execute(f"SELECT count(*) FROM {state} WHERE sync_id = %s", [sync_id])
-                counts.state_rows = cur.fetchone()[0]
-                # Each key of the scan not added is a key of the state (keys are unique:
-                # a repeated one stopped the plan above).
-                counts.removed = counts.state_rows - (counts.source_rows - counts.added)
-            step("index_s")
-    finally:
-        _scan_drop(scan)
-    return diff
-
-
-def _plan_fill(
-    cur, diff: SyncDiff, scan: str, state: str, *, all_removed: bool, step: _Steps
-) -> str | None:
-    """Write the plan table; returns a key the run would send that the scan holds twice
-    (None: none)."""
-    sync_id = diff.sync_id
-    if all_removed:
-        cur.execute(
-            f"CREATE TEMPORARY TABLE {diff.table} AS "
-            "SELECT CASE WHEN s.key IS NULL THEN 'added' WHEN t.key IS NULL THEN 'removed' "
-            "ELSE 'changed' END AS kind, COALESCE(t.key, s.key) AS key, "
-            "COALESCE(t.row_hash, '') AS row_hash "
-            f"FROM {scan} t FULL JOIN (SELECT key, row_hash FROM {state} "
-            "WHERE sync_id = %s) s ON s.key = t.key "
-            "WHERE s.key IS NULL OR t.key IS NULL OR s.row_hash <> t.row_hash",
-            [sync_id],
-        )
-    else:
-        cur.execute(
-            f"CREATE TEMPORARY TABLE {diff.table} AS "
-            "SELECT CASE WHEN s.key IS NULL THEN 'added' ELSE 'changed' END AS kind, "
-            "t.key, t.row_hash "
-            f"FROM {scan} t LEFT JOIN (SELECT key, row_hash FROM {state} "
-            "WHERE sync_id = %s) s ON s.key = t.key "
-            "WHERE s.key IS NULL OR s.row_hash <> t.row_hash",
-            [sync_id],
-        )
-    step("join_s")
-    # A key the source serves twice matters where a copy of it would be sent: an added or
-    # changed key of the plan (a repeat of a row that is unchanged, with the very values
-    # acknowledged, sends nothing and is found when one changes; a first run looks at
-    # every key, key_counts). So only the plan's keys are counted in the scan: one pass,
-    # not a grouping of every key.
-    cur.execute(
-        f"SELECT t.key FROM {scan} t JOIN (SELECT DISTINCT key FROM {diff.table} "
-        "WHERE kind <> 'removed') p ON p.key = t.key "
-        "GROUP BY t.key HAVING count(*) > 1 LIMIT 1"
-    )
-    found = cur.fetchone()
-    step("duplicates_s")
-    if found is not None:
-        return found[0]
-    if not all_removed:
-        # The first removed keys, listed for a dry run to show as skipped; none at all when
-        # every state key is in the scan (counted after, from the state's size).
-        cur.execute(
-            f"INSERT INTO {diff.table} (kind, key, row_hash) "
-            f"SELECT 'removed', s.key, '' FROM {state} s WHERE s.sync_id = %s "
-            f"AND NOT EXISTS (SELECT 1 FROM {scan} t WHERE t.key = s.key) "
-            'ORDER BY s.key COLLATE "C" LIMIT %s',
-            [sync_id, REMOVED_LISTED],
-        )
-        step("removed_s")
-    return None
-
-
-def _scan_drop(scan: str) -> None:
-    """Drop a plan's scan table; a transaction that failed already drops it with its
-    rollback."""
-    try:
-        with connection.cursor() as cur:
-            cur.execute(f"DROP TABLE IF EXISTS {scan}")
-    except DatabaseError:
-        logger.info("scan table %s left to the rollback or the reaper", scan)
-
-
-def scan_tables_sweep(*, running: set[int]) -> int:
-    """Drop the scan tables of runs not in `running` (a worker killed while it planned
-    leaves its unlogged table behind). Returns how many were dropped. PostgreSQL only."""
-    if connection.vendor != "postgresql":
-        return 0
     with connection.cursor() as cur:
-        cur.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
-            "AND tablename LIKE 'sync\\_scan\\_%'"
-        )
-        names = [name for (name,) in cur.fetchall()]
-    dropped = 0
-    for name in names:
-        match = SCAN_TABLE.match(name)
-        if match and int(match["run"]) not in running:
-            _scan_drop(name)
-            dropped += 1
-    return dropped
+        cur.execute(f'CREATE TEMPORARY TABLE {scan} (key text COLLATE "C", row_hash text)')
+        copy_sql = f"COPY {scan} (key, row_hash) FROM STDIN WITH (FORMAT {copy_format})"
+        with cur.copy(copy_sql) as copy:
+            for chunk in read_ahead(chunks, depth=8):
+                copy.write(chunk)
+        counts.source_rows = cur.rowcount
+        step("copy_s")
+        # No ANALYZE (0.15 s per 1,000,000 keys): without statistics the planner sizes the
+        # table by its pages, which is enough to hash the state side and scan this one.
+        # Room for hash joins and aggregates of a million keys, for this session's plan
+        # only (reset below): sorting them on disk instead took most of the plan.
+        cur.execute("SET work_mem = '128MB'")
+        try:
+            cur.execute(
+                f"CREATE TEMPORARY TABLE {diff.table} AS "
+                "SELECT CASE WHEN s.key IS NULL THEN 'added' WHEN t.key IS NULL THEN 'removed' "
+                "ELSE 'changed' END AS kind, COALESCE(t.key, s.key) AS key, "
+                "COALESCE(t.row_hash, '') AS row_hash "
+                f"FROM {scan} t FULL JOIN (SELECT key, row_hash FROM {state} "
+                "WHERE sync_id = %s) s ON s.key = t.key "
+                "WHERE s.key IS NULL OR t.key IS NULL OR s.row_hash <> t.row_hash",
+                [sync_id],
+            )
+            step("join_s")
+            # A key the source serves twice matters where a copy of it would be sent: an
+            # added or changed key of the plan (a repeat of a row that is unchanged, with
+            # the very values acknowledged, sends nothing and is found when one changes;
+            # a first run looks at every key, key_counts). So only the plan's keys are
+            # counted in the scan: one pass, not a grouping of every key.
+            cur.execute(
+                f"SELECT t.key FROM {scan} t JOIN (SELECT DISTINCT key FROM {diff.table} "
+                "WHERE kind <> 'removed') p ON p.key = t.key "
+                "GROUP BY t.key HAVING count(*) > 1 LIMIT 1"
+            )
+            duplicate = cur.fetchone()
+            step("duplicates_s")
+        finally:
+            cur.execute("RESET work_mem")
+        if duplicate is not None:
+            counts.duplicate = duplicate[0]
+            return diff
+        cur.execute(f"DROP TABLE {scan}")
+        cur.execute(f'CREATE INDEX ON {diff.table} (kind, key COLLATE "C")')
+        cur.execute(f"SELECT kind, count(*) FROM {diff.table} GROUP BY kind")
+        for kind, count in cur.fetchall():
+            setattr(counts, kind, count)
+        counts.state_rows = counts.source_rows - counts.added + counts.removed
+        step("index_s")
+    return diff
 
 
 class _Steps:

@@ -44,14 +44,7 @@ from sharing.syncs.destinations import destination_writer
 from sharing.syncs.destinations.base import DestinationError
 from sharing.syncs.guardrails import ColumnLimitCheck, count_guardrails
 from sharing.syncs.metric_source import batch_key_counts, batch_scan_csv, metric_source_batch
-from sharing.syncs.planning import (
-    SyncDiff,
-    diff_plan,
-    first_run_diff,
-    key_counts,
-    scan_copy,
-    scan_tables_sweep,
-)
+from sharing.syncs.planning import SyncDiff, diff_plan, first_run_diff, key_counts, scan_copy
 from sharing.syncs.services.sending import (
     ChangeItem,
     RunContext,
@@ -389,7 +382,6 @@ def _port_diff(ctx: RunContext, first: bool) -> SyncDiff:
                     sync_id=sync.pk,
                     run_id=run.pk,
                     scan=scan_copy(plan, connector, sync.key_columns),
-                    all_removed=sync.mode == SyncMode.MIRROR,
                 )
     except ConnectorError as exc:
         error = exc.technical
@@ -421,12 +413,7 @@ def _metric_diff(ctx: RunContext, first: bool) -> SyncDiff:
         raise RunStop(message, pause=pause) from exc
     if first:
         return first_run_diff(sync_id=sync.pk, run_id=run.pk, counts=batch_key_counts(batch))
-    return diff_plan(
-        sync_id=sync.pk,
-        run_id=run.pk,
-        scan=("csv, HEADER", batch_scan_csv(batch)),
-        all_removed=sync.mode == SyncMode.MIRROR,
-    )
+    return diff_plan(sync_id=sync.pk, run_id=run.pk, scan=("csv, HEADER", batch_scan_csv(batch)))
 
 
 def _planned_count(sync: Sync, counts) -> int:
@@ -757,9 +744,6 @@ def sync_runs_reap(*, now: datetime | None = None) -> int:
                     f"The worker stopped during the run ({run.attempts} attempts, no sign of "
                     f"life for {timeout}).",
                 )
-    # Scan tables left by a worker killed while it planned (a retried run drops its own).
-    running = SyncRun.objects.filter(status=SyncRunStatus.RUNNING).values_list("pk", flat=True)
-    scan_tables_sweep(running=set(running))
     lost_after = now - settings.TASK_REDISPATCH_AFTER
     resent += redispatch_unclaimed(
         SyncRun.objects.filter(status=SyncRunStatus.QUEUED).filter(

@@ -440,8 +440,8 @@ def _scan_tables() -> list[str]:
 def test_a_plan_counts_and_lists_removed_keys_in_every_mode(
     leads, crm, source_table, owner, mode, postgres
 ):
-    """Upsert counts removed keys (skipped) from the state's size and lists the first ones
-    for the dry run; mirror lists them all (it deletes them). No scan table is left."""
+    """Removed keys are counted and listed in both modes (skipped in upsert, deleted in
+    mirror), and the plan's scan table is not left behind."""
     guardrails = {"max_removed_pct": 90, "max_changed_pct": 100, "max_count_move_pct": 100}
     sync = make_sync(leads, crm, owner, mode=mode, guardrails=guardrails)
     assert run_now(sync, owner).status == SyncRunStatus.SUCCEEDED
@@ -461,22 +461,3 @@ def test_a_plan_counts_and_lists_removed_keys_in_every_mode(
         assert (run.removed, run.skipped) == (0, 2)
         assert state_keys(sync) == {'["1"]', '["2"]', '["3"]', '["4"]', '["5"]', '["6"]'}
     assert _scan_tables() == []
-
-
-def test_the_reaper_drops_scan_tables_of_runs_no_longer_running(leads, crm, owner, postgres):
-    """A worker killed while it planned leaves its unlogged scan table; the runs' reaper
-    drops it, and keeps a running run's."""
-    from django.db import connection
-
-    from sharing.models import SyncRun
-    from sharing.syncs.services.runs import sync_runs_reap
-
-    sync = make_sync(leads, crm, owner)
-    done = run_now(sync, owner)
-    running = sync_run_request(sync=sync, by=owner)
-    SyncRun.objects.filter(pk=running.pk).update(status=SyncRunStatus.RUNNING)
-    with connection.cursor() as cur:
-        for run in (done, running):
-            cur.execute(f"CREATE UNLOGGED TABLE sync_scan_{run.pk} (key text, row_hash text)")
-    sync_runs_reap()
-    assert _scan_tables() == [f"sync_scan_{running.pk}"]
