@@ -861,13 +861,13 @@ def check_run_execute(*, run_id: int) -> CheckRun | None:
             pk=run_id
         )
         _check_run_started_emit(run)
-    # Every check reads the run's port (its source, its declared columns loaded once).
+    # Every check reads the run's port (the reverse manager gives each check that very
+    # object: its source, and its declared columns loaded once).
     prefetch_related_objects([run.port], "columns")
-    checks = list(run.port.checks.filter(enabled=True).order_by("name"))
-    for check in checks:
-        check.port = run.port
+    wanted = run.port.checks.filter(enabled=True)
     if run.check_ids:
-        checks = [check for check in checks if check.pk in set(run.check_ids)]
+        wanted = wanted.filter(pk__in=run.check_ids)
+    checks = list(wanted.order_by("name"))
     try:
         with port_connector(run.port) as connector:
             results, statements, row_count, observation = _run_checks(run, connector, checks, now)
