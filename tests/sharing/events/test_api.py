@@ -8,17 +8,11 @@ from portal.core.events import event_emit, events_sequence
 from portal.models import Event
 from products.choices import LifecycleStatus, MembershipRole
 from tests.factories import DomainFactory, MembershipFactory, ProductFactory, UserFactory
+from tests.sharing.events.positions import event_position as pos
 
 pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/events/"
-
-
-def pos(event) -> int:
-    """An event's position (given after its commit, in commit order, by the first reader:
-    as one does, `events_sequence` first): what readers follow."""
-    events_sequence()
-    return Event.objects.get(pk=event.pk).position
 
 
 @pytest.fixture

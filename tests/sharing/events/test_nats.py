@@ -13,23 +13,17 @@ from pathlib import Path
 import nats
 import pytest
 
-from portal.core.events import event_emit, events_sequence
+from portal.core.events import event_emit
 from portal.models import Event, EventCursor
 from sharing.events.nats import NATS_CURSOR, events_publish_to_nats
 from tests.conftest import require_service, wait_for
 from tests.processes import Process, free_port, port_open
+from tests.sharing.events.positions import event_position as pos
 
 pytestmark = pytest.mark.django_db
 
 STREAM = "EVENTS_HELPER_TEST"
 PREFIX = "events-helper-test.portal.events"
-
-
-def pos(event) -> int:
-    """An event's position (given after its commit, in commit order, by the first reader:
-    as one does, `events_sequence` first): what readers follow."""
-    events_sequence()
-    return Event.objects.get(pk=event.pk).position
 
 
 def nats_server_binary() -> str:

@@ -9,23 +9,16 @@ import pytest
 from django.db import connection, transaction
 from knox.models import AuthToken
 
-from portal.core.events import event_emit, events_sequence
-from portal.models import Event
+from portal.core.events import event_emit
 from products.choices import LifecycleStatus
 from products.models import DomainMembership
 from sharing.events.sse import SLOTS
 from tests.factories import ProductFactory
+from tests.sharing.events.positions import event_position as pos
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 URL = "/api/v1/events/stream/"
-
-
-def pos(event) -> int:
-    """An event's position (given after its commit, in commit order, by the first reader:
-    as one does, `events_sequence` first): what readers follow."""
-    events_sequence()
-    return Event.objects.get(pk=event.pk).position
 
 
 class Frames:

@@ -13,7 +13,7 @@ import pytest
 from django.db import connection, transaction
 
 from portal.celery import app as celery_app
-from portal.core.events import event_emit, events_sequence
+from portal.core.events import event_emit
 from portal.models import Event, EventCursor, Notification
 from products.choices import CheckKind
 from products.trust.services.checks import check_create
@@ -21,6 +21,7 @@ from sharing.exports.services.runs import export_schedule_create
 from sharing.lineage.services import CURSOR_NAME, lineage_events_send
 from sharing.lineage.tasks import openlineage_send
 from tests.products.trust.helpers import DIRTY, customers_port, run_checks
+from tests.sharing.events.positions import event_position as position
 from tests.sharing.exports.helpers import orders_product
 
 pytestmark = pytest.mark.django_db
@@ -79,13 +80,6 @@ def export_finished(
 
 def cursor_at() -> int:
     return EventCursor.objects.get(name=CURSOR_NAME).last_event_id
-
-
-def position(event: Event) -> int:
-    """The event's position, given after its commit by the first reader (as one does,
-    `events_sequence` first; the cursor counts positions)."""
-    events_sequence()
-    return Event.objects.get(pk=event.pk).position
 
 
 def summary(body) -> tuple[str, str]:
