@@ -57,6 +57,10 @@ def test_the_key_in_sql_is_the_key_in_python(keyed_port, columns):
             f"SELECT {key_sql(connector, columns)}, {names} FROM {connector.relation_sql()}"
         )
     assert len(rows) == len(ROWS)
+    # Both spellings are exercised: to_json for the text column only.
+    with connector_for_port(port) as connector:
+        for column in columns:
+            assert ("to_json" in key_sql(connector, [column])) == (column == "code")
     for key, *values in rows:
         assert key == key_text(values)
         assert json.loads(key) == [None if v is None else str(v) for v in values]
@@ -72,4 +76,6 @@ def test_a_column_whose_type_changed_to_text_is_escaped(keyed_port):
             f'SELECT {key_sql(connector, ["Big Id"])}, "Big Id" FROM {connector.relation_sql()}'
         )
     assert ('["say \\"hi\\""]', 'say "hi"') in rows
+    with connector_for_port(port) as connector:
+        assert "to_json" in key_sql(connector, ["Big Id"])
     assert all(key == key_text([value]) for key, value in rows)
