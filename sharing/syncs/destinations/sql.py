@@ -325,7 +325,10 @@ class PostgresWriter(_StagedWriter):
                 **{key: value for key, value in info.items() if value is not None},
                 connect_timeout=CONNECT_TIMEOUT_SECONDS,
                 application_name=APPLICATION_NAME,
-                options=f"-c statement_timeout={STATEMENT_TIMEOUT_MS}",
+                # UTC, as the portal and the Spark session: a timestamp without an offset
+                # (a Spark key's text, a naive value) means the same instant whatever
+                # zone the destination's server or role defaults to.
+                options=f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c TimeZone=UTC",
                 autocommit=True,  # each batch opens its own transaction
             )
         except psycopg.Error as exc:
@@ -704,6 +707,9 @@ class MySQLWriter(_TableWriter):
                 cur.execute(
                     "SET SESSION sql_mode = CONCAT_WS(',', @@sql_mode, 'STRICT_ALL_TABLES')"
                 )
+                # TIMESTAMP columns read a value without an offset in the session's zone:
+                # UTC, as on PostgreSQL destinations.
+                cur.execute("SET SESSION time_zone = '+00:00'")
         except pymysql.MySQLError as exc:
             raise DestinationUnavailable(
                 f"Destination {destination.name!r} could not be reached.",

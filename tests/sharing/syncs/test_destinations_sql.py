@@ -356,3 +356,75 @@ def test_a_mariadb_table_and_fields_named_with_percent_are_written():
         with conn.cursor() as cur:
             cur.execute(f"DROP TABLE IF EXISTS `{name}`")
         conn.close()
+
+
+def test_a_timestamp_without_an_offset_is_utc_whatever_the_postgresql_role_defaults_to():
+    """A Spark key's text ('2026-12-01 10:00:00', the session's UTC) and naive values are
+    read as UTC, not in the zone the destination's role or server defaults to."""
+    table = PostgresTable()
+    role = f"sync_tokyo_{uuid.uuid4().hex[:8]}"
+    name = f"sync_seen_{uuid.uuid4().hex[:10]}"
+    try:
+        table.conn.execute(f"CREATE ROLE {role} LOGIN SUPERUSER")
+        table.conn.execute(f"ALTER ROLE {role} SET TimeZone = 'Asia/Tokyo'")
+        table.conn.execute(f"CREATE TABLE {name} (seen_at timestamptz PRIMARY KEY, note text)")
+        destination = SyncDestination(
+            name="Seen",
+            kind="postgresql",
+            host="127.0.0.1",
+            database=PG_DATABASE,
+            username=role,
+            table_name=name,
+        )
+        records = [
+            {"seen_at": "2026-12-01 10:00:00", "note": "naive"},
+            {"seen_at": "2026-12-01 11:00:00", "note": "kept"},
+        ]
+        keys = [json.dumps([record["seen_at"]]) for record in records]
+        with destination_writer(destination, key_fields=["seen_at"], run_id=5) as writer:
+            assert writer.send(OutgoingBatch("upsert", keys, records, keys)).acked == [0, 1]
+            removed = OutgoingBatch(
+                "delete", keys[:1], [{"seen_at": "2026-12-01 10:00:00"}], keys[:1]
+            )
+            assert writer.send(removed).acked == [0]
+        stored = table.conn.execute(
+            f"SELECT (seen_at AT TIME ZONE 'UTC')::text, note FROM {name}"
+        ).fetchall()
+        assert stored == [("2026-12-01 11:00:00", "kept")]
+    finally:
+        table.conn.execute(f"DROP TABLE IF EXISTS {name}")
+        table.conn.execute(f"DROP ROLE IF EXISTS {role}")
+        table.drop()
+
+
+def test_a_timestamp_without_an_offset_is_utc_whatever_the_mariadb_server_defaults_to():
+    try:
+        conn = pymysql.connect(host="127.0.0.1", user="root", database="test", autocommit=True)
+    except pymysql.MySQLError as exc:
+        require_service("MariaDB", str(exc))
+    name = f"sync_seen_{uuid.uuid4().hex[:10]}"
+    with conn.cursor() as cur:
+        cur.execute("SELECT @@global.time_zone")
+        (server_zone,) = cur.fetchone()
+        cur.execute(f"CREATE TABLE `{name}` (id INT PRIMARY KEY, seen_at TIMESTAMP NULL)")
+        cur.execute("SET GLOBAL time_zone = '+09:00'")  # what new sessions default to
+    try:
+        destination = SyncDestination(
+            name="Seen",
+            kind="mysql",
+            host="127.0.0.1",
+            database="test",
+            username="root",
+            table_name=name,
+        )
+        record = {"id": 1, "seen_at": "2026-12-01 10:00:00"}
+        with destination_writer(destination, key_fields=["id"], run_id=5) as writer:
+            assert writer.send(OutgoingBatch("upsert", ["[1]"], [record], ["1"])).acked == [0]
+        with conn.cursor() as cur:
+            cur.execute(f"SELECT UNIX_TIMESTAMP(seen_at) FROM `{name}`")
+            assert cur.fetchone()[0] == 1796119200  # 2026-12-01 10:00:00 UTC
+    finally:
+        with conn.cursor() as cur:
+            cur.execute("SET GLOBAL time_zone = %s", [server_zone])
+            cur.execute(f"DROP TABLE IF EXISTS `{name}`")
+        conn.close()
