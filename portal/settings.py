@@ -186,7 +186,7 @@ USE_TZ = True
 
 # --- static and media files ----------------------------------------------------------
 STATIC_URL = "/static/"
-STATIC_ROOT = VAR_DIR / "static"  # filled by collectstatic; WhiteNoise also serves from finders
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", str(VAR_DIR / "static")))  # collectstatic's
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 # plotly.js is a partial bundle under static/vendor/plotly/ with its version in its name
@@ -204,7 +204,11 @@ STORAGES = {
         )
     },
 }
-WHITENOISE_USE_FINDERS = True
+# Production serves what collectstatic wrote (each file with its gzip and brotli copies);
+# WhiteNoise's finders would serve the sources instead, uncompressed. They serve in
+# development, and in production only until the first collectstatic (a page still styled
+# rather than bare if a release forgot it).
+WHITENOISE_USE_FINDERS = DEBUG or not any(STATIC_ROOT.iterdir())
 WHITENOISE_AUTOREFRESH = DEBUG
 
 # --- mail ------------------------------------------------------------------------------

@@ -230,3 +230,43 @@ def test_a_web_process_starts_with_every_task_registered():
     assert result.returncode == 0, result.stderr[-2000:]
     count, found = result.stdout.split()[-2:]
     assert found == "True" and int(count) > 20
+
+
+STATIC_REQUEST = """
+import django
+django.setup()
+from django.conf import settings
+from django.test import Client
+answer = Client().get(
+    "/static/css/csp-safe.css", secure=True, headers={"accept-encoding": "gzip"}
+)
+print(answer.status_code, answer.get("Content-Encoding"), settings.WHITENOISE_USE_FINDERS)
+"""
+
+
+def _static_answer(static_root: Path) -> list[str]:
+    result = run_command(
+        sys.executable,
+        "-c",
+        STATIC_REQUEST,
+        DJANGO_SETTINGS_MODULE="portal.settings",
+        DEBUG="0",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        ALLOWED_HOSTS="testserver",
+        STATIC_ROOT=str(static_root),
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split()
+
+
+def test_production_serves_the_collected_static_files_compressed(tmp_path):
+    """Before collectstatic the sources are served (a forgotten release step still gives
+    styled pages); after it, the collected files with their gzip copies."""
+    static_root = tmp_path / "static"
+    assert _static_answer(static_root) == ["200", "None", "True"]
+    result = _manage(
+        "collectstatic", "--noinput", "-v", "0", DEBUG="0", STATIC_ROOT=str(static_root)
+    )
+    assert result.returncode == 0, result.stderr
+    assert (static_root / "css" / "csp-safe.css.gz").exists()
+    assert _static_answer(static_root) == ["200", "gzip", "False"]
