@@ -155,3 +155,41 @@ def test_the_unique_sample_holds_the_smallest_duplicated_keys(media_root, domain
     expected = sorted(key for key in keys if key < 400)[:SAMPLE_ROWS]
     assert [row["order_id"] for row in result.sample] == expected
     assert run.statements == 4  # describe, the aggregate, the grouping, the samples
+
+
+def test_unique_checks_beside_the_aggregate_give_what_they_gave_in_turn(media_root, domain, owner):
+    """Unique checks group their columns in a thread of their own while the aggregate
+    runs: a failing one keeps its exact count and its sample next to the other failing
+    checks' samples, and one within its tolerance shows no sample (though its duplicated
+    keys' rows were read, and counted as a statement)."""
+    rows = [
+        {**_row(i), "order_id": i % (ROWS - 5), "amount": -1.0 if i == 7 else 1.0}
+        for i in range(ROWS)
+    ]
+    port = _port(media_root, domain, rows)
+    check_create(port=port, by=owner, name="unique", kind=CheckKind.UNIQUE, column="order_id")
+    check_create(
+        port=port,
+        by=owner,
+        name="tolerated",
+        kind=CheckKind.UNIQUE,
+        column="status",
+        tolerance_percent=100,
+    )
+    check_create(
+        port=port,
+        by=owner,
+        name="range",
+        kind=CheckKind.RANGE,
+        column="amount",
+        params={"min": 0},
+    )
+    run, results = _run(port, owner)
+    assert (results["unique"].outcome, results["unique"].failing_rows) == (CheckOutcome.FAIL, 5)
+    assert [row["order_id"] for row in results["unique"].sample] == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]
+    assert results["tolerated"].outcome == CheckOutcome.PASS
+    assert results["tolerated"].failing_rows == ROWS - 3
+    assert results["tolerated"].sample == []
+    assert [row["order_id"] for row in results["range"].sample] == [7]
+    # describe, the aggregate, two groupings and their samples, the range check's sample
+    assert run.statements == 7
