@@ -470,8 +470,6 @@ def _statement_label(sql: str) -> str:
         return f"samples ({text.count(' AS sample_branch')} branches)"
     if "port_data_numbered" in text:  # Parquet: positions first, then those rows
         text = text.split(" WHERE ", 2)[2].rsplit(") ORDER BY", 1)[0]
-    if text.startswith("SELECT * FROM") and " IN (?" in text and " ORDER BY " in text:
-        return "unique sample (by key)"
     if text.endswith("LIMIT 20"):
         condition = text.split(" WHERE ", 1)[-1].rsplit(" LIMIT", 1)[0]
         return "sample: " + (condition if len(condition) < 48 else condition[:45] + "...")
@@ -638,11 +636,6 @@ def report(figures: dict, sizes: list[int], extra: dict) -> str:
     lines.append("")
     large = max(sizes)
     lines.append(f"Where a check run's time goes at {large:,} rows (the median run):")
-    lines.append("")
-    lines.append(
-        "(On DuckDB the unique grouping and its sample run in a thread beside the aggregate:"
-        " their seconds overlap it.)"
-    )
     lines.append("")
     for engine in engines:
         parts = ", ".join(

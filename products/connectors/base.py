@@ -141,12 +141,6 @@ class Connector(ABC):
         that the next statement reads it as it is now. Only Spark remembers anything (a
         table's file list); the others read the relation afresh every statement."""
 
-    def twin(self) -> Connector | None:
-        """A connector on the same data that may run a statement in another thread while
-        this one runs its own (closed by its user), or None where the engine has no
-        cheap way to (a second server connection costs more than it saves)."""
-        return None
-
     def close(self) -> None:  # noqa: B027 - optional hook
         pass
 

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import copy
 import os
 import tempfile
 import threading
@@ -111,15 +110,6 @@ class DuckDBConnector(Connector):
         except duckdb.Error as exc:
             raise ConnectorError(f"Cannot open {self.label}: {_first_line(exc)}") from exc
         return conn
-
-    def twin(self) -> DuckDBConnector:
-        """A cursor of the same DuckDB instance (its views, limits and lock-down), the way
-        DuckDB runs two statements at once; its statements share the instance's threads.
-        Closing it closes the cursor only."""
-        twin = copy.copy(self)
-        twin._conn = self._connect().cursor()
-        twin._cursor = None
-        return twin
 
     def relation_sql(self) -> str:
         if self.file_path is not None:

@@ -175,13 +175,11 @@ def _custom_statements(port) -> int:
 
 def _sample_statements(port) -> int:
     """The statements reading the samples of the suite's five failing row-level checks:
-    one for all of them on PostgreSQL; on DuckDB one for the unique check's rows (by key,
-    read beside the aggregate), then on Parquet one for the others (whose aggregate found
-    the failing rows' positions), on a DuckDB table one per other check."""
-    if port.source is not None and port.source.kind == SourceKind.POSTGRESQL:
-        return 1
+    one for all of them on PostgreSQL and on Parquet (whose aggregate found the failing
+    rows' positions); on a DuckDB table one for the unique check's rows (by key) and one
+    per other check."""
     on_duckdb_table = port.source is not None and port.source.kind == SourceKind.DUCKDB
-    return 1 + (4 if on_duckdb_table else 1)
+    return 1 + 4 if on_duckdb_table else 1
 
 
 def _results(run):
