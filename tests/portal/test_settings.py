@@ -157,6 +157,21 @@ def test_check_deploy_is_clean_in_the_load_balanced_shape():
     assert "System check identified no issues" in result.stdout
 
 
+def _production_python(script: str, **env: str | None) -> subprocess.CompletedProcess:
+    """`python -c script` with the portal's settings as production has them (DEBUG=0, a
+    real key), answering the test client's host."""
+    return run_command(
+        sys.executable,
+        "-c",
+        script,
+        DJANGO_SETTINGS_MODULE="portal.settings",
+        DEBUG="0",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        ALLOWED_HOSTS="testserver",
+        **env,
+    )
+
+
 PRODUCTION_REQUESTS = """
 import django, json
 django.setup()
@@ -177,16 +192,8 @@ print(json.dumps({
 def test_behind_the_load_balancer_pages_are_https_only_with_hsts():
     import json
 
-    result = run_command(
-        sys.executable,
-        "-c",
-        PRODUCTION_REQUESTS,
-        DJANGO_SETTINGS_MODULE="portal.settings",
-        DEBUG="0",
-        SECRET_KEY=secrets.token_urlsafe(50),
-        SECURE_PROXY_SSL_HEADER="1",
-        ALLOWED_HOSTS="testserver",
-        SECURE_SSL_REDIRECT=None,
+    result = _production_python(
+        PRODUCTION_REQUESTS, SECURE_PROXY_SSL_HEADER="1", SECURE_SSL_REDIRECT=None
     )
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout.strip().splitlines()[-1])
@@ -245,16 +252,7 @@ print(answer.status_code, answer.get("Content-Encoding"), settings.WHITENOISE_US
 
 
 def _static_answer(static_root: Path) -> list[str]:
-    result = run_command(
-        sys.executable,
-        "-c",
-        STATIC_REQUEST,
-        DJANGO_SETTINGS_MODULE="portal.settings",
-        DEBUG="0",
-        SECRET_KEY=secrets.token_urlsafe(50),
-        ALLOWED_HOSTS="testserver",
-        STATIC_ROOT=str(static_root),
-    )
+    result = _production_python(STATIC_REQUEST, STATIC_ROOT=str(static_root))
     assert result.returncode == 0, result.stderr
     return result.stdout.split()
 

@@ -398,33 +398,20 @@ def test_a_timestamp_without_an_offset_is_utc_whatever_the_postgresql_role_defau
 
 
 def test_a_timestamp_without_an_offset_is_utc_whatever_the_mariadb_server_defaults_to():
-    try:
-        conn = pymysql.connect(host="127.0.0.1", user="root", database="test", autocommit=True)
-    except pymysql.MySQLError as exc:
-        require_service("MariaDB", str(exc))
-    name = f"sync_seen_{uuid.uuid4().hex[:10]}"
-    with conn.cursor() as cur:
+    table = MariaTable()
+    with table.conn.cursor() as cur:
+        cur.execute(f"ALTER TABLE {table.table} ADD COLUMN seen_at TIMESTAMP NULL")
         cur.execute("SELECT @@global.time_zone")
         (server_zone,) = cur.fetchone()
-        cur.execute(f"CREATE TABLE `{name}` (id INT PRIMARY KEY, seen_at TIMESTAMP NULL)")
         cur.execute("SET GLOBAL time_zone = '+09:00'")  # what new sessions default to
     try:
-        destination = SyncDestination(
-            name="Seen",
-            kind="mysql",
-            host="127.0.0.1",
-            database="test",
-            username="root",
-            table_name=name,
-        )
-        record = {"id": 1, "seen_at": "2026-12-01 10:00:00"}
-        with destination_writer(destination, key_fields=["id"], run_id=5) as writer:
-            assert writer.send(OutgoingBatch("upsert", ["[1]"], [record], ["1"])).acked == [0]
-        with conn.cursor() as cur:
-            cur.execute(f"SELECT UNIX_TIMESTAMP(seen_at) FROM `{name}`")
+        with writer_of(table) as writer:
+            record = {**lead("a"), "seen_at": "2026-12-01 10:00:00"}
+            assert writer.send(batch("upsert", [record])).acked == [0]
+        with table.conn.cursor() as cur:
+            cur.execute(f"SELECT UNIX_TIMESTAMP(seen_at) FROM {table.table}")
             assert cur.fetchone()[0] == 1796119200  # 2026-12-01 10:00:00 UTC
     finally:
-        with conn.cursor() as cur:
+        with table.conn.cursor() as cur:
             cur.execute("SET GLOBAL time_zone = %s", [server_zone])
-            cur.execute(f"DROP TABLE IF EXISTS `{name}`")
-        conn.close()
+        table.drop()
