@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import operator
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -682,6 +683,7 @@ class MySQLWriter(_TableWriter):
         super().__init__(destination, key_fields=key_fields)
         self.schema = destination.schema_name or destination.database
         self._conn: pymysql.connections.Connection | None = None
+        self._timestamp_fields: set[str] | None = None  # DATETIME and TIMESTAMP columns
 
     @property
     def target(self) -> str:
@@ -739,11 +741,23 @@ class MySQLWriter(_TableWriter):
 
     def _read_fields(self) -> list[str]:
         rows = self._query(
-            "SELECT column_name FROM information_schema.columns "
+            "SELECT column_name, data_type FROM information_schema.columns "
             "WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position",
             [self.schema, self.destination.table_name],
         )
+        self._timestamp_fields = {
+            name for name, data_type in rows if data_type.lower() in MYSQL_TIMESTAMP_TYPES
+        }
         return [row[0] for row in rows]
+
+    def _value(self, name: str, value: Any) -> Any:
+        """A record's value as MySQL takes it: a timestamp's ISO 8601 text (what a sync
+        sends for a PostgreSQL timestamptz: '2026-12-01T10:00:00+02:00') as its UTC
+        'YYYY-MM-DD HH:MM:SS[.ffffff]', the text DATETIME and TIMESTAMP columns read
+        (MySQL refuses an offset); any other value as _native gives it."""
+        if isinstance(value, str) and name in (self._timestamp_fields or ()):
+            return mysql_timestamp_text(value)
+        return _native(value)
 
     def _unique_column_sets(self) -> list[set[str]]:
         rows = self._query(
@@ -793,9 +807,8 @@ class MySQLWriter(_TableWriter):
         keys = ", ".join(q(name) for name in self.key_fields)
         wanted: dict[tuple, list[int]] = {}
         for index, record in enumerate(batch.records):
-            wanted.setdefault(tuple(str(record.get(name)) for name in self.key_fields), []).append(
-                index
-            )
+            key = tuple(str(self._value(name, record.get(name))) for name in self.key_fields)
+            wanted.setdefault(key, []).append(index)
         found: set[int] = set()
         tuples = list(wanted)
         for start in range(0, len(tuples), 1000):
@@ -836,9 +849,11 @@ class MySQLWriter(_TableWriter):
             ordered = self.key_fields
         else:
             ordered = columns
-        return [_native(record.get(name)) for name in ordered]
+        return [self._value(name, record.get(name)) for name in ordered]
 
     def _send_part(self, batch: OutgoingBatch, columns: list[str]) -> BatchOutcome:
+        if self._timestamp_fields is None:
+            self._read_fields()  # which fields take timestamps (_value), before any write
         conn = self._connect()
         operation = batch.operation
         statement = self._statement(operation, columns)
@@ -893,6 +908,22 @@ class MySQLWriter(_TableWriter):
                 except pymysql.MySQLError:
                     self.close()
             raise error from None
+
+
+MYSQL_TIMESTAMP_TYPES = frozenset({"datetime", "timestamp"})
+
+
+def mysql_timestamp_text(value: str) -> str:
+    """ISO 8601 timestamp text as MySQL's DATETIME and TIMESTAMP columns read it: with an
+    offset, the UTC instant (the writer's session is UTC); without one, as it is with a
+    space for the `T`. Text that is no timestamp is left for MySQL to refuse."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment.isoformat(" ")
 
 
 def _mysql_reason(exc: Exception) -> str:

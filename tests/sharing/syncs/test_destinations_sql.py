@@ -397,20 +397,45 @@ def test_a_timestamp_without_an_offset_is_utc_whatever_the_postgresql_role_defau
         table.drop()
 
 
-def test_a_timestamp_without_an_offset_is_utc_whatever_the_mariadb_server_defaults_to():
+def test_timestamps_reach_mariadb_as_utc_instants_whatever_the_server_defaults_to():
+    """A PostgreSQL timestamptz arrives as ISO 8601 text with an offset, which MySQL
+    refuses: the writer gives DATETIME and TIMESTAMP columns the UTC instant. Text without
+    an offset (a Spark key) is UTC too, not the server's zone. A timestamp key already
+    there is found as such (insert mode rejects it)."""
     table = MariaTable()
     with table.conn.cursor() as cur:
-        cur.execute(f"ALTER TABLE {table.table} ADD COLUMN seen_at TIMESTAMP NULL")
+        cur.execute(
+            f"ALTER TABLE {table.table} ADD COLUMN seen_at TIMESTAMP(6) NULL, "
+            "ADD COLUMN local_at DATETIME NULL, ADD COLUMN since DATETIME(6) NULL UNIQUE"
+        )
         cur.execute("SELECT @@global.time_zone")
         (server_zone,) = cur.fetchone()
         cur.execute("SET GLOBAL time_zone = '+09:00'")  # what new sessions default to
     try:
+        records = [
+            {
+                **lead("a"),
+                "seen_at": "2026-12-01T10:00:00.5+02:00",
+                "local_at": "2026-12-01 10:00:00",
+                "since": "2026-03-29T01:30:00+00:00",
+            },
+            {**lead("b"), "seen_at": "not a time", "since": None},
+        ]
         with writer_of(table) as writer:
-            record = {**lead("a"), "seen_at": "2026-12-01 10:00:00"}
-            assert writer.send(batch("upsert", [record])).acked == [0]
+            outcome = writer.send(batch("upsert", records))
+        assert outcome.acked == [0] and "not a time" in outcome.rejected[1]
         with table.conn.cursor() as cur:
-            cur.execute(f"SELECT UNIX_TIMESTAMP(seen_at) FROM {table.table}")
-            assert cur.fetchone()[0] == 1796119200  # 2026-12-01 10:00:00 UTC
+            cur.execute(
+                f"SELECT UNIX_TIMESTAMP(seen_at), CAST(local_at AS CHAR), CAST(since AS CHAR) "
+                f"FROM {table.table}"
+            )
+            seen, local, since = cur.fetchone()
+        assert float(seen) == 1796112000.5  # 2026-12-01 08:00:00.5 UTC
+        assert (local, since) == ("2026-12-01 10:00:00", "2026-03-29 01:30:00.000000")
+        again = {**lead("c"), "since": "2026-03-29T03:30:00+02:00"}  # the same instant
+        with destination_writer(table.destination(), key_fields=["since"], run_id=6) as writer:
+            outcome = writer.send(batch("insert", [again]))
+        assert outcome.acked == [] and outcome.rejected == {0: "already exists"}
     finally:
         with table.conn.cursor() as cur:
             cur.execute("SET GLOBAL time_zone = %s", [server_zone])

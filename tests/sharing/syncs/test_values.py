@@ -9,16 +9,20 @@ both, since a first run writes its state another way."""
 from __future__ import annotations
 
 import math
+import uuid
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import duckdb
 import psycopg
+import pymysql
 import pytest
 
 from sharing.models import SyncDestination, SyncRecordState
 from sharing.models.syncs import DestinationKind, SyncRunStatus
 from sharing.syncs.services.runs import sync_run_execute, sync_run_request
 from sharing.syncs.services.syncs import sync_create
+from tests.conftest import require_service
 from tests.factories import ColumnFactory, OutputPortFactory, ProductFactory
 from tests.sharing.syncs.conftest import (
     DEST_SCHEMA,
@@ -193,3 +197,64 @@ def test_a_duckdb_table_receives_every_value_exactly(awkward_source, owner, tmp_
     _change_two_rows(source)
     assert _rerun(sync, owner).changed == 2
     check()
+
+
+def test_a_mariadb_table_receives_timestamps_dates_and_text_exactly(awkward_source, owner):
+    """MySQL refuses ISO 8601 text with an offset, which is how a timestamptz travels: the
+    instants land as UTC (the writer's session zone), on a server whose own zone is not."""
+    source, product = awkward_source
+    try:
+        conn = pymysql.connect(host="127.0.0.1", user="root", database="test", autocommit=True)
+    except pymysql.MySQLError as exc:
+        require_service("MariaDB", str(exc))
+    name = f"awkward_{uuid.uuid4().hex[:8]}"
+    columns = ["Lead Id", "e-mail", "seen_at", "day", "active"]
+    with conn.cursor() as cur:
+        cur.execute(
+            f"CREATE TABLE `{name}` (`Lead Id` BIGINT PRIMARY KEY, `e-mail` TEXT, "
+            "seen_at DATETIME(6), day DATE, active BOOLEAN)"
+        )
+        cur.execute("SELECT @@global.time_zone")
+        (server_zone,) = cur.fetchone()
+        cur.execute("SET GLOBAL time_zone = '-05:00'")
+    try:
+        destination = SyncDestination.objects.create(
+            name="Awkward MariaDB",
+            kind=DestinationKind.MYSQL,
+            host="127.0.0.1",
+            database="test",
+            username="root",
+            table_name=name,
+        )
+        sync = sync_create(
+            by=owner,
+            product=product,
+            destination=destination,
+            name="Awkward to MariaDB",
+            columns=columns,
+            key_columns=["Lead Id"],
+        )
+        run = sync_run_execute(run_id=sync_run_request(sync=sync, by=owner).pk)
+        assert run.status == SyncRunStatus.SUCCEEDED, run.error
+        assert (run.added, run.rejected) == (len(ROWS), 0)
+        with conn.cursor() as cur:
+            cur.execute(f"SELECT * FROM `{name}` ORDER BY 1")
+            got = [tuple(row) for row in cur.fetchall()]
+        quoted = ", ".join(f'"{c}"' for c in columns)
+        expected = [
+            (
+                lead_id,
+                email,
+                seen_at.astimezone(UTC).replace(tzinfo=None) if seen_at else None,
+                day,
+                None if active is None else int(active),
+            )
+            for lead_id, email, seen_at, day, active in source.rows(quoted)
+        ]
+        assert got == expected
+        assert got[0][2] == datetime(2024, 3, 30, 23, 59, 59, 999999)  # +02 at 01:59:59
+    finally:
+        with conn.cursor() as cur:
+            cur.execute("SET GLOBAL time_zone = %s", [server_zone])
+            cur.execute(f"DROP TABLE IF EXISTS `{name}`")
+        conn.close()
