@@ -76,6 +76,10 @@ def _text(value: Any) -> str | None:
     return str(value)
 
 
+def _named_text(name: str, value: Any) -> str | None:
+    return _text(value)
+
+
 def _native(value: Any) -> Any:
     """A value for DuckDB and MySQL parameters: JSON-able scalars as they are, objects as JSON."""
     if isinstance(value, dict | list):
@@ -286,7 +290,7 @@ class _StagedWriter(_TableWriter):
             ordered = self.key_fields
         else:
             ordered = columns
-        return [convert(record.get(name)) for name in ordered]
+        return [convert(name, record.get(name)) for name in ordered]
 
     @staticmethod
     def _not_written(operation: str, count: int, found: set[int]) -> dict[int, str]:
@@ -481,7 +485,7 @@ class PostgresWriter(_StagedWriter):
         rejected: dict[int, str] = {}
         with conn.transaction(), conn.cursor() as cur:
             for index, record in enumerate(batch.records):
-                params = self._single_params(batch.operation, columns, record, _text)
+                params = self._single_params(batch.operation, columns, record, _named_text)
                 try:
                     with conn.transaction():  # a savepoint per record
                         cur.execute(statement, params)
@@ -506,6 +510,13 @@ def _pg_reason(exc: Exception) -> str:
     return f"{primary} ({detail})" if detail else primary
 
 
+# DuckDB's TIMESTAMP types without a zone (TIMESTAMP WITH TIME ZONE keeps an offset's
+# instant by itself).
+DUCKDB_NAIVE_TIMESTAMPS = frozenset(
+    {"TIMESTAMP", "DATETIME", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS"}
+)
+
+
 class DuckDBWriter(_StagedWriter):
     engine = "duckdb"
 
@@ -513,6 +524,7 @@ class DuckDBWriter(_StagedWriter):
         super().__init__(destination, key_fields=key_fields)
         self.schema = destination.schema_name or "main"
         self._conn = None
+        self._timestamp_fields: set[str] | None = None  # TIMESTAMP columns without a zone
 
     def _connect(self):
         if self._conn is not None:
@@ -523,6 +535,9 @@ class DuckDBWriter(_StagedWriter):
         self._duckdb = duckdb
         try:
             self._conn = duckdb.connect(self.destination.path)
+            # A timestamptz written into a TIMESTAMP column is its UTC time, as on the
+            # other destinations, not the worker machine's local time.
+            self._conn.execute("SET TimeZone = 'UTC'")
         except duckdb.Error as exc:
             raise DestinationUnavailable(
                 f"Destination {self.destination.name!r} could not be opened.",
@@ -539,13 +554,24 @@ class DuckDBWriter(_StagedWriter):
         rows = (
             self._connect()
             .execute(
-                "SELECT column_name FROM information_schema.columns "
+                "SELECT column_name, data_type FROM information_schema.columns "
                 "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
                 [self.schema, self.destination.table_name],
             )
             .fetchall()
         )
+        self._timestamp_fields = {
+            name for name, data_type in rows if data_type.upper() in DUCKDB_NAIVE_TIMESTAMPS
+        }
         return [row[0] for row in rows]
+
+    def _value(self, name: str, value: Any) -> Any:
+        """A record's value for DuckDB: a timestamp's ISO 8601 text with an offset as its
+        UTC time where the field is a TIMESTAMP without a zone (DuckDB would drop the
+        offset and keep the wall time); any other value as _native gives it."""
+        if isinstance(value, str) and name in (self._timestamp_fields or ()):
+            return utc_timestamp_text(value)
+        return _native(value)
 
     def _unique_column_sets(self) -> list[set[str]]:
         rows = (
@@ -561,6 +587,8 @@ class DuckDBWriter(_StagedWriter):
         return [set(row[0]) for row in rows]
 
     def _send_part(self, batch: OutgoingBatch, columns: list[str]) -> BatchOutcome:
+        if self._timestamp_fields is None:
+            self._read_fields()  # which fields take naive timestamps (_value)
         conn = self._connect()
         outcome = self._staged_or_none(lambda: self._send_staged(conn, batch, columns))
         if outcome is not None:
@@ -587,7 +615,7 @@ class DuckDBWriter(_StagedWriter):
             conn.executemany(
                 f"INSERT INTO {stage} VALUES ({marks})",
                 [
-                    [index, *(_native(record.get(name)) for name in columns)]
+                    [index, *(self._value(name, record.get(name)) for name in columns)]
                     for index, record in enumerate(batch.records)
                 ],
             )
@@ -646,7 +674,7 @@ class DuckDBWriter(_StagedWriter):
         expects_row = batch.operation in ("insert", "update")
         rejected: dict[int, str] = {}
         for index, record in enumerate(batch.records):
-            params = self._single_params(batch.operation, columns, record, _native)
+            params = self._single_params(batch.operation, columns, record, self._value)
             conn.begin()
             try:
                 result = conn.execute(statement, params)
@@ -756,7 +784,7 @@ class MySQLWriter(_TableWriter):
         'YYYY-MM-DD HH:MM:SS[.ffffff]', the text DATETIME and TIMESTAMP columns read
         (MySQL refuses an offset); any other value as _native gives it."""
         if isinstance(value, str) and name in (self._timestamp_fields or ()):
-            return mysql_timestamp_text(value)
+            return utc_timestamp_text(value)
         return _native(value)
 
     def _unique_column_sets(self) -> list[set[str]]:
@@ -913,10 +941,10 @@ class MySQLWriter(_TableWriter):
 MYSQL_TIMESTAMP_TYPES = frozenset({"datetime", "timestamp"})
 
 
-def mysql_timestamp_text(value: str) -> str:
-    """ISO 8601 timestamp text as MySQL's DATETIME and TIMESTAMP columns read it: with an
-    offset, the UTC instant (the writer's session is UTC); without one, as it is with a
-    space for the `T`. Text that is no timestamp is left for MySQL to refuse."""
+def utc_timestamp_text(value: str) -> str:
+    """ISO 8601 timestamp text as a column without a zone reads it: with an offset, the
+    UTC instant (the writers' sessions are UTC); without one, as it is with a space for
+    the `T`. Text that is no timestamp is left for the database to refuse."""
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:

@@ -440,3 +440,31 @@ def test_timestamps_reach_mariadb_as_utc_instants_whatever_the_server_defaults_t
         with table.conn.cursor() as cur:
             cur.execute("SET GLOBAL time_zone = %s", [server_zone])
         table.drop()
+
+
+def test_a_timestamp_with_an_offset_is_its_utc_time_in_a_duckdb_timestamp(tmp_path):
+    """DuckDB reads ISO 8601 text with an offset into a TIMESTAMP column by dropping the
+    offset (the wall time, a wrong instant): the writer gives it the UTC time. A
+    TIMESTAMPTZ column keeps the instant by itself."""
+    table = DuckTable(tmp_path)
+    with duckdb.connect(table.path) as conn:
+        conn.execute(
+            f"ALTER TABLE {table.table} ADD COLUMN seen_at TIMESTAMP; "
+            f"ALTER TABLE {table.table} ADD COLUMN zoned_at TIMESTAMPTZ"
+        )
+    seen = "2026-12-01T10:00:00.5+02:00"
+    refused = {**lead("b", owner=None), "seen_at": seen}
+    with writer_of(table) as writer:
+        staged = writer.send(batch("upsert", [{**lead("a"), "seen_at": seen, "zoned_at": seen}]))
+        one_by_one = writer.send(batch("upsert", [refused, {**lead("c"), "seen_at": seen}]))
+    assert staged.acked == [0] and one_by_one.acked == [1]
+    with duckdb.connect(table.path) as conn:
+        conn.execute("SET TimeZone = 'UTC'")
+        rows = conn.execute(
+            f"SELECT lead_id, CAST(seen_at AS VARCHAR), CAST(zoned_at AS VARCHAR) "
+            f"FROM {table.table} ORDER BY 1"
+        ).fetchall()
+    assert rows == [
+        ("a", "2026-12-01 08:00:00.5", "2026-12-01 08:00:00.5+00"),
+        ("c", "2026-12-01 08:00:00.5", None),
+    ]
