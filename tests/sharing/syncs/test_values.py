@@ -94,13 +94,13 @@ def awkward_source(postgres, domain, owner):
     return table, product
 
 
-def _sync_and_run(product, destination, owner):
+def _sync_and_run(product, destination, owner, columns=COLUMNS):
     sync = sync_create(
         by=owner,
         product=product,
         destination=destination,
         name="Awkward out",
-        columns=COLUMNS,
+        columns=columns,
         key_columns=["Lead Id"],
         guardrails={"max_changed_pct": 100, "max_removed_pct": 100},
     )
@@ -226,16 +226,7 @@ def test_a_mariadb_table_receives_timestamps_dates_and_text_exactly(awkward_sour
             username="root",
             table_name=name,
         )
-        sync = sync_create(
-            by=owner,
-            product=product,
-            destination=destination,
-            name="Awkward to MariaDB",
-            columns=columns,
-            key_columns=["Lead Id"],
-        )
-        run = sync_run_execute(run_id=sync_run_request(sync=sync, by=owner).pk)
-        assert run.status == SyncRunStatus.SUCCEEDED, run.error
+        _, run = _sync_and_run(product, destination, owner, columns)
         assert (run.added, run.rejected) == (len(ROWS), 0)
         with conn.cursor() as cur:
             cur.execute(f"SELECT * FROM `{name}` ORDER BY 1")
