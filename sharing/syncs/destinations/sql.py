@@ -76,10 +76,6 @@ def _text(value: Any) -> str | None:
     return str(value)
 
 
-def _named_text(name: str, value: Any) -> str | None:
-    return _text(value)
-
-
 def _native(value: Any) -> Any:
     """A value for DuckDB and MySQL parameters: JSON-able scalars as they are, objects as JSON."""
     if isinstance(value, dict | list):
@@ -313,6 +309,7 @@ class PostgresWriter(_StagedWriter):
         super().__init__(destination, key_fields=key_fields)
         self.schema = destination.schema_name or "public"
         self._conn: psycopg.Connection | None = None
+        self._timestamp_fields: set[str] | None = None  # timestamp without time zone
 
     def _connect(self) -> psycopg.Connection:
         if self._conn is not None and not self._conn.closed:
@@ -353,13 +350,25 @@ class PostgresWriter(_StagedWriter):
         conn = self._connect()
         try:
             rows = conn.execute(
-                "SELECT column_name FROM information_schema.columns "
+                "SELECT column_name, data_type FROM information_schema.columns "
                 "WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position",
                 [self.schema, self.destination.table_name],
             ).fetchall()
         except psycopg.OperationalError as exc:
             raise self._unavailable(exc) from None
+        # PostgreSQL ignores an offset written into a timestamp without time zone.
+        self._timestamp_fields = {
+            name for name, data_type in rows if data_type == "timestamp without time zone"
+        }
         return [row[0] for row in rows]
+
+    def _value(self, name: str, value: Any) -> str | None:
+        """A record's value as PostgreSQL's text input (_text); a timestamp's ISO 8601
+        text with an offset as its UTC time where the field has no zone (PostgreSQL would
+        keep the wall time and drop the offset)."""
+        if isinstance(value, str) and name in (self._timestamp_fields or ()):
+            return utc_timestamp_text(value)
+        return _text(value)
 
     def _unique_column_sets(self) -> list[set[str]]:
         rows = (
@@ -405,6 +414,8 @@ class PostgresWriter(_StagedWriter):
         return None
 
     def _send_part(self, batch: OutgoingBatch, columns: list[str]) -> BatchOutcome:
+        if self._timestamp_fields is None:
+            self._read_fields()  # which fields take timestamps without a zone (_value)
         conn = self._connect()
         outcome = self._staged_or_none(lambda: self._send_staged(conn, batch, columns))
         if outcome is not None:
@@ -428,11 +439,18 @@ class PostgresWriter(_StagedWriter):
         return None
 
     def _send_staged(self, conn, batch: OutgoingBatch, columns: list[str]) -> BatchOutcome:
+        stamped = [i for i, name in enumerate(columns) if name in self._timestamp_fields]
+
         def fill(cur, copy_into: str) -> None:
             with cur.copy(f"COPY {copy_into} FROM STDIN") as copy:
                 for index, values in enumerate(_rows(batch.records, columns)):
                     if not COPY_AS_IS.issuperset(map(type, values)):  # C-speed type check
                         values = tuple(map(_text, values))
+                    if stamped:
+                        values = list(values)
+                        for i in stamped:
+                            if isinstance(values[i], str):
+                                values[i] = utc_timestamp_text(values[i])
                     copy.write_row((index, *values))
 
         return self._staged(conn, batch.operation, columns, len(batch.records), fill)
@@ -485,7 +503,7 @@ class PostgresWriter(_StagedWriter):
         rejected: dict[int, str] = {}
         with conn.transaction(), conn.cursor() as cur:
             for index, record in enumerate(batch.records):
-                params = self._single_params(batch.operation, columns, record, _named_text)
+                params = self._single_params(batch.operation, columns, record, self._value)
                 try:
                     with conn.transaction():  # a savepoint per record
                         cur.execute(statement, params)

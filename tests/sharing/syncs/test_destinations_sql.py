@@ -468,3 +468,31 @@ def test_a_timestamp_with_an_offset_is_its_utc_time_in_a_duckdb_timestamp(tmp_pa
         ("a", "2026-12-01 08:00:00.5", "2026-12-01 08:00:00.5+00"),
         ("c", "2026-12-01 08:00:00.5", None),
     ]
+
+
+def test_a_timestamp_with_an_offset_is_its_utc_time_in_a_postgresql_timestamp():
+    """PostgreSQL reads text with an offset into a timestamp without time zone by ignoring
+    the offset: the writer gives it the UTC time, staged (COPY) and record by record."""
+    table = PostgresTable()
+    try:
+        table.conn.execute(
+            f"ALTER TABLE {table.table} ADD COLUMN seen_at timestamp, "
+            "ADD COLUMN zoned_at timestamptz"
+        )
+        seen = "2026-12-01T10:00:00.5+02:00"
+        refused = {**lead("b"), "score": -1}  # the table's CHECK refuses it
+        with writer_of(table) as writer:
+            record = {**lead("a"), "seen_at": seen, "zoned_at": seen}
+            staged = writer.send(batch("upsert", [record]))
+            one_by_one = writer.send(batch("upsert", [refused, {**lead("c"), "seen_at": seen}]))
+        assert staged.acked == [0] and one_by_one.acked == [1]
+        rows = table.conn.execute(
+            f"SELECT lead_id, seen_at::text, (zoned_at AT TIME ZONE 'UTC')::text "
+            f"FROM {table.table} ORDER BY 1"
+        ).fetchall()
+        assert rows == [
+            ("a", "2026-12-01 08:00:00.5", "2026-12-01 08:00:00.5"),
+            ("c", "2026-12-01 08:00:00.5", None),
+        ]
+    finally:
+        table.drop()
