@@ -18,11 +18,11 @@ import psycopg
 import pymysql
 import pytest
 
-from sharing.models import SyncDestination, SyncRecordState
+from sharing.models import SyncDestination, SyncRecordState, SyncRun
 from sharing.models.syncs import DestinationKind, SyncRunStatus
 from sharing.syncs.services.runs import sync_run_execute, sync_run_request
 from sharing.syncs.services.syncs import sync_create
-from tests.conftest import require_service
+from tests.conftest import require_service, wait_for
 from tests.factories import ColumnFactory, OutputPortFactory, ProductFactory
 from tests.sharing.syncs.conftest import (
     DEST_SCHEMA,
@@ -104,7 +104,7 @@ def _sync_and_run(product, destination, owner, columns=COLUMNS):
         key_columns=["Lead Id"],
         guardrails={"max_changed_pct": 100, "max_removed_pct": 100},
     )
-    run = sync_run_execute(run_id=sync_run_request(sync=sync, by=owner).pk)
+    run = _executed(sync_run_request(sync=sync, by=owner).pk)
     assert run.status == SyncRunStatus.SUCCEEDED, run.error
     return sync, run
 
@@ -116,8 +116,24 @@ def _change_two_rows(table) -> None:
     )
 
 
+def _executed(run_id: int) -> SyncRun:
+    """The run executed here, or by the session's Celery worker when one runs and claimed
+    it first (the request enqueues it on commit)."""
+    run = sync_run_execute(run_id=run_id)
+    if run is None:
+        wait_for(
+            lambda: (
+                SyncRun.objects.get(pk=run_id).status
+                not in (SyncRunStatus.QUEUED, SyncRunStatus.PLANNED, SyncRunStatus.RUNNING)
+            ),
+            timeout=120,
+        )
+        run = SyncRun.objects.get(pk=run_id)
+    return run
+
+
 def _rerun(sync, owner):
-    run = sync_run_execute(run_id=sync_run_request(sync=sync, by=owner).pk)
+    run = _executed(sync_run_request(sync=sync, by=owner).pk)
     assert run.status == SyncRunStatus.SUCCEEDED, run.error
     return run
 
