@@ -120,11 +120,35 @@ class _TableWriter:
 
     engine = ""
     batch_size = SQL_BATCH_ROWS
+    # The engine's timestamp types without a zone (information_schema's data_type, lower
+    # case): each reads text with an offset wrongly (drops it, or refuses it).
+    naive_timestamp_types: frozenset[str] = frozenset()
+    plain = staticmethod(lambda value: value)  # a record's value as the driver binds it
 
     def __init__(self, destination: SyncDestination, *, key_fields: list[str]) -> None:
         self.destination = destination
         self.key_fields = list(key_fields)
         self._fields: list[str] | None = None
+        self._timestamp_fields: set[str] | None = None  # of naive_timestamp_types
+
+    def _fields_typed(self, rows) -> list[str]:
+        """The field names of (name, data_type) rows, noting which take naive timestamps."""
+        self._timestamp_fields = {
+            name for name, data_type in rows if data_type.lower() in self.naive_timestamp_types
+        }
+        return [name for name, _ in rows]
+
+    def _timestamp_fields_read(self) -> set[str]:
+        if self._timestamp_fields is None:
+            self._read_fields()
+        return self._timestamp_fields
+
+    def _value(self, name: str, value: Any) -> Any:
+        """A record's value for the driver (`plain`); a timestamp's ISO 8601 text as its
+        UTC time where the field has no zone (utc_timestamp_text)."""
+        if isinstance(value, str) and name in (self._timestamp_fields or ()):
+            return utc_timestamp_text(value)
+        return self.plain(value)
 
     @property
     def relation_name(self) -> str:
@@ -303,13 +327,15 @@ class _StagedWriter(_TableWriter):
 
 class PostgresWriter(_StagedWriter):
     engine = "postgresql"
+    # PostgreSQL keeps the wall time of text with an offset and drops the offset.
+    naive_timestamp_types = frozenset({"timestamp without time zone"})
+    plain = staticmethod(_text)
     quote = staticmethod(PostgresConnector.quote_ident)  # a field holding % (bound values)
 
     def __init__(self, destination: SyncDestination, *, key_fields: list[str]) -> None:
         super().__init__(destination, key_fields=key_fields)
         self.schema = destination.schema_name or "public"
         self._conn: psycopg.Connection | None = None
-        self._timestamp_fields: set[str] | None = None  # timestamp without time zone
 
     def _connect(self) -> psycopg.Connection:
         if self._conn is not None and not self._conn.closed:
@@ -356,19 +382,7 @@ class PostgresWriter(_StagedWriter):
             ).fetchall()
         except psycopg.OperationalError as exc:
             raise self._unavailable(exc) from None
-        # PostgreSQL ignores an offset written into a timestamp without time zone.
-        self._timestamp_fields = {
-            name for name, data_type in rows if data_type == "timestamp without time zone"
-        }
-        return [row[0] for row in rows]
-
-    def _value(self, name: str, value: Any) -> str | None:
-        """A record's value as PostgreSQL's text input (_text); a timestamp's ISO 8601
-        text with an offset as its UTC time where the field has no zone (PostgreSQL would
-        keep the wall time and drop the offset)."""
-        if isinstance(value, str) and name in (self._timestamp_fields or ()):
-            return utc_timestamp_text(value)
-        return _text(value)
+        return self._fields_typed(rows)
 
     def _unique_column_sets(self) -> list[set[str]]:
         rows = (
@@ -414,8 +428,7 @@ class PostgresWriter(_StagedWriter):
         return None
 
     def _send_part(self, batch: OutgoingBatch, columns: list[str]) -> BatchOutcome:
-        if self._timestamp_fields is None:
-            self._read_fields()  # which fields take timestamps without a zone (_value)
+        self._timestamp_fields_read()  # before any write (_value)
         conn = self._connect()
         outcome = self._staged_or_none(lambda: self._send_staged(conn, batch, columns))
         if outcome is not None:
@@ -439,7 +452,7 @@ class PostgresWriter(_StagedWriter):
         return None
 
     def _send_staged(self, conn, batch: OutgoingBatch, columns: list[str]) -> BatchOutcome:
-        stamped = [i for i, name in enumerate(columns) if name in self._timestamp_fields]
+        stamped = [i for i, name in enumerate(columns) if name in self._timestamp_fields_read()]
 
         def fill(cur, copy_into: str) -> None:
             with cur.copy(f"COPY {copy_into} FROM STDIN") as copy:
@@ -528,21 +541,18 @@ def _pg_reason(exc: Exception) -> str:
     return f"{primary} ({detail})" if detail else primary
 
 
-# DuckDB's TIMESTAMP types without a zone (TIMESTAMP WITH TIME ZONE keeps an offset's
-# instant by itself).
-DUCKDB_NAIVE_TIMESTAMPS = frozenset(
-    {"TIMESTAMP", "DATETIME", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS"}
-)
-
-
 class DuckDBWriter(_StagedWriter):
     engine = "duckdb"
+    # DuckDB drops an offset into these (TIMESTAMP WITH TIME ZONE keeps the instant).
+    naive_timestamp_types = frozenset(
+        {"timestamp", "datetime", "timestamp_s", "timestamp_ms", "timestamp_ns"}
+    )
+    plain = staticmethod(_native)
 
     def __init__(self, destination: SyncDestination, *, key_fields: list[str]) -> None:
         super().__init__(destination, key_fields=key_fields)
         self.schema = destination.schema_name or "main"
         self._conn = None
-        self._timestamp_fields: set[str] | None = None  # TIMESTAMP columns without a zone
 
     def _connect(self):
         if self._conn is not None:
@@ -578,18 +588,7 @@ class DuckDBWriter(_StagedWriter):
             )
             .fetchall()
         )
-        self._timestamp_fields = {
-            name for name, data_type in rows if data_type.upper() in DUCKDB_NAIVE_TIMESTAMPS
-        }
-        return [row[0] for row in rows]
-
-    def _value(self, name: str, value: Any) -> Any:
-        """A record's value for DuckDB: a timestamp's ISO 8601 text with an offset as its
-        UTC time where the field is a TIMESTAMP without a zone (DuckDB would drop the
-        offset and keep the wall time); any other value as _native gives it."""
-        if isinstance(value, str) and name in (self._timestamp_fields or ()):
-            return utc_timestamp_text(value)
-        return _native(value)
+        return self._fields_typed(rows)
 
     def _unique_column_sets(self) -> list[set[str]]:
         rows = (
@@ -605,8 +604,7 @@ class DuckDBWriter(_StagedWriter):
         return [set(row[0]) for row in rows]
 
     def _send_part(self, batch: OutgoingBatch, columns: list[str]) -> BatchOutcome:
-        if self._timestamp_fields is None:
-            self._read_fields()  # which fields take naive timestamps (_value)
+        self._timestamp_fields_read()  # before any write (_value)
         conn = self._connect()
         outcome = self._staged_or_none(lambda: self._send_staged(conn, batch, columns))
         if outcome is not None:
@@ -723,13 +721,16 @@ def mysql_bound_quote(name: str) -> str:
 
 class MySQLWriter(_TableWriter):
     engine = "mysql"
+    # MySQL refuses text with an offset ('2026-12-01T10:00:00+02:00', how a timestamptz
+    # travels) for these.
+    naive_timestamp_types = frozenset({"datetime", "timestamp"})
+    plain = staticmethod(_native)
     quote = staticmethod(mysql_bound_quote)
 
     def __init__(self, destination: SyncDestination, *, key_fields: list[str]) -> None:
         super().__init__(destination, key_fields=key_fields)
         self.schema = destination.schema_name or destination.database
         self._conn: pymysql.connections.Connection | None = None
-        self._timestamp_fields: set[str] | None = None  # DATETIME and TIMESTAMP columns
 
     @property
     def target(self) -> str:
@@ -791,19 +792,7 @@ class MySQLWriter(_TableWriter):
             "WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position",
             [self.schema, self.destination.table_name],
         )
-        self._timestamp_fields = {
-            name for name, data_type in rows if data_type.lower() in MYSQL_TIMESTAMP_TYPES
-        }
-        return [row[0] for row in rows]
-
-    def _value(self, name: str, value: Any) -> Any:
-        """A record's value as MySQL takes it: a timestamp's ISO 8601 text (what a sync
-        sends for a PostgreSQL timestamptz: '2026-12-01T10:00:00+02:00') as its UTC
-        'YYYY-MM-DD HH:MM:SS[.ffffff]', the text DATETIME and TIMESTAMP columns read
-        (MySQL refuses an offset); any other value as _native gives it."""
-        if isinstance(value, str) and name in (self._timestamp_fields or ()):
-            return utc_timestamp_text(value)
-        return _native(value)
+        return self._fields_typed(rows)
 
     def _unique_column_sets(self) -> list[set[str]]:
         rows = self._query(
@@ -898,8 +887,7 @@ class MySQLWriter(_TableWriter):
         return [self._value(name, record.get(name)) for name in ordered]
 
     def _send_part(self, batch: OutgoingBatch, columns: list[str]) -> BatchOutcome:
-        if self._timestamp_fields is None:
-            self._read_fields()  # which fields take timestamps (_value), before any write
+        self._timestamp_fields_read()  # before any write (_value)
         conn = self._connect()
         operation = batch.operation
         statement = self._statement(operation, columns)
@@ -954,9 +942,6 @@ class MySQLWriter(_TableWriter):
                 except pymysql.MySQLError:
                     self.close()
             raise error from None
-
-
-MYSQL_TIMESTAMP_TYPES = frozenset({"datetime", "timestamp"})
 
 
 def utc_timestamp_text(value: str) -> str:
