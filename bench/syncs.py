@@ -2,13 +2,15 @@
 PostgreSQL table on the same server, against the same rows moved by hand.
 
     SECRET_KEY=x DATABASE_URL=postgres://postgres@127.0.0.1:5432/portal_bench_syncs \\
-        .venv/bin/python bench/syncs.py [--rows 1000000] [--repeat 3] [--keep]
+        .venv/bin/python bench/syncs.py [--rows 1000000] [--repeat 3] [--keep] \\
+        [--no-source-key]
 
 Creates (and at the end drops, unless --keep) the database named in DATABASE_URL, which
 must be PostgreSQL and have "bench" in its name, and beside it `<name>_warehouse`, which
-holds the source table (`warehouse.leads`) and the destination table (`crm.leads`, keyed
-by id). Registers the source as the product's port and the table as a destination, and
-creates a sync of every column (upsert by id) as an admin.
+holds the source table (`warehouse.leads`, its primary key id, as a warehouse table
+keyed by id has; `--no-source-key` leaves it without one) and the destination table
+(`crm.leads`, keyed by id). Registers the source as the product's port and the table as
+a destination, and creates a sync of every column (upsert by id) as an admin.
 
 Measures:
 (a) the first sync of every row: `sync_run_execute` (the real service) in a separate
@@ -58,7 +60,7 @@ def warehouse_config(config: dict) -> dict:
     return {**config, "NAME": f"{config['NAME']}_warehouse"}
 
 
-def create_tables(warehouse: dict, rows: int) -> float:
+def create_tables(warehouse: dict, rows: int, *, source_key: bool) -> float:
     began = time.perf_counter()
     columns = ", ".join(f"{name} {kind}" for name, kind in COLUMNS.items())
     with common.connect(warehouse, autocommit=True) as conn:
@@ -71,6 +73,8 @@ def create_tables(warehouse: dict, rows: int) -> float:
             "timestamptz '2024-01-01' + i * interval '1 second' AS created_at "
             f"FROM generate_series(1, {rows}) AS i"
         )
+        if source_key:
+            conn.execute(f"ALTER TABLE {SOURCE} ADD PRIMARY KEY (id)")
         conn.execute(f"VACUUM (ANALYZE) {SOURCE}")
         for table in (DEST, HAND):
             conn.execute(f"CREATE TABLE {table} ({columns}, PRIMARY KEY (id))")
@@ -265,6 +269,12 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--keep", action="store_true", help="keep the bench databases")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each measure (median)")
+    parser.add_argument(
+        "--no-source-key",
+        action="store_true",
+        help="the source table without its primary key (id): the sync then counts distinct "
+        "keys on a first run and looks for repeated keys in every plan",
+    )
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker is not None:
@@ -281,7 +291,7 @@ def main() -> None:
     try:
         call_command("migrate", verbosity=0)
         print(f"Generating {args.rows:,} rows...", flush=True)
-        generated = create_tables(warehouse, args.rows)
+        generated = create_tables(warehouse, args.rows, source_key=not args.no_source_key)
         catalog = make_catalog(config)
         sync = catalog["sync"]
         connection.close()
@@ -328,7 +338,9 @@ def main() -> None:
         )
         t1, t2 = first["timings"], second["timings"]
         lines = [
-            f"Rows: {args.rows:,} (generated in {generated:.0f} s), 6 columns, same server. "
+            f"Rows: {args.rows:,} (generated in {generated:.0f} s), 6 columns, "
+            f"{'no key' if args.no_source_key else 'primary key (id)'} on the source, "
+            "same server. "
             f"Medians {spread}.",
             "",
             "| measure | sync | by hand | ratio | goal |",

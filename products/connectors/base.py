@@ -136,6 +136,13 @@ class Connector(ABC):
         the source, to read a few rows by position; None when the source has none."""
         return None
 
+    def key_is_unique(self, columns: list[str]) -> bool:
+        """True when the source itself guarantees that no two rows of the relation share
+        these columns' values (a primary key or unique constraint within them, on columns
+        that cannot be NULL): a reader may then skip looking for repeats. False when the
+        engine cannot say, which only means "look"."""
+        return False
+
     def relation_refresh(self, relation: str) -> None:  # noqa: B027 - optional hook
         """Forget what this process's session remembers of `relation` (SQL naming it), so
         that the next statement reads it as it is now. Only Spark remembers anything (a

@@ -305,6 +305,24 @@ class PostgresConnector(Connector):
             for i, (name, dtype, nullable, _attnum) in enumerate(rows)
         ]
 
+    def key_is_unique(self, columns: list[str]) -> bool:
+        """A valid unique index of the relation, neither partial nor on expressions, whose
+        key columns are all among `columns` and all NOT NULL (a unique index lets rows
+        with a NULL repeat): a primary key, or a unique constraint on NOT NULL columns."""
+        rows = self.fetch(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_index i "
+            "JOIN pg_catalog.pg_class c ON c.oid = i.indrelid "
+            "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %s AND c.relname = %s AND i.indisunique AND i.indisvalid "
+            "AND i.indpred IS NULL AND i.indexprs IS NULL "
+            "AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a "
+            "WHERE a.attrelid = i.indrelid "
+            "AND a.attnum = ANY ((i.indkey::int2[])[0:i.indnkeyatts - 1]) "
+            "AND NOT (a.attnotnull AND a.attname = ANY (%s))))",
+            [self.schema_name, self.table_name, list(columns)],
+        )
+        return bool(rows[0][0])
+
     def fetch(
         self, sql: str, params: Sequence[Any] = (), *, timeout_seconds: float | None = None
     ) -> list[tuple]:

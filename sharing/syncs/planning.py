@@ -165,10 +165,15 @@ def _arrow_scan_csv(plan: ReadPlan, connector: Connector, key_columns: list[str]
 def key_counts(plan: ReadPlan, connector: Connector, key_columns: list[str]) -> PlanCounts:
     """A first run's plan (nothing acknowledged yet, every key is added), pushed down: how
     many rows the plan serves and whether a key repeats, in one aggregate on the source
-    (and, only when one does, a second naming it). No row leaves the source."""
+    (and, only when one does, a second naming it). No row leaves the source. Where the
+    source guarantees the key unique (key_is_unique), only the rows are counted: the
+    distinct count is most of the aggregate's time."""
     where, params = _where(plan, connector, lambda i: connector.paramstyle)
     key = key_sql(connector, key_columns)
     relation = f"{connector.relation_sql()}{where}"
+    if connector.key_is_unique(key_columns):
+        rows = connector.fetch(f"SELECT count(*) FROM {relation}", params)[0][0]
+        return PlanCounts(source_rows=rows, added=rows)
     rows, distinct = connector.fetch(
         f"SELECT count(*), count(DISTINCT {key}) FROM {relation}", params
     )[0]
@@ -257,20 +262,31 @@ def first_run_diff(*, sync_id: int, run_id: int, counts: PlanCounts) -> SyncDiff
     return SyncDiff(sync_id=sync_id, run_id=run_id, counts=counts, all_added=True)
 
 
-def diff_plan(*, sync_id: int, run_id: int, scan: tuple[str, Iterator[bytes]]) -> SyncDiff:
-    """Compare the (key, hash) stream (scan_copy) with the sync's state."""
+def diff_plan(
+    *, sync_id: int, run_id: int, scan: tuple[str, Iterator[bytes]], key_unique: bool = False
+) -> SyncDiff:
+    """Compare the (key, hash) stream (scan_copy) with the sync's state. `key_unique`:
+    the source guarantees that no key repeats (Connector.key_is_unique), so the scan's
+    keys need not be counted."""
     copy_format, chunks = scan
     if connection.vendor == "postgresql":
-        return _diff_in_sql(sync_id=sync_id, run_id=run_id, chunks=chunks, copy_format=copy_format)
+        return _diff_in_sql(
+            sync_id=sync_id,
+            run_id=run_id,
+            chunks=chunks,
+            copy_format=copy_format,
+            key_unique=key_unique,
+        )
     return _diff_in_python(sync_id=sync_id, run_id=run_id, chunks=chunks)
 
 
 def _diff_in_sql(
-    *, sync_id: int, run_id: int, chunks: Iterator[bytes], copy_format: str
+    *, sync_id: int, run_id: int, chunks: Iterator[bytes], copy_format: str, key_unique: bool
 ) -> SyncDiff:
     """The scan copied into a temporary table (read from the source in a thread of its
-    own while the portal copies), its duplicate keys looked for, then one full join with
-    the state: added, changed and removed keys in one pass."""
+    own while the portal copies), then one full join with the state: added, changed and
+    removed keys in one pass; then, unless the source guarantees the key unique, the
+    plan's keys looked for twice in the scan."""
     diff = SyncDiff(sync_id=sync_id, run_id=run_id, in_sql=True)
     scan = f"sync_scan_{run_id}"
     state = SyncRecordState._meta.db_table
@@ -302,22 +318,14 @@ def _diff_in_sql(
                 [sync_id],
             )
             step("join_s")
-            # A key the source serves twice matters where a copy of it would be sent: an
-            # added or changed key of the plan (a repeat of a row that is unchanged, with
-            # the very values acknowledged, sends nothing and is found when one changes;
-            # a first run looks at every key, key_counts). So only the plan's keys are
-            # counted in the scan: one pass, not a grouping of every key.
-            cur.execute(
-                f"SELECT t.key FROM {scan} t JOIN (SELECT DISTINCT key FROM {diff.table} "
-                "WHERE kind <> 'removed') p ON p.key = t.key "
-                "GROUP BY t.key HAVING count(*) > 1 LIMIT 1"
-            )
-            duplicate = cur.fetchone()
-            step("duplicates_s")
+            duplicate = None
+            if not key_unique:
+                duplicate = _duplicate_key(cur, scan=scan, plan=diff.table)
+                step("duplicates_s")
         finally:
             cur.execute("RESET work_mem")
         if duplicate is not None:
-            counts.duplicate = duplicate[0]
+            counts.duplicate = duplicate
             return diff
         cur.execute(f"DROP TABLE {scan}")
         cur.execute(f'CREATE INDEX ON {diff.table} (kind, key COLLATE "C")')
@@ -327,6 +335,22 @@ def _diff_in_sql(
         counts.state_rows = counts.source_rows - counts.added + counts.removed
         step("index_s")
     return diff
+
+
+def _duplicate_key(cur, *, scan: str, plan: str) -> str | None:
+    """A key of the plan that the scan holds more than once, or None."""
+    # A key the source serves twice matters where a copy of it would be sent: an added
+    # or changed key of the plan (a repeat of a row that is unchanged, with the very
+    # values acknowledged, sends nothing and is found when one changes; a first run
+    # looks at every key, key_counts). So only the plan's keys are counted in the scan:
+    # one pass, not a grouping of every key.
+    cur.execute(
+        f"SELECT t.key FROM {scan} t JOIN (SELECT DISTINCT key FROM {plan} "
+        "WHERE kind <> 'removed') p ON p.key = t.key "
+        "GROUP BY t.key HAVING count(*) > 1 LIMIT 1"
+    )
+    found = cur.fetchone()
+    return found[0] if found else None
 
 
 class _Steps:

@@ -378,10 +378,12 @@ def _port_diff(ctx: RunContext, first: bool) -> SyncDiff:
                 counts = key_counts(plan, connector, sync.key_columns)
                 diff = first_run_diff(sync_id=sync.pk, run_id=run.pk, counts=counts)
             else:
+                key_unique = connector.key_is_unique(sync.key_columns)
                 diff = diff_plan(
                     sync_id=sync.pk,
                     run_id=run.pk,
                     scan=scan_copy(plan, connector, sync.key_columns),
+                    key_unique=key_unique,
                 )
     except ConnectorError as exc:
         error = exc.technical

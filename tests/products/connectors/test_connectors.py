@@ -167,3 +167,37 @@ def test_both_engines_list_schemas_and_relations_for_the_table_browser(tmp_path,
             assert connector.relations("'; DROP SCHEMA x; --") == []
     with metadata_db_connect() as conn:
         conn.execute('DROP SCHEMA "browse me" CASCADE')
+
+
+def test_postgres_says_a_key_is_unique_only_when_a_constraint_guarantees_it(postgres):
+    """Only a valid unique index on NOT NULL columns, all of them within the key, neither
+    partial nor on an expression: anything else may hold a repeated key."""
+    with metadata_db_connect() as conn:
+        conn.execute('DROP SCHEMA IF EXISTS "keys test" CASCADE')
+        conn.execute('CREATE SCHEMA "keys test"')
+        conn.execute(
+            'CREATE TABLE "keys test"."Le""ads" (id bigint PRIMARY KEY, email text UNIQUE, '
+            "region text NOT NULL, code int NOT NULL, shop int NOT NULL, day date NOT NULL, "
+            "n int NOT NULL)"
+        )
+        conn.execute('CREATE UNIQUE INDEX ON "keys test"."Le""ads" (region) WHERE n > 0')
+        conn.execute('CREATE UNIQUE INDEX ON "keys test"."Le""ads" ((code + 1))')
+        conn.execute('CREATE UNIQUE INDEX ON "keys test"."Le""ads" (shop, day) INCLUDE (n)')
+        conn.execute('CREATE VIEW "keys test".recent AS SELECT * FROM "keys test"."Le""ads"')
+    source = metadata_db_source()
+    table = OutputPortFactory(source=source, schema_name="keys test", table_name='Le"ads')
+    view = OutputPortFactory(source=source, schema_name="keys test", table_name="recent")
+    try:
+        with connector_for_port(table) as connector:
+            unique = connector.key_is_unique
+            assert unique(["id"]) and unique(["email", "id"])  # the primary key, or more
+            assert unique(["shop", "day"]) and unique(["day", "n", "shop"])
+            assert not unique(["email"])  # unique, but rows with a NULL email may repeat
+            assert not unique(["region"])  # unique only where n > 0
+            assert not unique(["code"])  # code + 1 is unique: code is too, but not said
+            assert not unique(["shop"]) and not unique(["n"])
+        with connector_for_port(view) as connector:
+            assert not connector.key_is_unique(["id"])  # a view guarantees nothing
+    finally:
+        with metadata_db_connect() as conn:
+            conn.execute('DROP SCHEMA "keys test" CASCADE')

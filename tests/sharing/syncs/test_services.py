@@ -319,6 +319,42 @@ def test_a_key_repeated_after_the_first_run_fails_before_sending(
     assert crm_rows(crm_table) == before  # not even lead 5's change was sent
 
 
+def test_a_key_the_source_declares_unique_is_not_looked_for_twice(
+    leads, crm, crm_table, source_table, owner
+):
+    """A primary key on the source's key column: the plans trust it (no repeat to look
+    for) and still find every change."""
+    source_table.execute("ALTER TABLE {table} ADD PRIMARY KEY (lead_id)")
+    sync = make_sync(leads, crm, owner)
+    first = run_now(sync, owner)
+    assert (first.status, first.added) == (SyncRunStatus.SUCCEEDED, 5), first.error
+    source_table.execute("UPDATE {table} SET score = 0.6 WHERE lead_id = 5")
+    second = run_now(sync, owner)
+    assert (second.status, second.changed, second.added) == (SyncRunStatus.SUCCEEDED, 1, 0)
+    assert "plan_duplicates_s" not in second.detail["timings"]
+    assert crm_table.rows("lead_id, score")[-1] == (5, 0.6)
+
+
+def test_a_unique_key_that_may_be_null_is_still_looked_for_twice(
+    leads, crm, crm_table, source_table, owner
+):
+    """A unique constraint lets rows with a NULL key repeat: both plans still find them."""
+    source_table.execute("ALTER TABLE {table} ADD UNIQUE (lead_id)")
+    nulls = "INSERT INTO {table} VALUES (NULL, 'a@x', 'FR', 0.1, 1), (NULL, 'b@x', 'BE', 0.2, 2)"
+    source_table.execute(nulls)
+    sync = make_sync(leads, crm, owner)
+    first = run_now(sync, owner)
+    assert first.status == SyncRunStatus.FAILED
+    assert "(lead_id) is not unique" in first.error and "[null]" in first.error
+    source_table.execute("DELETE FROM {table} WHERE lead_id IS NULL")
+    assert run_now(sync, owner).status == SyncRunStatus.SUCCEEDED
+    source_table.execute(nulls)
+    again = run_now(sync, owner)
+    assert again.status == SyncRunStatus.FAILED
+    assert "(lead_id) is not unique" in again.error and "[null]" in again.error
+    assert None not in [lead_id for lead_id, *_ in crm_rows(crm_table)]  # none was sent
+
+
 def test_rejected_records_are_kept_exported_and_retried(leads, crm, crm_table, source_table, owner):
     source_table.execute("UPDATE {table} SET bid = 5000 WHERE lead_id = 4")  # the CRM's CHECK
     sync = make_sync(leads, crm, owner)
