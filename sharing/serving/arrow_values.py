@@ -113,16 +113,34 @@ def arrow_decimals(batch: pa.RecordBatch) -> pa.RecordBatch:
 
 def text_numerics(batch: pa.RecordBatch) -> pa.RecordBatch:
     """`batch` with every PostgreSQL numeric column as its exact text (CSV)."""
-    if not any(_numeric_field(f) for f in batch.schema):
+    return _columns_as_text(batch, _numeric_field, _numeric_text)
+
+
+def _columns_as_text(batch: pa.RecordBatch, which, text) -> pa.RecordBatch:
+    """`batch` with each column whose field `which` picks replaced by `text(array)`."""
+    if not any(which(f) for f in batch.schema):
         return batch
     fields, arrays = [], []
     for field_, array in zip(batch.schema, batch.columns, strict=True):
-        if _numeric_field(field_):
-            array = _numeric_text(array)
+        if which(field_):
+            array = text(array)
             field_ = pa.field(field_.name, pa.string(), nullable=True)
         fields.append(field_)
         arrays.append(array)
     return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def _utc_timestamp_field(field_: pa.Field) -> bool:
+    return pa.types.is_timestamp(field_.type) and field_.type.tz == "UTC"
+
+
+def _utc_timestamp_text(array: pa.Array) -> pa.Array:
+    """A UTC timestamp column as the text Arrow's CSV writer gives it
+    ('2026-12-01 08:00:00.000000Z'), about ten times faster: the writer looks the zone up
+    for every value (1.1 s per 1,000,000), the zone-less cast does not (tests compare
+    both, byte for byte)."""
+    naive = array.cast(pa.timestamp(array.type.unit))
+    return pc.binary_join_element_wise(pc.cast(naive, pa.string()), "Z", "")
 
 
 # Types whose Arrow CSV text PostgreSQL's COPY reads back as the same value: numbers
@@ -147,7 +165,7 @@ def copy_csv(batch: pa.RecordBatch) -> bytes | None:
     by one instead)."""
     import pyarrow.csv as pa_csv  # lazy: only where a batch is copied (a sync run)
 
-    batch = text_numerics(batch)
+    batch = _columns_as_text(text_numerics(batch), _utc_timestamp_field, _utc_timestamp_text)
     for field_ in batch.schema:
         if _numeric_field(field_) or not any(test(field_.type) for test in _COPY_TYPES):
             return None
