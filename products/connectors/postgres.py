@@ -27,6 +27,17 @@ SERVING_TIMEOUT_MS = 15 * 60_000  # downloads of large tables take a while
 ARROW_BATCH_BYTES = 4 * 1024 * 1024
 # undefined_table, invalid_schema_name, undefined_column: the relation (or a known column)
 # is not in the database, as opposed to a connection, permission or timeout problem.
+# The unique keys of a relation (bound: its quoted name), one row per valid unique index
+# that is neither partial nor on an expression: its key columns (not its INCLUDE ones),
+# and whether every one of them is NOT NULL. Sources (Connector.key_is_unique) and sync
+# destinations (what ON CONFLICT can name) read them alike.
+UNIQUE_KEYS_SQL = (
+    "SELECT array_agg(a.attname::text ORDER BY a.attnum), bool_and(a.attnotnull) "
+    "FROM pg_catalog.pg_index i JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid "
+    "AND a.attnum = ANY ((i.indkey::int2[])[0:i.indnkeyatts - 1]) "
+    "WHERE i.indrelid = to_regclass(%s) AND i.indisunique AND i.indisvalid "
+    "AND i.indpred IS NULL AND i.indexprs IS NULL GROUP BY i.indexrelid"
+)
 MISSING_SQLSTATES = {"42P01", "3F000", "42703"}
 INSUFFICIENT_PRIVILEGE = "42501"  # the portal's role may not read it: SourceAccessRefused
 # An ADBC connection opened from nothing costs ~50 ms: the driver first reads the server's
@@ -306,22 +317,11 @@ class PostgresConnector(Connector):
         ]
 
     def key_is_unique(self, columns: list[str]) -> bool:
-        """A valid unique index of the relation, neither partial nor on expressions, whose
-        key columns are all among `columns` and all NOT NULL (a unique index lets rows
-        with a NULL repeat): a primary key, or a unique constraint on NOT NULL columns."""
-        rows = self.fetch(
-            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_index i "
-            "JOIN pg_catalog.pg_class c ON c.oid = i.indrelid "
-            "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE n.nspname = %s AND c.relname = %s AND i.indisunique AND i.indisvalid "
-            "AND i.indpred IS NULL AND i.indexprs IS NULL "
-            "AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a "
-            "WHERE a.attrelid = i.indrelid "
-            "AND a.attnum = ANY ((i.indkey::int2[])[0:i.indnkeyatts - 1]) "
-            "AND NOT (a.attnotnull AND a.attname = ANY (%s))))",
-            [self.schema_name, self.table_name, list(columns)],
-        )
-        return bool(rows[0][0])
+        """A unique key of the relation (UNIQUE_KEYS_SQL) within `columns`, on NOT NULL
+        columns only (a unique index lets rows with a NULL repeat): a primary key, or a
+        unique constraint on NOT NULL columns."""
+        rows = self.fetch(UNIQUE_KEYS_SQL, [self.relation_sql()])
+        return any(not_null and set(keys) <= set(columns) for keys, not_null in rows)
 
     def fetch(
         self, sql: str, params: Sequence[Any] = (), *, timeout_seconds: float | None = None

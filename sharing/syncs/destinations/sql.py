@@ -37,7 +37,7 @@ import pymysql
 from psycopg import errors as pg_errors
 
 from products.connectors.base import Connector
-from products.connectors.postgres import PostgresConnector
+from products.connectors.postgres import UNIQUE_KEYS_SQL, PostgresConnector
 from sharing.models import SyncDestination
 from sharing.syncs.destinations.base import (
     BatchOutcome,
@@ -385,18 +385,8 @@ class PostgresWriter(_StagedWriter):
         return self._fields_typed(rows)
 
     def _unique_column_sets(self) -> list[set[str]]:
-        rows = (
-            self._connect()
-            .execute(
-                "SELECT array_agg(a.attname::text) FROM pg_index i "
-                "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
-                "WHERE i.indrelid = to_regclass(%s) AND i.indisunique AND i.indpred IS NULL "
-                "GROUP BY i.indexrelid",
-                [self.target],
-            )
-            .fetchall()
-        )
-        return [set(row[0]) for row in rows]
+        rows = self._connect().execute(UNIQUE_KEYS_SQL, [self.target]).fetchall()
+        return [set(keys) for keys, _not_null in rows]
 
     def _unavailable(self, exc: Exception) -> DestinationUnavailable:
         self.close()
@@ -452,7 +442,8 @@ class PostgresWriter(_StagedWriter):
         return None
 
     def _send_staged(self, conn, batch: OutgoingBatch, columns: list[str]) -> BatchOutcome:
-        stamped = [i for i, name in enumerate(columns) if name in self._timestamp_fields_read()]
+        naive = self._timestamp_fields_read()
+        stamped = [i for i, name in enumerate(columns) if name in naive]
 
         def fill(cur, copy_into: str) -> None:
             with cur.copy(f"COPY {copy_into} FROM STDIN") as copy:

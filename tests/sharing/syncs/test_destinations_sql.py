@@ -212,6 +212,25 @@ def test_a_key_field_the_table_lacks_or_without_a_unique_index_is_refused(table)
             writer.check()
 
 
+def test_a_postgresql_key_is_the_key_columns_of_a_unique_index():
+    """INCLUDE columns are no part of a key (ON CONFLICT names the key columns alone), and
+    an index with an expression is no key of its plain columns."""
+    table = PostgresTable()
+    try:
+        table.conn.execute(f"CREATE UNIQUE INDEX ON {table.table} (owner) INCLUDE (score)")
+        table.conn.execute(f"CREATE UNIQUE INDEX ON {table.table} (score, lower(owner))")
+        with destination_writer(table.destination(), key_fields=["owner"], run_id=1) as writer:
+            writer.check()
+            writer.send(batch("upsert", [lead("a", owner="bo", score=1)]))
+            writer.send(batch("upsert", [lead("b", owner="bo", score=2)]))
+        assert table.rows() == [("b", "bo", 2)]
+        with destination_writer(table.destination(), key_fields=["score"], run_id=1) as writer:
+            with pytest.raises(DestinationError, match=r"no primary key or unique index"):
+                writer.check()
+    finally:
+        table.drop()
+
+
 def test_a_field_the_table_lacks_is_a_destination_error(table):
     with writer_of(table) as writer:
         with pytest.raises(DestinationError, match="email"):
