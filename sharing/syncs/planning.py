@@ -162,16 +162,18 @@ def _arrow_scan_csv(plan: ReadPlan, connector: Connector, key_columns: list[str]
         yield sink.getvalue()
 
 
-def key_counts(plan: ReadPlan, connector: Connector, key_columns: list[str]) -> PlanCounts:
+def key_counts(
+    plan: ReadPlan, connector: Connector, key_columns: list[str], *, key_unique: bool = False
+) -> PlanCounts:
     """A first run's plan (nothing acknowledged yet, every key is added), pushed down: how
     many rows the plan serves and whether a key repeats, in one aggregate on the source
     (and, only when one does, a second naming it). No row leaves the source. Where the
-    source guarantees the key unique (key_is_unique), only the rows are counted: the
-    distinct count is most of the aggregate's time."""
+    source guarantees the key unique (`key_unique`: Connector.key_is_unique), only the
+    rows are counted: the distinct count is most of the aggregate's time."""
     where, params = _where(plan, connector, lambda i: connector.paramstyle)
     key = key_sql(connector, key_columns)
     relation = f"{connector.relation_sql()}{where}"
-    if connector.key_is_unique(key_columns):
+    if key_unique:
         rows = connector.fetch(f"SELECT count(*) FROM {relation}", params)[0][0]
         return PlanCounts(source_rows=rows, added=rows)
     rows, distinct = connector.fetch(

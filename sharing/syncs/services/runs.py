@@ -374,11 +374,12 @@ def _port_diff(ctx: RunContext, first: bool) -> SyncDiff:
     diff = None
     try:
         with connector_for_port(plan.port) as connector:
+            # A key the source guarantees unique is not counted again (docs/syncs.md).
+            key_unique = connector.key_is_unique(sync.key_columns)
             if first:  # every key is added: counted on the source, no keys copied
-                counts = key_counts(plan, connector, sync.key_columns)
+                counts = key_counts(plan, connector, sync.key_columns, key_unique=key_unique)
                 diff = first_run_diff(sync_id=sync.pk, run_id=run.pk, counts=counts)
             else:
-                key_unique = connector.key_is_unique(sync.key_columns)
                 diff = diff_plan(
                     sync_id=sync.pk,
                     run_id=run.pk,
