@@ -14,11 +14,8 @@ another."""
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
-from collections.abc import Iterator
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -166,15 +163,6 @@ def values_hash(values: list[Any]) -> str:
         default=str,
     )
     return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
-
-
-def batch_scan_csv(batch) -> Iterator[bytes]:
-    """The batch's (key, hash) pairs as CSV with a header, the scan diff_plan takes."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["sync_key", "sync_hash"])
-    writer.writerows(zip(batch.column(0).to_pylist(), batch.column(1).to_pylist(), strict=True))
-    yield buffer.getvalue().encode()
 
 
 def batch_key_counts(batch) -> PlanCounts:

@@ -4,17 +4,18 @@ under the creator's row filter, in one governed statement; the portal compares t
 stream with the acknowledged state (SyncRecordState) to find the added, changed and
 removed keys.
 
-On a PostgreSQL portal the (key, hash) stream is copied into a temporary table of the
-portal's own session and joined with the state table in SQL: the worker's memory stays
-flat whatever the source's size. On SQLite (the embedded demo, small) the diff is done in
-Python.
+On a PostgreSQL portal the state is held in the worker as sorted md5 words (StateIndex,
+up to SYNC_PLAN_MEMORY_MB): the unchanged rows are set aside there as the source serves
+them, and only the others reach a small join in the portal's SQL. A larger state is
+diffed wholly in the portal's SQL (the scan copied into a temporary table, one full
+join): the worker's memory stays bounded whatever the source's size. On SQLite (the
+embedded demo, small) the diff is done in Python.
 
 The same key and hash expressions serve the fetch of full rows (`rows_sql`), so the hash
 a record's state keeps is the hash of exactly what was sent."""
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import queue
@@ -24,6 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from django.conf import settings
 from django.db import connection
 
 from products.connectors import Connector
@@ -32,9 +34,11 @@ from sharing.access.filters import compile_clauses
 from sharing.models import SyncRecordState
 from sharing.serving.reads import ReadPlan, served_value_sql
 
-SCAN_CHUNK_BYTES = 1 << 20
+SCAN_BATCH_ROWS = 100_000  # (key, hash) rows per Arrow batch of a plan's scan
+SCAN_READ_AHEAD = 8  # batches the source may serve ahead (while the state loads, first)
 T = TypeVar("T")
 KEY_CHUNK = 5_000  # keys read back from the portal's plan at once
+STATE = SyncRecordState._meta.db_table
 
 
 class DuplicateKey(Exception):
@@ -135,31 +139,12 @@ def rows_sql(
     return sql, params
 
 
-def scan_copy(
-    plan: ReadPlan, connector: Connector, key_columns: list[str]
-) -> tuple[str, Iterator[bytes]]:
-    """The (key, hash) stream as COPY data, and its COPY format: from PostgreSQL into a
-    PostgreSQL portal, binary COPY straight through (two text columns, nothing parsed on
-    either side); otherwise CSV with a header (PostgreSQL's COPY, or Arrow batches)."""
-    if connector.dialect == "postgresql":
-        sql, params = scan_sql(plan, connector, key_columns, placeholder=lambda i: "%s")
-        if connection.vendor == "postgresql":
-            return "binary", connector.copy_binary(sql, params, chunk_bytes=SCAN_CHUNK_BYTES)
-        return "csv, HEADER", connector.copy_csv(sql, params, chunk_bytes=SCAN_CHUNK_BYTES)
-    return "csv, HEADER", _arrow_scan_csv(plan, connector, key_columns)
-
-
-def _arrow_scan_csv(plan: ReadPlan, connector: Connector, key_columns: list[str]):
-    # Lazy: pyarrow only in the processes that read Arrow.
-    import pyarrow.csv as pa_csv
-
+def scan_batches(plan: ReadPlan, connector: Connector, key_columns: list[str]) -> Iterator:
+    """The (key, hash) of every row the plan serves, as Arrow batches (sync_key, sync_hash)
+    of at most SCAN_BATCH_ROWS, in one governed statement on the source (from PostgreSQL:
+    its binary COPY, read into Arrow by the ADBC driver)."""
     sql, params = scan_sql(plan, connector, key_columns, placeholder=connector.arrow_placeholder)
-    header = True
-    for batch in connector.arrow_batches(sql, params, batch_rows=100_000):
-        sink = io.BytesIO()
-        pa_csv.write_csv(batch, sink, pa_csv.WriteOptions(include_header=header))
-        header = False
-        yield sink.getvalue()
+    return connector.arrow_batches(sql, params, batch_rows=SCAN_BATCH_ROWS)
 
 
 def key_counts(
@@ -218,6 +203,14 @@ class SyncDiff:
     def table(self) -> str:
         return f"sync_plan_{self.run_id}"
 
+    @property
+    def scan_table(self) -> str:  # the scan's rows in the portal, while the plan is made
+        return f"sync_scan_{self.run_id}"
+
+    @property
+    def unseen_table(self) -> str:  # acknowledged keys no row matched (StateIndex)
+        return f"sync_unseen_{self.run_id}"
+
     def _select(self, kind: str) -> tuple[str, list]:
         return (f"SELECT key, row_hash FROM {self.table} WHERE kind = %s", [kind])
 
@@ -256,8 +249,8 @@ class SyncDiff:
     def drop(self) -> None:
         if self.in_sql:
             with connection.cursor() as cur:
-                cur.execute(f"DROP TABLE IF EXISTS {self.table}")
-                cur.execute(f"DROP TABLE IF EXISTS sync_scan_{self.run_id}")
+                for table in (self.table, self.scan_table, self.unseen_table):
+                    cur.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 def first_run_diff(*, sync_id: int, run_id: int, counts: PlanCounts) -> SyncDiff:
@@ -265,78 +258,153 @@ def first_run_diff(*, sync_id: int, run_id: int, counts: PlanCounts) -> SyncDiff
 
 
 def diff_plan(
-    *, sync_id: int, run_id: int, scan: tuple[str, Iterator[bytes]], key_unique: bool = False
+    *, sync_id: int, run_id: int, batches: Iterator, key_unique: bool = False
 ) -> SyncDiff:
-    """Compare the (key, hash) stream (scan_copy) with the sync's state. `key_unique`:
-    the source guarantees that no key repeats (Connector.key_is_unique), so the scan's
-    keys need not be counted."""
-    copy_format, chunks = scan
-    if connection.vendor == "postgresql":
-        return _diff_in_sql(
-            sync_id=sync_id,
-            run_id=run_id,
-            chunks=chunks,
-            copy_format=copy_format,
-            key_unique=key_unique,
-        )
-    return _diff_in_python(sync_id=sync_id, run_id=run_id, chunks=chunks)
+    """Compare the (key, hash) batches (scan_batches; the first two columns of each) with
+    the sync's state. `key_unique`: the source guarantees that no key repeats
+    (Connector.key_is_unique), so the scan's keys need not be counted.
 
+    On a PostgreSQL portal the source is read in a thread of its own from the start, while
+    the state is loaded: into the worker (StateIndex) when it fits SYNC_PLAN_MEMORY_MB,
+    where the unchanged rows are set aside as they arrive and only the rest reaches SQL;
+    otherwise the whole scan is copied into the portal and joined with the state there."""
+    if connection.vendor != "postgresql":
+        return _diff_in_python(sync_id=sync_id, run_id=run_id, batches=batches)
+    # Lazy: numpy and pyarrow only in the processes that plan (the worker).
+    from sharing.syncs.state_index import BYTES_PER_KEY, StateIndex
 
-def _diff_in_sql(
-    *, sync_id: int, run_id: int, chunks: Iterator[bytes], copy_format: str, key_unique: bool
-) -> SyncDiff:
-    """The scan copied into a temporary table (read from the source in a thread of its
-    own while the portal copies), then one full join with the state: added, changed and
-    removed keys in one pass; then, unless the source guarantees the key unique, the
-    plan's keys looked for twice in the scan."""
     diff = SyncDiff(sync_id=sync_id, run_id=run_id, in_sql=True)
-    scan = f"sync_scan_{run_id}"
-    state = SyncRecordState._meta.db_table
-    counts = diff.counts
     diff.drop()
     step = _Steps(diff.timings)
-    with connection.cursor() as cur:
-        cur.execute(f'CREATE TEMPORARY TABLE {scan} (key text COLLATE "C", row_hash text)')
-        copy_sql = f"COPY {scan} (key, row_hash) FROM STDIN WITH (FORMAT {copy_format})"
-        with cur.copy(copy_sql) as copy:
-            for chunk in read_ahead(chunks, depth=8):
-                copy.write(chunk)
-        counts.source_rows = cur.rowcount
-        step("copy_s")
-        # No ANALYZE (0.15 s per 1,000,000 keys): without statistics the planner sizes the
-        # table by its pages, which is enough to hash the state side and scan this one.
-        # Room for hash joins and aggregates of a million keys, for this session's plan
-        # only (reset below): sorting them on disk instead took most of the plan.
+    with ReadAhead(batches, depth=SCAN_READ_AHEAD) as source, connection.cursor() as cur:
+        cur.execute(
+            f"SELECT count(*), COALESCE(sum(octet_length(key)), 0) FROM {STATE} WHERE sync_id = %s",
+            [sync_id],
+        )
+        state_rows, key_bytes = cur.fetchone()
+        in_memory = (
+            state_rows * BYTES_PER_KEY + key_bytes <= settings.SYNC_PLAN_MEMORY_MB << 20
+            and key_bytes < 2**31  # an Arrow string array's offsets
+        )
+        # Room for the hash joins and aggregates of a large plan, for this session's plan
+        # only (reset below): sorting a million keys on disk instead took most of the plan.
         cur.execute("SET work_mem = '128MB'")
         try:
-            cur.execute(
-                f"CREATE TEMPORARY TABLE {diff.table} AS "
-                "SELECT CASE WHEN s.key IS NULL THEN 'added' WHEN t.key IS NULL THEN 'removed' "
-                "ELSE 'changed' END AS kind, COALESCE(t.key, s.key) AS key, "
-                "COALESCE(t.row_hash, '') AS row_hash "
-                f"FROM {scan} t FULL JOIN (SELECT key, row_hash FROM {state} "
-                "WHERE sync_id = %s) s ON s.key = t.key "
-                "WHERE s.key IS NULL OR t.key IS NULL OR s.row_hash <> t.row_hash",
-                [sync_id],
+            index = (
+                StateIndex.load(sync_id, rows=state_rows, key_bytes=key_bytes)
+                if in_memory
+                else None
             )
-            step("join_s")
-            duplicate = None
-            if not key_unique:
-                duplicate = _duplicate_key(cur, scan=scan, plan=diff.table)
-                step("duplicates_s")
+            step("state_s")
+            if index is not None:
+                duplicate = _diff_with_state_index(cur, diff, index, source, step, key_unique)
+            else:
+                duplicate = _diff_in_sql(cur, diff, source, step, key_unique)
         finally:
             cur.execute("RESET work_mem")
         if duplicate is not None:
-            counts.duplicate = duplicate
+            diff.counts.duplicate = duplicate
             return diff
-        cur.execute(f"DROP TABLE {scan}")
+        cur.execute(f"DROP TABLE IF EXISTS {diff.scan_table}")
+        cur.execute(f"DROP TABLE IF EXISTS {diff.unseen_table}")
         cur.execute(f'CREATE INDEX ON {diff.table} (kind, key COLLATE "C")')
         cur.execute(f"SELECT kind, count(*) FROM {diff.table} GROUP BY kind")
         for kind, count in cur.fetchall():
-            setattr(counts, kind, count)
-        counts.state_rows = counts.source_rows - counts.added + counts.removed
+            setattr(diff.counts, kind, count)
+        diff.counts.state_rows = diff.counts.source_rows - diff.counts.added + diff.counts.removed
         step("index_s")
     return diff
+
+
+def _diff_with_state_index(
+    cur, diff: SyncDiff, index, source, step, key_unique: bool
+) -> str | None:
+    """The state loaded into the worker (StateIndex); each batch's unchanged rows (same
+    key, same md5 as acknowledged) set aside there; the other rows (candidates) and the
+    acknowledged keys no row matched (unseen) copied into the portal, where one small join
+    with the state decides them: added, changed (or unchanged after all), removed."""
+    import pyarrow as pa  # lazy, as in diff_plan
+
+    scan, unseen = diff.scan_table, diff.unseen_table
+    cur.execute(f'CREATE TEMPORARY TABLE {scan} (key text COLLATE "C", row_hash text)')
+    with cur.copy(f"COPY {scan} (key, row_hash) FROM STDIN WITH (FORMAT csv)") as copy:
+        for batch in source:
+            diff.counts.source_rows += batch.num_rows
+            unchanged = index.unchanged(batch.column(0), batch.column(1))
+            if not unchanged.all():
+                copy.write(_csv(batch.filter(pa.array(~unchanged))))
+    step("scan_s")
+    cur.execute(f'CREATE TEMPORARY TABLE {unseen} (key text COLLATE "C")')
+    with cur.copy(f"COPY {unseen} (key) FROM STDIN WITH (FORMAT csv)") as copy:
+        keys = index.unseen_keys()
+        if len(keys):
+            copy.write(_csv(pa.RecordBatch.from_arrays([keys], names=["key"])))
+    cur.execute(f"ANALYZE {scan}")  # a few rows usually: probe the state by its key
+    cur.execute(f"ANALYZE {unseen}")
+    cur.execute(
+        f"CREATE TEMPORARY TABLE {diff.table} AS "
+        "SELECT CASE WHEN s.key IS NULL THEN 'added' ELSE 'changed' END AS kind, t.key, "
+        f"t.row_hash FROM {scan} t LEFT JOIN {STATE} s ON s.sync_id = %s AND s.key = t.key "
+        "WHERE s.key IS NULL OR s.row_hash <> t.row_hash "
+        f"UNION ALL SELECT 'removed', u.key, '' FROM {unseen} u "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {scan} t WHERE t.key = u.key)",
+        [diff.sync_id],
+    )
+    step("join_s")
+    if key_unique:
+        return None
+    # A changed key whose acknowledged record a row matched: that row is another copy.
+    cur.execute(
+        f"SELECT p.key FROM {diff.table} p WHERE p.kind = 'changed' "
+        f"AND NOT EXISTS (SELECT 1 FROM {unseen} u WHERE u.key = p.key) LIMIT 1"
+    )
+    found = cur.fetchone()
+    duplicate = found[0] if found else _duplicate_key(cur, scan=scan, plan=diff.table)
+    step("duplicates_s")
+    return duplicate
+
+
+def _diff_in_sql(cur, diff: SyncDiff, source, step, key_unique: bool) -> str | None:
+    """The whole scan copied into a temporary table, then one full join with the state:
+    added, changed and removed keys in one pass; then, unless the source guarantees the
+    key unique, the plan's keys looked for twice in the scan."""
+    scan = diff.scan_table
+    cur.execute(f'CREATE TEMPORARY TABLE {scan} (key text COLLATE "C", row_hash text)')
+    with cur.copy(f"COPY {scan} (key, row_hash) FROM STDIN WITH (FORMAT csv)") as copy:
+        for batch in source:
+            diff.counts.source_rows += batch.num_rows
+            copy.write(_csv(batch))
+    step("copy_s")
+    # No ANALYZE (0.15 s per 1,000,000 keys): without statistics the planner sizes the
+    # table by its pages, which is enough to hash the state side and scan this one.
+    cur.execute(
+        f"CREATE TEMPORARY TABLE {diff.table} AS "
+        "SELECT CASE WHEN s.key IS NULL THEN 'added' WHEN t.key IS NULL THEN 'removed' "
+        "ELSE 'changed' END AS kind, COALESCE(t.key, s.key) AS key, "
+        "COALESCE(t.row_hash, '') AS row_hash "
+        f"FROM {scan} t FULL JOIN (SELECT key, row_hash FROM {STATE} "
+        "WHERE sync_id = %s) s ON s.key = t.key "
+        "WHERE s.key IS NULL OR t.key IS NULL OR s.row_hash <> t.row_hash",
+        [diff.sync_id],
+    )
+    step("join_s")
+    if key_unique:
+        return None
+    duplicate = _duplicate_key(cur, scan=scan, plan=diff.table)
+    step("duplicates_s")
+    return duplicate
+
+
+def _csv(batch) -> bytes:
+    """The batch's first two columns (key, hash) as CSV rows (no header) for COPY."""
+    import pyarrow as pa  # lazy, as in diff_plan
+    import pyarrow.csv as pa_csv
+
+    columns = batch.columns[:2]
+    rows = pa.RecordBatch.from_arrays(columns, names=[f"c{i}" for i in range(len(columns))])
+    sink = io.BytesIO()
+    pa_csv.write_csv(rows, sink, pa_csv.WriteOptions(include_header=False))
+    return sink.getvalue()
 
 
 def _duplicate_key(cur, *, scan: str, plan: str) -> str | None:
@@ -368,57 +436,74 @@ class _Steps:
         self.last = now
 
 
-def read_ahead(items: Iterator[T], depth: int) -> Iterator[T]:
-    """`items`, read in a thread of its own up to `depth` ahead, so that a source serves
-    the next while the portal or a destination takes this one. Errors come out where the
-    caller reads; a caller that stops early ends the reading too."""
-    waiting: queue.Queue = queue.Queue(maxsize=depth)
-    done = object()
-    stop = threading.Event()
+class ReadAhead:
+    """`items`, read in a thread of its own (from construction) up to `depth` ahead, so
+    that a source serves the next while the portal or a destination takes this one.
+    Errors come out where the caller reads; closing (or leaving the `with` block) early
+    ends the reading too."""
 
-    def produce() -> None:
+    def __init__(self, items: Iterator[T], depth: int) -> None:
+        self.items = items
+        self.waiting: queue.Queue = queue.Queue(maxsize=depth)
+        self.done = object()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._produce, name="sync-read-ahead", daemon=True)
+        self.thread.start()
+
+    def _produce(self) -> None:
         try:
-            for item in items:
-                if stop.is_set():
+            for item in self.items:
+                if self.stop.is_set():
                     return
-                waiting.put(item)
-            waiting.put(done)
+                self.waiting.put(item)
+            self.waiting.put(self.done)
         except BaseException as exc:  # noqa: BLE001 - raised in the reading thread
-            waiting.put(exc)
+            self.waiting.put(exc)
         finally:
-            close = getattr(items, "close", None)
+            close = getattr(self.items, "close", None)
             if close is not None:
                 close()  # a generator's own clean-up (a source's connection), here
             connection.close()  # this thread's portal connection, if it opened one
 
-    thread = threading.Thread(target=produce, name="sync-read-ahead", daemon=True)
-    thread.start()
-    try:
-        while (item := waiting.get()) is not done:
+    def __iter__(self) -> Iterator[T]:
+        while (item := self.waiting.get()) is not self.done:
             if isinstance(item, BaseException):
                 raise item
             yield item
-    finally:
-        stop.set()
-        while thread.is_alive():  # unblock a producer waiting for room, then let it end
+
+    def close(self) -> None:
+        self.stop.set()
+        while self.thread.is_alive():  # unblock a producer waiting for room, then let it end
             try:
-                waiting.get(timeout=0.1)
+                self.waiting.get(timeout=0.1)
             except queue.Empty:
                 pass
-        thread.join()
+        self.thread.join()
+
+    def __enter__(self) -> ReadAhead:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
 
 
-def _diff_in_python(*, sync_id: int, run_id: int, chunks: Iterator[bytes]) -> SyncDiff:
+def read_ahead(items: Iterator[T], depth: int) -> Iterator[T]:
+    """ReadAhead as a generator: reading starts at the first item asked for, and ends when
+    the generator does."""
+    with ReadAhead(items, depth) as reader:
+        yield from reader
+
+
+def _diff_in_python(*, sync_id: int, run_id: int, batches: Iterator) -> SyncDiff:
     diff = SyncDiff(sync_id=sync_id, run_id=run_id)
-    text = b"".join(chunks).decode()
-    reader = csv.reader(io.StringIO(text))
-    next(reader, None)
     source: dict[str, str] = {}
-    for key, row_hash in reader:
-        if key in source:
-            diff.counts.duplicate = key
-            return diff
-        source[key] = row_hash
+    for batch in batches:
+        pairs = zip(batch.column(0).to_pylist(), batch.column(1).to_pylist(), strict=True)
+        for key, row_hash in pairs:
+            if key in source:
+                diff.counts.duplicate = key
+                return diff
+            source[key] = row_hash
     state = dict(SyncRecordState.objects.filter(sync_id=sync_id).values_list("key", "row_hash"))
     diff.counts.source_rows = len(source)
     diff.counts.state_rows = len(state)

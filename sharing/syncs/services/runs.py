@@ -43,8 +43,8 @@ from sharing.serving.reads import ReadPlan, ReadRefused, audit_read, read_plan
 from sharing.syncs.destinations import destination_writer
 from sharing.syncs.destinations.base import DestinationError
 from sharing.syncs.guardrails import ColumnLimitCheck, count_guardrails
-from sharing.syncs.metric_source import batch_key_counts, batch_scan_csv, metric_source_batch
-from sharing.syncs.planning import SyncDiff, diff_plan, first_run_diff, key_counts, scan_copy
+from sharing.syncs.metric_source import batch_key_counts, metric_source_batch
+from sharing.syncs.planning import SyncDiff, diff_plan, first_run_diff, key_counts, scan_batches
 from sharing.syncs.services.sending import (
     ChangeItem,
     RunContext,
@@ -383,7 +383,7 @@ def _port_diff(ctx: RunContext, first: bool) -> SyncDiff:
                 diff = diff_plan(
                     sync_id=sync.pk,
                     run_id=run.pk,
-                    scan=scan_copy(plan, connector, sync.key_columns),
+                    batches=scan_batches(plan, connector, sync.key_columns),
                     key_unique=key_unique,
                 )
     except ConnectorError as exc:
@@ -416,7 +416,7 @@ def _metric_diff(ctx: RunContext, first: bool) -> SyncDiff:
         raise RunStop(message, pause=pause) from exc
     if first:
         return first_run_diff(sync_id=sync.pk, run_id=run.pk, counts=batch_key_counts(batch))
-    return diff_plan(sync_id=sync.pk, run_id=run.pk, scan=("csv, HEADER", batch_scan_csv(batch)))
+    return diff_plan(sync_id=sync.pk, run_id=run.pk, batches=iter([batch]))
 
 
 def _planned_count(sync: Sync, counts) -> int:

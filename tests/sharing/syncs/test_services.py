@@ -468,7 +468,10 @@ def _scan_tables() -> list[str]:
     from django.db import connection
 
     with connection.cursor() as cur:
-        cur.execute("SELECT tablename FROM pg_tables WHERE tablename LIKE 'sync\\_scan\\_%'")
+        cur.execute(
+            "SELECT tablename FROM pg_tables WHERE tablename LIKE 'sync\\_scan\\_%' "
+            "OR tablename LIKE 'sync\\_unseen\\_%'"
+        )
         return sorted(name for (name,) in cur.fetchall())
 
 
