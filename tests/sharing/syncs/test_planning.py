@@ -1,8 +1,9 @@
 """A later run's plan (sharing.syncs.planning.diff_plan) against the sync's state in the
-portal's PostgreSQL, made both ways: with the state held in the worker (StateIndex: the
-unchanged rows set aside there, the rest decided in SQL) and, for a state larger than
-SYNC_PLAN_MEMORY_MB, with the whole scan joined in the portal. Both must give exactly the
-same plan, on keys that need quoting and on hashes the index cannot read."""
+portal's PostgreSQL, made every way: with the state held in the worker (StateIndex: the
+unchanged rows set aside there, the rest decided in SQL, by key lookups or one join) and,
+for a state larger than SYNC_PLAN_MEMORY_MB, with the whole scan joined in the portal.
+All must give exactly the same plan, on keys that need quoting and on hashes the index
+cannot read."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pytest
 from products.choices import SourceKind
 from sharing.models import SyncRecordState, SyncRun
 from sharing.models.syncs import SyncRunStatus
+from sharing.syncs import planning
 from sharing.syncs.planning import diff_plan
 from sharing.syncs.state_index import StateIndex, md5_words
 from tests.factories import DataSourceFactory, OutputPortFactory, ProductFactory, columns_declare
@@ -51,9 +53,13 @@ def batch(pairs: list[tuple[str, str]]) -> pa.RecordBatch:
     )
 
 
-@pytest.fixture(params=["in the worker", "in the portal"])
-def plan_in(request, settings):
-    settings.SYNC_PLAN_MEMORY_MB = 128 if request.param == "in the worker" else 0
+@pytest.fixture(params=["in the worker, keys probed", "in the worker, one join", "in the portal"])
+def plan_in(request, settings, monkeypatch):
+    """The three ways a plan is made: the state index with the rows it leaves to SQL
+    looked up by key (few) or joined with the state (many), or all in the portal."""
+    settings.SYNC_PLAN_MEMORY_MB = 0 if request.param == "in the portal" else 128
+    if request.param == "in the worker, one join":
+        monkeypatch.setattr(planning, "PROBED_CANDIDATES", 0)
     return request.param
 
 
