@@ -372,6 +372,9 @@ def _diff_with_state_index(
     step("join_s")
     if key_unique:
         return None
+    # Statistics for the plan (a few rows, 5 ms): without them the planner guessed a
+    # nested loop for the anti join below (1.3 s for 10,000 keys, not 10 ms).
+    cur.execute(f"ANALYZE {diff.table}")
     # A changed key whose acknowledged record a row matched: that row is another copy.
     cur.execute(
         f"SELECT p.key FROM {diff.table} p WHERE p.kind = 'changed' "
