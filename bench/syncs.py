@@ -19,7 +19,7 @@ Measures:
     into a staging table plus one INSERT ... ON CONFLICT, by hand with psycopg
     (goal: at most 2 x; memory at most 300 MB);
 (b) a second run after 1% of the rows changed: it must send exactly those; its planning
-    time (the governed key + hash read copied into the portal and diffed against the
+    time (the governed key + hash read, diffed against the acknowledged
     state) against one scan of key + md5 of the row on the source, by hand (goal: at most
     1.5 x).
 
