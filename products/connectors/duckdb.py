@@ -159,6 +159,22 @@ class DuckDBConnector(Connector):
             for i, (name, dtype, nullable) in enumerate(rows)
         ]
 
+    def key_is_unique(self, columns: list[str]) -> bool:
+        """A primary key or unique constraint of the table within `columns`, on NOT NULL
+        columns only (DuckDB enforces both; a unique column that may be NULL lets NULLs
+        repeat). A file, or a view, has none."""
+        if self.file_path is not None:
+            return False
+        keys = self.fetch(
+            "SELECT constraint_column_names FROM duckdb_constraints() WHERE schema_name = ? "
+            "AND table_name = ? AND constraint_type IN ('PRIMARY KEY', 'UNIQUE')",
+            [self.schema_name, self.table_name],
+        )
+        if not keys:
+            return False
+        nullable = {column.name for column in self.describe() if column.nullable}
+        return any(set(names) <= set(columns) and not set(names) & nullable for (names,) in keys)
+
     def fetch(
         self, sql: str, params: Sequence[Any] = (), *, timeout_seconds: float | None = None
     ) -> list[tuple]:

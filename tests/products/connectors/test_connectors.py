@@ -201,3 +201,34 @@ def test_postgres_says_a_key_is_unique_only_when_a_constraint_guarantees_it(post
     finally:
         with metadata_db_connect() as conn:
             conn.execute('DROP SCHEMA "keys test" CASCADE')
+
+
+def test_duckdb_says_a_key_is_unique_only_when_a_constraint_guarantees_it(tmp_path, media_root, db):
+    """A primary key, or a unique constraint on NOT NULL columns, within the key; a view
+    or a file guarantees nothing."""
+    path = tmp_path / "keys.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute('CREATE SCHEMA "keys test"')
+        con.execute(
+            'CREATE TABLE "keys test"."Le""ads" (id BIGINT PRIMARY KEY, email TEXT UNIQUE, '
+            "shop INT NOT NULL, day DATE NOT NULL, n INT, UNIQUE (shop, day))"
+        )
+        con.execute('CREATE VIEW "keys test".recent AS SELECT * FROM "keys test"."Le""ads"')
+    source = DataSourceFactory(kind=SourceKind.DUCKDB, path=str(path))
+    table = OutputPortFactory(source=source, schema_name="keys test", table_name='Le"ads')
+    view = OutputPortFactory(source=source, schema_name="keys test", table_name="recent")
+    with connector_for_port(table) as connector:
+        unique = connector.key_is_unique
+        assert unique(["id"]) and unique(["email", "id"])
+        assert unique(["shop", "day"]) and unique(["day", "n", "shop"])
+        assert not unique(["email"])  # unique, but rows with a NULL email may repeat
+        assert not unique(["shop"]) and not unique(["n"])
+    with connector_for_port(view) as connector:
+        assert not connector.key_is_unique(["id"])
+    with duckdb.connect() as con:
+        con.execute(f"COPY (SELECT 1 AS id) TO '{media_root / 'leads.parquet'}' (FORMAT parquet)")
+    port = OutputPortFactory(
+        kind=PortKind.FILE, source=None, file_path="leads.parquet", file_format=FileFormat.PARQUET
+    )
+    with connector_for_port(port) as connector:
+        assert not connector.key_is_unique(["id"])
