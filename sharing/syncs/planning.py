@@ -303,6 +303,11 @@ def diff_plan(
                 duplicate = _diff_with_state_index(cur, diff, index, source, step, key_unique)
             else:
                 duplicate = _diff_in_sql(cur, diff, source, step, key_unique)
+        except BaseException:
+            # The source failed mid-scan (or the worker is stopping): the plan's tables
+            # would outlive the run in the worker's session.
+            diff.drop()
+            raise
         finally:
             cur.execute("RESET work_mem")
         if duplicate is not None:

@@ -13,6 +13,7 @@ import json
 import duckdb
 import pyarrow as pa
 import pytest
+from django.db import connection
 
 from products.choices import SourceKind
 from sharing.models import SyncRecordState, SyncRun
@@ -261,3 +262,43 @@ def test_a_duckdb_port_s_later_run_finds_exactly_its_changes(
     assert second.status == SyncRunStatus.SUCCEEDED, second.error
     assert (second.added, second.changed, second.removed, second.source_rows) == (1, 1, 0, 6)
     assert crm_table.rows("lead_id, score", "1")[3:] == [(4, 0.25), (5, 0.3), (6, 0.2)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_source_failing_during_the_plan_fails_the_run_and_leaves_nothing_behind(
+    leads, crm, crm_table, source_table, owner, plan_in
+):
+    """The scan fails in the source while the portal is taking its rows: the run fails
+    with the source's reason, nothing is sent or acknowledged, no table is left behind,
+    and the next run, the source mended, plans and sends as usual."""
+    sync = make_sync(leads, crm, owner, guardrails={"max_changed_pct": 100})
+    assert run_now(sync, owner).status == SyncRunStatus.SUCCEEDED
+    before = sorted(SyncRecordState.objects.filter(sync=sync).values_list("key", "row_hash"))
+    source_table.execute("ALTER TABLE {table} RENAME TO leads_base")
+    view = source_table.qualified
+    base = view.replace('"leads"', '"leads_base"')
+    try:
+        source_table.execute(
+            f"CREATE VIEW {view} AS SELECT lead_id, email, country, score, "
+            f"bid + 0 * (1 / (lead_id - 4)) AS bid FROM {base}"  # division by zero at lead 4
+        )
+        failed = run_now(sync, owner)
+        assert failed.status == SyncRunStatus.FAILED
+        assert "division by zero" in (failed.error + str(failed.detail)).lower()
+        after = sorted(SyncRecordState.objects.filter(sync=sync).values_list("key", "row_hash"))
+        assert after == before
+        assert [row[0] for row in crm_table.rows("lead_id")] == [1, 2, 3, 4, 5]
+        with connection.cursor() as cur:
+            cur.execute(
+                "SELECT count(*) FROM pg_tables WHERE tablename LIKE 'sync\\_scan\\_%' "
+                "OR tablename LIKE 'sync\\_unseen\\_%' OR tablename LIKE 'sync\\_plan\\_%'"
+            )
+            assert cur.fetchone()[0] == 0
+        source_table.execute(f"DROP VIEW {view}")
+        source_table.execute(f"CREATE VIEW {view} AS SELECT * FROM {base}")
+        source_table.execute(f"UPDATE {base} SET score = 0.95 WHERE lead_id = 2")
+        mended = run_now(sync, owner)
+        assert (mended.status, mended.changed, mended.added) == (SyncRunStatus.SUCCEEDED, 1, 0)
+    finally:
+        source_table.execute(f"DROP VIEW IF EXISTS {view}")
+        source_table.execute(f"DROP TABLE IF EXISTS {base}")
