@@ -16,7 +16,6 @@ a record's state keeps is the hash of exactly what was sent."""
 
 from __future__ import annotations
 
-import io
 import json
 import queue
 import threading
@@ -335,20 +334,19 @@ def _diff_with_state_index(
 
     scan, unseen = diff.scan_table, diff.unseen_table
     cur.execute(f'CREATE TEMPORARY TABLE {scan} (key text COLLATE "C", row_hash text)')
-    candidates = 0
     with cur.copy(f"COPY {scan} (key, row_hash) FROM STDIN WITH (FORMAT csv)") as copy:
         for batch in source:
             diff.counts.source_rows += batch.num_rows
             unchanged = index.unchanged(batch.column(0), batch.column(1))
             if not unchanged.all():
-                candidates += batch.num_rows - int(unchanged.sum())
-                copy.write(_csv(batch.filter(pa.array(~unchanged))))
+                copy.write(_copy_text(batch.filter(pa.array(~unchanged)), 2))
+    candidates = cur.rowcount  # the rows the index left to SQL
     step("scan_s")
     cur.execute(f'CREATE TEMPORARY TABLE {unseen} (key text COLLATE "C")')
-    with cur.copy(f"COPY {unseen} (key) FROM STDIN WITH (FORMAT csv)") as copy:
-        keys = index.unseen_keys()
-        if len(keys):
-            copy.write(_csv(pa.RecordBatch.from_arrays([keys], names=["key"])))
+    keys = index.unseen_keys()
+    if len(keys):
+        with cur.copy(f"COPY {unseen} (key) FROM STDIN WITH (FORMAT csv)") as copy:
+            copy.write(_copy_text(pa.RecordBatch.from_arrays([keys], names=["key"]), 1))
     cur.execute(f"ANALYZE {scan}")  # a few rows usually: probe the state by its key
     cur.execute(f"ANALYZE {unseen}")
     if candidates <= PROBED_CANDIDATES:
@@ -400,7 +398,7 @@ def _diff_in_sql(cur, diff: SyncDiff, source, step, key_unique: bool) -> str | N
     with cur.copy(f"COPY {scan} (key, row_hash) FROM STDIN WITH (FORMAT csv)") as copy:
         for batch in source:
             diff.counts.source_rows += batch.num_rows
-            copy.write(_csv(batch))
+            copy.write(_copy_text(batch, 2))
     step("copy_s")
     # No ANALYZE (0.15 s per 1,000,000 keys): without statistics the planner sizes the
     # table by its pages, which is enough to hash the state side and scan this one.
@@ -422,16 +420,17 @@ def _diff_in_sql(cur, diff: SyncDiff, source, step, key_unique: bool) -> str | N
     return duplicate
 
 
-def _csv(batch) -> bytes:
-    """The batch's first two columns (key, hash) as CSV rows (no header) for COPY."""
+def _copy_text(batch, columns: int) -> bytes:
+    """The batch's first `columns` columns (key, hash) as CSV for COPY (copy_csv), as
+    pa.string() whatever text type the engine gave."""
     import pyarrow as pa  # lazy, as in diff_plan
-    import pyarrow.csv as pa_csv
 
-    columns = batch.columns[:2]
-    rows = pa.RecordBatch.from_arrays(columns, names=[f"c{i}" for i in range(len(columns))])
-    sink = io.BytesIO()
-    pa_csv.write_csv(rows, sink, pa_csv.WriteOptions(include_header=False))
-    return sink.getvalue()
+    from sharing.serving.arrow_values import copy_csv
+    from sharing.syncs.state_index import as_text
+
+    names = ["key", "row_hash"][:columns]
+    text = [as_text(batch.column(i)) for i in range(columns)]
+    return copy_csv(pa.RecordBatch.from_arrays(text, names=names))
 
 
 def _duplicate_key(cur, *, scan: str, plan: str) -> str | None:
