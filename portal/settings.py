@@ -542,7 +542,7 @@ SYNC_HEARTBEAT_TIMEOUT = timedelta(
 )
 SYNC_MAX_ATTEMPTS = int(os.environ.get("SYNC_MAX_ATTEMPTS", "5"))
 SYNC_TIME_LIMIT_SECONDS = int(os.environ.get("SYNC_TIME_LIMIT_SECONDS", str(4 * 3600)))
-# A run plans against the sync's state held in the worker (sorted md5 words, ~30 bytes
+# A run plans against the sync's state held in the worker (sorted md5 words, 22 bytes
 # plus the key per acknowledged record) up to this size; a larger state is diffed in the
 # portal's PostgreSQL instead (docs/syncs.md, Planning).
 SYNC_PLAN_MEMORY_MB = int(os.environ.get("SYNC_PLAN_MEMORY_MB", "128"))

@@ -56,15 +56,8 @@ def md5_words(hashes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         hashes = pc.if_else(pa.array(readable), hashes, pa.scalar("-" * 32))
     start = np.frombuffer(hashes.buffers()[1], dtype=np.int32)[hashes.offset]
     text = np.frombuffer(hashes.buffers()[2], dtype=np.uint8)[start : start + 32 * count]
-    high, low, digits_readable = hex_words(text, count)
-    return high, low, readable & digits_readable
-
-
-def hex_words(text: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """`count` hashes written one after the other, 32 bytes each, as two 64-bit words and
-    whether each is 32 lowercase hex digits."""
     digits = _HEX_DIGIT[text].reshape(count, 32)
-    readable = (digits < 16).all(axis=1)
+    readable &= (digits < 16).all(axis=1)
     packed = (digits[:, 0::2] << 4) | digits[:, 1::2]  # 16 bytes per hash, big-endian
     words = packed.view(">u8")
     return words[:, 0].astype(np.uint64), words[:, 1].astype(np.uint64), readable
