@@ -134,3 +134,16 @@ def pg_destination(table: Table, name: str) -> SyncDestination:
 def crm(crm_table) -> SyncDestination:
     """The CRM table as a destination admins registered (every domain may use it)."""
     return pg_destination(crm_table, "CRM leads")
+
+
+def plan_tables() -> list[str]:
+    """The temporary tables a plan makes (scan, unseen keys, plan) still there, in any
+    session: a run drops them whether it succeeds or fails."""
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT tablename FROM pg_tables WHERE tablename LIKE 'sync\\_scan\\_%' "
+            "OR tablename LIKE 'sync\\_unseen\\_%' OR tablename LIKE 'sync\\_plan\\_%'"
+        )
+        return sorted(name for (name,) in cur.fetchall())

@@ -27,7 +27,7 @@ from sharing.syncs.services.runs import (
 )
 from sharing.syncs.services.syncs import sync_create, sync_resume, sync_update
 from tests.factories import DomainFactory, UserFactory
-from tests.sharing.syncs.conftest import LEADS
+from tests.sharing.syncs.conftest import LEADS, plan_tables
 
 COLUMNS = ["lead_id", "email", "country", "score", "bid"]
 
@@ -464,17 +464,6 @@ def test_a_failing_sync_neither_lowers_the_trust_score_nor_marks_the_product(lea
     assert finished.data["status"] == "failed" and finished.data["counts"]["added"] == 0
 
 
-def _scan_tables() -> list[str]:
-    from django.db import connection
-
-    with connection.cursor() as cur:
-        cur.execute(
-            "SELECT tablename FROM pg_tables WHERE tablename LIKE 'sync\\_scan\\_%' "
-            "OR tablename LIKE 'sync\\_unseen\\_%'"
-        )
-        return sorted(name for (name,) in cur.fetchall())
-
-
 @pytest.mark.parametrize("mode", ["upsert", "mirror"])
 def test_a_plan_counts_and_lists_removed_keys_in_every_mode(
     leads, crm, source_table, owner, mode, postgres
@@ -499,4 +488,4 @@ def test_a_plan_counts_and_lists_removed_keys_in_every_mode(
     else:
         assert (run.removed, run.skipped) == (0, 2)
         assert state_keys(sync) == {'["1"]', '["2"]', '["3"]', '["4"]', '["5"]', '["6"]'}
-    assert _scan_tables() == []
+    assert plan_tables() == []
